@@ -1,0 +1,876 @@
+// This file was generated with `cornucopia`. Do not modify.
+
+#[derive(Debug)]
+pub struct UpsertItemsParams<
+    T1: crate::StringSql,
+    T2: crate::ArraySql<Item = T1>,
+    T3: crate::StringSql,
+    T4: crate::ArraySql<Item = T3>,
+    T5: crate::StringSql,
+    T6: crate::ArraySql<Item = Option<T5>>,
+    T7: crate::StringSql,
+    T8: crate::ArraySql<Item = T7>,
+    T9: crate::BytesSql,
+    T10: crate::ArraySql<Item = T9>,
+    T11: crate::JsonSql,
+    T12: crate::ArraySql<Item = T11>,
+> {
+    pub sources: T2,
+    pub external_ids: T4,
+    pub titles: T6,
+    pub contents: T8,
+    pub content_hashes: T10,
+    pub metadata: T12,
+}
+#[derive(Debug)]
+pub struct GetItemByKeyParams<T1: crate::StringSql, T2: crate::StringSql> {
+    pub source: T1,
+    pub external_id: T2,
+}
+#[derive(Debug)]
+pub struct GetItemIdsByKeysParams<
+    T1: crate::StringSql,
+    T2: crate::ArraySql<Item = T1>,
+    T3: crate::StringSql,
+    T4: crate::ArraySql<Item = T3>,
+> {
+    pub sources: T2,
+    pub external_ids: T4,
+}
+#[derive(Debug)]
+pub struct SearchItemsParams<
+    T1: crate::StringSql,
+    T2: crate::StringSql,
+    T3: crate::ArraySql<Item = T2>,
+> {
+    pub query: T1,
+    pub sources: Option<T3>,
+    pub limit: i64,
+}
+#[derive(Debug, Clone, PartialEq, Copy)]
+pub struct UpsertItems {
+    pub ordinal: i64,
+    pub id: Option<i64>,
+    pub inserted: bool,
+    pub written: bool,
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub id: i64,
+    pub source: String,
+    pub external_id: String,
+    pub title: Option<String>,
+    pub content: String,
+    pub content_hash: Vec<u8>,
+    pub metadata: serde_json::Value,
+    pub created_at: chrono::DateTime<chrono::FixedOffset>,
+    pub updated_at: chrono::DateTime<chrono::FixedOffset>,
+}
+pub struct ItemBorrowed<'a> {
+    pub id: i64,
+    pub source: &'a str,
+    pub external_id: &'a str,
+    pub title: Option<&'a str>,
+    pub content: &'a str,
+    pub content_hash: &'a [u8],
+    pub metadata: postgres_types::Json<&'a serde_json::value::RawValue>,
+    pub created_at: chrono::DateTime<chrono::FixedOffset>,
+    pub updated_at: chrono::DateTime<chrono::FixedOffset>,
+}
+impl<'a> From<ItemBorrowed<'a>> for Item {
+    fn from(
+        ItemBorrowed {
+            id,
+            source,
+            external_id,
+            title,
+            content,
+            content_hash,
+            metadata,
+            created_at,
+            updated_at,
+        }: ItemBorrowed<'a>,
+    ) -> Self {
+        Self {
+            id,
+            source: source.into(),
+            external_id: external_id.into(),
+            title: title.map(|v| v.into()),
+            content: content.into(),
+            content_hash: content_hash.into(),
+            metadata: serde_json::from_str(metadata.0.get()).unwrap(),
+            created_at,
+            updated_at,
+        }
+    }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct GetItemIdsByKeys {
+    pub id: i64,
+    pub source: String,
+    pub external_id: String,
+}
+pub struct GetItemIdsByKeysBorrowed<'a> {
+    pub id: i64,
+    pub source: &'a str,
+    pub external_id: &'a str,
+}
+impl<'a> From<GetItemIdsByKeysBorrowed<'a>> for GetItemIdsByKeys {
+    fn from(
+        GetItemIdsByKeysBorrowed {
+            id,
+            source,
+            external_id,
+        }: GetItemIdsByKeysBorrowed<'a>,
+    ) -> Self {
+        Self {
+            id,
+            source: source.into(),
+            external_id: external_id.into(),
+        }
+    }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemHit {
+    pub id: i64,
+    pub source: String,
+    pub external_id: String,
+    pub title: Option<String>,
+    pub content: String,
+    pub content_hash: Vec<u8>,
+    pub metadata: serde_json::Value,
+    pub created_at: chrono::DateTime<chrono::FixedOffset>,
+    pub updated_at: chrono::DateTime<chrono::FixedOffset>,
+    pub rank: f32,
+}
+pub struct ItemHitBorrowed<'a> {
+    pub id: i64,
+    pub source: &'a str,
+    pub external_id: &'a str,
+    pub title: Option<&'a str>,
+    pub content: &'a str,
+    pub content_hash: &'a [u8],
+    pub metadata: postgres_types::Json<&'a serde_json::value::RawValue>,
+    pub created_at: chrono::DateTime<chrono::FixedOffset>,
+    pub updated_at: chrono::DateTime<chrono::FixedOffset>,
+    pub rank: f32,
+}
+impl<'a> From<ItemHitBorrowed<'a>> for ItemHit {
+    fn from(
+        ItemHitBorrowed {
+            id,
+            source,
+            external_id,
+            title,
+            content,
+            content_hash,
+            metadata,
+            created_at,
+            updated_at,
+            rank,
+        }: ItemHitBorrowed<'a>,
+    ) -> Self {
+        Self {
+            id,
+            source: source.into(),
+            external_id: external_id.into(),
+            title: title.map(|v| v.into()),
+            content: content.into(),
+            content_hash: content_hash.into(),
+            metadata: serde_json::from_str(metadata.0.get()).unwrap(),
+            created_at,
+            updated_at,
+            rank,
+        }
+    }
+}
+use crate::client::async_::GenericClient;
+use futures::{self, StreamExt, TryStreamExt};
+pub struct UpsertItemsQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+    client: &'c C,
+    params: [&'a (dyn postgres_types::ToSql + Sync); N],
+    query: &'static str,
+    cached: Option<&'s tokio_postgres::Statement>,
+    extractor: fn(&tokio_postgres::Row) -> Result<UpsertItems, tokio_postgres::Error>,
+    mapper: fn(UpsertItems) -> T,
+}
+impl<'c, 'a, 's, C, T: 'c, const N: usize> UpsertItemsQuery<'c, 'a, 's, C, T, N>
+where
+    C: GenericClient,
+{
+    pub fn map<R>(self, mapper: fn(UpsertItems) -> R) -> UpsertItemsQuery<'c, 'a, 's, C, R, N> {
+        UpsertItemsQuery {
+            client: self.client,
+            params: self.params,
+            query: self.query,
+            cached: self.cached,
+            extractor: self.extractor,
+            mapper,
+        }
+    }
+    pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+        let row =
+            crate::client::async_::one(self.client, self.query, &self.params, self.cached).await?;
+        Ok((self.mapper)((self.extractor)(&row)?))
+    }
+    pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+        self.iter().await?.try_collect().await
+    }
+    pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+        let opt_row =
+            crate::client::async_::opt(self.client, self.query, &self.params, self.cached).await?;
+        Ok(opt_row
+            .map(|row| {
+                let extracted = (self.extractor)(&row)?;
+                Ok((self.mapper)(extracted))
+            })
+            .transpose()?)
+    }
+    pub async fn iter(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+        tokio_postgres::Error,
+    > {
+        let stream = crate::client::async_::raw(
+            self.client,
+            self.query,
+            crate::slice_iter(&self.params),
+            self.cached,
+        )
+        .await?;
+        let mapped = stream
+            .map(move |res| {
+                res.and_then(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+            })
+            .into_stream();
+        Ok(mapped)
+    }
+}
+pub struct ItemQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+    client: &'c C,
+    params: [&'a (dyn postgres_types::ToSql + Sync); N],
+    query: &'static str,
+    cached: Option<&'s tokio_postgres::Statement>,
+    extractor: fn(&tokio_postgres::Row) -> Result<ItemBorrowed, tokio_postgres::Error>,
+    mapper: fn(ItemBorrowed) -> T,
+}
+impl<'c, 'a, 's, C, T: 'c, const N: usize> ItemQuery<'c, 'a, 's, C, T, N>
+where
+    C: GenericClient,
+{
+    pub fn map<R>(self, mapper: fn(ItemBorrowed) -> R) -> ItemQuery<'c, 'a, 's, C, R, N> {
+        ItemQuery {
+            client: self.client,
+            params: self.params,
+            query: self.query,
+            cached: self.cached,
+            extractor: self.extractor,
+            mapper,
+        }
+    }
+    pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+        let row =
+            crate::client::async_::one(self.client, self.query, &self.params, self.cached).await?;
+        Ok((self.mapper)((self.extractor)(&row)?))
+    }
+    pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+        self.iter().await?.try_collect().await
+    }
+    pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+        let opt_row =
+            crate::client::async_::opt(self.client, self.query, &self.params, self.cached).await?;
+        Ok(opt_row
+            .map(|row| {
+                let extracted = (self.extractor)(&row)?;
+                Ok((self.mapper)(extracted))
+            })
+            .transpose()?)
+    }
+    pub async fn iter(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+        tokio_postgres::Error,
+    > {
+        let stream = crate::client::async_::raw(
+            self.client,
+            self.query,
+            crate::slice_iter(&self.params),
+            self.cached,
+        )
+        .await?;
+        let mapped = stream
+            .map(move |res| {
+                res.and_then(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+            })
+            .into_stream();
+        Ok(mapped)
+    }
+}
+pub struct GetItemIdsByKeysQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+    client: &'c C,
+    params: [&'a (dyn postgres_types::ToSql + Sync); N],
+    query: &'static str,
+    cached: Option<&'s tokio_postgres::Statement>,
+    extractor: fn(&tokio_postgres::Row) -> Result<GetItemIdsByKeysBorrowed, tokio_postgres::Error>,
+    mapper: fn(GetItemIdsByKeysBorrowed) -> T,
+}
+impl<'c, 'a, 's, C, T: 'c, const N: usize> GetItemIdsByKeysQuery<'c, 'a, 's, C, T, N>
+where
+    C: GenericClient,
+{
+    pub fn map<R>(
+        self,
+        mapper: fn(GetItemIdsByKeysBorrowed) -> R,
+    ) -> GetItemIdsByKeysQuery<'c, 'a, 's, C, R, N> {
+        GetItemIdsByKeysQuery {
+            client: self.client,
+            params: self.params,
+            query: self.query,
+            cached: self.cached,
+            extractor: self.extractor,
+            mapper,
+        }
+    }
+    pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+        let row =
+            crate::client::async_::one(self.client, self.query, &self.params, self.cached).await?;
+        Ok((self.mapper)((self.extractor)(&row)?))
+    }
+    pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+        self.iter().await?.try_collect().await
+    }
+    pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+        let opt_row =
+            crate::client::async_::opt(self.client, self.query, &self.params, self.cached).await?;
+        Ok(opt_row
+            .map(|row| {
+                let extracted = (self.extractor)(&row)?;
+                Ok((self.mapper)(extracted))
+            })
+            .transpose()?)
+    }
+    pub async fn iter(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+        tokio_postgres::Error,
+    > {
+        let stream = crate::client::async_::raw(
+            self.client,
+            self.query,
+            crate::slice_iter(&self.params),
+            self.cached,
+        )
+        .await?;
+        let mapped = stream
+            .map(move |res| {
+                res.and_then(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+            })
+            .into_stream();
+        Ok(mapped)
+    }
+}
+pub struct ItemHitQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+    client: &'c C,
+    params: [&'a (dyn postgres_types::ToSql + Sync); N],
+    query: &'static str,
+    cached: Option<&'s tokio_postgres::Statement>,
+    extractor: fn(&tokio_postgres::Row) -> Result<ItemHitBorrowed, tokio_postgres::Error>,
+    mapper: fn(ItemHitBorrowed) -> T,
+}
+impl<'c, 'a, 's, C, T: 'c, const N: usize> ItemHitQuery<'c, 'a, 's, C, T, N>
+where
+    C: GenericClient,
+{
+    pub fn map<R>(self, mapper: fn(ItemHitBorrowed) -> R) -> ItemHitQuery<'c, 'a, 's, C, R, N> {
+        ItemHitQuery {
+            client: self.client,
+            params: self.params,
+            query: self.query,
+            cached: self.cached,
+            extractor: self.extractor,
+            mapper,
+        }
+    }
+    pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+        let row =
+            crate::client::async_::one(self.client, self.query, &self.params, self.cached).await?;
+        Ok((self.mapper)((self.extractor)(&row)?))
+    }
+    pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+        self.iter().await?.try_collect().await
+    }
+    pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+        let opt_row =
+            crate::client::async_::opt(self.client, self.query, &self.params, self.cached).await?;
+        Ok(opt_row
+            .map(|row| {
+                let extracted = (self.extractor)(&row)?;
+                Ok((self.mapper)(extracted))
+            })
+            .transpose()?)
+    }
+    pub async fn iter(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+        tokio_postgres::Error,
+    > {
+        let stream = crate::client::async_::raw(
+            self.client,
+            self.query,
+            crate::slice_iter(&self.params),
+            self.cached,
+        )
+        .await?;
+        let mapped = stream
+            .map(move |res| {
+                res.and_then(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+            })
+            .into_stream();
+        Ok(mapped)
+    }
+}
+pub struct UpsertItemsStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn upsert_items() -> UpsertItemsStmt {
+    UpsertItemsStmt(
+        "WITH input AS ( SELECT * FROM unnest( $1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[] ) WITH ORDINALITY AS t(source, external_id, title, content, content_hash, metadata, ordinal) ), written AS ( INSERT INTO item AS i (source, external_id, title, content, content_hash, metadata) SELECT source, external_id, title, content, content_hash, metadata FROM input ORDER BY source, external_id ON CONFLICT (source, external_id) DO UPDATE SET title = excluded.title, content = excluded.content, content_hash = excluded.content_hash, metadata = excluded.metadata, updated_at = greatest(now(), i.created_at) WHERE (i.title, i.content_hash, i.metadata) IS DISTINCT FROM (excluded.title, excluded.content_hash, excluded.metadata) RETURNING i.id, i.source, i.external_id, (i.xmax = 0) AS inserted ) SELECT input.ordinal, coalesce(written.id, existing.id) AS id, coalesce(written.inserted, false) AS inserted, (written.id IS NOT NULL) AS written FROM input LEFT JOIN written ON written.source = input.source AND written.external_id = input.external_id LEFT JOIN item AS existing ON written.id IS NULL AND existing.source = input.source AND existing.external_id = input.external_id ORDER BY input.ordinal",
+        None,
+    )
+}
+impl UpsertItemsStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<
+        'c,
+        'a,
+        's,
+        C: GenericClient,
+        T1: crate::StringSql,
+        T2: crate::ArraySql<Item = T1>,
+        T3: crate::StringSql,
+        T4: crate::ArraySql<Item = T3>,
+        T5: crate::StringSql,
+        T6: crate::ArraySql<Item = Option<T5>>,
+        T7: crate::StringSql,
+        T8: crate::ArraySql<Item = T7>,
+        T9: crate::BytesSql,
+        T10: crate::ArraySql<Item = T9>,
+        T11: crate::JsonSql,
+        T12: crate::ArraySql<Item = T11>,
+    >(
+        &'s self,
+        client: &'c C,
+        sources: &'a T2,
+        external_ids: &'a T4,
+        titles: &'a T6,
+        contents: &'a T8,
+        content_hashes: &'a T10,
+        metadata: &'a T12,
+    ) -> UpsertItemsQuery<'c, 'a, 's, C, UpsertItems, 6> {
+        UpsertItemsQuery {
+            client,
+            params: [
+                sources,
+                external_ids,
+                titles,
+                contents,
+                content_hashes,
+                metadata,
+            ],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |row: &tokio_postgres::Row| -> Result<UpsertItems, tokio_postgres::Error> {
+                Ok(UpsertItems {
+                    ordinal: row.try_get(0)?,
+                    id: row.try_get(1)?,
+                    inserted: row.try_get(2)?,
+                    written: row.try_get(3)?,
+                })
+            },
+            mapper: |it| UpsertItems::from(it),
+        }
+    }
+}
+impl<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+    T1: crate::StringSql,
+    T2: crate::ArraySql<Item = T1>,
+    T3: crate::StringSql,
+    T4: crate::ArraySql<Item = T3>,
+    T5: crate::StringSql,
+    T6: crate::ArraySql<Item = Option<T5>>,
+    T7: crate::StringSql,
+    T8: crate::ArraySql<Item = T7>,
+    T9: crate::BytesSql,
+    T10: crate::ArraySql<Item = T9>,
+    T11: crate::JsonSql,
+    T12: crate::ArraySql<Item = T11>,
+>
+    crate::client::async_::Params<
+        'c,
+        'a,
+        's,
+        UpsertItemsParams<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>,
+        UpsertItemsQuery<'c, 'a, 's, C, UpsertItems, 6>,
+        C,
+    > for UpsertItemsStmt
+{
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a UpsertItemsParams<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>,
+    ) -> UpsertItemsQuery<'c, 'a, 's, C, UpsertItems, 6> {
+        self.bind(
+            client,
+            &params.sources,
+            &params.external_ids,
+            &params.titles,
+            &params.contents,
+            &params.content_hashes,
+            &params.metadata,
+        )
+    }
+}
+pub struct GetItemStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn get_item() -> GetItemStmt {
+    GetItemStmt(
+        "SELECT id, source, external_id, title, content, content_hash, metadata, created_at, updated_at FROM item WHERE id = $1",
+        None,
+    )
+}
+impl GetItemStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient>(
+        &'s self,
+        client: &'c C,
+        id: &'a i64,
+    ) -> ItemQuery<'c, 'a, 's, C, Item, 1> {
+        ItemQuery {
+            client,
+            params: [id],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |row: &tokio_postgres::Row| -> Result<ItemBorrowed, tokio_postgres::Error> {
+                Ok(ItemBorrowed {
+                    id: row.try_get(0)?,
+                    source: row.try_get(1)?,
+                    external_id: row.try_get(2)?,
+                    title: row.try_get(3)?,
+                    content: row.try_get(4)?,
+                    content_hash: row.try_get(5)?,
+                    metadata: row.try_get(6)?,
+                    created_at: row.try_get(7)?,
+                    updated_at: row.try_get(8)?,
+                })
+            },
+            mapper: |it| Item::from(it),
+        }
+    }
+}
+pub struct GetItemsStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn get_items() -> GetItemsStmt {
+    GetItemsStmt(
+        "SELECT id, source, external_id, title, content, content_hash, metadata, created_at, updated_at FROM item WHERE id = ANY($1::bigint[])",
+        None,
+    )
+}
+impl GetItemsStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::ArraySql<Item = i64>>(
+        &'s self,
+        client: &'c C,
+        ids: &'a T1,
+    ) -> ItemQuery<'c, 'a, 's, C, Item, 1> {
+        ItemQuery {
+            client,
+            params: [ids],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |row: &tokio_postgres::Row| -> Result<ItemBorrowed, tokio_postgres::Error> {
+                Ok(ItemBorrowed {
+                    id: row.try_get(0)?,
+                    source: row.try_get(1)?,
+                    external_id: row.try_get(2)?,
+                    title: row.try_get(3)?,
+                    content: row.try_get(4)?,
+                    content_hash: row.try_get(5)?,
+                    metadata: row.try_get(6)?,
+                    created_at: row.try_get(7)?,
+                    updated_at: row.try_get(8)?,
+                })
+            },
+            mapper: |it| Item::from(it),
+        }
+    }
+}
+pub struct GetItemByKeyStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn get_item_by_key() -> GetItemByKeyStmt {
+    GetItemByKeyStmt(
+        "SELECT id, source, external_id, title, content, content_hash, metadata, created_at, updated_at FROM item WHERE source = $1 AND external_id = $2",
+        None,
+    )
+}
+impl GetItemByKeyStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::StringSql, T2: crate::StringSql>(
+        &'s self,
+        client: &'c C,
+        source: &'a T1,
+        external_id: &'a T2,
+    ) -> ItemQuery<'c, 'a, 's, C, Item, 2> {
+        ItemQuery {
+            client,
+            params: [source, external_id],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |row: &tokio_postgres::Row| -> Result<ItemBorrowed, tokio_postgres::Error> {
+                Ok(ItemBorrowed {
+                    id: row.try_get(0)?,
+                    source: row.try_get(1)?,
+                    external_id: row.try_get(2)?,
+                    title: row.try_get(3)?,
+                    content: row.try_get(4)?,
+                    content_hash: row.try_get(5)?,
+                    metadata: row.try_get(6)?,
+                    created_at: row.try_get(7)?,
+                    updated_at: row.try_get(8)?,
+                })
+            },
+            mapper: |it| Item::from(it),
+        }
+    }
+}
+impl<'c, 'a, 's, C: GenericClient, T1: crate::StringSql, T2: crate::StringSql>
+    crate::client::async_::Params<
+        'c,
+        'a,
+        's,
+        GetItemByKeyParams<T1, T2>,
+        ItemQuery<'c, 'a, 's, C, Item, 2>,
+        C,
+    > for GetItemByKeyStmt
+{
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a GetItemByKeyParams<T1, T2>,
+    ) -> ItemQuery<'c, 'a, 's, C, Item, 2> {
+        self.bind(client, &params.source, &params.external_id)
+    }
+}
+pub struct GetItemIdsByKeysStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn get_item_ids_by_keys() -> GetItemIdsByKeysStmt {
+    GetItemIdsByKeysStmt(
+        "SELECT i.id, i.source, i.external_id FROM unnest($1::text[], $2::text[]) AS k(source, external_id) JOIN item AS i ON i.source = k.source AND i.external_id = k.external_id",
+        None,
+    )
+}
+impl GetItemIdsByKeysStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<
+        'c,
+        'a,
+        's,
+        C: GenericClient,
+        T1: crate::StringSql,
+        T2: crate::ArraySql<Item = T1>,
+        T3: crate::StringSql,
+        T4: crate::ArraySql<Item = T3>,
+    >(
+        &'s self,
+        client: &'c C,
+        sources: &'a T2,
+        external_ids: &'a T4,
+    ) -> GetItemIdsByKeysQuery<'c, 'a, 's, C, GetItemIdsByKeys, 2> {
+        GetItemIdsByKeysQuery {
+            client,
+            params: [sources, external_ids],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |
+                row: &tokio_postgres::Row,
+            | -> Result<GetItemIdsByKeysBorrowed, tokio_postgres::Error> {
+                Ok(GetItemIdsByKeysBorrowed {
+                    id: row.try_get(0)?,
+                    source: row.try_get(1)?,
+                    external_id: row.try_get(2)?,
+                })
+            },
+            mapper: |it| GetItemIdsByKeys::from(it),
+        }
+    }
+}
+impl<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+    T1: crate::StringSql,
+    T2: crate::ArraySql<Item = T1>,
+    T3: crate::StringSql,
+    T4: crate::ArraySql<Item = T3>,
+>
+    crate::client::async_::Params<
+        'c,
+        'a,
+        's,
+        GetItemIdsByKeysParams<T1, T2, T3, T4>,
+        GetItemIdsByKeysQuery<'c, 'a, 's, C, GetItemIdsByKeys, 2>,
+        C,
+    > for GetItemIdsByKeysStmt
+{
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a GetItemIdsByKeysParams<T1, T2, T3, T4>,
+    ) -> GetItemIdsByKeysQuery<'c, 'a, 's, C, GetItemIdsByKeys, 2> {
+        self.bind(client, &params.sources, &params.external_ids)
+    }
+}
+pub struct DeleteItemStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn delete_item() -> DeleteItemStmt {
+    DeleteItemStmt("DELETE FROM item WHERE id = $1", None)
+}
+impl DeleteItemStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub async fn bind<'c, 'a, 's, C: GenericClient>(
+        &'s self,
+        client: &'c C,
+        id: &'a i64,
+    ) -> Result<u64, tokio_postgres::Error> {
+        client.execute(self.0, &[id]).await
+    }
+}
+pub struct SearchItemsStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn search_items() -> SearchItemsStmt {
+    SearchItemsStmt(
+        "SELECT i.id, i.source, i.external_id, i.title, i.content, i.content_hash, i.metadata, i.created_at, i.updated_at, ts_rank_cd(i.search_vector, q.query) AS rank FROM item AS i, websearch_to_tsquery('english'::regconfig, $1::text) AS q(query) WHERE i.search_vector @@ q.query AND ($2::text[] IS NULL OR i.source = ANY($2::text[])) ORDER BY rank DESC, i.id LIMIT $3::bigint",
+        None,
+    )
+}
+impl SearchItemsStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<
+        'c,
+        'a,
+        's,
+        C: GenericClient,
+        T1: crate::StringSql,
+        T2: crate::StringSql,
+        T3: crate::ArraySql<Item = T2>,
+    >(
+        &'s self,
+        client: &'c C,
+        query: &'a T1,
+        sources: &'a Option<T3>,
+        limit: &'a i64,
+    ) -> ItemHitQuery<'c, 'a, 's, C, ItemHit, 3> {
+        ItemHitQuery {
+            client,
+            params: [query, sources, limit],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor:
+                |row: &tokio_postgres::Row| -> Result<ItemHitBorrowed, tokio_postgres::Error> {
+                    Ok(ItemHitBorrowed {
+                        id: row.try_get(0)?,
+                        source: row.try_get(1)?,
+                        external_id: row.try_get(2)?,
+                        title: row.try_get(3)?,
+                        content: row.try_get(4)?,
+                        content_hash: row.try_get(5)?,
+                        metadata: row.try_get(6)?,
+                        created_at: row.try_get(7)?,
+                        updated_at: row.try_get(8)?,
+                        rank: row.try_get(9)?,
+                    })
+                },
+            mapper: |it| ItemHit::from(it),
+        }
+    }
+}
+impl<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+    T1: crate::StringSql,
+    T2: crate::StringSql,
+    T3: crate::ArraySql<Item = T2>,
+>
+    crate::client::async_::Params<
+        'c,
+        'a,
+        's,
+        SearchItemsParams<T1, T2, T3>,
+        ItemHitQuery<'c, 'a, 's, C, ItemHit, 3>,
+        C,
+    > for SearchItemsStmt
+{
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a SearchItemsParams<T1, T2, T3>,
+    ) -> ItemHitQuery<'c, 'a, 's, C, ItemHit, 3> {
+        self.bind(client, &params.query, &params.sources, &params.limit)
+    }
+}

@@ -1,0 +1,1 @@
+//! The aiblox knowledge-base contract (filled in by the contract issue).

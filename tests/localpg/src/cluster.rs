@@ -1,0 +1,430 @@
+//! One running PostgreSQL server in a directory of its own, tied to the life of its owner.
+
+use std::fs::{File, TryLockError};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::privileges::ServerAccount;
+use crate::{Error, ServerBinaries, sweep};
+
+/// The port number in the socket's name (`.s.PGSQL.<port>`); no TCP port is opened.
+const PORT: u16 = 5432;
+/// How long a server may take to accept connections before we give up.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Name of the file whose lock marks a cluster directory as in use.
+pub(crate) const OWNER_LOCK: &str = "owner.lock";
+
+/// A running PostgreSQL server, listening only on a unix socket in its own directory.
+///
+/// Stopped (immediate shutdown) and its directory removed when dropped. If the owning process
+/// dies without dropping it (a panic in a static, SIGKILL, Ctrl-C), the kernel's parent-death
+/// signal stops the server, and the next [`LocalCluster::start_temporary`] sweeps the directory.
+#[derive(Debug)]
+pub struct LocalCluster {
+    dir: PathBuf,
+    server: Option<ServerKeeper>,
+    remove_on_drop: bool,
+    _owner_lock: File,
+}
+
+/// The thread that spawned the server: the parent-death signal is tied to a thread, so the
+/// server is started from one that lives as long as the cluster does.
+#[derive(Debug)]
+struct ServerKeeper {
+    pid: u32,
+    stop: mpsc::Sender<()>,
+    thread: JoinHandle<()>,
+}
+
+impl LocalCluster {
+    /// Starts a throwaway cluster (non-durable settings) in a new directory under the system
+    /// temp dir, after sweeping directories left behind by killed runs.
+    pub fn start_temporary() -> Result<Self, Error> {
+        Self::start_temporary_with(&ServerBinaries::locate()?)
+    }
+
+    /// [`LocalCluster::start_temporary`] with the given binaries.
+    pub fn start_temporary_with(binaries: &ServerBinaries) -> Result<Self, Error> {
+        let account = ServerAccount::detect()?;
+        let base = base_dir();
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(&base)
+            .map_err(Error::io("could not create", &base))?;
+        sweep::sweep_stale_clusters(&base);
+
+        let dir = base.join(unique_name());
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(&dir)
+            .map_err(Error::io("could not create", &dir))?;
+        let owner_lock = lock_owner_file(&dir)?;
+        let mut cluster = LocalCluster {
+            dir,
+            server: None,
+            remove_on_drop: true,
+            _owner_lock: owner_lock,
+        };
+        account.give(&cluster.dir)?;
+        initdb(binaries, account, &cluster.data_dir())?;
+        cluster.server = Some(ServerKeeper::start(
+            binaries,
+            account,
+            &cluster.dir,
+            Durability::Throwaway,
+        )?);
+        Ok(cluster)
+    }
+
+    /// Starts a durable cluster whose data lives in `dir` and survives this process: created
+    /// on the first call, reused on the next. One process at a time may use it.
+    pub fn start_persistent(dir: &Path) -> Result<Self, Error> {
+        let binaries = ServerBinaries::locate()?;
+        let account = ServerAccount::detect()?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(Error::io("could not create", dir))?;
+        let owner_lock = lock_owner_file(dir)?;
+        let mut cluster = LocalCluster {
+            dir: dir.to_owned(),
+            server: None,
+            remove_on_drop: false,
+            _owner_lock: owner_lock,
+        };
+        account.give(&cluster.dir)?;
+        if !cluster.data_dir().join("PG_VERSION").is_file() {
+            initdb(&binaries, account, &cluster.data_dir())?;
+        }
+        // A server killed without shutdown leaves its pid file; postgres itself checks whether
+        // that pid still runs, so a stale file is harmless.
+        cluster.server = Some(ServerKeeper::start(
+            &binaries,
+            account,
+            &cluster.dir,
+            Durability::Durable,
+        )?);
+        Ok(cluster)
+    }
+
+    /// The directory holding the socket (and the data directory).
+    pub fn socket_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The port in the socket's name.
+    pub fn port(&self) -> u16 {
+        PORT
+    }
+
+    /// The process id of the postmaster.
+    pub fn pid(&self) -> u32 {
+        self.server.as_ref().map_or(0, |server| server.pid)
+    }
+
+    /// A `postgresql://` URL for database `dbname` as superuser `postgres` (no password: the
+    /// cluster trusts local connections).
+    pub fn url(&self, dbname: &str) -> String {
+        format!(
+            "postgresql://postgres@{}:{PORT}/{}",
+            percent_encode(&self.dir.to_string_lossy()),
+            percent_encode(dbname)
+        )
+    }
+
+    /// Stops the server now and removes a temporary cluster's directory.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    fn shutdown(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.stop();
+        }
+        if self.remove_on_drop {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    Throwaway,
+    Durable,
+}
+
+impl ServerKeeper {
+    fn start(
+        binaries: &ServerBinaries,
+        account: ServerAccount,
+        dir: &Path,
+        durability: Durability,
+    ) -> Result<Self, Error> {
+        let log_path = dir.join("postgres.log");
+        let log = File::create(&log_path).map_err(Error::io("could not create", &log_path))?;
+        let log_err = log
+            .try_clone()
+            .map_err(Error::io("could not open", &log_path))?;
+
+        let mut command = Command::new(setpriv());
+        command
+            .args(account.setpriv_args())
+            .arg("--pdeathsig=QUIT")
+            .arg("--")
+            .arg(binaries.program("postgres"));
+        command.arg("-D").arg(dir.join("data"));
+        command.arg("-c").arg("listen_addresses=");
+        command
+            .arg("-c")
+            .arg(format!("unix_socket_directories={}", dir.display()));
+        command.arg("-c").arg(format!("port={PORT}"));
+        command.arg("-c").arg("max_connections=200");
+        if durability == Durability::Throwaway {
+            for setting in [
+                "fsync=off",
+                "synchronous_commit=off",
+                "full_page_writes=off",
+            ] {
+                command.arg("-c").arg(setting);
+            }
+        }
+        command.stdin(Stdio::null()).stdout(log).stderr(log_err);
+
+        let data_dir = dir.join("data");
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<u32, Error>>();
+        let (stop_tx, stop_rx) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("localpg-server".to_owned())
+            .spawn(move || {
+                let mut child = match command.spawn() {
+                    Ok(child) => child,
+                    Err(source) => {
+                        let _ = ready_tx.send(Err(Error::Spawn {
+                            program: "postgres (through setpriv)".to_owned(),
+                            source,
+                        }));
+                        return;
+                    }
+                };
+                if let Err(err) = wait_until_ready(&mut child, &data_dir, &log_path) {
+                    stop_child(&mut child);
+                    let _ = ready_tx.send(Err(err));
+                    return;
+                }
+                let _ = ready_tx.send(Ok(child.id()));
+                // Until asked to stop, or until the cluster is dropped without asking.
+                let _ = stop_rx.recv();
+                stop_child(&mut child);
+            })
+            .map_err(|source| Error::Spawn {
+                program: "the server keeper thread".to_owned(),
+                source,
+            })?;
+        let pid = match ready_rx.recv() {
+            Ok(Ok(pid)) => pid,
+            Ok(Err(err)) => {
+                let _ = thread.join();
+                return Err(err);
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(Error::Spawn {
+                    program: "postgres".to_owned(),
+                    source: std::io::Error::other("the server keeper thread died"),
+                });
+            }
+        };
+        Ok(ServerKeeper {
+            pid,
+            stop: stop_tx,
+            thread,
+        })
+    }
+
+    fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
+}
+
+/// Immediate shutdown (SIGQUIT): the postmaster stops its backends and exits in milliseconds.
+fn stop_child(child: &mut Child) {
+    let signalled = Command::new("kill")
+        .arg("-QUIT")
+        .arg(child.id().to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success());
+    if !signalled {
+        let _ = child.kill();
+    }
+    let _ = child.wait();
+}
+
+/// Polls `postmaster.pid` until its status line says `ready`, or the server exits.
+fn wait_until_ready(child: &mut Child, data_dir: &Path, log_path: &Path) -> Result<(), Error> {
+    let started = Instant::now();
+    let pid_file = data_dir.join("postmaster.pid");
+    let failed = |reason: String| Error::Start {
+        reason,
+        log: log_path.to_owned(),
+        log_tail: log_tail(log_path),
+    };
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(Error::io("could not wait for postgres in", data_dir))?
+        {
+            return Err(failed(format!("the server exited at start ({status})")));
+        }
+        if let Ok(contents) = std::fs::read_to_string(&pid_file)
+            && contents
+                .lines()
+                .nth(7)
+                .is_some_and(|status| status.trim() == "ready")
+        {
+            return Ok(());
+        }
+        if started.elapsed() > READY_TIMEOUT {
+            return Err(failed(format!(
+                "not ready after {} s",
+                READY_TIMEOUT.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn initdb(binaries: &ServerBinaries, account: ServerAccount, data_dir: &Path) -> Result<(), Error> {
+    let mut command = Command::new(setpriv());
+    command
+        .args(account.setpriv_args())
+        .arg("--")
+        .arg(binaries.program("initdb"));
+    command.arg("-D").arg(data_dir);
+    command.args([
+        "-U",
+        "postgres",
+        "--auth=trust",
+        "--no-sync",
+        "-E",
+        "UTF8",
+        "--locale=C",
+        "--no-instructions",
+    ]);
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|source| Error::Spawn {
+            program: "initdb".to_owned(),
+            source,
+        })?;
+    if !output.status.success() {
+        let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+        text.push_str(&String::from_utf8_lossy(&output.stderr));
+        return Err(Error::Initdb {
+            status: output.status.to_string(),
+            output: text,
+        });
+    }
+    Ok(())
+}
+
+fn setpriv() -> PathBuf {
+    ["/usr/bin/setpriv", "/bin/setpriv"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.is_file())
+        .unwrap_or_else(|| PathBuf::from("setpriv"))
+}
+
+fn lock_owner_file(dir: &Path) -> Result<File, Error> {
+    let path = dir.join(OWNER_LOCK);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(Error::io("could not create", &path))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(Error::Io {
+            action: "another process is using the cluster in",
+            path: dir.to_owned(),
+            source: std::io::Error::from(std::io::ErrorKind::WouldBlock),
+        }),
+        Err(TryLockError::Error(source)) => Err(Error::Io {
+            action: "could not lock",
+            path,
+            source,
+        }),
+    }
+}
+
+/// The directory holding all temporary clusters of this machine.
+pub(crate) fn base_dir() -> PathBuf {
+    // Under the system temp dir: user `postgres` must be able to traverse every parent.
+    std::env::temp_dir().join("aiblox-localpg")
+}
+
+fn unique_name() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{}-{}-{nanos:x}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn log_tail(path: &Path) -> String {
+    let log = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_paths_are_percent_encoded() {
+        assert_eq!(
+            percent_encode("/tmp/aiblox-localpg/1-0-ff"),
+            "%2Ftmp%2Faiblox-localpg%2F1-0-ff"
+        );
+        assert_eq!(percent_encode("a b"), "a%20b");
+    }
+}

@@ -1,0 +1,209 @@
+//! `cargo xtask codegen [--check]`: applies `schema/` to a throwaway PostgreSQL, has cornucopia
+//! prepare every query of `queries/` against it, and writes the typed crate `aiblox-kb/gen`.
+//!
+//! Generation always goes to a temporary directory first and is formatted with the workspace's
+//! rustfmt settings; then only files that differ are written (or, with `--check`, reported).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use cornucopia::cargo_toml::Manifest;
+use cornucopia::config::{Config, UseWorkspaceDeps};
+
+use crate::file_tree::{self, FileTree};
+use crate::scratch_db::ScratchDatabase;
+use crate::workspace::Workspace;
+
+/// The schema the migrations are applied to at codegen time. Generated SQL is unqualified, so
+/// the code works with whatever schema a connection's search_path names.
+const CODEGEN_SCHEMA: &str = "kb";
+/// The generated crate's package name.
+pub(crate) const GENERATED_CRATE: &str = "aiblox-kb-gen";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Write the files that differ.
+    Write,
+    /// Fail, naming the files, when any differs.
+    Check,
+}
+
+pub(crate) fn run(workspace: &Workspace, mode: Mode) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let expected = generate(workspace)?;
+    let gen_dir = workspace.gen_dir();
+    let differences = file_tree::compare(&expected, &gen_dir)?;
+    let gen_display = workspace.display(&gen_dir);
+    match mode {
+        Mode::Check if differences.is_empty() => {
+            println!(
+                "codegen: {gen_display} is up to date ({} files, {:.2?})",
+                expected.len(),
+                started.elapsed()
+            );
+            Ok(())
+        }
+        Mode::Check => {
+            let files: Vec<String> = differences
+                .iter()
+                .map(|d| {
+                    format!(
+                        "  {}/{} ({})",
+                        gen_display,
+                        d.path().display(),
+                        d.describe()
+                    )
+                })
+                .collect();
+            bail!(
+                "generated code is stale:\n{}\nrun `cargo xtask codegen` and commit the result",
+                files.join("\n")
+            )
+        }
+        Mode::Write => {
+            file_tree::apply(&expected, &gen_dir, &differences)?;
+            println!(
+                "codegen: {gen_display}: {} of {} files written ({:.2?})",
+                differences.len(),
+                expected.len(),
+                started.elapsed()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Generates the crate into memory: every file with its exact committed contents.
+pub(crate) fn generate(workspace: &Workspace) -> anyhow::Result<FileTree> {
+    let migrations = migration_files(&workspace.schema_dir())?;
+    let version = workspace.kb_version()?;
+    let out = tempfile::Builder::new()
+        .prefix("aiblox-codegen-")
+        .tempdir()?;
+    let destination = out.path().join("gen");
+
+    {
+        let database = ScratchDatabase::start()?;
+        database.batch_execute(&format!(
+            "CREATE SCHEMA {CODEGEN_SCHEMA}; SET search_path TO {CODEGEN_SCHEMA}"
+        ))?;
+        cornucopia::load_schema(database.client(), &migrations).map_err(|err| {
+            diagnostic("a migration failed", cornucopia::Error::from(Box::new(err)))
+        })?;
+        cornucopia::gen_live(
+            database.client(),
+            config(workspace, &destination, &version)?,
+        )
+        .map_err(|err| diagnostic("a query did not compile", err))?;
+    }
+
+    rustfmt(workspace, &destination)?;
+    file_tree::read_tree(&destination)
+}
+
+/// cornucopia's errors are miette diagnostics: render them with file, line and a caret.
+fn diagnostic(what: &str, err: cornucopia::Error) -> anyhow::Error {
+    anyhow::anyhow!("{what}:\n{}", err.report())
+}
+
+/// The migrations of `schema/` in version order: files named `V<number>__<name>.sql`.
+pub(crate) fn migration_files(schema_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let mut migrations = Vec::new();
+    for entry in std::fs::read_dir(schema_dir)
+        .with_context(|| format!("could not list {}", schema_dir.display()))?
+    {
+        let path = entry?.path();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name.starts_with('.') || name.ends_with(".md") {
+            continue;
+        }
+        let version = migration_version(&name).with_context(|| {
+            format!(
+                "{} is not a migration: name files `V<number>__<description>.sql`, e.g. V0002__add_item_lang.sql",
+                path.display()
+            )
+        })?;
+        migrations.push((version, path));
+    }
+    migrations.sort();
+    for pair in migrations.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            bail!(
+                "{} and {} have the same version {}: renumber the newer one",
+                pair[0].1.display(),
+                pair[1].1.display(),
+                pair[0].0
+            );
+        }
+    }
+    if migrations.is_empty() {
+        bail!("no migrations in {}", schema_dir.display());
+    }
+    Ok(migrations.into_iter().map(|(_, path)| path).collect())
+}
+
+fn migration_version(file_name: &str) -> Option<u32> {
+    let rest = file_name.strip_prefix('V')?.strip_suffix(".sql")?;
+    let (number, description) = rest.split_once("__")?;
+    let valid_description = !description.is_empty()
+        && description
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) || !valid_description {
+        return None;
+    }
+    number.parse().ok().filter(|&version| version > 0)
+}
+
+fn config(workspace: &Workspace, destination: &Path, version: &str) -> anyhow::Result<Config> {
+    let manifest = Manifest::from_str(&format!(
+        r#"
+[package]
+name = "{GENERATED_CRATE}"
+version = "{version}"
+edition = "2024"
+rust-version = "1.89"
+description = "Typed queries of the aiblox KB contract, generated by cornucopia from schema/ and queries/ (use aiblox-kb instead)"
+license = "MIT OR Apache-2.0"
+repository = "https://github.com/aiblox/aiblox"
+"#
+    ))
+    .context("the generated crate's manifest template is invalid")?;
+    Ok(Config::builder()
+        .queries(workspace.queries_dir())
+        .destination(destination)
+        .r#async(true)
+        .sync(false)
+        .manifest(manifest)
+        .use_workspace_deps(UseWorkspaceDeps::Path(workspace.manifest()))
+        .build())
+}
+
+/// Formats the generated sources with the workspace's rustfmt settings, so that
+/// `cargo fmt --check` and `cargo xtask codegen --check` agree.
+fn rustfmt(workspace: &Workspace, crate_dir: &Path) -> anyhow::Result<()> {
+    let sources: Vec<PathBuf> = file_tree::read_tree(&crate_dir.join("src"))?
+        .into_keys()
+        .filter(|path| path.extension().is_some_and(|ext| ext == "rs"))
+        .map(|path| crate_dir.join("src").join(path))
+        .collect();
+    let status = Command::new("rustfmt")
+        .arg("--edition=2024")
+        .arg("--config-path")
+        .arg(workspace.rustfmt_config())
+        .args(&sources)
+        .status()
+        .context("could not run rustfmt: install it with `rustup component add rustfmt`")?;
+    if !status.success() {
+        bail!("rustfmt failed on the generated code ({status})");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

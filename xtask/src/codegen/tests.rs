@@ -1,0 +1,127 @@
+//! Codegen against a real throwaway PostgreSQL: drift is caught, broken SQL is reported with
+//! its file, and nothing is written when generation fails.
+
+use std::path::Path;
+
+use super::*;
+
+/// A scratch copy of what codegen reads and writes.
+fn scratch_workspace() -> (tempfile::TempDir, Workspace) {
+    let real = Workspace::current();
+    let dir = tempfile::Builder::new()
+        .prefix("aiblox-codegen-test-")
+        .tempdir()
+        .unwrap();
+    for file in ["Cargo.toml", "rustfmt.toml", "aiblox-kb/Cargo.toml"] {
+        let target = dir.path().join(file);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::copy(real.root().join(file), target).unwrap();
+    }
+    for tree in ["schema", "queries", "aiblox-kb/gen"] {
+        let files = file_tree::read_tree(&real.root().join(tree)).unwrap();
+        let differences: Vec<_> = files
+            .keys()
+            .cloned()
+            .map(file_tree::Difference::Missing)
+            .collect();
+        file_tree::apply(&files, &dir.path().join(tree), &differences).unwrap();
+    }
+    let workspace = Workspace::at(dir.path());
+    (dir, workspace)
+}
+
+fn append(path: &Path, text: &str) {
+    let mut contents = std::fs::read_to_string(path).unwrap();
+    contents.push_str(text);
+    std::fs::write(path, contents).unwrap();
+}
+
+#[test]
+fn committed_generated_code_is_current() {
+    run(&Workspace::current(), Mode::Check).expect("run `cargo xtask codegen` and commit");
+}
+
+#[test]
+fn check_fails_on_stale_code_and_write_brings_it_up_to_date() {
+    let (_dir, workspace) = scratch_workspace();
+    append(
+        &workspace.queries_dir().join("item.sql"),
+        "\n--! count_items\nSELECT count(*) AS n FROM item;\n",
+    );
+
+    let err = run(&workspace, Mode::Check).unwrap_err().to_string();
+    assert!(
+        err.contains("aiblox-kb/gen/src/queries/item.rs (stale)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("run `cargo xtask codegen` and commit"),
+        "{err}"
+    );
+
+    run(&workspace, Mode::Write).unwrap();
+    let generated =
+        std::fs::read_to_string(workspace.gen_dir().join("src/queries/item.rs")).unwrap();
+    assert!(
+        generated.contains("pub fn count_items()"),
+        "new query is generated"
+    );
+    run(&workspace, Mode::Check).expect("up to date after writing");
+}
+
+#[test]
+fn a_query_that_does_not_match_the_schema_fails_with_its_file_named() {
+    let (_dir, workspace) = scratch_workspace();
+    let before = file_tree::read_tree(&workspace.gen_dir()).unwrap();
+    append(
+        &workspace.queries_dir().join("chunk_cache.sql"),
+        "\n--! broken_query\nSELECT no_such_column FROM chunk_cache;\n",
+    );
+
+    let err = run(&workspace, Mode::Write).unwrap_err().to_string();
+    assert!(err.contains("a query did not compile"), "{err}");
+    assert!(err.contains("chunk_cache.sql"), "{err}");
+    assert!(err.contains("no_such_column"), "{err}");
+    assert_eq!(
+        file_tree::read_tree(&workspace.gen_dir()).unwrap(),
+        before,
+        "nothing written on failure"
+    );
+}
+
+#[test]
+fn a_broken_migration_fails_with_its_file_named() {
+    let (_dir, workspace) = scratch_workspace();
+    std::fs::write(
+        workspace.schema_dir().join("V0999__broken.sql"),
+        "ALTER TABLE item ADD COLUMN lang text;\nALTER TABLE no_such_table ADD COLUMN x int;\n",
+    )
+    .unwrap();
+
+    let err = run(&workspace, Mode::Check).unwrap_err().to_string();
+    assert!(err.contains("a migration failed"), "{err}");
+    assert!(err.contains("V0999__broken.sql"), "{err}");
+    assert!(err.contains("no_such_table"), "{err}");
+}
+
+#[test]
+fn migration_files_must_be_named_and_numbered_uniquely() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("V0002__second.sql"), "").unwrap();
+    std::fs::write(dir.path().join("V0001__first.sql"), "").unwrap();
+    let files = migration_files(dir.path()).unwrap();
+    let names: Vec<_> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_str().unwrap())
+        .collect();
+    assert_eq!(names, ["V0001__first.sql", "V0002__second.sql"]);
+
+    std::fs::write(dir.path().join("V2__again.sql"), "").unwrap();
+    let err = migration_files(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("same version 2"), "{err}");
+
+    std::fs::remove_file(dir.path().join("V2__again.sql")).unwrap();
+    std::fs::write(dir.path().join("add_column.sql"), "").unwrap();
+    let err = format!("{:#}", migration_files(dir.path()).unwrap_err());
+    assert!(err.contains("add_column.sql is not a migration"), "{err}");
+}
