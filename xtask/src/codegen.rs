@@ -8,9 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use aiblox_sqlfile::{MigrationName, excerpt, line_column, offset_of_char, split_statements};
 use anyhow::{Context as _, bail};
 use cornucopia::cargo_toml::Manifest;
 use cornucopia::config::{Config, UseWorkspaceDeps};
+use tokio_postgres::error::ErrorPosition;
 
 use crate::file_tree::{self, FileTree};
 use crate::scratch_db::ScratchDatabase;
@@ -89,46 +91,35 @@ pub(crate) fn generate(workspace: &Workspace) -> anyhow::Result<FileTree> {
         database.batch_execute(&format!(
             "CREATE SCHEMA {CODEGEN_SCHEMA}; SET search_path TO {CODEGEN_SCHEMA}"
         ))?;
-        cornucopia::load_schema(database.client(), &migrations).map_err(|err| {
-            diagnostic("a migration failed", cornucopia::Error::from(Box::new(err)))
-        })?;
+        apply_migrations(workspace, &database, &migrations)?;
         cornucopia::gen_live(
             database.client(),
             config(workspace, &destination, &version)?,
         )
-        .map_err(|err| diagnostic("a query did not compile", err))?;
+        .map_err(|err| anyhow::anyhow!("a query did not compile:\n{}", err.report()))?;
     }
 
     rustfmt(workspace, &destination)?;
     file_tree::read_tree(&destination)
 }
 
-/// cornucopia's errors are miette diagnostics: render them with file, line and a caret.
-fn diagnostic(what: &str, err: cornucopia::Error) -> anyhow::Error {
-    anyhow::anyhow!("{what}:\n{}", err.report())
-}
-
-/// The migrations of `schema/` in version order: files named `V<number>__<name>.sql`.
+/// The migrations of `schema/` in version order.
 pub(crate) fn migration_files(schema_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut migrations = Vec::new();
     for entry in std::fs::read_dir(schema_dir)
         .with_context(|| format!("could not list {}", schema_dir.display()))?
     {
         let path = entry?.path();
-        let name = path
+        let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if name.starts_with('.') || name.ends_with(".md") {
+        if file_name.starts_with('.') || file_name.ends_with(".md") {
             continue;
         }
-        let version = migration_version(&name).with_context(|| {
-            format!(
-                "{} is not a migration: name files `V<number>__<description>.sql`, e.g. V0002__add_item_lang.sql",
-                path.display()
-            )
-        })?;
-        migrations.push((version, path));
+        let name = MigrationName::parse(&file_name)
+            .with_context(|| format!("in {}", schema_dir.display()))?;
+        migrations.push((name.version, path));
     }
     migrations.sort();
     for pair in migrations.windows(2) {
@@ -147,17 +138,53 @@ pub(crate) fn migration_files(schema_dir: &Path) -> anyhow::Result<Vec<PathBuf>>
     Ok(migrations.into_iter().map(|(_, path)| path).collect())
 }
 
-fn migration_version(file_name: &str) -> Option<u32> {
-    let rest = file_name.strip_prefix('V')?.strip_suffix(".sql")?;
-    let (number, description) = rest.split_once("__")?;
-    let valid_description = !description.is_empty()
-        && description
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) || !valid_description {
-        return None;
+/// Applies the migrations statement by statement, so that a failure names its file, line and
+/// column even when the server reports no position.
+fn apply_migrations(
+    workspace: &Workspace,
+    database: &ScratchDatabase,
+    files: &[PathBuf],
+) -> anyhow::Result<()> {
+    for path in files {
+        let sql = std::fs::read_to_string(path)
+            .with_context(|| format!("could not read {}", path.display()))?;
+        for statement in split_statements(&sql) {
+            let Err(err) = database.execute(statement.text) else {
+                continue;
+            };
+            let position = err.as_db_error().and_then(|db| match db.position() {
+                Some(ErrorPosition::Original(position)) => Some(*position as usize),
+                _ => None,
+            });
+            let offset =
+                statement.offset + position.map_or(0, |p| offset_of_char(statement.text, p));
+            let at = line_column(&sql, offset);
+            bail!(
+                "a migration failed: {}:{}:{}: {}\n{}",
+                workspace.display(path),
+                at.line,
+                at.column,
+                describe_db_error(&err),
+                excerpt(&sql, offset)
+            );
+        }
     }
-    number.parse().ok().filter(|&version| version > 0)
+    Ok(())
+}
+
+/// The server's message with its detail and hint, or the client error.
+pub(crate) fn describe_db_error(err: &tokio_postgres::Error) -> String {
+    let Some(db) = err.as_db_error() else {
+        return err.to_string();
+    };
+    let mut text = db.message().to_owned();
+    if let Some(detail) = db.detail() {
+        text.push_str(&format!(" ({detail})"));
+    }
+    if let Some(hint) = db.hint() {
+        text.push_str(&format!("; hint: {hint}"));
+    }
+    text
 }
 
 fn config(workspace: &Workspace, destination: &Path, version: &str) -> anyhow::Result<Config> {

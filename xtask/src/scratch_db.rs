@@ -72,7 +72,12 @@ impl ScratchDatabase {
     }
 
     pub(crate) fn batch_execute(&self, sql: &str) -> anyhow::Result<()> {
-        Ok(self.runtime.block_on(self.client.batch_execute(sql))?)
+        Ok(self.execute(sql)?)
+    }
+
+    /// Runs `sql` (one or more statements, simple query protocol).
+    pub(crate) fn execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
+        self.runtime.block_on(self.client.batch_execute(sql))
     }
 }
 

@@ -90,6 +90,20 @@ fn a_query_that_does_not_match_the_schema_fails_with_its_file_named() {
 }
 
 #[test]
+fn a_migration_error_with_a_server_position_points_at_it() {
+    let (_dir, workspace) = scratch_workspace();
+    std::fs::write(
+        workspace.schema_dir().join("V0999__typo.sql"),
+        "-- a comment line\nCREATE VIEW item_titles AS\n    SELECT titel FROM item;\n",
+    )
+    .unwrap();
+
+    let err = run(&workspace, Mode::Check).unwrap_err().to_string();
+    assert!(err.contains("schema/V0999__typo.sql:3:12: "), "{err}");
+    assert!(err.contains(r#"column "titel" does not exist"#), "{err}");
+}
+
+#[test]
 fn a_broken_migration_fails_with_its_file_named() {
     let (_dir, workspace) = scratch_workspace();
     std::fs::write(
@@ -99,9 +113,15 @@ fn a_broken_migration_fails_with_its_file_named() {
     .unwrap();
 
     let err = run(&workspace, Mode::Check).unwrap_err().to_string();
-    assert!(err.contains("a migration failed"), "{err}");
-    assert!(err.contains("V0999__broken.sql"), "{err}");
-    assert!(err.contains("no_such_table"), "{err}");
+    assert!(
+        err.contains("a migration failed: schema/V0999__broken.sql:2:1: "),
+        "{err}"
+    );
+    assert!(
+        err.contains(r#"relation "no_such_table" does not exist"#),
+        "{err}"
+    );
+    assert!(err.contains("2 | ALTER TABLE no_such_table"), "{err}");
 }
 
 #[test]
@@ -123,5 +143,8 @@ fn migration_files_must_be_named_and_numbered_uniquely() {
     std::fs::remove_file(dir.path().join("V2__again.sql")).unwrap();
     std::fs::write(dir.path().join("add_column.sql"), "").unwrap();
     let err = format!("{:#}", migration_files(dir.path()).unwrap_err());
-    assert!(err.contains("add_column.sql is not a migration"), "{err}");
+    assert!(
+        err.contains("`add_column.sql` is not a migration name"),
+        "{err}"
+    );
 }

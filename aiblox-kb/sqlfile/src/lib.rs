@@ -1,0 +1,18 @@
+//! SQL migration files of the aiblox KB contract: how they are named, how a file splits into
+//! statements, and where in the file an error is.
+//!
+//! Shared by the contract crate's migration runner and by `cargo xtask`, so both apply the
+//! same rules to the same files.
+//!
+//! # Layout
+//! - [`name`]: `V<version>__<description>.sql` file names.
+//! - [`statements`]: splitting a file into statements (quotes, comments, dollar quotes).
+//! - [`position`]: byte offsets to line and column, and a caret excerpt for messages.
+
+mod name;
+mod position;
+mod statements;
+
+pub use name::{MigrationName, NameError};
+pub use position::{LineColumn, excerpt, line_column, offset_of_char};
+pub use statements::{Statement, split_statements};
