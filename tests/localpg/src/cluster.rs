@@ -18,6 +18,8 @@ const PORT: u16 = 5432;
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Name of the file whose lock marks a cluster directory as in use.
 pub(crate) const OWNER_LOCK: &str = "owner.lock";
+/// Extension of an owner lock file being set up, beside its cluster directory.
+pub(crate) const STAGING_LOCK_EXTENSION: &str = "lock-staging";
 
 /// A running PostgreSQL server, listening only on a unix socket in its own directory.
 ///
@@ -92,7 +94,7 @@ impl LocalCluster {
             .mode(0o755)
             .create(dir)
             .map_err(Error::io("could not create", dir))?;
-        let owner_lock = lock_owner_file(dir)?;
+        let owner_lock = lock_persistent_owner_file(dir)?;
         let mut cluster = LocalCluster {
             dir: dir.to_owned(),
             server: None,
@@ -356,7 +358,24 @@ fn setpriv() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("setpriv"))
 }
 
+/// Creates `dir/owner.lock` already locked: it is locked under a temporary name outside any
+/// cluster directory, then renamed into place, so a sweeper never sees it unlocked.
 fn lock_owner_file(dir: &Path) -> Result<File, Error> {
+    let path = dir.join(OWNER_LOCK);
+    let staging = dir.with_extension(STAGING_LOCK_EXTENSION);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&staging)
+        .map_err(Error::io("could not create", &staging))?;
+    try_lock(&file, dir, &staging)?;
+    std::fs::rename(&staging, &path).map_err(Error::io("could not create", &path))?;
+    Ok(file)
+}
+
+/// Locks `dir/owner.lock` of a persistent cluster (never swept).
+fn lock_persistent_owner_file(dir: &Path) -> Result<File, Error> {
     let path = dir.join(OWNER_LOCK);
     let file = File::options()
         .create(true)
@@ -364,8 +383,13 @@ fn lock_owner_file(dir: &Path) -> Result<File, Error> {
         .write(true)
         .open(&path)
         .map_err(Error::io("could not create", &path))?;
+    try_lock(&file, dir, &path)?;
+    Ok(file)
+}
+
+fn try_lock(file: &File, dir: &Path, path: &Path) -> Result<(), Error> {
     match file.try_lock() {
-        Ok(()) => Ok(file),
+        Ok(()) => Ok(()),
         Err(TryLockError::WouldBlock) => Err(Error::Io {
             action: "another process is using the cluster in",
             path: dir.to_owned(),
@@ -373,7 +397,7 @@ fn lock_owner_file(dir: &Path) -> Result<File, Error> {
         }),
         Err(TryLockError::Error(source)) => Err(Error::Io {
             action: "could not lock",
-            path,
+            path: path.to_owned(),
             source,
         }),
     }

@@ -24,3 +24,4 @@ pub use binaries::ServerBinaries;
 pub use cluster::LocalCluster;
 pub use error::Error;
 pub use shared::{TEST_DATABASE_URL_ENV, TestServer, test_server};
+pub use sweep::is_running;

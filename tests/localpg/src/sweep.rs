@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::cluster::OWNER_LOCK;
+use crate::cluster::{OWNER_LOCK, STAGING_LOCK_EXTENSION};
 
 /// A directory without an owner lock younger than this may still be being set up.
 const SETUP_GRACE: Duration = Duration::from_secs(60);
@@ -20,6 +20,16 @@ pub(crate) fn sweep_stale_clusters(base: &Path) {
     for entry in entries.filter_map(Result::ok) {
         let dir = entry.path();
         if !dir.is_dir() {
+            // An owner lock being set up by a process killed before it finished.
+            let staging = dir
+                .extension()
+                .is_some_and(|ext| ext == STAGING_LOCK_EXTENSION);
+            if staging
+                && older_than(&dir, SETUP_GRACE)
+                && File::open(&dir).is_ok_and(|f| f.try_lock().is_ok())
+            {
+                let _ = std::fs::remove_file(&dir);
+            }
             continue;
         }
         let stale = match File::open(dir.join(OWNER_LOCK)) {
@@ -68,7 +78,19 @@ fn stop_leftover_server(data_dir: &Path) {
         .stderr(Stdio::null())
         .status();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while Path::new(&proc_dir).exists() && Instant::now() < deadline {
+    while is_running(pid) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Whether process `pid` exists and is not a zombie waiting to be reaped.
+pub fn is_running(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the parenthesised command name, which may itself hold spaces.
+    let state = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().next());
+    !matches!(state, Some("Z" | "X") | None)
 }
