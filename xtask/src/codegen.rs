@@ -32,49 +32,80 @@ pub(crate) enum Mode {
     Check,
 }
 
+/// A directory whose every file codegen writes.
+pub(crate) struct Output {
+    pub(crate) dir: PathBuf,
+    pub(crate) files: FileTree,
+}
+
 pub(crate) fn run(workspace: &Workspace, mode: Mode) -> anyhow::Result<()> {
     let started = Instant::now();
-    let expected = generate(workspace)?;
-    let gen_dir = workspace.gen_dir();
-    let differences = file_tree::compare(&expected, &gen_dir)?;
-    let gen_display = workspace.display(&gen_dir);
-    match mode {
-        Mode::Check if differences.is_empty() => {
-            println!(
-                "codegen: {gen_display} is up to date ({} files, {:.2?})",
-                expected.len(),
-                started.elapsed()
-            );
-            Ok(())
+    let outputs = [
+        Output {
+            dir: workspace.gen_dir(),
+            files: generate(workspace)?,
+        },
+        Output {
+            dir: workspace.embedded_migrations_dir(),
+            files: embedded_migrations(workspace)?,
+        },
+    ];
+    let mut stale = Vec::new();
+    let mut summary = Vec::new();
+    for output in &outputs {
+        let differences = file_tree::compare(&output.files, &output.dir)?;
+        let dir = workspace.display(&output.dir);
+        match mode {
+            Mode::Check => stale.extend(
+                differences
+                    .iter()
+                    .map(|d| format!("  {dir}/{} ({})", d.path().display(), d.describe())),
+            ),
+            Mode::Write => file_tree::apply(&output.files, &output.dir, &differences)?,
         }
-        Mode::Check => {
-            let files: Vec<String> = differences
-                .iter()
-                .map(|d| {
-                    format!(
-                        "  {}/{} ({})",
-                        gen_display,
-                        d.path().display(),
-                        d.describe()
-                    )
-                })
-                .collect();
-            bail!(
-                "generated code is stale:\n{}\nrun `cargo xtask codegen` and commit the result",
-                files.join("\n")
-            )
-        }
-        Mode::Write => {
-            file_tree::apply(&expected, &gen_dir, &differences)?;
-            println!(
-                "codegen: {gen_display}: {} of {} files written ({:.2?})",
-                differences.len(),
-                expected.len(),
-                started.elapsed()
-            );
-            Ok(())
-        }
+        summary.push(format!(
+            "{dir}: {} of {} files differ",
+            differences.len(),
+            output.files.len()
+        ));
     }
+    if !stale.is_empty() {
+        bail!(
+            "generated code is stale:\n{}\nrun `cargo xtask codegen` and commit the result",
+            stale.join("\n")
+        );
+    }
+    let verb = if mode == Mode::Check {
+        "checked"
+    } else {
+        "written"
+    };
+    println!(
+        "codegen: {verb} in {:.2?}; {}",
+        started.elapsed(),
+        summary.join("; ")
+    );
+    Ok(())
+}
+
+/// The migrations of `schema/`, copied into the contract crate so that it embeds them from
+/// inside its own directory (a crate packaged with `cargo package` cannot reach `../schema`).
+fn embedded_migrations(workspace: &Workspace) -> anyhow::Result<FileTree> {
+    let mut files = FileTree::new();
+    for path in migration_files(&workspace.schema_dir())? {
+        let name = path.file_name().expect("migration files have names").into();
+        files.insert(
+            name,
+            std::fs::read(&path).with_context(|| format!("could not read {}", path.display()))?,
+        );
+    }
+    files.insert(
+        "README.md".into(),
+        b"# Embedded migrations\n\nCopied from `schema/` by `cargo xtask codegen`; do not edit. \
+Edit or add migrations in `schema/`\nand run `cargo xtask codegen`.\n"
+            .to_vec(),
+    );
+    Ok(files)
 }
 
 /// Generates the crate into memory: every file with its exact committed contents.

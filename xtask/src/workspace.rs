@@ -56,6 +56,11 @@ impl Workspace {
         self.kb_dir().join("gen")
     }
 
+    /// The copy of `schema/` that the contract crate embeds.
+    pub(crate) fn embedded_migrations_dir(&self) -> PathBuf {
+        self.kb_dir().join("migrations")
+    }
+
     pub(crate) fn rustfmt_config(&self) -> PathBuf {
         self.root.join("rustfmt.toml")
     }

@@ -17,7 +17,7 @@ fn scratch_workspace() -> (tempfile::TempDir, Workspace) {
         std::fs::create_dir_all(target.parent().unwrap()).unwrap();
         std::fs::copy(real.root().join(file), target).unwrap();
     }
-    for tree in ["schema", "queries", "aiblox-kb/gen"] {
+    for tree in ["schema", "queries", "aiblox-kb/gen", "aiblox-kb/migrations"] {
         let files = file_tree::read_tree(&real.root().join(tree)).unwrap();
         let differences: Vec<_> = files
             .keys()
@@ -147,4 +147,23 @@ fn migration_files_must_be_named_and_numbered_uniquely() {
         err.contains("`add_column.sql` is not a migration name"),
         "{err}"
     );
+}
+
+#[test]
+fn a_new_migration_is_copied_into_the_contract_crate() {
+    let (_dir, workspace) = scratch_workspace();
+    let sql = "ALTER TABLE item ADD COLUMN lang text;\n";
+    std::fs::write(workspace.schema_dir().join("V0002__add_item_lang.sql"), sql).unwrap();
+
+    let err = run(&workspace, Mode::Check).unwrap_err().to_string();
+    assert!(
+        err.contains("aiblox-kb/migrations/V0002__add_item_lang.sql (missing)"),
+        "{err}"
+    );
+
+    run(&workspace, Mode::Write).unwrap();
+    let copied = workspace
+        .embedded_migrations_dir()
+        .join("V0002__add_item_lang.sql");
+    assert_eq!(std::fs::read_to_string(copied).unwrap(), sql);
 }
