@@ -1,1 +1,57 @@
-//! The aiblox knowledge-base contract (filled in by the contract issue).
+//! The aiblox knowledge-base contract: the one crate that knows how the `kb` schema is stored.
+//!
+//! Every block that reads or writes the knowledge base depends on this crate and on nothing
+//! else for storage: the orchestrator reads through it, ingestion blocks write through it, and
+//! none of them copies SQL. Its public surface is deliberately small:
+//!
+//! - models: [`KbItem`], [`KbChunkCache`], and the inputs and outcomes of the repositories
+//!   ([`NewItem`], [`UpsertOutcome`], [`SearchHit`], [`NewChunkSet`], ...);
+//! - repositories: [`ItemRepo`], [`ChunkCacheRepo`], usable on a pool, a connection or a
+//!   transaction ([`Executor`]);
+//! - configuration: [`KbConfig`] (database URL, a secret, and schema name, default `kb`);
+//! - pooling: [`KbPool`], [`KbConnection`], [`KbTransaction`];
+//! - migrations: [`migrate`], safe for every replica to call at start;
+//! - one error type: [`Error`].
+//!
+//! # Layout
+//! - `config`: [`KbConfig`], schema name validation, password redaction.
+//! - `pool`: the deadpool-postgres pool and the [`Executor`] abstraction.
+//! - `models`: the plain serializable structs.
+//! - `repos`: [`ItemRepo`] and [`ChunkCacheRepo`], the only callers of the generated queries
+//!   (crate `aiblox-kb-gen`, written by `cargo xtask codegen`; its types never leave here).
+//! - `migrate`: the embedded migrations and their runner.
+//! - `error`: [`Error`], database failures mapped from SQLSTATE.
+//!
+//! # Example
+//! ```no_run
+//! use aiblox_kb::{ItemRepo, KbConfig, KbPool, NewItem};
+//!
+//! # async fn demo() -> Result<(), aiblox_kb::Error> {
+//! let config = KbConfig::from_env()?; // AIBLOX_KB_DATABASE_URL, AIBLOX_KB_SCHEMA
+//! aiblox_kb::migrate(&config).await?;
+//! let pool = KbPool::new(&config)?;
+//! let items = ItemRepo::new(&pool);
+//! items.upsert(&[NewItem::new("docs", "readme.md", "Hello, knowledge base.")]).await?;
+//! for hit in items.search("knowledge", None, 5).await? {
+//!     println!("{} {:.3}", hit.item.external_id, hit.rank);
+//! }
+//! # Ok(()) }
+//! ```
+
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+mod migrate;
+mod models;
+mod pool;
+mod repos;
+
+pub use config::KbConfig;
+pub use error::Error;
+pub use migrate::{MigrationReport, migrate};
+pub use models::{
+    KbChunkCache, KbItem, NewChunk, NewChunkSet, NewItem, SearchHit, UpsertOutcome, UpsertStatus,
+};
+pub use pool::{Executor, KbConnection, KbPool, KbPoolBuilder, KbTransaction};
+pub use repos::{ChunkCacheRepo, ItemRepo};

@@ -1,0 +1,303 @@
+//! The contract's configuration: the database URL (a secret) and the schema name.
+
+use std::fmt;
+
+use crate::Error;
+
+/// Environment variable holding the database URL.
+const DATABASE_URL_ENV: &str = "AIBLOX_KB_DATABASE_URL";
+/// Fallback for [`DATABASE_URL_ENV`], the common convention.
+const DATABASE_URL_FALLBACK_ENV: &str = "DATABASE_URL";
+/// Environment variable holding the schema name.
+const SCHEMA_ENV: &str = "AIBLOX_KB_SCHEMA";
+/// The schema used when none is configured.
+const DEFAULT_SCHEMA: &str = "kb";
+/// PostgreSQL's identifier length limit (NAMEDATALEN - 1).
+const MAX_IDENTIFIER_BYTES: usize = 63;
+
+/// Where the knowledge base lives: a PostgreSQL URL and the schema holding the `kb` tables.
+///
+/// The URL is a secret: `Debug` and `Display` show it with the password replaced by `***`,
+/// and no error of this crate contains it.
+///
+/// ```
+/// use aiblox_kb::KbConfig;
+///
+/// let config = KbConfig::new("postgresql://app:s3cret@db.internal:5432/knowledge")?
+///     .with_schema("kb_staging")?;
+/// assert_eq!(config.schema(), "kb_staging");
+/// assert!(!format!("{config:?}").contains("s3cret"));
+/// assert!(KbConfig::new("postgresql://db/x")?.with_schema("Robert'); DROP").is_err());
+/// # Ok::<(), aiblox_kb::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct KbConfig {
+    pg: tokio_postgres::Config,
+    schema: String,
+}
+
+impl KbConfig {
+    /// A configuration for the database at `database_url` (a `postgresql://` URL or a
+    /// `key=value` connection string), with the default schema `kb`.
+    pub fn new(database_url: &str) -> Result<Self, Error> {
+        let pg = database_url.parse::<tokio_postgres::Config>().map_err(|err| Error::Config {
+            message: format!(
+                "the database URL is not valid ({err}); expected postgresql://user:password@host:port/dbname"
+            ),
+        })?;
+        Ok(KbConfig {
+            pg,
+            schema: DEFAULT_SCHEMA.to_owned(),
+        })
+    }
+
+    /// Reads the configuration from the environment: the URL from `AIBLOX_KB_DATABASE_URL`
+    /// (or, when unset, `DATABASE_URL`), the schema from `AIBLOX_KB_SCHEMA` (default `kb`).
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        let set = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let url = set(DATABASE_URL_ENV)
+            .or_else(|| set(DATABASE_URL_FALLBACK_ENV))
+            .ok_or_else(|| Error::Config {
+                message: format!(
+                    "no database URL: set {DATABASE_URL_ENV} (or {DATABASE_URL_FALLBACK_ENV})"
+                ),
+            })?;
+        let url_source = if set(DATABASE_URL_ENV).is_some() {
+            DATABASE_URL_ENV
+        } else {
+            DATABASE_URL_FALLBACK_ENV
+        };
+        let config = Self::new(&url).map_err(|err| err.in_setting(url_source))?;
+        match set(SCHEMA_ENV) {
+            Some(schema) => config
+                .with_schema(&schema)
+                .map_err(|err| err.in_setting(SCHEMA_ENV)),
+            None => Ok(config),
+        }
+    }
+
+    /// The same database with another schema. The name must be a plain lower-case identifier
+    /// (letters, digits, underscores; not starting with a digit or `pg_`; at most 63 bytes),
+    /// so it can never carry SQL.
+    pub fn with_schema(mut self, schema: &str) -> Result<Self, Error> {
+        validate_schema_name(schema)?;
+        self.schema = schema.to_owned();
+        Ok(self)
+    }
+
+    /// The schema holding the knowledge base.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// The database URL with its password hidden, for logs and messages.
+    pub fn redacted_url(&self) -> String {
+        redacted_url(&self.pg)
+    }
+
+    /// The driver configuration, with `search_path` set to the schema at connection start.
+    pub(crate) fn pg_config(&self) -> tokio_postgres::Config {
+        let mut pg = self.pg.clone();
+        // Safe to interpolate: the schema name is a validated plain identifier.
+        let search_path = format!("-c search_path={}", self.schema);
+        let options = match pg.get_options() {
+            Some(existing) if !existing.trim().is_empty() => format!("{existing} {search_path}"),
+            _ => search_path,
+        };
+        pg.options(&options);
+        if pg.get_application_name().is_none() {
+            pg.application_name("aiblox-kb");
+        }
+        pg
+    }
+}
+
+impl fmt::Debug for KbConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KbConfig")
+            .field("database_url", &self.redacted_url())
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
+impl fmt::Display for KbConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (schema {})", self.redacted_url(), self.schema)
+    }
+}
+
+/// Checks that `schema` is a plain lower-case identifier that needs no quoting.
+pub(crate) fn validate_schema_name(schema: &str) -> Result<(), Error> {
+    let valid_chars = schema
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    let valid_start = schema
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase() || b == b'_');
+    if valid_chars
+        && valid_start
+        && schema.len() <= MAX_IDENTIFIER_BYTES
+        && !schema.starts_with("pg_")
+    {
+        return Ok(());
+    }
+    let shown: String = schema.chars().take(80).collect();
+    Err(Error::Config {
+        message: format!(
+            "invalid schema name {shown:?}: use 1 to {MAX_IDENTIFIER_BYTES} bytes of lower-case letters, digits \
+             and underscores, starting with a letter or underscore and not with `pg_`"
+        ),
+    })
+}
+
+/// `postgresql://user:***@host:port/dbname`, built from the parsed configuration so the
+/// password cannot slip through whatever the input's form.
+fn redacted_url(pg: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let mut url = String::from("postgresql://");
+    if let Some(user) = pg.get_user() {
+        url.push_str(user);
+    }
+    if pg.get_password().is_some() {
+        url.push_str(":***");
+    }
+    if pg.get_user().is_some() || pg.get_password().is_some() {
+        url.push('@');
+    }
+    let ports = pg.get_ports();
+    let hosts: Vec<String> = pg
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(index, host)| {
+            let host = match host {
+                Host::Tcp(name) => name.clone(),
+                Host::Unix(path) => path.display().to_string(),
+            };
+            match ports.get(index).or(ports.first()) {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            }
+        })
+        .collect();
+    url.push_str(&hosts.join(","));
+    url.push('/');
+    if let Some(dbname) = pg.get_dbname() {
+        url.push_str(dbname);
+    }
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        for good in ["kb", "kb_test_123", "_private", &"a".repeat(63)] {
+            assert!(validate_schema_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "Kb",
+            "1kb",
+            "kb-test",
+            "kb;drop schema kb",
+            "kb\"",
+            "kb'",
+            "pg_catalog",
+            "kb ",
+            "kbé",
+            &"a".repeat(64),
+        ] {
+            let err = validate_schema_name(bad).unwrap_err().to_string();
+            assert!(err.contains("invalid schema name"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_password_never_shows() {
+        for url in [
+            "postgresql://app:hunter2@db:5432/kb",
+            "postgres://app:hunter2@db/kb?sslmode=disable",
+            "host=db user=app password=hunter2 dbname=kb",
+            "postgresql://app@db/kb?password=hunter2",
+        ] {
+            let config = KbConfig::new(url).unwrap();
+            for shown in [
+                format!("{config:?}"),
+                config.to_string(),
+                config.redacted_url(),
+            ] {
+                assert!(!shown.contains("hunter2"), "{url} shown as {shown}");
+                assert!(shown.contains("app:***@db"), "{url} shown as {shown}");
+            }
+        }
+        let err = KbConfig::new("postgresql://app:hunter2@db:notaport/kb")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        assert!(err.contains("not valid"), "{err}");
+    }
+
+    #[test]
+    fn environment_convention() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| (*value).to_owned())
+            }
+        };
+        let config =
+            KbConfig::from_lookup(env(&[("DATABASE_URL", "postgresql://a@fallback/x")])).unwrap();
+        assert_eq!(
+            (config.redacted_url().as_str(), config.schema()),
+            ("postgresql://a@fallback:5432/x", "kb")
+        );
+
+        let config = KbConfig::from_lookup(env(&[
+            ("DATABASE_URL", "postgresql://a@fallback/x"),
+            ("AIBLOX_KB_DATABASE_URL", "postgresql://a@primary/x"),
+            ("AIBLOX_KB_SCHEMA", "kb_blue"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (config.redacted_url().as_str(), config.schema()),
+            ("postgresql://a@primary:5432/x", "kb_blue")
+        );
+
+        let err = KbConfig::from_lookup(env(&[])).unwrap_err().to_string();
+        assert!(err.contains("set AIBLOX_KB_DATABASE_URL"), "{err}");
+        let err = KbConfig::from_lookup(env(&[
+            ("DATABASE_URL", "postgresql://a@h/x"),
+            ("AIBLOX_KB_SCHEMA", "KB"),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("invalid configuration: AIBLOX_KB_SCHEMA: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn search_path_is_set_at_connection_start() {
+        let config = KbConfig::new("postgresql://a@h/x?options=-c%20statement_timeout%3D5s")
+            .unwrap()
+            .with_schema("kb_x")
+            .unwrap();
+        assert_eq!(
+            config.pg_config().get_options(),
+            Some("-c statement_timeout=5s -c search_path=kb_x")
+        );
+        assert_eq!(config.pg_config().get_application_name(), Some("aiblox-kb"));
+    }
+}

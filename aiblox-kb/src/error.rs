@@ -1,0 +1,162 @@
+//! The one error type of the contract, with database failures mapped from SQLSTATE.
+
+use deadpool_postgres::PoolError;
+use tokio_postgres::error::SqlState;
+
+/// Everything that can go wrong in the contract.
+///
+/// Messages say what happened and what to do; none contains the database password.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration is invalid (bad URL, bad schema name, missing variable).
+    #[error("invalid configuration: {message}")]
+    Config {
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// The caller's input breaks a rule of the contract; nothing was written.
+    #[error("invalid input: {message}")]
+    InvalidInput {
+        /// Which input and which rule.
+        message: String,
+    },
+    /// Something the operation needs does not exist.
+    #[error("not found: {message}")]
+    NotFound {
+        /// What was missing.
+        message: String,
+    },
+    /// A concurrent change got in the way (unique violation, serialization failure,
+    /// deadlock); retrying the operation may succeed.
+    #[error("conflict: {message}")]
+    Conflict {
+        /// What conflicted.
+        message: String,
+    },
+    /// The database cannot be reached or has no connection to spare (refused, closed,
+    /// shutting down, pool wait timed out); retry later.
+    #[error("database unavailable: {message}")]
+    Unavailable {
+        /// What failed.
+        message: String,
+    },
+    /// A migration could not be applied; it was rolled back.
+    #[error("migration {file} failed at line {line}, column {column}: {message}")]
+    Migration {
+        /// The migration's file name.
+        file: String,
+        /// Line of the failing statement (or of the error's position in it), from 1.
+        line: usize,
+        /// Column, from 1.
+        column: usize,
+        /// The server's message.
+        message: String,
+    },
+    /// Any other database error.
+    #[error("database error: {message}")]
+    Database {
+        /// The SQLSTATE code, when the server sent one.
+        code: Option<String>,
+        /// The server's message, with a hint where we have one.
+        message: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            message: message.into(),
+        }
+    }
+
+    /// Prefixes a configuration error with the setting it came from.
+    pub(crate) fn in_setting(self, setting: &str) -> Self {
+        match self {
+            Error::Config { message } => Error::Config {
+                message: format!("{setting}: {message}"),
+            },
+            other => other,
+        }
+    }
+}
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(err: tokio_postgres::Error) -> Self {
+        let Some(db) = err.as_db_error() else {
+            // No server response: the connection failed, closed or timed out.
+            return Error::Unavailable {
+                message: client_error_message(&err),
+            };
+        };
+        let message = match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_owned(),
+        };
+        let code = db.code();
+        let class = &code.code()[..2];
+        if *code == SqlState::UNIQUE_VIOLATION
+            || *code == SqlState::T_R_SERIALIZATION_FAILURE
+            || *code == SqlState::T_R_DEADLOCK_DETECTED
+            || *code == SqlState::LOCK_NOT_AVAILABLE
+        {
+            Error::Conflict { message }
+        } else if class == "08" || class == "53" || class == "57" {
+            // Connection exception, insufficient resources, operator intervention.
+            Error::Unavailable { message }
+        } else if class == "22" || class == "23" || class == "54" {
+            // Data exception, integrity constraint, program limit (e.g. a tsvector too long).
+            Error::InvalidInput { message }
+        } else if *code == SqlState::UNDEFINED_TABLE
+            || *code == SqlState::UNDEFINED_COLUMN
+            || *code == SqlState::UNDEFINED_FUNCTION
+            || *code == SqlState::INVALID_SCHEMA_NAME
+        {
+            Error::Database {
+                code: Some(code.code().to_owned()),
+                message: format!(
+                    "{message}; the schema does not match this build of aiblox-kb: run the migrations \
+                     (`cargo xtask migrate`) or check the configured schema"
+                ),
+            }
+        } else {
+            Error::Database {
+                code: Some(code.code().to_owned()),
+                message,
+            }
+        }
+    }
+}
+
+impl From<PoolError> for Error {
+    fn from(err: PoolError) -> Self {
+        match err {
+            PoolError::Backend(err) => err.into(),
+            PoolError::Timeout(kind) => Error::Unavailable {
+                message: format!(
+                    "timed out getting a database connection from the pool ({kind:?}); the database may be down or \
+                     every connection busy"
+                ),
+            },
+            PoolError::Closed => Error::Unavailable {
+                message: "the connection pool is closed".to_owned(),
+            },
+            other => Error::Unavailable {
+                message: other.to_string(),
+            },
+        }
+    }
+}
+
+/// tokio-postgres' `Display` of a client-side error hides its cause ("error connecting to
+/// server"); append the cause chain, which holds the OS error and never the password.
+fn client_error_message(err: &tokio_postgres::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}

@@ -1,0 +1,208 @@
+//! The contract's data: items and cached chunks, as plain serializable structs.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One knowledge document. `(source, external_id)` is its identity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KbItem {
+    /// Surrogate key, assigned by the database.
+    pub id: i64,
+    /// Where the item comes from (`docs`, `tickets`, ...).
+    pub source: String,
+    /// The item's id within its source (a path, a ticket number, ...).
+    pub external_id: String,
+    /// Title, when the item has one.
+    pub title: Option<String>,
+    /// The text.
+    pub content: String,
+    /// SHA-256 of `content` (hex in JSON): detects changes and keys the chunk cache.
+    #[serde(with = "hex_hash")]
+    pub content_hash: [u8; 32],
+    /// Free-form JSON object.
+    pub metadata: serde_json::Value,
+    /// When the item was first written.
+    pub created_at: DateTime<Utc>,
+    /// When its title, content or metadata last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An item to write with [`ItemRepo::upsert`](crate::ItemRepo::upsert).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewItem {
+    /// Where the item comes from: 1 to 256 bytes.
+    pub source: String,
+    /// The item's id within its source: 1 to 1024 bytes.
+    pub external_id: String,
+    /// Title, if any.
+    pub title: Option<String>,
+    /// The text; its SHA-256 is computed on write.
+    pub content: String,
+    /// A JSON object (`{}` when there is nothing to say).
+    pub metadata: serde_json::Value,
+}
+
+impl NewItem {
+    /// An item without title and with empty metadata.
+    pub fn new(
+        source: impl Into<String>,
+        external_id: impl Into<String>,
+        content: impl Into<String>,
+    ) -> Self {
+        NewItem {
+            source: source.into(),
+            external_id: external_id.into(),
+            title: None,
+            content: content.into(),
+            metadata: serde_json::Value::Object(serde_json::Map::new()),
+        }
+    }
+
+    /// With a title.
+    pub fn with_title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// With metadata (must be a JSON object).
+    pub fn with_metadata(mut self, metadata: serde_json::Value) -> Self {
+        self.metadata = metadata;
+        self
+    }
+}
+
+/// What an upsert did to one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpsertStatus {
+    /// The item was new.
+    Inserted,
+    /// The item existed and its title, content or metadata changed.
+    Updated,
+    /// The item existed with the same title, content and metadata; nothing was written.
+    Unchanged,
+}
+
+/// The outcome of an upsert for one input item, in input order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpsertOutcome {
+    /// The item's id.
+    pub id: i64,
+    /// What was done.
+    pub status: UpsertStatus,
+}
+
+/// A full-text search result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    /// The item.
+    #[serde(flatten)]
+    pub item: KbItem,
+    /// Relevance (`ts_rank_cd`); higher is better, comparable within one search only.
+    pub rank: f32,
+}
+
+/// One cached chunk of an item, made by the chunker named by `chunker_key`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KbChunkCache {
+    /// The item chunked.
+    pub item_id: i64,
+    /// The chunker: algorithm, version and parameters.
+    pub chunker_key: String,
+    /// Position of this chunk in its set, from 0.
+    pub chunk_index: u32,
+    /// Number of chunks in the set.
+    pub chunk_count: u32,
+    /// The item's content hash the chunks were made from (hex in JSON).
+    #[serde(with = "hex_hash")]
+    pub content_hash: [u8; 32],
+    /// Start of the chunk: byte offset into the item's content.
+    pub start_offset: u32,
+    /// End of the chunk (exclusive): byte offset into the item's content.
+    pub end_offset: u32,
+    /// The chunk's text.
+    pub text: String,
+    /// Number of tokens, as the chunker counts them.
+    pub token_count: u32,
+    /// When the chunk was written.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A chunk to cache, part of a [`NewChunkSet`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewChunk {
+    /// Start: byte offset into the item's content.
+    pub start_offset: u32,
+    /// End (exclusive): byte offset into the item's content; not before `start_offset`.
+    pub end_offset: u32,
+    /// The chunk's text.
+    pub text: String,
+    /// Number of tokens.
+    pub token_count: u32,
+}
+
+/// Every chunk of one item, made from the content with hash `content_hash`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewChunkSet {
+    /// The item chunked.
+    pub item_id: i64,
+    /// The content hash the chunks were made from; the set is only stored while the item
+    /// still has it.
+    #[serde(with = "hex_hash")]
+    pub content_hash: [u8; 32],
+    /// The chunks, in order; at least one.
+    pub chunks: Vec<NewChunk>,
+}
+
+/// SHA-256 digests as lower-case hex in serialized form.
+mod hex_hash {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    pub(super) fn serialize<S: Serializer>(
+        hash: &[u8; 32],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let hex: String = hash.iter().map(|byte| format!("{byte:02x}")).collect();
+        serializer.serialize_str(&hex)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<[u8; 32], D::Error> {
+        let hex = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        let invalid = || D::Error::custom("expected a SHA-256 hash: 64 hexadecimal digits");
+        if hex.len() != 64 || !hex.is_ascii() {
+            return Err(invalid());
+        }
+        let mut hash = [0u8; 32];
+        for (index, byte) in hash.iter_mut().enumerate() {
+            *byte =
+                u8::from_str_radix(&hex[index * 2..index * 2 + 2], 16).map_err(|_| invalid())?;
+        }
+        Ok(hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_are_hex_in_json_and_round_trip() {
+        let set = NewChunkSet {
+            item_id: 7,
+            content_hash: [0xab; 32],
+            chunks: vec![],
+        };
+        let json = serde_json::to_value(&set).unwrap();
+        assert_eq!(json["content_hash"], "ab".repeat(32));
+        assert_eq!(serde_json::from_value::<NewChunkSet>(json).unwrap(), set);
+        let bad = serde_json::json!({"item_id": 1, "content_hash": "zz", "chunks": []});
+        assert!(
+            serde_json::from_value::<NewChunkSet>(bad)
+                .unwrap_err()
+                .to_string()
+                .contains("64 hexadecimal")
+        );
+    }
+}

@@ -1,0 +1,388 @@
+//! [`ItemRepo`]: writing items in idempotent batches, reading them back, searching them.
+
+use std::collections::{HashMap, HashSet};
+
+use aiblox_kb_gen::client::GenericClient;
+use aiblox_kb_gen::queries::item as queries;
+use sha2::{Digest as _, Sha256};
+
+use crate::pool::{Executor, Target, target_of, with_client};
+use crate::repos::{content_hash_from_db, timestamp_from_db};
+use crate::{Error, KbItem, NewItem, SearchHit, UpsertOutcome, UpsertStatus};
+
+/// Longest `source`, in bytes (the schema's limit).
+const MAX_SOURCE_BYTES: usize = 256;
+/// Longest `external_id`, in bytes (the schema's limit).
+const MAX_EXTERNAL_ID_BYTES: usize = 1024;
+/// Most results one search may ask for.
+const MAX_SEARCH_LIMIT: u32 = 1000;
+
+/// Reads and writes items. Build one per use on a pool, a connection or a transaction; it
+/// holds nothing but that reference.
+///
+/// ```no_run
+/// # async fn demo(pool: &aiblox_kb::KbPool) -> Result<(), aiblox_kb::Error> {
+/// use aiblox_kb::{ItemRepo, NewItem, UpsertStatus};
+///
+/// let items = ItemRepo::new(pool);
+/// let outcomes = items
+///     .upsert(&[NewItem::new("docs", "intro.md", "PostgreSQL is a database.").with_title("Intro")])
+///     .await?;
+/// assert_eq!(outcomes[0].status, UpsertStatus::Inserted);
+/// let hits = items.search("database", None, 10).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy)]
+pub struct ItemRepo<'a> {
+    target: Target<'a>,
+}
+
+impl<'a> ItemRepo<'a> {
+    /// Items on `executor`: a [`KbPool`](crate::KbPool), a [`KbConnection`](crate::KbConnection)
+    /// or a [`KbTransaction`](crate::KbTransaction).
+    pub fn new(executor: &'a impl Executor) -> Self {
+        ItemRepo {
+            target: target_of(executor),
+        }
+    }
+
+    /// Inserts or updates a batch of items in one statement (atomic), keyed by
+    /// `(source, external_id)`, and reports, in input order, each item's id and whether it was
+    /// inserted, updated or left unchanged (same title, content and metadata: not written).
+    ///
+    /// Idempotent: upserting the same batch again reports every item unchanged. Concurrent
+    /// batches over the same keys do not deadlock (rows are written in key order).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when an item breaks a rule (empty or too long `source` or
+    /// `external_id`, metadata not an object, a NUL character in a text) or when two items of
+    /// the batch share a key; nothing is written then.
+    pub async fn upsert(&self, items: &[NewItem]) -> Result<Vec<UpsertOutcome>, Error> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        validate_batch(items)?;
+        with_client!(self.target, |client| upsert(client, items).await)
+    }
+
+    /// The item with this id, if it exists.
+    pub async fn get(&self, id: i64) -> Result<Option<KbItem>, Error> {
+        with_client!(self.target, |client| {
+            queries::get_item()
+                .bind(client, &id)
+                .opt()
+                .await?
+                .map(item_from_row)
+                .transpose()
+        })
+    }
+
+    /// The items with these ids, in the order asked, `None` where an id does not exist
+    /// (duplicates are answered twice). One round trip.
+    pub async fn get_many(&self, ids: &[i64]) -> Result<Vec<Option<KbItem>>, Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let unique: Vec<i64> = ids
+            .iter()
+            .copied()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let rows = with_client!(self.target, |client| queries::get_items()
+            .bind(client, &unique)
+            .all()
+            .await?);
+        let mut by_id = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let item = item_from_row(row)?;
+            by_id.insert(item.id, item);
+        }
+        Ok(ids.iter().map(|id| by_id.get(id).cloned()).collect())
+    }
+
+    /// The item with this identity, if it exists.
+    pub async fn get_by_key(
+        &self,
+        source: &str,
+        external_id: &str,
+    ) -> Result<Option<KbItem>, Error> {
+        with_client!(self.target, |client| {
+            queries::get_item_by_key()
+                .bind(client, &source, &external_id)
+                .opt()
+                .await?
+                .map(item_from_row)
+                .transpose()
+        })
+    }
+
+    /// Deletes the item and its cached chunks. Returns whether it existed.
+    pub async fn delete(&self, id: i64) -> Result<bool, Error> {
+        with_client!(self.target, |client| Ok(queries::delete_item()
+            .bind(client, &id)
+            .await?
+            > 0))
+    }
+
+    /// Full-text search over titles (weighted higher) and contents, best first.
+    ///
+    /// `text` uses web-search syntax (`"quoted phrase"`, `or`, `-excluded`; plain words must
+    /// all match). `sources`, when given, keeps items of those sources only. `limit` is
+    /// 1 to 1000.
+    pub async fn search(
+        &self,
+        text: &str,
+        sources: Option<&[String]>,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, Error> {
+        if text.trim().is_empty() {
+            return Err(Error::invalid("the search text is empty"));
+        }
+        if text.contains('\0') {
+            return Err(Error::invalid("the search text contains a NUL character"));
+        }
+        if !(1..=MAX_SEARCH_LIMIT).contains(&limit) {
+            return Err(Error::invalid(format!(
+                "search limit {limit} is out of range 1..={MAX_SEARCH_LIMIT}"
+            )));
+        }
+        let sources: Option<Vec<&str>> =
+            sources.map(|sources| sources.iter().map(String::as_str).collect());
+        if sources.as_ref().is_some_and(Vec::is_empty) {
+            return Err(Error::invalid(
+                "the source filter is empty: pass None to search every source",
+            ));
+        }
+        let limit = i64::from(limit);
+        let rows = with_client!(self.target, |client| queries::search_items()
+            .bind(client, &text, &sources, &limit)
+            .all()
+            .await?);
+        rows.into_iter()
+            .map(|row| {
+                let rank = row.rank;
+                let item = item_from_row(queries::Item {
+                    id: row.id,
+                    source: row.source,
+                    external_id: row.external_id,
+                    title: row.title,
+                    content: row.content,
+                    content_hash: row.content_hash,
+                    metadata: row.metadata,
+                    created_at: row.created_at,
+                    updated_at: row.updated_at,
+                })?;
+                Ok(SearchHit { item, rank })
+            })
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for ItemRepo<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ItemRepo").finish_non_exhaustive()
+    }
+}
+
+/// The SHA-256 of an item's content.
+pub(crate) fn content_hash(content: &str) -> [u8; 32] {
+    Sha256::digest(content.as_bytes()).into()
+}
+
+fn validate_batch(items: &[NewItem]) -> Result<(), Error> {
+    let mut seen: HashMap<(&str, &str), usize> = HashMap::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let field_error = |rule: &str| {
+            Error::invalid(format!(
+                "item {index} ({}, {}): {rule}",
+                item.source, item.external_id
+            ))
+        };
+        if item.source.is_empty() || item.source.len() > MAX_SOURCE_BYTES {
+            return Err(field_error(&format!(
+                "source must be 1 to {MAX_SOURCE_BYTES} bytes"
+            )));
+        }
+        if item.external_id.is_empty() || item.external_id.len() > MAX_EXTERNAL_ID_BYTES {
+            return Err(field_error(&format!(
+                "external_id must be 1 to {MAX_EXTERNAL_ID_BYTES} bytes"
+            )));
+        }
+        if !item.metadata.is_object() {
+            return Err(field_error("metadata must be a JSON object"));
+        }
+        let texts = [
+            ("source", Some(&item.source)),
+            ("external_id", Some(&item.external_id)),
+            ("title", item.title.as_ref()),
+            ("content", Some(&item.content)),
+        ];
+        if let Some((field, _)) = texts
+            .iter()
+            .find(|(_, text)| text.is_some_and(|text| text.contains('\0')))
+        {
+            return Err(field_error(&format!(
+                "{field} contains a NUL character, which PostgreSQL text cannot hold"
+            )));
+        }
+        if let Some(first) = seen.insert((&item.source, &item.external_id), index) {
+            return Err(field_error(&format!(
+                "same key as item {first}: one batch may hold each key once"
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn upsert<C: GenericClient>(
+    client: &C,
+    items: &[NewItem],
+) -> Result<Vec<UpsertOutcome>, Error> {
+    let sources: Vec<&str> = items.iter().map(|item| item.source.as_str()).collect();
+    let external_ids: Vec<&str> = items.iter().map(|item| item.external_id.as_str()).collect();
+    let titles: Vec<Option<&str>> = items.iter().map(|item| item.title.as_deref()).collect();
+    let contents: Vec<&str> = items.iter().map(|item| item.content.as_str()).collect();
+    let hashes: Vec<[u8; 32]> = items
+        .iter()
+        .map(|item| content_hash(&item.content))
+        .collect();
+    let hashes: Vec<&[u8]> = hashes.iter().map(|hash| hash.as_slice()).collect();
+    let metadata: Vec<&serde_json::Value> = items.iter().map(|item| &item.metadata).collect();
+
+    let rows = queries::upsert_items()
+        .bind(
+            client,
+            &sources,
+            &external_ids,
+            &titles,
+            &contents,
+            &hashes,
+            &metadata,
+        )
+        .all()
+        .await?;
+    if rows.len() != items.len() {
+        return Err(Error::Database {
+            code: None,
+            message: format!(
+                "upsert returned {} rows for {} items",
+                rows.len(),
+                items.len()
+            ),
+        });
+    }
+
+    // A row without id: another writer inserted the same key after this statement's snapshot,
+    // with the same values (else this statement would have updated it). Look those up.
+    let unresolved: Vec<usize> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, row)| row.id.is_none())
+        .map(|(i, _)| i)
+        .collect();
+    let mut late_ids = HashMap::new();
+    if !unresolved.is_empty() {
+        let sources: Vec<&str> = unresolved.iter().map(|&i| sources[i]).collect();
+        let external_ids: Vec<&str> = unresolved.iter().map(|&i| external_ids[i]).collect();
+        for row in queries::get_item_ids_by_keys()
+            .bind(client, &sources, &external_ids)
+            .all()
+            .await?
+        {
+            late_ids.insert((row.source, row.external_id), row.id);
+        }
+    }
+
+    rows.into_iter()
+        .zip(items)
+        .map(|(row, item)| {
+            let id = match row.id {
+                Some(id) => id,
+                None => *late_ids.get(&(item.source.clone(), item.external_id.clone())).ok_or_else(|| Error::Conflict {
+                    message: format!(
+                        "item ({}, {}) was deleted by a concurrent writer during the upsert; retry",
+                        item.source, item.external_id
+                    ),
+                })?,
+            };
+            let status = match (row.inserted, row.written) {
+                (true, _) => UpsertStatus::Inserted,
+                (false, true) => UpsertStatus::Updated,
+                (false, false) => UpsertStatus::Unchanged,
+            };
+            Ok(UpsertOutcome { id, status })
+        })
+        .collect()
+}
+
+fn item_from_row(row: queries::Item) -> Result<KbItem, Error> {
+    Ok(KbItem {
+        id: row.id,
+        source: row.source,
+        external_id: row.external_id,
+        title: row.title,
+        content: row.content,
+        content_hash: content_hash_from_db(&row.content_hash)?,
+        metadata: row.metadata,
+        created_at: timestamp_from_db(row.created_at),
+        updated_at: timestamp_from_db(row.updated_at),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_validated_before_anything_is_sent() {
+        let ok = NewItem::new("docs", "a", "text");
+        assert!(validate_batch(std::slice::from_ref(&ok)).is_ok());
+        let cases = [
+            (NewItem::new("", "a", "x"), "source must be 1 to 256 bytes"),
+            (
+                NewItem::new("s".repeat(257), "a", "x"),
+                "source must be 1 to 256 bytes",
+            ),
+            (
+                NewItem::new("docs", "", "x"),
+                "external_id must be 1 to 1024 bytes",
+            ),
+            (
+                NewItem::new("docs", "a", "x").with_metadata(serde_json::json!([1])),
+                "metadata must be a JSON object",
+            ),
+            (
+                NewItem::new("docs", "a", "nul\0here"),
+                "content contains a NUL character",
+            ),
+            (
+                NewItem::new("docs", "a", "x").with_title("t\0"),
+                "title contains a NUL character",
+            ),
+        ];
+        for (item, expected) in cases {
+            let err = validate_batch(&[item]).unwrap_err().to_string();
+            assert!(err.contains(expected), "{err}");
+        }
+        let err = validate_batch(&[ok.clone(), NewItem::new("docs", "b", "x"), ok])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("item 2 (docs, a): same key as item 0"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn content_hash_is_sha256() {
+        let hex: String = content_hash("abc")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(
+            hex,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
