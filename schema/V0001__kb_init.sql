@@ -16,10 +16,12 @@ CREATE TABLE item (
     metadata     jsonb NOT NULL DEFAULT '{}'::jsonb,
     created_at   timestamptz NOT NULL DEFAULT now(),
     updated_at   timestamptz NOT NULL DEFAULT now(),
-    -- Full-text vector: title weighted above content.
+    -- Full-text vector: title weighted above content. Only the first 250,000 characters of
+    -- the content are indexed: a tsvector holds at most 1 MB (a 1 MB text of distinct words
+    -- would not fit) and word positions stop counting at 16,383 anyway.
     search_vector tsvector NOT NULL GENERATED ALWAYS AS (
-        setweight(to_tsvector('english'::regconfig, coalesce(title, '')), 'A')
-        || setweight(to_tsvector('english'::regconfig, content), 'B')
+        setweight(to_tsvector('english'::regconfig, left(coalesce(title, ''), 1000)), 'A')
+        || setweight(to_tsvector('english'::regconfig, left(content, 250000)), 'B')
     ) STORED,
     CONSTRAINT item_source_external_id_key UNIQUE (source, external_id),
     CONSTRAINT item_source_check CHECK (source <> '' AND octet_length(source) <= 256),

@@ -21,7 +21,9 @@ pub enum Error {
         /// Which input and which rule.
         message: String,
     },
-    /// Something the operation needs does not exist.
+    /// Something the operation needs does not exist: a referenced row, or the configured
+    /// schema and its tables (not migrated). Absent rows asked for by id or key are not
+    /// errors: the repositories answer `None` or `false`.
     #[error("not found: {message}")]
     NotFound {
         /// What was missing.
@@ -101,22 +103,27 @@ impl From<tokio_postgres::Error> for Error {
             || *code == SqlState::LOCK_NOT_AVAILABLE
         {
             Error::Conflict { message }
+        } else if *code == SqlState::FOREIGN_KEY_VIOLATION {
+            Error::NotFound { message }
         } else if class == "08" || class == "53" || class == "57" {
             // Connection exception, insufficient resources, operator intervention.
             Error::Unavailable { message }
         } else if class == "22" || class == "23" || class == "54" {
             // Data exception, integrity constraint, program limit (e.g. a tsvector too long).
             Error::InvalidInput { message }
-        } else if *code == SqlState::UNDEFINED_TABLE
-            || *code == SqlState::UNDEFINED_COLUMN
-            || *code == SqlState::UNDEFINED_FUNCTION
-            || *code == SqlState::INVALID_SCHEMA_NAME
-        {
+        } else if *code == SqlState::UNDEFINED_TABLE || *code == SqlState::INVALID_SCHEMA_NAME {
+            Error::NotFound {
+                message: format!(
+                    "{message}: the configured schema is missing or not migrated; run the migrations \
+                     (`cargo xtask migrate`) or check AIBLOX_KB_SCHEMA"
+                ),
+            }
+        } else if *code == SqlState::UNDEFINED_COLUMN || *code == SqlState::UNDEFINED_FUNCTION {
             Error::Database {
                 code: Some(code.code().to_owned()),
                 message: format!(
-                    "{message}; the schema does not match this build of aiblox-kb: run the migrations \
-                     (`cargo xtask migrate`) or check the configured schema"
+                    "{message}: the schema does not match this build of aiblox-kb; run the migrations \
+                     (`cargo xtask migrate`)"
                 ),
             }
         } else {

@@ -332,6 +332,11 @@ fn initdb(binaries: &ServerBinaries, account: ServerAccount, data_dir: &Path) ->
         "--locale=C",
         "--no-instructions",
     ]);
+    // Case folding of non-ASCII words (full-text search lower-cases them) needs a UTF-8
+    // ctype; collation stays C (byte order).
+    if Path::new("/usr/lib/locale/C.utf8").exists() {
+        command.arg("--lc-ctype=C.UTF-8");
+    }
     let output = command
         .stdin(Stdio::null())
         .output()

@@ -3,47 +3,15 @@
 //! `queries/` is a runtime `WasNull` error that only a query over such a row reveals).
 
 use aiblox_kb_gen::queries::{chunk_cache, item};
+use aiblox_kb_testkit::TestKb;
 use serde_json::json;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
-/// A connection whose search_path is a fresh schema holding the migrations of `schema/`.
-struct Scratch {
-    client: Client,
-    schema: String,
-}
-
-impl Scratch {
-    async fn new(tag: &str) -> Scratch {
-        let url = aiblox_localpg::test_server().url();
-        let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
-        tokio::spawn(connection);
-        let schema = format!("gen_{tag}_{}", std::process::id());
-        client
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}; SET search_path TO {schema}"))
-            .await
-            .unwrap();
-        let schema_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema");
-        let mut files: Vec<_> = std::fs::read_dir(schema_dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.retain(|path| path.extension().is_some_and(|ext| ext == "sql"));
-        files.sort();
-        for file in files {
-            client
-                .batch_execute(&std::fs::read_to_string(file).unwrap())
-                .await
-                .unwrap();
-        }
-        Scratch { client, schema }
-    }
-
-    async fn drop_schema(self) {
-        self.client
-            .batch_execute(&format!("DROP SCHEMA {} CASCADE", self.schema))
-            .await
-            .unwrap();
-    }
+/// A superuser connection on a fresh migrated schema, raw, to call generated code directly.
+async fn scratch() -> (TestKb, Client) {
+    let kb = TestKb::new().await;
+    let client = kb.raw_client().await;
+    (kb, client)
 }
 
 fn hash(byte: u8) -> Vec<u8> {
@@ -52,8 +20,8 @@ fn hash(byte: u8) -> Vec<u8> {
 
 #[tokio::test]
 async fn item_queries_round_trip_including_null_titles() {
-    let db = Scratch::new("items").await;
-    let client = &db.client;
+    let (_kb, client) = scratch().await;
+    let client = &client;
 
     let sources = vec!["docs", "docs"];
     let external_ids = vec!["a", "b"];
@@ -195,13 +163,12 @@ async fn item_queries_round_trip_including_null_titles() {
 
     assert_eq!(item::delete_item().bind(client, &id_b).await.unwrap(), 1);
     assert_eq!(item::delete_item().bind(client, &id_b).await.unwrap(), 0);
-    db.drop_schema().await;
 }
 
 #[tokio::test]
 async fn chunk_cache_queries_replace_sets_and_refuse_stale_writes() {
-    let db = Scratch::new("chunks").await;
-    let client = &db.client;
+    let (_kb, client) = scratch().await;
+    let client = &client;
     let items = item::upsert_items()
         .bind(
             client,
@@ -367,7 +334,6 @@ async fn chunk_cache_queries_replace_sets_and_refuse_stale_writes() {
             .unwrap()
             .is_empty()
     );
-    db.drop_schema().await;
 }
 
 #[test]

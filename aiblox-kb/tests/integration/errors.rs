@@ -1,0 +1,88 @@
+//! Failures map to the contract's error kinds with messages that say what to do, and never
+//! show the password.
+
+use std::time::Duration;
+
+use aiblox_kb::{Error, ItemRepo, KbConfig, KbPool};
+use aiblox_kb_testkit::TestKb;
+
+#[tokio::test]
+async fn an_unmigrated_schema_says_to_run_the_migrations() {
+    let kb = TestKb::unmigrated().await;
+    let err = ItemRepo::new(kb.pool()).get(1).await.unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    assert!(err.to_string().contains("run the migrations"), "{err}");
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_unavailable_and_the_password_stays_secret() {
+    let dir = std::env::temp_dir().join("aiblox-no-server-here");
+    let url = format!(
+        "postgresql://app:topsecret@{}/kb",
+        dir.display().to_string().replace('/', "%2F")
+    );
+    let config = KbConfig::new(&url).unwrap();
+    let pool = KbPool::builder(&config)
+        .connect_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+
+    let err = ItemRepo::new(&pool).get(1).await.unwrap_err();
+    assert!(matches!(err, Error::Unavailable { .. }), "{err}");
+    let err_migrate = aiblox_kb::migrate(&config).await.unwrap_err();
+    assert!(
+        matches!(err_migrate, Error::Unavailable { .. }),
+        "{err_migrate}"
+    );
+    for shown in [
+        err.to_string(),
+        format!("{err:?}"),
+        err_migrate.to_string(),
+        format!("{config:?}"),
+        config.to_string(),
+    ] {
+        assert!(!shown.contains("topsecret"), "{shown}");
+    }
+}
+
+#[tokio::test]
+async fn a_pool_with_no_free_connection_gives_up_after_its_wait_timeout() {
+    let kb = TestKb::new().await;
+    let pool = KbPool::builder(kb.config())
+        .max_size(1)
+        .wait_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let held = pool.get().await.unwrap();
+    let err = ItemRepo::new(&pool).get(1).await.unwrap_err();
+    assert!(matches!(err, Error::Unavailable { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("timed out getting a database connection"),
+        "{err}"
+    );
+    drop(held);
+    assert!(
+        ItemRepo::new(&pool).get(1).await.unwrap().is_none(),
+        "usable again once a connection is free"
+    );
+    assert_eq!(pool.status().max_size, 1);
+    pool.ping().await.unwrap();
+}
+
+#[test]
+fn bad_configuration_is_refused_with_the_rule() {
+    let err = KbConfig::new("postgresql://a@h/x")
+        .unwrap()
+        .with_schema("kb; DROP SCHEMA kb")
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Config { .. }) && err.to_string().contains("invalid schema name"),
+        "{err}"
+    );
+    let err = KbPool::builder(&KbConfig::new("postgresql://a@h/x").unwrap())
+        .max_size(0)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("at least one connection"), "{err}");
+}

@@ -1,0 +1,22 @@
+//! Integration tests of the contract against a real PostgreSQL: one test binary, one throwaway
+//! cluster per run, a fresh migrated schema per test (see `aiblox-kb-testkit`).
+
+mod chunks;
+mod errors;
+mod executors;
+mod generated_queries;
+mod items;
+mod migrations;
+mod schemas;
+
+use aiblox_kb_testkit::TestKb;
+
+/// Counts the rows of `table` in the test's schema, beneath the contract.
+async fn count(kb: &TestKb, table: &str) -> i64 {
+    kb.raw_client()
+        .await
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .unwrap()
+        .get(0)
+}
