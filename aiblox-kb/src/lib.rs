@@ -55,3 +55,8 @@ pub use models::{
 };
 pub use pool::{Executor, KbConnection, KbPool, KbPoolBuilder, KbTransaction};
 pub use repos::{ChunkCacheRepo, ItemRepo};
+
+/// The README's examples, compiled as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

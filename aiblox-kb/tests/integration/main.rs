@@ -3,6 +3,7 @@
 
 mod chunks;
 mod errors;
+mod example;
 mod executors;
 mod generated_queries;
 mod items;
