@@ -1,5 +1,6 @@
 //! Embeds the migrations of `migrations/` (the copy of `schema/` that `cargo xtask codegen`
-//! writes) into the crate, and rebuilds it when a migration is added, changed or removed.
+//! writes) and the contract fingerprint into the crate, and rebuilds it when a migration is
+//! added, changed or removed.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -38,7 +39,7 @@ fn main() {
     }
 
     let mut code = String::from("/// The migrations embedded in this build, in version order.\n");
-    code.push_str("pub(crate) static EMBEDDED: &[EmbeddedMigration] = &[\n");
+    code.push_str("static EMBEDDED: &[EmbeddedMigration] = &[\n");
     for (version, file_name, path) in &migrations {
         writeln!(
             code,
@@ -48,6 +49,18 @@ fn main() {
         .expect("writing to a String");
     }
     code.push_str("];\n");
+    let fingerprint_path = dir.join("CONTRACT_FINGERPRINT");
+    let fingerprint = std::fs::read_to_string(&fingerprint_path).unwrap_or_else(|err| {
+        panic!(
+            "cannot read {}: {err}; run `cargo xtask codegen`",
+            fingerprint_path.display()
+        )
+    });
+    println!(
+        "cargo:rustc-env=AIBLOX_KB_CONTRACT_FINGERPRINT={}",
+        fingerprint.trim()
+    );
+
     let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
         .join("embedded_migrations.rs");
     std::fs::write(&out, code)

@@ -55,6 +55,13 @@ pub enum Error {
         /// The server's message.
         message: String,
     },
+    /// The database's contract and this build's cannot work together: the database is behind
+    /// and must be migrated, ahead beyond the compatibility rule, or its history diverged.
+    #[error("incompatible contract: {message}")]
+    Incompatible {
+        /// Which versions met and what to do.
+        message: String,
+    },
     /// Any other database error.
     #[error("database error: {message}")]
     Database {

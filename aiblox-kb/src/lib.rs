@@ -10,7 +10,8 @@
 //!   transaction ([`Executor`]);
 //! - configuration: [`KbConfig`] (database URL, a secret, and schema name, default `kb`);
 //! - pooling: [`KbPool`], [`KbConnection`], [`KbTransaction`];
-//! - migrations: [`migrate`], safe for every replica to call at start;
+//! - migrations: [`migrate`] and [`Migrator`] (apply, status, startup check), safe for every
+//!   replica to call at start;
 //! - one error type: [`Error`].
 //!
 //! # Layout
@@ -49,7 +50,10 @@ mod repos;
 
 pub use config::KbConfig;
 pub use error::Error;
-pub use migrate::{MigrationReport, migrate};
+pub use migrate::{
+    AppliedMigration, ChecksumMismatch, Compatibility, MigrationReport, MigrationStatus, Migrator,
+    migrate,
+};
 pub use models::{
     KbChunkCache, KbItem, NewChunk, NewChunkSet, NewItem, SearchHit, UpsertOutcome, UpsertStatus,
 };

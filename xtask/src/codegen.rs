@@ -89,7 +89,9 @@ pub(crate) fn run(workspace: &Workspace, mode: Mode) -> anyhow::Result<()> {
 }
 
 /// The migrations of `schema/`, copied into the contract crate so that it embeds them from
-/// inside its own directory (a crate packaged with `cargo package` cannot reach `../schema`).
+/// inside its own directory (a crate packaged with `cargo package` cannot reach `../schema`),
+/// and the contract fingerprint of `schema/` and `queries/`, which the crate records with every
+/// migration it applies.
 fn embedded_migrations(workspace: &Workspace) -> anyhow::Result<FileTree> {
     let mut files = FileTree::new();
     for path in migration_files(&workspace.schema_dir())? {
@@ -101,11 +103,39 @@ fn embedded_migrations(workspace: &Workspace) -> anyhow::Result<FileTree> {
     }
     files.insert(
         "README.md".into(),
-        b"# Embedded migrations\n\nCopied from `schema/` by `cargo xtask codegen`; do not edit. \
-Edit or add migrations in `schema/`\nand run `cargo xtask codegen`.\n"
+        b"# Embedded migrations\n\nCopied from `schema/` by `cargo xtask codegen`, with the contract fingerprint of \
+`schema/`\nand `queries/` in `CONTRACT_FINGERPRINT`; do not edit. Edit or add migrations in `schema/` and run\n\
+`cargo xtask codegen`.\n"
             .to_vec(),
     );
+    files.insert(
+        FINGERPRINT_FILE.into(),
+        format!("{}\n", contract_fingerprint(workspace)?).into_bytes(),
+    );
     Ok(files)
+}
+
+/// Where the contract fingerprint is written, inside the embedded migrations directory.
+pub(crate) const FINGERPRINT_FILE: &str = "CONTRACT_FINGERPRINT";
+
+/// The fingerprint of every file of `schema/` and `queries/`.
+pub(crate) fn contract_fingerprint(workspace: &Workspace) -> anyhow::Result<String> {
+    let mut sources = Vec::new();
+    for (dir_name, dir) in [
+        ("schema", workspace.schema_dir()),
+        ("queries", workspace.queries_dir()),
+    ] {
+        for (relative, contents) in file_tree::read_tree(&dir)? {
+            let text = String::from_utf8(contents)
+                .with_context(|| format!("{} is not UTF-8", dir.join(&relative).display()))?;
+            sources.push((format!("{dir_name}/{}", relative.display()), text));
+        }
+    }
+    Ok(aiblox_sqlfile::contract_fingerprint(
+        sources
+            .iter()
+            .map(|(path, text)| (path.as_str(), text.as_str())),
+    ))
 }
 
 /// Generates the crate into memory: every file with its exact committed contents.

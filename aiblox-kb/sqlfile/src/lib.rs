@@ -8,11 +8,17 @@
 //! - [`name`]: `V<version>__<description>.sql` file names.
 //! - [`statements`]: splitting a file into statements (quotes, comments, dollar quotes).
 //! - [`position`]: byte offsets to line and column, and a caret excerpt for messages.
+//! - [`identity`]: checksums of migrations, the no-transaction marker, and the contract
+//!   fingerprint of `schema/` and `queries/`.
 
+mod identity;
 mod name;
 mod position;
 mod statements;
 
+pub use identity::{
+    NO_TRANSACTION_MARKER, checksum, contract_fingerprint, runs_outside_transaction,
+};
 pub use name::{MigrationName, NameError};
 pub use position::{LineColumn, excerpt, line_column, offset_of_char};
 pub use statements::{Statement, split_statements};

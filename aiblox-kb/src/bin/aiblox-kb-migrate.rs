@@ -1,0 +1,222 @@
+//! `aiblox-kb-migrate`: applies the contract's embedded migrations, reports their status, or
+//! checks that a service of this build may run on the database. Deploys run it as
+//! `cargo xtask migrate` (or installed on its own); it takes the contract's environment
+//! variables and these flags.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use aiblox_kb::{Compatibility, KbConfig, MigrationStatus, Migrator};
+
+const USAGE: &str = "\
+usage: aiblox-kb-migrate [apply|status|check] [options]
+
+commands:
+  apply    apply pending migrations (the default)
+  status   list applied, pending, unknown-to-this-build and mismatched migrations
+  check    exit 0 only if a service of this build may run on the database as it is
+
+options:
+  --database-url URL      default: AIBLOX_KB_DATABASE_URL, then DATABASE_URL
+                          (prefer the variables: a password on the command line is visible to ps)
+  --schema NAME           default: AIBLOX_KB_SCHEMA, then kb
+  --lock-timeout SECONDS  how long to wait for another runner (default 60)
+  --migrations-dir DIR    use this directory's migrations instead of the embedded ones
+  --json                  print JSON instead of text
+  -h, --help              this help";
+
+struct Args {
+    command: String,
+    database_url: Option<String>,
+    schema: Option<String>,
+    lock_timeout: Option<Duration>,
+    migrations_dir: Option<PathBuf>,
+    json: bool,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut parsed = Args {
+        command: "apply".to_owned(),
+        database_url: None,
+        schema: None,
+        lock_timeout: None,
+        migrations_dir: None,
+        json: false,
+    };
+    let mut command_seen = false;
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "apply" | "status" | "check" if !command_seen => {
+                parsed.command = arg;
+                command_seen = true;
+            }
+            "--database-url" => parsed.database_url = Some(value("--database-url")?),
+            "--schema" => parsed.schema = Some(value("--schema")?),
+            "--lock-timeout" => {
+                let seconds = value("--lock-timeout")?;
+                let seconds: f64 = seconds.parse().ok().filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+                    .ok_or_else(|| format!("--lock-timeout {seconds:?}: expected seconds, above 0 and at most 86400"))?;
+                parsed.lock_timeout = Some(Duration::from_secs_f64(seconds));
+            }
+            "--migrations-dir" => {
+                parsed.migrations_dir = Some(PathBuf::from(value("--migrations-dir")?))
+            }
+            "--json" => parsed.json = true,
+            other => return Err(format!("unexpected argument {other:?}")),
+        }
+    }
+    Ok(parsed)
+}
+
+fn config(args: &Args) -> Result<KbConfig, aiblox_kb::Error> {
+    let config = match &args.database_url {
+        Some(url) => KbConfig::new(url)?,
+        None => KbConfig::from_env()?,
+    };
+    match &args.schema {
+        Some(schema) => config.with_schema(schema),
+        None => match std::env::var("AIBLOX_KB_SCHEMA") {
+            Ok(schema) if !schema.trim().is_empty() => config.with_schema(&schema),
+            _ => Ok(config),
+        },
+    }
+}
+
+fn main() -> ExitCode {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    if raw.iter().any(|arg| arg == "-h" || arg == "--help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let args = match parse_args(raw.into_iter()) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("error: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(&args)) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
+    let config = config(args)?;
+    let mut migrator = Migrator::new(&config);
+    if let Some(timeout) = args.lock_timeout {
+        migrator = migrator.lock_timeout(timeout);
+    }
+    if let Some(dir) = &args.migrations_dir {
+        migrator = migrator.migrations_from_dir(dir)?;
+    }
+    match args.command.as_str() {
+        "status" => {
+            let status = migrator.status().await?;
+            print_status(&status, args.json);
+            Ok(ExitCode::SUCCESS)
+        }
+        "check" => {
+            let status = migrator.status().await?;
+            print_status(&status, args.json);
+            Ok(if status.compatibility.allows_running() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        _ => {
+            let started = Instant::now();
+            let report = migrator.run().await?;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            } else {
+                println!("schema {} ({}):", report.schema, config.redacted_url());
+                for file in &report.applied {
+                    println!("  applied {file}");
+                }
+                println!(
+                    "  {} applied now, {} before, {} ({:.0} ms)",
+                    report.applied.len(),
+                    report.already_applied,
+                    describe(&report.compatibility),
+                    started.elapsed().as_secs_f64() * 1000.0
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_status(status: &MigrationStatus, json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(status).unwrap_or_default()
+        );
+        return;
+    }
+    println!(
+        "schema {}: {}",
+        status.schema,
+        describe(&status.compatibility)
+    );
+    println!(
+        "this build: contract {} (fingerprint {})",
+        status.contract_version,
+        &status.contract_fingerprint[..12.min(status.contract_fingerprint.len())]
+    );
+    for m in &status.applied {
+        println!(
+            "  applied   {} (contract {}, {})",
+            m.file_name,
+            m.contract_version,
+            m.applied_at.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+    }
+    for file in &status.pending {
+        println!("  pending   {file}");
+    }
+    for m in &status.unknown {
+        println!(
+            "  unknown   {} (applied by contract {}; not in this build)",
+            m.file_name, m.contract_version
+        );
+    }
+    for m in &status.mismatched {
+        println!(
+            "  CHANGED   {} (applied checksum {}, this build's {})",
+            m.file_name, m.applied_checksum, m.build_checksum
+        );
+    }
+}
+
+fn describe(compatibility: &Compatibility) -> String {
+    match compatibility {
+        Compatibility::UpToDate => "up to date".to_owned(),
+        Compatibility::Behind => "behind this build: run the migrations".to_owned(),
+        Compatibility::AheadCompatible => "ahead of this build, compatible".to_owned(),
+        Compatibility::AheadIncompatible { reason } => {
+            format!("ahead of this build, INCOMPATIBLE: {reason}")
+        }
+        Compatibility::Diverged { reason } => format!("DIVERGED from this build: {reason}"),
+    }
+}

@@ -1,0 +1,227 @@
+//! A schema's migration history table and the advisory lock that serializes runners, on one
+//! dedicated connection.
+
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls};
+
+use super::source::Migration;
+use super::status::AppliedMigration;
+use crate::{Error, KbConfig};
+
+/// The history table, created in the migrated schema itself (history is per schema).
+const TABLE: &str = "aiblox_kb_migrations";
+/// How long opening the dedicated connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The dedicated connection of one runner.
+pub(crate) struct History {
+    client: Client,
+    schema: String,
+    lock_key: i64,
+}
+
+impl History {
+    /// Opens a connection of its own: an advisory lock must not travel back into a pool, and
+    /// session locks do not survive a transaction-pooling proxy (use a direct connection).
+    pub(crate) async fn connect(config: &KbConfig) -> Result<Self, Error> {
+        let mut pg = config.pg_config();
+        pg.connect_timeout(CONNECT_TIMEOUT);
+        pg.application_name("aiblox-kb migrate");
+        let (client, connection) = pg.connect(NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "migration connection closed");
+            }
+        });
+        // If this runner dies mid-migration, let the server notice within a second and roll
+        // back (and free the lock) instead of finishing a long statement for nobody.
+        // PostgreSQL 14 and newer; older servers keep their default.
+        let _ = client
+            .batch_execute("SET client_connection_check_interval = '1s'")
+            .await;
+        let schema = config.schema().to_owned();
+        Ok(History {
+            client,
+            lock_key: lock_key(&schema),
+            schema,
+        })
+    }
+
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Takes the schema's migration lock, waiting at most `timeout`.
+    pub(crate) async fn lock(&self, timeout: Duration) -> Result<(), Error> {
+        self.client
+            .batch_execute(&format!(
+                "SET lock_timeout = '{}ms'",
+                timeout.as_millis().max(1)
+            ))
+            .await?;
+        let locked = self
+            .client
+            .execute("SELECT pg_advisory_lock($1)", &[&self.lock_key])
+            .await;
+        self.client.batch_execute("SET lock_timeout = 0").await?;
+        match locked {
+            Ok(_) => Ok(()),
+            Err(err) if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => Err(Error::Conflict {
+                message: format!(
+                    "another runner has held the migration lock of schema {} for over {:.1} s: {}; wait for it, \
+                     or stop it if it is stuck",
+                    self.schema,
+                    timeout.as_secs_f64(),
+                    self.lock_holder().await
+                ),
+            }),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Who holds the lock: pid, application name and client address of the session.
+    async fn lock_holder(&self) -> String {
+        let key = self.lock_key as u64;
+        let (high, low) = ((key >> 32) as i64, (key & 0xffff_ffff) as i64);
+        let holder = self
+            .client
+            .query_opt(
+                "SELECT a.pid, coalesce(nullif(a.application_name, ''), '(no application_name)'), \
+                        coalesce(host(a.client_addr), 'local socket'), \
+                        coalesce(extract(epoch FROM now() - a.xact_start)::bigint, 0) \
+                 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+                 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
+                   AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid \
+                   AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+                 LIMIT 1",
+                &[&high, &low],
+            )
+            .await;
+        match holder {
+            Ok(Some(row)) => format!(
+                "pid {}, application_name {:?}, client {} (in a transaction for {} s)",
+                row.get::<_, i32>(0),
+                row.get::<_, String>(1),
+                row.get::<_, String>(2),
+                row.get::<_, i64>(3)
+            ),
+            Ok(None) => "the holder has just released it".to_owned(),
+            Err(err) => format!("the holder could not be looked up ({})", Error::from(err)),
+        }
+    }
+
+    /// Releases the lock (closing the connection would too).
+    pub(crate) async fn unlock(&self) {
+        let _ = self
+            .client
+            .execute("SELECT pg_advisory_unlock($1)", &[&self.lock_key])
+            .await;
+    }
+
+    /// Creates the schema and its history table if missing (under the lock).
+    pub(crate) async fn create(&self) -> Result<(), Error> {
+        // The schema name is a validated plain identifier.
+        let schema = &self.schema;
+        self.client
+            .batch_execute(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema};
+                 CREATE TABLE IF NOT EXISTS {schema}.{TABLE} (
+                     version integer PRIMARY KEY,
+                     file_name text NOT NULL,
+                     checksum text NOT NULL,
+                     contract_version text NOT NULL,
+                     contract_fingerprint text NOT NULL,
+                     applied_at timestamptz NOT NULL DEFAULT now(),
+                     duration_ms integer NOT NULL
+                 );"
+            ))
+            .await?;
+        Ok(())
+    }
+
+    /// Every recorded migration, by version; none when the schema or table does not exist.
+    pub(crate) async fn applied(&self) -> Result<Vec<AppliedMigration>, Error> {
+        let qualified = format!("{}.{TABLE}", self.schema);
+        let exists: bool = self
+            .client
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&qualified])
+            .await?
+            .get(0);
+        if !exists {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    "SELECT version, file_name, checksum, contract_version, contract_fingerprint, applied_at \
+                     FROM {qualified} ORDER BY version"
+                ),
+                &[],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let version: i32 = row.get(0);
+                Ok(AppliedMigration {
+                    version: u32::try_from(version).map_err(|_| Error::Database {
+                        code: None,
+                        message: format!("{qualified} holds a negative version {version}"),
+                    })?,
+                    file_name: row.get(1),
+                    checksum: row.get(2),
+                    contract_version: row.get(3),
+                    contract_fingerprint: row.get(4),
+                    applied_at: row.get::<_, chrono::DateTime<chrono::Utc>>(5),
+                })
+            })
+            .collect()
+    }
+
+    /// Records an applied migration (inside its transaction, when it has one).
+    pub(crate) async fn record(
+        &self,
+        migration: &Migration,
+        contract_version: &str,
+        fingerprint: &str,
+        took: Duration,
+    ) -> Result<(), Error> {
+        let version = i32::try_from(migration.version).unwrap_or(i32::MAX);
+        let duration_ms = i32::try_from(took.as_millis()).unwrap_or(i32::MAX);
+        self.client
+            .execute(
+                &format!(
+                    "INSERT INTO {}.{TABLE} (version, file_name, checksum, contract_version, contract_fingerprint, duration_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    self.schema
+                ),
+                &[&version, &migration.file_name, &migration.checksum, &contract_version, &fingerprint, &duration_ms],
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+/// The advisory lock of a schema's migrations: 64 bits of a hash of its name.
+fn lock_key(schema: &str) -> i64 {
+    let digest = Sha256::digest(format!("aiblox-kb migrate {schema}").as_bytes());
+    i64::from_be_bytes(
+        digest[..8]
+            .try_into()
+            .expect("a SHA-256 digest has 32 bytes"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_keys_differ_per_schema() {
+        assert_eq!(lock_key("kb"), lock_key("kb"));
+        assert_ne!(lock_key("kb"), lock_key("kb_test"));
+    }
+}
