@@ -15,6 +15,7 @@ use cornucopia::config::{Config, UseWorkspaceDeps};
 use tokio_postgres::error::ErrorPosition;
 
 use crate::file_tree::{self, FileTree};
+use crate::migrations_sum::{self, MigrationsSum};
 use crate::scratch_db::ScratchDatabase;
 use crate::workspace::Workspace;
 
@@ -32,28 +33,42 @@ pub(crate) enum Mode {
     Check,
 }
 
-/// A directory whose every file codegen writes.
+/// Files codegen writes into a directory.
 pub(crate) struct Output {
     pub(crate) dir: PathBuf,
     pub(crate) files: FileTree,
+    /// Whether codegen owns the whole directory (other files there are stale) or only its
+    /// own files (`schema/migrations.sum` beside the hand-written migrations).
+    pub(crate) owns_dir: bool,
 }
 
-pub(crate) fn run(workspace: &Workspace, mode: Mode) -> anyhow::Result<()> {
+/// Generates everything and writes (or, in check mode, compares) it; returns a summary line.
+pub(crate) fn run(workspace: &Workspace, mode: Mode) -> anyhow::Result<String> {
     let started = Instant::now();
     let outputs = [
         Output {
             dir: workspace.gen_dir(),
             files: generate(workspace)?,
+            owns_dir: true,
         },
         Output {
             dir: workspace.embedded_migrations_dir(),
             files: embedded_migrations(workspace)?,
+            owns_dir: true,
+        },
+        Output {
+            dir: workspace.schema_dir(),
+            files: migrations_sum(workspace)?,
+            owns_dir: false,
         },
     ];
     let mut stale = Vec::new();
     let mut summary = Vec::new();
     for output in &outputs {
-        let differences = file_tree::compare(&output.files, &output.dir)?;
+        let mut differences = file_tree::compare(&output.files, &output.dir)?;
+        if !output.owns_dir {
+            differences.retain(|difference| !matches!(difference, file_tree::Difference::Extra(_)));
+        }
         let dir = workspace.display(&output.dir);
         match mode {
             Mode::Check => stale.extend(
@@ -80,12 +95,36 @@ pub(crate) fn run(workspace: &Workspace, mode: Mode) -> anyhow::Result<()> {
     } else {
         "written"
     };
-    println!(
+    Ok(format!(
         "codegen: {verb} in {:.2?}; {}",
         started.elapsed(),
         summary.join("; ")
-    );
-    Ok(())
+    ))
+}
+
+/// `schema/migrations.sum`: every migration's checksum and the contract fingerprint.
+fn migrations_sum(workspace: &Workspace) -> anyhow::Result<FileTree> {
+    let mut migrations = std::collections::BTreeMap::new();
+    for path in migration_files(&workspace.schema_dir())? {
+        let sql = std::fs::read_to_string(&path)
+            .with_context(|| format!("could not read {}", path.display()))?;
+        let name = path
+            .file_name()
+            .expect("migration files have names")
+            .to_string_lossy()
+            .into_owned();
+        migrations.insert(name, aiblox_sqlfile::checksum(&sql));
+    }
+    let sum = MigrationsSum {
+        fingerprint: contract_fingerprint(workspace)?,
+        migrations,
+    };
+    Ok([(
+        PathBuf::from(migrations_sum::FILE_NAME),
+        sum.render().into_bytes(),
+    )]
+    .into_iter()
+    .collect())
 }
 
 /// The migrations of `schema/`, copied into the contract crate so that it embeds them from
@@ -126,6 +165,9 @@ pub(crate) fn contract_fingerprint(workspace: &Workspace) -> anyhow::Result<Stri
         ("queries", workspace.queries_dir()),
     ] {
         for (relative, contents) in file_tree::read_tree(&dir)? {
+            if relative.as_os_str() == migrations_sum::FILE_NAME {
+                continue;
+            }
             let text = String::from_utf8(contents)
                 .with_context(|| format!("{} is not UTF-8", dir.join(&relative).display()))?;
             sources.push((format!("{dir_name}/{}", relative.display()), text));
@@ -175,7 +217,10 @@ pub(crate) fn migration_files(schema_dir: &Path) -> anyhow::Result<Vec<PathBuf>>
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if file_name.starts_with('.') || file_name.ends_with(".md") {
+        if file_name.starts_with('.')
+            || file_name.ends_with(".md")
+            || file_name == migrations_sum::FILE_NAME
+        {
             continue;
         }
         let name = MigrationName::parse(&file_name)
@@ -201,7 +246,7 @@ pub(crate) fn migration_files(schema_dir: &Path) -> anyhow::Result<Vec<PathBuf>>
 
 /// Applies the migrations statement by statement, so that a failure names its file, line and
 /// column even when the server reports no position.
-fn apply_migrations(
+pub(crate) fn apply_migrations(
     workspace: &Workspace,
     database: &ScratchDatabase,
     files: &[PathBuf],

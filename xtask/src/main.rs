@@ -6,13 +6,21 @@
 //! - [`migrate`]: `cargo xtask migrate [apply|status|check]`, through the contract's own
 //!   `aiblox-kb-migrate` binary.
 //! - [`scratch_db`]: a throwaway database (a local cluster, or `AIBLOX_TEST_DATABASE_URL`).
+//! - [`check`]: `cargo xtask check`, every contract rule, one module each.
+//! - [`contract_record`]: `cargo xtask record-contract`, and reading recorded versions.
+//! - [`migrations_sum`]: `schema/migrations.sum`, the committed integrity file.
 //! - [`file_tree`]: compares and syncs generated files with their committed copies.
 //! - [`workspace`]: where things live in the repository.
 
+mod check;
 mod codegen;
+mod contract_record;
 mod file_tree;
 mod migrate;
+mod migrations_sum;
 mod scratch_db;
+#[cfg(test)]
+mod test_support;
 mod workspace;
 
 use std::process::ExitCode;
@@ -47,21 +55,47 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Check every contract rule: generated code current, migration integrity, version policy,
+    /// dependency rules, public API, migration lint, old queries against the new schema,
+    /// packaging. Prints one line per rule; exits non-zero if any fails.
+    Check {
+        /// Check the queries of this git ref (e.g. the last release tag) against the current
+        /// migrations, instead of those of the latest recorded contract.
+        #[arg(long, value_name = "GIT_REF")]
+        compat_with: Option<String>,
+        /// After reviewing a change of aiblox-kb's public API, rewrite aiblox-kb/public-api.txt.
+        #[arg(long)]
+        bless: bool,
+    },
+    /// Record the current contract (schema/migrations.sum and queries/) under the aiblox-kb
+    /// version in aiblox-kb/contracts/<version>/, as released. A recorded version never changes.
+    RecordContract,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let workspace = workspace::Workspace::current();
     let result = match cli.command {
-        Command::Codegen { check } => codegen::run(
-            &workspace,
-            if check {
+        Command::Codegen { check } => {
+            let mode = if check {
                 codegen::Mode::Check
             } else {
                 codegen::Mode::Write
-            },
-        ),
+            };
+            codegen::run(&workspace, mode).map(|summary| println!("{summary}"))
+        }
         Command::Migrate { args } => migrate::run(&workspace, &args),
+        Command::Check { compat_with, bless } => {
+            let options = check::Options {
+                compat_with,
+                bless_public_api: bless,
+                verify_packages: true,
+            };
+            check::run(&workspace, &options)
+        }
+        Command::RecordContract => {
+            contract_record::record(&workspace).map(|summary| println!("{summary}"))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -75,6 +75,15 @@ impl ScratchDatabase {
         Ok(self.execute(sql)?)
     }
 
+    /// Runs a query and returns its rows.
+    pub(crate) fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> anyhow::Result<Vec<tokio_postgres::Row>> {
+        Ok(self.runtime.block_on(self.client.query(sql, params))?)
+    }
+
     /// Runs `sql` (one or more statements, simple query protocol).
     pub(crate) fn execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
         self.runtime.block_on(self.client.batch_execute(sql))

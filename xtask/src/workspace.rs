@@ -61,6 +61,11 @@ impl Workspace {
         self.kb_dir().join("migrations")
     }
 
+    /// Recorded contract versions.
+    pub(crate) fn contracts_dir(&self) -> PathBuf {
+        self.kb_dir().join("contracts")
+    }
+
     pub(crate) fn rustfmt_config(&self) -> PathBuf {
         self.root.join("rustfmt.toml")
     }

@@ -1,44 +1,34 @@
 //! Codegen against a real throwaway PostgreSQL: drift is caught, broken SQL is reported with
 //! its file, and nothing is written when generation fails.
 
-use std::path::Path;
-
 use super::*;
-
-/// A scratch copy of what codegen reads and writes.
-fn scratch_workspace() -> (tempfile::TempDir, Workspace) {
-    let real = Workspace::current();
-    let dir = tempfile::Builder::new()
-        .prefix("aiblox-codegen-test-")
-        .tempdir()
-        .unwrap();
-    for file in ["Cargo.toml", "rustfmt.toml", "aiblox-kb/Cargo.toml"] {
-        let target = dir.path().join(file);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::copy(real.root().join(file), target).unwrap();
-    }
-    for tree in ["schema", "queries", "aiblox-kb/gen", "aiblox-kb/migrations"] {
-        let files = file_tree::read_tree(&real.root().join(tree)).unwrap();
-        let differences: Vec<_> = files
-            .keys()
-            .cloned()
-            .map(file_tree::Difference::Missing)
-            .collect();
-        file_tree::apply(&files, &dir.path().join(tree), &differences).unwrap();
-    }
-    let workspace = Workspace::at(dir.path());
-    (dir, workspace)
-}
-
-fn append(path: &Path, text: &str) {
-    let mut contents = std::fs::read_to_string(path).unwrap();
-    contents.push_str(text);
-    std::fs::write(path, contents).unwrap();
-}
+use crate::test_support::{append, scratch_workspace};
 
 #[test]
 fn committed_generated_code_is_current() {
     run(&Workspace::current(), Mode::Check).expect("run `cargo xtask codegen` and commit");
+}
+
+#[test]
+fn the_sum_file_lists_every_migration_and_the_fingerprint() {
+    let (_dir, workspace) = scratch_workspace();
+    std::fs::write(
+        workspace.schema_dir().join("V0002__add_lang.sql"),
+        "ALTER TABLE item ADD COLUMN lang text;\n",
+    )
+    .unwrap();
+    run(&workspace, Mode::Write).unwrap();
+    let text = std::fs::read_to_string(workspace.schema_dir().join("migrations.sum")).unwrap();
+    let sum = crate::migrations_sum::MigrationsSum::parse(&text).unwrap();
+    assert_eq!(
+        sum.migrations.keys().collect::<Vec<_>>(),
+        ["V0001__kb_init.sql", "V0002__add_lang.sql"]
+    );
+    assert_eq!(sum.fingerprint, contract_fingerprint(&workspace).unwrap());
+    let embedded =
+        std::fs::read_to_string(workspace.embedded_migrations_dir().join(FINGERPRINT_FILE))
+            .unwrap();
+    assert_eq!(embedded.trim(), sum.fingerprint);
 }
 
 #[test]

@@ -1,0 +1,84 @@
+-- Queries on `item`. Names are unqualified: the connection's search_path picks the schema.
+-- Every nullable column read is marked `?` in its row type; see docs/queries.md.
+
+--: Item(title?)
+--: ItemHit(title?)
+
+--! upsert_items (titles[?]) : (id?)
+-- Inserts or updates a batch in one round trip; a row whose title, content hash and metadata
+-- are unchanged is not written. One output row per input row, in input order: `written` is
+-- false for unchanged rows, `inserted` true for new ones. `id` is NULL only when a concurrent
+-- writer inserted the same key after this statement's snapshot (the caller looks it up).
+-- Rows are written in key order, so concurrent batches lock in the same order.
+WITH input AS (
+    SELECT *
+    FROM unnest(
+        :sources::text[], :external_ids::text[], :titles::text[], :contents::text[],
+        :content_hashes::bytea[], :metadata::jsonb[]
+    ) WITH ORDINALITY AS t(source, external_id, title, content, content_hash, metadata, ordinal)
+),
+written AS (
+    INSERT INTO item AS i (source, external_id, title, content, content_hash, metadata)
+    SELECT source, external_id, title, content, content_hash, metadata
+    FROM input
+    ORDER BY source, external_id
+    ON CONFLICT (source, external_id) DO UPDATE
+    SET title = excluded.title,
+        content = excluded.content,
+        content_hash = excluded.content_hash,
+        metadata = excluded.metadata,
+        updated_at = greatest(now(), i.created_at)
+    WHERE (i.title, i.content_hash, i.metadata)
+        IS DISTINCT FROM (excluded.title, excluded.content_hash, excluded.metadata)
+    RETURNING i.id, i.source, i.external_id, (i.xmax = 0) AS inserted
+)
+SELECT
+    input.ordinal,
+    coalesce(written.id, existing.id) AS id,
+    coalesce(written.inserted, false) AS inserted,
+    (written.id IS NOT NULL) AS written
+FROM input
+LEFT JOIN written
+    ON written.source = input.source AND written.external_id = input.external_id
+LEFT JOIN item AS existing
+    ON written.id IS NULL
+    AND existing.source = input.source AND existing.external_id = input.external_id
+ORDER BY input.ordinal;
+
+--! get_item : Item
+SELECT id, source, external_id, title, content, content_hash, metadata, created_at, updated_at
+FROM item
+WHERE id = :id;
+
+--! get_items : Item
+-- Rows in no particular order; ids that do not exist are absent.
+SELECT id, source, external_id, title, content, content_hash, metadata, created_at, updated_at
+FROM item
+WHERE id = ANY(:ids::bigint[]);
+
+--! get_item_by_key : Item
+SELECT id, source, external_id, title, content, content_hash, metadata, created_at, updated_at
+FROM item
+WHERE source = :source AND external_id = :external_id;
+
+--! get_item_ids_by_keys
+-- Ids of the given (source, external_id) pairs that exist.
+SELECT i.id, i.source, i.external_id
+FROM unnest(:sources::text[], :external_ids::text[]) AS k(source, external_id)
+JOIN item AS i ON i.source = k.source AND i.external_id = k.external_id;
+
+--! delete_item
+DELETE FROM item
+WHERE id = :id;
+
+--! search_items (sources?) : ItemHit
+-- Full-text search (websearch syntax), best first; `sources` NULL means every source.
+SELECT
+    i.id, i.source, i.external_id, i.title, i.content, i.content_hash, i.metadata,
+    i.created_at, i.updated_at,
+    ts_rank_cd(i.search_vector, q.query) AS rank
+FROM item AS i, websearch_to_tsquery('english'::regconfig, :query::text) AS q(query)
+WHERE i.search_vector @@ q.query
+    AND (:sources::text[] IS NULL OR i.source = ANY(:sources::text[]))
+ORDER BY rank DESC, i.id
+LIMIT :limit::bigint;

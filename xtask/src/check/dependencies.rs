@@ -1,0 +1,194 @@
+//! Rule (from `cargo metadata`): `aiblox-kb` does not depend on the orchestrator, directly or
+//! transitively; and only the contract crates (and test and build tooling) depend on a
+//! PostgreSQL driver, so only they can run SQL.
+
+use std::collections::{BTreeSet, HashMap};
+use std::process::Command;
+
+use anyhow::Context as _;
+use serde_json::Value;
+
+use super::{Options, Verdict, or_fail};
+use crate::workspace::Workspace;
+
+/// Crates that speak to PostgreSQL.
+const DRIVERS: [&str; 6] = [
+    "tokio-postgres",
+    "postgres",
+    "deadpool-postgres",
+    "sqlx",
+    "diesel",
+    "postgres-protocol",
+];
+/// Workspace members allowed to depend on a driver: the contract, and test and build tooling.
+const DRIVER_USERS: [&str; 5] = [
+    "aiblox-kb",
+    "aiblox-kb-gen",
+    "aiblox-kb-testkit",
+    "aiblox-localpg",
+    "xtask",
+];
+
+pub(super) fn check(workspace: &Workspace, _options: &Options) -> Verdict {
+    or_fail(
+        evaluate(workspace),
+        "cargo metadata must succeed: fix the manifests",
+    )
+}
+
+fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
+    let metadata = cargo_metadata(workspace)?;
+    let packages = metadata["packages"]
+        .as_array()
+        .context("metadata without packages")?;
+    let name_of: HashMap<&str, &str> = packages
+        .iter()
+        .filter_map(|package| Some((package["id"].as_str()?, package["name"].as_str()?)))
+        .collect();
+
+    // aiblox-kb's normal and build dependencies, transitively.
+    let nodes = metadata["resolve"]["nodes"]
+        .as_array()
+        .context("metadata without resolve graph")?;
+    let edges: HashMap<&str, Vec<&str>> = nodes
+        .iter()
+        .filter_map(|node| {
+            let deps = node["deps"].as_array()?.iter().filter(|dep| {
+                dep["dep_kinds"].as_array().is_some_and(|kinds| {
+                    kinds
+                        .iter()
+                        .any(|kind| kind["kind"].is_null() || kind["kind"] == "build")
+                })
+            });
+            Some((
+                node["id"].as_str()?,
+                deps.filter_map(|dep| dep["pkg"].as_str()).collect(),
+            ))
+        })
+        .collect();
+    let kb = name_of
+        .iter()
+        .find(|(_, name)| **name == "aiblox-kb")
+        .map(|(id, _)| *id)
+        .context("no aiblox-kb package")?;
+    let mut reached = BTreeSet::new();
+    let mut stack = vec![kb];
+    while let Some(id) = stack.pop() {
+        for &dep in edges.get(id).into_iter().flatten() {
+            if reached.insert(dep) {
+                stack.push(dep);
+            }
+        }
+    }
+    if let Some(orchestrator) = reached.iter().find(|id| {
+        name_of
+            .get(*id)
+            .is_some_and(|name| name.starts_with("aiblox-orchestrator"))
+    }) {
+        return Ok(Verdict::fail(
+            format!(
+                "aiblox-kb depends on {} (the contract must never depend on the runtime)",
+                name_of[orchestrator]
+            ),
+            "remove that dependency from aiblox-kb (or from whatever crate of aiblox-kb's tree pulls it in)",
+        ));
+    }
+
+    // Direct driver dependencies of workspace members (normal and build; tests may reach beneath).
+    let members: BTreeSet<&str> = metadata["workspace_members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    let mut offenders = Vec::new();
+    for package in packages
+        .iter()
+        .filter(|p| p["id"].as_str().is_some_and(|id| members.contains(id)))
+    {
+        let name = package["name"].as_str().unwrap_or_default();
+        if DRIVER_USERS.contains(&name) {
+            continue;
+        }
+        for dep in package["dependencies"].as_array().into_iter().flatten() {
+            let dep_name = dep["name"].as_str().unwrap_or_default();
+            if DRIVERS.contains(&dep_name) && dep["kind"] != "dev" {
+                offenders.push(format!("{name} depends on {dep_name}"));
+            }
+        }
+    }
+    if !offenders.is_empty() {
+        return Ok(Verdict::fail(
+            format!("only aiblox-kb may run SQL, but {}", offenders.join(", ")),
+            "go through aiblox-kb's repositories (add a query to queries/ if one is missing) and remove the driver dependency",
+        ));
+    }
+    Ok(Verdict::Pass(format!(
+        "aiblox-kb's {} dependencies hold nothing of the orchestrator; only the contract and tooling use a PostgreSQL driver",
+        reached.len()
+    )))
+}
+
+fn cargo_metadata(workspace: &Workspace) -> anyhow::Result<Value> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(cargo)
+        .args(["metadata", "--format-version", "1", "--manifest-path"])
+        .arg(workspace.manifest())
+        .output()
+        .context("could not run cargo metadata")?;
+    if !output.status.success() {
+        anyhow::bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    serde_json::from_slice(&output.stdout).context("cargo metadata printed invalid JSON")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{replace, scratch_workspace};
+
+    #[test]
+    fn passes_on_the_workspace_as_committed() {
+        let (_dir, workspace) = scratch_workspace();
+        let verdict = check(&workspace, &Options::default());
+        assert!(matches!(verdict, Verdict::Pass(_)), "{verdict:?}");
+    }
+
+    #[test]
+    fn the_contract_depending_on_the_orchestrator_fails() {
+        let (_dir, workspace) = scratch_workspace();
+        replace(
+            &workspace.kb_dir().join("Cargo.toml"),
+            "[dependencies]\n",
+            "[dependencies]\naiblox-orchestrator = { path = \"../aiblox-orchestrator\" }\n",
+        );
+        let Verdict::Fail { reason, .. } = check(&workspace, &Options::default()) else {
+            panic!("passed")
+        };
+        assert!(
+            reason.contains("aiblox-kb depends on aiblox-orchestrator"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn the_orchestrator_using_a_driver_fails() {
+        let (_dir, workspace) = scratch_workspace();
+        replace(
+            &workspace.root().join("aiblox-orchestrator/Cargo.toml"),
+            "[dependencies]\n",
+            "[dependencies]\ntokio-postgres.workspace = true\n",
+        );
+        let Verdict::Fail { reason, fix } = check(&workspace, &Options::default()) else {
+            panic!("passed")
+        };
+        assert!(
+            reason.contains("aiblox-orchestrator depends on tokio-postgres"),
+            "{reason}"
+        );
+        assert!(fix.contains("aiblox-kb's repositories"), "{fix}");
+    }
+}

@@ -1,0 +1,208 @@
+//! Rule: migrations are never edited, deleted, renumbered or duplicated once released, and
+//! `schema/migrations.sum` lists exactly the migrations of `schema/`.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+
+use super::{Options, Verdict, or_fail};
+use crate::codegen::migration_files;
+use crate::contract_record;
+use crate::migrations_sum::{self, MigrationsSum};
+use crate::workspace::Workspace;
+
+pub(super) fn check(workspace: &Workspace, _options: &Options) -> Verdict {
+    or_fail(
+        evaluate(workspace),
+        "fix the migration files of schema/, then run `cargo xtask codegen`",
+    )
+}
+
+fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
+    let files = match migration_files(&workspace.schema_dir()) {
+        Ok(files) => files,
+        Err(err) => {
+            return Ok(Verdict::fail(
+                format!("{err:#}"),
+                "give every migration its own version and a valid name",
+            ));
+        }
+    };
+    let mut current = BTreeMap::new();
+    for path in &files {
+        let sql = std::fs::read_to_string(path)
+            .with_context(|| format!("could not read {}", path.display()))?;
+        current.insert(
+            path.file_name()
+                .expect("named")
+                .to_string_lossy()
+                .into_owned(),
+            aiblox_sqlfile::checksum(&sql),
+        );
+    }
+
+    if let Some(record) = contract_record::latest(workspace)? {
+        for (name, released) in &record.sum.migrations {
+            match current.get(name) {
+                None => {
+                    return Ok(Verdict::fail(
+                        format!(
+                            "{name} was released in contract {} and is gone from schema/ (deleted or renumbered)",
+                            record.version
+                        ),
+                        format!(
+                            "restore schema/{name} as released; put further changes in a new migration"
+                        ),
+                    ));
+                }
+                Some(now) if now != released => {
+                    return Ok(Verdict::fail(
+                        format!(
+                            "{name} was released in contract {} and has been edited since (released checksum {released}, now {now})",
+                            record.version
+                        ),
+                        format!(
+                            "restore schema/{name} as released (applied migrations are never edited) and put the change in a new migration"
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    let sum_path = workspace.schema_dir().join(migrations_sum::FILE_NAME);
+    let sum = match std::fs::read_to_string(&sum_path)
+        .map_err(anyhow::Error::from)
+        .and_then(|text| MigrationsSum::parse(&text))
+    {
+        Ok(sum) => sum,
+        Err(err) => {
+            return Ok(Verdict::fail(
+                format!(
+                    "schema/{} is missing or invalid: {err:#}",
+                    migrations_sum::FILE_NAME
+                ),
+                "run `cargo xtask codegen` (never edit it by hand; after a merge conflict, renumber the migrations of one side first)",
+            ));
+        }
+    };
+    if sum.migrations != current {
+        let mut differences = Vec::new();
+        for (name, checksum) in &current {
+            match sum.migrations.get(name) {
+                None => differences.push(format!("{name} is not listed")),
+                Some(listed) if listed != checksum => {
+                    differences.push(format!("{name} changed since it was listed"))
+                }
+                Some(_) => {}
+            }
+        }
+        differences.extend(
+            sum.migrations
+                .keys()
+                .filter(|name| !current.contains_key(*name))
+                .map(|name| format!("{name} is listed but missing")),
+        );
+        return Ok(Verdict::fail(
+            format!(
+                "schema/{} does not match schema/: {}",
+                migrations_sum::FILE_NAME,
+                differences.join("; ")
+            ),
+            "run `cargo xtask codegen` and commit schema/migrations.sum",
+        ));
+    }
+    Ok(Verdict::Pass(format!(
+        "{} migrations match schema/migrations.sum and the released ones are untouched",
+        current.len()
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{append, replace, scratch_workspace};
+
+    fn failure(workspace: &Workspace) -> (String, String) {
+        match check(workspace, &Options::default()) {
+            Verdict::Fail { reason, fix } => (reason, fix),
+            Verdict::Pass(note) => panic!("the rule passed: {note}"),
+        }
+    }
+
+    #[test]
+    fn passes_on_the_workspace_as_committed() {
+        let (_dir, workspace) = scratch_workspace();
+        assert!(matches!(
+            check(&workspace, &Options::default()),
+            Verdict::Pass(_)
+        ));
+    }
+
+    #[test]
+    fn an_edited_released_migration_fails() {
+        let (_dir, workspace) = scratch_workspace();
+        append(
+            &workspace.schema_dir().join("V0001__kb_init.sql"),
+            "\nCREATE INDEX item_title_idx ON item (title);\n",
+        );
+        let (reason, fix) = failure(&workspace);
+        assert!(
+            reason.contains(
+                "V0001__kb_init.sql was released in contract 0.1.0 and has been edited since"
+            ),
+            "{reason}"
+        );
+        assert!(fix.contains("put the change in a new migration"), "{fix}");
+    }
+
+    #[test]
+    fn a_deleted_or_renumbered_released_migration_fails() {
+        let (_dir, workspace) = scratch_workspace();
+        std::fs::rename(
+            workspace.schema_dir().join("V0001__kb_init.sql"),
+            workspace.schema_dir().join("V0002__kb_init.sql"),
+        )
+        .unwrap();
+        let (reason, _) = failure(&workspace);
+        assert!(
+            reason.contains("V0001__kb_init.sql was released in contract 0.1.0 and is gone"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn a_duplicated_version_fails() {
+        let (_dir, workspace) = scratch_workspace();
+        std::fs::write(workspace.schema_dir().join("V0002__a.sql"), "SELECT 1;").unwrap();
+        std::fs::write(workspace.schema_dir().join("V2__b.sql"), "SELECT 2;").unwrap();
+        let (reason, _) = failure(&workspace);
+        assert!(reason.contains("have the same version 2"), "{reason}");
+    }
+
+    #[test]
+    fn a_new_migration_missing_from_the_sum_file_or_a_hand_edited_sum_fails() {
+        let (_dir, workspace) = scratch_workspace();
+        std::fs::write(
+            workspace.schema_dir().join("V0002__add_lang.sql"),
+            "ALTER TABLE item ADD COLUMN lang text;\n",
+        )
+        .unwrap();
+        let (reason, fix) = failure(&workspace);
+        assert!(
+            reason.contains("V0002__add_lang.sql is not listed"),
+            "{reason}"
+        );
+        assert!(fix.contains("cargo xtask codegen"), "{fix}");
+
+        std::fs::remove_file(workspace.schema_dir().join("V0002__add_lang.sql")).unwrap();
+        replace(
+            &workspace.schema_dir().join("migrations.sum"),
+            "V0001__kb_init.sql 5",
+            "V0001__kb_init.sql 6",
+        );
+        let (reason, _) = failure(&workspace);
+        assert!(reason.contains("`total` line does not match"), "{reason}");
+    }
+}

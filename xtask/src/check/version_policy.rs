@@ -1,0 +1,317 @@
+//! Rule: when the contract fingerprint (schema/ and queries/) differs from the latest recorded
+//! contract, the aiblox-kb version is greater; and when the change removes or alters a table,
+//! column or query, the bump is a breaking one (major; minor below 1.0).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use anyhow::Context as _;
+use cornucopia::cargo_toml::SemVer;
+
+use super::{Options, Verdict, or_fail};
+use crate::codegen::{self, migration_files};
+use crate::contract_record::{self, ContractRecord};
+use crate::file_tree::FileTree;
+use crate::scratch_db::ScratchDatabase;
+use crate::workspace::Workspace;
+
+pub(super) fn check(workspace: &Workspace, _options: &Options) -> Verdict {
+    or_fail(evaluate(workspace), "see docs/contract-versioning.md")
+}
+
+fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
+    let Some(record) = contract_record::latest(workspace)? else {
+        return Ok(Verdict::fail(
+            "no contract is recorded in aiblox-kb/contracts/",
+            "run `cargo xtask record-contract` for the released version",
+        ));
+    };
+    let fingerprint = codegen::contract_fingerprint(workspace)?;
+    let version =
+        SemVer::parse(&workspace.kb_version()?).context("aiblox-kb's version is not semver")?;
+    if fingerprint == record.sum.fingerprint {
+        return Ok(Verdict::Pass(format!(
+            "schema/ and queries/ are those of recorded contract {}",
+            record.version
+        )));
+    }
+    if version <= record.version {
+        return Ok(Verdict::fail(
+            format!(
+                "schema/ or queries/ changed since contract {} was recorded, but aiblox-kb is still {version}",
+                record.version
+            ),
+            format!(
+                "bump aiblox-kb to {} (additive change) or {} (removal or rename), in aiblox-kb/Cargo.toml and the \
+                 aiblox-kb/aiblox-kb-gen requirements of the root Cargo.toml, then run `cargo xtask codegen`",
+                next_additive(&record.version),
+                next_breaking(&record.version)
+            ),
+        ));
+    }
+    let breaking = breaking_changes(workspace, &record)?;
+    if !breaking.is_empty() && semver_compatible(&record.version, &version) {
+        return Ok(Verdict::fail(
+            format!(
+                "the change since contract {} is breaking ({}), but {version} is semver-compatible with it",
+                record.version,
+                breaking.join("; ")
+            ),
+            format!(
+                "bump aiblox-kb to {} (a breaking version), or make the change additive in expand/contract steps \
+                 (docs/migrations.md)",
+                next_breaking(&record.version)
+            ),
+        ));
+    }
+    let kind = if breaking.is_empty() {
+        "additive"
+    } else {
+        "breaking"
+    };
+    Ok(Verdict::Pass(format!(
+        "{kind} change since contract {}, versioned {version}",
+        record.version
+    )))
+}
+
+/// What the working tree removes or alters compared with `record`: tables, columns (and their
+/// types) from the migrations, and queries by name.
+fn breaking_changes(workspace: &Workspace, record: &ContractRecord) -> anyhow::Result<Vec<String>> {
+    let mut breaking = Vec::new();
+    let old_queries = query_names(&record.queries);
+    let new_queries = query_names(&crate::file_tree::read_tree(&workspace.queries_dir())?);
+    breaking.extend(
+        old_queries
+            .difference(&new_queries)
+            .map(|name| format!("query {name} removed")),
+    );
+
+    let all = migration_files(&workspace.schema_dir())?;
+    let released: Vec<_> = all
+        .iter()
+        .filter(|path| {
+            record
+                .sum
+                .migrations
+                .contains_key(&*path.file_name().expect("named").to_string_lossy())
+        })
+        .cloned()
+        .collect();
+    let database = ScratchDatabase::start()?;
+    let old = columns_after(workspace, &database, "contract_old", &released)?;
+    let new = columns_after(workspace, &database, "contract_new", &all)?;
+    let tables = |columns: &BTreeMap<(String, String), String>| -> BTreeSet<String> {
+        columns.keys().map(|(table, _)| table.clone()).collect()
+    };
+    let new_tables = tables(&new);
+    breaking.extend(
+        tables(&old)
+            .difference(&new_tables)
+            .map(|table| format!("table {table} removed")),
+    );
+    for ((table, column), old_type) in old
+        .iter()
+        .filter(|((table, _), _)| new_tables.contains(table))
+    {
+        match new.get(&(table.clone(), column.clone())) {
+            None => breaking.push(format!("column {table}.{column} removed")),
+            Some(new_type) if new_type != old_type => breaking.push(format!(
+                "column {table}.{column} changed type from {old_type} to {new_type}"
+            )),
+            Some(_) => {}
+        }
+    }
+    Ok(breaking)
+}
+
+/// (table, column) -> type of every column after applying `migrations` to a fresh schema.
+fn columns_after(
+    workspace: &Workspace,
+    database: &ScratchDatabase,
+    schema: &str,
+    migrations: &[std::path::PathBuf],
+) -> anyhow::Result<BTreeMap<(String, String), String>> {
+    database.batch_execute(&format!(
+        "CREATE SCHEMA {schema}; SET search_path TO {schema}"
+    ))?;
+    codegen::apply_migrations(workspace, database, migrations)?;
+    let rows = database.query(
+        "SELECT table_name::text, column_name::text, data_type::text FROM information_schema.columns \
+         WHERE table_schema = $1",
+        &[&schema],
+    )?;
+    Ok(rows
+        .iter()
+        .map(|row| ((row.get(0), row.get(1)), row.get(2)))
+        .collect())
+}
+
+/// The names of the queries (`--! name`) of a queries tree.
+fn query_names(queries: &FileTree) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for (path, contents) in queries {
+        let module = path.with_extension("").display().to_string();
+        for line in String::from_utf8_lossy(contents).lines() {
+            if let Some(rest) = line.strip_prefix("--!") {
+                if let Some(name) = rest.split_whitespace().next() {
+                    names.insert(format!(
+                        "{module}::{}",
+                        name.split(['(', ':']).next().unwrap_or(name)
+                    ));
+                }
+            }
+        }
+    }
+    names
+}
+
+/// Cargo's compatibility rule: same major, or same minor below 1.0 (same patch below 0.1).
+fn semver_compatible(old: &SemVer, new: &SemVer) -> bool {
+    match (old.major, old.minor) {
+        (0, 0) => new.major == 0 && new.minor == 0 && new.patch == old.patch,
+        (0, minor) => new.major == 0 && new.minor == minor,
+        (major, _) => new.major == major,
+    }
+}
+
+fn next_additive(version: &SemVer) -> SemVer {
+    if version.major == 0 {
+        SemVer::new(0, version.minor, version.patch + 1)
+    } else {
+        SemVer::new(version.major, version.minor + 1, 0)
+    }
+}
+
+fn next_breaking(version: &SemVer) -> SemVer {
+    if version.major == 0 {
+        SemVer::new(0, version.minor + 1, 0)
+    } else {
+        SemVer::new(version.major + 1, 0, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::{append, replace, scratch_workspace};
+
+    fn verdict_after(change: impl FnOnce(&Workspace)) -> Verdict {
+        let (_dir, workspace) = scratch_workspace();
+        change(&workspace);
+        check(&workspace, &Options::default())
+    }
+
+    fn bump(workspace: &Workspace, to: &str) {
+        replace(
+            &workspace.kb_dir().join("Cargo.toml"),
+            "version = \"0.1.0\"",
+            &format!("version = \"{to}\""),
+        );
+    }
+
+    #[test]
+    fn an_unchanged_contract_passes() {
+        assert!(matches!(verdict_after(|_| {}), Verdict::Pass(_)));
+    }
+
+    #[test]
+    fn a_query_change_without_a_version_bump_fails() {
+        let verdict = verdict_after(|workspace| {
+            append(
+                &workspace.queries_dir().join("item.sql"),
+                "\n--! count_items\nSELECT count(*) AS n FROM item;\n",
+            );
+        });
+        let Verdict::Fail { reason, fix } = verdict else {
+            panic!("passed: {verdict:?}")
+        };
+        assert!(
+            reason.contains(
+                "changed since contract 0.1.0 was recorded, but aiblox-kb is still 0.1.0"
+            ),
+            "{reason}"
+        );
+        assert!(
+            fix.contains("bump aiblox-kb to 0.1.1 (additive change) or 0.2.0"),
+            "{fix}"
+        );
+    }
+
+    #[test]
+    fn an_additive_change_with_a_compatible_bump_passes() {
+        let verdict = verdict_after(|workspace| {
+            std::fs::write(
+                workspace.schema_dir().join("V0002__add_lang.sql"),
+                "ALTER TABLE item ADD COLUMN lang text;\n",
+            )
+            .unwrap();
+            bump(workspace, "0.1.1");
+        });
+        assert!(
+            matches!(&verdict, Verdict::Pass(note) if note.starts_with("additive change")),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn dropping_a_column_needs_a_breaking_bump() {
+        let drop_title = |workspace: &Workspace| {
+            std::fs::write(
+                workspace.schema_dir().join("V0002__drop_title.sql"),
+                "ALTER TABLE chunk_cache DROP COLUMN token_count;\n",
+            )
+            .unwrap();
+        };
+        let verdict = verdict_after(|workspace| {
+            drop_title(workspace);
+            bump(workspace, "0.1.1");
+        });
+        let Verdict::Fail { reason, fix } = verdict else {
+            panic!("passed: {verdict:?}")
+        };
+        assert!(
+            reason.contains("column chunk_cache.token_count removed"),
+            "{reason}"
+        );
+        assert!(fix.contains("bump aiblox-kb to 0.2.0"), "{fix}");
+
+        let verdict = verdict_after(|workspace| {
+            drop_title(workspace);
+            bump(workspace, "0.2.0");
+        });
+        assert!(
+            matches!(&verdict, Verdict::Pass(note) if note.starts_with("breaking change")),
+            "{verdict:?}"
+        );
+    }
+
+    #[test]
+    fn removing_a_query_needs_a_breaking_bump() {
+        let verdict = verdict_after(|workspace| {
+            replace(
+                &workspace.queries_dir().join("chunk_cache.sql"),
+                "--! delete_chunks_of_other_chunkers",
+                "--! delete_chunks_of_other_keys",
+            );
+            bump(workspace, "0.1.1");
+        });
+        let Verdict::Fail { reason, .. } = verdict else {
+            panic!("passed: {verdict:?}")
+        };
+        assert!(
+            reason.contains("query chunk_cache::delete_chunks_of_other_chunkers removed"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn semver_rules() {
+        let v = |s: &str| SemVer::parse(s).unwrap();
+        assert!(semver_compatible(&v("0.1.0"), &v("0.1.5")));
+        assert!(!semver_compatible(&v("0.1.0"), &v("0.2.0")));
+        assert!(semver_compatible(&v("1.2.0"), &v("1.9.0")));
+        assert!(!semver_compatible(&v("1.2.0"), &v("2.0.0")));
+        assert_eq!(next_breaking(&v("1.4.2")), v("2.0.0"));
+        assert_eq!(next_additive(&v("1.4.2")), v("1.5.0"));
+    }
+}
