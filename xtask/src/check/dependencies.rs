@@ -80,15 +80,21 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
             }
         }
     }
-    if let Some(orchestrator) = reached.iter().find(|id| {
-        name_of
-            .get(*id)
-            .is_some_and(|name| name.starts_with("aiblox-orchestrator"))
-    }) {
+    // Declared dependencies count too, even those cargo ignores (a crate without a library).
+    let declared = packages
+        .iter()
+        .filter(|package| package["name"] == "aiblox-kb")
+        .flat_map(|package| package["dependencies"].as_array().into_iter().flatten())
+        .filter(|dep| dep["kind"] != "dev")
+        .filter_map(|dep| dep["name"].as_str());
+    let in_tree = reached.iter().filter_map(|id| name_of.get(id).copied());
+    if let Some(orchestrator) = declared
+        .chain(in_tree)
+        .find(|name| name.starts_with("aiblox-orchestrator"))
+    {
         return Ok(Verdict::fail(
             format!(
-                "aiblox-kb depends on {} (the contract must never depend on the runtime)",
-                name_of[orchestrator]
+                "aiblox-kb depends on {orchestrator} (the contract must never depend on the runtime)"
             ),
             "remove that dependency from aiblox-kb (or from whatever crate of aiblox-kb's tree pulls it in)",
         ));

@@ -17,6 +17,7 @@ pub(super) fn check(workspace: &Workspace, options: &Options) -> Verdict {
 
 fn evaluate(workspace: &Workspace, options: &Options) -> anyhow::Result<Verdict> {
     forget_unpacked_contract_crates();
+    forget_compiled_contract_crates(workspace);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(cargo);
     command
@@ -90,6 +91,26 @@ fn forget_unpacked_contract_crates() {
             }) {
                 let _ = std::fs::remove_dir_all(unpacked.path());
             }
+        }
+    }
+}
+
+/// For the same reason, compiled artifacts of a registry crate are never rebuilt for a change of
+/// its contents (a registry version is assumed immutable): drop the fingerprints of ours, so
+/// that verification compiles what was just packaged. The crates are small; this costs seconds.
+fn forget_compiled_contract_crates(workspace: &Workspace) {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace.root().join("target"), std::path::PathBuf::from);
+    let Ok(entries) = std::fs::read_dir(target.join("debug/.fingerprint")) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if CONTRACT_CRATES.iter().any(|krate| {
+            name.strip_prefix(krate)
+                .is_some_and(|rest| rest.starts_with('-'))
+        }) {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
     }
 }

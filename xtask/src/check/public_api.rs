@@ -145,10 +145,15 @@ fn collect(module: &str, items: &[Item], lines: &mut Vec<String>) {
             }
             Item::Trait(item) if is_pub(&item.vis) => {
                 let name = format!("{module}::{}", item.ident);
+                let supertraits = tokens(&item.supertraits);
+                let bounds = if supertraits.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {supertraits}")
+                };
                 lines.push(format!(
-                    "pub trait {name}{}: {}",
-                    tokens(&item.generics),
-                    tokens(&item.supertraits)
+                    "pub trait {name}{}{bounds}",
+                    tokens(&item.generics)
                 ));
                 for trait_item in &item.items {
                     if let syn::TraitItem::Fn(function) = trait_item {

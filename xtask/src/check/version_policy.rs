@@ -152,13 +152,13 @@ fn query_names(queries: &FileTree) -> BTreeSet<String> {
     for (path, contents) in queries {
         let module = path.with_extension("").display().to_string();
         for line in String::from_utf8_lossy(contents).lines() {
-            if let Some(rest) = line.strip_prefix("--!") {
-                if let Some(name) = rest.split_whitespace().next() {
-                    names.insert(format!(
-                        "{module}::{}",
-                        name.split(['(', ':']).next().unwrap_or(name)
-                    ));
-                }
+            if let Some(rest) = line.strip_prefix("--!")
+                && let Some(name) = rest.split_whitespace().next()
+            {
+                names.insert(format!(
+                    "{module}::{}",
+                    name.split(['(', ':']).next().unwrap_or(name)
+                ));
             }
         }
     }

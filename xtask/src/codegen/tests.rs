@@ -19,7 +19,7 @@ fn the_sum_file_lists_every_migration_and_the_fingerprint() {
     .unwrap();
     run(&workspace, Mode::Write).unwrap();
     let text = std::fs::read_to_string(workspace.schema_dir().join("migrations.sum")).unwrap();
-    let sum = crate::migrations_sum::MigrationsSum::parse(&text).unwrap();
+    let sum = MigrationsSum::parse(&text).unwrap();
     assert_eq!(
         sum.migrations.keys().collect::<Vec<_>>(),
         ["V0001__kb_init.sql", "V0002__add_lang.sql"]
@@ -150,6 +150,7 @@ fn a_new_migration_is_copied_into_the_contract_crate() {
         err.contains("aiblox-kb/migrations/V0002__add_item_lang.sql (missing)"),
         "{err}"
     );
+    assert!(err.contains("schema/migrations.sum (stale)"), "{err}");
 
     run(&workspace, Mode::Write).unwrap();
     let copied = workspace
