@@ -1,6 +1,141 @@
-//! The aiblox orchestrator service (placeholder until the orchestrator issue lands).
+//! `aiblox-orchestrator`: `serve` (the default), `migrate`, `check-config`.
 
-fn main() {
-    eprintln!("aiblox-orchestrator: the service is not built yet; see the open issues");
-    std::process::exit(2);
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use aiblox_orchestrator::config::{Overrides, Settings};
+use aiblox_orchestrator::observability::init_tracing;
+use aiblox_orchestrator::server::{Application, shutdown_signal};
+use clap::{Args, Parser, Subcommand};
+
+const SETTINGS_HELP: &str = "\
+Settings come from defaults, then the TOML file (--config or AIBLOX_CONFIG), then the
+environment, then flags. Every setting, with its TOML key, variable and default:
+
+  listen                       AIBLOX_LISTEN                  127.0.0.1:8080
+  migrate_on_start             AIBLOX_MIGRATE_ON_START        true (serve --no-migrate: false)
+  database.url                 AIBLOX_KB_DATABASE_URL, then DATABASE_URL   (required; a secret)
+  database.schema              AIBLOX_KB_SCHEMA               kb
+  pool.max_size                AIBLOX_POOL_MAX_SIZE           16
+  pool.wait_timeout_ms         AIBLOX_POOL_WAIT_TIMEOUT_MS    2000  (then 503)
+  pool.connect_timeout_ms      AIBLOX_POOL_CONNECT_TIMEOUT_MS 3000
+  limits.request_timeout_ms    AIBLOX_REQUEST_TIMEOUT_MS      5000  (time budget of a query)
+  limits.max_body_bytes        AIBLOX_MAX_BODY_BYTES          65536
+  limits.max_query_chars       AIBLOX_MAX_QUERY_CHARS         2000
+  retrieval.candidates         AIBLOX_RETRIEVAL_CANDIDATES    20
+  retrieval.chunk_max_bytes    AIBLOX_CHUNK_MAX_BYTES         800
+  retrieval.chunk_overlap_bytes AIBLOX_CHUNK_OVERLAP_BYTES    0
+  retrieval.max_chunks_per_item                               3
+  log.format                   AIBLOX_LOG_FORMAT              human (or json)
+  log.level                    AIBLOX_LOG_LEVEL, RUST_LOG     info
+
+`check-config` prints the resolved settings with the password hidden.";
+
+#[derive(Debug, Parser)]
+#[command(name = "aiblox-orchestrator", version, about = "Answers questions with cited passages from the aiblox knowledge base", after_long_help = SETTINGS_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    flags: Flags,
+}
+
+#[derive(Debug, Args)]
+struct Flags {
+    /// TOML settings file [env: AIBLOX_CONFIG]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on [env: AIBLOX_LISTEN] [default: 127.0.0.1:8080]
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    listen: Option<String>,
+    /// PostgreSQL URL; prefer the variable (a password in flags is visible to ps) [env: AIBLOX_KB_DATABASE_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+    /// Schema of the knowledge base [env: AIBLOX_KB_SCHEMA] [default: kb]
+    #[arg(long, global = true, value_name = "NAME")]
+    schema: Option<String>,
+    /// `human` or `json` [env: AIBLOX_LOG_FORMAT] [default: human]
+    #[arg(long, global = true, value_name = "FORMAT")]
+    log_format: Option<String>,
+    /// A tracing filter such as `info` [env: AIBLOX_LOG_LEVEL] [default: info]
+    #[arg(long, global = true, value_name = "FILTER")]
+    log_level: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API (the default); migrates the knowledge base first.
+    Serve {
+        /// Do not migrate at start; refuse to start unless the database is compatible.
+        #[arg(long)]
+        no_migrate: bool,
+    },
+    /// Apply the contract's migrations and exit.
+    Migrate,
+    /// Print the resolved settings (password hidden) and exit.
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve { no_migrate: false });
+    let flags = Overrides {
+        config_file: cli.flags.config,
+        listen: cli.flags.listen,
+        database_url: cli.flags.database_url,
+        schema: cli.flags.schema,
+        migrate_on_start: matches!(command, Command::Serve { no_migrate: true }).then_some(false),
+        log_format: cli.flags.log_format,
+        log_level: cli.flags.log_level,
+        numbers: Vec::new(),
+    };
+    let overrides = Overrides::from_env(|name| std::env::var(name).ok()).then(flags);
+    let settings = match Settings::resolve(&overrides) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if matches!(command, Command::CheckConfig) {
+        print!("{}", settings.to_redacted_toml());
+        return ExitCode::SUCCESS;
+    }
+    init_tracing(&settings.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result: anyhow::Result<()> = runtime.block_on(async {
+        match command {
+            Command::Migrate => {
+                let report = aiblox_kb::migrate(&settings.database).await?;
+                println!(
+                    "schema {}: {} applied now, {} before",
+                    report.schema,
+                    report.applied.len(),
+                    report.already_applied
+                );
+                Ok(())
+            }
+            _ => {
+                let application = Application::build(&settings).await?;
+                Ok(application.run_until(shutdown_signal()).await?)
+            }
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

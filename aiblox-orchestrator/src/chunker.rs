@@ -1,0 +1,244 @@
+//! Deterministic chunking: splits an item's content on paragraph and sentence boundaries into
+//! chunks of at most `max_bytes`, with optional overlap. Every chunk is a byte range of the
+//! content on character boundaries, so `&content[start..end]` is its text.
+
+use std::ops::Range;
+
+/// The algorithm's name and version, part of every chunker key. Change the version whenever
+/// the output for some input changes: cached chunks of other keys are then ignored.
+const ALGORITHM: &str = "para-sent-v1";
+
+/// A chunker with its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunker {
+    max_bytes: usize,
+    overlap_bytes: usize,
+}
+
+/// One chunk: a byte range of the content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Chunk {
+    /// Byte range in the content.
+    pub range: Range<usize>,
+    /// Words in it.
+    pub token_count: usize,
+}
+
+impl Chunker {
+    /// A chunker of chunks up to `max_bytes` (at least 16), repeating up to `overlap_bytes`
+    /// of the previous chunk (less than half of `max_bytes`).
+    pub fn new(max_bytes: usize, overlap_bytes: usize) -> Self {
+        let max_bytes = max_bytes.max(16);
+        Chunker {
+            max_bytes,
+            overlap_bytes: overlap_bytes.min(max_bytes / 2 - 1),
+        }
+    }
+
+    /// Names algorithm, version and parameters: the chunk cache's key.
+    pub fn key(&self) -> String {
+        format!(
+            "{ALGORITHM}:max={},overlap={}",
+            self.max_bytes, self.overlap_bytes
+        )
+    }
+
+    /// The chunks of `content`, in order. Whitespace-only content has none.
+    pub fn split(&self, content: &str) -> Vec<Chunk> {
+        let units: Vec<Range<usize>> = sentence_units(content)
+            .into_iter()
+            .flat_map(|unit| fit(content, unit, self.max_bytes))
+            .collect();
+        let mut chunks = Vec::new();
+        let mut first = 0;
+        while first < units.len() {
+            let start = units[first].start;
+            let mut last = first;
+            while last + 1 < units.len() && units[last + 1].end - start <= self.max_bytes {
+                last += 1;
+            }
+            let range = start..units[last].end;
+            chunks.push(Chunk {
+                token_count: content[range.clone()].split_whitespace().count(),
+                range,
+            });
+            if last + 1 >= units.len() {
+                break;
+            }
+            // The next chunk starts with the trailing units of this one that fit the overlap,
+            // but always after this chunk's first unit, so chunking progresses.
+            let end = units[last].end;
+            let mut next = last + 1;
+            while next > first + 1 && end - units[next - 1].start <= self.overlap_bytes {
+                next -= 1;
+            }
+            first = next;
+        }
+        chunks
+    }
+}
+
+/// Sentences (and paragraph-final fragments) as trimmed byte ranges.
+fn sentence_units(content: &str) -> Vec<Range<usize>> {
+    let mut units = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut last_end = 0;
+    let mut after_terminator = false;
+    let mut newlines_in_gap = 0;
+    for (offset, ch) in content.char_indices() {
+        if ch.is_whitespace() {
+            if ch == '\n' {
+                newlines_in_gap += 1;
+            }
+            let paragraph_break = newlines_in_gap >= 2;
+            if let Some(unit_start) = start
+                && (after_terminator || paragraph_break)
+            {
+                units.push(unit_start..last_end);
+                start = None;
+            }
+            continue;
+        }
+        if let Some(unit_start) = start
+            && newlines_in_gap >= 2
+        {
+            units.push(unit_start..last_end);
+            start = None;
+        }
+        newlines_in_gap = 0;
+        if start.is_none() {
+            start = Some(offset);
+        }
+        last_end = offset + ch.len_utf8();
+        after_terminator = matches!(ch, '.' | '!' | '?' | '。' | '！' | '？')
+            || (after_terminator && matches!(ch, '"' | '\'' | ')' | ']' | '»' | '”' | '’'));
+    }
+    if let Some(unit_start) = start {
+        units.push(unit_start..last_end);
+    }
+    units
+}
+
+/// A unit no longer than `max_bytes`, or its pieces: split at whitespace, else at a character
+/// boundary.
+fn fit(content: &str, unit: Range<usize>, max_bytes: usize) -> Vec<Range<usize>> {
+    let mut pieces = Vec::new();
+    let mut start = unit.start;
+    while unit.end - start > max_bytes {
+        let mut limit = start + max_bytes;
+        while !content.is_char_boundary(limit) {
+            limit -= 1;
+        }
+        let window = &content[start..limit];
+        let cut = match window.rfind(char::is_whitespace) {
+            Some(space) if space > 0 => start + space,
+            _ if limit > start => limit,
+            // A single character wider than max_bytes: take it whole.
+            _ => start + content[start..].chars().next().map_or(1, char::len_utf8),
+        };
+        pieces.push(start..trim_end(content, start, cut));
+        start = cut;
+        while start < unit.end && content[start..].starts_with(char::is_whitespace) {
+            start += content[start..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    if start < unit.end {
+        pieces.push(start..unit.end);
+    }
+    pieces.retain(|piece| !piece.is_empty());
+    pieces
+}
+
+fn trim_end(content: &str, start: usize, end: usize) -> usize {
+    start + content[start..end].trim_end().len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts<'a>(content: &'a str, chunker: &Chunker) -> Vec<&'a str> {
+        let chunks = chunker.split(content);
+        for chunk in &chunks {
+            assert!(
+                content.is_char_boundary(chunk.range.start)
+                    && content.is_char_boundary(chunk.range.end)
+            );
+            assert!(
+                chunk.range.end - chunk.range.start <= chunker.max_bytes
+                    || content[chunk.range.clone()].chars().count() == 1
+            );
+        }
+        chunks
+            .iter()
+            .map(|chunk| &content[chunk.range.clone()])
+            .collect()
+    }
+
+    #[test]
+    fn splits_on_paragraphs_and_sentences_within_the_budget() {
+        let content =
+            "First sentence here. Second one follows!\n\nA new paragraph starts. It ends.";
+        assert_eq!(
+            texts(content, &Chunker::new(45, 0)),
+            [
+                "First sentence here. Second one follows!",
+                "A new paragraph starts. It ends."
+            ]
+        );
+        assert_eq!(
+            texts(content, &Chunker::new(24, 0)),
+            [
+                "First sentence here.",
+                "Second one follows!",
+                "A new paragraph starts.",
+                "It ends."
+            ]
+        );
+        assert_eq!(texts(content, &Chunker::new(1000, 0)), [content]);
+    }
+
+    #[test]
+    fn overlap_repeats_the_previous_tail() {
+        let content = "One. Two. Three. Four. Five. Six.";
+        assert_eq!(
+            texts(content, &Chunker::new(16, 6)),
+            ["One. Two. Three.", "Three. Four.", "Four. Five. Six."]
+        );
+    }
+
+    #[test]
+    fn long_words_and_text_without_spaces_are_cut_on_character_boundaries() {
+        let cjk = "日本語のテキストは空白なしで続きます".repeat(5);
+        let chunks = texts(&cjk, &Chunker::new(20, 0));
+        assert_eq!(
+            chunks.concat(),
+            cjk,
+            "nothing lost when there is no whitespace at all"
+        );
+        let combining = "e\u{301}".repeat(40);
+        assert_eq!(texts(&combining, &Chunker::new(16, 0)).concat(), combining);
+        assert!(texts("   \n\n  ", &Chunker::new(16, 0)).is_empty());
+        assert!(texts("", &Chunker::new(16, 0)).is_empty());
+    }
+
+    #[test]
+    fn the_key_names_algorithm_and_parameters() {
+        assert_eq!(
+            Chunker::new(800, 100).key(),
+            "para-sent-v1:max=800,overlap=100"
+        );
+    }
+
+    #[test]
+    fn chunks_are_deterministic_and_cover_every_word() {
+        let content = "Alpha beta. Gamma delta epsilon!\nZeta eta theta iota kappa lambda mu nu xi omicron pi rho sigma tau.\n\n\n Upsilon phi chi psi omega.";
+        let chunker = Chunker::new(30, 0);
+        assert_eq!(chunker.split(content), chunker.split(content));
+        let words: Vec<&str> = texts(content, &chunker)
+            .iter()
+            .flat_map(|text| text.split_whitespace())
+            .collect();
+        assert_eq!(words, content.split_whitespace().collect::<Vec<_>>());
+    }
+}

@@ -1,0 +1,526 @@
+//! Settings of the service, layered: defaults, then an optional TOML file, then environment
+//! variables (`AIBLOX_*`, and the contract's own `AIBLOX_KB_DATABASE_URL`/`AIBLOX_KB_SCHEMA`),
+//! then command-line flags. The database URL is a secret: it is shown redacted everywhere.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aiblox_kb::KbConfig;
+use serde::{Deserialize, Serialize};
+
+/// A setting that could not be used: which one, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+/// Every setting of the service.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Run the contract's migrations at start.
+    pub migrate_on_start: bool,
+    /// The knowledge base (URL redacted in `Debug`).
+    pub database: KbConfig,
+    /// Pool and database timeouts.
+    pub pool: PoolSettings,
+    /// Request limits.
+    pub limits: Limits,
+    /// Retrieval and evidence tuning.
+    pub retrieval: RetrievalSettings,
+    /// Log output.
+    pub log: LogSettings,
+}
+
+/// Connection pool settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolSettings {
+    /// Most connections.
+    pub max_size: usize,
+    /// How long a request waits for a connection before 503, in milliseconds.
+    pub wait_timeout_ms: u64,
+    /// How long opening a connection may take, in milliseconds.
+    pub connect_timeout_ms: u64,
+}
+
+/// Limits on requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Total time budget of one query, in milliseconds.
+    pub request_timeout_ms: u64,
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest query text, in characters.
+    pub max_query_chars: usize,
+}
+
+/// Retrieval, chunking and evidence settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetrievalSettings {
+    /// Candidate items fetched per query.
+    pub candidates: u32,
+    /// Largest chunk, in bytes of text.
+    pub chunk_max_bytes: usize,
+    /// Bytes of the previous chunk repeated at the start of the next (0: none).
+    pub chunk_overlap_bytes: usize,
+    /// Default cap of passages per item in one answer.
+    pub max_chunks_per_item: u32,
+}
+
+/// Log settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `human` or `json`.
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `aiblox_orchestrator=debug,info`.
+    pub level: String,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_size: 16,
+            wait_timeout_ms: 2_000,
+            connect_timeout_ms: 3_000,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            request_timeout_ms: 5_000,
+            max_body_bytes: 64 * 1024,
+            max_query_chars: 2_000,
+        }
+    }
+}
+
+impl Default for RetrievalSettings {
+    fn default() -> Self {
+        RetrievalSettings {
+            candidates: 20,
+            chunk_max_bytes: 800,
+            chunk_overlap_bytes: 0,
+            max_chunks_per_item: 3,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            format: LogFormat::Human,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+impl PoolSettings {
+    pub(crate) fn wait_timeout(&self) -> Duration {
+        Duration::from_millis(self.wait_timeout_ms)
+    }
+
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+}
+
+impl Limits {
+    pub(crate) fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+}
+
+/// The TOML file's shape: every key optional, unknown keys refused.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    migrate_on_start: Option<bool>,
+    #[serde(default)]
+    database: FileDatabase,
+    pool: Option<PoolSettings>,
+    limits: Option<Limits>,
+    retrieval: Option<RetrievalSettings>,
+    log: Option<LogSettings>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileDatabase {
+    url: Option<String>,
+    schema: Option<String>,
+}
+
+/// Values from flags or the environment, applied over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--config` / `AIBLOX_CONFIG`.
+    pub config_file: Option<PathBuf>,
+    /// `--listen` / `AIBLOX_LISTEN`.
+    pub listen: Option<String>,
+    /// `--database-url` / `AIBLOX_KB_DATABASE_URL` (or `DATABASE_URL`).
+    pub database_url: Option<String>,
+    /// `--schema` / `AIBLOX_KB_SCHEMA`.
+    pub schema: Option<String>,
+    /// `--no-migrate` / `AIBLOX_MIGRATE_ON_START`.
+    pub migrate_on_start: Option<bool>,
+    /// `--log-format` / `AIBLOX_LOG_FORMAT`.
+    pub log_format: Option<String>,
+    /// `--log-level` / `AIBLOX_LOG_LEVEL`.
+    pub log_level: Option<String>,
+    /// Numeric settings by environment name (`AIBLOX_POOL_MAX_SIZE`, ...), as text.
+    pub numbers: Vec<(&'static str, String)>,
+}
+
+/// Numeric settings that the environment may set, with where they go.
+pub const NUMERIC_ENV: [&str; 9] = [
+    "AIBLOX_POOL_MAX_SIZE",
+    "AIBLOX_POOL_WAIT_TIMEOUT_MS",
+    "AIBLOX_POOL_CONNECT_TIMEOUT_MS",
+    "AIBLOX_REQUEST_TIMEOUT_MS",
+    "AIBLOX_MAX_BODY_BYTES",
+    "AIBLOX_MAX_QUERY_CHARS",
+    "AIBLOX_RETRIEVAL_CANDIDATES",
+    "AIBLOX_CHUNK_MAX_BYTES",
+    "AIBLOX_CHUNK_OVERLAP_BYTES",
+];
+
+impl Overrides {
+    /// The environment's overrides, read through `lookup`.
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Overrides {
+        let set = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        Overrides {
+            config_file: set("AIBLOX_CONFIG").map(PathBuf::from),
+            listen: set("AIBLOX_LISTEN"),
+            database_url: set("AIBLOX_KB_DATABASE_URL").or_else(|| set("DATABASE_URL")),
+            schema: set("AIBLOX_KB_SCHEMA"),
+            migrate_on_start: set("AIBLOX_MIGRATE_ON_START")
+                .map(|value| !matches!(value.as_str(), "0" | "false" | "no" | "off")),
+            log_format: set("AIBLOX_LOG_FORMAT"),
+            log_level: set("AIBLOX_LOG_LEVEL"),
+            numbers: NUMERIC_ENV
+                .iter()
+                .filter_map(|name| set(name).map(|value| (*name, value)))
+                .collect(),
+        }
+    }
+
+    /// `other`'s values where it has them, ours elsewhere.
+    pub fn then(mut self, other: Overrides) -> Overrides {
+        self.config_file = other.config_file.or(self.config_file);
+        self.listen = other.listen.or(self.listen);
+        self.database_url = other.database_url.or(self.database_url);
+        self.schema = other.schema.or(self.schema);
+        self.migrate_on_start = other.migrate_on_start.or(self.migrate_on_start);
+        self.log_format = other.log_format.or(self.log_format);
+        self.log_level = other.log_level.or(self.log_level);
+        self.numbers.extend(other.numbers);
+        self
+    }
+}
+
+impl Settings {
+    /// Resolves the settings: defaults, the file named by the overrides (if any), then the
+    /// overrides themselves (environment overridden by flags, merged by the caller).
+    pub fn resolve(overrides: &Overrides) -> Result<Settings, ConfigError> {
+        let file = match &overrides.config_file {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let error = |message: String| ConfigError(message);
+
+        let listen_text = overrides
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let listen = listen_text.parse().map_err(|_| {
+            error(format!(
+                "listen address {listen_text:?} is not host:port (e.g. 127.0.0.1:8080)"
+            ))
+        })?;
+        let url = overrides.database_url.clone().or(file.database.url).ok_or_else(|| {
+            error("no database URL: set AIBLOX_KB_DATABASE_URL (or DATABASE_URL), `--database-url`, or `database.url` in the config file".to_owned())
+        })?;
+        let mut database = KbConfig::new(&url).map_err(|err| error(err.to_string()))?;
+        if let Some(schema) = overrides.schema.clone().or(file.database.schema) {
+            database = database
+                .with_schema(&schema)
+                .map_err(|err| error(err.to_string()))?;
+        }
+        let mut settings = Settings {
+            listen,
+            migrate_on_start: overrides
+                .migrate_on_start
+                .or(file.migrate_on_start)
+                .unwrap_or(true),
+            database,
+            pool: file.pool.unwrap_or_default(),
+            limits: file.limits.unwrap_or_default(),
+            retrieval: file.retrieval.unwrap_or_default(),
+            log: file.log.unwrap_or_default(),
+        };
+        if let Some(format) = &overrides.log_format {
+            settings.log.format = match format.as_str() {
+                "human" => LogFormat::Human,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(error(format!(
+                        "log format {other:?}: use `human` or `json`"
+                    )));
+                }
+            };
+        }
+        if let Some(level) = &overrides.log_level {
+            settings.log.level = level.clone();
+        }
+        for (name, value) in &overrides.numbers {
+            let number: u64 = value
+                .trim()
+                .parse()
+                .map_err(|_| error(format!("{name}={value:?}: expected a whole number")))?;
+            let as_usize = usize::try_from(number).unwrap_or(usize::MAX);
+            match *name {
+                "AIBLOX_POOL_MAX_SIZE" => settings.pool.max_size = as_usize,
+                "AIBLOX_POOL_WAIT_TIMEOUT_MS" => settings.pool.wait_timeout_ms = number,
+                "AIBLOX_POOL_CONNECT_TIMEOUT_MS" => settings.pool.connect_timeout_ms = number,
+                "AIBLOX_REQUEST_TIMEOUT_MS" => settings.limits.request_timeout_ms = number,
+                "AIBLOX_MAX_BODY_BYTES" => settings.limits.max_body_bytes = as_usize,
+                "AIBLOX_MAX_QUERY_CHARS" => settings.limits.max_query_chars = as_usize,
+                "AIBLOX_RETRIEVAL_CANDIDATES" => {
+                    settings.retrieval.candidates = u32::try_from(number).unwrap_or(u32::MAX)
+                }
+                "AIBLOX_CHUNK_MAX_BYTES" => settings.retrieval.chunk_max_bytes = as_usize,
+                "AIBLOX_CHUNK_OVERLAP_BYTES" => settings.retrieval.chunk_overlap_bytes = as_usize,
+                _ => {}
+            }
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let rule = |ok: bool, message: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError(message.to_owned()))
+            }
+        };
+        rule(
+            (1..=1_000).contains(&self.pool.max_size),
+            "pool.max_size must be 1 to 1000",
+        )?;
+        rule(
+            self.pool.wait_timeout_ms >= 1,
+            "pool.wait_timeout_ms must be at least 1",
+        )?;
+        rule(
+            self.pool.connect_timeout_ms >= 1,
+            "pool.connect_timeout_ms must be at least 1",
+        )?;
+        rule(
+            self.limits.request_timeout_ms >= 1,
+            "limits.request_timeout_ms must be at least 1",
+        )?;
+        rule(
+            (256..=64 * 1024 * 1024).contains(&self.limits.max_body_bytes),
+            "limits.max_body_bytes must be 256 to 67108864",
+        )?;
+        rule(
+            (1..=100_000).contains(&self.limits.max_query_chars),
+            "limits.max_query_chars must be 1 to 100000",
+        )?;
+        rule(
+            (1..=1_000).contains(&self.retrieval.candidates),
+            "retrieval.candidates must be 1 to 1000",
+        )?;
+        rule(
+            (64..=1_000_000).contains(&self.retrieval.chunk_max_bytes),
+            "retrieval.chunk_max_bytes must be 64 to 1000000",
+        )?;
+        rule(
+            self.retrieval.chunk_overlap_bytes < self.retrieval.chunk_max_bytes / 2,
+            "retrieval.chunk_overlap_bytes must be under half of retrieval.chunk_max_bytes",
+        )?;
+        rule(
+            (1..=50).contains(&self.retrieval.max_chunks_per_item),
+            "retrieval.max_chunks_per_item must be 1 to 50",
+        )?;
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|err| ConfigError(format!("log level {:?}: {err}", self.log.level)))?;
+        Ok(())
+    }
+
+    /// The settings as TOML, with the database password hidden: what `check-config` prints.
+    pub fn to_redacted_toml(&self) -> String {
+        let database = format!(
+            "[database]\nurl = {:?}\nschema = {:?}\n",
+            self.database.redacted_url(),
+            self.database.schema()
+        );
+        let sections = [
+            ("pool", toml::to_string(&self.pool)),
+            ("limits", toml::to_string(&self.limits)),
+            ("retrieval", toml::to_string(&self.retrieval)),
+            ("log", toml::to_string(&self.log)),
+        ];
+        let mut text = format!(
+            "listen = \"{}\"\nmigrate_on_start = {}\n\n{database}",
+            self.listen, self.migrate_on_start
+        );
+        for (name, body) in sections {
+            text.push_str(&format!("\n[{name}]\n{}", body.unwrap_or_default()));
+        }
+        text
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| ConfigError(format!("cannot read config file {}: {err}", path.display())))?;
+    toml::from_str(&text)
+        .map_err(|err| ConfigError(format!("config file {}: {}", path.display(), err.message())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &'static [(&'static str, &'static str)]) -> Overrides {
+        Overrides::from_env(|name| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults_then_file_then_env_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("aiblox.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\n[database]\nurl = \"postgresql://app:filesecret@db/kb\"\nschema = \"kb_file\"\n\
+             [pool]\nmax_size = 4\n[limits]\nrequest_timeout_ms = 900\n",
+        )
+        .unwrap();
+        let from_env = Overrides {
+            config_file: Some(file),
+            ..env(&[
+                ("AIBLOX_KB_SCHEMA", "kb_env"),
+                ("AIBLOX_POOL_MAX_SIZE", "6"),
+            ])
+        };
+        let flags = Overrides {
+            schema: Some("kb_flag".to_owned()),
+            ..Overrides::default()
+        };
+        let settings = Settings::resolve(&from_env.then(flags)).unwrap();
+        assert_eq!(
+            settings.listen.to_string(),
+            "0.0.0.0:9000",
+            "file over default"
+        );
+        assert_eq!(
+            settings.database.schema(),
+            "kb_flag",
+            "flag over env over file"
+        );
+        assert_eq!(settings.pool.max_size, 6, "env over file");
+        assert_eq!(settings.limits.request_timeout_ms, 900);
+        assert_eq!(
+            settings.limits.max_body_bytes,
+            Limits::default().max_body_bytes,
+            "default where nothing is set"
+        );
+        let shown = settings.to_redacted_toml();
+        assert!(
+            !shown.contains("filesecret") && !format!("{settings:?}").contains("filesecret"),
+            "{shown}"
+        );
+        assert!(shown.contains("postgresql://app:***@db:5432/kb"), "{shown}");
+    }
+
+    #[test]
+    fn bad_settings_are_refused_with_the_reason() {
+        let base = || env(&[("AIBLOX_KB_DATABASE_URL", "postgresql://a@h/x")]);
+        let cases: Vec<(Overrides, &str)> = vec![
+            (Overrides::default(), "no database URL"),
+            (
+                Overrides {
+                    listen: Some("localhost".into()),
+                    ..base()
+                },
+                "is not host:port",
+            ),
+            (
+                Overrides {
+                    schema: Some("Bad-Name".into()),
+                    ..base()
+                },
+                "invalid schema name",
+            ),
+            (
+                Overrides {
+                    log_format: Some("xml".into()),
+                    ..base()
+                },
+                "use `human` or `json`",
+            ),
+            (
+                Overrides {
+                    numbers: vec![("AIBLOX_POOL_MAX_SIZE", "many".into())],
+                    ..base()
+                },
+                "expected a whole number",
+            ),
+            (
+                Overrides {
+                    numbers: vec![("AIBLOX_POOL_MAX_SIZE", "0".into())],
+                    ..base()
+                },
+                "pool.max_size must be 1 to 1000",
+            ),
+            (
+                Overrides {
+                    config_file: Some("/nonexistent/aiblox.toml".into()),
+                    ..base()
+                },
+                "cannot read config file",
+            ),
+        ];
+        for (overrides, expected) in cases {
+            let err = Settings::resolve(&overrides).unwrap_err().to_string();
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "[pool]\nmax_sise = 3\n").unwrap();
+        let err = Settings::resolve(&Overrides {
+            config_file: Some(file),
+            ..base()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("unknown field `max_sise`"), "{err}");
+    }
+}

@@ -1,0 +1,247 @@
+//! Scoring passages: BM25 over the candidate chunks of one query, combined with each item's
+//! retrieval rank; the best `top_k`, at most `max_per_item` from one item.
+
+use std::collections::HashMap;
+
+/// BM25 term-frequency saturation.
+const K1: f64 = 1.2;
+/// BM25 length normalisation.
+const B: f64 = 0.75;
+/// Weight of the item's retrieval rank against the passage's own BM25 score.
+const ITEM_RANK_WEIGHT: f64 = 0.25;
+
+/// A passage to score: which item (by position among the candidates), which chunk, its text.
+#[derive(Debug, Clone, Copy)]
+pub struct Passage<'a> {
+    /// Position of the item among the candidates.
+    pub item: usize,
+    /// The item's retrieval rank (higher is better; any scale).
+    pub item_rank: f64,
+    /// The chunk's index within the item.
+    pub chunk: usize,
+    /// The chunk's text.
+    pub text: &'a str,
+}
+
+/// A scored passage.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scored {
+    /// Index into the passages given.
+    pub passage: usize,
+    /// Its score, in `[0, 1]`; comparable within one query.
+    pub score: f64,
+}
+
+/// The best passages for `query`, best first, deterministic for equal scores (candidate
+/// order, then chunk order).
+pub fn select(
+    query: &str,
+    passages: &[Passage<'_>],
+    top_k: usize,
+    max_per_item: usize,
+) -> Vec<Scored> {
+    let query_terms = terms(query);
+    let documents: Vec<Vec<String>> = passages.iter().map(|passage| terms(passage.text)).collect();
+    let bm25 = bm25_scores(&query_terms, &documents);
+    let best_bm25 = bm25.iter().copied().fold(0.0, f64::max);
+    let best_rank = passages.iter().map(|p| p.item_rank).fold(0.0, f64::max);
+
+    let mut scored: Vec<Scored> = passages
+        .iter()
+        .enumerate()
+        .map(|(index, passage)| {
+            let text_score = if best_bm25 > 0.0 {
+                bm25[index] / best_bm25
+            } else {
+                0.0
+            };
+            let rank_score = if best_rank > 0.0 {
+                passage.item_rank / best_rank
+            } else {
+                0.0
+            };
+            Scored {
+                passage: index,
+                score: (1.0 - ITEM_RANK_WEIGHT) * text_score + ITEM_RANK_WEIGHT * rank_score,
+            }
+        })
+        .collect();
+    scored.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(passages[a.passage].item.cmp(&passages[b.passage].item))
+            .then(passages[a.passage].chunk.cmp(&passages[b.passage].chunk))
+    });
+    let mut per_item: HashMap<usize, usize> = HashMap::new();
+    scored
+        .into_iter()
+        .filter(|scored| {
+            let taken = per_item.entry(passages[scored.passage].item).or_default();
+            *taken += 1;
+            *taken <= max_per_item
+        })
+        .take(top_k)
+        .collect()
+}
+
+fn bm25_scores(query: &[String], documents: &[Vec<String>]) -> Vec<f64> {
+    if documents.is_empty() {
+        return Vec::new();
+    }
+    let count = documents.len() as f64;
+    let average_length = documents.iter().map(Vec::len).sum::<usize>() as f64 / count;
+    let mut unique_query: Vec<&String> = query.iter().collect();
+    unique_query.sort();
+    unique_query.dedup();
+    let idf: Vec<f64> = unique_query
+        .iter()
+        .map(|term| {
+            let frequency = documents.iter().filter(|doc| doc.contains(term)).count() as f64;
+            (1.0 + (count - frequency + 0.5) / (frequency + 0.5)).ln()
+        })
+        .collect();
+    documents
+        .iter()
+        .map(|doc| {
+            let length_norm = 1.0 - B + B * doc.len() as f64 / average_length.max(1.0);
+            unique_query
+                .iter()
+                .zip(&idf)
+                .map(|(term, idf)| {
+                    let tf = doc.iter().filter(|word| word == term).count() as f64;
+                    idf * tf * (K1 + 1.0) / (tf + K1 * length_norm)
+                })
+                .sum()
+        })
+        .collect()
+}
+
+/// Lower-cased words without stop words, lightly stemmed (plurals and a few suffixes), so
+/// that "indexes" meets "index" and "vacuuming" meets "vacuum".
+pub fn terms(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+        .map(str::to_lowercase)
+        .filter(|word| !STOP_WORDS.contains(&word.as_str()))
+        .map(|word| stem(&word))
+        .collect()
+}
+
+fn stem(word: &str) -> String {
+    if !word.is_ascii() || word.len() <= 3 {
+        return word.to_owned();
+    }
+    for (suffix, replacement) in [
+        ("ies", "y"),
+        ("sses", "ss"),
+        ("xes", "x"),
+        ("ches", "ch"),
+        ("shes", "sh"),
+        ("ing", ""),
+        ("ed", ""),
+    ] {
+        if let Some(stem) = word.strip_suffix(suffix)
+            && stem.len() >= 3
+        {
+            return format!("{stem}{replacement}");
+        }
+    }
+    match word.strip_suffix('s') {
+        Some(stem) if !stem.ends_with('s') && !stem.ends_with('u') && !stem.ends_with('i') => {
+            stem.to_owned()
+        }
+        _ => word.to_owned(),
+    }
+}
+
+/// English words too common to tell passages apart.
+const STOP_WORDS: [&str; 70] = [
+    "a", "about", "after", "all", "also", "an", "and", "any", "are", "as", "at", "be", "been",
+    "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "how",
+    "i", "if", "in", "into", "is", "it", "its", "may", "me", "more", "my", "no", "not", "of", "on",
+    "or", "our", "should", "so", "some", "such", "than", "that", "the", "their", "them", "then",
+    "there", "these", "they", "this", "to", "was", "we", "what", "when", "where", "which", "who",
+    "why", "will", "with", "would", "you",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn passage(item: usize, chunk: usize, text: &str) -> Passage<'_> {
+        Passage {
+            item,
+            item_rank: 0.0,
+            chunk,
+            text,
+        }
+    }
+
+    #[test]
+    fn the_passage_that_answers_ranks_first() {
+        let passages = [
+            passage(0, 0, "Indexes speed up lookups on large tables."),
+            passage(0, 1, "VACUUM reclaims storage occupied by dead tuples."),
+            passage(
+                1,
+                0,
+                "Autovacuum runs vacuum automatically in the background.",
+            ),
+        ];
+        let best = select("how does vacuum reclaim storage?", &passages, 3, 3);
+        assert_eq!(best[0].passage, 1);
+        assert!(best[0].score > best[1].score);
+        assert!(best.iter().all(|s| (0.0..=1.0).contains(&s.score)));
+    }
+
+    #[test]
+    fn caps_per_item_and_top_k_apply() {
+        let passages = [
+            passage(0, 0, "vacuum one"),
+            passage(0, 1, "vacuum two"),
+            passage(0, 2, "vacuum three"),
+            passage(1, 0, "vacuum four"),
+        ];
+        let best = select("vacuum", &passages, 10, 2);
+        assert_eq!(
+            best.iter()
+                .filter(|s| passages[s.passage].item == 0)
+                .count(),
+            2
+        );
+        assert_eq!(best.len(), 3);
+        assert_eq!(select("vacuum", &passages, 1, 2).len(), 1);
+        assert!(select("vacuum", &[], 5, 2).is_empty());
+    }
+
+    #[test]
+    fn item_rank_breaks_ties_between_equal_passages() {
+        let passages = [
+            Passage {
+                item: 0,
+                item_rank: 0.1,
+                chunk: 0,
+                text: "replication slots",
+            },
+            Passage {
+                item: 1,
+                item_rank: 0.9,
+                chunk: 0,
+                text: "replication slots",
+            },
+        ];
+        assert_eq!(select("replication", &passages, 2, 1)[0].passage, 1);
+    }
+
+    #[test]
+    fn terms_are_normalised() {
+        assert_eq!(
+            terms("The Indexes, VACUUMING and queries!"),
+            ["index", "vacuum", "query"]
+        );
+        assert_eq!(
+            terms("status analysis Ünïcödé"),
+            ["status", "analysis", "ünïcödé"]
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! Logs, request ids and Prometheus metrics.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogFormat, LogSettings};
+
+/// Installs the global `tracing` subscriber: human or JSON lines on stderr, filtered by the
+/// configured level (`RUST_LOG` overrides it). Calling it twice is harmless.
+pub fn init_tracing(settings: &LogSettings) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match settings.format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().with_current_span(true).try_init(),
+    };
+}
+
+/// Labels of an HTTP request.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// HTTP method.
+    pub method: String,
+    /// Matched route (`/v1/query`), not the raw path, to bound cardinality.
+    pub route: String,
+    /// Response status.
+    pub status: u16,
+}
+
+/// Labels of a pipeline stage.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabels {
+    /// `retrieve`, `chunk`, `score`.
+    pub stage: String,
+}
+
+/// The service's metrics.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Histogram>,
+    stages: Family<StageLabels, Histogram>,
+    cache_hits: Counter,
+    cache_misses: Counter,
+    pool_size: Gauge,
+    pool_available: Gauge,
+    pool_waiting: Gauge,
+    pool_max_size: Gauge,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms to about 8 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 15))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let constructor = latency_histogram as fn() -> Histogram;
+        let mut metrics = Metrics {
+            registry: Registry::with_prefix("aiblox"),
+            requests: Family::new_with_constructor(constructor),
+            stages: Family::new_with_constructor(constructor),
+            cache_hits: Counter::default(),
+            cache_misses: Counter::default(),
+            pool_size: Gauge::default(),
+            pool_available: Gauge::default(),
+            pool_waiting: Gauge::default(),
+            pool_max_size: Gauge::default(),
+        };
+        let registry = &mut metrics.registry;
+        registry.register(
+            "http_request_duration_seconds",
+            "Latency of HTTP requests",
+            metrics.requests.clone(),
+        );
+        registry.register(
+            "stage_duration_seconds",
+            "Latency of the query pipeline's stages",
+            metrics.stages.clone(),
+        );
+        registry.register(
+            "chunk_cache_hits",
+            "Candidate items whose chunks came from the cache",
+            metrics.cache_hits.clone(),
+        );
+        registry.register(
+            "chunk_cache_misses",
+            "Candidate items chunked because the cache had no valid set",
+            metrics.cache_misses.clone(),
+        );
+        registry.register(
+            "pool_connections",
+            "Open database connections",
+            metrics.pool_size.clone(),
+        );
+        registry.register(
+            "pool_idle_connections",
+            "Idle database connections",
+            metrics.pool_available.clone(),
+        );
+        registry.register(
+            "pool_waiting_requests",
+            "Requests waiting for a database connection",
+            metrics.pool_waiting.clone(),
+        );
+        registry.register(
+            "pool_max_connections",
+            "Most database connections",
+            metrics.pool_max_size.clone(),
+        );
+        metrics
+    }
+}
+
+impl Metrics {
+    /// Records a finished HTTP request.
+    pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let labels = RequestLabels {
+            method: method.to_owned(),
+            route: route.to_owned(),
+            status,
+        };
+        self.requests
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records a pipeline stage.
+    pub fn observe_stage(&self, stage: &str, elapsed: Duration) {
+        self.stages
+            .get_or_create(&StageLabels {
+                stage: stage.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts chunk-cache hits and misses of one query.
+    pub fn count_cache(&self, hits: usize, misses: usize) {
+        self.cache_hits.inc_by(hits as u64);
+        self.cache_misses.inc_by(misses as u64);
+    }
+
+    /// The Prometheus text exposition, with pool gauges as of now.
+    pub fn render(&self, pool: &aiblox_kb::KbPool) -> String {
+        let status = pool.status();
+        let as_gauge = |value: usize| i64::try_from(value).unwrap_or(i64::MAX);
+        self.pool_size.set(as_gauge(status.size));
+        self.pool_available.set(as_gauge(status.available));
+        self.pool_waiting.set(as_gauge(status.waiting));
+        self.pool_max_size.set(as_gauge(status.max_size));
+        let mut text = String::new();
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// A request id from the client's `x-request-id` when it is sane (1 to 128 visible ASCII
+/// characters of `[A-Za-z0-9._:-]`), else a new one.
+pub fn request_id(incoming: Option<&str>) -> String {
+    match incoming {
+        Some(id)
+            if (1..=128).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b)) =>
+        {
+            id.to_owned()
+        }
+        _ => new_request_id(),
+    }
+}
+
+fn new_request_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mixed =
+        (nanos ^ u64::from(std::process::id()).rotate_left(32)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!("{mixed:016x}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_kept_when_sane_and_made_otherwise() {
+        assert_eq!(request_id(Some("abc-123")), "abc-123");
+        for bad in [
+            None,
+            Some(""),
+            Some("has space"),
+            Some("line\nbreak"),
+            Some(&*"x".repeat(129)),
+        ] {
+            let id = request_id(bad);
+            assert!(
+                id.len() > 16 && id != bad.unwrap_or_default(),
+                "{bad:?} -> {id}"
+            );
+        }
+        assert_ne!(request_id(None), request_id(None));
+    }
+}

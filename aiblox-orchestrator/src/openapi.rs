@@ -1,0 +1,71 @@
+//! The OpenAPI 3.1 description of the HTTP API, served at `/openapi.json`.
+
+use serde_json::{Value, json};
+
+/// The document.
+pub fn document() -> Value {
+    let error = json!({"$ref": "#/components/schemas/Error"});
+    let error_response = |description: &str| json!({"description": description, "content": {"application/json": {"schema": error}}});
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "aiblox orchestrator", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Routed retrieval over the aiblox knowledge base, with cited evidence."},
+        "paths": {
+            "/v1/query": {"post": {
+                "summary": "Answer a question with evidence passages, best first",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueryRequest"}}}},
+                "responses": {
+                    "200": {"description": "Evidence", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueryResponse"}}}},
+                    "400": error_response("Body is not valid JSON"),
+                    "413": error_response("Body over the size limit"),
+                    "415": error_response("Content-Type is not application/json"),
+                    "422": error_response("A field breaks the protocol's rules"),
+                    "503": error_response("Knowledge base unavailable, or the time budget ran out")
+                }
+            }},
+            "/v1/items/{id}": {"get": {
+                "summary": "One item of the knowledge base",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}}],
+                "responses": {
+                    "200": {"description": "The item", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
+                    "400": error_response("The id is not an integer"),
+                    "404": error_response("No such item"),
+                    "503": error_response("Knowledge base unavailable")
+                }
+            }},
+            "/healthz": {"get": {"summary": "The process is alive", "responses": {"200": {"description": "Alive"}}}},
+            "/readyz": {"get": {"summary": "The database answers and its contract is compatible",
+                                "responses": {"200": {"description": "Ready"}, "503": error_response("Not ready")}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "OpenMetrics text"}}}},
+            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}}
+        },
+        "components": {"schemas": {
+            "QueryRequest": {"type": "object", "additionalProperties": false, "required": ["query"], "properties": {
+                "query": {"type": "string", "minLength": 1, "description": "A question, or source:external_id to name one item"},
+                "top_k": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5},
+                "sources": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 100},
+                "max_chunks_per_item": {"type": "integer", "minimum": 1, "maximum": 50}
+            }},
+            "QueryResponse": {"type": "object", "required": ["route", "evidence", "stats"], "properties": {
+                "route": {"type": "string", "enum": ["lookup", "search", "none"]},
+                "evidence": {"type": "array", "items": {"$ref": "#/components/schemas/Evidence"}},
+                "stats": {"type": "object", "properties": {
+                    "candidates": {"type": "integer"}, "chunk_cache_hits": {"type": "integer"},
+                    "chunk_cache_misses": {"type": "integer"}, "elapsed_ms": {"type": "integer"}}}
+            }},
+            "Evidence": {"type": "object", "description": "content[start..end] (byte offsets) equals text", "properties": {
+                "item_id": {"type": "integer"}, "source": {"type": "string"}, "external_id": {"type": "string"},
+                "title": {"type": ["string", "null"]}, "chunk_index": {"type": "integer"}, "text": {"type": "string"},
+                "start": {"type": "integer"}, "end": {"type": "integer"}, "score": {"type": "number"}}},
+            "Item": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "source": {"type": "string"}, "external_id": {"type": "string"},
+                "title": {"type": ["string", "null"]}, "content": {"type": "string"},
+                "content_hash": {"type": "string", "description": "SHA-256 of content, hex"},
+                "metadata": {"type": "object"}, "created_at": {"type": "string", "format": "date-time"},
+                "updated_at": {"type": "string", "format": "date-time"}}},
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+                "code": {"type": "string", "enum": ["invalid_json", "invalid_request", "payload_too_large", "unsupported_media_type", "not_found", "unavailable", "timeout", "internal"]},
+                "message": {"type": "string"}}}}}
+        }}
+    })
+}

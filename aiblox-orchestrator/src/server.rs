@@ -1,0 +1,381 @@
+//! The HTTP server (axum): routes, error responses, request ids and metrics, health and
+//! readiness, graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aiblox_kb::{ItemRepo, KbConfig, KbPool, Migrator};
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+use tracing::Instrument as _;
+
+use crate::chunker::Chunker;
+use crate::config::Settings;
+use crate::observability::{self, Metrics};
+use crate::orchestrator::{Orchestrator, PipelineError};
+use crate::protocol::{ErrorBody, ErrorDetail, QueryRequest};
+use crate::retriever::Retriever;
+
+/// The header carrying the request id, in and out.
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What every handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    /// The pool of the knowledge base.
+    pub pool: KbPool,
+    /// The contract configuration (for the readiness check).
+    pub database: KbConfig,
+    /// The pipeline.
+    pub orchestrator: Orchestrator,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Longest query text.
+    pub max_query_chars: usize,
+    /// Default cap of passages per item.
+    pub max_chunks_per_item: u32,
+}
+
+impl AppState {
+    /// The state for `settings`, with a pool that opens no connection until used.
+    pub fn new(settings: &Settings) -> Result<AppState, aiblox_kb::Error> {
+        let pool = KbPool::builder(&settings.database)
+            .max_size(settings.pool.max_size)
+            .wait_timeout(settings.pool.wait_timeout())
+            .connect_timeout(settings.pool.connect_timeout())
+            .application_name("aiblox-orchestrator")
+            .build()?;
+        let metrics = Arc::new(Metrics::default());
+        let retriever = Retriever::new(pool.clone(), settings.retrieval.candidates);
+        let chunker = Chunker::new(
+            settings.retrieval.chunk_max_bytes,
+            settings.retrieval.chunk_overlap_bytes,
+        );
+        let orchestrator = Orchestrator::new(
+            pool.clone(),
+            retriever,
+            chunker,
+            settings.limits.request_timeout(),
+            metrics.clone(),
+        );
+        Ok(AppState {
+            pool,
+            database: settings.database.clone(),
+            orchestrator,
+            metrics,
+            max_query_chars: settings.limits.max_query_chars,
+            max_chunks_per_item: settings.retrieval.max_chunks_per_item,
+        })
+    }
+}
+
+/// The application's routes, without a socket (tests call it with `oneshot`).
+pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/v1/query", post(query))
+        .route("/v1/items/{id}", get(item))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// An error response: status and `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let message = rejection.body_text();
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is over the size limit",
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send `Content-Type: application/json`",
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+            }
+            _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", message),
+        }
+    }
+}
+
+impl From<PipelineError> for ApiError {
+    fn from(err: PipelineError) -> Self {
+        match err {
+            PipelineError::Timeout(_) => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", err.to_string())
+            }
+            PipelineError::Kb(err) => err.into(),
+        }
+    }
+}
+
+impl From<aiblox_kb::Error> for ApiError {
+    fn from(err: aiblox_kb::Error) -> Self {
+        match err {
+            aiblox_kb::Error::InvalidInput { message } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+            }
+            aiblox_kb::Error::Unavailable { .. } | aiblox_kb::Error::Conflict { .. } => {
+                tracing::warn!(error = %err, "knowledge base unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the knowledge base is unavailable; retry later",
+                )
+            }
+            other => {
+                tracing::error!(error = %other, "knowledge base error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; the request id in the logs has details",
+                )
+            }
+        }
+    }
+}
+
+async fn query(
+    State(state): State<Arc<AppState>>,
+    body: Result<Json<QueryRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(request) = body?;
+    let query = request
+        .validate(state.max_query_chars, state.max_chunks_per_item)
+        .map_err(|message| {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+        })?;
+    let response = state.orchestrator.answer(&query).await?;
+    tracing::info!(route = %response.route, candidates = response.stats.candidates, evidence = response.evidence.len(), "query answered");
+    Ok(Json(response).into_response())
+}
+
+async fn item(
+    State(state): State<Arc<AppState>>,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(id) = id.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            rejection.body_text(),
+        )
+    })?;
+    match ItemRepo::new(&state.pool).get(id).await? {
+        Some(item) => Ok(Json(item).into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no item with id {id}"),
+        )),
+    }
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready when the database answers and its contract is one this build can work with.
+async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
+    let unavailable =
+        |message: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message);
+    let wait = Duration::from_secs(2);
+    match tokio::time::timeout(wait, state.pool.ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => return Err(unavailable(format!("database unreachable: {err}"))),
+        Err(_) => return Err(unavailable("database did not answer within 2 s".to_owned())),
+    }
+    let status = match tokio::time::timeout(wait, Migrator::new(&state.database).check()).await {
+        Ok(Ok(status)) => status,
+        Ok(Err(err)) => return Err(unavailable(err.to_string())),
+        Err(_) => {
+            return Err(unavailable(
+                "contract check did not finish within 2 s".to_owned(),
+            ));
+        }
+    };
+    Ok(Json(serde_json::json!({
+        "status": "ready",
+        "schema": status.schema,
+        "contract_version": status.contract_version,
+        "compatibility": status.compatibility,
+    })))
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let body = state.metrics.render(&state.pool);
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn openapi() -> Json<serde_json::Value> {
+    Json(crate::openapi::document())
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see /openapi.json",
+    )
+}
+
+/// Request id (taken from `x-request-id` or made, and returned), a span for the request's
+/// logs, a log line, and the latency histogram.
+async fn observe(State(state): State<Arc<AppState>>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let incoming = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|value| value.to_str().ok());
+    let id = observability::request_id(incoming);
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        request.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed();
+    span.in_scope(|| {
+        tracing::info!(
+            status,
+            elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+            "request finished"
+        )
+    });
+    state
+        .metrics
+        .observe_request(&method, &route, status, elapsed);
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    response
+}
+
+/// A service bound to its listener, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    pool: KbPool,
+}
+
+impl Application {
+    /// Migrates (or, with migrations off, checks the contract), then binds the listener
+    /// (port 0 picks a free one).
+    pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        if settings.migrate_on_start {
+            let report = aiblox_kb::migrate(&settings.database).await?;
+            tracing::info!(schema = %report.schema, applied = ?report.applied, "migrations done");
+        } else {
+            Migrator::new(&settings.database).check().await?;
+        }
+        let state = Arc::new(AppState::new(settings)?);
+        let pool = state.pool.clone();
+        let router = app(state, settings.limits.max_body_bytes);
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", settings.listen))?;
+        Ok(Application {
+            listener,
+            router,
+            pool,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests
+    /// finish, and closes the pool.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(address = %self.listener.local_addr()?, "listening");
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        self.pool.close();
+        tracing::info!("stopped");
+        served
+    }
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested: finishing in-flight requests");
+}

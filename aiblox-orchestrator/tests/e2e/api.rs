@@ -1,0 +1,246 @@
+//! Every endpoint, and every kind of bad input: a 4xx with a JSON error body, never a 5xx.
+
+use serde_json::{Value, json};
+
+use crate::TestApp;
+
+fn assert_error(status: u16, body: &Value, expected_status: u16, code: &str) {
+    assert_eq!(status, expected_status, "{body}");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert!(
+        !body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty(),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_a_4xx_with_a_json_error() {
+    let app = TestApp::spawn().await;
+    let post = |body: String, content_type: &'static str| {
+        app.client
+            .post(format!("{}/v1/query", app.url))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    let cases: Vec<(String, &str, u16, &str)> = vec![
+        (
+            "{not json".to_owned(),
+            "application/json",
+            400,
+            "invalid_json",
+        ),
+        // Truncated: a syntax error.
+        (
+            "{\"query\": \"x\"".to_owned(),
+            "application/json",
+            400,
+            "invalid_json",
+        ),
+        // Deep nesting where a string is expected: refused at the first level.
+        (
+            format!("{}1{}", "[".repeat(5000), "]".repeat(5000)),
+            "application/json",
+            422,
+            "invalid_request",
+        ),
+        (
+            format!(
+                "{{\"query\": \"x\", \"sources\": {}\"a\"{}}}",
+                "[".repeat(5000),
+                "]".repeat(5000)
+            ),
+            "application/json",
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"top_k": 3}).to_string(),
+            "application/json",
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"query": "   "}).to_string(),
+            "application/json",
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"query": "x", "top_k": 0}).to_string(),
+            "application/json",
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"query": "x", "top_k": 51}).to_string(),
+            "application/json",
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"query": "x", "top_k": "five"}).to_string(),
+            "application/json",
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"query": "x", "unknown": true}).to_string(),
+            "application/json",
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"query": "x".repeat(2_001)}).to_string(),
+            "application/json",
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"query": "x", "sources": []}).to_string(),
+            "application/json",
+            422,
+            "invalid_request",
+        ),
+        (
+            json!({"query": "x".repeat(70_000)}).to_string(),
+            "application/json",
+            413,
+            "payload_too_large",
+        ),
+        (
+            json!({"query": "x"}).to_string(),
+            "text/plain",
+            415,
+            "unsupported_media_type",
+        ),
+    ];
+    for (body, content_type, status, code) in cases {
+        let response = post(body.clone(), content_type).await.unwrap();
+        let got = response.status().as_u16();
+        let json: Value = response
+            .json()
+            .await
+            .unwrap_or_else(|err| panic!("{got} without a JSON body for {:.80}: {err}", body));
+        assert_error(got, &json, status, code);
+    }
+
+    let (status, body) = app.get("/v1/items/not-a-number").await;
+    assert_error(status, &body, 400, "invalid_request");
+    let (status, body) = app.get("/v1/items/987654321").await;
+    assert_error(status, &body, 404, "not_found");
+    let (status, body) = app.get("/no/such/path").await;
+    assert_error(status, &body, 404, "not_found");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn odd_but_valid_questions_never_fail() {
+    let app = TestApp::spawn().await;
+    for query in [
+        "-",
+        "\"unterminated",
+        "a & b | !c",
+        "'; DROP TABLE item; --",
+        "<>:*()",
+        "ünïcödé 🦀 日本語",
+        "x:y:z",
+        "or or or",
+    ] {
+        let (status, body) = app.query(json!({ "query": query })).await;
+        assert_eq!(status, 200, "{query}: {body}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn items_health_readiness_metrics_and_the_api_description() {
+    let app = TestApp::spawn().await;
+    let (_, answer) = app.query(json!({"query": "vacuum"})).await;
+    let id = answer["evidence"][0]["item_id"].as_i64().unwrap();
+    let (status, item) = app.get(&format!("/v1/items/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(item["external_id"], "vacuum.md");
+    assert_eq!(item["content_hash"].as_str().unwrap().len(), 64);
+
+    assert_eq!(app.get("/healthz").await, (200, json!({"status": "ok"})));
+    let (status, ready) = app.get("/readyz").await;
+    assert_eq!(status, 200, "{ready}");
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["schema"], app.kb().schema());
+    assert_eq!(ready["compatibility"]["state"], "up_to_date");
+
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "aiblox_http_request_duration_seconds_bucket",
+        "route=\"/v1/query\"",
+        "aiblox_stage_duration_seconds_count{stage=\"chunk\"}",
+        "aiblox_chunk_cache_misses_total",
+        "aiblox_chunk_cache_hits_total",
+        "aiblox_pool_max_connections 16",
+        "aiblox_pool_connections",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected} missing from:\n{metrics}"
+        );
+    }
+
+    let (status, openapi) = app.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(openapi["openapi"], "3.1.0");
+    for path in [
+        "/v1/query",
+        "/v1/items/{id}",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ] {
+        assert!(openapi["paths"].get(path).is_some(), "{path}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn request_ids_are_taken_or_made_and_returned() {
+    let app = TestApp::spawn().await;
+    let given = app
+        .client
+        .get(format!("{}/healthz", app.url))
+        .header("x-request-id", "trace-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.headers()["x-request-id"], "trace-42");
+    let made = app
+        .client
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(made.headers()["x-request-id"].len() >= 16);
+    let hostile = app
+        .client
+        .get(format!("{}/healthz", app.url))
+        .header("x-request-id", "a b\tc")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        hostile.headers()["x-request-id"],
+        "a b\tc",
+        "an unsafe id is replaced"
+    );
+    app.stop().await;
+}

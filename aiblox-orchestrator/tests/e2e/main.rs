@@ -1,0 +1,162 @@
+//! End-to-end tests: the real service on port 0, against a throwaway PostgreSQL holding
+//! ingested documents, exercised over HTTP.
+
+mod api;
+mod failures;
+mod pipeline;
+
+use std::time::Duration;
+
+use aiblox_kb::{ItemRepo, KbConfig, NewItem};
+use aiblox_kb_testkit::TestKb;
+use aiblox_orchestrator::config::{Overrides, Settings};
+use aiblox_orchestrator::server::Application;
+use serde_json::Value;
+
+/// A running service and what it runs on.
+pub struct TestApp {
+    pub url: String,
+    pub client: reqwest::Client,
+    /// The test's schema, when the service runs on one (`None`: a database of the test's own).
+    pub kb: Option<TestKb>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// Documents every test starts with.
+pub fn corpus() -> Vec<NewItem> {
+    vec![
+        NewItem::new(
+            "docs",
+            "vacuum.md",
+            "VACUUM reclaims storage occupied by dead tuples. In normal operation, tuples that are deleted or \
+             obsoleted by an update are not physically removed from their table.\n\nThey remain present until a \
+             VACUUM is done. Therefore it is necessary to do VACUUM periodically, especially on frequently-updated \
+             tables.\n\nAutovacuum automates the execution of VACUUM and ANALYZE commands.",
+        )
+        .with_title("VACUUM"),
+        NewItem::new(
+            "docs",
+            "indexes.md",
+            "Indexes are a common way to enhance database performance. An index allows the database server to \
+             find and retrieve specific rows much faster than it could do without an index.\n\nBut indexes also \
+             add overhead to the database system as a whole, so they should be used sensibly. B-tree indexes are \
+             the default.",
+        )
+        .with_title("Indexes"),
+        NewItem::new(
+            "wiki",
+            "replication.md",
+            "Streaming replication allows a standby server to stay more up-to-date than is possible with \
+             file-based log shipping. The standby connects to the primary, which streams WAL records to the \
+             standby as they are generated.",
+        ),
+        NewItem::new("wiki", "empty.md", "   "),
+    ]
+}
+
+impl TestApp {
+    /// A service on a fresh schema holding [`corpus`].
+    pub async fn spawn() -> TestApp {
+        let kb = TestKb::new().await;
+        ItemRepo::new(kb.pool()).upsert(&corpus()).await.unwrap();
+        let settings = settings_with(kb.config(), kb.server_url(), Vec::new());
+        Self::spawn_with(settings, Some(kb)).await
+    }
+
+    /// A service with these settings.
+    pub async fn spawn_with(settings: Settings, kb: Option<TestKb>) -> TestApp {
+        let application = Application::build(&settings).await.unwrap();
+        let url = format!("http://{}", application.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(application.run_until(async move {
+            let _ = stopped.await;
+        }));
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        TestApp {
+            url,
+            client,
+            kb,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    pub async fn query(&self, body: Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}/v1/query", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The test schema the service runs on.
+    pub fn kb(&self) -> &TestKb {
+        self.kb.as_ref().expect("a service on a test schema")
+    }
+
+    /// Stops the server the way SIGTERM does and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// Settings of a service on port 0 serving `config`'s schema at `url`, with environment-style
+/// numeric overrides such as `("AIBLOX_POOL_WAIT_TIMEOUT_MS", "500")`.
+pub fn settings_with(
+    config: &KbConfig,
+    url: &str,
+    numbers: Vec<(&'static str, String)>,
+) -> Settings {
+    let overrides = Overrides {
+        listen: Some("127.0.0.1:0".to_owned()),
+        database_url: Some(url.to_owned()),
+        schema: Some(config.schema().to_owned()),
+        numbers,
+        ..Overrides::default()
+    };
+    Settings::resolve(&overrides).unwrap()
+}
+
+/// Every evidence passage is the slice of its item's content that its offsets name.
+pub async fn assert_offsets_hold(app: &TestApp, response: &Value) {
+    for passage in response["evidence"].as_array().unwrap() {
+        let item = ItemRepo::new(app.kb().pool())
+            .get(passage["item_id"].as_i64().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let (start, end) = (
+            passage["start"].as_u64().unwrap() as usize,
+            passage["end"].as_u64().unwrap() as usize,
+        );
+        assert_eq!(
+            item.content.get(start..end),
+            passage["text"].as_str(),
+            "offsets of {passage}"
+        );
+    }
+}

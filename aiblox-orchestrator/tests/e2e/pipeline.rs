@@ -1,0 +1,178 @@
+//! The query pipeline over HTTP: routing, evidence, the chunk cache, updates.
+
+use aiblox_kb::{ItemRepo, NewItem};
+use serde_json::json;
+
+use crate::{TestApp, assert_offsets_hold};
+
+#[tokio::test]
+async fn a_question_gets_cited_passages_best_first() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app
+        .query(json!({"query": "How do I reclaim storage from dead tuples?", "top_k": 3}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["route"], "search");
+    let evidence = body["evidence"].as_array().unwrap();
+    assert!(!evidence.is_empty() && evidence.len() <= 3, "{body}");
+    assert_eq!(
+        evidence[0]["external_id"], "vacuum.md",
+        "the answering page comes first: {body}"
+    );
+    assert!(
+        evidence[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("reclaims storage"),
+        "{body}"
+    );
+    let scores: Vec<f64> = evidence
+        .iter()
+        .map(|e| e["score"].as_f64().unwrap())
+        .collect();
+    assert!(
+        scores.windows(2).all(|pair| pair[0] >= pair[1]),
+        "best first: {scores:?}"
+    );
+    assert_eq!(evidence[0]["title"], "VACUUM");
+    assert_offsets_hold(&app, &body).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn not_every_word_of_a_question_must_occur() {
+    let app = TestApp::spawn().await;
+    let (_, body) = app
+        .query(json!({"query": "what makes a standby server stay up to date with its primary?"}))
+        .await;
+    assert_eq!(
+        body["evidence"][0]["external_id"], "replication.md",
+        "{body}"
+    );
+    let (_, body) = app
+        .query(json!({"query": "vacuum", "sources": ["wiki"]}))
+        .await;
+    assert!(
+        body["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["source"] == "wiki"),
+        "{body}"
+    );
+    let (_, body) = app.query(json!({"query": "zyzzyva quux"})).await;
+    assert_eq!(body["evidence"], json!([]), "no match, no evidence: {body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_first_query_chunks_and_caches_the_second_reads_the_cache() {
+    let app = TestApp::spawn().await;
+    let question = json!({"query": "indexes database performance"});
+    let (_, first) = app.query(question.clone()).await;
+    let candidates = first["stats"]["candidates"].as_u64().unwrap();
+    assert!(candidates >= 1, "{first}");
+    assert_eq!(
+        first["stats"]["chunk_cache_misses"].as_u64(),
+        Some(candidates),
+        "{first}"
+    );
+    assert_eq!(first["stats"]["chunk_cache_hits"], 0);
+
+    let (_, second) = app.query(question).await;
+    assert_eq!(
+        second["stats"]["chunk_cache_hits"].as_u64(),
+        Some(candidates),
+        "{second}"
+    );
+    assert_eq!(second["stats"]["chunk_cache_misses"], 0);
+    assert_eq!(
+        first["evidence"], second["evidence"],
+        "cached chunks answer alike"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_updated_item_never_serves_stale_chunks() {
+    let app = TestApp::spawn().await;
+    let question = json!({"query": "streaming replication standby"});
+    let (_, before) = app.query(question.clone()).await;
+    assert!(
+        before["evidence"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("log shipping"),
+        "{before}"
+    );
+
+    ItemRepo::new(app.kb().pool())
+        .upsert(&[NewItem::new(
+            "wiki",
+            "replication.md",
+            "Streaming replication keeps a standby server current. Logical replication publishes changes per table.",
+        )])
+        .await
+        .unwrap();
+    let (_, after) = app.query(question).await;
+    let texts: Vec<&str> = after["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .any(|text| text.contains("keeps a standby server current")),
+        "{after}"
+    );
+    assert!(
+        texts.iter().all(|text| !text.contains("log shipping")),
+        "no stale text: {after}"
+    );
+    assert!(
+        after["stats"]["chunk_cache_misses"].as_u64().unwrap() >= 1,
+        "the changed item was chunked again"
+    );
+    assert_offsets_hold(&app, &after).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn naming_an_item_looks_it_up_directly() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app
+        .query(json!({"query": "docs:indexes.md", "top_k": 10, "max_chunks_per_item": 10}))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["route"], "lookup");
+    let evidence = body["evidence"].as_array().unwrap();
+    assert!(
+        !evidence.is_empty() && evidence.iter().all(|e| e["external_id"] == "indexes.md"),
+        "{body}"
+    );
+    assert_offsets_hold(&app, &body).await;
+
+    let (_, body) = app.query(json!({"query": "docs:no-such-page.md"})).await;
+    assert_eq!(
+        body["route"], "search",
+        "an unknown item falls through to search"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_per_item_cap_and_top_k_apply() {
+    let app = TestApp::spawn().await;
+    let (_, body) = app.query(json!({"query": "vacuum tuples autovacuum storage", "top_k": 10, "max_chunks_per_item": 1})).await;
+    let evidence = body["evidence"].as_array().unwrap();
+    let vacuum = evidence
+        .iter()
+        .filter(|e| e["external_id"] == "vacuum.md")
+        .count();
+    assert_eq!(vacuum, 1, "{body}");
+    let (_, body) = app.query(json!({"query": "database", "top_k": 1})).await;
+    assert_eq!(body["evidence"].as_array().unwrap().len(), 1);
+    app.stop().await;
+}
