@@ -37,6 +37,11 @@ pub(super) fn check(workspace: &Workspace, _options: &Options) -> Verdict {
 }
 
 fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
+    // Read the manifest first: once the orchestrator depends on the contract (it does), a
+    // dependency the other way is a cycle, and cargo metadata refuses to run at all.
+    if let Some(found) = declared_orchestrator_dependency(workspace)? {
+        return Ok(orchestrator_dependency(&found));
+    }
     let metadata = cargo_metadata(workspace)?;
     let packages = metadata["packages"]
         .as_array()
@@ -92,12 +97,7 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
         .chain(in_tree)
         .find(|name| name.starts_with("aiblox-orchestrator"))
     {
-        return Ok(Verdict::fail(
-            format!(
-                "aiblox-kb depends on {orchestrator} (the contract must never depend on the runtime)"
-            ),
-            "remove that dependency from aiblox-kb (or from whatever crate of aiblox-kb's tree pulls it in)",
-        ));
+        return Ok(orchestrator_dependency(orchestrator));
     }
 
     // Direct driver dependencies of workspace members (normal and build; tests may reach beneath).
@@ -133,6 +133,27 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
         "aiblox-kb's {} dependencies hold nothing of the orchestrator; only the contract and tooling use a PostgreSQL driver",
         reached.len()
     )))
+}
+
+fn orchestrator_dependency(name: &str) -> Verdict {
+    Verdict::fail(
+        format!("aiblox-kb depends on {name} (the contract must never depend on the runtime)"),
+        "remove that dependency from aiblox-kb (or from whatever crate of aiblox-kb's tree pulls it in)",
+    )
+}
+
+/// An `aiblox-orchestrator*` dependency declared (in any section but dev) by aiblox-kb.
+fn declared_orchestrator_dependency(workspace: &Workspace) -> anyhow::Result<Option<String>> {
+    let path = workspace.kb_dir().join("Cargo.toml");
+    let manifest = cornucopia::cargo_toml::Manifest::from_path(&path)
+        .with_context(|| format!("could not read {}", path.display()))?;
+    let mut declared = manifest
+        .dependencies
+        .keys()
+        .chain(manifest.build_dependencies.keys());
+    Ok(declared
+        .find(|name| name.starts_with("aiblox-orchestrator"))
+        .cloned())
 }
 
 fn cargo_metadata(workspace: &Workspace) -> anyhow::Result<Value> {
