@@ -1,0 +1,149 @@
+//! HTML to clean text with a real HTML parser (html5ever, through `scraper`): the title from
+//! `<title>`, the body's text with paragraphs kept apart, and navigation chrome left out
+//! (`nav`, `header`, `footer`, scripts, and the navigation blocks of DocBook-generated pages
+//! such as the PostgreSQL documentation).
+
+use scraper::node::Node;
+use scraper::{ElementRef, Html, Selector};
+
+/// Elements whose whole subtree is not content.
+const SKIPPED_ELEMENTS: [&str; 10] = [
+    "script", "style", "noscript", "nav", "header", "footer", "template", "svg", "iframe", "head",
+];
+/// Classes of navigation chrome.
+const SKIPPED_CLASSES: [&str; 5] = ["navheader", "navfooter", "toc", "breadcrumb", "navigation"];
+/// Elements that end a paragraph.
+const BLOCK_ELEMENTS: [&str; 28] = [
+    "p",
+    "div",
+    "section",
+    "article",
+    "main",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "li",
+    "ul",
+    "ol",
+    "dl",
+    "dt",
+    "dd",
+    "pre",
+    "blockquote",
+    "table",
+    "tr",
+    "td",
+    "th",
+    "br",
+    "hr",
+    "figure",
+    "caption",
+    "aside",
+];
+
+/// A page's title and text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extracted {
+    /// The `<title>`, whitespace collapsed; `None` when missing or empty.
+    pub title: Option<String>,
+    /// The content: paragraphs separated by blank lines, spaces collapsed.
+    pub text: String,
+}
+
+/// Extracts title and text from an HTML document.
+pub fn extract(html: &str) -> Extracted {
+    let document = Html::parse_document(html);
+    let title_selector = Selector::parse("title").expect("a valid selector");
+    let title = document
+        .select(&title_selector)
+        .next()
+        .map(|title| collapse(&title.text().collect::<String>()))
+        .filter(|title| !title.is_empty());
+    let body_selector = Selector::parse("body").expect("a valid selector");
+    let root = document
+        .select(&body_selector)
+        .next()
+        .unwrap_or_else(|| document.root_element());
+    let mut raw = String::new();
+    walk(root, &mut raw);
+    Extracted {
+        title,
+        text: paragraphs(&raw),
+    }
+}
+
+fn walk(element: ElementRef<'_>, out: &mut String) {
+    for child in element.children() {
+        match child.value() {
+            Node::Text(text) => out.push_str(text),
+            Node::Element(tag) => {
+                let name = tag.name();
+                let chrome = SKIPPED_ELEMENTS.contains(&name)
+                    || tag.classes().any(|class| SKIPPED_CLASSES.contains(&class));
+                if chrome {
+                    continue;
+                }
+                let block = BLOCK_ELEMENTS.contains(&name);
+                if block {
+                    out.push_str("\n\n");
+                }
+                if let Some(child) = ElementRef::wrap(child) {
+                    walk(child, out);
+                }
+                if block {
+                    out.push_str("\n\n");
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Blank-line separated paragraphs, each with its whitespace collapsed.
+fn paragraphs(raw: &str) -> String {
+    raw.split("\n\n")
+        .map(collapse)
+        .filter(|paragraph| !paragraph.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n\n")
+}
+
+fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_title_and_content_and_drops_chrome() {
+        let page = r#"<!DOCTYPE html><html><head><title>VACUUM
+            </title><style>p { color: red }</style></head><body>
+            <div class="navheader"><table><tr><td><a href="prev.html">Prev</a></td></tr></table></div>
+            <nav>Home | Docs</nav>
+            <div class="refentry"><h1>VACUUM</h1><p>VACUUM reclaims   storage occupied by <em>dead</em> tuples.</p>
+            <p>It can also &amp; <code>ANALYZE</code>.</p><script>alert(1)</script></div>
+            <div class="navfooter">Next: ANALYZE</div><footer>© PostgreSQL</footer></body></html>"#;
+        let extracted = extract(page);
+        assert_eq!(extracted.title.as_deref(), Some("VACUUM"));
+        assert_eq!(
+            extracted.text,
+            "VACUUM\n\nVACUUM reclaims storage occupied by dead tuples.\n\nIt can also & ANALYZE."
+        );
+    }
+
+    #[test]
+    fn broken_html_still_yields_text() {
+        let extracted = extract("<p>unclosed <b>bold <i>and</p> more text");
+        assert_eq!(extracted.title, None);
+        assert!(
+            extracted.text.contains("unclosed bold and") && extracted.text.contains("more text"),
+            "{extracted:?}"
+        );
+        assert_eq!(extract("").text, "");
+    }
+}
