@@ -82,3 +82,16 @@ WHERE i.search_vector @@ q.query
     AND (:sources::text[] IS NULL OR i.source = ANY(:sources::text[]))
 ORDER BY rank DESC, i.id
 LIMIT :limit::bigint;
+
+--! search_items_any_word (sources?) : ItemHit
+-- Items holding any word of a question (`:query` is those words OR-ed in websearch syntax),
+-- ranked by term frequency (ts_rank: titles weigh more than contents), best first.
+SELECT
+    i.id, i.source, i.external_id, i.title, i.content, i.content_hash, i.metadata,
+    i.created_at, i.updated_at,
+    ts_rank(i.search_vector, q.query) AS rank
+FROM item AS i, websearch_to_tsquery('english'::regconfig, :query::text) AS q(query)
+WHERE i.search_vector @@ q.query
+    AND (:sources::text[] IS NULL OR i.source = ANY(:sources::text[]))
+ORDER BY rank DESC, i.id
+LIMIT :limit::bigint;

@@ -114,7 +114,7 @@ impl Default for Limits {
 impl Default for RetrievalSettings {
     fn default() -> Self {
         RetrievalSettings {
-            candidates: 20,
+            candidates: 15,
             chunk_max_bytes: 800,
             chunk_overlap_bytes: 0,
             max_chunks_per_item: 3,

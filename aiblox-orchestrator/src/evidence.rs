@@ -40,9 +40,15 @@ pub fn select(
     top_k: usize,
     max_per_item: usize,
 ) -> Vec<Scored> {
-    let query_terms = terms(query);
-    let documents: Vec<Vec<String>> = passages.iter().map(|passage| terms(passage.text)).collect();
-    let bm25 = bm25_scores(&query_terms, &documents);
+    let mut query_terms = terms(query);
+    query_terms.sort();
+    query_terms.dedup();
+    let mut buffer = String::new();
+    let counts: Vec<TermCounts> = passages
+        .iter()
+        .map(|passage| count_terms(passage.text, &query_terms, &mut buffer))
+        .collect();
+    let bm25 = bm25_scores(query_terms.len(), &counts);
     let best_bm25 = bm25.iter().copied().fold(0.0, f64::max);
     let best_rank = passages.iter().map(|p| p.item_rank).fold(0.0, f64::max);
 
@@ -84,31 +90,66 @@ pub fn select(
         .collect()
 }
 
-fn bm25_scores(query: &[String], documents: &[Vec<String>]) -> Vec<f64> {
+/// How often each query term occurs in one passage, and the passage's length in terms.
+struct TermCounts {
+    frequencies: Vec<u32>,
+    length: usize,
+}
+
+/// Counts the query terms in `text` without allocating per word (this runs over every
+/// candidate chunk of every query).
+fn count_terms(text: &str, query_terms: &[String], buffer: &mut String) -> TermCounts {
+    let mut frequencies = vec![0u32; query_terms.len()];
+    let mut length = 0;
+    for word in text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|word| !word.is_empty())
+    {
+        buffer.clear();
+        buffer.extend(word.chars().flat_map(char::to_lowercase));
+        if STOP_WORDS.contains(&buffer.as_str()) {
+            continue;
+        }
+        length += 1;
+        let (stem, suffix) = stem_parts(buffer);
+        if let Some(index) = query_terms.iter().position(|term| {
+            term.len() == stem.len() + suffix.len()
+                && term.starts_with(stem)
+                && term.ends_with(suffix)
+        }) {
+            frequencies[index] += 1;
+        }
+    }
+    TermCounts {
+        frequencies,
+        length,
+    }
+}
+
+fn bm25_scores(terms: usize, documents: &[TermCounts]) -> Vec<f64> {
     if documents.is_empty() {
         return Vec::new();
     }
     let count = documents.len() as f64;
-    let average_length = documents.iter().map(Vec::len).sum::<usize>() as f64 / count;
-    let mut unique_query: Vec<&String> = query.iter().collect();
-    unique_query.sort();
-    unique_query.dedup();
-    let idf: Vec<f64> = unique_query
-        .iter()
+    let average_length =
+        (documents.iter().map(|doc| doc.length).sum::<usize>() as f64 / count).max(1.0);
+    let idf: Vec<f64> = (0..terms)
         .map(|term| {
-            let frequency = documents.iter().filter(|doc| doc.contains(term)).count() as f64;
+            let frequency = documents
+                .iter()
+                .filter(|doc| doc.frequencies[term] > 0)
+                .count() as f64;
             (1.0 + (count - frequency + 0.5) / (frequency + 0.5)).ln()
         })
         .collect();
     documents
         .iter()
         .map(|doc| {
-            let length_norm = 1.0 - B + B * doc.len() as f64 / average_length.max(1.0);
-            unique_query
-                .iter()
-                .zip(&idf)
-                .map(|(term, idf)| {
-                    let tf = doc.iter().filter(|word| word == term).count() as f64;
+            let length_norm = 1.0 - B + B * doc.length as f64 / average_length;
+            idf.iter()
+                .zip(&doc.frequencies)
+                .map(|(idf, &tf)| {
+                    let tf = f64::from(tf);
                     idf * tf * (K1 + 1.0) / (tf + K1 * length_norm)
                 })
                 .sum()
@@ -123,13 +164,17 @@ pub fn terms(text: &str) -> Vec<String> {
         .filter(|word| !word.is_empty())
         .map(str::to_lowercase)
         .filter(|word| !STOP_WORDS.contains(&word.as_str()))
-        .map(|word| stem(&word))
+        .map(|word| {
+            let (stem, suffix) = stem_parts(&word);
+            format!("{stem}{suffix}")
+        })
         .collect()
 }
 
-fn stem(word: &str) -> String {
+/// A word's stem as a prefix of it plus a replacement suffix (`"queries"` is `("quer", "y")`).
+fn stem_parts(word: &str) -> (&str, &'static str) {
     if !word.is_ascii() || word.len() <= 3 {
-        return word.to_owned();
+        return (word, "");
     }
     for (suffix, replacement) in [
         ("ies", "y"),
@@ -143,14 +188,14 @@ fn stem(word: &str) -> String {
         if let Some(stem) = word.strip_suffix(suffix)
             && stem.len() >= 3
         {
-            return format!("{stem}{replacement}");
+            return (stem, replacement);
         }
     }
     match word.strip_suffix('s') {
         Some(stem) if !stem.ends_with('s') && !stem.ends_with('u') && !stem.ends_with('i') => {
-            stem.to_owned()
+            (stem, "")
         }
-        _ => word.to_owned(),
+        _ => (word, ""),
     }
 }
 

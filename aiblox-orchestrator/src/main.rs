@@ -22,7 +22,7 @@ environment, then flags. Every setting, with its TOML key, variable and default:
   limits.request_timeout_ms    AIBLOX_REQUEST_TIMEOUT_MS      5000  (time budget of a query)
   limits.max_body_bytes        AIBLOX_MAX_BODY_BYTES          65536
   limits.max_query_chars       AIBLOX_MAX_QUERY_CHARS         2000
-  retrieval.candidates         AIBLOX_RETRIEVAL_CANDIDATES    20
+  retrieval.candidates         AIBLOX_RETRIEVAL_CANDIDATES    15
   retrieval.chunk_max_bytes    AIBLOX_CHUNK_MAX_BYTES         800
   retrieval.chunk_overlap_bytes AIBLOX_CHUNK_OVERLAP_BYTES    0
   retrieval.max_chunks_per_item                               3

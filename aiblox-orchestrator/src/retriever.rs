@@ -2,9 +2,6 @@
 
 use aiblox_kb::{ItemRepo, KbItem, KbPool};
 
-/// Most distinct words of a question used for retrieval.
-const MAX_QUERY_WORDS: usize = 32;
-
 /// An item worth chunking and scoring, with its retrieval rank.
 #[derive(Debug, Clone)]
 pub struct Candidate {
@@ -29,17 +26,14 @@ impl Retriever {
 
     /// Items matching any word of the question, best first. Plain full-text search requires
     /// every word; real questions ("how do I reclaim disk space") rarely have them all, so the
-    /// words are OR-ed and the rank (cover density, title weighted) orders the matches.
+    /// contract's any-word search ranks items by how often they hold the question's words.
     pub async fn search(
         &self,
         question: &str,
         sources: Option<&[String]>,
     ) -> Result<Vec<Candidate>, aiblox_kb::Error> {
-        let Some(text) = any_word_query(question) else {
-            return Ok(Vec::new());
-        };
         let hits = ItemRepo::new(&self.pool)
-            .search(&text, sources, self.limit)
+            .search_any_word(question, sources, self.limit)
             .await?;
         Ok(hits
             .into_iter()
@@ -64,42 +58,5 @@ impl Retriever {
             .get_by_key(source, external_id)
             .await?;
         Ok(item.map(|item| Candidate { item, rank: 0.0 }))
-    }
-}
-
-/// The question's distinct words joined by `or` in web-search syntax, or `None` when it has
-/// no word at all. Only letters and digits pass, so no search operator can be injected.
-pub fn any_word_query(question: &str) -> Option<String> {
-    let mut words: Vec<String> = Vec::new();
-    for word in question
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-    {
-        let word = word.to_lowercase();
-        if word != "or" && !words.contains(&word) {
-            words.push(word);
-        }
-        if words.len() == MAX_QUERY_WORDS {
-            break;
-        }
-    }
-    (!words.is_empty()).then(|| words.join(" or "))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn questions_become_or_queries_without_operators() {
-        assert_eq!(
-            any_word_query("How do I VACUUM -a \"table\"?").as_deref(),
-            Some("how or do or i or vacuum or a or table")
-        );
-        assert_eq!(
-            any_word_query("this or that or this").as_deref(),
-            Some("this or that")
-        );
-        assert_eq!(any_word_query("?!- \"\"").as_deref(), None);
     }
 }

@@ -9,12 +9,14 @@
 //! - [`check`]: `cargo xtask check`, every contract rule, one module each.
 //! - [`contract_record`]: `cargo xtask record-contract`, and reading recorded versions.
 //! - [`migrations_sum`]: `schema/migrations.sum`, the committed integrity file.
+//! - [`eval`]: `cargo xtask eval`, retrieval quality of a running service.
 //! - [`file_tree`]: compares and syncs generated files with their committed copies.
 //! - [`workspace`]: where things live in the repository.
 
 mod check;
 mod codegen;
 mod contract_record;
+mod eval;
 mod file_tree;
 mod migrate;
 mod migrations_sum;
@@ -67,6 +69,22 @@ enum Command {
         #[arg(long)]
         bless: bool,
     },
+    /// Ask a running orchestrator every question of a relevance file and print success@1,
+    /// success@5, MRR@10 and latency percentiles.
+    Eval {
+        /// JSONL, one `{"q": str, "relevant": [external_id, ...]}` per line.
+        #[arg(long, value_name = "FILE")]
+        queries: std::path::PathBuf,
+        /// The service.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Untimed passes over the questions first (fills the chunk cache).
+        #[arg(long, default_value_t = 1)]
+        warmup: usize,
+    },
     /// Record the current contract (schema/migrations.sum and queries/) under the aiblox-kb
     /// version in aiblox-kb/contracts/<version>/, as released. A recorded version never changes.
     RecordContract,
@@ -93,6 +111,12 @@ fn main() -> ExitCode {
             };
             check::run(&workspace, &options)
         }
+        Command::Eval {
+            queries,
+            url,
+            json,
+            warmup,
+        } => eval::run(&queries, &url, json, warmup),
         Command::RecordContract => {
             contract_record::record(&workspace).map(|summary| println!("{summary}"))
         }

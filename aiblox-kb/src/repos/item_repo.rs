@@ -142,40 +142,35 @@ impl<'a> ItemRepo<'a> {
         if text.contains('\0') {
             return Err(Error::invalid("the search text contains a NUL character"));
         }
-        if !(1..=MAX_SEARCH_LIMIT).contains(&limit) {
-            return Err(Error::invalid(format!(
-                "search limit {limit} is out of range 1..={MAX_SEARCH_LIMIT}"
-            )));
-        }
-        let sources: Option<Vec<&str>> =
-            sources.map(|sources| sources.iter().map(String::as_str).collect());
-        if sources.as_ref().is_some_and(Vec::is_empty) {
-            return Err(Error::invalid(
-                "the source filter is empty: pass None to search every source",
-            ));
-        }
-        let limit = i64::from(limit);
+        let (sources, limit) = search_bounds(sources, limit)?;
         let rows = with_client!(self.target, |client| queries::search_items()
             .bind(client, &text, &sources, &limit)
             .all()
             .await?);
-        rows.into_iter()
-            .map(|row| {
-                let rank = row.rank;
-                let item = item_from_row(queries::Item {
-                    id: row.id,
-                    source: row.source,
-                    external_id: row.external_id,
-                    title: row.title,
-                    content: row.content,
-                    content_hash: row.content_hash,
-                    metadata: row.metadata,
-                    created_at: row.created_at,
-                    updated_at: row.updated_at,
-                })?;
-                Ok(SearchHit { item, rank })
-            })
-            .collect()
+        rows.into_iter().map(hit_from_row).collect()
+    }
+
+    /// Items holding any word of a natural-language `question`, ranked by how often they hold
+    /// them (titles weigh more), best first: what a question needs, where [`ItemRepo::search`]
+    /// wants every word. Only the question's letters and digits are used (no search operators);
+    /// a question without any word finds nothing. `sources` and `limit` as for `search`.
+    pub async fn search_any_word(
+        &self,
+        question: &str,
+        sources: Option<&[String]>,
+        limit: u32,
+    ) -> Result<Vec<SearchHit>, Error> {
+        let (sources, limit) = search_bounds(sources, limit)?;
+        let Some(query) = any_word_query(question) else {
+            return Ok(Vec::new());
+        };
+        let rows = with_client!(self.target, |client| {
+            queries::search_items_any_word()
+                .bind(client, &query, &sources, &limit)
+                .all()
+                .await?
+        });
+        rows.into_iter().map(hit_from_row).collect()
     }
 }
 
@@ -183,6 +178,64 @@ impl std::fmt::Debug for ItemRepo<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ItemRepo").finish_non_exhaustive()
     }
+}
+
+/// Checks a search's source filter and limit.
+fn search_bounds(
+    sources: Option<&[String]>,
+    limit: u32,
+) -> Result<(Option<Vec<&str>>, i64), Error> {
+    if !(1..=MAX_SEARCH_LIMIT).contains(&limit) {
+        return Err(Error::invalid(format!(
+            "search limit {limit} is out of range 1..={MAX_SEARCH_LIMIT}"
+        )));
+    }
+    let sources: Option<Vec<&str>> =
+        sources.map(|sources| sources.iter().map(String::as_str).collect());
+    if sources.as_ref().is_some_and(Vec::is_empty) {
+        return Err(Error::invalid(
+            "the source filter is empty: pass None to search every source",
+        ));
+    }
+    Ok((sources, i64::from(limit)))
+}
+
+/// Most distinct words of a question used by [`ItemRepo::search_any_word`].
+const MAX_QUESTION_WORDS: usize = 32;
+
+/// The question's distinct words joined by `or` in web-search syntax, or `None` when it has
+/// no word. Only letters and digits pass, so no search operator can be injected.
+fn any_word_query(question: &str) -> Option<String> {
+    let mut words: Vec<String> = Vec::new();
+    for word in question
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let word = word.to_lowercase();
+        if word != "or" && !words.contains(&word) {
+            words.push(word);
+        }
+        if words.len() == MAX_QUESTION_WORDS {
+            break;
+        }
+    }
+    (!words.is_empty()).then(|| words.join(" or "))
+}
+
+fn hit_from_row(row: queries::ItemHit) -> Result<SearchHit, Error> {
+    let rank = row.rank;
+    let item = item_from_row(queries::Item {
+        id: row.id,
+        source: row.source,
+        external_id: row.external_id,
+        title: row.title,
+        content: row.content,
+        content_hash: row.content_hash,
+        metadata: row.metadata,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })?;
+    Ok(SearchHit { item, rank })
 }
 
 /// The SHA-256 of an item's content.
@@ -372,6 +425,19 @@ mod tests {
             err.contains("item 2 (docs, a): same key as item 0"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn questions_become_or_queries_without_operators() {
+        assert_eq!(
+            any_word_query("How do I VACUUM -a \"table\"?").as_deref(),
+            Some("how or do or i or vacuum or a or table")
+        );
+        assert_eq!(
+            any_word_query("this or that or this").as_deref(),
+            Some("this or that")
+        );
+        assert_eq!(any_word_query("?!- \"\"").as_deref(), None);
     }
 
     #[test]

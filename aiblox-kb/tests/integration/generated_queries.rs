@@ -161,6 +161,21 @@ async fn item_queries_round_trip_including_null_titles() {
         .unwrap();
     assert_eq!(limited.len(), 1, "the limit applies");
 
+    let any = item::search_items_any_word()
+        .bind(
+            client,
+            &"revised or nothingmatches",
+            &None::<Vec<&str>>,
+            &10,
+        )
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(
+        (any.len(), any[0].title.as_deref()),
+        (1, None),
+        "any word matches; NULL title reads"
+    );
     assert_eq!(item::delete_item().bind(client, &id_b).await.unwrap(), 1);
     assert_eq!(item::delete_item().bind(client, &id_b).await.unwrap(), 0);
 }

@@ -321,3 +321,59 @@ async fn an_invalid_batch_writes_nothing() {
     assert_eq!(count(&kb, "item").await, 0);
     assert!(items.upsert(&[]).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn any_word_search_finds_items_without_every_word_and_ranks_by_frequency() {
+    let kb = TestKb::new().await;
+    let items = ItemRepo::new(kb.pool());
+    items
+        .upsert(&[
+            NewItem::new(
+                "docs",
+                "vacuum",
+                "VACUUM reclaims storage. Run VACUUM after many deletes.",
+            )
+            .with_title("VACUUM"),
+            NewItem::new("docs", "disk", "Disk usage grows with dead rows."),
+            NewItem::new("wiki", "other", "Nothing relevant here."),
+        ])
+        .await
+        .unwrap();
+    let question = "how do I reclaim disk space with vacuum?";
+    assert!(
+        items.search(question, None, 10).await.unwrap().is_empty(),
+        "plain search wants every word"
+    );
+    let hits = items.search_any_word(question, None, 10).await.unwrap();
+    let found: Vec<&str> = hits
+        .iter()
+        .map(|hit| hit.item.external_id.as_str())
+        .collect();
+    assert_eq!(found, ["vacuum", "disk"]);
+    assert!(
+        items
+            .search_any_word("vacuum", Some(&["wiki".to_owned()]), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        items
+            .search_any_word("?!- \"", None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no word, no hit"
+    );
+    assert!(
+        items
+            .search_any_word("-vacuum | !disk & (", None, 10)
+            .await
+            .unwrap()
+            .len()
+            == 2,
+        "operators are plain text"
+    );
+    let err = items.search_any_word("vacuum", None, 0).await.unwrap_err();
+    assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
+}

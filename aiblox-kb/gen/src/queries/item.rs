@@ -47,6 +47,16 @@ pub struct SearchItemsParams<
     pub sources: Option<T3>,
     pub limit: i64,
 }
+#[derive(Debug)]
+pub struct SearchItemsAnyWordParams<
+    T1: crate::StringSql,
+    T2: crate::StringSql,
+    T3: crate::ArraySql<Item = T2>,
+> {
+    pub query: T1,
+    pub sources: Option<T3>,
+    pub limit: i64,
+}
 #[derive(Debug, Clone, PartialEq, Copy)]
 pub struct UpsertItems {
     pub ordinal: i64,
@@ -870,6 +880,86 @@ impl<
         &'s self,
         client: &'c C,
         params: &'a SearchItemsParams<T1, T2, T3>,
+    ) -> ItemHitQuery<'c, 'a, 's, C, ItemHit, 3> {
+        self.bind(client, &params.query, &params.sources, &params.limit)
+    }
+}
+pub struct SearchItemsAnyWordStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn search_items_any_word() -> SearchItemsAnyWordStmt {
+    SearchItemsAnyWordStmt(
+        "SELECT i.id, i.source, i.external_id, i.title, i.content, i.content_hash, i.metadata, i.created_at, i.updated_at, ts_rank(i.search_vector, q.query) AS rank FROM item AS i, websearch_to_tsquery('english'::regconfig, $1::text) AS q(query) WHERE i.search_vector @@ q.query AND ($2::text[] IS NULL OR i.source = ANY($2::text[])) ORDER BY rank DESC, i.id LIMIT $3::bigint",
+        None,
+    )
+}
+impl SearchItemsAnyWordStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<
+        'c,
+        'a,
+        's,
+        C: GenericClient,
+        T1: crate::StringSql,
+        T2: crate::StringSql,
+        T3: crate::ArraySql<Item = T2>,
+    >(
+        &'s self,
+        client: &'c C,
+        query: &'a T1,
+        sources: &'a Option<T3>,
+        limit: &'a i64,
+    ) -> ItemHitQuery<'c, 'a, 's, C, ItemHit, 3> {
+        ItemHitQuery {
+            client,
+            params: [query, sources, limit],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor:
+                |row: &tokio_postgres::Row| -> Result<ItemHitBorrowed, tokio_postgres::Error> {
+                    Ok(ItemHitBorrowed {
+                        id: row.try_get(0)?,
+                        source: row.try_get(1)?,
+                        external_id: row.try_get(2)?,
+                        title: row.try_get(3)?,
+                        content: row.try_get(4)?,
+                        content_hash: row.try_get(5)?,
+                        metadata: row.try_get(6)?,
+                        created_at: row.try_get(7)?,
+                        updated_at: row.try_get(8)?,
+                        rank: row.try_get(9)?,
+                    })
+                },
+            mapper: |it| ItemHit::from(it),
+        }
+    }
+}
+impl<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+    T1: crate::StringSql,
+    T2: crate::StringSql,
+    T3: crate::ArraySql<Item = T2>,
+>
+    crate::client::async_::Params<
+        'c,
+        'a,
+        's,
+        SearchItemsAnyWordParams<T1, T2, T3>,
+        ItemHitQuery<'c, 'a, 's, C, ItemHit, 3>,
+        C,
+    > for SearchItemsAnyWordStmt
+{
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a SearchItemsAnyWordParams<T1, T2, T3>,
     ) -> ItemHitQuery<'c, 'a, 's, C, ItemHit, 3> {
         self.bind(client, &params.query, &params.sources, &params.limit)
     }

@@ -1,0 +1,241 @@
+//! `cargo xtask eval --queries FILE.jsonl [--url URL] [--json]`: asks a running orchestrator
+//! every question of a relevance file (`{"q": str, "relevant": [external_id, ...]}` per line)
+//! and prints success@1, success@5, MRR@10 and latency percentiles.
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use serde_json::{Value, json};
+
+/// One question and the pages that answer it.
+#[derive(Debug, Clone)]
+struct Question {
+    text: String,
+    relevant: Vec<String>,
+}
+
+/// The figures of one run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct Figures {
+    questions: usize,
+    errors: usize,
+    success_at_1: f64,
+    success_at_5: f64,
+    mrr_at_10: f64,
+    latency_ms_p50: f64,
+    latency_ms_p90: f64,
+    latency_ms_p99: f64,
+    latency_ms_mean: f64,
+}
+
+pub(crate) fn run(
+    queries: &Path,
+    url: &str,
+    json_output: bool,
+    warmup: usize,
+) -> anyhow::Result<()> {
+    let questions = read_questions(queries)?;
+    let address = url
+        .strip_prefix("http://")
+        .context("--url must start with http:// (no TLS here)")?
+        .trim_end_matches('/');
+    for _ in 0..warmup {
+        for question in &questions {
+            let _ = ask(address, &question.text);
+        }
+    }
+    let mut latencies = Vec::with_capacity(questions.len());
+    let mut reciprocal_ranks = Vec::with_capacity(questions.len());
+    let mut errors = 0;
+    for question in &questions {
+        let started = Instant::now();
+        let answer = ask(address, &question.text);
+        latencies.push(started.elapsed());
+        match answer {
+            Ok(ranked) => reciprocal_ranks.push(first_relevant(&ranked, &question.relevant)),
+            Err(err) => {
+                errors += 1;
+                reciprocal_ranks.push(None);
+                eprintln!("error: {:?}: {err:#}", question.text);
+            }
+        }
+    }
+    let figures = figures(&reciprocal_ranks, &mut latencies, errors);
+    if json_output {
+        println!("{}", serde_json::to_string_pretty(&figures)?);
+    } else {
+        println!("questions      {}", figures.questions);
+        println!("errors         {}", figures.errors);
+        println!("success@1      {:.3}", figures.success_at_1);
+        println!("success@5      {:.3}", figures.success_at_5);
+        println!("MRR@10         {:.3}", figures.mrr_at_10);
+        println!("latency p50    {:.1} ms", figures.latency_ms_p50);
+        println!("latency p90    {:.1} ms", figures.latency_ms_p90);
+        println!("latency p99    {:.1} ms", figures.latency_ms_p99);
+        println!("latency mean   {:.1} ms", figures.latency_ms_mean);
+    }
+    Ok(())
+}
+
+fn read_questions(path: &Path) -> anyhow::Result<Vec<Question>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("could not read {}", path.display()))?;
+    let mut questions = Vec::new();
+    for (index, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+    {
+        let value: Value = serde_json::from_str(line)
+            .with_context(|| format!("{}:{}: not JSON", path.display(), index + 1))?;
+        let text = value["q"]
+            .as_str()
+            .with_context(|| format!("{}:{}: no \"q\" string", path.display(), index + 1))?;
+        let relevant: Vec<String> = value["relevant"]
+            .as_array()
+            .with_context(|| format!("{}:{}: no \"relevant\" list", path.display(), index + 1))?
+            .iter()
+            .filter_map(|id| id.as_str().map(str::to_owned))
+            .collect();
+        questions.push(Question {
+            text: text.to_owned(),
+            relevant,
+        });
+    }
+    if questions.is_empty() {
+        bail!("{} holds no questions", path.display());
+    }
+    Ok(questions)
+}
+
+/// 1-based rank of the first relevant item among the first 10, if any.
+fn first_relevant(ranked: &[String], relevant: &[String]) -> Option<usize> {
+    ranked
+        .iter()
+        .take(10)
+        .position(|id| relevant.contains(id))
+        .map(|index| index + 1)
+}
+
+fn figures(ranks: &[Option<usize>], latencies: &mut [Duration], errors: usize) -> Figures {
+    let count = ranks.len().max(1) as f64;
+    let within = |k: usize| {
+        ranks
+            .iter()
+            .filter(|rank| rank.is_some_and(|rank| rank <= k))
+            .count() as f64
+            / count
+    };
+    latencies.sort();
+    let percentile = |p: f64| {
+        let index = ((p * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len()) - 1;
+        latencies[index].as_secs_f64() * 1000.0
+    };
+    Figures {
+        questions: ranks.len(),
+        errors,
+        success_at_1: within(1),
+        success_at_5: within(5),
+        mrr_at_10: ranks
+            .iter()
+            .map(|rank| rank.map_or(0.0, |rank| 1.0 / rank as f64))
+            .sum::<f64>()
+            / count,
+        latency_ms_p50: percentile(0.50),
+        latency_ms_p90: percentile(0.90),
+        latency_ms_p99: percentile(0.99),
+        latency_ms_mean: latencies.iter().map(Duration::as_secs_f64).sum::<f64>() * 1000.0
+            / latencies.len().max(1) as f64,
+    }
+}
+
+/// The distinct items of the service's answer, best first.
+fn ask(address: &str, question: &str) -> anyhow::Result<Vec<String>> {
+    let body = json!({ "query": question, "top_k": 10, "max_chunks_per_item": 1 }).to_string();
+    let (status, response) = post(address, "/v1/query", &body)?;
+    if status != 200 {
+        bail!("HTTP {status}: {response}");
+    }
+    let answer: Value =
+        serde_json::from_str(&response).context("the service answered invalid JSON")?;
+    let mut ranked: Vec<String> = Vec::new();
+    for passage in answer["evidence"].as_array().into_iter().flatten() {
+        if let Some(id) = passage["external_id"].as_str()
+            && !ranked.iter().any(|seen| seen == id)
+        {
+            ranked.push(id.to_owned());
+        }
+    }
+    Ok(ranked)
+}
+
+/// A minimal HTTP/1.1 POST (one request per connection): enough for a local service.
+fn post(address: &str, path: &str, body: &str) -> anyhow::Result<(u16, String)> {
+    let mut stream = TcpStream::connect(address)
+        .with_context(|| format!("could not connect to {address}; is the service running?"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let (head, content) = response
+        .split_once("\r\n\r\n")
+        .context("malformed HTTP response")?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .context("malformed HTTP status line")?;
+    Ok((status, content.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_follow_their_definitions() {
+        let ranks = [Some(1), Some(3), None, Some(7)];
+        let mut latencies: Vec<Duration> = [10, 20, 30, 40]
+            .iter()
+            .map(|ms| Duration::from_millis(*ms))
+            .collect();
+        let figures = figures(&ranks, &mut latencies, 0);
+        assert_eq!((figures.success_at_1, figures.success_at_5), (0.25, 0.5));
+        assert!((figures.mrr_at_10 - (1.0 + 1.0 / 3.0 + 1.0 / 7.0) / 4.0).abs() < 1e-9);
+        assert_eq!(
+            (figures.latency_ms_p50, figures.latency_ms_p99),
+            (20.0, 40.0)
+        );
+    }
+
+    #[test]
+    fn the_first_relevant_item_counts() {
+        let ranked: Vec<String> = ["a", "b", "c"].iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(
+            first_relevant(&ranked, &["c".to_owned(), "b".to_owned()]),
+            Some(2)
+        );
+        assert_eq!(first_relevant(&ranked, &["z".to_owned()]), None);
+    }
+
+    #[test]
+    fn the_development_set_is_well_formed() {
+        let path = crate::workspace::Workspace::current()
+            .root()
+            .join("docs/retrieval/pgdocs-dev.jsonl");
+        let questions = read_questions(&path).unwrap();
+        assert!(questions.len() >= 25);
+        assert!(
+            questions.iter().all(
+                |q| !q.relevant.is_empty() && q.relevant.iter().all(|id| id.ends_with(".html"))
+            )
+        );
+    }
+}
