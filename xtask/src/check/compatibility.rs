@@ -171,6 +171,14 @@ fn first_line(report: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The version of the latest recorded contract, which these messages name.
+    fn recorded(workspace: &Workspace) -> cornucopia::cargo_toml::SemVer {
+        crate::contract_record::latest(workspace)
+            .unwrap()
+            .unwrap()
+            .version
+    }
     use crate::test_support::{replace, scratch_workspace};
 
     const DROP_TOKEN_COUNT: &str = "ALTER TABLE chunk_cache DROP COLUMN token_count;\n";
@@ -180,7 +188,7 @@ mod tests {
         let (_dir, workspace) = scratch_workspace();
         let verdict = check(&workspace, &Options::default());
         assert!(
-            matches!(&verdict, Verdict::Pass(note) if note.contains("queries of contract 0.1.0")),
+            matches!(&verdict, Verdict::Pass(note) if note.contains(&format!("queries of contract {}", recorded(&workspace)))),
             "{verdict:?}"
         );
     }
@@ -197,7 +205,10 @@ mod tests {
             panic!("passed")
         };
         assert!(
-            reason.contains("queries of contract 0.1.0 break against the current migrations"),
+            reason.contains(&format!(
+                "queries of contract {} break against the current migrations",
+                recorded(&workspace)
+            )),
             "{reason}"
         );
         for query in ["get_chunks", "get_chunks_for_items", "put_chunks"] {

@@ -122,6 +122,14 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The version of the latest recorded contract, which these messages name.
+    fn recorded(workspace: &Workspace) -> cornucopia::cargo_toml::SemVer {
+        crate::contract_record::latest(workspace)
+            .unwrap()
+            .unwrap()
+            .version
+    }
     use crate::test_support::{append, replace, scratch_workspace};
 
     fn failure(workspace: &Workspace) -> (String, String) {
@@ -149,9 +157,10 @@ mod tests {
         );
         let (reason, fix) = failure(&workspace);
         assert!(
-            reason.contains(
-                "V0001__kb_init.sql was released in contract 0.1.0 and has been edited since"
-            ),
+            reason.contains(&format!(
+                "V0001__kb_init.sql was released in contract {} and has been edited since",
+                recorded(&workspace)
+            )),
             "{reason}"
         );
         assert!(fix.contains("put the change in a new migration"), "{fix}");
@@ -167,7 +176,10 @@ mod tests {
         .unwrap();
         let (reason, _) = failure(&workspace);
         assert!(
-            reason.contains("V0001__kb_init.sql was released in contract 0.1.0 and is gone"),
+            reason.contains(&format!(
+                "V0001__kb_init.sql was released in contract {} and is gone",
+                recorded(&workspace)
+            )),
             "{reason}"
         );
     }

@@ -195,57 +195,72 @@ mod tests {
     use super::*;
     use crate::test_support::{append, replace, scratch_workspace};
 
-    fn verdict_after(change: impl FnOnce(&Workspace)) -> Verdict {
+    /// The verdict after `change`, on a scratch copy whose current contract is recorded (so the
+    /// tests hold whatever version the workspace is at). `change` gets the current version.
+    fn verdict_after(change: impl FnOnce(&Workspace, &SemVer)) -> Verdict {
         let (_dir, workspace) = scratch_workspace();
-        change(&workspace);
+        let _ = std::fs::remove_dir_all(workspace.contracts_dir());
+        contract_record::record(&workspace).unwrap();
+        let current = SemVer::parse(&workspace.kb_version().unwrap()).unwrap();
+        change(&workspace, &current);
         check(&workspace, &Options::default())
     }
 
-    fn bump(workspace: &Workspace, to: &str) {
+    fn bump(workspace: &Workspace, from: &SemVer, to: &SemVer) {
         replace(
             &workspace.kb_dir().join("Cargo.toml"),
-            "version = \"0.1.0\"",
+            &format!("version = \"{from}\""),
             &format!("version = \"{to}\""),
+        );
+    }
+
+    fn add_query(workspace: &Workspace) {
+        append(
+            &workspace.queries_dir().join("item.sql"),
+            "\n--! count_items\nSELECT count(*) AS n FROM item;\n",
         );
     }
 
     #[test]
     fn an_unchanged_contract_passes() {
-        assert!(matches!(verdict_after(|_| {}), Verdict::Pass(_)));
+        assert!(matches!(verdict_after(|_, _| {}), Verdict::Pass(_)));
     }
 
     #[test]
     fn a_query_change_without_a_version_bump_fails() {
-        let verdict = verdict_after(|workspace| {
-            append(
-                &workspace.queries_dir().join("item.sql"),
-                "\n--! count_items\nSELECT count(*) AS n FROM item;\n",
-            );
+        let mut current = None;
+        let verdict = verdict_after(|workspace, version| {
+            current = Some(version.clone());
+            add_query(workspace);
         });
+        let current = current.unwrap();
         let Verdict::Fail { reason, fix } = verdict else {
             panic!("passed: {verdict:?}")
         };
         assert!(
-            reason.contains(
-                "changed since contract 0.1.0 was recorded, but aiblox-kb is still 0.1.0"
-            ),
+            reason.contains(&format!(
+                "changed since contract {current} was recorded, but aiblox-kb is still {current}"
+            )),
             "{reason}"
         );
-        assert!(
-            fix.contains("bump aiblox-kb to 0.1.1 (additive change) or 0.2.0"),
-            "{fix}"
+        let expected = format!(
+            "bump aiblox-kb to {} (additive change) or {}",
+            next_additive(&current),
+            next_breaking(&current)
         );
+        assert!(fix.contains(&expected), "{fix}");
     }
 
     #[test]
     fn an_additive_change_with_a_compatible_bump_passes() {
-        let verdict = verdict_after(|workspace| {
+        let verdict = verdict_after(|workspace, version| {
             std::fs::write(
-                workspace.schema_dir().join("V0002__add_lang.sql"),
+                workspace.schema_dir().join("V0099__add_lang.sql"),
                 "ALTER TABLE item ADD COLUMN lang text;\n",
             )
             .unwrap();
-            bump(workspace, "0.1.1");
+            add_query(workspace);
+            bump(workspace, version, &next_additive(version));
         });
         assert!(
             matches!(&verdict, Verdict::Pass(note) if note.starts_with("additive change")),
@@ -255,16 +270,16 @@ mod tests {
 
     #[test]
     fn dropping_a_column_needs_a_breaking_bump() {
-        let drop_title = |workspace: &Workspace| {
+        let drop_column = |workspace: &Workspace| {
             std::fs::write(
-                workspace.schema_dir().join("V0002__drop_title.sql"),
+                workspace.schema_dir().join("V0099__drop_token_count.sql"),
                 "ALTER TABLE chunk_cache DROP COLUMN token_count;\n",
             )
             .unwrap();
         };
-        let verdict = verdict_after(|workspace| {
-            drop_title(workspace);
-            bump(workspace, "0.1.1");
+        let verdict = verdict_after(|workspace, version| {
+            drop_column(workspace);
+            bump(workspace, version, &next_additive(version));
         });
         let Verdict::Fail { reason, fix } = verdict else {
             panic!("passed: {verdict:?}")
@@ -273,11 +288,11 @@ mod tests {
             reason.contains("column chunk_cache.token_count removed"),
             "{reason}"
         );
-        assert!(fix.contains("bump aiblox-kb to 0.2.0"), "{fix}");
+        assert!(fix.contains("bump aiblox-kb to"), "{fix}");
 
-        let verdict = verdict_after(|workspace| {
-            drop_title(workspace);
-            bump(workspace, "0.2.0");
+        let verdict = verdict_after(|workspace, version| {
+            drop_column(workspace);
+            bump(workspace, version, &next_breaking(version));
         });
         assert!(
             matches!(&verdict, Verdict::Pass(note) if note.starts_with("breaking change")),
@@ -287,13 +302,13 @@ mod tests {
 
     #[test]
     fn removing_a_query_needs_a_breaking_bump() {
-        let verdict = verdict_after(|workspace| {
+        let verdict = verdict_after(|workspace, version| {
             replace(
                 &workspace.queries_dir().join("chunk_cache.sql"),
                 "--! delete_chunks_of_other_chunkers",
                 "--! delete_chunks_of_other_keys",
             );
-            bump(workspace, "0.1.1");
+            bump(workspace, version, &next_additive(version));
         });
         let Verdict::Fail { reason, .. } = verdict else {
             panic!("passed: {verdict:?}")
