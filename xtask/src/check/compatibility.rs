@@ -174,7 +174,7 @@ mod tests {
 
     /// The version of the latest recorded contract, which these messages name.
     fn recorded(workspace: &Workspace) -> cornucopia::cargo_toml::SemVer {
-        crate::contract_record::latest(workspace)
+        contract_record::latest(workspace)
             .unwrap()
             .unwrap()
             .version
