@@ -9,6 +9,7 @@
 //! - [`check`]: `cargo xtask check`, every contract rule, one module each.
 //! - [`contract_record`]: `cargo xtask record-contract`, and reading recorded versions.
 //! - [`migrations_sum`]: `schema/migrations.sum`, the committed integrity file.
+//! - [`demo`]: `cargo xtask demo`, the whole system on a local database.
 //! - [`eval`]: `cargo xtask eval`, retrieval quality of a running service.
 //! - [`file_tree`]: compares and syncs generated files with their committed copies.
 //! - [`workspace`]: where things live in the repository.
@@ -16,6 +17,7 @@
 mod check;
 mod codegen;
 mod contract_record;
+mod demo;
 mod eval;
 mod file_tree;
 mod migrate;
@@ -69,6 +71,13 @@ enum Command {
         #[arg(long)]
         bless: bool,
     },
+    /// From clone to answers: a local PostgreSQL (kept in AIBLOX_DEMO_DIR, default
+    /// /var/tmp/aiblox-demo), a corpus ingested, the orchestrator serving. Ctrl-C stops it all.
+    Demo {
+        /// Where the orchestrator listens.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
     /// Ask a running orchestrator every question of a relevance file and print success@1,
     /// success@5, MRR@10 and latency percentiles.
     Eval {
@@ -111,6 +120,7 @@ fn main() -> ExitCode {
             };
             check::run(&workspace, &options)
         }
+        Command::Demo { listen } => demo::run(&workspace, &listen),
         Command::Eval {
             queries,
             url,

@@ -226,14 +226,14 @@ impl ServerKeeper {
                     }
                 };
                 if let Err(err) = wait_until_ready(&mut child, &data_dir, &log_path) {
-                    stop_child(&mut child);
+                    stop_child(&mut child, durability);
                     let _ = ready_tx.send(Err(err));
                     return;
                 }
                 let _ = ready_tx.send(Ok(child.id()));
                 // Until asked to stop, or until the cluster is dropped without asking.
                 let _ = stop_rx.recv();
-                stop_child(&mut child);
+                stop_child(&mut child, durability);
             })
             .map_err(|source| Error::Spawn {
                 program: "the server keeper thread".to_owned(),
@@ -266,10 +266,16 @@ impl ServerKeeper {
     }
 }
 
-/// Immediate shutdown (SIGQUIT): the postmaster stops its backends and exits in milliseconds.
-fn stop_child(child: &mut Child) {
+/// Throwaway clusters get an immediate shutdown (SIGQUIT, milliseconds); durable ones a fast
+/// shutdown (SIGINT: a checkpoint, so the next start needs no recovery).
+fn stop_child(child: &mut Child, durability: Durability) {
+    let signal = if durability == Durability::Durable {
+        "-INT"
+    } else {
+        "-QUIT"
+    };
     let signalled = Command::new("kill")
-        .arg("-QUIT")
+        .arg(signal)
         .arg(child.id().to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -174,10 +174,7 @@ mod tests {
 
     /// The version of the latest recorded contract, which these messages name.
     fn recorded(workspace: &Workspace) -> cornucopia::cargo_toml::SemVer {
-        contract_record::latest(workspace)
-            .unwrap()
-            .unwrap()
-            .version
+        contract_record::latest(workspace).unwrap().unwrap().version
     }
     use crate::test_support::{replace, scratch_workspace};
 

@@ -1,0 +1,155 @@
+//! `cargo xtask demo`: from a fresh clone to answers in one command. Starts a local PostgreSQL
+//! it manages (persistent: data kept in `AIBLOX_DEMO_DIR`, default `/var/tmp/aiblox-demo`, and
+//! reused by the next run), ingests a corpus with the ingestion block (the PostgreSQL
+//! documentation when installed, else this repository's `docs/`), starts the orchestrator, and
+//! prints queries to try. Ctrl-C stops everything it started.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use aiblox_localpg::LocalCluster;
+use anyhow::{Context as _, bail};
+
+use crate::workspace::Workspace;
+
+/// Where the PostgreSQL documentation is, when the Debian package is installed.
+const PG_DOCS: &str = "/usr/share/doc/postgresql-doc-15/html";
+
+pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
+    let data = std::env::var_os("AIBLOX_DEMO_DIR")
+        .map_or_else(|| PathBuf::from("/var/tmp/aiblox-demo"), PathBuf::from);
+    println!(
+        "demo: PostgreSQL data in {} (AIBLOX_DEMO_DIR), kept for the next run",
+        data.display()
+    );
+    let cluster = LocalCluster::start_persistent(&data.join("pg")).with_context(|| {
+        format!(
+            "could not start the demo's PostgreSQL in {}",
+            data.display()
+        )
+    })?;
+    let url = cluster.url("postgres");
+
+    let (source, corpus) = corpus(workspace);
+    println!(
+        "demo: ingesting {} as source {source:?} (unchanged files are skipped)",
+        corpus.display()
+    );
+    let status = cargo(workspace)
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "aiblox-ingest",
+            "--",
+            "--source",
+            source,
+        ])
+        .arg(&corpus)
+        .env("AIBLOX_KB_DATABASE_URL", &url)
+        .status()
+        .context("could not run the ingestion block")?;
+    if !status.success() {
+        bail!("ingestion failed ({status})");
+    }
+
+    println!("demo: starting the orchestrator on http://{listen}");
+    let mut service = cargo(workspace)
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            "aiblox-orchestrator",
+            "--",
+            "serve",
+        ])
+        .env("AIBLOX_KB_DATABASE_URL", &url)
+        .env("AIBLOX_LISTEN", listen)
+        .env(
+            "AIBLOX_LOG_LEVEL",
+            std::env::var("AIBLOX_LOG_LEVEL").unwrap_or_else(|_| "warn".to_owned()),
+        )
+        .spawn()
+        .context("could not start the orchestrator")?;
+    wait_until_listening(listen, &mut service)?;
+    print_examples(listen, source);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    println!("\ndemo: stopping");
+    // Ctrl-C in a terminal reaches the service too; make sure when it did not.
+    let _ = Command::new("kill")
+        .arg("-INT")
+        .arg(service.id().to_string())
+        .status();
+    let _ = service.wait();
+    cluster.stop();
+    println!("demo: stopped; data kept in {}", data.display());
+    Ok(())
+}
+
+/// The PostgreSQL documentation when installed, else this repository's docs.
+fn corpus(workspace: &Workspace) -> (&'static str, PathBuf) {
+    if Path::new(PG_DOCS).is_dir() {
+        return ("pgdocs", PathBuf::from(PG_DOCS));
+    }
+    println!(
+        "demo: the PostgreSQL documentation is not installed; using this repository's docs/ instead.\n\
+         demo: for the real corpus: apt-get install postgresql-doc-15 (then run the demo again)"
+    );
+    ("aiblox-docs", workspace.root().join("docs"))
+}
+
+fn cargo(workspace: &Workspace) -> Command {
+    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    command.current_dir(workspace.root());
+    command
+}
+
+fn wait_until_listening(listen: &str, service: &mut Child) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while TcpStream::connect(listen).is_err() {
+        if let Some(status) = service.try_wait()? {
+            bail!("the orchestrator exited ({status}); is {listen} already in use?");
+        }
+        if Instant::now() > deadline {
+            bail!("the orchestrator did not listen on {listen} within 5 minutes");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+fn print_examples(listen: &str, source: &str) {
+    let questions: &[&str] = if source == "pgdocs" {
+        &[
+            "how do I reclaim disk space after deleting lots of rows",
+            "keep a read only copy of the server",
+            "pgdocs:sql-vacuum.html",
+        ]
+    } else {
+        &[
+            "how do migrations stay safe with many replicas",
+            "what does cargo xtask check verify",
+        ]
+    };
+    println!("\ndemo: ready. Try:\n");
+    for question in questions {
+        println!(
+            "  curl -s http://{listen}/v1/query -H 'content-type: application/json' -d '{{\"query\": \"{question}\", \"top_k\": 3}}'"
+        );
+    }
+    println!("\n  curl -s http://{listen}/metrics | grep aiblox_");
+    if source == "pgdocs" {
+        println!(
+            "  cargo xtask eval --queries docs/retrieval/pgdocs-dev.jsonl --url http://{listen}"
+        );
+    }
+    println!("\ndemo: Ctrl-C stops the service and the database.");
+}
