@@ -31,6 +31,7 @@ pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
         )
     })?;
     let url = cluster.url("postgres");
+    println!("demo: database URL {url} (no password: local socket, trust)");
 
     let (source, corpus) = corpus(workspace);
     println!(
