@@ -62,3 +62,84 @@ async fn a_database_outage_gives_fast_503s_and_the_service_recovers() {
     assert_eq!(app.get("/readyz").await.0, 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_exhausted_pool_turns_excess_requests_away_quickly_and_health_stays_up() {
+    let kb = aiblox_kb_testkit::TestKb::new().await;
+    ItemRepo::new(kb.pool()).upsert(&corpus()).await.unwrap();
+    let limits = vec![
+        ("AIBLOX_POOL_MAX_SIZE", "2".to_owned()),
+        ("AIBLOX_POOL_WAIT_TIMEOUT_MS", "300".to_owned()),
+    ];
+    let settings = settings_with(kb.config(), kb.server_url(), limits);
+    let app = std::sync::Arc::new(TestApp::spawn_with(settings, Some(kb)).await);
+
+    // Hold a lock every query needs: the two pooled connections block on it.
+    let blocker = app.kb().raw_client().await;
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE item IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let requests: Vec<_> = (0..6)
+        .map(|_| {
+            let app = app.clone();
+            tokio::spawn(async move {
+                let (status, body) = app.query(json!({"query": "vacuum"})).await;
+                (
+                    status,
+                    body["error"]["code"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    started.elapsed(),
+                )
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let health_started = Instant::now();
+    assert_eq!(
+        app.get("/healthz").await.0,
+        200,
+        "health answers while the pool is exhausted"
+    );
+    let health_took = health_started.elapsed();
+
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+    let mut turned_away = 0;
+    let mut answered = 0;
+    for request in requests {
+        let (status, code, took) = request.await.unwrap();
+        match status {
+            503 => {
+                assert_eq!(code, "unavailable");
+                assert!(
+                    took < Duration::from_secs(5),
+                    "a turned-away request waited {took:?}"
+                );
+                turned_away += 1;
+            }
+            200 => answered += 1,
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(
+        turned_away >= 4,
+        "at most two requests fit the pool: {turned_away} turned away, {answered} answered"
+    );
+    assert!(
+        answered >= 1,
+        "the blocked requests complete once the lock is gone"
+    );
+    assert!(
+        health_took < Duration::from_secs(2),
+        "health took {health_took:?}"
+    );
+    std::sync::Arc::into_inner(app)
+        .expect("all requests finished")
+        .stop()
+        .await;
+}
