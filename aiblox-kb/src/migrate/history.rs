@@ -123,22 +123,44 @@ impl History {
 
     /// Creates the schema and its history table if missing (under the lock).
     pub(crate) async fn create(&self) -> Result<(), Error> {
-        // The schema name is a validated plain identifier.
+        // The schema name is a validated plain identifier. Create only what is missing:
+        // `CREATE SCHEMA IF NOT EXISTS` wants CREATE on the database even when the schema
+        // exists, which a migration role that merely owns its schema does not have.
         let schema = &self.schema;
-        self.client
-            .batch_execute(&format!(
-                "CREATE SCHEMA IF NOT EXISTS {schema};
-                 CREATE TABLE IF NOT EXISTS {schema}.{TABLE} (
-                     version integer PRIMARY KEY,
-                     file_name text NOT NULL,
-                     checksum text NOT NULL,
-                     contract_version text NOT NULL,
-                     contract_fingerprint text NOT NULL,
-                     applied_at timestamptz NOT NULL DEFAULT now(),
-                     duration_ms integer NOT NULL
-                 );"
-            ))
-            .await?;
+        let schema_exists: bool = self
+            .client
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
+                &[schema],
+            )
+            .await?
+            .get(0);
+        if !schema_exists {
+            self.client
+                .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .await?;
+        }
+        let qualified = format!("{schema}.{TABLE}");
+        let table_exists: bool = self
+            .client
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&qualified])
+            .await?
+            .get(0);
+        if !table_exists {
+            self.client
+                .batch_execute(&format!(
+                    "CREATE TABLE IF NOT EXISTS {qualified} (
+                         version integer PRIMARY KEY,
+                         file_name text NOT NULL,
+                         checksum text NOT NULL,
+                         contract_version text NOT NULL,
+                         contract_fingerprint text NOT NULL,
+                         applied_at timestamptz NOT NULL DEFAULT now(),
+                         duration_ms integer NOT NULL
+                     )"
+                ))
+                .await?;
+        }
         Ok(())
     }
 

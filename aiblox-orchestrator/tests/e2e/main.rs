@@ -4,6 +4,7 @@
 mod api;
 mod failures;
 mod pipeline;
+mod privileges;
 
 use std::time::Duration;
 
