@@ -5,6 +5,7 @@ mod api;
 mod failures;
 mod pipeline;
 mod privileges;
+mod secrets;
 
 use std::time::Duration;
 
