@@ -143,3 +143,88 @@ async fn an_exhausted_pool_turns_excess_requests_away_quickly_and_health_stays_u
         .stop()
         .await;
 }
+
+#[tokio::test]
+async fn a_database_restart_under_load_recovers_within_seconds_and_nothing_hangs() {
+    let data = tempfile::tempdir().unwrap();
+    let cluster = LocalCluster::start_persistent(data.path()).unwrap();
+    let url = cluster.url("postgres");
+    let config = KbConfig::new(&url).unwrap();
+    aiblox_kb::migrate(&config).await.unwrap();
+    ItemRepo::new(&KbPool::new(&config).unwrap())
+        .upsert(&corpus())
+        .await
+        .unwrap();
+    let timeouts = vec![
+        ("AIBLOX_POOL_WAIT_TIMEOUT_MS", "500".to_owned()),
+        ("AIBLOX_POOL_CONNECT_TIMEOUT_MS", "500".to_owned()),
+        ("AIBLOX_REQUEST_TIMEOUT_MS", "2000".to_owned()),
+    ];
+    let app = std::sync::Arc::new(
+        TestApp::spawn_with(settings_with(&config, &url, timeouts), None).await,
+    );
+
+    // A steady stream: four clients asking in a loop, recording when and what they got.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let origin = Instant::now();
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (app, stop) = (app.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let sent = Instant::now();
+                    let (status, _) = app.query(json!({"query": "vacuum storage"})).await;
+                    seen.push((sent - origin, status, sent.elapsed()));
+                }
+                seen
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cluster.stop();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let _restarted = LocalCluster::start_persistent(data.path()).unwrap();
+    let back = origin.elapsed();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+
+    let mut seen = Vec::new();
+    for client in clients {
+        seen.extend(client.await.unwrap());
+    }
+    assert!(
+        seen.iter()
+            .all(|(_, status, _)| *status == 200 || *status == 503),
+        "only answers or 503s"
+    );
+    let slowest = seen.iter().map(|(_, _, took)| *took).max().unwrap();
+    assert!(
+        slowest < Duration::from_secs(4),
+        "a request hung for {slowest:?}, past its 2 s budget"
+    );
+    assert!(
+        seen.iter().any(|(_, status, _)| *status == 503),
+        "the outage was visible"
+    );
+    let first_success_after = seen
+        .iter()
+        .filter(|(at, status, _)| *at >= back && *status == 200)
+        .map(|(at, _, _)| *at)
+        .min();
+    let recovered_in = first_success_after.expect("requests succeed again") - back;
+    assert!(
+        recovered_in < Duration::from_secs(5),
+        "recovered {recovered_in:?} after the database came back"
+    );
+    let last = seen
+        .iter()
+        .filter(|(at, _, _)| *at >= back + Duration::from_secs(5))
+        .all(|(_, status, _)| *status == 200);
+    assert!(last, "every request succeeds once recovered");
+    std::sync::Arc::into_inner(app)
+        .expect("clients are done")
+        .stop()
+        .await;
+}
