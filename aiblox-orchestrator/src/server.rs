@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::net::TcpListener;
+use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument as _;
 
 use crate::chunker::Chunker;
@@ -23,6 +24,10 @@ use crate::observability::{self, Metrics};
 use crate::orchestrator::{Orchestrator, PipelineError};
 use crate::protocol::{ErrorBody, ErrorDetail, QueryRequest};
 use crate::retriever::Retriever;
+
+/// Time beyond the query budget that a request may take as a whole (reading its body
+/// included) before it is cut off with 408.
+const SLOW_CLIENT_GRACE: Duration = Duration::from_secs(2);
 
 /// The header carrying the request id, in and out.
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -42,6 +47,8 @@ pub struct AppState {
     pub max_query_chars: usize,
     /// Default cap of passages per item.
     pub max_chunks_per_item: u32,
+    /// The time budget of a query.
+    pub request_timeout: Duration,
 }
 
 impl AppState {
@@ -73,6 +80,7 @@ impl AppState {
             metrics,
             max_query_chars: settings.limits.max_query_chars,
             max_chunks_per_item: settings.retrieval.max_chunks_per_item,
+            request_timeout: settings.limits.request_timeout(),
         })
     }
 }
@@ -88,6 +96,11 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/openapi.json", get(openapi))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        // Bounds slow clients too: a body that never finishes arriving gets 408.
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.request_timeout + SLOW_CLIENT_GRACE,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)
 }

@@ -244,3 +244,30 @@ async fn request_ids_are_taken_or_made_and_returned() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_body_is_cut_off() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let kb = aiblox_kb_testkit::TestKb::new().await;
+    let settings = crate::settings_with(
+        kb.config(),
+        kb.server_url(),
+        vec![("AIBLOX_REQUEST_TIMEOUT_MS", "300".to_owned())],
+    );
+    let app = TestApp::spawn_with(settings, Some(kb)).await;
+    let address = app.url.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = "POST /v1/query HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"qu";
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        stream.read_to_end(&mut response),
+    )
+    .await;
+    assert!(read.is_ok(), "the server never answered the slow client");
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    app.stop().await;
+}
