@@ -137,7 +137,7 @@ impl Workload {
             })
             .collect();
         let puts = sizes.chunk_puts.min(sizes.items);
-        let step = if puts == 0 { 1 } else { sizes.items / puts };
+        let step = sizes.items.checked_div(puts).unwrap_or(1);
         let chunk_put: Vec<usize> = (0..puts).map(|i| i * step).collect();
         let mut rng = SplitMix64::stream(sizes.seed, CHUNK_GET);
         let chunk_get = if puts == 0 {
