@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::Error;
+use crate::tls::{self, TlsMode};
 
 /// Environment variable holding the database URL.
 const DATABASE_URL_ENV: &str = "AIBLOX_KB_DATABASE_URL";
@@ -34,20 +35,21 @@ const MAX_IDENTIFIER_BYTES: usize = 63;
 pub struct KbConfig {
     pg: tokio_postgres::Config,
     schema: String,
+    tls: TlsMode,
 }
 
 impl KbConfig {
     /// A configuration for the database at `database_url` (a `postgresql://` URL or a
     /// `key=value` connection string), with the default schema `kb`.
     pub fn new(database_url: &str) -> Result<Self, Error> {
+        let (database_url, tls) = tls::split_url(database_url)?;
         let pg = database_url.parse::<tokio_postgres::Config>().map_err(|err| Error::Config {
-            message: format!(
-                "the database URL is not valid ({err}); expected postgresql://user:password@host:port/dbname"
-            ),
+            message: format!("the database URL is not valid ({err}); expected postgresql://user:password@host:port/dbname"),
         })?;
         Ok(KbConfig {
             pg,
             schema: DEFAULT_SCHEMA.to_owned(),
+            tls,
         })
     }
 
@@ -97,6 +99,11 @@ impl KbConfig {
     /// The database URL with its password hidden, for logs and messages.
     pub fn redacted_url(&self) -> String {
         redacted_url(&self.pg)
+    }
+
+    /// How connections protect themselves (`sslmode`).
+    pub(crate) fn tls(&self) -> &TlsMode {
+        &self.tls
     }
 
     /// The driver configuration, with `search_path` set to the schema at connection start.

@@ -112,6 +112,13 @@ impl From<tokio_postgres::Error> for Error {
             Error::Conflict { message }
         } else if *code == SqlState::FOREIGN_KEY_VIOLATION {
             Error::NotFound { message }
+        } else if class == "28" {
+            // Invalid authorization: the server refuses this user, password or connection type.
+            Error::Unavailable {
+                message: format!(
+                    "{message}; check the user and password of the database URL, its sslmode, and the server's pg_hba.conf"
+                ),
+            }
         } else if class == "08" || class == "53" || class == "57" {
             // Connection exception, insufficient resources, operator intervention.
             Error::Unavailable { message }

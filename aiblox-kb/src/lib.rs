@@ -21,6 +21,7 @@
 //! - `repos`: [`ItemRepo`] and [`ChunkCacheRepo`], the only callers of the generated queries
 //!   (crate `aiblox-kb-gen`, written by `cargo xtask codegen`; its types never leave here).
 //! - `migrate`: the embedded migrations and their runner.
+//! - `tls`: TLS to PostgreSQL (rustls), from the URL's `sslmode` and `sslrootcert`.
 //! - `error`: [`Error`], database failures mapped from SQLSTATE.
 //!
 //! # Example
@@ -47,6 +48,7 @@ mod migrate;
 mod models;
 mod pool;
 mod repos;
+mod tls;
 
 pub use config::KbConfig;
 pub use error::Error;

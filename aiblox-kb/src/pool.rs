@@ -6,7 +6,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Status};
 use tokio_postgres::NoTls;
 
-use crate::{Error, KbConfig};
+use crate::{Error, KbConfig, tls};
 
 /// A pool of connections to the knowledge base, each with `search_path` set to the configured
 /// schema when it is opened (no extra round trip per query) and its own cache of prepared
@@ -131,13 +131,13 @@ impl KbPoolBuilder {
         if let Some(name) = &self.application_name {
             pg.application_name(name);
         }
-        let manager = Manager::from_config(
-            pg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let recycling = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match tls::connector(self.config.tls())? {
+            Some(tls) => Manager::from_config(pg, tls, recycling),
+            None => Manager::from_config(pg, NoTls, recycling),
+        };
         let pool = Pool::builder(manager)
             .max_size(self.max_size)
             .wait_timeout(Some(self.wait_timeout))

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{Client, NoTls, Socket};
 
 use super::source::Migration;
 use super::status::AppliedMigration;
-use crate::{Error, KbConfig};
+use crate::{Error, KbConfig, tls};
 
 /// The history table, created in the migrated schema itself (history is per schema).
 const TABLE: &str = "aiblox_kb_migrations";
@@ -30,12 +31,10 @@ impl History {
         let mut pg = config.pg_config();
         pg.connect_timeout(CONNECT_TIMEOUT);
         pg.application_name("aiblox-kb migrate");
-        let (client, connection) = pg.connect(NoTls).await?;
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(error = %err, "migration connection closed");
-            }
-        });
+        let client = match tls::connector(config.tls())? {
+            Some(tls) => connect_with(&pg, tls).await?,
+            None => connect_with(&pg, NoTls).await?,
+        };
         // If this runner dies mid-migration, let the server notice within a second and roll
         // back (and free the lock) instead of finishing a long statement for nobody.
         // PostgreSQL 14 and newer; older servers keep their default.
@@ -225,6 +224,21 @@ impl History {
             .await?;
         Ok(())
     }
+}
+
+/// Opens a connection with `tls` and drives it in the background.
+async fn connect_with<T>(pg: &tokio_postgres::Config, tls: T) -> Result<Client, Error>
+where
+    T: MakeTlsConnect<Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = pg.connect(tls).await?;
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::debug!(error = %err, "migration connection closed");
+        }
+    });
+    Ok(client)
 }
 
 /// The advisory lock of a schema's migrations: 64 bits of a hash of its name.

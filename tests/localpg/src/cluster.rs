@@ -1,7 +1,7 @@
 //! One running PostgreSQL server in a directory of its own, tied to the life of its owner.
 
 use std::fs::{File, TryLockError};
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -21,6 +21,18 @@ pub(crate) const OWNER_LOCK: &str = "owner.lock";
 /// Extension of an owner lock file being set up, beside its cluster directory.
 pub(crate) const STAGING_LOCK_EXTENSION: &str = "lock-staging";
 
+/// What a throwaway cluster needs beyond the defaults (TLS tests, benchmarks).
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// Also listen on `127.0.0.1` at a free TCP port (PostgreSQL does TLS only over TCP).
+    pub tcp: bool,
+    /// Extra settings, `name=value`; `{dir}` stands for the cluster directory.
+    pub settings: Vec<String>,
+    /// Files written into the cluster directory before the server starts, owned by the
+    /// server's account and readable by it alone (certificates and keys).
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
 /// A running PostgreSQL server, listening only on a unix socket in its own directory.
 ///
 /// Stopped (immediate shutdown) and its directory removed when dropped. If the owning process
@@ -29,6 +41,7 @@ pub(crate) const STAGING_LOCK_EXTENSION: &str = "lock-staging";
 #[derive(Debug)]
 pub struct LocalCluster {
     dir: PathBuf,
+    port: u16,
     server: Option<ServerKeeper>,
     remove_on_drop: bool,
     _owner_lock: File,
@@ -52,6 +65,14 @@ impl LocalCluster {
 
     /// [`LocalCluster::start_temporary`] with the given binaries.
     pub fn start_temporary_with(binaries: &ServerBinaries) -> Result<Self, Error> {
+        Self::start_temporary_with_options(binaries, &ServerOptions::default())
+    }
+
+    /// [`LocalCluster::start_temporary`] with the given binaries and options.
+    pub fn start_temporary_with_options(
+        binaries: &ServerBinaries,
+        options: &ServerOptions,
+    ) -> Result<Self, Error> {
         let account = ServerAccount::detect()?;
         let base = base_dir();
         std::fs::DirBuilder::new()
@@ -67,19 +88,34 @@ impl LocalCluster {
             .create(&dir)
             .map_err(Error::io("could not create", &dir))?;
         let owner_lock = lock_owner_file(&dir)?;
+        let port = if options.tcp {
+            free_tcp_port(&dir)?
+        } else {
+            PORT
+        };
         let mut cluster = LocalCluster {
             dir,
+            port,
             server: None,
             remove_on_drop: true,
             _owner_lock: owner_lock,
         };
         account.give(&cluster.dir)?;
         initdb(binaries, account, &cluster.data_dir())?;
+        for (name, contents) in &options.files {
+            let path = cluster.dir.join(name);
+            std::fs::write(&path, contents).map_err(Error::io("could not write", &path))?;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .map_err(Error::io("could not protect", &path))?;
+            account.give(&path)?;
+        }
         cluster.server = Some(ServerKeeper::start(
             binaries,
             account,
             &cluster.dir,
             Durability::Throwaway,
+            port,
+            options,
         )?);
         Ok(cluster)
     }
@@ -97,6 +133,7 @@ impl LocalCluster {
         let owner_lock = lock_persistent_owner_file(dir)?;
         let mut cluster = LocalCluster {
             dir: dir.to_owned(),
+            port: PORT,
             server: None,
             remove_on_drop: false,
             _owner_lock: owner_lock,
@@ -112,6 +149,8 @@ impl LocalCluster {
             account,
             &cluster.dir,
             Durability::Durable,
+            PORT,
+            &ServerOptions::default(),
         )?);
         Ok(cluster)
     }
@@ -121,9 +160,9 @@ impl LocalCluster {
         &self.dir
     }
 
-    /// The port in the socket's name.
+    /// The port: in the socket's name, and on 127.0.0.1 when the cluster listens on TCP.
     pub fn port(&self) -> u16 {
-        PORT
+        self.port
     }
 
     /// The process id of the postmaster.
@@ -135,8 +174,9 @@ impl LocalCluster {
     /// cluster trusts local connections).
     pub fn url(&self, dbname: &str) -> String {
         format!(
-            "postgresql://postgres@{}:{PORT}/{}",
+            "postgresql://postgres@{}:{}/{}",
             percent_encode(&self.dir.to_string_lossy()),
+            self.port,
             percent_encode(dbname)
         )
     }
@@ -178,6 +218,8 @@ impl ServerKeeper {
         account: ServerAccount,
         dir: &Path,
         durability: Durability,
+        port: u16,
+        options: &ServerOptions,
     ) -> Result<Self, Error> {
         let log_path = dir.join("postgres.log");
         let log = File::create(&log_path).map_err(Error::io("could not create", &log_path))?;
@@ -192,11 +234,20 @@ impl ServerKeeper {
             .arg("--")
             .arg(binaries.program("postgres"));
         command.arg("-D").arg(dir.join("data"));
-        command.arg("-c").arg("listen_addresses=");
+        command.arg("-c").arg(if options.tcp {
+            "listen_addresses=127.0.0.1"
+        } else {
+            "listen_addresses="
+        });
         command
             .arg("-c")
             .arg(format!("unix_socket_directories={}", dir.display()));
-        command.arg("-c").arg(format!("port={PORT}"));
+        command.arg("-c").arg(format!("port={port}"));
+        for setting in &options.settings {
+            command
+                .arg("-c")
+                .arg(setting.replace("{dir}", &dir.display().to_string()));
+        }
         command.arg("-c").arg("max_connections=200");
         if durability == Durability::Throwaway {
             for setting in [
@@ -412,6 +463,16 @@ fn try_lock(file: &File, dir: &Path, path: &Path) -> Result<(), Error> {
             source,
         }),
     }
+}
+
+/// A TCP port free at the moment (the kernel's choice for port 0).
+fn free_tcp_port(dir: &Path) -> Result<u16, Error> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(Error::io("could not find a free TCP port for", dir))?;
+    listener
+        .local_addr()
+        .map(|address| address.port())
+        .map_err(Error::io("could not find a free TCP port for", dir))
 }
 
 /// The directory holding all temporary clusters of this machine.

@@ -21,7 +21,7 @@ mod shared;
 mod sweep;
 
 pub use binaries::ServerBinaries;
-pub use cluster::LocalCluster;
+pub use cluster::{LocalCluster, ServerOptions};
 pub use error::Error;
 pub use shared::{TEST_DATABASE_URL_ENV, TestServer, test_server};
 pub use sweep::is_running;

@@ -79,9 +79,35 @@ pub(crate) fn list(src: &Path) -> anyhow::Result<String> {
         let module = module_path(&relative);
         collect(&module, &file.items, &mut lines);
     }
+    // Trait implementations count only for public types (a private type's impls are private).
+    let public_types: std::collections::HashSet<String> = lines
+        .iter()
+        .filter_map(|line| {
+            ["pub struct ", "pub enum ", "pub trait "]
+                .iter()
+                .find_map(|kind| line.strip_prefix(kind))
+        })
+        .map(|path| type_name(path.split(':').next_back().unwrap_or(path)))
+        .collect();
+    lines.retain(|line| {
+        !line.starts_with("impl")
+            || line.rsplit_once(" for ").is_some_and(|(_, self_type)| {
+                public_types.contains(&type_name(
+                    self_type.rsplit("::").next().unwrap_or(self_type),
+                ))
+            })
+    });
     lines.sort();
     lines.dedup();
     Ok(lines.into_iter().map(|line| line + "\n").collect())
+}
+
+/// `Name` of `Name<'a, T>` (and of `Name: Bound`).
+fn type_name(text: &str) -> String {
+    text.split(['<', ':', ' '])
+        .next()
+        .unwrap_or(text)
+        .to_owned()
 }
 
 fn module_path(relative: &Path) -> String {
@@ -294,12 +320,14 @@ mod tests {
         std::fs::write(
             dir.path().join("lib.rs"),
             "pub struct A { pub x: u8, y: u8 }\npub(crate) struct B;\nimpl A { pub fn get(&self) -> u8 { self.x } fn hidden(&self) {} }\n\
-             #[cfg(test)] mod tests { pub fn t() {} }\n",
+             #[cfg(test)] mod tests { pub fn t() {} }\n\
+             impl Clone for A { fn clone(&self) -> A { A { x: self.x, y: self.y } } }\n\
+             impl Clone for B { fn clone(&self) -> B { B } }\n",
         )
         .unwrap();
         assert_eq!(
             list(dir.path()).unwrap(),
-            "pub field aiblox_kb::A.x: u8\npub fn aiblox_kb::A::get(&self) -> u8\npub struct aiblox_kb::A\n"
+            "impl Clone for aiblox_kb::A\npub field aiblox_kb::A.x: u8\npub fn aiblox_kb::A::get(&self) -> u8\npub struct aiblox_kb::A\n"
         );
     }
 }
