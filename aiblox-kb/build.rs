@@ -10,41 +10,18 @@ fn main() {
     let dir = Path::new(&manifest_dir).join("migrations");
     println!("cargo:rerun-if-changed={}", dir.display());
 
-    let mut migrations = Vec::new();
-    for entry in
-        std::fs::read_dir(&dir).unwrap_or_else(|err| panic!("cannot list {}: {err}", dir.display()))
-    {
-        let path = entry.expect("readable directory entry").path();
-        let file_name = path
-            .file_name()
-            .and_then(|name| name.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        if !file_name.ends_with(".sql") {
-            continue;
-        }
-        let name = aiblox_sqlfile::MigrationName::parse(&file_name)
-            .unwrap_or_else(|err| panic!("{}: {err}; run `cargo xtask codegen`", dir.display()));
-        migrations.push((name.version, file_name, path));
-    }
-    migrations.sort();
-    for pair in migrations.windows(2) {
-        assert!(
-            pair[0].0 != pair[1].0,
-            "{} and {} share version {}",
-            pair[0].1,
-            pair[1].1,
-            pair[0].0
-        );
-    }
+    let migrations = aiblox_sqlfile::migration_files(&dir)
+        .unwrap_or_else(|err| panic!("{}: {err}; run `cargo xtask codegen`", dir.display()));
 
     let mut code = String::from("/// The migrations embedded in this build, in version order.\n");
     code.push_str("static EMBEDDED: &[EmbeddedMigration] = &[\n");
-    for (version, file_name, path) in &migrations {
+    for migration in &migrations {
         writeln!(
             code,
-            "    EmbeddedMigration {{ version: {version}, file_name: {file_name:?}, sql: include_str!({:?}) }},",
-            path.display().to_string()
+            "    EmbeddedMigration {{ version: {}, file_name: {:?}, sql: include_str!({:?}) }},",
+            migration.name.version,
+            migration.file_name,
+            migration.path.display().to_string()
         )
         .expect("writing to a String");
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use aiblox_sqlfile::{MigrationName, excerpt, line_column, offset_of_char, split_statements};
+use aiblox_sqlfile::{excerpt, line_column, offset_of_char, split_statements};
 use anyhow::{Context as _, bail};
 use cornucopia::cargo_toml::Manifest;
 use cornucopia::config::{Config, UseWorkspaceDeps};
@@ -208,40 +208,12 @@ pub(crate) fn generate(workspace: &Workspace) -> anyhow::Result<FileTree> {
 
 /// The migrations of `schema/` in version order.
 pub(crate) fn migration_files(schema_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut migrations = Vec::new();
-    for entry in std::fs::read_dir(schema_dir)
-        .with_context(|| format!("could not list {}", schema_dir.display()))?
-    {
-        let path = entry?.path();
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if file_name.starts_with('.')
-            || file_name.ends_with(".md")
-            || file_name == migrations_sum::FILE_NAME
-        {
-            continue;
-        }
-        let name = MigrationName::parse(&file_name)
-            .with_context(|| format!("in {}", schema_dir.display()))?;
-        migrations.push((name.version, path));
-    }
-    migrations.sort();
-    for pair in migrations.windows(2) {
-        if pair[0].0 == pair[1].0 {
-            bail!(
-                "{} and {} have the same version {}: renumber the newer one",
-                pair[0].1.display(),
-                pair[1].1.display(),
-                pair[0].0
-            );
-        }
-    }
+    let migrations = aiblox_sqlfile::migration_files(schema_dir)
+        .map_err(|err| anyhow::anyhow!("in {}: {err}", schema_dir.display()))?;
     if migrations.is_empty() {
         bail!("no migrations in {}", schema_dir.display());
     }
-    Ok(migrations.into_iter().map(|(_, path)| path).collect())
+    Ok(migrations.into_iter().map(|file| file.path).collect())
 }
 
 /// Applies the migrations statement by statement, so that a failure names its file, line and

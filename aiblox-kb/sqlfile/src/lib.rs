@@ -6,16 +6,19 @@
 //!
 //! # Layout
 //! - [`name`]: `V<version>__<description>.sql` file names.
+//! - [`directory`]: the migrations of a directory, validated and in order.
 //! - [`statements`]: splitting a file into statements (quotes, comments, dollar quotes).
 //! - [`position`]: byte offsets to line and column, and a caret excerpt for messages.
 //! - [`identity`]: checksums of migrations, the no-transaction marker, and the contract
 //!   fingerprint of `schema/` and `queries/`.
 
+mod directory;
 mod identity;
 mod name;
 mod position;
 mod statements;
 
+pub use directory::{ListError, MigrationFile, migration_files};
 pub use identity::{
     NO_TRANSACTION_MARKER, checksum, contract_fingerprint, runs_outside_transaction,
 };

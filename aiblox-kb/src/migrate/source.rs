@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use aiblox_sqlfile::{MigrationName, checksum, runs_outside_transaction};
+use aiblox_sqlfile::{checksum, migration_files, runs_outside_transaction};
 
 use crate::Error;
 
@@ -50,46 +50,17 @@ pub(crate) fn embedded() -> Vec<Migration> {
 /// The migrations of `dir` (files `V<version>__<description>.sql`), in version order.
 pub(crate) fn from_dir(dir: &Path) -> Result<Vec<Migration>, Error> {
     let config_error = |message: String| Error::Config { message };
-    let entries = std::fs::read_dir(dir).map_err(|err| {
-        config_error(format!(
-            "cannot list migrations in {}: {err}",
-            dir.display()
-        ))
-    })?;
-    let mut migrations = Vec::new();
-    for entry in entries {
-        let path = entry
-            .map_err(|err| {
-                config_error(format!(
-                    "cannot list migrations in {}: {err}",
-                    dir.display()
-                ))
-            })?
-            .path();
-        let file_name = path
-            .file_name()
-            .and_then(|name| name.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        if !file_name.ends_with(".sql") {
-            continue;
-        }
-        let name = MigrationName::parse(&file_name).map_err(|err| config_error(err.to_string()))?;
-        let sql = std::fs::read_to_string(&path)
-            .map_err(|err| config_error(format!("cannot read {}: {err}", path.display())))?;
-        migrations.push(Migration::new(name.version, file_name, sql));
-    }
-    migrations.sort_by_key(|m| m.version);
-    if let Some(pair) = migrations
-        .windows(2)
-        .find(|pair| pair[0].version == pair[1].version)
-    {
-        return Err(config_error(format!(
-            "{} and {} share version {}",
-            pair[0].file_name, pair[1].file_name, pair[0].version
-        )));
-    }
-    Ok(migrations)
+    let files = migration_files(dir)
+        .map_err(|err| config_error(format!("migrations in {}: {err}", dir.display())))?;
+    files
+        .into_iter()
+        .map(|file| {
+            let sql = std::fs::read_to_string(&file.path).map_err(|err| {
+                config_error(format!("cannot read {}: {err}", file.path.display()))
+            })?;
+            Ok(Migration::new(file.name.version, file.file_name, sql))
+        })
+        .collect()
 }
 
 #[cfg(test)]
