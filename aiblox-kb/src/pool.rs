@@ -1,6 +1,8 @@
 //! Connection pool, pooled connections and transactions, and the [`Executor`] trait that lets
 //! every repository method run on any of them.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Status};
@@ -11,6 +13,14 @@ use crate::{Error, KbConfig, tls};
 /// A pool of connections to the knowledge base, each with `search_path` set to the configured
 /// schema when it is opened (no extra round trip per query) and its own cache of prepared
 /// statements (each query is prepared once per connection). Cheap to clone.
+///
+/// Point reads run on a repository built on the pool (`ItemRepo::get`, `get_by_key`,
+/// `get_many`, `ChunkCacheRepo::get`, `get_many`) are *pipelined*: they share a few of the
+/// pool's connections (see [`KbPoolBuilder::shared_read_connections`]), many in flight on each,
+/// instead of taking a connection each. Each is still one statement in its own implicit
+/// transaction; what changes is fewer connections and far fewer round trips under load.
+/// Searches, writes and everything run on a [`KbConnection`] or [`KbTransaction`] take a
+/// connection of their own.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), aiblox_kb::Error> {
@@ -25,6 +35,7 @@ use crate::{Error, KbConfig, tls};
 pub struct KbPool {
     pool: Pool,
     schema: String,
+    shared_reads: Arc<SharedReads>,
 }
 
 /// Settings of a [`KbPool`], with defaults suited to a service.
@@ -36,11 +47,13 @@ pub struct KbPoolBuilder {
     wait_timeout: Duration,
     recycle_timeout: Duration,
     application_name: Option<String>,
+    shared_read_connections: Option<usize>,
 }
 
 impl KbPool {
-    /// Settings for a pool on `config`: at most 16 connections; 5 s to open a connection, 5 s
-    /// to wait for a free one, 5 s to check a returned one.
+    /// Settings for a pool on `config`: at most 16 connections, 4 of them shared by point
+    /// reads; 5 s to open a connection, 5 s to wait for a free one, 5 s to check a returned
+    /// one.
     pub fn builder(config: &KbConfig) -> KbPoolBuilder {
         KbPoolBuilder {
             config: config.clone(),
@@ -49,6 +62,7 @@ impl KbPool {
             wait_timeout: Duration::from_secs(5),
             recycle_timeout: Duration::from_secs(5),
             application_name: None,
+            shared_read_connections: None,
         }
     }
 
@@ -83,7 +97,89 @@ impl KbPool {
 
     /// Closes the pool: connections are closed as they come back; new requests fail.
     pub fn close(&self) {
+        self.shared_reads.release_all();
         self.pool.close();
+    }
+
+    /// A connection of its own, for one operation.
+    pub(crate) async fn checkout(&self) -> Result<deadpool_postgres::Client, Error> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// A connection for one single-statement read: a shared one when the pool has them,
+    /// else one of its own.
+    pub(crate) async fn read_client(&self) -> Result<ReadClient, Error> {
+        match self.shared_reads.client(&self.pool).await? {
+            Some(shared) => Ok(ReadClient::Shared(shared)),
+            None => Ok(ReadClient::Own(self.checkout().await?)),
+        }
+    }
+}
+
+/// The connections of a pool that point reads share. Each is taken from the pool once and
+/// kept; one that breaks is replaced by the next read that picks it (the broken one goes back
+/// to the pool, which discards it).
+#[derive(Debug)]
+struct SharedReads {
+    connections: Box<[Mutex<Option<Arc<deadpool_postgres::Client>>>]>,
+    next: AtomicUsize,
+}
+
+impl SharedReads {
+    fn new(count: usize) -> SharedReads {
+        SharedReads {
+            connections: (0..count).map(|_| Mutex::new(None)).collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// The next shared connection in turn, opened (taken from `pool`) if need be; `None` when
+    /// the pool shares none.
+    async fn client(&self, pool: &Pool) -> Result<Option<Arc<deadpool_postgres::Client>>, Error> {
+        if self.connections.is_empty() {
+            return Ok(None);
+        }
+        let slot =
+            &self.connections[self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len()];
+        if let Some(client) = slot
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .filter(|client| !client.is_closed())
+        {
+            return Ok(Some(Arc::clone(client)));
+        }
+        // Two reads may open the same slot at once: the later one's connection stays, the
+        // other goes back to the pool when its read is done.
+        let client = Arc::new(pool.get().await?);
+        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&client));
+        Ok(Some(client))
+    }
+
+    /// Gives every shared connection back to the pool (once its reads in flight are done).
+    fn release_all(&self) {
+        for slot in &self.connections {
+            slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+        }
+    }
+}
+
+/// The connection a read runs on.
+// Lives on the stack for one call; boxing the larger variant would allocate per read.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum ReadClient {
+    Shared(Arc<deadpool_postgres::Client>),
+    Own(deadpool_postgres::Client),
+}
+
+impl std::ops::Deref for ReadClient {
+    type Target = deadpool_postgres::Client;
+
+    fn deref(&self) -> &Self::Target {
+        match self {
+            ReadClient::Shared(client) => client,
+            ReadClient::Own(client) => client,
+        }
     }
 }
 
@@ -112,6 +208,17 @@ impl KbPoolBuilder {
         self
     }
 
+    /// How many of the pool's connections point reads share, pipelining their queries
+    /// (default: a quarter of `max_size`, at most 4; pools of fewer than 4 connections share
+    /// none). 0 turns sharing off: every read takes a connection of its own.
+    ///
+    /// A shared connection answers its reads in order, so a slow one delays those queued
+    /// behind it; only single-row and single-statement reads of bounded size are shared.
+    pub fn shared_read_connections(mut self, count: usize) -> Self {
+        self.shared_read_connections = Some(count);
+        self
+    }
+
     /// The `application_name` the server shows for these connections (default: the URL's,
     /// else `aiblox-kb`).
     pub fn application_name(mut self, name: impl Into<String>) -> Self {
@@ -124,6 +231,18 @@ impl KbPoolBuilder {
         if self.max_size == 0 {
             return Err(Error::Config {
                 message: "the pool needs at least one connection (max_size 0)".to_owned(),
+            });
+        }
+        let shared_reads = self
+            .shared_read_connections
+            .unwrap_or((self.max_size / 4).min(4));
+        if shared_reads >= self.max_size {
+            return Err(Error::Config {
+                message: format!(
+                    "{shared_reads} shared read connections leave none of the pool's {} for other \
+                     work: share fewer, or allow more connections",
+                    self.max_size
+                ),
             });
         }
         let mut pg = self.config.pg_config();
@@ -151,6 +270,7 @@ impl KbPoolBuilder {
         Ok(KbPool {
             pool,
             schema: self.config.schema().to_owned(),
+            shared_reads: Arc::new(SharedReads::new(shared_reads)),
         })
     }
 }
@@ -215,7 +335,7 @@ mod sealed {
     /// What an [`Executor`](super::Executor) gives the repositories.
     #[derive(Clone, Copy)]
     pub enum Target<'a> {
-        Pool(&'a deadpool_postgres::Pool),
+        Pool(&'a super::KbPool),
         Connection(&'a deadpool_postgres::Client),
         Transaction(&'a deadpool_postgres::Transaction<'a>),
     }
@@ -226,7 +346,7 @@ mod sealed {
 
     impl Sealed for super::KbPool {
         fn target(&self) -> Target<'_> {
-            Target::Pool(&self.pool)
+            Target::Pool(self)
         }
     }
 
@@ -252,7 +372,7 @@ macro_rules! with_client {
     ($target:expr, |$client:ident| $body:expr) => {
         match $target {
             $crate::pool::Target::Pool(pool) => {
-                let object = pool.get().await.map_err($crate::Error::from)?;
+                let object = pool.checkout().await?;
                 let $client: &deadpool_postgres::Client = &object;
                 $body
             }
@@ -262,3 +382,20 @@ macro_rules! with_client {
     };
 }
 pub(crate) use with_client;
+
+/// [`with_client!`] for a single-statement read: on a pool, a shared (pipelined) connection
+/// when the pool has them.
+macro_rules! with_read_client {
+    ($target:expr, |$client:ident| $body:expr) => {
+        match $target {
+            $crate::pool::Target::Pool(pool) => {
+                let lease = pool.read_client().await?;
+                let $client: &deadpool_postgres::Client = &lease;
+                $body
+            }
+            $crate::pool::Target::Connection($client) => $body,
+            $crate::pool::Target::Transaction($client) => $body,
+        }
+    };
+}
+pub(crate) use with_read_client;

@@ -6,7 +6,7 @@ use aiblox_kb_gen::client::GenericClient;
 use aiblox_kb_gen::queries::item as queries;
 use sha2::{Digest as _, Sha256};
 
-use crate::pool::{Executor, Target, target_of, with_client};
+use crate::pool::{Executor, Target, target_of, with_client, with_read_client};
 use crate::repos::{content_hash_from_db, timestamp_from_db};
 use crate::{Error, KbItem, NewItem, SearchHit, UpsertOutcome, UpsertStatus};
 
@@ -67,7 +67,7 @@ impl<'a> ItemRepo<'a> {
 
     /// The item with this id, if it exists.
     pub async fn get(&self, id: i64) -> Result<Option<KbItem>, Error> {
-        with_client!(self.target, |client| {
+        with_read_client!(self.target, |client| {
             queries::get_item()
                 .bind(client, &id)
                 .opt()
@@ -89,7 +89,7 @@ impl<'a> ItemRepo<'a> {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let rows = with_client!(self.target, |client| queries::get_items()
+        let rows = with_read_client!(self.target, |client| queries::get_items()
             .bind(client, &unique)
             .all()
             .await?);
@@ -107,7 +107,7 @@ impl<'a> ItemRepo<'a> {
         source: &str,
         external_id: &str,
     ) -> Result<Option<KbItem>, Error> {
-        with_client!(self.target, |client| {
+        with_read_client!(self.target, |client| {
             queries::get_item_by_key()
                 .bind(client, &source, &external_id)
                 .opt()

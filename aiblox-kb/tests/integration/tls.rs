@@ -59,6 +59,7 @@ async fn tls_modes_connect_and_verify_the_server() {
             ("server.key".to_owned(), key.into_bytes()),
             ("pg_hba.conf".to_owned(), hba.as_bytes().to_vec()),
         ],
+        ..ServerOptions::default()
     };
     let cluster =
         LocalCluster::start_temporary_with_options(&ServerBinaries::locate().unwrap(), &options)

@@ -18,6 +18,13 @@ const SOURCES: [&str; 4] = ["wiki", "tickets", "docs", "chat"];
 pub const CHUNKER_KEY: &str = "ws256-v1";
 const CHUNK_MAX: usize = 256;
 
+/// `items_sha256` of the reference sizes, as the specification prints it.
+pub const SPEC_ITEMS_SHA256: &str =
+    "767372fd06fcd8f6d73efcdce9497e6572899f409c05ff1b1dd800a71924d8c0";
+/// `workload_sha256` of the reference sizes, as the specification prints it.
+pub const SPEC_WORKLOAD_SHA256: &str =
+    "4a3a393523119e5fda96ce77b69e7e408c7d87da0555f203a3d77646c78c230d";
+
 /// Stream numbers of the specification.
 const VOCAB: u64 = 0;
 const ITEMS: u64 = 1;

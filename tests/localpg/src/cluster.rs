@@ -31,6 +31,10 @@ pub struct ServerOptions {
     /// Files written into the cluster directory before the server starts, owned by the
     /// server's account and readable by it alone (certificates and keys).
     pub files: Vec<(String, Vec<u8>)>,
+    /// Keep PostgreSQL's durable defaults (fsync, synchronous commit, full-page writes)
+    /// instead of the throwaway settings: for benchmarks that must pay what production pays.
+    /// The cluster is still removed when dropped.
+    pub durable: bool,
 }
 
 /// A running PostgreSQL server, listening only on a unix socket in its own directory.
@@ -113,7 +117,11 @@ impl LocalCluster {
             binaries,
             account,
             &cluster.dir,
-            Durability::Throwaway,
+            if options.durable {
+                Durability::Durable
+            } else {
+                Durability::Throwaway
+            },
             port,
             options,
         )?);

@@ -1,0 +1,461 @@
+//! The phases of `kbpeer-v1` through the public `aiblox-kb` repositories, plus the reference
+//! points a reader needs to judge them: a single caller, the plain pooled path, and a bare
+//! deadpool-postgres client running the same query.
+
+use std::str::FromStr as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use aiblox_kb::{
+    ChunkCacheRepo, ItemRepo, KbConfig, KbPool, NewChunk, NewChunkSet, NewItem, UpsertStatus,
+};
+use anyhow::{Context as _, bail, ensure};
+use chrono::{DateTime, Utc};
+use sha2::{Digest as _, Sha256};
+
+use crate::cpu::CpuSnapshot;
+use crate::report::PhaseResult;
+use crate::runner::{self, RunOptions, Timed};
+use crate::server::BenchServer;
+use crate::workload::{self, CHUNKER_KEY, Workload};
+
+/// How the phases run.
+#[derive(Debug, Clone, Copy)]
+pub struct PhaseOptions {
+    /// Concurrent callers of the read phases and chunk_put.
+    pub concurrency: usize,
+    /// Connections of each pool.
+    pub pool_size: usize,
+    /// Items per upsert call.
+    pub batch: usize,
+    /// Untimed operations before each read phase.
+    pub warmup: usize,
+}
+
+/// Runs every phase in the specification's order; results in run order.
+pub async fn run_all(
+    server: &BenchServer,
+    config: &KbConfig,
+    workload: Arc<Workload>,
+    options: PhaseOptions,
+) -> anyhow::Result<Vec<(String, PhaseResult)>> {
+    let schema = config.schema().to_owned();
+    let postmaster = server.postmaster();
+    let reads = RunOptions {
+        concurrency: options.concurrency,
+        warmup: options.warmup,
+        postmaster,
+    };
+    let pool = KbPool::builder(config)
+        .max_size(options.pool_size)
+        .application_name("aiblox-bench")
+        .build()?;
+    let mut results = Vec::new();
+
+    // (1) Empty tables, fresh statistics, nothing dirty.
+    server
+        .admin(&format!(
+            "TRUNCATE {schema}.item, {schema}.chunk_cache RESTART IDENTITY"
+        ))
+        .await?;
+    settle(server, &schema).await?;
+
+    // (2) upsert, sequentially, in batches.
+    let (ids, upsert) = upsert_all(&pool, &workload, options.batch, postmaster).await?;
+    results.push(("upsert".to_owned(), upsert));
+    let ids = Arc::new(ids);
+
+    // (3)
+    settle(server, &schema).await?;
+
+    // (4) reads.
+    let targets: Arc<Vec<i64>> = Arc::new(workload.get.iter().map(|&index| ids[index]).collect());
+    let get = timed_gets(&pool, &targets, reads).await?;
+    results.push(("get".to_owned(), get));
+
+    let single = RunOptions {
+        concurrency: 1,
+        ..reads
+    };
+    results.push((
+        "get_c1".to_owned(),
+        timed_gets(&pool, &targets, single).await?,
+    ));
+
+    let plain_pool = KbPool::builder(config)
+        .max_size(options.pool_size)
+        .shared_read_connections(0)
+        .application_name("aiblox-bench-plain")
+        .build()?;
+    results.push((
+        "get_plain_pool".to_owned(),
+        timed_gets(&plain_pool, &targets, reads).await?,
+    ));
+    plain_pool.close();
+
+    results.push((
+        "get_bare_deadpool".to_owned(),
+        bare_deadpool_gets(server, &schema, &targets, options.pool_size, reads).await?,
+    ));
+
+    results.push((
+        "get_many".to_owned(),
+        get_many(&pool, &workload, &ids, reads).await?,
+    ));
+    results.push(("search".to_owned(), search(&pool, &workload, reads).await?));
+
+    let (sets, chunk_put) = chunk_put(&pool, &workload, &ids, reads).await?;
+    results.push(("chunk_put".to_owned(), chunk_put));
+    settle(server, &schema).await?;
+    results.push((
+        "chunk_get".to_owned(),
+        chunk_get(&pool, &workload, &ids, &sets, reads).await?,
+    ));
+    pool.close();
+    Ok(results)
+}
+
+/// VACUUM (ANALYZE) both tables, then CHECKPOINT: untimed, between phases.
+async fn settle(server: &BenchServer, schema: &str) -> anyhow::Result<()> {
+    for table in ["item", "chunk_cache"] {
+        server
+            .admin(&format!("VACUUM (ANALYZE) {schema}.{table}"))
+            .await?;
+    }
+    server.admin("CHECKPOINT").await
+}
+
+fn new_item(item: &workload::Item) -> NewItem {
+    NewItem::new(item.source, item.external_id.clone(), item.content.clone())
+        .with_title(item.title.clone())
+        .with_metadata(serde_json::json!({
+            "lang": "en",
+            "seq": item.index,
+            "tags": [item.tags[0], item.tags[1]],
+        }))
+}
+
+/// Upserts every item in batches, one after another; returns the database id of each item.
+async fn upsert_all(
+    pool: &KbPool,
+    workload: &Workload,
+    batch: usize,
+    postmaster: Option<u32>,
+) -> anyhow::Result<(Vec<i64>, PhaseResult)> {
+    let batches: Vec<Vec<NewItem>> = workload
+        .items
+        .chunks(batch.max(1))
+        .map(|items| items.iter().map(new_item).collect())
+        .collect();
+    let repo = ItemRepo::new(pool);
+    let mut ids = Vec::with_capacity(workload.items.len());
+    let mut latencies = Vec::with_capacity(batches.len());
+    let mut inserted = 0u64;
+    let before = CpuSnapshot::take(postmaster);
+    let started = Instant::now();
+    for items in &batches {
+        let call = Instant::now();
+        let outcomes = repo.upsert(items).await.context("upsert failed")?;
+        latencies.push(call.elapsed());
+        for outcome in outcomes {
+            inserted += u64::from(outcome.status == UpsertStatus::Inserted);
+            ids.push(outcome.id);
+        }
+    }
+    let timed = Timed {
+        ops: batches.len(),
+        wall: started.elapsed(),
+        latencies,
+        total: inserted,
+        cpu: CpuSnapshot::take(postmaster).since(&before),
+    };
+    ensure!(
+        inserted == workload.items.len() as u64,
+        "upsert inserted {inserted} of {} items: were the tables empty?",
+        workload.items.len()
+    );
+    let result = PhaseResult::from_timed(&timed, 1, Some(workload.items.len()))
+        .check("batch", batch as u64)
+        .check("inserted", inserted);
+    Ok((ids, result))
+}
+
+async fn timed_gets(
+    pool: &KbPool,
+    targets: &Arc<Vec<i64>>,
+    options: RunOptions,
+) -> anyhow::Result<PhaseResult> {
+    let pool = pool.clone();
+    let targets = Arc::clone(targets);
+    let count = targets.len();
+    let timed = runner::run(count, options, move |index| {
+        let pool = pool.clone();
+        let id = targets[index];
+        async move {
+            let item = ItemRepo::new(&pool).get(id).await?;
+            Ok(u64::from(item.is_some()))
+        }
+    })
+    .await?;
+    found_all(&timed, count, "get")?;
+    Ok(PhaseResult::from_timed(&timed, options.concurrency, None).check("found", timed.total))
+}
+
+fn found_all(timed: &Timed, expected: usize, phase: &str) -> anyhow::Result<()> {
+    if timed.total != expected as u64 {
+        bail!(
+            "{phase} found {} of {expected}: the results are wrong, so the figures mean nothing",
+            timed.total
+        );
+    }
+    Ok(())
+}
+
+/// The item row as a plain deadpool-postgres client decodes it: the same columns and types as
+/// the repository's, without the contract's model conversion.
+#[derive(Debug)]
+#[allow(dead_code)]
+struct BareItem {
+    id: i64,
+    source: String,
+    external_id: String,
+    title: Option<String>,
+    content: String,
+    content_hash: Vec<u8>,
+    metadata: serde_json::Value,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+/// get by id on a bare deadpool-postgres pool (prepared statement cache, one checkout per
+/// call): the figure the repository's plain pooled path is held to.
+async fn bare_deadpool_gets(
+    server: &BenchServer,
+    schema: &str,
+    targets: &Arc<Vec<i64>>,
+    pool_size: usize,
+    options: RunOptions,
+) -> anyhow::Result<PhaseResult> {
+    let config = tokio_postgres::Config::from_str(server.kb_url())
+        .context("the database URL is not a valid PostgreSQL connection string")?;
+    let manager = deadpool_postgres::Manager::from_config(
+        config,
+        tokio_postgres::NoTls,
+        deadpool_postgres::ManagerConfig {
+            recycling_method: deadpool_postgres::RecyclingMethod::Fast,
+        },
+    );
+    let pool = deadpool_postgres::Pool::builder(manager)
+        .max_size(pool_size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .build()?;
+    let sql: Arc<str> = format!(
+        "SELECT id, source, external_id, title, content, content_hash, metadata, created_at, \
+         updated_at FROM {schema}.item WHERE id = $1"
+    )
+    .into();
+    let targets = Arc::clone(targets);
+    let count = targets.len();
+    let timed = runner::run(count, options, move |index| {
+        let pool = pool.clone();
+        let sql = Arc::clone(&sql);
+        let id = targets[index];
+        async move {
+            let client = pool.get().await?;
+            let statement = client.prepare_cached(&sql).await?;
+            let row = client.query_opt(&statement, &[&id]).await?;
+            let item = row.map(|row| BareItem {
+                id: row.get(0),
+                source: row.get(1),
+                external_id: row.get(2),
+                title: row.get(3),
+                content: row.get(4),
+                content_hash: row.get(5),
+                metadata: row.get(6),
+                created_at: row.get(7),
+                updated_at: row.get(8),
+            });
+            Ok(u64::from(std::hint::black_box(item).is_some()))
+        }
+    })
+    .await?;
+    found_all(&timed, count, "bare deadpool get")?;
+    Ok(PhaseResult::from_timed(&timed, options.concurrency, None).check("found", timed.total))
+}
+
+async fn get_many(
+    pool: &KbPool,
+    workload: &Workload,
+    ids: &Arc<Vec<i64>>,
+    options: RunOptions,
+) -> anyhow::Result<PhaseResult> {
+    let calls: Arc<Vec<Vec<i64>>> = Arc::new(
+        workload
+            .get_many
+            .iter()
+            .map(|call| call.iter().map(|&index| ids[index]).collect())
+            .collect(),
+    );
+    let pool = pool.clone();
+    let count = calls.len();
+    let timed = runner::run(count, options, move |index| {
+        let pool = pool.clone();
+        let calls = Arc::clone(&calls);
+        async move {
+            let items = ItemRepo::new(&pool).get_many(&calls[index]).await?;
+            // Rows the server sent: distinct ids found (duplicates in a call are answered from
+            // one row), as the peer counts them.
+            let mut found: Vec<i64> = items.iter().flatten().map(|item| item.id).collect();
+            found.sort_unstable();
+            found.dedup();
+            Ok(found.len() as u64)
+        }
+    })
+    .await?;
+    let seconds = timed.wall.as_secs_f64().max(f64::MIN_POSITIVE);
+    Ok(PhaseResult::from_timed(&timed, options.concurrency, None)
+        .check("ids_per_call", workload.sizes.get_many_size as u64)
+        .check("rows", timed.total)
+        .check("rows_per_s", (timed.total as f64 / seconds).round()))
+}
+
+async fn search(
+    pool: &KbPool,
+    workload: &Workload,
+    options: RunOptions,
+) -> anyhow::Result<PhaseResult> {
+    let queries = Arc::new(workload.search.clone());
+    // Hits per query (the warm-up's calls write the same figures again).
+    let hits: Arc<Vec<AtomicU64>> =
+        Arc::new((0..queries.len()).map(|_| AtomicU64::new(0)).collect());
+    let pool = pool.clone();
+    let count = queries.len();
+    let recorded = Arc::clone(&hits);
+    let timed = runner::run(count, options, move |index| {
+        let pool = pool.clone();
+        let queries = Arc::clone(&queries);
+        let recorded = Arc::clone(&recorded);
+        async move {
+            let found = ItemRepo::new(&pool)
+                .search(&queries[index], None, 10)
+                .await?
+                .len() as u64;
+            recorded[index].store(found, Ordering::Relaxed);
+            Ok(found)
+        }
+    })
+    .await?;
+    let empty = hits
+        .iter()
+        .filter(|found| found.load(Ordering::Relaxed) == 0)
+        .count() as u64;
+    let mean_hits = timed.total as f64 / count.max(1) as f64;
+    Ok(PhaseResult::from_timed(&timed, options.concurrency, None)
+        .check("limit", 10u64)
+        .check("mean_hits", crate::report::round(mean_hits, 2))
+        .check("empty", empty))
+}
+
+fn chunk_set(item_id: i64, content: &str) -> NewChunkSet {
+    let chunks = workload::chunk(content)
+        .into_iter()
+        .map(|chunk| NewChunk {
+            text: content[chunk.start..chunk.end].to_owned(),
+            start_offset: offset(chunk.start),
+            end_offset: offset(chunk.end),
+            token_count: offset(chunk.token_count),
+        })
+        .collect();
+    NewChunkSet {
+        item_id,
+        content_hash: Sha256::digest(content.as_bytes()).into(),
+        chunks,
+    }
+}
+
+fn offset(value: usize) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+/// Puts each chunk_put item's chunk set (one call per item, replacing its set); returns the
+/// sets, by position in the chunk_put list.
+async fn chunk_put(
+    pool: &KbPool,
+    workload: &Workload,
+    ids: &Arc<Vec<i64>>,
+    options: RunOptions,
+) -> anyhow::Result<(Arc<Vec<NewChunkSet>>, PhaseResult)> {
+    let sets: Arc<Vec<NewChunkSet>> = Arc::new(
+        workload
+            .chunk_put
+            .iter()
+            .map(|&index| chunk_set(ids[index], &workload.items[index].content))
+            .collect(),
+    );
+    let expected: usize = sets.iter().map(|set| set.chunks.len()).sum();
+    let pool = pool.clone();
+    let puts = Arc::clone(&sets);
+    let count = sets.len();
+    let no_warmup = RunOptions {
+        warmup: 0,
+        ..options
+    };
+    let timed = runner::run(count, no_warmup, move |index| {
+        let pool = pool.clone();
+        let sets = Arc::clone(&puts);
+        async move {
+            Ok(ChunkCacheRepo::new(&pool)
+                .put(CHUNKER_KEY, std::slice::from_ref(&sets[index]))
+                .await?)
+        }
+    })
+    .await?;
+    ensure!(
+        timed.total == expected as u64,
+        "chunk_put wrote {} chunks of {expected}",
+        timed.total
+    );
+    let seconds = timed.wall.as_secs_f64().max(f64::MIN_POSITIVE);
+    let result = PhaseResult::from_timed(&timed, options.concurrency, None)
+        .check("chunks", timed.total)
+        .check("chunks_per_s", (timed.total as f64 / seconds).round());
+    Ok((sets, result))
+}
+
+async fn chunk_get(
+    pool: &KbPool,
+    workload: &Workload,
+    ids: &Arc<Vec<i64>>,
+    sets: &Arc<Vec<NewChunkSet>>,
+    options: RunOptions,
+) -> anyhow::Result<PhaseResult> {
+    let by_item: std::collections::HashMap<i64, [u8; 32]> = sets
+        .iter()
+        .map(|set| (set.item_id, set.content_hash))
+        .collect();
+    let gets: Arc<Vec<(i64, [u8; 32])>> = Arc::new(
+        workload
+            .chunk_get
+            .iter()
+            .map(|&index| (ids[index], by_item[&ids[index]]))
+            .collect(),
+    );
+    let pool = pool.clone();
+    let count = gets.len();
+    let timed = runner::run(count, options, move |index| {
+        let pool = pool.clone();
+        let gets = Arc::clone(&gets);
+        async move {
+            let (item_id, hash) = gets[index];
+            let chunks = ChunkCacheRepo::new(&pool)
+                .get(item_id, CHUNKER_KEY, &hash)
+                .await?;
+            Ok(u64::from(chunks.is_some()))
+        }
+    })
+    .await?;
+    found_all(&timed, count, "chunk_get")?;
+    Ok(PhaseResult::from_timed(&timed, options.concurrency, None).check("hits", timed.total))
+}

@@ -1,0 +1,236 @@
+//! `aiblox-bench`: runs the `kbpeer-v1` workload through the public `aiblox-kb` repositories
+//! on a durable PostgreSQL cluster of its own (or `--database-url`), and pgbench beside it;
+//! prints a table and JSON. Run it with `cargo xtask bench` (release build).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aiblox_bench::kb_phases::{self, PhaseOptions};
+use aiblox_bench::report::{Report, round};
+use aiblox_bench::server::{BenchServer, SPEC_SETTINGS};
+use aiblox_bench::workload::{SPEC_ITEMS_SHA256, SPEC_WORKLOAD_SHA256, Sizes, Workload};
+use aiblox_kb::KbConfig;
+use anyhow::Context as _;
+use clap::Parser;
+use serde_json::json;
+
+/// The kbpeer-v1 benchmark of the aiblox KB contract.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Measure this server instead of a durable cluster of our own. The KB phases use their
+    /// own schema (--schema) and TRUNCATE it; pgbench creates its tables in this database and
+    /// drops them after.
+    #[arg(long, env = "AIBLOX_BENCH_DATABASE_URL", value_name = "URL")]
+    database_url: Option<String>,
+    /// Schema of the KB phases (created and migrated if missing).
+    #[arg(long, default_value = "kb")]
+    schema: String,
+    /// A small workload (a tenth of every size) and a 2 s pgbench: checks that everything
+    /// runs; the figures are not comparable.
+    #[arg(long)]
+    quick: bool,
+    /// Concurrent callers of the read phases and chunk_put.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Connections of the pool.
+    #[arg(long, default_value_t = 16)]
+    pool_size: usize,
+    /// Untimed operations before each read phase.
+    #[arg(long, default_value_t = 500)]
+    warmup: usize,
+    /// Items per upsert call.
+    #[arg(long, default_value_t = 500)]
+    batch: usize,
+    /// Seconds of `pgbench -S` (0: skip pgbench).
+    #[arg(long, default_value_t = 20)]
+    pgbench_seconds: u32,
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "FILE")]
+    json_out: Option<PathBuf>,
+    /// A label stored in the report.
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    match run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let sizes = if args.quick {
+        let full = Sizes::default();
+        Sizes {
+            items: full.items / 10,
+            gets: full.gets / 10,
+            get_many_calls: full.get_many_calls / 10,
+            searches: full.searches / 10,
+            chunk_puts: full.chunk_puts / 10,
+            chunk_gets: full.chunk_gets / 10,
+            ..full
+        }
+    } else {
+        Sizes::default()
+    };
+    let generating = Instant::now();
+    let workload = Arc::new(Workload::generate(sizes));
+    let generate_s = generating.elapsed().as_secs_f64();
+    let items_sha256 = workload.items_sha256();
+    let workload_sha256 = workload.workload_sha256();
+    let reference = sizes == Sizes::default();
+    let fingerprints_match =
+        reference && items_sha256 == SPEC_ITEMS_SHA256 && workload_sha256 == SPEC_WORKLOAD_SHA256;
+    if reference && !fingerprints_match {
+        anyhow::bail!(
+            "the generated workload does not match the specification's fingerprints \
+             (items_sha256 {items_sha256}, workload_sha256 {workload_sha256}): fix the generator"
+        );
+    }
+    eprintln!(
+        "workload kbpeer-v1: {} items generated in {generate_s:.2} s; items_sha256 {items_sha256}, \
+         workload_sha256 {workload_sha256}{}",
+        workload.items.len(),
+        if fingerprints_match {
+            " (match the specification)"
+        } else {
+            " (reduced sizes)"
+        }
+    );
+
+    let settings: Vec<String> = SPEC_SETTINGS.iter().map(|s| (*s).to_owned()).collect();
+    let server = match &args.database_url {
+        Some(url) => BenchServer::external(url),
+        None => BenchServer::start_own(&settings).await?,
+    };
+    let config = KbConfig::new(server.kb_url())?.with_schema(&args.schema)?;
+    eprintln!("server: {}", config.redacted_url());
+    let version = server.version().await?;
+    aiblox_kb::migrate(&config)
+        .await
+        .context("could not migrate the benchmark schema")?;
+    let contract_version = aiblox_kb::Migrator::new(&config)
+        .status()
+        .await?
+        .contract_version;
+
+    let pgbench_tps = if args.pgbench_seconds > 0 {
+        let (scale, seconds) = if args.quick {
+            (1, 2)
+        } else {
+            (10, args.pgbench_seconds)
+        };
+        eprintln!("pgbench -i -s {scale}; pgbench -S -M prepared -c 16 -j 2 -T {seconds} ...");
+        let tps = server.pgbench_select_only(scale, 16, 2, seconds)?;
+        eprintln!("pgbench: {tps:.1} tps");
+        Some(tps)
+    } else {
+        None
+    };
+
+    let options = PhaseOptions {
+        concurrency: args.concurrency,
+        pool_size: args.pool_size,
+        batch: args.batch,
+        warmup: if args.quick {
+            args.warmup / 10
+        } else {
+            args.warmup
+        },
+    };
+    eprintln!("running the phases ...");
+    let phases = kb_phases::run_all(&server, &config, Arc::clone(&workload), options).await?;
+
+    let mut report = Report {
+        implementation: "aiblox-kb".to_owned(),
+        started_at,
+        env: [
+            ("aiblox_kb".to_owned(), json!(contract_version)),
+            ("postgres".to_owned(), json!(version)),
+            ("database".to_owned(), json!(config.redacted_url())),
+            ("own_cluster".to_owned(), json!(server.is_own())),
+            (
+                "server_settings".to_owned(),
+                json!(if server.is_own() {
+                    settings.clone()
+                } else {
+                    Vec::new()
+                }),
+            ),
+            (
+                "cpus".to_owned(),
+                json!(std::thread::available_parallelism().map_or(0, usize::from)),
+            ),
+            ("label".to_owned(), json!(args.label)),
+        ]
+        .into_iter()
+        .collect(),
+        dataset: [
+            ("generator".to_owned(), json!("kbpeer-v1")),
+            ("seed".to_owned(), json!(sizes.seed)),
+            ("items".to_owned(), json!(sizes.items)),
+            ("generate_s".to_owned(), json!(round(generate_s, 2))),
+            ("items_sha256".to_owned(), json!(items_sha256)),
+            ("workload_sha256".to_owned(), json!(workload_sha256)),
+            ("fingerprints_match".to_owned(), json!(fingerprints_match)),
+        ]
+        .into_iter()
+        .collect(),
+        params: [
+            ("concurrency".to_owned(), json!(options.concurrency)),
+            ("pool_size".to_owned(), json!(options.pool_size)),
+            ("batch".to_owned(), json!(options.batch)),
+            ("warmup".to_owned(), json!(options.warmup)),
+        ]
+        .into_iter()
+        .collect(),
+        phases,
+        pgbench_select_only_tps: pgbench_tps.map(|tps| round(tps, 1)),
+        ratios: Default::default(),
+    };
+    add_ratios(&mut report);
+
+    println!("{}", report.table());
+    let json = serde_json::to_string_pretty(&report.to_json())?;
+    println!("{json}");
+    if let Some(path) = &args.json_out {
+        std::fs::write(path, format!("{json}\n"))
+            .with_context(|| format!("could not write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// get ÷ pgbench and the other ratios the benchmark's targets are stated in.
+fn add_ratios(report: &mut Report) {
+    let rate = |name: &str| report.phase(name).map(|phase| phase.ops_per_s);
+    let mut ratios = std::collections::BTreeMap::new();
+    if let Some(tps) = report.pgbench_select_only_tps {
+        for phase in [
+            "get",
+            "get_c1",
+            "get_plain_pool",
+            "get_bare_deadpool",
+            "chunk_get",
+        ] {
+            if let Some(ops) = rate(phase) {
+                ratios.insert(format!("{phase}_vs_pgbench"), round(ops / tps, 3));
+            }
+        }
+    }
+    if let (Some(plain), Some(bare)) = (rate("get_plain_pool"), rate("get_bare_deadpool")) {
+        ratios.insert(
+            "get_plain_pool_vs_bare_deadpool".to_owned(),
+            round(plain / bare, 3),
+        );
+    }
+    report.ratios = ratios;
+}

@@ -1,0 +1,196 @@
+//! The PostgreSQL server a run measures: a durable cluster of its own with the workload's
+//! settings (TCP on 127.0.0.1), or one given by URL; and pgbench on it, the yardstick.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::str::FromStr as _;
+
+use aiblox_localpg::{LocalCluster, ServerBinaries, ServerOptions};
+use anyhow::{Context as _, bail};
+
+/// Settings of the specification (on top of PostgreSQL's durable defaults).
+pub const SPEC_SETTINGS: [&str; 2] = ["shared_buffers=512MB", "max_wal_size=2GB"];
+/// The database of the KB phases on a cluster of our own.
+const KB_DATABASE: &str = "kb_bench";
+/// The database of pgbench's tables on a cluster of our own.
+const PGBENCH_DATABASE: &str = "pgbench";
+
+/// The server under test.
+#[derive(Debug)]
+pub struct BenchServer {
+    cluster: Option<LocalCluster>,
+    kb_url: String,
+    pgbench_url: String,
+    bindir: Option<PathBuf>,
+}
+
+impl BenchServer {
+    /// Starts a durable cluster of our own (removed when dropped), listening on 127.0.0.1.
+    pub async fn start_own(settings: &[String]) -> anyhow::Result<BenchServer> {
+        let binaries = ServerBinaries::locate()?;
+        let options = ServerOptions {
+            tcp: true,
+            durable: true,
+            settings: settings.to_vec(),
+            ..ServerOptions::default()
+        };
+        let cluster = LocalCluster::start_temporary_with_options(&binaries, &options)
+            .context("could not start the benchmark's PostgreSQL cluster")?;
+        let url = |database: &str| {
+            format!(
+                "postgresql://postgres@127.0.0.1:{}/{database}?sslmode=disable",
+                cluster.port()
+            )
+        };
+        let admin = connect(&url("postgres")).await?;
+        for database in [KB_DATABASE, PGBENCH_DATABASE] {
+            admin
+                .batch_execute(&format!("CREATE DATABASE {database}"))
+                .await
+                .with_context(|| format!("could not create database {database}"))?;
+        }
+        Ok(BenchServer {
+            kb_url: url(KB_DATABASE),
+            pgbench_url: url(PGBENCH_DATABASE),
+            bindir: Some(binaries.bindir().to_owned()),
+            cluster: Some(cluster),
+        })
+    }
+
+    /// A server given by URL: the KB phases and pgbench's tables share its database.
+    pub fn external(url: &str) -> BenchServer {
+        BenchServer {
+            cluster: None,
+            kb_url: url.to_owned(),
+            pgbench_url: url.to_owned(),
+            bindir: ServerBinaries::locate()
+                .ok()
+                .map(|binaries| binaries.bindir().to_owned()),
+        }
+    }
+
+    /// The URL of the KB database.
+    pub fn kb_url(&self) -> &str {
+        &self.kb_url
+    }
+
+    /// The postmaster's pid when the server is ours.
+    pub fn postmaster(&self) -> Option<u32> {
+        self.cluster.as_ref().map(LocalCluster::pid)
+    }
+
+    /// Whether the cluster is ours (so its settings are the specification's).
+    pub fn is_own(&self) -> bool {
+        self.cluster.is_some()
+    }
+
+    /// `pgbench -i -s scale`, then `pgbench -S -M prepared -c clients -j threads -T seconds`;
+    /// the TPS it prints (without initial connection time). pgbench's tables are dropped when
+    /// the server is not ours.
+    pub fn pgbench_select_only(
+        &self,
+        scale: u32,
+        clients: u32,
+        threads: u32,
+        seconds: u32,
+    ) -> anyhow::Result<f64> {
+        let program = self
+            .bindir
+            .as_ref()
+            .map(|dir| dir.join("pgbench"))
+            .filter(|path| path.is_file())
+            .unwrap_or_else(|| PathBuf::from("pgbench"));
+        let run = |args: &[String]| -> anyhow::Result<String> {
+            let output = Command::new(&program)
+                .args(args)
+                .arg(&self.pgbench_url)
+                .output()
+                .with_context(|| {
+                    format!(
+                        "could not run {} (PostgreSQL's client tools: apt-get install postgresql-client-15)",
+                        program.display()
+                    )
+                })?;
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            if !output.status.success() {
+                bail!(
+                    "pgbench {} failed ({}): {}",
+                    args.join(" "),
+                    output.status,
+                    String::from_utf8_lossy(&output.stderr).trim()
+                );
+            }
+            Ok(stdout)
+        };
+        run(&["-i".into(), "-q".into(), "-s".into(), scale.to_string()])?;
+        let output = run(&[
+            "-S".into(),
+            "-M".into(),
+            "prepared".into(),
+            "-c".into(),
+            clients.to_string(),
+            "-j".into(),
+            threads.to_string(),
+            "-T".into(),
+            seconds.to_string(),
+        ]);
+        if self.cluster.is_none() {
+            run(&["-i".into(), "-I".into(), "d".into()])?;
+        }
+        parse_tps(&output?)
+    }
+
+    /// Runs SQL that is not measured (TRUNCATE, VACUUM, CHECKPOINT) on a connection of its own.
+    pub async fn admin(&self, sql: &str) -> anyhow::Result<()> {
+        let client = connect(&self.kb_url).await?;
+        client
+            .batch_execute(sql)
+            .await
+            .with_context(|| format!("could not run {sql}"))
+    }
+
+    /// `server_version` of the server.
+    pub async fn version(&self) -> anyhow::Result<String> {
+        let client = connect(&self.kb_url).await?;
+        let row = client.query_one("SHOW server_version", &[]).await?;
+        Ok(row.get(0))
+    }
+}
+
+/// A plain connection (no TLS) for untimed administration.
+async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let config = tokio_postgres::Config::from_str(url)
+        .context("the database URL is not a valid PostgreSQL connection string")?;
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .context("could not connect to the benchmark database")?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
+/// The figure of pgbench's `tps = N (without initial connection time)` line.
+pub fn parse_tps(output: &str) -> anyhow::Result<f64> {
+    output
+        .lines()
+        .find(|line| line.starts_with("tps = ") && line.contains("without initial connection"))
+        .and_then(|line| line["tps = ".len()..].split_whitespace().next())
+        .and_then(|figure| figure.parse().ok())
+        .with_context(|| format!("pgbench printed no TPS figure:\n{output}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tps_is_read_from_pgbench_output() {
+        let output = "transaction type: <builtin: select only>\nlatency average = 0.180 ms\n\
+                      initial connection time = 12.027 ms\n\
+                      tps = 88674.266983 (without initial connection time)\n";
+        assert_eq!(parse_tps(output).unwrap(), 88674.266983);
+        assert!(parse_tps("nothing here").is_err());
+    }
+}
