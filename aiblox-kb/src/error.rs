@@ -6,7 +6,7 @@ use tokio_postgres::error::SqlState;
 /// Everything that can go wrong in the contract.
 ///
 /// Messages say what happened and what to do; none contains the database password.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The configuration is invalid (bad URL, bad schema name, missing variable).

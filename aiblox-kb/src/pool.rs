@@ -8,7 +8,12 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Status};
 use tokio_postgres::NoTls;
 
+use crate::repos::ItemGets;
 use crate::{Error, KbConfig, tls};
+
+/// Coalesced item gets in flight per shared read connection: one being answered while the
+/// next is gathered (measured in docs/benchmarks.md: 2 beats 1 and 4).
+const BATCHES_PER_SHARED_CONNECTION: usize = 2;
 
 /// A pool of connections to the knowledge base, each with `search_path` set to the configured
 /// schema when it is opened (no extra round trip per query) and its own cache of prepared
@@ -36,6 +41,7 @@ pub struct KbPool {
     pool: Pool,
     schema: String,
     shared_reads: Arc<SharedReads>,
+    item_gets: Arc<ItemGets>,
 }
 
 /// Settings of a [`KbPool`], with defaults suited to a service.
@@ -51,7 +57,7 @@ pub struct KbPoolBuilder {
 }
 
 impl KbPool {
-    /// Settings for a pool on `config`: at most 16 connections, 4 of them shared by point
+    /// Settings for a pool on `config`: at most 16 connections, 2 of them shared by point
     /// reads; 5 s to open a connection, 5 s to wait for a free one, 5 s to check a returned
     /// one.
     pub fn builder(config: &KbConfig) -> KbPoolBuilder {
@@ -99,6 +105,11 @@ impl KbPool {
     pub fn close(&self) {
         self.shared_reads.release_all();
         self.pool.close();
+    }
+
+    /// The coalescer of this pool's `ItemRepo::get` calls.
+    pub(crate) fn item_gets(&self) -> &ItemGets {
+        &self.item_gets
     }
 
     /// A connection of its own, for one operation.
@@ -208,9 +219,10 @@ impl KbPoolBuilder {
         self
     }
 
-    /// How many of the pool's connections point reads share, pipelining their queries
-    /// (default: a quarter of `max_size`, at most 4; pools of fewer than 4 connections share
-    /// none). 0 turns sharing off: every read takes a connection of its own.
+    /// How many of the pool's connections point reads share, pipelining their queries, and
+    /// over which concurrent `ItemRepo::get` calls are coalesced (default: a quarter of
+    /// `max_size`, at most 2; pools of fewer than 4 connections share none). 0 turns both off:
+    /// every read takes a connection of its own.
     ///
     /// A shared connection answers its reads in order, so a slow one delays those queued
     /// behind it; only single-row and single-statement reads of bounded size are shared.
@@ -235,7 +247,7 @@ impl KbPoolBuilder {
         }
         let shared_reads = self
             .shared_read_connections
-            .unwrap_or((self.max_size / 4).min(4));
+            .unwrap_or((self.max_size / 4).min(2));
         if shared_reads >= self.max_size {
             return Err(Error::Config {
                 message: format!(
@@ -271,6 +283,9 @@ impl KbPoolBuilder {
             pool,
             schema: self.config.schema().to_owned(),
             shared_reads: Arc::new(SharedReads::new(shared_reads)),
+            // As many batches in flight as shared connections: one per connection while
+            // the next is being gathered.
+            item_gets: Arc::new(ItemGets::new(shared_reads * BATCHES_PER_SHARED_CONNECTION)),
         })
     }
 }

@@ -66,7 +66,16 @@ impl<'a> ItemRepo<'a> {
     }
 
     /// The item with this id, if it exists.
+    ///
+    /// On a [`KbPool`](crate::KbPool) that shares connections for reads (the default),
+    /// concurrent gets are coalesced: those that arrive while others are in flight go out
+    /// together in one query. A lone get goes out at once.
     pub async fn get(&self, id: i64) -> Result<Option<KbItem>, Error> {
+        if let Target::Pool(pool) = self.target
+            && pool.item_gets().enabled()
+        {
+            return pool.item_gets().get(pool, id).await;
+        }
         with_read_client!(self.target, |client| {
             queries::get_item()
                 .bind(client, &id)
@@ -367,6 +376,30 @@ async fn upsert<C: GenericClient>(
             Ok(UpsertOutcome { id, status })
         })
         .collect()
+}
+
+/// The items with these (distinct) ids, by id, in one query on a read connection of `pool`.
+pub(super) async fn fetch_items(
+    pool: &crate::KbPool,
+    ids: &[i64],
+) -> Result<HashMap<i64, KbItem>, Error> {
+    let client = pool.read_client().await?;
+    if let [id] = ids {
+        // A batch of one (no concurrent gets): the single-row statement, whose plan the
+        // server caches; `= ANY($1)` is planned afresh on every call.
+        let mut items = HashMap::with_capacity(1);
+        if let Some(row) = queries::get_item().bind(&*client, id).opt().await? {
+            items.insert(row.id, item_from_row(row)?);
+        }
+        return Ok(items);
+    }
+    let rows = queries::get_items().bind(&*client, &ids).all().await?;
+    let mut items = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let item = item_from_row(row)?;
+        items.insert(item.id, item);
+    }
+    Ok(items)
 }
 
 fn item_from_row(row: queries::Item) -> Result<KbItem, Error> {

@@ -2,9 +2,11 @@
 //! database rows to the contract's models.
 
 mod chunk_cache_repo;
+mod item_gets;
 mod item_repo;
 
 pub use chunk_cache_repo::ChunkCacheRepo;
+pub(crate) use item_gets::ItemGets;
 pub use item_repo::ItemRepo;
 
 use chrono::{DateTime, FixedOffset, Utc};

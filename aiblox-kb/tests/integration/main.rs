@@ -10,6 +10,7 @@ mod items;
 mod migration_processes;
 mod migrations;
 mod schemas;
+mod shared_reads;
 mod tls;
 
 use aiblox_kb_testkit::TestKb;

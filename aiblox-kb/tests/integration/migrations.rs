@@ -11,6 +11,26 @@ use tempfile::TempDir;
 /// The first embedded migration, as shipped.
 pub(crate) const V0001: &str = include_str!("../../migrations/V0001__kb_init.sql");
 
+/// The embedded migrations of this build, `(file name, SQL)` in order.
+pub(crate) fn embedded() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+    let mut files: Vec<(String, String)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with('V') && name.ends_with(".sql"))
+        .map(|name| {
+            let sql = std::fs::read_to_string(dir.join(&name)).unwrap();
+            (name, sql)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+fn embedded_names() -> Vec<String> {
+    embedded().into_iter().map(|(name, _)| name).collect()
+}
+
 /// A directory of migration files.
 pub(crate) fn migrations(files: &[(&str, &str)]) -> TempDir {
     let dir = tempfile::tempdir().unwrap();
@@ -52,20 +72,20 @@ async fn migrating_creates_the_schema_once_and_then_finds_nothing_to_do() {
     let kb = TestKb::unmigrated().await;
     let before = Migrator::new(kb.config()).status().await.unwrap();
     assert_eq!(before.compatibility, Compatibility::Behind);
-    assert_eq!(before.pending, ["V0001__kb_init.sql"]);
+    assert_eq!(before.pending, embedded_names());
 
     let first = aiblox_kb::migrate(kb.config()).await.unwrap();
-    assert_eq!(first.applied, ["V0001__kb_init.sql"]);
+    assert_eq!(first.applied, embedded_names());
     assert_eq!(
         (first.already_applied, &first.compatibility),
         (0, &Compatibility::UpToDate)
     );
     let second = aiblox_kb::migrate(kb.config()).await.unwrap();
     assert!(second.applied.is_empty());
-    assert_eq!(second.already_applied, 1);
+    assert_eq!(second.already_applied, embedded_names().len());
 
     let status = Migrator::new(kb.config()).check().await.unwrap();
-    assert_eq!(status.applied.len(), 1);
+    assert_eq!(status.applied.len(), embedded_names().len());
     assert_eq!(
         status.applied[0].contract_version,
         env!("CARGO_PKG_VERSION")
@@ -95,10 +115,11 @@ async fn concurrent_runners_apply_each_migration_exactly_once() {
         applied += runner.await.unwrap().unwrap().applied.len();
     }
     assert_eq!(
-        applied, 1,
-        "one runner applied V0001, the others found it done"
+        applied,
+        embedded_names().len(),
+        "each migration applied by one runner, found done by the others"
     );
-    assert_eq!(history(&kb).await.len(), 1);
+    assert_eq!(history(&kb).await.len(), embedded_names().len());
 }
 
 #[tokio::test]
@@ -262,16 +283,19 @@ async fn the_no_transaction_marker_allows_concurrent_index_builds() {
 #[tokio::test]
 async fn a_database_ahead_is_accepted_within_the_rule_and_refused_outside_it() {
     let kb = TestKb::unmigrated().await;
-    let newer = migrations(&[
-        ("V0001__kb_init.sql", V0001),
-        (
-            "V0002__add_lang.sql",
-            "ALTER TABLE item ADD COLUMN lang text;\n",
-        ),
-    ]);
+    let mut files = embedded();
+    files.push((
+        "V9000__add_lang.sql".to_owned(),
+        "ALTER TABLE item ADD COLUMN lang text;\n".to_owned(),
+    ));
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(name, sql)| (name.as_str(), sql.as_str()))
+        .collect();
+    let newer = migrations(&files);
     from_dir(&kb, newer.path()).run().await.unwrap();
 
-    // This build (embedded: V0001 only) meets a database with V0002 from the same contract line.
+    // This build meets a database with one more migration, from the same contract line.
     let status = Migrator::new(kb.config()).check().await.unwrap();
     assert_eq!(status.compatibility, Compatibility::AheadCompatible);
     assert_eq!(
@@ -280,7 +304,7 @@ async fn a_database_ahead_is_accepted_within_the_rule_and_refused_outside_it() {
             .iter()
             .map(|m| m.file_name.as_str())
             .collect::<Vec<_>>(),
-        ["V0002__add_lang.sql"]
+        ["V9000__add_lang.sql"]
     );
     assert!(
         Migrator::new(kb.config())
@@ -299,7 +323,7 @@ async fn a_database_ahead_is_accepted_within_the_rule_and_refused_outside_it() {
     kb.raw_client()
         .await
         .execute(
-            "UPDATE aiblox_kb_migrations SET contract_version = '1.0.0' WHERE version = 2",
+            "UPDATE aiblox_kb_migrations SET contract_version = '1.0.0' WHERE version = 9000",
             &[],
         )
         .await
@@ -311,7 +335,7 @@ async fn a_database_ahead_is_accepted_within_the_rule_and_refused_outside_it() {
         assert!(matches!(err, Error::Incompatible { .. }), "{err}");
         assert!(
             err.to_string()
-                .contains("V0002__add_lang.sql was applied by contract 1.0.0"),
+                .contains("V9000__add_lang.sql was applied by contract 1.0.0"),
             "{err}"
         );
         assert!(

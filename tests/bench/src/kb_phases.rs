@@ -31,6 +31,8 @@ pub struct PhaseOptions {
     pub batch: usize,
     /// Untimed operations before each read phase.
     pub warmup: usize,
+    /// Connections of the pool that point reads share (`None`: the pool's default).
+    pub shared_reads: Option<usize>,
 }
 
 /// Runs every phase in the specification's order; results in run order.
@@ -47,10 +49,13 @@ pub async fn run_all(
         warmup: options.warmup,
         postmaster,
     };
-    let pool = KbPool::builder(config)
+    let mut builder = KbPool::builder(config)
         .max_size(options.pool_size)
-        .application_name("aiblox-bench")
-        .build()?;
+        .application_name("aiblox-bench");
+    if let Some(shared) = options.shared_reads {
+        builder = builder.shared_read_connections(shared);
+    }
+    let pool = builder.build()?;
     let mut results = Vec::new();
 
     // (1) Empty tables, fresh statistics, nothing dirty.
@@ -91,6 +96,10 @@ pub async fn run_all(
     results.push((
         "get_plain_pool".to_owned(),
         timed_gets(&plain_pool, &targets, reads).await?,
+    ));
+    results.push((
+        "get_c1_plain_pool".to_owned(),
+        timed_gets(&plain_pool, &targets, single).await?,
     ));
     plain_pool.close();
 

@@ -43,6 +43,14 @@ struct Args {
     /// Items per upsert call.
     #[arg(long, default_value_t = 500)]
     batch: usize,
+    /// Connections of the pool that point reads share, pipelined (default: the pool's own
+    /// default, 2 of 16).
+    #[arg(long, value_name = "N")]
+    shared_reads: Option<usize>,
+    /// Run the client on one thread (tokio's current-thread runtime) instead of one worker
+    /// per core.
+    #[arg(long)]
+    single_thread: bool,
     /// Seconds of `pgbench -S` (0: skip pgbench).
     #[arg(long, default_value_t = 20)]
     pgbench_seconds: u32,
@@ -54,10 +62,25 @@ struct Args {
     label: String,
 }
 
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
+fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    match run(args).await {
+    let runtime = if args.single_thread {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    };
+    let runtime = match runtime {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: could not start the async runtime: {err}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -146,6 +169,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         } else {
             args.warmup
         },
+        shared_reads: args.shared_reads,
     };
     eprintln!("running the phases ...");
     let phases = kb_phases::run_all(&server, &config, Arc::clone(&workload), options).await?;
@@ -190,6 +214,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ("pool_size".to_owned(), json!(options.pool_size)),
             ("batch".to_owned(), json!(options.batch)),
             ("warmup".to_owned(), json!(options.warmup)),
+            ("shared_reads".to_owned(), json!(options.shared_reads)),
         ]
         .into_iter()
         .collect(),

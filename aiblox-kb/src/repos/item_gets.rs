@@ -1,0 +1,182 @@
+//! Coalesced `ItemRepo::get` on a pool: while a few gets are in flight, the gets that arrive
+//! meanwhile wait and then go out together as one `id = ANY($1)` query on a shared connection.
+//!
+//! A lone caller never waits for others: with fewer gets in flight than the limit, a get goes
+//! out at once (a batch of one). Batching only starts under load, where it turns N round trips
+//! and N statements into one. The caller that starts a batch runs it; if that caller is
+//! cancelled mid-batch, the other callers of the batch are put back in the queue and served
+//! by the next batch, so one caller's timeout never fails another's read.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use tokio::sync::oneshot;
+
+use crate::{Error, KbItem, KbPool};
+
+/// Most ids in one batch.
+const MAX_BATCH: usize = 256;
+
+/// The queue and the batches in flight of one pool.
+#[derive(Debug)]
+pub(crate) struct ItemGets {
+    state: Mutex<State>,
+    max_in_flight: usize,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    queue: Vec<Waiter>,
+    in_flight: usize,
+}
+
+#[derive(Debug)]
+struct Waiter {
+    id: i64,
+    reply: oneshot::Sender<Result<Option<KbItem>, Error>>,
+}
+
+impl ItemGets {
+    /// At most `max_in_flight` batches at once (0: no coalescing).
+    pub(crate) fn new(max_in_flight: usize) -> ItemGets {
+        ItemGets {
+            state: Mutex::new(State::default()),
+            max_in_flight,
+        }
+    }
+
+    /// Whether gets are coalesced at all.
+    pub(crate) fn enabled(&self) -> bool {
+        self.max_in_flight > 0
+    }
+
+    /// The item with this id, fetched alone or in a batch with concurrent gets.
+    pub(crate) async fn get(&self, pool: &KbPool, id: i64) -> Result<Option<KbItem>, Error> {
+        let (reply, answer) = oneshot::channel();
+        let batch = {
+            let mut state = self.lock();
+            state.queue.push(Waiter { id, reply });
+            self.start_batch(&mut state)
+        };
+        if let Some(batch) = batch {
+            run_batch(pool, batch).await;
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(Error::Unavailable {
+                message: "a batched read was abandoned (the runtime is shutting down?); retry"
+                    .to_owned(),
+            })
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes the next batch off the queue if another may go out now.
+    fn start_batch(&self, state: &mut State) -> Option<Vec<Waiter>> {
+        state.queue.retain(|waiter| !waiter.reply.is_closed());
+        if state.queue.is_empty() || state.in_flight >= self.max_in_flight {
+            return None;
+        }
+        state.in_flight += 1;
+        let rest = state.queue.split_off(state.queue.len().min(MAX_BATCH));
+        Some(std::mem::replace(&mut state.queue, rest))
+    }
+
+    /// A batch is done (or abandoned, with `requeue` waiters still to serve): lets the next
+    /// batch go out, run by a task of its own (its callers are all waiting).
+    fn finish(&self, pool: &KbPool, requeue: Vec<Waiter>) {
+        let next = {
+            let mut state = self.lock();
+            state.in_flight -= 1;
+            state.queue.extend(requeue);
+            self.start_batch(&mut state)
+        };
+        if let Some(batch) = next {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    let pool = pool.clone();
+                    runtime.spawn(async move { run_batch(&pool, batch).await });
+                }
+                Err(_) => {
+                    // No runtime to run it on: its callers get an error instead of a hang.
+                    self.lock().in_flight -= 1;
+                    for waiter in batch {
+                        let _ = waiter.reply.send(Err(Error::Unavailable {
+                            message: "no async runtime to run a batched read on".to_owned(),
+                        }));
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Runs one batch and answers its callers, then lets the next batch go.
+async fn run_batch(pool: &KbPool, waiters: Vec<Waiter>) {
+    let mut guard = BatchGuard {
+        pool,
+        waiters: Some(waiters),
+    };
+    let ids = guard.ids();
+    let result = super::item_repo::fetch_items(pool, &ids).await;
+    let waiters = guard.waiters.take().unwrap_or_default();
+    answer(waiters, result);
+    pool.item_gets().finish(pool, Vec::new());
+}
+
+/// Gives each caller its item; an item asked for twice is cloned, otherwise moved.
+fn answer(waiters: Vec<Waiter>, result: Result<HashMap<i64, KbItem>, Error>) {
+    match result {
+        Ok(mut items) => {
+            let mut remaining: HashMap<i64, usize> = HashMap::with_capacity(waiters.len());
+            for waiter in &waiters {
+                *remaining.entry(waiter.id).or_default() += 1;
+            }
+            for waiter in waiters {
+                let left = remaining.entry(waiter.id).or_default();
+                *left -= 1;
+                let item = if *left == 0 {
+                    items.remove(&waiter.id)
+                } else {
+                    items.get(&waiter.id).cloned()
+                };
+                let _ = waiter.reply.send(Ok(item));
+            }
+        }
+        Err(err) => {
+            for waiter in waiters {
+                let _ = waiter.reply.send(Err(err.clone()));
+            }
+        }
+    }
+}
+
+/// Puts the callers of a batch whose runner was cancelled back in the queue.
+struct BatchGuard<'p> {
+    pool: &'p KbPool,
+    waiters: Option<Vec<Waiter>>,
+}
+
+impl BatchGuard<'_> {
+    fn ids(&self) -> Vec<i64> {
+        let mut ids: Vec<i64> = self
+            .waiters
+            .iter()
+            .flatten()
+            .map(|waiter| waiter.id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
+impl Drop for BatchGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(waiters) = self.waiters.take() {
+            self.pool.item_gets().finish(self.pool, waiters);
+        }
+    }
+}
