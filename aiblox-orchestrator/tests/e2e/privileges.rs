@@ -87,13 +87,15 @@ async fn the_service_role_reads_and_caches_but_cannot_write_items_or_change_the_
         .unwrap_err();
     assert!(err.to_string().contains("permission denied"), "{err}");
     let ddl = tempfile::tempdir().unwrap();
+    let embedded = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../aiblox-kb/migrations");
+    for entry in std::fs::read_dir(&embedded).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|extension| extension == "sql") {
+            std::fs::copy(&path, ddl.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
     std::fs::write(
-        ddl.path().join("V0001__kb_init.sql"),
-        include_str!("../../../aiblox-kb/migrations/V0001__kb_init.sql"),
-    )
-    .unwrap();
-    std::fs::write(
-        ddl.path().join("V0002__evil.sql"),
+        ddl.path().join("V9000__evil.sql"),
         "CREATE TABLE evil (x int);\n",
     )
     .unwrap();

@@ -9,6 +9,7 @@
 //! - [`server`]: the durable cluster under test, and pgbench on it.
 //! - [`runner`]: concurrent callers over a list of operations, timed.
 //! - [`kb_phases`]: the phases through the repositories, and the reference points.
+//! - [`service`]: the orchestrator under `wrk` load (binary `aiblox-bench-service`).
 //! - [`cpu`], [`stats`], [`report`]: CPU time, percentiles, the table and the JSON.
 
 pub mod cpu;
@@ -17,5 +18,6 @@ pub mod report;
 pub mod rng;
 pub mod runner;
 pub mod server;
+pub mod service;
 pub mod stats;
 pub mod workload;

@@ -194,7 +194,7 @@ mod tests {
     fn dropping_a_column_that_old_queries_read_lists_each_broken_query() {
         let (_dir, workspace) = scratch_workspace();
         std::fs::write(
-            workspace.schema_dir().join("V0002__drop_token_count.sql"),
+            workspace.schema_dir().join("V0900__drop_token_count.sql"),
             DROP_TOKEN_COUNT,
         )
         .unwrap();
@@ -237,7 +237,7 @@ mod tests {
         git(&["add", "-A"]);
         git(&["commit", "-q", "-m", "base"]);
         std::fs::write(
-            workspace.schema_dir().join("V0002__drop_token_count.sql"),
+            workspace.schema_dir().join("V0900__drop_token_count.sql"),
             DROP_TOKEN_COUNT,
         )
         .unwrap();

@@ -168,7 +168,7 @@ mod tests {
         let (_dir, workspace) = scratch_workspace();
         std::fs::rename(
             workspace.schema_dir().join("V0001__kb_init.sql"),
-            workspace.schema_dir().join("V0002__kb_init.sql"),
+            workspace.schema_dir().join("V0900__kb_init.sql"),
         )
         .unwrap();
         let (reason, _) = failure(&workspace);
@@ -184,7 +184,7 @@ mod tests {
     #[test]
     fn a_duplicated_version_fails() {
         let (_dir, workspace) = scratch_workspace();
-        std::fs::write(workspace.schema_dir().join("V0002__a.sql"), "SELECT 1;").unwrap();
+        std::fs::write(workspace.schema_dir().join("V0900__a.sql"), "SELECT 1;").unwrap();
         std::fs::write(workspace.schema_dir().join("V2__b.sql"), "SELECT 2;").unwrap();
         let (reason, _) = failure(&workspace);
         assert!(reason.contains("have the same version 2"), "{reason}");
@@ -194,18 +194,18 @@ mod tests {
     fn a_new_migration_missing_from_the_sum_file_or_a_hand_edited_sum_fails() {
         let (_dir, workspace) = scratch_workspace();
         std::fs::write(
-            workspace.schema_dir().join("V0002__add_lang.sql"),
+            workspace.schema_dir().join("V0900__add_lang.sql"),
             "ALTER TABLE item ADD COLUMN lang text;\n",
         )
         .unwrap();
         let (reason, fix) = failure(&workspace);
         assert!(
-            reason.contains("V0002__add_lang.sql is not listed"),
+            reason.contains("V0900__add_lang.sql is not listed"),
             "{reason}"
         );
         assert!(fix.contains("cargo xtask codegen"), "{fix}");
 
-        std::fs::remove_file(workspace.schema_dir().join("V0002__add_lang.sql")).unwrap();
+        std::fs::remove_file(workspace.schema_dir().join("V0900__add_lang.sql")).unwrap();
         replace(
             &workspace.schema_dir().join("migrations.sum"),
             "V0001__kb_init.sql 5",

@@ -13,16 +13,20 @@ fn committed_generated_code_is_current() {
 fn the_sum_file_lists_every_migration_and_the_fingerprint() {
     let (_dir, workspace) = scratch_workspace();
     std::fs::write(
-        workspace.schema_dir().join("V0002__add_lang.sql"),
+        workspace.schema_dir().join("V0900__add_lang.sql"),
         "ALTER TABLE item ADD COLUMN lang text;\n",
     )
     .unwrap();
     run(&workspace, Mode::Write).unwrap();
     let text = std::fs::read_to_string(workspace.schema_dir().join("migrations.sum")).unwrap();
     let sum = MigrationsSum::parse(&text).unwrap();
+    let keys = sum.migrations.keys().collect::<Vec<_>>();
+    assert_eq!(keys.first().unwrap().as_str(), "V0001__kb_init.sql");
+    assert_eq!(keys.last().unwrap().as_str(), "V0900__add_lang.sql");
     assert_eq!(
-        sum.migrations.keys().collect::<Vec<_>>(),
-        ["V0001__kb_init.sql", "V0002__add_lang.sql"]
+        keys.len(),
+        workspace_migration_count(&workspace),
+        "every migration is listed"
     );
     assert_eq!(sum.fingerprint, contract_fingerprint(&workspace).unwrap());
     let embedded =
@@ -143,11 +147,11 @@ fn migration_files_must_be_named_and_numbered_uniquely() {
 fn a_new_migration_is_copied_into_the_contract_crate() {
     let (_dir, workspace) = scratch_workspace();
     let sql = "ALTER TABLE item ADD COLUMN lang text;\n";
-    std::fs::write(workspace.schema_dir().join("V0002__add_item_lang.sql"), sql).unwrap();
+    std::fs::write(workspace.schema_dir().join("V0900__add_item_lang.sql"), sql).unwrap();
 
     let err = run(&workspace, Mode::Check).unwrap_err().to_string();
     assert!(
-        err.contains("aiblox-kb/migrations/V0002__add_item_lang.sql (missing)"),
+        err.contains("aiblox-kb/migrations/V0900__add_item_lang.sql (missing)"),
         "{err}"
     );
     assert!(err.contains("schema/migrations.sum (stale)"), "{err}");
@@ -155,6 +159,17 @@ fn a_new_migration_is_copied_into_the_contract_crate() {
     run(&workspace, Mode::Write).unwrap();
     let copied = workspace
         .embedded_migrations_dir()
-        .join("V0002__add_item_lang.sql");
+        .join("V0900__add_item_lang.sql");
     assert_eq!(std::fs::read_to_string(copied).unwrap(), sql);
+}
+
+fn workspace_migration_count(workspace: &Workspace) -> usize {
+    std::fs::read_dir(workspace.schema_dir())
+        .unwrap()
+        .filter(|entry| {
+            let name = entry.as_ref().unwrap().file_name();
+            let name = name.to_string_lossy();
+            name.starts_with('V') && name.ends_with(".sql")
+        })
+        .count()
 }

@@ -1,0 +1,234 @@
+//! `aiblox-bench-service`: the service load run. Ingests the PostgreSQL documentation into a
+//! durable cluster of its own, starts the orchestrator, drives it with `wrk` (a fixed list of
+//! questions, 32 connections, 30 s after a warm-up) and prints requests/s, p50/p99, errors
+//! and the service's peak RSS, as a table and as JSON. Run it with `cargo xtask bench-service`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use aiblox_bench::cpu::CpuSnapshot;
+use aiblox_bench::report::round;
+use aiblox_bench::server::{BenchServer, SPEC_SETTINGS};
+use aiblox_bench::service::{self, Service};
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use serde_json::json;
+
+/// The service load run of the aiblox orchestrator.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Corpus to ingest (default: the PostgreSQL documentation of postgresql-doc-15).
+    #[arg(long, value_name = "DIR")]
+    corpus: Option<PathBuf>,
+    /// The questions, one `{"q": ...}` JSON object per line.
+    #[arg(long, value_name = "FILE", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/retrieval/pgdocs-dev.jsonl"))]
+    questions: PathBuf,
+    /// Concurrent connections of the load generator.
+    #[arg(long, default_value_t = 32)]
+    connections: u32,
+    /// Threads of the load generator.
+    #[arg(long, default_value_t = 2)]
+    threads: u32,
+    /// Seconds of the measured run.
+    #[arg(long, default_value_t = 30)]
+    seconds: u32,
+    /// Seconds of load before the measured run (fills the chunk cache, warms the pool).
+    #[arg(long, default_value_t = 5)]
+    warmup_seconds: u32,
+    /// Evidence items asked for per question.
+    #[arg(long, default_value_t = 5)]
+    top_k: u32,
+    /// The orchestrator binary (default: beside this one).
+    #[arg(long, value_name = "PATH")]
+    orchestrator: Option<PathBuf>,
+    /// The ingestion binary (default: beside this one).
+    #[arg(long, value_name = "PATH")]
+    ingest: Option<PathBuf>,
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "FILE")]
+    json_out: Option<PathBuf>,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::process::ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn sibling(name: &str, given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let path = match given {
+        Some(path) => path,
+        None => std::env::current_exe()?
+            .parent()
+            .context("this program has no directory")?
+            .join(name),
+    };
+    if !path.is_file() {
+        bail!(
+            "{} is missing: build it (cargo build --release -p {name}), or run `cargo xtask \
+             bench-service`, which does",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let orchestrator = sibling("aiblox-orchestrator", args.orchestrator.clone())?;
+    let ingest = sibling("aiblox-ingest", args.ingest.clone())?;
+    let corpus = match args.corpus.clone().or_else(service::default_corpus) {
+        Some(corpus) => corpus,
+        None => bail!(
+            "the PostgreSQL documentation is not installed: apt-get install postgresql-doc-15 \
+             (or pass --corpus DIR)"
+        ),
+    };
+    let questions = service::questions(&args.questions)?;
+    if questions.is_empty() {
+        bail!("{} holds no question", args.questions.display());
+    }
+    Command::new("wrk")
+        .arg("--version")
+        .output()
+        .context("wrk, the load generator, is not installed: apt-get install wrk")?;
+
+    let settings: Vec<String> = SPEC_SETTINGS.iter().map(|s| (*s).to_owned()).collect();
+    let server = BenchServer::start_own(&settings).await?;
+    let ingesting = Instant::now();
+    let status = Command::new(&ingest)
+        .args(["--source", "pgdocs"])
+        .arg(&corpus)
+        .env("AIBLOX_KB_DATABASE_URL", server.kb_url())
+        .status()
+        .with_context(|| format!("could not run {}", ingest.display()))?;
+    if !status.success() {
+        bail!("ingesting {} failed ({status})", corpus.display());
+    }
+    let ingest_s = ingesting.elapsed().as_secs_f64();
+    server.admin("VACUUM (ANALYZE)").await?;
+    server.admin("CHECKPOINT").await?;
+
+    let listen = format!("127.0.0.1:{}", service::free_port()?);
+    let service = Service::start(&orchestrator, &listen, server.kb_url())?;
+    let bodies: Vec<String> = questions
+        .iter()
+        .map(|question| json!({ "query": question, "top_k": args.top_k }).to_string())
+        .collect();
+    let script_path = std::env::temp_dir().join(format!("aiblox-wrk-{}.lua", std::process::id()));
+    std::fs::write(&script_path, service::wrk_script("/v1/query", &bodies))
+        .with_context(|| format!("could not write {}", script_path.display()))?;
+    let url = format!("http://{listen}");
+    let outcome = measure(&args, &server, &service, &script_path, &url);
+    let _ = std::fs::remove_file(&script_path);
+    let (warmup, measured, service_cpu, cpu) = outcome?;
+    let peak_rss = service.peak_rss_bytes();
+    drop(service);
+
+    let rps = measured.requests_per_second();
+    let report = json!({
+        "impl": "aiblox-orchestrator",
+        "started_at": started_at,
+        "env": {
+            "postgres": server.version().await?,
+            "server_settings": settings,
+            "cpus": std::thread::available_parallelism().map_or(0, usize::from),
+        },
+        "corpus": { "path": corpus.display().to_string(), "ingest_s": round(ingest_s, 2) },
+        "params": {
+            "load_generator": "wrk",
+            "connections": args.connections,
+            "threads": args.threads,
+            "seconds": args.seconds,
+            "warmup_seconds": args.warmup_seconds,
+            "questions": questions.len(),
+            "top_k": args.top_k,
+        },
+        "warmup": { "requests": warmup.requests, "errors": warmup.errors() },
+        "requests": measured.requests,
+        "requests_per_s": round(rps, 1),
+        "p50_ms": round(measured.p50_us as f64 / 1000.0, 3),
+        "p99_ms": round(measured.p99_us as f64 / 1000.0, 3),
+        "max_ms": round(measured.max_us as f64 / 1000.0, 3),
+        "errors": {
+            "total": measured.errors(),
+            "non_2xx": measured.non_2xx,
+            "connect": measured.connect_errors,
+            "read": measured.read_errors,
+            "write": measured.write_errors,
+            "timeout": measured.timeouts,
+        },
+        "service_peak_rss_mb": peak_rss.map(|bytes| round(bytes as f64 / 1048576.0, 1)),
+        "service_cpu_s": service_cpu.map(|s| round(s, 2)),
+        "server_cpu_s": cpu.server.map(|s| round(s, 2)),
+        "machine_busy_cpu_s": round(cpu.machine_busy, 2),
+    });
+    println!(
+        "service: {rps:.1} requests/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, peak RSS {} \
+         ({} requests in {} s, {} connections; service CPU {} s, PostgreSQL CPU {} s)",
+        measured.p50_us as f64 / 1000.0,
+        measured.p99_us as f64 / 1000.0,
+        measured.errors(),
+        peak_rss.map_or_else(
+            || "?".to_owned(),
+            |bytes| format!("{:.1} MB", bytes as f64 / 1048576.0)
+        ),
+        measured.requests,
+        args.seconds,
+        args.connections,
+        service_cpu.map_or_else(|| "?".to_owned(), |s| format!("{s:.1}")),
+        cpu.server
+            .map_or_else(|| "?".to_owned(), |s| format!("{s:.1}")),
+    );
+    let text = serde_json::to_string_pretty(&report)?;
+    println!("{text}");
+    if let Some(path) = &args.json_out {
+        std::fs::write(path, format!("{text}\n"))
+            .with_context(|| format!("could not write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+type Measured = (
+    service::WrkResult,
+    service::WrkResult,
+    Option<f64>,
+    aiblox_bench::cpu::CpuSpent,
+);
+
+fn measure(
+    args: &Args,
+    server: &BenchServer,
+    service: &Service,
+    script: &Path,
+    url: &str,
+) -> anyhow::Result<Measured> {
+    eprintln!("warm-up: {} s ...", args.warmup_seconds);
+    let warmup = service::run_wrk(
+        script,
+        url,
+        args.connections,
+        args.threads,
+        args.warmup_seconds.max(1),
+    )?;
+    eprintln!(
+        "measuring: {} connections for {} s ...",
+        args.connections, args.seconds
+    );
+    let before = CpuSnapshot::take(server.postmaster());
+    let service_before = service.cpu_seconds();
+    let measured = service::run_wrk(script, url, args.connections, args.threads, args.seconds)?;
+    let cpu = CpuSnapshot::take(server.postmaster()).since(&before);
+    let service_cpu = match (service.cpu_seconds(), service_before) {
+        (Some(after), Some(before)) => Some(after - before),
+        _ => None,
+    };
+    Ok((warmup, measured, service_cpu, cpu))
+}
