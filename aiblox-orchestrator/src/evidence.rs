@@ -106,8 +106,13 @@ fn count_terms(text: &str, query_terms: &[String], buffer: &mut String) -> TermC
         .filter(|word| !word.is_empty())
     {
         buffer.clear();
-        buffer.extend(word.chars().flat_map(char::to_lowercase));
-        if STOP_WORDS.contains(&buffer.as_str()) {
+        if word.is_ascii() {
+            buffer.push_str(word);
+            buffer.make_ascii_lowercase();
+        } else {
+            buffer.extend(word.chars().flat_map(char::to_lowercase));
+        }
+        if is_stop_word(buffer) {
             continue;
         }
         length += 1;
@@ -163,7 +168,7 @@ pub fn terms(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|word| !word.is_empty())
         .map(str::to_lowercase)
-        .filter(|word| !STOP_WORDS.contains(&word.as_str()))
+        .filter(|word| !is_stop_word(word))
         .map(|word| {
             let (stem, suffix) = stem_parts(&word);
             format!("{stem}{suffix}")
@@ -199,7 +204,15 @@ fn stem_parts(word: &str) -> (&str, &'static str) {
     }
 }
 
-/// English words too common to tell passages apart.
+/// Whether `word` (lower case) is a stop word.
+fn is_stop_word(word: &str) -> bool {
+    word.len() <= MAX_STOP_WORD_BYTES && STOP_WORDS.binary_search(&word).is_ok()
+}
+
+/// Length of the longest stop word.
+const MAX_STOP_WORD_BYTES: usize = 6;
+
+/// English words too common to tell passages apart, sorted (binary search).
 const STOP_WORDS: [&str; 70] = [
     "a", "about", "after", "all", "also", "an", "and", "any", "are", "as", "at", "be", "been",
     "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "how",
@@ -276,6 +289,26 @@ mod tests {
             },
         ];
         assert_eq!(select("replication", &passages, 2, 1)[0].passage, 1);
+    }
+
+    #[test]
+    fn stop_words_are_sorted_and_within_the_length_bound() {
+        assert!(STOP_WORDS.windows(2).all(|pair| pair[0] < pair[1]));
+        assert!(STOP_WORDS.iter().all(|word| word.len() <= MAX_STOP_WORD_BYTES));
+        assert_eq!(
+            STOP_WORDS.iter().map(|word| word.len()).max(),
+            Some(MAX_STOP_WORD_BYTES)
+        );
+        assert!(STOP_WORDS.iter().all(|word| is_stop_word(word)));
+        assert!(!is_stop_word("vacuum") && !is_stop_word("shoulder"));
+    }
+
+    #[test]
+    fn counting_is_case_insensitive_for_ascii_and_other_scripts() {
+        let terms = vec!["index".to_owned(), "ünïcödé".to_owned()];
+        let counts = count_terms("The INDEXES; Index ÜNÏCÖDÉ and the", &terms, &mut String::new());
+        assert_eq!(counts.frequencies, [2, 1]);
+        assert_eq!(counts.length, 3, "stop words are not counted");
     }
 
     #[test]
