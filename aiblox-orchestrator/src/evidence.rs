@@ -294,7 +294,11 @@ mod tests {
     #[test]
     fn stop_words_are_sorted_and_within_the_length_bound() {
         assert!(STOP_WORDS.windows(2).all(|pair| pair[0] < pair[1]));
-        assert!(STOP_WORDS.iter().all(|word| word.len() <= MAX_STOP_WORD_BYTES));
+        assert!(
+            STOP_WORDS
+                .iter()
+                .all(|word| word.len() <= MAX_STOP_WORD_BYTES)
+        );
         assert_eq!(
             STOP_WORDS.iter().map(|word| word.len()).max(),
             Some(MAX_STOP_WORD_BYTES)
@@ -306,7 +310,11 @@ mod tests {
     #[test]
     fn counting_is_case_insensitive_for_ascii_and_other_scripts() {
         let terms = vec!["index".to_owned(), "ünïcödé".to_owned()];
-        let counts = count_terms("The INDEXES; Index ÜNÏCÖDÉ and the", &terms, &mut String::new());
+        let counts = count_terms(
+            "The INDEXES; Index ÜNÏCÖDÉ and the",
+            &terms,
+            &mut String::new(),
+        );
         assert_eq!(counts.frequencies, [2, 1]);
         assert_eq!(counts.length, 3, "stop words are not counted");
     }

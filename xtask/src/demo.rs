@@ -38,7 +38,8 @@ pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
         "demo: ingesting {} as source {source:?} (unchanged files are skipped)",
         corpus.display()
     );
-    let status = cargo(workspace)
+    let status = workspace
+        .cargo()
         .args([
             "run",
             "--quiet",
@@ -57,7 +58,8 @@ pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
     }
 
     println!("demo: starting the orchestrator on http://{listen}");
-    let mut service = cargo(workspace)
+    let mut service = workspace
+        .cargo()
         .args([
             "run",
             "--quiet",
@@ -105,12 +107,6 @@ fn corpus(workspace: &Workspace) -> (&'static str, PathBuf) {
          demo: for the real corpus: apt-get install postgresql-doc-15 (then run the demo again)"
     );
     ("aiblox-docs", workspace.root().join("docs"))
-}
-
-fn cargo(workspace: &Workspace) -> Command {
-    let mut command = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    command.current_dir(workspace.root());
-    command
 }
 
 fn wait_until_listening(listen: &str, service: &mut Child) -> anyhow::Result<()> {

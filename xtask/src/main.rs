@@ -11,9 +11,11 @@
 //! - [`migrations_sum`]: `schema/migrations.sum`, the committed integrity file.
 //! - [`demo`]: `cargo xtask demo`, the whole system on a local database.
 //! - [`eval`]: `cargo xtask eval`, retrieval quality of a running service.
+//! - [`bench`]: `cargo xtask bench` and `bench-service`, the benchmark programs in release mode.
 //! - [`file_tree`]: compares and syncs generated files with their committed copies.
 //! - [`workspace`]: where things live in the repository.
 
+mod bench;
 mod check;
 mod codegen;
 mod contract_record;
@@ -94,6 +96,24 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         warmup: usize,
     },
+    /// The kbpeer-v1 benchmark: every phase through the contract's repositories on a durable
+    /// PostgreSQL of its own, beside pgbench; a table and JSON. Built in release mode.
+    /// `cargo xtask bench --help` lists the flags (--json-out FILE, --database-url URL, --quick).
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// Arguments of aiblox-bench.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// The service load run: the orchestrator over the PostgreSQL documentation, driven by wrk
+    /// (32 connections, 30 s); requests/s, p50/p99, errors, peak RSS. Needs wrk and
+    /// postgresql-doc-15 (apt-get install wrk postgresql-doc-15).
+    #[command(disable_help_flag = true)]
+    BenchService {
+        /// Arguments of aiblox-bench-service.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Record the current contract (schema/migrations.sum and queries/) under the aiblox-kb
     /// version in aiblox-kb/contracts/<version>/, as released. A recorded version never changes.
     RecordContract,
@@ -112,6 +132,8 @@ fn main() -> ExitCode {
             codegen::run(&workspace, mode).map(|summary| println!("{summary}"))
         }
         Command::Migrate { args } => migrate::run(&workspace, &args),
+        Command::Bench { args } => bench::run(&workspace, bench::Bench::Kb, &args),
+        Command::BenchService { args } => bench::run(&workspace, bench::Bench::Service, &args),
         Command::Check { compat_with, bless } => {
             let options = check::Options {
                 compat_with,

@@ -2,16 +2,13 @@
 //! runs the contract's `aiblox-kb-migrate` binary, so that xtask itself never depends on the
 //! contract crate (it must build while the generated code is broken).
 
-use std::process::Command;
-
 use anyhow::{Context as _, bail};
 
 use crate::workspace::Workspace;
 
 pub(crate) fn run(workspace: &Workspace, args: &[String]) -> anyhow::Result<()> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let status = Command::new(cargo)
-        .current_dir(workspace.root())
+    let status = workspace
+        .cargo()
         .args([
             "run",
             "--quiet",

@@ -11,6 +11,14 @@ pub(crate) struct Workspace {
 }
 
 impl Workspace {
+    /// A `cargo` command (the one running xtask) in the workspace root.
+    pub(crate) fn cargo(&self) -> std::process::Command {
+        let mut command =
+            std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        command.current_dir(self.root());
+        command
+    }
+
     /// The workspace this xtask was built from.
     pub(crate) fn current() -> Self {
         let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
