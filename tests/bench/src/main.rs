@@ -47,10 +47,10 @@ struct Args {
     /// default, 2 of 16).
     #[arg(long, value_name = "N")]
     shared_reads: Option<usize>,
-    /// Run the client on one thread (tokio's current-thread runtime) instead of one worker
-    /// per core.
+    /// Run the client on tokio's multi-thread runtime (a worker per core) instead of one
+    /// thread, as the Python peer runs one event loop.
     #[arg(long)]
-    single_thread: bool,
+    multi_thread: bool,
     /// Seconds of `pgbench -S` (0: skip pgbench).
     #[arg(long, default_value_t = 20)]
     pgbench_seconds: u32,
@@ -64,7 +64,7 @@ struct Args {
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let runtime = if args.single_thread {
+    let runtime = if !args.multi_thread {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -215,6 +215,14 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ("batch".to_owned(), json!(options.batch)),
             ("warmup".to_owned(), json!(options.warmup)),
             ("shared_reads".to_owned(), json!(options.shared_reads)),
+            (
+                "runtime".to_owned(),
+                json!(if args.multi_thread {
+                    "tokio multi-thread"
+                } else {
+                    "tokio current-thread"
+                }),
+            ),
         ]
         .into_iter()
         .collect(),
