@@ -2,6 +2,7 @@
 //! retrieval rank; the best `top_k`, at most `max_per_item` from one item.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 /// BM25 term-frequency saturation.
 const K1: f64 = 1.2;
@@ -204,9 +205,26 @@ fn stem_parts(word: &str) -> (&str, &'static str) {
     }
 }
 
-/// Whether `word` (lower case) is a stop word.
+/// Whether `word` (lower case) is a stop word. Runs for every word of every candidate chunk:
+/// a short word is packed into an integer and looked up among the packed stop words.
 fn is_stop_word(word: &str) -> bool {
-    word.len() <= MAX_STOP_WORD_BYTES && STOP_WORDS.binary_search(&word).is_ok()
+    static PACKED: LazyLock<Vec<u64>> = LazyLock::new(|| {
+        let mut packed: Vec<u64> = STOP_WORDS.iter().filter_map(|word| pack(word)).collect();
+        packed.sort_unstable();
+        packed
+    });
+    pack(word).is_some_and(|key| PACKED.binary_search(&key).is_ok())
+}
+
+/// A word of at most [`MAX_STOP_WORD_BYTES`] bytes as an integer, distinct per word.
+fn pack(word: &str) -> Option<u64> {
+    if word.len() > MAX_STOP_WORD_BYTES {
+        return None;
+    }
+    let mut bytes = [0u8; 8];
+    bytes[..word.len()].copy_from_slice(word.as_bytes());
+    bytes[7] = word.len() as u8;
+    Some(u64::from_le_bytes(bytes))
 }
 
 /// Length of the longest stop word.
