@@ -126,22 +126,13 @@ async fn run_batch(pool: &KbPool, waiters: Vec<Waiter>) {
     pool.item_gets().finish(pool, Vec::new());
 }
 
-/// Gives each caller its item; an item asked for twice is cloned, otherwise moved.
+/// Gives each caller its item.
 fn answer(waiters: Vec<Waiter>, result: Result<HashMap<i64, KbItem>, Error>) {
     match result {
-        Ok(mut items) => {
-            let mut remaining: HashMap<i64, usize> = HashMap::with_capacity(waiters.len());
-            for waiter in &waiters {
-                *remaining.entry(waiter.id).or_default() += 1;
-            }
-            for waiter in waiters {
-                let left = remaining.entry(waiter.id).or_default();
-                *left -= 1;
-                let item = if *left == 0 {
-                    items.remove(&waiter.id)
-                } else {
-                    items.get(&waiter.id).cloned()
-                };
+        Ok(items) => {
+            let ids: Vec<i64> = waiters.iter().map(|waiter| waiter.id).collect();
+            let answers = super::item_repo::hand_out(&ids, items);
+            for (waiter, item) in waiters.into_iter().zip(answers) {
                 let _ = waiter.reply.send(Ok(item));
             }
         }

@@ -107,7 +107,7 @@ impl<'a> ItemRepo<'a> {
             let item = item_from_row(row)?;
             by_id.insert(item.id, item);
         }
-        Ok(ids.iter().map(|id| by_id.get(id).cloned()).collect())
+        Ok(hand_out(ids, by_id))
     }
 
     /// The item with this identity, if it exists.
@@ -374,6 +374,26 @@ async fn upsert<C: GenericClient>(
                 (false, false) => UpsertStatus::Unchanged,
             };
             Ok(UpsertOutcome { id, status })
+        })
+        .collect()
+}
+
+/// The item of each id of `ids`, in order (`None` where absent): moved out of `items`, and
+/// cloned only for an id asked for more than once.
+pub(super) fn hand_out(ids: &[i64], mut items: HashMap<i64, KbItem>) -> Vec<Option<KbItem>> {
+    let mut remaining: HashMap<i64, usize> = HashMap::with_capacity(ids.len());
+    for id in ids {
+        *remaining.entry(*id).or_default() += 1;
+    }
+    ids.iter()
+        .map(|id| {
+            let left = remaining.entry(*id).or_default();
+            *left -= 1;
+            if *left == 0 {
+                items.remove(id)
+            } else {
+                items.get(id).cloned()
+            }
         })
         .collect()
 }
