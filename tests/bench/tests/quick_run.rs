@@ -1,0 +1,80 @@
+//! The benchmark program end to end on a reduced workload: its own durable cluster, pgbench,
+//! every phase through the repositories, the checks of the results, the JSON report.
+
+use std::process::Command;
+
+#[test]
+fn a_quick_run_measures_every_phase_and_checks_its_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = dir.path().join("report.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_aiblox-bench"))
+        .args(["--quick", "--pgbench-seconds", "1", "--json-out"])
+        .arg(&json_path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(table.contains("get_vs_pgbench"), "{table}");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json_path).unwrap()).unwrap();
+    let phases = &report["phases"];
+    for phase in [
+        "upsert",
+        "get",
+        "get_c1",
+        "get_plain_pool",
+        "get_c1_plain_pool",
+        "get_bare_deadpool",
+        "get_many",
+        "search",
+        "chunk_put",
+        "chunk_get",
+    ] {
+        let ops_per_s = phases[phase]["ops_per_s"].as_f64().unwrap_or(0.0);
+        assert!(ops_per_s > 0.0, "{phase}: {}", phases[phase]);
+        assert!(
+            phases[phase]["p99_ms"].as_f64().unwrap() >= phases[phase]["p50_ms"].as_f64().unwrap()
+        );
+        assert!(
+            phases[phase]["server_cpu_s"].is_number(),
+            "own cluster: server CPU is measured"
+        );
+    }
+    // A tenth of every size of the specification.
+    assert_eq!(phases["upsert"]["inserted"], 2000);
+    assert_eq!(phases["get"]["found"], 2000);
+    assert_eq!(phases["get_bare_deadpool"]["found"], 2000);
+    assert_eq!(phases["chunk_get"]["hits"], 2000);
+    assert_eq!(phases["search"]["ops"], 200);
+    assert!(phases["get_many"]["rows"].as_u64().unwrap() > 19_000);
+    assert_eq!(
+        report["dataset"]["fingerprints_match"], false,
+        "reduced sizes"
+    );
+    assert!(report["pgbench_select_only_tps"].as_f64().unwrap() > 0.0);
+    assert!(report["ratios"]["get_vs_pgbench"].as_f64().unwrap() > 0.0);
+    assert!(
+        report["ratios"]["get_plain_pool_vs_bare_deadpool"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+}
+
+#[test]
+fn a_bad_database_url_is_refused_without_showing_its_password() {
+    let output = Command::new(env!("CARGO_BIN_EXE_aiblox-bench"))
+        .args([
+            "--quick",
+            "--database-url",
+            "postgresql://bench:s3cret-pw@127.0.0.1:1/none",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("error:"), "{stderr}");
+    assert!(!stderr.contains("s3cret-pw"), "{stderr}");
+}
