@@ -46,6 +46,10 @@ struct Args {
     /// The ingestion binary (default: beside this one).
     #[arg(long, value_name = "PATH")]
     ingest: Option<PathBuf>,
+    /// Exit with an error when the measured run had no successful request or any error (for
+    /// CI's smoke run).
+    #[arg(long)]
+    fail_on_errors: bool,
     /// Also write the JSON report to this file.
     #[arg(long, value_name = "FILE")]
     json_out: Option<PathBuf>,
@@ -192,6 +196,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(path) = &args.json_out {
         std::fs::write(path, format!("{text}\n"))
             .with_context(|| format!("could not write {}", path.display()))?;
+    }
+    if args.fail_on_errors && (measured.requests == 0 || measured.errors() > 0) {
+        bail!(
+            "{} requests, {} errors: the service did not answer every request",
+            measured.requests,
+            measured.errors()
+        );
     }
     Ok(())
 }
