@@ -87,6 +87,12 @@ fn own_cpu_seconds() -> Option<f64> {
     Some(own as f64 / TICKS_PER_SECOND)
 }
 
+/// CPU seconds (user + system) a running process has used, `None` when it is gone.
+pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    let (_, own, _) = process_times(&Path::new("/proc").join(pid.to_string()).join("stat"))?;
+    Some(own as f64 / TICKS_PER_SECOND)
+}
+
 /// The postmaster's own time and that of its exited children, plus every living child's.
 fn server_cpu_seconds(postmaster: u32) -> Option<f64> {
     let (_, own, exited) =

@@ -224,7 +224,10 @@ fn found_all(timed: &Timed, expected: usize, phase: &str) -> anyhow::Result<()> 
 /// The item row as a plain deadpool-postgres client decodes it: the same columns and types as
 /// the repository's, without the contract's model conversion.
 #[derive(Debug)]
-#[allow(dead_code)]
+#[allow(
+    dead_code,
+    reason = "decoded to cost what the repository's decoding costs, then dropped"
+)]
 struct BareItem {
     id: i64,
     source: String,

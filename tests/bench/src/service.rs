@@ -178,12 +178,7 @@ impl Service {
 
     /// CPU seconds used so far.
     pub fn cpu_seconds(&self) -> Option<f64> {
-        let text = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).ok()?;
-        let fields: Vec<&str> = text[text.rfind(')')? + 1..].split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of proc(5); `fields` starts at field 3.
-        let ticks: u64 =
-            fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
-        Some(ticks as f64 / 100.0)
+        crate::cpu::process_cpu_seconds(self.pid())
     }
 }
 
