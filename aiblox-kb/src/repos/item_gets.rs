@@ -8,6 +8,7 @@
 //! by the next batch, so one caller's timeout never fails another's read.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::oneshot;
@@ -22,6 +23,8 @@ const MAX_BATCH: usize = 256;
 pub(crate) struct ItemGets {
     state: Mutex<State>,
     max_in_flight: usize,
+    /// Batches sent so far (for tests: coalescing shows as fewer batches than gets).
+    batches_sent: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -42,6 +45,7 @@ impl ItemGets {
         ItemGets {
             state: Mutex::new(State::default()),
             max_in_flight,
+            batches_sent: AtomicU64::new(0),
         }
     }
 
@@ -120,6 +124,9 @@ async fn run_batch(pool: &KbPool, waiters: Vec<Waiter>) {
         waiters: Some(waiters),
     };
     let ids = guard.ids();
+    pool.item_gets()
+        .batches_sent
+        .fetch_add(1, Ordering::Relaxed);
     let result = super::item_repo::fetch_items(pool, &ids).await;
     let waiters = guard.waiters.take().unwrap_or_default();
     answer(waiters, result);
@@ -169,5 +176,83 @@ impl Drop for BatchGuard<'_> {
         if let Some(waiters) = self.waiters.take() {
             self.pool.item_gets().finish(self.pool, waiters);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{ItemRepo, KbConfig, NewItem};
+
+    /// A pool on a fresh schema of the test server, with `ids` of stored items.
+    async fn pool_with_items(shared: usize, count: usize) -> (KbPool, Vec<i64>) {
+        let schema = format!("t_item_gets_{}_{shared}", std::process::id());
+        let config = KbConfig::new(&aiblox_localpg::test_server().url())
+            .and_then(|config| config.with_schema(&schema))
+            .unwrap();
+        crate::migrate(&config).await.unwrap();
+        let pool = KbPool::builder(&config)
+            .max_size(8)
+            .shared_read_connections(shared)
+            .build()
+            .unwrap();
+        let items: Vec<NewItem> = (0..count)
+            .map(|n| NewItem::new("docs", format!("{n}"), format!("text {n}")))
+            .collect();
+        let ids = ItemRepo::new(&pool)
+            .upsert(&items)
+            .await
+            .unwrap()
+            .iter()
+            .map(|outcome| outcome.id)
+            .collect();
+        (pool, ids)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_gets_share_batches_and_a_lone_get_goes_alone() {
+        let (pool, ids) = pool_with_items(1, 50).await;
+        let gets = pool.item_gets();
+
+        for id in &ids[..10] {
+            ItemRepo::new(&pool).get(*id).await.unwrap().unwrap();
+        }
+        assert_eq!(
+            gets.batches_sent.load(Ordering::Relaxed),
+            10,
+            "one batch per lone get"
+        );
+
+        let ids = Arc::new(ids);
+        let callers: Vec<_> = (0..400)
+            .map(|n| {
+                let pool = pool.clone();
+                let ids = Arc::clone(&ids);
+                tokio::spawn(async move {
+                    let id = ids[n % ids.len()];
+                    assert_eq!(ItemRepo::new(&pool).get(id).await.unwrap().unwrap().id, id);
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.await.unwrap();
+        }
+        let batches = gets.batches_sent.load(Ordering::Relaxed) - 10;
+        assert!(
+            batches < 200,
+            "400 concurrent gets went out in {batches} batches: they were not coalesced"
+        );
+        assert_eq!(gets.lock().in_flight, 0, "every batch finished");
+        assert!(gets.lock().queue.is_empty(), "nobody left waiting");
+    }
+
+    #[tokio::test]
+    async fn without_shared_connections_gets_are_not_coalesced() {
+        let (pool, ids) = pool_with_items(0, 3).await;
+        assert!(!pool.item_gets().enabled());
+        assert!(ItemRepo::new(&pool).get(ids[0]).await.unwrap().is_some());
+        assert_eq!(pool.item_gets().batches_sent.load(Ordering::Relaxed), 0);
     }
 }
