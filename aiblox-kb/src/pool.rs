@@ -91,7 +91,8 @@ impl KbPool {
         Ok(())
     }
 
-    /// Size, idle connections and waiters, for metrics.
+    /// Size, idle connections and waiters, for metrics. The shared read connections, once
+    /// opened, count as in use.
     pub fn status(&self) -> Status {
         self.pool.status()
     }
