@@ -73,25 +73,38 @@ WHERE id = :id;
 
 --! search_items (sources?) : ItemHit
 -- Full-text search (websearch syntax), best first; `sources` NULL means every source.
+-- Matches are ranked on (id, rank) alone; only the best `limit` rows are read in full (a sort
+-- over whole rows would copy every match's content).
+WITH ranked AS (
+    SELECT i.id, ts_rank_cd(i.search_vector, q.query) AS rank
+    FROM item AS i, websearch_to_tsquery('english'::regconfig, :query::text) AS q(query)
+    WHERE i.search_vector @@ q.query
+        AND (:sources::text[] IS NULL OR i.source = ANY(:sources::text[]))
+    ORDER BY rank DESC, i.id
+    LIMIT :limit::bigint
+)
 SELECT
     i.id, i.source, i.external_id, i.title, i.content, i.content_hash, i.metadata,
-    i.created_at, i.updated_at,
-    ts_rank_cd(i.search_vector, q.query) AS rank
-FROM item AS i, websearch_to_tsquery('english'::regconfig, :query::text) AS q(query)
-WHERE i.search_vector @@ q.query
-    AND (:sources::text[] IS NULL OR i.source = ANY(:sources::text[]))
-ORDER BY rank DESC, i.id
-LIMIT :limit::bigint;
+    i.created_at, i.updated_at, ranked.rank
+FROM ranked
+JOIN item AS i ON i.id = ranked.id
+ORDER BY ranked.rank DESC, i.id;
 
 --! search_items_any_word (sources?) : ItemHit
 -- Items holding any word of a question (`:query` is those words OR-ed in websearch syntax),
 -- ranked by term frequency (ts_rank: titles weigh more than contents), best first.
+-- Ranked on (id, rank) alone, like search_items.
+WITH ranked AS (
+    SELECT i.id, ts_rank(i.search_vector, q.query) AS rank
+    FROM item AS i, websearch_to_tsquery('english'::regconfig, :query::text) AS q(query)
+    WHERE i.search_vector @@ q.query
+        AND (:sources::text[] IS NULL OR i.source = ANY(:sources::text[]))
+    ORDER BY rank DESC, i.id
+    LIMIT :limit::bigint
+)
 SELECT
     i.id, i.source, i.external_id, i.title, i.content, i.content_hash, i.metadata,
-    i.created_at, i.updated_at,
-    ts_rank(i.search_vector, q.query) AS rank
-FROM item AS i, websearch_to_tsquery('english'::regconfig, :query::text) AS q(query)
-WHERE i.search_vector @@ q.query
-    AND (:sources::text[] IS NULL OR i.source = ANY(:sources::text[]))
-ORDER BY rank DESC, i.id
-LIMIT :limit::bigint;
+    i.created_at, i.updated_at, ranked.rank
+FROM ranked
+JOIN item AS i ON i.id = ranked.id
+ORDER BY ranked.rank DESC, i.id;

@@ -807,7 +807,7 @@ impl DeleteItemStmt {
 pub struct SearchItemsStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn search_items() -> SearchItemsStmt {
     SearchItemsStmt(
-        "SELECT i.id, i.source, i.external_id, i.title, i.content, i.content_hash, i.metadata, i.created_at, i.updated_at, ts_rank_cd(i.search_vector, q.query) AS rank FROM item AS i, websearch_to_tsquery('english'::regconfig, $1::text) AS q(query) WHERE i.search_vector @@ q.query AND ($2::text[] IS NULL OR i.source = ANY($2::text[])) ORDER BY rank DESC, i.id LIMIT $3::bigint",
+        "WITH ranked AS ( SELECT i.id, ts_rank_cd(i.search_vector, q.query) AS rank FROM item AS i, websearch_to_tsquery('english'::regconfig, $1::text) AS q(query) WHERE i.search_vector @@ q.query AND ($2::text[] IS NULL OR i.source = ANY($2::text[])) ORDER BY rank DESC, i.id LIMIT $3::bigint ) SELECT i.id, i.source, i.external_id, i.title, i.content, i.content_hash, i.metadata, i.created_at, i.updated_at, ranked.rank FROM ranked JOIN item AS i ON i.id = ranked.id ORDER BY ranked.rank DESC, i.id",
         None,
     )
 }
@@ -887,7 +887,7 @@ impl<
 pub struct SearchItemsAnyWordStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn search_items_any_word() -> SearchItemsAnyWordStmt {
     SearchItemsAnyWordStmt(
-        "SELECT i.id, i.source, i.external_id, i.title, i.content, i.content_hash, i.metadata, i.created_at, i.updated_at, ts_rank(i.search_vector, q.query) AS rank FROM item AS i, websearch_to_tsquery('english'::regconfig, $1::text) AS q(query) WHERE i.search_vector @@ q.query AND ($2::text[] IS NULL OR i.source = ANY($2::text[])) ORDER BY rank DESC, i.id LIMIT $3::bigint",
+        "WITH ranked AS ( SELECT i.id, ts_rank(i.search_vector, q.query) AS rank FROM item AS i, websearch_to_tsquery('english'::regconfig, $1::text) AS q(query) WHERE i.search_vector @@ q.query AND ($2::text[] IS NULL OR i.source = ANY($2::text[])) ORDER BY rank DESC, i.id LIMIT $3::bigint ) SELECT i.id, i.source, i.external_id, i.title, i.content, i.content_hash, i.metadata, i.created_at, i.updated_at, ranked.rank FROM ranked JOIN item AS i ON i.id = ranked.id ORDER BY ranked.rank DESC, i.id",
         None,
     )
 }
