@@ -11,21 +11,22 @@ use tokio_postgres::NoTls;
 use crate::repos::ItemGets;
 use crate::{Error, KbConfig, tls};
 
-/// Coalesced item gets in flight per shared read connection: one being answered while the
-/// next is gathered (measured in docs/benchmarks.md: 2 beats 1 and 4).
-const BATCHES_PER_SHARED_CONNECTION: usize = 2;
+/// Coalesced item gets in flight per shared read connection: the server always has the next
+/// batch queued while the client takes in the last (docs/benchmarks.md: 4 per connection
+/// beat 1, 2 and 3, and matched 6).
+const BATCHES_PER_SHARED_CONNECTION: usize = 4;
 
 /// A pool of connections to the knowledge base, each with `search_path` set to the configured
 /// schema when it is opened (no extra round trip per query) and its own cache of prepared
 /// statements (each query is prepared once per connection). Cheap to clone.
 ///
 /// Point reads run on a repository built on the pool (`ItemRepo::get`, `get_by_key`,
-/// `get_many`, `ChunkCacheRepo::get`, `get_many`) are *pipelined*: they share a few of the
+/// `ChunkCacheRepo::get`) are *pipelined*: they share a few of the
 /// pool's connections (see [`KbPoolBuilder::shared_read_connections`]), many in flight on each,
 /// instead of taking a connection each. Each is still one statement in its own implicit
 /// transaction; what changes is fewer connections and far fewer round trips under load.
-/// Searches, writes and everything run on a [`KbConnection`] or [`KbTransaction`] take a
-/// connection of their own.
+/// Multi-row reads (`get_many`), searches, writes and everything run on a [`KbConnection`] or
+/// [`KbTransaction`] take a connection of their own.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), aiblox_kb::Error> {
@@ -57,7 +58,7 @@ pub struct KbPoolBuilder {
 }
 
 impl KbPool {
-    /// Settings for a pool on `config`: at most 16 connections, 2 of them shared by point
+    /// Settings for a pool on `config`: at most 16 connections, 1 of them shared by point
     /// reads; 5 s to open a connection, 5 s to wait for a free one, 5 s to check a returned
     /// one.
     pub fn builder(config: &KbConfig) -> KbPoolBuilder {
@@ -221,12 +222,14 @@ impl KbPoolBuilder {
     }
 
     /// How many of the pool's connections point reads share, pipelining their queries, and
-    /// over which concurrent `ItemRepo::get` calls are coalesced (default: a quarter of
-    /// `max_size`, at most 2; pools of fewer than 4 connections share none). 0 turns both off:
-    /// every read takes a connection of its own.
+    /// over which concurrent `ItemRepo::get` calls are coalesced (default: 1; pools of fewer
+    /// than 4 connections share none). 0 turns both off: every read takes a connection of its
+    /// own. One shared connection is served by one server process, so it carries about one
+    /// server core's worth of point reads (about 100,000 item gets/s in docs/benchmarks.md);
+    /// share more where one replica needs more.
     ///
     /// A shared connection answers its reads in order, so a slow one delays those queued
-    /// behind it; only single-row and single-statement reads of bounded size are shared.
+    /// behind it; only point reads of one item or one chunk set are shared.
     pub fn shared_read_connections(mut self, count: usize) -> Self {
         self.shared_read_connections = Some(count);
         self
@@ -248,7 +251,7 @@ impl KbPoolBuilder {
         }
         let shared_reads = self
             .shared_read_connections
-            .unwrap_or((self.max_size / 4).min(2));
+            .unwrap_or(usize::from(self.max_size >= 4));
         if shared_reads >= self.max_size {
             return Err(Error::Config {
                 message: format!(

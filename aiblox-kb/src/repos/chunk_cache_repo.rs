@@ -77,7 +77,7 @@ impl<'a> ChunkCacheRepo<'a> {
         }
         let item_ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
         let hashes: Vec<&[u8]> = items.iter().map(|(_, hash)| hash.as_slice()).collect();
-        let rows = with_read_client!(self.target, |client| {
+        let rows = with_client!(self.target, |client| {
             queries::get_chunks_for_items()
                 .bind(client, &item_ids, &hashes, &chunker_key)
                 .all()

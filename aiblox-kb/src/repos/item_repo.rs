@@ -98,7 +98,7 @@ impl<'a> ItemRepo<'a> {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        let rows = with_read_client!(self.target, |client| queries::get_items()
+        let rows = with_client!(self.target, |client| queries::get_items()
             .bind(client, &unique)
             .all()
             .await?);

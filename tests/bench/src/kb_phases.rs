@@ -33,6 +33,9 @@ pub struct PhaseOptions {
     pub warmup: usize,
     /// Connections of the pool that point reads share (`None`: the pool's default).
     pub shared_reads: Option<usize>,
+    /// The get phases run their list this many times (1 in the specification): a longer
+    /// phase for steadier figures.
+    pub get_repeat: usize,
 }
 
 /// Runs every phase in the specification's order; results in run order.
@@ -75,7 +78,12 @@ pub async fn run_all(
     settle(server, &schema).await?;
 
     // (4) reads.
-    let targets: Arc<Vec<i64>> = Arc::new(workload.get.iter().map(|&index| ids[index]).collect());
+    let targets: Arc<Vec<i64>> = Arc::new(
+        std::iter::repeat_n(&workload.get, options.get_repeat.max(1))
+            .flatten()
+            .map(|&index| ids[index])
+            .collect(),
+    );
     let get = timed_gets(&pool, &targets, reads).await?;
     results.push(("get".to_owned(), get));
 
