@@ -5,7 +5,10 @@
 //! out at once (a batch of one). Batching only starts under load, where it turns N round trips
 //! and N statements into one. The caller that starts a batch runs it; if that caller is
 //! cancelled mid-batch, the other callers of the batch are put back in the queue and served
-//! by the next batch, so one caller's timeout never fails another's read.
+//! by the next batch, so one caller's timeout never fails another's read. (A caller that keeps
+//! its get future but stops polling it, without dropping it, would hold its batch: futures
+//! are polled to completion or dropped, and every select/timeout in tokio does one or the
+//! other.)
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
