@@ -287,8 +287,6 @@ impl KbPoolBuilder {
             pool,
             schema: self.config.schema().to_owned(),
             shared_reads: Arc::new(SharedReads::new(shared_reads)),
-            // As many batches in flight as shared connections: one per connection while
-            // the next is being gathered.
             item_gets: Arc::new(ItemGets::new(shared_reads * BATCHES_PER_SHARED_CONNECTION)),
         })
     }
@@ -387,12 +385,16 @@ pub(crate) fn target_of(executor: &impl Executor) -> Target<'_> {
 }
 
 /// Runs `$body` with `$client` bound to a client of `$target`, generic over the three kinds.
+/// On a pool the client comes from `KbPool::$lease` (default: a connection of its own).
 macro_rules! with_client {
     ($target:expr, |$client:ident| $body:expr) => {
+        $crate::pool::with_client!($target, checkout, |$client| $body)
+    };
+    ($target:expr, $lease:ident, |$client:ident| $body:expr) => {
         match $target {
             $crate::pool::Target::Pool(pool) => {
-                let object = pool.checkout().await?;
-                let $client: &deadpool_postgres::Client = &object;
+                let lease = pool.$lease().await?;
+                let $client: &deadpool_postgres::Client = &lease;
                 $body
             }
             $crate::pool::Target::Connection($client) => $body,
@@ -402,19 +404,11 @@ macro_rules! with_client {
 }
 pub(crate) use with_client;
 
-/// [`with_client!`] for a single-statement read: on a pool, a shared (pipelined) connection
-/// when the pool has them.
+/// [`with_client!`] for a point read: on a pool, a shared (pipelined) connection when the pool
+/// has them.
 macro_rules! with_read_client {
     ($target:expr, |$client:ident| $body:expr) => {
-        match $target {
-            $crate::pool::Target::Pool(pool) => {
-                let lease = pool.read_client().await?;
-                let $client: &deadpool_postgres::Client = &lease;
-                $body
-            }
-            $crate::pool::Target::Connection($client) => $body,
-            $crate::pool::Target::Transaction($client) => $body,
-        }
+        $crate::pool::with_client!($target, read_client, |$client| $body)
     };
 }
 pub(crate) use with_read_client;

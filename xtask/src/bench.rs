@@ -3,8 +3,6 @@
 //! pgbench; `aiblox-bench-service`: the orchestrator under wrk load). xtask stays free of the
 //! contract crate: the programs are built and run by cargo.
 
-use std::process::Command;
-
 use anyhow::{Context as _, bail};
 
 use crate::workspace::Workspace;
@@ -40,12 +38,23 @@ pub(crate) fn run(workspace: &Workspace, bench: Bench, args: &[String]) -> anyho
         Bench::Kb => "aiblox-bench",
         Bench::Service => "aiblox-bench-service",
     };
-    let path = workspace.root().join("target/release").join(program);
-    let status = Command::new(&path)
+    // Through cargo, which knows the target directory (CARGO_TARGET_DIR and the like);
+    // everything is built already.
+    let status = workspace
+        .cargo()
+        .args([
+            "run",
+            "--release",
+            "--quiet",
+            "--package",
+            "aiblox-bench",
+            "--bin",
+        ])
+        .arg(program)
+        .arg("--")
         .args(args)
-        .current_dir(workspace.root())
         .status()
-        .with_context(|| format!("could not run {}", path.display()))?;
+        .context("could not run cargo")?;
     if !status.success() {
         bail!("{program} failed ({status})");
     }

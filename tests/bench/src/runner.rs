@@ -25,13 +25,6 @@ pub struct Timed {
     pub cpu: CpuSpent,
 }
 
-impl Timed {
-    /// Operations per second of wall time.
-    pub fn ops_per_second(&self) -> f64 {
-        self.ops as f64 / self.wall.as_secs_f64().max(f64::MIN_POSITIVE)
-    }
-}
-
 /// How to run a phase.
 #[derive(Debug, Clone, Copy)]
 pub struct RunOptions {
