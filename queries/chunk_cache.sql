@@ -73,3 +73,45 @@ WHERE c.item_id = i.id AND c.content_hash <> i.content_hash;
 -- Removes every cached chunk made by a chunker other than `chunker_key` (old versions).
 DELETE FROM chunk_cache
 WHERE chunker_key <> :chunker_key;
+
+--: ChunkTermHit(chunk_index?, chunk_length?, terms?, term_frequencies?)
+
+--! chunk_term_hits : ChunkTermHit
+-- For each (item_ids[n], content_hashes[n]) whose chunk set by `chunker_key` is cached for that
+-- hash: one row per chunk holding any of `terms`, with the terms it holds (in term order), their
+-- frequencies and the chunk's length in terms; or one row with NULLs when no chunk holds any.
+-- Items whose set is missing or stale have no row. Reads the index only, never a chunk's text.
+WITH sets AS (
+    SELECT c.item_id, c.chunk_count
+    FROM unnest(:item_ids::bigint[], :content_hashes::bytea[]) AS k(item_id, content_hash)
+    JOIN chunk_cache AS c
+        ON c.item_id = k.item_id AND c.chunker_key = :chunker_key AND c.chunk_index = 0
+        AND c.content_hash = k.content_hash
+),
+hits AS (
+    SELECT t.item_id, t.chunk_index, t.chunk_length,
+        array_agg(t.term ORDER BY t.term) AS terms,
+        array_agg(t.tf::integer ORDER BY t.term) AS term_frequencies
+    FROM sets
+    JOIN chunk_term AS t
+        ON t.item_id = sets.item_id AND t.chunker_key = :chunker_key
+        AND t.term = ANY(:terms::text[])
+    GROUP BY t.item_id, t.chunk_index, t.chunk_length
+)
+SELECT sets.item_id, sets.chunk_count, hits.chunk_index, hits.chunk_length, hits.terms,
+    hits.term_frequencies
+FROM sets
+LEFT JOIN hits ON hits.item_id = sets.item_id
+ORDER BY sets.item_id, hits.chunk_index;
+
+--! get_chunks_at : CachedChunk
+-- Single chunks: (item_ids[n], chunk_indexes[n]) of the set by `chunker_key` cached for
+-- content_hashes[n]. Chunks that are absent or stale have no row.
+SELECT c.item_id, c.chunker_key, c.chunk_index, c.chunk_count, c.content_hash, c.start_offset,
+    c.end_offset, c.text, c.token_count, c.created_at
+FROM unnest(:item_ids::bigint[], :chunk_indexes::int[], :content_hashes::bytea[])
+    AS k(item_id, chunk_index, content_hash)
+JOIN chunk_cache AS c
+    ON c.item_id = k.item_id AND c.chunker_key = :chunker_key AND c.chunk_index = k.chunk_index
+    AND c.content_hash = k.content_hash
+ORDER BY c.item_id, c.chunk_index;

@@ -108,3 +108,63 @@ SELECT
 FROM ranked
 JOIN item AS i ON i.id = ranked.id
 ORDER BY ranked.rank DESC, i.id;
+
+--: RankedItem(title?)
+
+--! search_items_bm25 (sources?) : RankedItem
+-- Items holding any term of a natural-language question, ranked by BM25 over the lexical index
+-- (V0003): corpus-wide IDF, term frequency saturated by `k1`, length normalised by `b`, title
+-- terms counted `title_weight` times. Best first, ties by id. Every row also carries the
+-- question's terms (the `english` configuration's lexemes) and their IDF, in term order.
+-- `sources` NULL means every source (IDF is always corpus-wide). Arithmetic stays in float8:
+-- numeric `ln()` and division cost more than the index scan.
+WITH question AS (
+    SELECT u.lexeme AS term
+    FROM unnest(to_tsvector('english'::regconfig, :question::text)) AS u
+),
+corpus AS (
+    SELECT greatest(sum(s.items), 1)::float8 AS items,
+        greatest(
+            (sum(s.content_length) + :title_weight::float8 * sum(s.title_length))::float8
+                / greatest(sum(s.items), 1),
+            1.0
+        ) AS average_length
+    FROM item_term_stats AS s
+),
+terms AS (
+    SELECT question.term,
+        ln(1.0 + (corpus.items - count(p.item_id)::float8 + 0.5::float8)
+            / (count(p.item_id)::float8 + 0.5::float8)) AS idf
+    FROM question
+    CROSS JOIN corpus
+    LEFT JOIN item_term AS p ON p.term = question.term
+    GROUP BY question.term, corpus.items
+),
+scored AS (
+    SELECT p.item_id,
+        sum(terms.idf * w.tf * (:k1::float8 + 1.0)
+            / (w.tf + :k1::float8 * (1.0 - :b::float8 + :b::float8 * w.length / corpus.average_length))
+        ) AS score
+    FROM terms
+    CROSS JOIN corpus
+    JOIN item_term AS p ON p.term = terms.term,
+    LATERAL (
+        SELECT (p.content_tf + :title_weight::float8 * p.title_tf) AS tf,
+            (p.content_length + :title_weight::float8 * p.title_length) AS length
+    ) AS w
+    GROUP BY p.item_id
+),
+best AS (
+    SELECT scored.item_id, scored.score
+    FROM scored
+    WHERE :sources::text[] IS NULL
+        OR scored.item_id IN (SELECT id FROM item WHERE source = ANY(:sources::text[]))
+    ORDER BY scored.score DESC, scored.item_id
+    LIMIT :limit::bigint
+)
+SELECT i.id, i.source, i.external_id, i.title, i.content_hash, best.score,
+    (SELECT array_agg(terms.term ORDER BY terms.term) FROM terms) AS terms,
+    (SELECT array_agg(terms.idf ORDER BY terms.term) FROM terms) AS idfs
+FROM best
+JOIN item AS i ON i.id = best.item_id
+ORDER BY best.score DESC, i.id;

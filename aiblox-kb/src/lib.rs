@@ -57,7 +57,8 @@ pub use migrate::{
     migrate,
 };
 pub use models::{
-    KbChunkCache, KbItem, NewChunk, NewChunkSet, NewItem, SearchHit, UpsertOutcome, UpsertStatus,
+    Bm25, ChunkSetTerms, ChunkTerms, KbChunkCache, KbItem, NewChunk, NewChunkSet, NewItem,
+    QueryTerm, RankedItem, RankedItems, SearchHit, UpsertOutcome, UpsertStatus,
 };
 pub use pool::{Executor, KbConnection, KbPool, KbPoolBuilder, KbTransaction};
 pub use repos::{ChunkCacheRepo, ItemRepo};

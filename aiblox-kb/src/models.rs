@@ -102,6 +102,86 @@ pub struct SearchHit {
     pub rank: f32,
 }
 
+/// The parameters of BM25 ranking ([`ItemRepo::search_bm25`](crate::ItemRepo::search_bm25)).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Bm25 {
+    /// Term-frequency saturation: how much a term's tenth occurrence adds over its first
+    /// (0 ignores frequency; usual values 0.9 to 2.0).
+    pub k1: f64,
+    /// Length normalisation, 0 (none) to 1 (full).
+    pub b: f64,
+    /// How many content occurrences one occurrence in the title counts as (at least 0).
+    pub title_weight: f64,
+}
+
+impl Default for Bm25 {
+    /// `k1` 1.2, `b` 0.75 (the usual values), a title term counting twice.
+    fn default() -> Self {
+        Bm25 {
+            k1: 1.2,
+            b: 0.75,
+            title_weight: 2.0,
+        }
+    }
+}
+
+/// A term of a question as the lexical index knows it, with its weight in this corpus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryTerm {
+    /// The lexeme (PostgreSQL's `english` configuration: lower case, stemmed).
+    pub term: String,
+    /// Inverse document frequency over the whole corpus: `ln(1 + (N - df + 0.5) / (df + 0.5))`.
+    pub idf: f64,
+}
+
+/// An item found by [`ItemRepo::search_bm25`](crate::ItemRepo::search_bm25): its identity and
+/// score, without its content (fetch that with `get_many` when needed).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankedItem {
+    /// The item's id.
+    pub id: i64,
+    /// Where it comes from.
+    pub source: String,
+    /// Its id in the source.
+    pub external_id: String,
+    /// Its title, if any.
+    pub title: Option<String>,
+    /// SHA-256 of its content (hex in JSON): the key of its cached chunks.
+    #[serde(with = "hex_hash")]
+    pub content_hash: [u8; 32],
+    /// BM25 score; higher is better, comparable within one search only.
+    pub score: f64,
+}
+
+/// The result of a BM25 search: the question's terms and the best items.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RankedItems {
+    /// The question's terms that some item holds, in term order, with their IDF.
+    pub terms: Vec<QueryTerm>,
+    /// The best items, best first; equal scores in id order.
+    pub items: Vec<RankedItem>,
+}
+
+/// Which terms of a question one cached chunk holds, from the chunk cache's lexical index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkTerms {
+    /// Position of the chunk in its set.
+    pub chunk_index: u32,
+    /// The chunk's length in terms (stop words excluded).
+    pub length: u32,
+    /// The question's terms the chunk holds, in term order, with how often it holds each.
+    pub terms: Vec<(String, u32)>,
+}
+
+/// What the chunk cache's lexical index holds about one item's chunk set for a question.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkSetTerms {
+    /// Number of chunks in the set.
+    pub chunk_count: u32,
+    /// The chunks that hold any term of the question, in chunk order.
+    pub chunks: Vec<ChunkTerms>,
+}
+
 /// One cached chunk of an item, made by the chunker named by `chunker_key`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KbChunkCache {

@@ -115,7 +115,7 @@ impl Default for RetrievalSettings {
     fn default() -> Self {
         RetrievalSettings {
             candidates: 15,
-            chunk_max_bytes: 800,
+            chunk_max_bytes: 1200,
             chunk_overlap_bytes: 0,
             max_chunks_per_item: 3,
         }

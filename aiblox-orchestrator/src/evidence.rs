@@ -1,27 +1,29 @@
-//! Scoring passages: BM25 over the candidate chunks of one query, combined with each item's
-//! retrieval rank; the best `top_k`, at most `max_per_item` from one item.
+//! Scoring passages from the term statistics the chunk cache keeps (no text is read): BM25 of
+//! each chunk with the corpus IDF, fused with its page's BM25 score; the best `top_k`, at most
+//! `max_per_item` from one item; and where the question's terms occur in a passage's text.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-/// BM25 term-frequency saturation.
-const K1: f64 = 1.2;
-/// BM25 length normalisation.
-const B: f64 = 0.75;
-/// Weight of the item's retrieval rank against the passage's own BM25 score.
-const ITEM_RANK_WEIGHT: f64 = 0.25;
+use aiblox_kb::{Bm25, QueryTerm};
+use rust_stemmers::{Algorithm, Stemmer};
 
-/// A passage to score: which item (by position among the candidates), which chunk, its text.
+/// Weight of the page's score in a passage's score; the passage's own BM25 has the rest.
+/// Tuned on the development set (docs/retrieval.md).
+pub const PAGE_WEIGHT: f64 = 0.7;
+
+/// A passage to score: which candidate (by position), which chunk, and the question's terms
+/// it holds with their frequencies (none for a chunk standing in for a page without matches).
 #[derive(Debug, Clone, Copy)]
 pub struct Passage<'a> {
     /// Position of the item among the candidates.
     pub item: usize,
-    /// The item's retrieval rank (higher is better; any scale).
-    pub item_rank: f64,
     /// The chunk's index within the item.
-    pub chunk: usize,
-    /// The chunk's text.
-    pub text: &'a str,
+    pub chunk: u32,
+    /// The chunk's length in terms.
+    pub length: u32,
+    /// `(term, frequency)` of the question's terms it holds.
+    pub terms: &'a [(String, u32)],
 }
 
 /// A scored passage.
@@ -29,49 +31,66 @@ pub struct Passage<'a> {
 pub struct Scored {
     /// Index into the passages given.
     pub passage: usize,
-    /// Its score, in `[0, 1]`; comparable within one query.
+    /// Its score, in `[0, 1]`: comparable within one query.
     pub score: f64,
+    /// The page's BM25 score, as the retriever gave it.
+    pub page_score: f64,
+    /// The passage's own BM25 score.
+    pub passage_score: f64,
 }
 
-/// The best passages for `query`, best first, deterministic for equal scores (candidate
-/// order, then chunk order).
+/// The best passages, best first; equal scores in candidate order, then chunk order.
+/// `page_scores` is indexed by candidate; `terms` gives each query term's IDF.
 pub fn select(
-    query: &str,
     passages: &[Passage<'_>],
+    page_scores: &[f64],
+    terms: &[QueryTerm],
+    bm25: &Bm25,
     top_k: usize,
     max_per_item: usize,
+    min_score: f64,
 ) -> Vec<Scored> {
-    let mut query_terms = terms(query);
-    query_terms.sort();
-    query_terms.dedup();
-    let mut buffer = String::new();
-    let counts: Vec<TermCounts> = passages
+    let idf: HashMap<&str, f64> = terms
         .iter()
-        .map(|passage| count_terms(passage.text, &query_terms, &mut buffer))
+        .map(|term| (term.term.as_str(), term.idf))
         .collect();
-    let bm25 = bm25_scores(query_terms.len(), &counts);
-    let best_bm25 = bm25.iter().copied().fold(0.0, f64::max);
-    let best_rank = passages.iter().map(|p| p.item_rank).fold(0.0, f64::max);
+    let measured: Vec<&Passage<'_>> = passages.iter().filter(|p| p.length > 0).collect();
+    let average_length = if measured.is_empty() {
+        1.0
+    } else {
+        (measured.iter().map(|p| f64::from(p.length)).sum::<f64>() / measured.len() as f64).max(1.0)
+    };
+    let passage_scores: Vec<f64> = passages
+        .iter()
+        .map(|passage| passage_bm25(passage, &idf, bm25, average_length))
+        .collect();
+    let best_passage = passage_scores.iter().copied().fold(0.0, f64::max);
+    let best_page = page_scores.iter().copied().fold(0.0, f64::max);
 
     let mut scored: Vec<Scored> = passages
         .iter()
+        .zip(&passage_scores)
         .enumerate()
-        .map(|(index, passage)| {
-            let text_score = if best_bm25 > 0.0 {
-                bm25[index] / best_bm25
+        .map(|(index, (passage, &passage_score))| {
+            let page_score = page_scores.get(passage.item).copied().unwrap_or(0.0);
+            let page = if best_page > 0.0 {
+                page_score / best_page
             } else {
                 0.0
             };
-            let rank_score = if best_rank > 0.0 {
-                passage.item_rank / best_rank
+            let own = if best_passage > 0.0 {
+                passage_score / best_passage
             } else {
                 0.0
             };
             Scored {
                 passage: index,
-                score: (1.0 - ITEM_RANK_WEIGHT) * text_score + ITEM_RANK_WEIGHT * rank_score,
+                score: PAGE_WEIGHT * page + (1.0 - PAGE_WEIGHT) * own,
+                page_score,
+                passage_score,
             }
         })
+        .filter(|scored| scored.score >= min_score)
         .collect();
     scored.sort_by(|a, b| {
         b.score
@@ -91,194 +110,139 @@ pub fn select(
         .collect()
 }
 
-/// How often each query term occurs in one passage, and the passage's length in terms.
-struct TermCounts {
-    frequencies: Vec<u32>,
-    length: usize,
+/// BM25 of one passage: the question's terms it holds, each weighted by its corpus IDF.
+fn passage_bm25(
+    passage: &Passage<'_>,
+    idf: &HashMap<&str, f64>,
+    bm25: &Bm25,
+    average_length: f64,
+) -> f64 {
+    let length_norm = 1.0 - bm25.b + bm25.b * f64::from(passage.length) / average_length;
+    passage
+        .terms
+        .iter()
+        .map(|(term, frequency)| {
+            let tf = f64::from(*frequency);
+            idf.get(term.as_str()).copied().unwrap_or(0.0) * tf * (bm25.k1 + 1.0)
+                / (tf + bm25.k1 * length_norm)
+        })
+        .sum()
 }
 
-/// Counts the query terms in `text` without allocating per word (this runs over every
-/// candidate chunk of every query).
-fn count_terms(text: &str, query_terms: &[String], buffer: &mut String) -> TermCounts {
-    let mut frequencies = vec![0u32; query_terms.len()];
-    let mut length = 0;
-    for word in text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|word| !word.is_empty())
-    {
-        buffer.clear();
-        if word.is_ascii() {
-            buffer.push_str(word);
-            buffer.make_ascii_lowercase();
-        } else {
-            buffer.extend(word.chars().flat_map(char::to_lowercase));
-        }
-        if is_stop_word(buffer) {
-            continue;
-        }
-        length += 1;
-        let (stem, suffix) = stem_parts(buffer);
-        if let Some(index) = query_terms.iter().position(|term| {
-            term.len() == stem.len() + suffix.len()
-                && term.starts_with(stem)
-                && term.ends_with(suffix)
-        }) {
-            frequencies[index] += 1;
-        }
-    }
-    TermCounts {
-        frequencies,
-        length,
-    }
-}
-
-fn bm25_scores(terms: usize, documents: &[TermCounts]) -> Vec<f64> {
-    if documents.is_empty() {
+/// Byte ranges `[start, end)` of `text`'s words whose stem is one of `terms` (lexemes of
+/// PostgreSQL's `english` configuration: lower case, Snowball-stemmed), in order.
+pub fn highlights(text: &str, terms: &[QueryTerm]) -> Vec<[u32; 2]> {
+    if terms.is_empty() {
         return Vec::new();
     }
-    let count = documents.len() as f64;
-    let average_length =
-        (documents.iter().map(|doc| doc.length).sum::<usize>() as f64 / count).max(1.0);
-    let idf: Vec<f64> = (0..terms)
-        .map(|term| {
-            let frequency = documents
-                .iter()
-                .filter(|doc| doc.frequencies[term] > 0)
-                .count() as f64;
-            (1.0 + (count - frequency + 0.5) / (frequency + 0.5)).ln()
-        })
-        .collect();
-    documents
-        .iter()
-        .map(|doc| {
-            let length_norm = 1.0 - B + B * doc.length as f64 / average_length;
-            idf.iter()
-                .zip(&doc.frequencies)
-                .map(|(idf, &tf)| {
-                    let tf = f64::from(tf);
-                    idf * tf * (K1 + 1.0) / (tf + K1 * length_norm)
-                })
-                .sum()
-        })
-        .collect()
-}
-
-/// Lower-cased words without stop words, lightly stemmed (plurals and a few suffixes), so
-/// that "indexes" meets "index" and "vacuuming" meets "vacuum".
-pub fn terms(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|word| !word.is_empty())
-        .map(str::to_lowercase)
-        .filter(|word| !is_stop_word(word))
-        .map(|word| {
-            let (stem, suffix) = stem_parts(&word);
-            format!("{stem}{suffix}")
-        })
-        .collect()
-}
-
-/// A word's stem as a prefix of it plus a replacement suffix (`"queries"` is `("quer", "y")`).
-fn stem_parts(word: &str) -> (&str, &'static str) {
-    if !word.is_ascii() || word.len() <= 3 {
-        return (word, "");
-    }
-    for (suffix, replacement) in [
-        ("ies", "y"),
-        ("sses", "ss"),
-        ("xes", "x"),
-        ("ches", "ch"),
-        ("shes", "sh"),
-        ("ing", ""),
-        ("ed", ""),
-    ] {
-        if let Some(stem) = word.strip_suffix(suffix)
-            && stem.len() >= 3
-        {
-            return (stem, replacement);
+    let mut ranges = Vec::new();
+    for (start, word) in words(text) {
+        let stem = stem(word);
+        if terms.iter().any(|term| term.term == stem) {
+            let end = start + word.len();
+            ranges.push([start as u32, end as u32]);
         }
     }
-    match word.strip_suffix('s') {
-        Some(stem) if !stem.ends_with('s') && !stem.ends_with('u') && !stem.ends_with('i') => {
-            (stem, "")
+    ranges
+}
+
+/// A word (a run of letters and digits) as PostgreSQL's `english` configuration makes it a
+/// lexeme: lower case, then Snowball's English stemmer for words of letters only (words with
+/// digits are only lower-cased); stop words are not told apart.
+pub fn stem(word: &str) -> String {
+    let lower = word.to_lowercase();
+    if lower.chars().all(char::is_alphabetic) {
+        ENGLISH.stem(&lower).into_owned()
+    } else {
+        lower
+    }
+}
+
+static ENGLISH: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::English));
+
+/// The words of `text` (runs of letters and digits) with their byte offsets.
+fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    let mut rest = text.char_indices().peekable();
+    std::iter::from_fn(move || {
+        let (start, _) = rest.find(|(_, c)| c.is_alphanumeric())?;
+        let mut end = text.len();
+        while let Some(&(offset, c)) = rest.peek() {
+            if !c.is_alphanumeric() {
+                end = offset;
+                break;
+            }
+            rest.next();
         }
-        _ => (word, ""),
-    }
+        Some((start, &text[start..end]))
+    })
 }
-
-/// Whether `word` (lower case) is a stop word. Runs for every word of every candidate chunk:
-/// a short word is packed into an integer and looked up among the packed stop words.
-fn is_stop_word(word: &str) -> bool {
-    static PACKED: LazyLock<Vec<u64>> = LazyLock::new(|| {
-        let mut packed: Vec<u64> = STOP_WORDS.iter().filter_map(|word| pack(word)).collect();
-        packed.sort_unstable();
-        packed
-    });
-    pack(word).is_some_and(|key| PACKED.binary_search(&key).is_ok())
-}
-
-/// A word of at most [`MAX_STOP_WORD_BYTES`] bytes as an integer, distinct per word.
-fn pack(word: &str) -> Option<u64> {
-    if word.len() > MAX_STOP_WORD_BYTES {
-        return None;
-    }
-    let mut bytes = [0u8; 8];
-    bytes[..word.len()].copy_from_slice(word.as_bytes());
-    bytes[7] = word.len() as u8;
-    Some(u64::from_le_bytes(bytes))
-}
-
-/// Length of the longest stop word.
-const MAX_STOP_WORD_BYTES: usize = 6;
-
-/// English words too common to tell passages apart, sorted (binary search).
-const STOP_WORDS: [&str; 70] = [
-    "a", "about", "after", "all", "also", "an", "and", "any", "are", "as", "at", "be", "been",
-    "but", "by", "can", "could", "did", "do", "does", "for", "from", "had", "has", "have", "how",
-    "i", "if", "in", "into", "is", "it", "its", "may", "me", "more", "my", "no", "not", "of", "on",
-    "or", "our", "should", "so", "some", "such", "than", "that", "the", "their", "them", "then",
-    "there", "these", "they", "this", "to", "was", "we", "what", "when", "where", "which", "who",
-    "why", "will", "with", "would", "you",
-];
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn passage(item: usize, chunk: usize, text: &str) -> Passage<'_> {
-        Passage {
-            item,
-            item_rank: 0.0,
-            chunk,
-            text,
+    fn term(term: &str, idf: f64) -> QueryTerm {
+        QueryTerm {
+            term: term.to_owned(),
+            idf,
         }
     }
 
-    #[test]
-    fn the_passage_that_answers_ranks_first() {
-        let passages = [
-            passage(0, 0, "Indexes speed up lookups on large tables."),
-            passage(0, 1, "VACUUM reclaims storage occupied by dead tuples."),
-            passage(
-                1,
-                0,
-                "Autovacuum runs vacuum automatically in the background.",
-            ),
-        ];
-        let best = select("how does vacuum reclaim storage?", &passages, 3, 3);
-        assert_eq!(best[0].passage, 1);
-        assert!(best[0].score > best[1].score);
-        assert!(best.iter().all(|s| (0.0..=1.0).contains(&s.score)));
+    fn tf(pairs: &[(&str, u32)]) -> Vec<(String, u32)> {
+        pairs.iter().map(|(t, n)| ((*t).to_owned(), *n)).collect()
     }
 
     #[test]
-    fn caps_per_item_and_top_k_apply() {
+    fn a_rare_term_outweighs_a_common_one_and_the_page_counts() {
+        let terms = [term("vacuum", 3.0), term("tabl", 0.2)];
+        let rare = tf(&[("vacuum", 1)]);
+        let common = tf(&[("tabl", 3)]);
         let passages = [
-            passage(0, 0, "vacuum one"),
-            passage(0, 1, "vacuum two"),
-            passage(0, 2, "vacuum three"),
-            passage(1, 0, "vacuum four"),
+            Passage {
+                item: 0,
+                chunk: 0,
+                length: 50,
+                terms: &common,
+            },
+            Passage {
+                item: 1,
+                chunk: 0,
+                length: 50,
+                terms: &rare,
+            },
         ];
-        let best = select("vacuum", &passages, 10, 2);
+        let bm25 = Bm25::default();
+        let best = select(&passages, &[1.0, 1.0], &terms, &bm25, 2, 1, 0.0);
+        assert_eq!(best[0].passage, 1);
+        assert!(best[0].score > best[1].score);
+        assert!(best.iter().all(|s| (0.0..=1.0).contains(&s.score)));
+        // A much better page lifts its passage above an equal one.
+        let equal = [
+            passages[1],
+            Passage {
+                item: 0,
+                ..passages[1]
+            },
+        ];
+        let best = select(&equal, &[5.0, 1.0], &terms, &bm25, 2, 1, 0.0);
+        assert_eq!(passages[0].item, equal[best[0].passage].item);
+    }
+
+    #[test]
+    fn caps_per_item_top_k_and_min_score_apply() {
+        let hit = tf(&[("vacuum", 1)]);
+        let passages: Vec<Passage<'_>> = [(0, 0), (0, 1), (0, 2), (1, 0)]
+            .iter()
+            .map(|&(item, chunk)| Passage {
+                item,
+                chunk,
+                length: 10,
+                terms: &hit,
+            })
+            .collect();
+        let terms = [term("vacuum", 1.0)];
+        let bm25 = Bm25::default();
+        let best = select(&passages, &[1.0, 0.5], &terms, &bm25, 10, 2, 0.0);
         assert_eq!(
             best.iter()
                 .filter(|s| passages[s.passage].item == 0)
@@ -286,66 +250,60 @@ mod tests {
             2
         );
         assert_eq!(best.len(), 3);
-        assert_eq!(select("vacuum", &passages, 1, 2).len(), 1);
-        assert!(select("vacuum", &[], 5, 2).is_empty());
+        assert_eq!(
+            select(&passages, &[1.0, 0.5], &terms, &bm25, 1, 2, 0.0).len(),
+            1
+        );
+        let strict = select(&passages, &[1.0, 0.5], &terms, &bm25, 10, 3, 0.9);
+        assert!(
+            strict
+                .iter()
+                .all(|s| passages[s.passage].item == 0 && s.score >= 0.9)
+        );
+        assert!(select(&[], &[], &terms, &bm25, 5, 2, 0.0).is_empty());
     }
 
     #[test]
-    fn item_rank_breaks_ties_between_equal_passages() {
+    fn a_long_passage_does_not_win_by_length_alone() {
+        let short = tf(&[("replic", 2)]);
+        let long = tf(&[("replic", 3)]);
         let passages = [
             Passage {
                 item: 0,
-                item_rank: 0.1,
                 chunk: 0,
-                text: "replication slots",
+                length: 400,
+                terms: &long,
             },
             Passage {
                 item: 1,
-                item_rank: 0.9,
                 chunk: 0,
-                text: "replication slots",
+                length: 20,
+                terms: &short,
             },
         ];
-        assert_eq!(select("replication", &passages, 2, 1)[0].passage, 1);
+        let best = select(
+            &passages,
+            &[1.0, 1.0],
+            &[term("replic", 1.0)],
+            &Bm25::default(),
+            2,
+            1,
+            0.0,
+        );
+        assert_eq!(best[0].passage, 1);
     }
 
     #[test]
-    fn stop_words_are_sorted_and_within_the_length_bound() {
-        assert!(STOP_WORDS.windows(2).all(|pair| pair[0] < pair[1]));
-        assert!(
-            STOP_WORDS
-                .iter()
-                .all(|word| word.len() <= MAX_STOP_WORD_BYTES)
-        );
-        assert_eq!(
-            STOP_WORDS.iter().map(|word| word.len()).max(),
-            Some(MAX_STOP_WORD_BYTES)
-        );
-        assert!(STOP_WORDS.iter().all(|word| is_stop_word(word)));
-        assert!(!is_stop_word("vacuum") && !is_stop_word("shoulder"));
-    }
-
-    #[test]
-    fn counting_is_case_insensitive_for_ascii_and_other_scripts() {
-        let terms = vec!["index".to_owned(), "ünïcödé".to_owned()];
-        let counts = count_terms(
-            "The INDEXES; Index ÜNÏCÖDÉ and the",
-            &terms,
-            &mut String::new(),
-        );
-        assert_eq!(counts.frequencies, [2, 1]);
-        assert_eq!(counts.length, 3, "stop words are not counted");
-    }
-
-    #[test]
-    fn terms_are_normalised() {
-        assert_eq!(
-            terms("The Indexes, VACUUMING and queries!"),
-            ["index", "vacuum", "query"]
-        );
-        assert_eq!(
-            terms("status analysis Ünïcödé"),
-            ["status", "analysis", "ünïcödé"]
-        );
+    fn highlights_cover_every_inflection_of_a_term() {
+        let text = "Vacuuming reclaims space; VACUUM FULL rewrites. Héllo vacuumed!";
+        let ranges = highlights(text, &[term("vacuum", 1.0), term("reclaim", 1.0)]);
+        let words: Vec<&str> = ranges
+            .iter()
+            .map(|[s, e]| &text[*s as usize..*e as usize])
+            .collect();
+        assert_eq!(words, ["Vacuuming", "reclaims", "VACUUM", "vacuumed"]);
+        assert!(highlights(text, &[]).is_empty());
+        let words: Vec<(usize, &str)> = super::words("é1 a_b").collect();
+        assert_eq!(words, [(0, "é1"), (4, "a"), (6, "b")]);
     }
 }

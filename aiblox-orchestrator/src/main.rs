@@ -23,7 +23,7 @@ environment, then flags. Every setting, with its TOML key, variable and default:
   limits.max_body_bytes        AIBLOX_MAX_BODY_BYTES          65536
   limits.max_query_chars       AIBLOX_MAX_QUERY_CHARS         2000
   retrieval.candidates         AIBLOX_RETRIEVAL_CANDIDATES    15
-  retrieval.chunk_max_bytes    AIBLOX_CHUNK_MAX_BYTES         800
+  retrieval.chunk_max_bytes    AIBLOX_CHUNK_MAX_BYTES         1200
   retrieval.chunk_overlap_bytes AIBLOX_CHUNK_OVERLAP_BYTES    0
   retrieval.max_chunks_per_item                               3
   log.format                   AIBLOX_LOG_FORMAT              human (or json)

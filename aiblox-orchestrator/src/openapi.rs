@@ -44,19 +44,40 @@ pub fn document() -> Value {
                 "query": {"type": "string", "minLength": 1, "description": "A question, or source:external_id to name one item"},
                 "top_k": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5},
                 "sources": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 100},
-                "max_chunks_per_item": {"type": "integer", "minimum": 1, "maximum": 50}
+                "max_chunks_per_item": {"type": "integer", "minimum": 1, "maximum": 50},
+                "min_score": {"type": "number", "minimum": 0, "maximum": 1, "default": 0,
+                              "description": "Leave out evidence scoring below this"},
+                "explain": {"type": "boolean", "default": false,
+                            "description": "Add how each score was made to the response"}
             }},
             "QueryResponse": {"type": "object", "required": ["route", "evidence", "stats"], "properties": {
                 "route": {"type": "string", "enum": ["lookup", "search", "none"]},
                 "evidence": {"type": "array", "items": {"$ref": "#/components/schemas/Evidence"}},
                 "stats": {"type": "object", "properties": {
                     "candidates": {"type": "integer"}, "chunk_cache_hits": {"type": "integer"},
-                    "chunk_cache_misses": {"type": "integer"}, "elapsed_ms": {"type": "integer"}}}
+                        "chunk_cache_misses": {"type": "integer"}, "elapsed_ms": {"type": "integer"}}},
+                "explain": {"$ref": "#/components/schemas/QueryExplain"}
             }},
             "Evidence": {"type": "object", "description": "content[start..end] (byte offsets) equals text", "properties": {
                 "item_id": {"type": "integer"}, "source": {"type": "string"}, "external_id": {"type": "string"},
                 "title": {"type": ["string", "null"]}, "chunk_index": {"type": "integer"}, "text": {"type": "string"},
-                "start": {"type": "integer"}, "end": {"type": "integer"}, "score": {"type": "number"}}},
+                "start": {"type": "integer"}, "end": {"type": "integer"},
+                "score": {"type": "number", "minimum": 0, "maximum": 1},
+                "highlights": {"type": "array", "description": "[start, end) byte offsets in text of the question's terms",
+                               "items": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}},
+                "explain": {"$ref": "#/components/schemas/EvidenceExplain"}}},
+            "QueryExplain": {"type": "object", "description": "Only when the request sets explain", "properties": {
+                "terms": {"type": "array", "items": {"$ref": "#/components/schemas/TermWeight"}},
+                "candidates": {"type": "array", "items": {"type": "object", "properties": {
+                    "item_id": {"type": "integer"}, "source": {"type": "string"},
+                    "external_id": {"type": "string"}, "score": {"type": "number"}}}}}},
+            "TermWeight": {"type": "object", "properties": {"term": {"type": "string"}, "idf": {"type": "number"}}},
+            "EvidenceExplain": {"type": "object",
+                "description": "score = page_weight * page_score / best page_score + (1 - page_weight) * passage_score / best passage_score",
+                "properties": {
+                    "page_score": {"type": "number"}, "passage_score": {"type": "number"}, "page_weight": {"type": "number"},
+                    "matched_terms": {"type": "array", "items": {"type": "object", "properties": {
+                        "term": {"type": "string"}, "idf": {"type": "number"}, "frequency": {"type": "integer"}}}}}},
             "Item": {"type": "object", "properties": {
                 "id": {"type": "integer"}, "source": {"type": "string"}, "external_id": {"type": "string"},
                 "title": {"type": ["string", "null"]}, "content": {"type": "string"},

@@ -10,7 +10,7 @@ pub const DEFAULT_TOP_K: u32 = 5;
 pub const MAX_SOURCES: usize = 100;
 
 /// `POST /v1/query`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QueryRequest {
     /// The question, or `source:external_id` to name one item.
@@ -24,10 +24,16 @@ pub struct QueryRequest {
     /// At most this many passages from one item (default from the settings).
     #[serde(default)]
     pub max_chunks_per_item: Option<u32>,
+    /// Leave out passages scoring below this, 0 to 1 (default 0: keep all).
+    #[serde(default)]
+    pub min_score: Option<f64>,
+    /// Add how each score was made (`explain` objects) to the response.
+    #[serde(default)]
+    pub explain: bool,
 }
 
 /// A request that passed validation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ValidQuery {
     /// The question, trimmed.
     pub query: String,
@@ -37,6 +43,10 @@ pub struct ValidQuery {
     pub sources: Option<Vec<String>>,
     /// Cap per item.
     pub max_chunks_per_item: usize,
+    /// Lowest score kept.
+    pub min_score: f64,
+    /// Whether to explain scores.
+    pub explain: bool,
 }
 
 impl QueryRequest {
@@ -71,6 +81,10 @@ impl QueryRequest {
                 "`max_chunks_per_item` is {max_chunks_per_item}; it must be 1 to {MAX_TOP_K}"
             ));
         }
+        let min_score = self.min_score.unwrap_or(0.0);
+        if !(0.0..=1.0).contains(&min_score) {
+            return Err(format!("`min_score` is {min_score}; it must be 0 to 1"));
+        }
         if let Some(sources) = &self.sources {
             if sources.is_empty() {
                 return Err("`sources` is empty: leave it out to search every source".to_owned());
@@ -93,6 +107,8 @@ impl QueryRequest {
             top_k: top_k as usize,
             sources: self.sources,
             max_chunks_per_item: max_chunks_per_item as usize,
+            min_score,
+            explain: self.explain,
         })
     }
 }
@@ -106,6 +122,65 @@ pub struct QueryResponse {
     pub evidence: Vec<Evidence>,
     /// What it took.
     pub stats: Stats,
+    /// How the candidates were found (only when the request asks to `explain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explain: Option<QueryExplain>,
+}
+
+/// How a query's candidates were found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryExplain {
+    /// The question's terms as the index knows them (stemmed), with their IDF.
+    pub terms: Vec<TermWeight>,
+    /// Every candidate item, best first, with its BM25 score.
+    pub candidates: Vec<CandidateExplain>,
+}
+
+/// A term with its inverse document frequency over the whole corpus.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermWeight {
+    /// The term (a PostgreSQL `english` lexeme).
+    pub term: String,
+    /// Its IDF.
+    pub idf: f64,
+}
+
+/// One candidate item and its page-level score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateExplain {
+    /// The item.
+    pub item_id: i64,
+    /// Its source.
+    pub source: String,
+    /// Its id within the source.
+    pub external_id: String,
+    /// Its BM25 score.
+    pub score: f64,
+}
+
+/// How one passage's score was made: `score = page_weight * page_score / best page_score +
+/// (1 - page_weight) * passage_score / best passage_score` over the query's passages.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceExplain {
+    /// The item's BM25 score.
+    pub page_score: f64,
+    /// The passage's own BM25 score (corpus IDF, chunk length normalisation).
+    pub passage_score: f64,
+    /// Weight of the page score.
+    pub page_weight: f64,
+    /// The question's terms the passage holds.
+    pub matched_terms: Vec<MatchedTerm>,
+}
+
+/// A question term found in a passage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MatchedTerm {
+    /// The term (a PostgreSQL `english` lexeme).
+    pub term: String,
+    /// Its IDF over the whole corpus.
+    pub idf: f64,
+    /// How often the passage holds it.
+    pub frequency: u32,
 }
 
 /// One cited passage: `content[start..end] == text` for the item's content.
@@ -127,8 +202,14 @@ pub struct Evidence {
     pub start: u32,
     /// Byte offset of its end (exclusive).
     pub end: u32,
-    /// Relevance, comparable within one response.
+    /// Relevance, 0 to 1, comparable within one response.
     pub score: f64,
+    /// Byte ranges `[start, end)` of `text` where the question's terms occur.
+    #[serde(default)]
+    pub highlights: Vec<[u32; 2]>,
+    /// How the score was made (only when the request asks to `explain`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explain: Option<EvidenceExplain>,
 }
 
 /// Counters of one query.
@@ -183,6 +264,7 @@ mod tests {
             ),
             ("vacuum", 5, 3, None)
         );
+        assert_eq!((valid.min_score, valid.explain), (0.0, false));
         for (json, expected) in [
             (serde_json::json!({"query": " "}), "`query` is empty"),
             (
@@ -210,6 +292,14 @@ mod tests {
                 "unknown field `topk`",
             ),
             (serde_json::json!({"top_k": 3}), "missing field `query`"),
+            (
+                serde_json::json!({"query": "x", "min_score": 1.5}),
+                "`min_score` is 1.5",
+            ),
+            (
+                serde_json::json!({"query": "x", "explain": "yes"}),
+                "invalid type",
+            ),
             (
                 serde_json::json!({"query": "x", "top_k": -1}),
                 "invalid value",

@@ -1,14 +1,41 @@
 //! Candidate items from the knowledge base, through the contract's `ItemRepo` only.
 
-use aiblox_kb::{ItemRepo, KbItem, KbPool};
+use aiblox_kb::{Bm25, ItemRepo, KbItem, KbPool, QueryTerm, RankedItem};
 
-/// An item worth chunking and scoring, with its retrieval rank.
-#[derive(Debug, Clone)]
+/// The BM25 parameters of pages and passages, tuned on the development set
+/// (docs/retrieval.md): more weight to repeated terms than the textbook `k1` 1.2, a little less
+/// length normalisation than its `b` 0.75.
+pub const BM25: Bm25 = Bm25 {
+    k1: 2.0,
+    b: 0.6,
+    title_weight: 2.0,
+};
+
+/// An item worth scoring passages of, with its retrieval score. Its content is not fetched:
+/// passages come from the chunk cache.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
-    /// The item.
-    pub item: KbItem,
-    /// Full-text rank (0 for a direct lookup).
-    pub rank: f64,
+    /// The item's id.
+    pub id: i64,
+    /// Its source.
+    pub source: String,
+    /// Its id in the source.
+    pub external_id: String,
+    /// Its title.
+    pub title: Option<String>,
+    /// Hash of its content: the key of its cached chunks.
+    pub content_hash: [u8; 32],
+    /// BM25 score of the whole item (0 for a direct lookup).
+    pub score: f64,
+}
+
+/// The candidates of one query and the question's terms with their corpus IDF.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Retrieved {
+    /// The question's indexed terms (none for a direct lookup).
+    pub terms: Vec<QueryTerm>,
+    /// Best first.
+    pub candidates: Vec<Candidate>,
 }
 
 /// Finds candidate items.
@@ -16,32 +43,34 @@ pub struct Candidate {
 pub struct Retriever {
     pool: KbPool,
     limit: u32,
+    bm25: Bm25,
 }
 
 impl Retriever {
-    /// A retriever returning at most `limit` candidates per search.
-    pub fn new(pool: KbPool, limit: u32) -> Self {
-        Retriever { pool, limit }
+    /// A retriever returning at most `limit` candidates per search, ranked with `bm25`.
+    pub fn new(pool: KbPool, limit: u32, bm25: Bm25) -> Self {
+        Retriever { pool, limit, bm25 }
     }
 
-    /// Items matching any word of the question, best first. Plain full-text search requires
-    /// every word; real questions ("how do I reclaim disk space") rarely have them all, so the
-    /// contract's any-word search ranks items by how often they hold the question's words.
+    /// The BM25 parameters it ranks with (passages are scored with the same).
+    pub fn bm25(&self) -> &Bm25 {
+        &self.bm25
+    }
+
+    /// Items holding any term of the question, ranked by BM25 over the contract's lexical
+    /// index (corpus-wide IDF and length normalisation), best first.
     pub async fn search(
         &self,
         question: &str,
         sources: Option<&[String]>,
-    ) -> Result<Vec<Candidate>, aiblox_kb::Error> {
-        let hits = ItemRepo::new(&self.pool)
-            .search_any_word(question, sources, self.limit)
+    ) -> Result<Retrieved, aiblox_kb::Error> {
+        let ranked = ItemRepo::new(&self.pool)
+            .search_bm25(question, sources, self.limit, &self.bm25)
             .await?;
-        Ok(hits
-            .into_iter()
-            .map(|hit| Candidate {
-                item: hit.item,
-                rank: f64::from(hit.rank),
-            })
-            .collect())
+        Ok(Retrieved {
+            terms: ranked.terms,
+            candidates: ranked.items.into_iter().map(Candidate::from).collect(),
+        })
     }
 
     /// The item with this identity, if it exists (and is in `sources`, when given).
@@ -57,6 +86,33 @@ impl Retriever {
         let item = ItemRepo::new(&self.pool)
             .get_by_key(source, external_id)
             .await?;
-        Ok(item.map(|item| Candidate { item, rank: 0.0 }))
+        Ok(item.map(|item| Candidate::from_item(item, 0.0)))
+    }
+}
+
+impl Candidate {
+    /// A candidate for `item`, with `score`.
+    pub fn from_item(item: KbItem, score: f64) -> Self {
+        Candidate {
+            id: item.id,
+            source: item.source,
+            external_id: item.external_id,
+            title: item.title,
+            content_hash: item.content_hash,
+            score,
+        }
+    }
+}
+
+impl From<RankedItem> for Candidate {
+    fn from(item: RankedItem) -> Self {
+        Candidate {
+            id: item.id,
+            source: item.source,
+            external_id: item.external_id,
+            title: item.title,
+            content_hash: item.content_hash,
+            score: item.score,
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::pin::Pin;
 
 use crate::protocol::ValidQuery;
-use crate::retriever::{Candidate, Retriever};
+use crate::retriever::{Retrieved, Retriever};
 
 /// A boxed future, for routes behind a trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -22,7 +22,7 @@ pub trait Route: Send + Sync {
         &'a self,
         retriever: &'a Retriever,
         query: &'a ValidQuery,
-    ) -> BoxFuture<'a, Result<Option<Vec<Candidate>>, aiblox_kb::Error>>;
+    ) -> BoxFuture<'a, Result<Option<Retrieved>, aiblox_kb::Error>>;
 }
 
 /// The routes, in order of preference.
@@ -43,13 +43,13 @@ impl Router {
         &self,
         retriever: &Retriever,
         query: &ValidQuery,
-    ) -> Result<(&'static str, Vec<Candidate>), aiblox_kb::Error> {
+    ) -> Result<(&'static str, Retrieved), aiblox_kb::Error> {
         for route in &self.routes {
             if let Some(candidates) = route.candidates(retriever, query).await? {
                 return Ok((route.name(), candidates));
             }
         }
-        Ok(("none", Vec::new()))
+        Ok(("none", Retrieved::default()))
     }
 }
 
@@ -85,7 +85,7 @@ impl Route for LookupRoute {
         &'a self,
         retriever: &'a Retriever,
         query: &'a ValidQuery,
-    ) -> BoxFuture<'a, Result<Option<Vec<Candidate>>, aiblox_kb::Error>> {
+    ) -> BoxFuture<'a, Result<Option<Retrieved>, aiblox_kb::Error>> {
         Box::pin(async move {
             let Some((source, external_id)) = Self::parse(&query.query) else {
                 return Ok(None);
@@ -93,12 +93,15 @@ impl Route for LookupRoute {
             Ok(retriever
                 .lookup(source, external_id, query.sources.as_deref())
                 .await?
-                .map(|candidate| vec![candidate]))
+                .map(|candidate| Retrieved {
+                    terms: Vec::new(),
+                    candidates: vec![candidate],
+                }))
         })
     }
 }
 
-/// Full-text search over titles and contents, any word of the question.
+/// BM25 search over titles and contents, any term of the question.
 pub struct SearchRoute;
 
 impl Route for SearchRoute {
@@ -110,7 +113,7 @@ impl Route for SearchRoute {
         &'a self,
         retriever: &'a Retriever,
         query: &'a ValidQuery,
-    ) -> BoxFuture<'a, Result<Option<Vec<Candidate>>, aiblox_kb::Error>> {
+    ) -> BoxFuture<'a, Result<Option<Retrieved>, aiblox_kb::Error>> {
         Box::pin(async move {
             Ok(Some(
                 retriever

@@ -61,7 +61,11 @@ impl AppState {
             .application_name("aiblox-orchestrator")
             .build()?;
         let metrics = Arc::new(Metrics::default());
-        let retriever = Retriever::new(pool.clone(), settings.retrieval.candidates);
+        let retriever = Retriever::new(
+            pool.clone(),
+            settings.retrieval.candidates,
+            crate::retriever::BM25,
+        );
         let chunker = Chunker::new(
             settings.retrieval.chunk_max_bytes,
             settings.retrieval.chunk_overlap_bytes,

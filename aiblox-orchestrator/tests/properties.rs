@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use aiblox_kb::{Bm25, QueryTerm};
 use aiblox_orchestrator::chunker::Chunker;
 use aiblox_orchestrator::config::{Overrides, Settings};
 use aiblox_orchestrator::evidence::{self, Passage};
@@ -64,10 +65,37 @@ proptest! {
     }
 
     #[test]
-    fn scoring_never_panics_and_stays_in_range(query in hostile_text(), texts in proptest::collection::vec(hostile_text(), 0..20), top_k in 1usize..50) {
-        let passages: Vec<Passage<'_>> = texts.iter().enumerate().map(|(index, text)| Passage { item: index % 3, item_rank: index as f64, chunk: index, text }).collect();
-        for scored in evidence::select(&query, &passages, top_k, 2) {
-            prop_assert!((0.0..=1.0).contains(&scored.score) && scored.passage < passages.len());
+    fn scoring_keeps_its_promises(
+        frequencies in proptest::collection::vec((0usize..4, 0u32..20, 0u32..500), 0..40),
+        page_scores in proptest::collection::vec(0.0f64..50.0, 4),
+        top_k in 1usize..50,
+        max_per_item in 1usize..4,
+        min_score in 0.0f64..1.0,
+    ) {
+        let terms = [QueryTerm { term: "vacuum".to_owned(), idf: 2.0 }, QueryTerm { term: "tabl".to_owned(), idf: 0.1 }];
+        let held: Vec<Vec<(String, u32)>> = frequencies.iter().map(|(_, tf, _)| vec![("vacuum".to_owned(), *tf), ("tabl".to_owned(), tf / 2)]).collect();
+        let passages: Vec<Passage<'_>> = frequencies.iter().zip(&held).enumerate().map(|(index, ((item, _, length), terms))| Passage { item: *item, chunk: index as u32, length: *length, terms }).collect();
+        let selected = evidence::select(&passages, &page_scores, &terms, &Bm25::default(), top_k, max_per_item, min_score);
+        prop_assert!(selected.len() <= top_k);
+        prop_assert!(selected.windows(2).all(|pair| pair[0].score >= pair[1].score), "best first");
+        for scored in &selected {
+            prop_assert!((0.0..=1.0).contains(&scored.score) && scored.score >= min_score && scored.passage < passages.len());
+            let item = passages[scored.passage].item;
+            prop_assert!(selected.iter().filter(|other| passages[other.passage].item == item).count() <= max_per_item);
+        }
+    }
+
+    #[test]
+    fn highlights_are_ordered_words_of_the_text(text in hostile_text(), query in hostile_text()) {
+        let terms: Vec<QueryTerm> = query.split_whitespace().map(|word| QueryTerm { term: word.to_lowercase(), idf: 1.0 }).collect();
+        let ranges = evidence::highlights(&text, &terms);
+        let mut previous_end = 0;
+        for [start, end] in ranges {
+            let (start, end) = (start as usize, end as usize);
+            prop_assert!(previous_end <= start && start < end && end <= text.len());
+            prop_assert!(text.is_char_boundary(start) && text.is_char_boundary(end));
+            prop_assert!(text[start..end].chars().all(char::is_alphanumeric));
+            previous_end = end;
         }
     }
 

@@ -1,6 +1,7 @@
 //! `cargo xtask eval --queries FILE.jsonl [--url URL] [--json]`: asks a running orchestrator
 //! every question of a relevance file (`{"q": str, "relevant": [external_id, ...]}` per line)
-//! and prints success@1, success@5, MRR@10 and latency percentiles.
+//! and prints success@1, success@5, MRR@10, nDCG@10, the first stage's recall (how often an
+//! answering page is among the candidates at all) and latency percentiles.
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
@@ -25,6 +26,8 @@ pub(crate) struct Figures {
     success_at_1: f64,
     success_at_5: f64,
     mrr_at_10: f64,
+    ndcg_at_10: f64,
+    recall_at_candidates: f64,
     latency_ms_p50: f64,
     latency_ms_p90: f64,
     latency_ms_p99: f64,
@@ -48,22 +51,25 @@ pub(crate) fn run(
         }
     }
     let mut latencies = Vec::with_capacity(questions.len());
-    let mut reciprocal_ranks = Vec::with_capacity(questions.len());
+    let mut judged = Vec::with_capacity(questions.len());
     let mut errors = 0;
     for question in &questions {
         let started = Instant::now();
         let answer = ask(address, &question.text);
         latencies.push(started.elapsed());
         match answer {
-            Ok(ranked) => reciprocal_ranks.push(first_relevant(&ranked, &question.relevant)),
+            Ok(answer) => judged.push(Judged::of(&answer, &question.relevant)),
             Err(err) => {
                 errors += 1;
-                reciprocal_ranks.push(None);
+                judged.push(Judged::default());
                 eprintln!("error: {:?}: {err:#}", question.text);
             }
         }
     }
-    let figures = figures(&reciprocal_ranks, &mut latencies, errors);
+    if errors == questions.len() {
+        bail!("every one of the {errors} questions failed: is the service answering?");
+    }
+    let figures = figures(&judged, &mut latencies, errors);
     if json_output {
         println!("{}", serde_json::to_string_pretty(&figures)?);
     } else {
@@ -72,6 +78,8 @@ pub(crate) fn run(
         println!("success@1      {:.3}", figures.success_at_1);
         println!("success@5      {:.3}", figures.success_at_5);
         println!("MRR@10         {:.3}", figures.mrr_at_10);
+        println!("nDCG@10        {:.3}", figures.ndcg_at_10);
+        println!("recall@cands   {:.3}", figures.recall_at_candidates);
         println!("latency p50    {:.1} ms", figures.latency_ms_p50);
         println!("latency p90    {:.1} ms", figures.latency_ms_p90);
         println!("latency p99    {:.1} ms", figures.latency_ms_p99);
@@ -111,6 +119,27 @@ fn read_questions(path: &Path) -> anyhow::Result<Vec<Question>> {
     Ok(questions)
 }
 
+/// How the service did on one question.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Judged {
+    /// 1-based rank of the first answering page among the first 10, if any.
+    first_relevant: Option<usize>,
+    /// nDCG@10 with binary relevance over distinct pages.
+    ndcg: f64,
+    /// Whether an answering page was among the candidates at all.
+    among_candidates: bool,
+}
+
+impl Judged {
+    fn of(answer: &Answer, relevant: &[String]) -> Judged {
+        Judged {
+            first_relevant: first_relevant(&answer.ranked, relevant),
+            ndcg: ndcg_at_10(&answer.ranked, relevant),
+            among_candidates: answer.candidates.iter().any(|id| relevant.contains(id)),
+        }
+    }
+}
+
 /// 1-based rank of the first relevant item among the first 10, if any.
 fn first_relevant(ranked: &[String], relevant: &[String]) -> Option<usize> {
     ranked
@@ -120,12 +149,26 @@ fn first_relevant(ranked: &[String], relevant: &[String]) -> Option<usize> {
         .map(|index| index + 1)
 }
 
-fn figures(ranks: &[Option<usize>], latencies: &mut [Duration], errors: usize) -> Figures {
-    let count = ranks.len().max(1) as f64;
+/// Normalised discounted cumulative gain of the first 10, each relevant page gaining 1.
+fn ndcg_at_10(ranked: &[String], relevant: &[String]) -> f64 {
+    let discount = |rank: usize| 1.0 / ((rank + 1) as f64).log2();
+    let gained: f64 = ranked
+        .iter()
+        .take(10)
+        .enumerate()
+        .filter(|(_, id)| relevant.contains(id))
+        .map(|(index, _)| discount(index + 1))
+        .sum();
+    let ideal: f64 = (1..=relevant.len().min(10)).map(discount).sum();
+    if ideal > 0.0 { gained / ideal } else { 0.0 }
+}
+
+fn figures(judged: &[Judged], latencies: &mut [Duration], errors: usize) -> Figures {
+    let count = judged.len().max(1) as f64;
     let within = |k: usize| {
-        ranks
+        judged
             .iter()
-            .filter(|rank| rank.is_some_and(|rank| rank <= k))
+            .filter(|j| j.first_relevant.is_some_and(|rank| rank <= k))
             .count() as f64
             / count
     };
@@ -135,15 +178,17 @@ fn figures(ranks: &[Option<usize>], latencies: &mut [Duration], errors: usize) -
         latencies[index].as_secs_f64() * 1000.0
     };
     Figures {
-        questions: ranks.len(),
+        questions: judged.len(),
         errors,
         success_at_1: within(1),
         success_at_5: within(5),
-        mrr_at_10: ranks
+        mrr_at_10: judged
             .iter()
-            .map(|rank| rank.map_or(0.0, |rank| 1.0 / rank as f64))
+            .map(|j| j.first_relevant.map_or(0.0, |rank| 1.0 / rank as f64))
             .sum::<f64>()
             / count,
+        ndcg_at_10: judged.iter().map(|j| j.ndcg).sum::<f64>() / count,
+        recall_at_candidates: judged.iter().filter(|j| j.among_candidates).count() as f64 / count,
         latency_ms_p50: percentile(0.50),
         latency_ms_p90: percentile(0.90),
         latency_ms_p99: percentile(0.99),
@@ -152,9 +197,19 @@ fn figures(ranks: &[Option<usize>], latencies: &mut [Duration], errors: usize) -
     }
 }
 
-/// The distinct items of the service's answer, best first.
-fn ask(address: &str, question: &str) -> anyhow::Result<Vec<String>> {
-    let body = json!({ "query": question, "top_k": 10, "max_chunks_per_item": 1 }).to_string();
+/// What the service answered: its distinct pages best first, and every candidate it scored.
+#[derive(Debug, Clone, Default)]
+struct Answer {
+    ranked: Vec<String>,
+    candidates: Vec<String>,
+}
+
+/// Asks one question, with `explain` on to see the candidates.
+fn ask(address: &str, question: &str) -> anyhow::Result<Answer> {
+    let body = json!({
+        "query": question, "top_k": 10, "max_chunks_per_item": 1, "explain": true
+    })
+    .to_string();
     let (status, response) = post(address, "/v1/query", &body)?;
     if status != 200 {
         bail!("HTTP {status}: {response}");
@@ -169,7 +224,13 @@ fn ask(address: &str, question: &str) -> anyhow::Result<Vec<String>> {
             ranked.push(id.to_owned());
         }
     }
-    Ok(ranked)
+    let candidates = answer["explain"]["candidates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|candidate| candidate["external_id"].as_str().map(str::to_owned))
+        .collect();
+    Ok(Answer { ranked, candidates })
 }
 
 /// A minimal HTTP/1.1 POST (one request per connection): enough for a local service.
@@ -201,13 +262,24 @@ mod tests {
 
     #[test]
     fn figures_follow_their_definitions() {
-        let ranks = [Some(1), Some(3), None, Some(7)];
+        let judged: Vec<Judged> = [Some(1), Some(3), None, Some(7)]
+            .into_iter()
+            .map(|rank| Judged {
+                first_relevant: rank,
+                ndcg: if rank.is_some() { 0.5 } else { 0.0 },
+                among_candidates: rank.is_some(),
+            })
+            .collect();
         let mut latencies: Vec<Duration> = [10, 20, 30, 40]
             .iter()
             .map(|ms| Duration::from_millis(*ms))
             .collect();
-        let figures = figures(&ranks, &mut latencies, 0);
+        let figures = figures(&judged, &mut latencies, 0);
         assert_eq!((figures.success_at_1, figures.success_at_5), (0.25, 0.5));
+        assert_eq!(
+            (figures.ndcg_at_10, figures.recall_at_candidates),
+            (0.375, 0.75)
+        );
         assert!((figures.mrr_at_10 - (1.0 + 1.0 / 3.0 + 1.0 / 7.0) / 4.0).abs() < 1e-9);
         assert_eq!(
             (figures.latency_ms_p50, figures.latency_ms_p99),
@@ -223,6 +295,20 @@ mod tests {
             Some(2)
         );
         assert_eq!(first_relevant(&ranked, &["z".to_owned()]), None);
+    }
+
+    #[test]
+    fn ndcg_rewards_every_relevant_page_by_its_rank() {
+        let ranked: Vec<String> = ["a", "b", "c"].iter().map(|s| (*s).to_owned()).collect();
+        let relevant = |ids: &[&str]| ids.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert!((ndcg_at_10(&ranked, &relevant(&["a"])) - 1.0).abs() < 1e-12);
+        assert!((ndcg_at_10(&ranked, &relevant(&["a", "b"])) - 1.0).abs() < 1e-12);
+        // One relevant page, found second: 1/log2(3).
+        assert!((ndcg_at_10(&ranked, &relevant(&["b"])) - 1.0 / 3f64.log2()).abs() < 1e-12);
+        // Two relevant pages, only the second found, first: (1) / (1 + 1/log2(3)).
+        let expected = 1.0 / (1.0 + 1.0 / 3f64.log2());
+        assert!((ndcg_at_10(&ranked, &relevant(&["a", "z"])) - expected).abs() < 1e-12);
+        assert_eq!(ndcg_at_10(&ranked, &relevant(&["z"])), 0.0);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use aiblox_kb_gen::queries::chunk_cache as queries;
 
 use crate::pool::{Executor, Target, target_of, with_client, with_read_client};
 use crate::repos::{content_hash_from_db, timestamp_from_db, unsigned_from_db};
-use crate::{Error, KbChunkCache, NewChunkSet};
+use crate::{ChunkSetTerms, ChunkTerms, Error, KbChunkCache, NewChunkSet};
 
 /// Longest `chunker_key`, in bytes (the schema's limit).
 const MAX_CHUNKER_KEY_BYTES: usize = 256;
@@ -148,6 +148,92 @@ impl<'a> ChunkCacheRepo<'a> {
                 .await?
         });
         Ok(u64::try_from(written.chunks_written).unwrap_or(0))
+    }
+
+    /// Which of `terms` (lexemes, as [`QueryTerm::term`](crate::QueryTerm::term)) each chunk
+    /// holds, for the items' chunk sets by `chunker_key` cached for the given content hashes,
+    /// by item id: from the chunk cache's lexical index, written when the set was put (no
+    /// chunk text is read or sent). Items whose set is missing or stale are absent; an item
+    /// whose chunks hold none of the terms has an entry without chunks. One round trip.
+    pub async fn term_hits(
+        &self,
+        chunker_key: &str,
+        items: &[(i64, [u8; 32])],
+        terms: &[&str],
+    ) -> Result<HashMap<i64, ChunkSetTerms>, Error> {
+        validate_chunker_key(chunker_key)?;
+        if items.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let item_ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
+        let hashes: Vec<&[u8]> = items.iter().map(|(_, hash)| hash.as_slice()).collect();
+        let rows = with_client!(self.target, |client| {
+            queries::chunk_term_hits()
+                .bind(client, &item_ids, &hashes, &chunker_key, &terms)
+                .all()
+                .await?
+        });
+        let mut by_item: HashMap<i64, ChunkSetTerms> = HashMap::with_capacity(items.len());
+        for row in rows {
+            let set = by_item.entry(row.item_id).or_insert(ChunkSetTerms {
+                chunk_count: 0,
+                chunks: Vec::new(),
+            });
+            set.chunk_count = unsigned_from_db(row.chunk_count, "chunk_count")?;
+            let (Some(index), Some(length), Some(terms), Some(frequencies)) = (
+                row.chunk_index,
+                row.chunk_length,
+                row.terms,
+                row.term_frequencies,
+            ) else {
+                continue;
+            };
+            let frequencies = frequencies
+                .into_iter()
+                .map(|tf| unsigned_from_db(tf, "term frequency"))
+                .collect::<Result<Vec<_>, _>>()?;
+            set.chunks.push(ChunkTerms {
+                chunk_index: unsigned_from_db(index, "chunk_index")?,
+                length: unsigned_from_db(length, "chunk_length")?,
+                terms: terms.into_iter().zip(frequencies).collect(),
+            });
+        }
+        Ok(by_item)
+    }
+
+    /// Single chunks by position: `(item_id, chunk_index, content_hash)` in, the chunks of
+    /// the sets by `chunker_key` cached for those hashes out, in the order asked. Chunks that
+    /// are absent or stale are left out. One round trip.
+    pub async fn get_at(
+        &self,
+        chunker_key: &str,
+        chunks: &[(i64, u32, [u8; 32])],
+    ) -> Result<Vec<KbChunkCache>, Error> {
+        validate_chunker_key(chunker_key)?;
+        if chunks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let item_ids: Vec<i64> = chunks.iter().map(|(id, _, _)| *id).collect();
+        let indexes: Vec<i32> = chunks
+            .iter()
+            .map(|(_, index, _)| stored(u64::from(*index)))
+            .collect();
+        let hashes: Vec<&[u8]> = chunks.iter().map(|(_, _, hash)| hash.as_slice()).collect();
+        let rows = with_client!(self.target, |client| {
+            queries::get_chunks_at()
+                .bind(client, &item_ids, &indexes, &hashes, &chunker_key)
+                .all()
+                .await?
+        });
+        let mut found: HashMap<(i64, u32), KbChunkCache> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let chunk = chunk_from_row(row)?;
+            found.insert((chunk.item_id, chunk.chunk_index), chunk);
+        }
+        Ok(chunks
+            .iter()
+            .filter_map(|(id, index, _)| found.remove(&(*id, *index)))
+            .collect())
     }
 
     /// Removes every cached chunk made from content its item no longer has. Returns how many.

@@ -8,7 +8,10 @@ use sha2::{Digest as _, Sha256};
 
 use crate::pool::{Executor, Target, target_of, with_client, with_read_client};
 use crate::repos::{content_hash_from_db, timestamp_from_db};
-use crate::{Error, KbItem, NewItem, SearchHit, UpsertOutcome, UpsertStatus};
+use crate::{
+    Bm25, Error, KbItem, NewItem, QueryTerm, RankedItem, RankedItems, SearchHit, UpsertOutcome,
+    UpsertStatus,
+};
 
 /// Longest `source`, in bytes (the schema's limit).
 const MAX_SOURCE_BYTES: usize = 256;
@@ -181,6 +184,114 @@ impl<'a> ItemRepo<'a> {
         });
         rows.into_iter().map(hit_from_row).collect()
     }
+
+    /// Items holding any term of a natural-language `question`, ranked by BM25 over the
+    /// contract's lexical index: IDF and average length from the whole corpus, title terms
+    /// counted [`Bm25::title_weight`] times. Best first; equal scores in id order.
+    ///
+    /// Terms are PostgreSQL's `english` lexemes of the question (stemmed, stop words
+    /// dropped), the same as the index holds; only its first 4 KiB are read. A question
+    /// without any indexed term finds nothing. The index is written with the items, in the
+    /// same transaction: a committed item is found at once. `sources` and `limit` as for
+    /// [`ItemRepo::search`]; IDF stays corpus-wide when `sources` narrows the results.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a NUL character in the question, parameters out of range
+    /// (`k1` and `title_weight` finite and at least 0, `b` within 0 to 1), or bounds as for
+    /// `search`.
+    pub async fn search_bm25(
+        &self,
+        question: &str,
+        sources: Option<&[String]>,
+        limit: u32,
+        parameters: &Bm25,
+    ) -> Result<RankedItems, Error> {
+        let (sources, limit) = search_bounds(sources, limit)?;
+        validate_bm25(parameters)?;
+        if question.contains('\0') {
+            return Err(Error::invalid("the question contains a NUL character"));
+        }
+        let question = truncate_at_char(question, MAX_QUESTION_BYTES);
+        if question.trim().is_empty() {
+            return Ok(RankedItems::default());
+        }
+        let rows = with_client!(self.target, |client| {
+            queries::search_items_bm25()
+                .bind(
+                    client,
+                    &question,
+                    &parameters.title_weight,
+                    &parameters.k1,
+                    &parameters.b,
+                    &sources,
+                    &limit,
+                )
+                .all()
+                .await?
+        });
+        let mut ranked = RankedItems::default();
+        for row in rows {
+            if ranked.terms.is_empty() {
+                ranked.terms = row
+                    .terms
+                    .iter()
+                    .zip(&row.idfs)
+                    .map(|(term, idf)| QueryTerm {
+                        term: term.clone(),
+                        idf: *idf,
+                    })
+                    .collect();
+            }
+            ranked.items.push(RankedItem {
+                id: row.id,
+                source: row.source,
+                external_id: row.external_id,
+                title: row.title,
+                content_hash: content_hash_from_db(&row.content_hash)?,
+                score: row.score,
+            });
+        }
+        Ok(ranked)
+    }
+}
+
+/// Longest part of a question [`ItemRepo::search_bm25`] reads, in bytes.
+const MAX_QUESTION_BYTES: usize = 4096;
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn truncate_at_char(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+fn validate_bm25(parameters: &Bm25) -> Result<(), Error> {
+    let Bm25 {
+        k1,
+        b,
+        title_weight,
+    } = *parameters;
+    if !(k1.is_finite() && k1 >= 0.0) {
+        return Err(Error::invalid(format!(
+            "BM25 k1 must be a finite number of at least 0, not {k1}"
+        )));
+    }
+    if !(0.0..=1.0).contains(&b) {
+        return Err(Error::invalid(format!(
+            "BM25 b must be within 0 to 1, not {b}"
+        )));
+    }
+    if !(title_weight.is_finite() && title_weight >= 0.0) {
+        return Err(Error::invalid(format!(
+            "BM25 title_weight must be a finite number of at least 0, not {title_weight}"
+        )));
+    }
+    Ok(())
 }
 
 impl std::fmt::Debug for ItemRepo<'_> {

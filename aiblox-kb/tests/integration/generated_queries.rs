@@ -351,6 +351,105 @@ async fn chunk_cache_queries_replace_sets_and_refuse_stale_writes() {
     );
 }
 
+#[tokio::test]
+async fn lexical_index_queries_read_null_titles_and_sets_without_hits() {
+    let (_kb, client) = scratch().await;
+    let client = &client;
+    let rows = item::upsert_items()
+        .bind(
+            client,
+            &vec!["docs", "wiki"],
+            &vec!["a", "b"],
+            &vec![None::<&str>, Some("Vacuum")],
+            &vec!["vacuum reclaims space", "autovacuum"],
+            &vec![hash(1), hash(2)],
+            &vec![json!({}), json!({})],
+        )
+        .all()
+        .await
+        .unwrap();
+    let (a, b) = (rows[0].id.unwrap(), rows[1].id.unwrap());
+
+    let every_source: Option<Vec<&str>> = None;
+    let ranked = item::search_items_bm25()
+        .bind(client, &"vacuuming", &2.0, &1.2, &0.75, &every_source, &10)
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(ranked.iter().map(|r| r.id).collect::<Vec<_>>(), [b, a]);
+    assert_eq!(ranked[1].title, None);
+    assert_eq!(ranked[0].terms, ["vacuum"]);
+    assert_eq!(ranked[0].idfs.len(), 1);
+    let docs = Some(vec!["docs"]);
+    let filtered = item::search_items_bm25()
+        .bind(client, &"vacuuming", &2.0, &1.2, &0.75, &docs, &10)
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(filtered.iter().map(|r| r.id).collect::<Vec<_>>(), [a]);
+
+    chunk_cache::put_chunks()
+        .bind(
+            client,
+            &vec![a, a],
+            &vec![0, 1],
+            &vec![2, 2],
+            &vec![hash(1), hash(1)],
+            &vec![0, 7],
+            &vec![6, 21],
+            &vec!["vacuum", "reclaims space"],
+            &vec![1, 2],
+            &"k",
+        )
+        .one()
+        .await
+        .unwrap();
+    let terms = vec!["reclaim"];
+    let hits = chunk_cache::chunk_term_hits()
+        .bind(client, &vec![a], &vec![hash(1)], &"k", &terms)
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(
+        (
+            hits[0].chunk_index,
+            hits[0].chunk_length,
+            hits[0].term_frequencies.clone()
+        ),
+        (Some(1), Some(2), Some(vec![1]))
+    );
+    // A set that holds none of the terms: one row of NULLs.
+    let absent = vec!["replic"];
+    let none = chunk_cache::chunk_term_hits()
+        .bind(client, &vec![a], &vec![hash(1)], &"k", &absent)
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(none.len(), 1);
+    assert_eq!(
+        (
+            none[0].chunk_count,
+            none[0].chunk_index,
+            none[0].terms.clone()
+        ),
+        (2, None, None)
+    );
+    let texts = chunk_cache::get_chunks_at()
+        .bind(
+            client,
+            &vec![a, a],
+            &vec![1, 0],
+            &vec![hash(1), hash(9)],
+            &"k",
+        )
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(texts.len(), 1);
+    assert_eq!(texts[0].text, "reclaims space");
+}
+
 #[test]
 fn every_generated_query_is_exercised_here() {
     let this_file = include_str!("generated_queries.rs");

@@ -7,6 +7,7 @@ mod example;
 mod executors;
 mod generated_queries;
 mod items;
+mod lexical_index;
 mod migration_processes;
 mod migrations;
 mod schemas;

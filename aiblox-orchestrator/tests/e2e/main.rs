@@ -6,6 +6,7 @@ mod failures;
 mod pipeline;
 mod privileges;
 mod secrets;
+mod terms;
 
 use std::time::Duration;
 

@@ -176,3 +176,107 @@ async fn the_per_item_cap_and_top_k_apply() {
     assert_eq!(body["evidence"].as_array().unwrap().len(), 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn evidence_carries_highlights_and_explains_its_score() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app
+        .query(json!({"query": "vacuuming dead tuples in a database", "top_k": 3, "explain": true}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let first = &body["evidence"][0];
+    assert_eq!(first["external_id"], "vacuum.md", "{body}");
+    let text = first["text"].as_str().unwrap();
+    let highlighted: Vec<String> = first["highlights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|range| {
+            let (start, end) = (
+                range[0].as_u64().unwrap() as usize,
+                range[1].as_u64().unwrap() as usize,
+            );
+            text[start..end].to_lowercase()
+        })
+        .collect();
+    assert!(!highlighted.is_empty(), "{body}");
+    for word in &highlighted {
+        assert!(
+            ["vacuum", "vacuuming", "dead", "tuples"].contains(&word.as_str()),
+            "{word} is not a question term: {body}"
+        );
+    }
+    assert!(highlighted.iter().any(|w| w == "tuples") && highlighted.iter().any(|w| w == "dead"));
+
+    // The explanation adds up to the score, and names the terms with their corpus IDF.
+    let explain = &first["explain"];
+    let terms: Vec<&str> = body["explain"]["terms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["term"].as_str().unwrap())
+        .collect();
+    assert_eq!(terms, ["databas", "dead", "tupl", "vacuum"], "{body}");
+    let matched: Vec<&str> = explain["matched_terms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["term"].as_str().unwrap())
+        .collect();
+    assert!(
+        matched.contains(&"vacuum") && matched.contains(&"tupl"),
+        "{body}"
+    );
+    assert!(explain["matched_terms"][0]["idf"].as_f64().unwrap() > 0.0);
+    let evidence = body["evidence"].as_array().unwrap();
+    let best_page = evidence
+        .iter()
+        .map(|e| e["explain"]["page_score"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    let best_passage = evidence
+        .iter()
+        .map(|e| e["explain"]["passage_score"].as_f64().unwrap())
+        .fold(0.0, f64::max);
+    let weight = explain["page_weight"].as_f64().unwrap();
+    let recomputed = weight * explain["page_score"].as_f64().unwrap() / best_page
+        + (1.0 - weight) * explain["passage_score"].as_f64().unwrap() / best_passage;
+    assert!(
+        (recomputed - first["score"].as_f64().unwrap()).abs() < 1e-5,
+        "{body}"
+    );
+    let candidates = body["explain"]["candidates"].as_array().unwrap();
+    assert_eq!(candidates[0]["external_id"], "vacuum.md");
+    assert_eq!(
+        candidates.len() as u64,
+        body["stats"]["candidates"].as_u64().unwrap()
+    );
+
+    // Without `explain`, no explanation; `min_score` drops the weaker passages.
+    let (_, plain) = app
+        .query(json!({"query": "vacuuming dead tuples in a database", "top_k": 3}))
+        .await;
+    assert!(plain.get("explain").is_none() && plain["evidence"][0].get("explain").is_none());
+    let scores: Vec<f64> = evidence
+        .iter()
+        .map(|e| e["score"].as_f64().unwrap())
+        .collect();
+    let (_, strict) = app
+        .query(
+            json!({"query": "vacuuming dead tuples in a database", "top_k": 3, "min_score": 0.999}),
+        )
+        .await;
+    let kept = strict["evidence"].as_array().unwrap();
+    assert_eq!(
+        kept.len(),
+        scores.iter().filter(|s| **s >= 0.999).count(),
+        "{strict}"
+    );
+    assert!(
+        kept.len() < scores.len(),
+        "the threshold dropped something: {strict}"
+    );
+    let (status, refused) = app.query(json!({"query": "vacuum", "min_score": 2})).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["code"], "invalid_request");
+    app.stop().await;
+}

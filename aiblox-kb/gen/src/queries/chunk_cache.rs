@@ -41,6 +41,33 @@ pub struct PutChunksParams<
     pub token_counts: T10,
     pub chunker_key: T11,
 }
+#[derive(Debug)]
+pub struct ChunkTermHitsParams<
+    T1: crate::ArraySql<Item = i64>,
+    T2: crate::BytesSql,
+    T3: crate::ArraySql<Item = T2>,
+    T4: crate::StringSql,
+    T5: crate::StringSql,
+    T6: crate::ArraySql<Item = T5>,
+> {
+    pub item_ids: T1,
+    pub content_hashes: T3,
+    pub chunker_key: T4,
+    pub terms: T6,
+}
+#[derive(Debug)]
+pub struct GetChunksAtParams<
+    T1: crate::ArraySql<Item = i64>,
+    T2: crate::ArraySql<Item = i32>,
+    T3: crate::BytesSql,
+    T4: crate::ArraySql<Item = T3>,
+    T5: crate::StringSql,
+> {
+    pub item_ids: T1,
+    pub chunk_indexes: T2,
+    pub content_hashes: T4,
+    pub chunker_key: T5,
+}
 #[derive(Debug, Clone, PartialEq)]
 pub struct CachedChunk {
     pub item_id: i64,
@@ -99,6 +126,44 @@ impl<'a> From<CachedChunkBorrowed<'a>> for CachedChunk {
 pub struct PutChunks {
     pub chunks_written: i64,
     pub chunks_removed: i64,
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkTermHit {
+    pub item_id: i64,
+    pub chunk_count: i32,
+    pub chunk_index: Option<i32>,
+    pub chunk_length: Option<i32>,
+    pub terms: Option<Vec<String>>,
+    pub term_frequencies: Option<Vec<i32>>,
+}
+pub struct ChunkTermHitBorrowed<'a> {
+    pub item_id: i64,
+    pub chunk_count: i32,
+    pub chunk_index: Option<i32>,
+    pub chunk_length: Option<i32>,
+    pub terms: Option<crate::ArrayIterator<'a, &'a str>>,
+    pub term_frequencies: Option<crate::ArrayIterator<'a, i32>>,
+}
+impl<'a> From<ChunkTermHitBorrowed<'a>> for ChunkTermHit {
+    fn from(
+        ChunkTermHitBorrowed {
+            item_id,
+            chunk_count,
+            chunk_index,
+            chunk_length,
+            terms,
+            term_frequencies,
+        }: ChunkTermHitBorrowed<'a>,
+    ) -> Self {
+        Self {
+            item_id,
+            chunk_count,
+            chunk_index,
+            chunk_length,
+            terms: terms.map(|v| v.map(|v| v.into()).collect()),
+            term_frequencies: term_frequencies.map(|v| v.map(|v| v).collect()),
+        }
+    }
 }
 use crate::client::async_::GenericClient;
 use futures::{self, StreamExt, TryStreamExt};
@@ -183,6 +248,73 @@ where
 {
     pub fn map<R>(self, mapper: fn(PutChunks) -> R) -> PutChunksQuery<'c, 'a, 's, C, R, N> {
         PutChunksQuery {
+            client: self.client,
+            params: self.params,
+            query: self.query,
+            cached: self.cached,
+            extractor: self.extractor,
+            mapper,
+        }
+    }
+    pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+        let row =
+            crate::client::async_::one(self.client, self.query, &self.params, self.cached).await?;
+        Ok((self.mapper)((self.extractor)(&row)?))
+    }
+    pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+        self.iter().await?.try_collect().await
+    }
+    pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+        let opt_row =
+            crate::client::async_::opt(self.client, self.query, &self.params, self.cached).await?;
+        Ok(opt_row
+            .map(|row| {
+                let extracted = (self.extractor)(&row)?;
+                Ok((self.mapper)(extracted))
+            })
+            .transpose()?)
+    }
+    pub async fn iter(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+        tokio_postgres::Error,
+    > {
+        let stream = crate::client::async_::raw(
+            self.client,
+            self.query,
+            crate::slice_iter(&self.params),
+            self.cached,
+        )
+        .await?;
+        let mapped = stream
+            .map(move |res| {
+                res.and_then(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+            })
+            .into_stream();
+        Ok(mapped)
+    }
+}
+pub struct ChunkTermHitQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+    client: &'c C,
+    params: [&'a (dyn postgres_types::ToSql + Sync); N],
+    query: &'static str,
+    cached: Option<&'s tokio_postgres::Statement>,
+    extractor: fn(&tokio_postgres::Row) -> Result<ChunkTermHitBorrowed, tokio_postgres::Error>,
+    mapper: fn(ChunkTermHitBorrowed) -> T,
+}
+impl<'c, 'a, 's, C, T: 'c, const N: usize> ChunkTermHitQuery<'c, 'a, 's, C, T, N>
+where
+    C: GenericClient,
+{
+    pub fn map<R>(
+        self,
+        mapper: fn(ChunkTermHitBorrowed) -> R,
+    ) -> ChunkTermHitQuery<'c, 'a, 's, C, R, N> {
+        ChunkTermHitQuery {
             client: self.client,
             params: self.params,
             query: self.query,
@@ -543,5 +675,185 @@ impl DeleteChunksOfOtherChunkersStmt {
         chunker_key: &'a T1,
     ) -> Result<u64, tokio_postgres::Error> {
         client.execute(self.0, &[chunker_key]).await
+    }
+}
+pub struct ChunkTermHitsStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn chunk_term_hits() -> ChunkTermHitsStmt {
+    ChunkTermHitsStmt(
+        "WITH sets AS ( SELECT c.item_id, c.chunk_count FROM unnest($1::bigint[], $2::bytea[]) AS k(item_id, content_hash) JOIN chunk_cache AS c ON c.item_id = k.item_id AND c.chunker_key = $3 AND c.chunk_index = 0 AND c.content_hash = k.content_hash ), hits AS ( SELECT t.item_id, t.chunk_index, t.chunk_length, array_agg(t.term ORDER BY t.term) AS terms, array_agg(t.tf::integer ORDER BY t.term) AS term_frequencies FROM sets JOIN chunk_term AS t ON t.item_id = sets.item_id AND t.chunker_key = $3 AND t.term = ANY($4::text[]) GROUP BY t.item_id, t.chunk_index, t.chunk_length ) SELECT sets.item_id, sets.chunk_count, hits.chunk_index, hits.chunk_length, hits.terms, hits.term_frequencies FROM sets LEFT JOIN hits ON hits.item_id = sets.item_id ORDER BY sets.item_id, hits.chunk_index",
+        None,
+    )
+}
+impl ChunkTermHitsStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<
+        'c,
+        'a,
+        's,
+        C: GenericClient,
+        T1: crate::ArraySql<Item = i64>,
+        T2: crate::BytesSql,
+        T3: crate::ArraySql<Item = T2>,
+        T4: crate::StringSql,
+        T5: crate::StringSql,
+        T6: crate::ArraySql<Item = T5>,
+    >(
+        &'s self,
+        client: &'c C,
+        item_ids: &'a T1,
+        content_hashes: &'a T3,
+        chunker_key: &'a T4,
+        terms: &'a T6,
+    ) -> ChunkTermHitQuery<'c, 'a, 's, C, ChunkTermHit, 4> {
+        ChunkTermHitQuery {
+            client,
+            params: [item_ids, content_hashes, chunker_key, terms],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor:
+                |row: &tokio_postgres::Row| -> Result<ChunkTermHitBorrowed, tokio_postgres::Error> {
+                    Ok(ChunkTermHitBorrowed {
+                        item_id: row.try_get(0)?,
+                        chunk_count: row.try_get(1)?,
+                        chunk_index: row.try_get(2)?,
+                        chunk_length: row.try_get(3)?,
+                        terms: row.try_get(4)?,
+                        term_frequencies: row.try_get(5)?,
+                    })
+                },
+            mapper: |it| ChunkTermHit::from(it),
+        }
+    }
+}
+impl<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+    T1: crate::ArraySql<Item = i64>,
+    T2: crate::BytesSql,
+    T3: crate::ArraySql<Item = T2>,
+    T4: crate::StringSql,
+    T5: crate::StringSql,
+    T6: crate::ArraySql<Item = T5>,
+>
+    crate::client::async_::Params<
+        'c,
+        'a,
+        's,
+        ChunkTermHitsParams<T1, T2, T3, T4, T5, T6>,
+        ChunkTermHitQuery<'c, 'a, 's, C, ChunkTermHit, 4>,
+        C,
+    > for ChunkTermHitsStmt
+{
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a ChunkTermHitsParams<T1, T2, T3, T4, T5, T6>,
+    ) -> ChunkTermHitQuery<'c, 'a, 's, C, ChunkTermHit, 4> {
+        self.bind(
+            client,
+            &params.item_ids,
+            &params.content_hashes,
+            &params.chunker_key,
+            &params.terms,
+        )
+    }
+}
+pub struct GetChunksAtStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn get_chunks_at() -> GetChunksAtStmt {
+    GetChunksAtStmt(
+        "SELECT c.item_id, c.chunker_key, c.chunk_index, c.chunk_count, c.content_hash, c.start_offset, c.end_offset, c.text, c.token_count, c.created_at FROM unnest($1::bigint[], $2::int[], $3::bytea[]) AS k(item_id, chunk_index, content_hash) JOIN chunk_cache AS c ON c.item_id = k.item_id AND c.chunker_key = $4 AND c.chunk_index = k.chunk_index AND c.content_hash = k.content_hash ORDER BY c.item_id, c.chunk_index",
+        None,
+    )
+}
+impl GetChunksAtStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<
+        'c,
+        'a,
+        's,
+        C: GenericClient,
+        T1: crate::ArraySql<Item = i64>,
+        T2: crate::ArraySql<Item = i32>,
+        T3: crate::BytesSql,
+        T4: crate::ArraySql<Item = T3>,
+        T5: crate::StringSql,
+    >(
+        &'s self,
+        client: &'c C,
+        item_ids: &'a T1,
+        chunk_indexes: &'a T2,
+        content_hashes: &'a T4,
+        chunker_key: &'a T5,
+    ) -> CachedChunkQuery<'c, 'a, 's, C, CachedChunk, 4> {
+        CachedChunkQuery {
+            client,
+            params: [item_ids, chunk_indexes, content_hashes, chunker_key],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor:
+                |row: &tokio_postgres::Row| -> Result<CachedChunkBorrowed, tokio_postgres::Error> {
+                    Ok(CachedChunkBorrowed {
+                        item_id: row.try_get(0)?,
+                        chunker_key: row.try_get(1)?,
+                        chunk_index: row.try_get(2)?,
+                        chunk_count: row.try_get(3)?,
+                        content_hash: row.try_get(4)?,
+                        start_offset: row.try_get(5)?,
+                        end_offset: row.try_get(6)?,
+                        text: row.try_get(7)?,
+                        token_count: row.try_get(8)?,
+                        created_at: row.try_get(9)?,
+                    })
+                },
+            mapper: |it| CachedChunk::from(it),
+        }
+    }
+}
+impl<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+    T1: crate::ArraySql<Item = i64>,
+    T2: crate::ArraySql<Item = i32>,
+    T3: crate::BytesSql,
+    T4: crate::ArraySql<Item = T3>,
+    T5: crate::StringSql,
+>
+    crate::client::async_::Params<
+        'c,
+        'a,
+        's,
+        GetChunksAtParams<T1, T2, T3, T4, T5>,
+        CachedChunkQuery<'c, 'a, 's, C, CachedChunk, 4>,
+        C,
+    > for GetChunksAtStmt
+{
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a GetChunksAtParams<T1, T2, T3, T4, T5>,
+    ) -> CachedChunkQuery<'c, 'a, 's, C, CachedChunk, 4> {
+        self.bind(
+            client,
+            &params.item_ids,
+            &params.chunk_indexes,
+            &params.content_hashes,
+            &params.chunker_key,
+        )
     }
 }

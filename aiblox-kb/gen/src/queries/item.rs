@@ -57,6 +57,19 @@ pub struct SearchItemsAnyWordParams<
     pub sources: Option<T3>,
     pub limit: i64,
 }
+#[derive(Debug)]
+pub struct SearchItemsBm25Params<
+    T1: crate::StringSql,
+    T2: crate::StringSql,
+    T3: crate::ArraySql<Item = T2>,
+> {
+    pub question: T1,
+    pub title_weight: f64,
+    pub k1: f64,
+    pub b: f64,
+    pub sources: Option<T3>,
+    pub limit: i64,
+}
 #[derive(Debug, Clone, PartialEq, Copy)]
 pub struct UpsertItems {
     pub ordinal: i64,
@@ -191,6 +204,52 @@ impl<'a> From<ItemHitBorrowed<'a>> for ItemHit {
             created_at,
             updated_at,
             rank,
+        }
+    }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankedItem {
+    pub id: i64,
+    pub source: String,
+    pub external_id: String,
+    pub title: Option<String>,
+    pub content_hash: Vec<u8>,
+    pub score: f64,
+    pub terms: Vec<String>,
+    pub idfs: Vec<f64>,
+}
+pub struct RankedItemBorrowed<'a> {
+    pub id: i64,
+    pub source: &'a str,
+    pub external_id: &'a str,
+    pub title: Option<&'a str>,
+    pub content_hash: &'a [u8],
+    pub score: f64,
+    pub terms: crate::ArrayIterator<'a, &'a str>,
+    pub idfs: crate::ArrayIterator<'a, f64>,
+}
+impl<'a> From<RankedItemBorrowed<'a>> for RankedItem {
+    fn from(
+        RankedItemBorrowed {
+            id,
+            source,
+            external_id,
+            title,
+            content_hash,
+            score,
+            terms,
+            idfs,
+        }: RankedItemBorrowed<'a>,
+    ) -> Self {
+        Self {
+            id,
+            source: source.into(),
+            external_id: external_id.into(),
+            title: title.map(|v| v.into()),
+            content_hash: content_hash.into(),
+            score,
+            terms: terms.map(|v| v.into()).collect(),
+            idfs: idfs.map(|v| v).collect(),
         }
     }
 }
@@ -405,6 +464,73 @@ where
 {
     pub fn map<R>(self, mapper: fn(ItemHitBorrowed) -> R) -> ItemHitQuery<'c, 'a, 's, C, R, N> {
         ItemHitQuery {
+            client: self.client,
+            params: self.params,
+            query: self.query,
+            cached: self.cached,
+            extractor: self.extractor,
+            mapper,
+        }
+    }
+    pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+        let row =
+            crate::client::async_::one(self.client, self.query, &self.params, self.cached).await?;
+        Ok((self.mapper)((self.extractor)(&row)?))
+    }
+    pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+        self.iter().await?.try_collect().await
+    }
+    pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+        let opt_row =
+            crate::client::async_::opt(self.client, self.query, &self.params, self.cached).await?;
+        Ok(opt_row
+            .map(|row| {
+                let extracted = (self.extractor)(&row)?;
+                Ok((self.mapper)(extracted))
+            })
+            .transpose()?)
+    }
+    pub async fn iter(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+        tokio_postgres::Error,
+    > {
+        let stream = crate::client::async_::raw(
+            self.client,
+            self.query,
+            crate::slice_iter(&self.params),
+            self.cached,
+        )
+        .await?;
+        let mapped = stream
+            .map(move |res| {
+                res.and_then(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+            })
+            .into_stream();
+        Ok(mapped)
+    }
+}
+pub struct RankedItemQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+    client: &'c C,
+    params: [&'a (dyn postgres_types::ToSql + Sync); N],
+    query: &'static str,
+    cached: Option<&'s tokio_postgres::Statement>,
+    extractor: fn(&tokio_postgres::Row) -> Result<RankedItemBorrowed, tokio_postgres::Error>,
+    mapper: fn(RankedItemBorrowed) -> T,
+}
+impl<'c, 'a, 's, C, T: 'c, const N: usize> RankedItemQuery<'c, 'a, 's, C, T, N>
+where
+    C: GenericClient,
+{
+    pub fn map<R>(
+        self,
+        mapper: fn(RankedItemBorrowed) -> R,
+    ) -> RankedItemQuery<'c, 'a, 's, C, R, N> {
+        RankedItemQuery {
             client: self.client,
             params: self.params,
             query: self.query,
@@ -962,5 +1088,94 @@ impl<
         params: &'a SearchItemsAnyWordParams<T1, T2, T3>,
     ) -> ItemHitQuery<'c, 'a, 's, C, ItemHit, 3> {
         self.bind(client, &params.query, &params.sources, &params.limit)
+    }
+}
+pub struct SearchItemsBm25Stmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn search_items_bm25() -> SearchItemsBm25Stmt {
+    SearchItemsBm25Stmt(
+        "WITH question AS ( SELECT u.lexeme AS term FROM unnest(to_tsvector('english'::regconfig, $1::text)) AS u ), corpus AS ( SELECT greatest(sum(s.items), 1)::float8 AS items, greatest( (sum(s.content_length) + $2::float8 * sum(s.title_length))::float8 / greatest(sum(s.items), 1), 1.0 ) AS average_length FROM item_term_stats AS s ), terms AS ( SELECT question.term, ln(1.0 + (corpus.items - count(p.item_id)::float8 + 0.5::float8) / (count(p.item_id)::float8 + 0.5::float8)) AS idf FROM question CROSS JOIN corpus LEFT JOIN item_term AS p ON p.term = question.term GROUP BY question.term, corpus.items ), scored AS ( SELECT p.item_id, sum(terms.idf * w.tf * ($3::float8 + 1.0) / (w.tf + $3::float8 * (1.0 - $4::float8 + $4::float8 * w.length / corpus.average_length)) ) AS score FROM terms CROSS JOIN corpus JOIN item_term AS p ON p.term = terms.term, LATERAL ( SELECT (p.content_tf + $2::float8 * p.title_tf) AS tf, (p.content_length + $2::float8 * p.title_length) AS length ) AS w GROUP BY p.item_id ), best AS ( SELECT scored.item_id, scored.score FROM scored WHERE $5::text[] IS NULL OR scored.item_id IN (SELECT id FROM item WHERE source = ANY($5::text[])) ORDER BY scored.score DESC, scored.item_id LIMIT $6::bigint ) SELECT i.id, i.source, i.external_id, i.title, i.content_hash, best.score, (SELECT array_agg(terms.term ORDER BY terms.term) FROM terms) AS terms, (SELECT array_agg(terms.idf ORDER BY terms.term) FROM terms) AS idfs FROM best JOIN item AS i ON i.id = best.item_id ORDER BY best.score DESC, i.id",
+        None,
+    )
+}
+impl SearchItemsBm25Stmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<
+        'c,
+        'a,
+        's,
+        C: GenericClient,
+        T1: crate::StringSql,
+        T2: crate::StringSql,
+        T3: crate::ArraySql<Item = T2>,
+    >(
+        &'s self,
+        client: &'c C,
+        question: &'a T1,
+        title_weight: &'a f64,
+        k1: &'a f64,
+        b: &'a f64,
+        sources: &'a Option<T3>,
+        limit: &'a i64,
+    ) -> RankedItemQuery<'c, 'a, 's, C, RankedItem, 6> {
+        RankedItemQuery {
+            client,
+            params: [question, title_weight, k1, b, sources, limit],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor:
+                |row: &tokio_postgres::Row| -> Result<RankedItemBorrowed, tokio_postgres::Error> {
+                    Ok(RankedItemBorrowed {
+                        id: row.try_get(0)?,
+                        source: row.try_get(1)?,
+                        external_id: row.try_get(2)?,
+                        title: row.try_get(3)?,
+                        content_hash: row.try_get(4)?,
+                        score: row.try_get(5)?,
+                        terms: row.try_get(6)?,
+                        idfs: row.try_get(7)?,
+                    })
+                },
+            mapper: |it| RankedItem::from(it),
+        }
+    }
+}
+impl<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+    T1: crate::StringSql,
+    T2: crate::StringSql,
+    T3: crate::ArraySql<Item = T2>,
+>
+    crate::client::async_::Params<
+        'c,
+        'a,
+        's,
+        SearchItemsBm25Params<T1, T2, T3>,
+        RankedItemQuery<'c, 'a, 's, C, RankedItem, 6>,
+        C,
+    > for SearchItemsBm25Stmt
+{
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a SearchItemsBm25Params<T1, T2, T3>,
+    ) -> RankedItemQuery<'c, 'a, 's, C, RankedItem, 6> {
+        self.bind(
+            client,
+            &params.question,
+            &params.title_weight,
+            &params.k1,
+            &params.b,
+            &params.sources,
+            &params.limit,
+        )
     }
 }

@@ -1,0 +1,478 @@
+//! The lexical index (V0003) against a real database: written in the same transaction as the
+//! items and chunks it describes, never inconsistent under concurrent writers, and ranking by
+//! BM25 as users of a search engine expect.
+
+use aiblox_kb::{Bm25, ChunkCacheRepo, Error, ItemRepo, NewChunk, NewChunkSet, NewItem};
+use aiblox_kb_testkit::TestKb;
+use tokio_postgres::Client;
+
+/// Fails unless the index holds exactly the postings and totals recomputed from the items'
+/// stored search vectors and the cached chunks' texts.
+async fn assert_index_consistent(client: &Client) {
+    let stray: i64 = client
+        .query_one(
+            "SELECT count(*) FROM (
+                (SELECT * FROM item_term
+                 EXCEPT ALL
+                 SELECT p.* FROM item AS i, item_term_postings(i.id, i.search_vector) AS p)
+                UNION ALL
+                (SELECT p.* FROM item AS i, item_term_postings(i.id, i.search_vector) AS p
+                 EXCEPT ALL
+                 SELECT * FROM item_term)
+            ) AS differences",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stray, 0, "item_term differs from the items' search vectors");
+    let totals = client
+        .query_one(
+            "SELECT
+                (SELECT sum(items)::bigint FROM item_term_stats) =
+                    (SELECT count(*) FROM item),
+                (SELECT sum(title_length)::bigint FROM item_term_stats) =
+                    (SELECT coalesce(sum(l.title_length), 0)::bigint
+                     FROM item AS i, item_term_lengths(i.search_vector) AS l),
+                (SELECT sum(content_length)::bigint FROM item_term_stats) =
+                    (SELECT coalesce(sum(l.content_length), 0)::bigint
+                     FROM item AS i, item_term_lengths(i.search_vector) AS l)",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(
+        totals.get::<_, bool>(0) && totals.get::<_, bool>(1) && totals.get::<_, bool>(2),
+        "item_term_stats differs from the items"
+    );
+    let stray_chunks: i64 = client
+        .query_one(
+            "SELECT count(*) FROM (
+                (SELECT * FROM chunk_term
+                 EXCEPT ALL
+                 SELECT p.* FROM chunk_cache AS c,
+                    chunk_term_postings(c.item_id, c.chunker_key, c.chunk_index, c.text) AS p)
+                UNION ALL
+                (SELECT p.* FROM chunk_cache AS c,
+                    chunk_term_postings(c.item_id, c.chunker_key, c.chunk_index, c.text) AS p
+                 EXCEPT ALL
+                 SELECT * FROM chunk_term)
+            ) AS differences",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stray_chunks, 0, "chunk_term differs from the chunk cache");
+}
+
+async fn found(kb: &TestKb, question: &str) -> Vec<String> {
+    ItemRepo::new(kb.pool())
+        .search_bm25(question, None, 10, &Bm25::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|item| item.external_id)
+        .collect()
+}
+
+#[tokio::test]
+async fn writes_are_searchable_once_committed_and_rollbacks_leave_nothing() {
+    let kb = TestKb::new().await;
+    let client = kb.raw_client().await;
+    let items = ItemRepo::new(kb.pool());
+    items
+        .upsert(&[
+            NewItem::new("docs", "vacuum", "Vacuum reclaims storage.").with_title("Vacuum"),
+            NewItem::new("docs", "empty", "the and of"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(found(&kb, "reclaiming storage").await, ["vacuum"]);
+    assert_index_consistent(&client).await;
+
+    // An update replaces the postings: the old words are gone, the new ones found.
+    items
+        .upsert(&[NewItem::new(
+            "docs",
+            "vacuum",
+            "Autovacuum runs in the background.",
+        )])
+        .await
+        .unwrap();
+    assert!(found(&kb, "storage").await.is_empty());
+    assert_eq!(found(&kb, "background").await, ["vacuum"]);
+    assert_index_consistent(&client).await;
+
+    // A metadata-only change keeps the postings as they are.
+    items
+        .upsert(&[
+            NewItem::new("docs", "vacuum", "Autovacuum runs in the background.")
+                .with_metadata(serde_json::json!({"lang": "en"})),
+        ])
+        .await
+        .unwrap();
+    assert_index_consistent(&client).await;
+
+    // Rolled back: neither the insert, the update nor the delete leaves a trace.
+    let mut connection = kb.pool().get().await.unwrap();
+    let transaction = connection.transaction().await.unwrap();
+    let inside = ItemRepo::new(&transaction);
+    inside
+        .upsert(&[
+            NewItem::new("docs", "replication", "Streaming replication ships WAL."),
+            NewItem::new("docs", "vacuum", "Something else entirely."),
+        ])
+        .await
+        .unwrap();
+    let doomed = inside.get_by_key("docs", "empty").await.unwrap().unwrap();
+    inside.delete(doomed.id).await.unwrap();
+    let seen_inside = inside
+        .search_bm25("streaming replication", None, 10, &Bm25::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        seen_inside.items.len(),
+        1,
+        "a transaction sees its own writes"
+    );
+    assert!(
+        found(&kb, "streaming").await.is_empty(),
+        "others do not see uncommitted writes"
+    );
+    transaction.rollback().await.unwrap();
+    assert!(found(&kb, "streaming").await.is_empty());
+    assert_eq!(found(&kb, "background").await, ["vacuum"]);
+    assert_index_consistent(&client).await;
+
+    // Deleting removes the item's postings and its share of the totals.
+    let vacuum = items.get_by_key("docs", "vacuum").await.unwrap().unwrap();
+    assert!(items.delete(vacuum.id).await.unwrap());
+    assert!(found(&kb, "background").await.is_empty());
+    assert_index_consistent(&client).await;
+}
+
+#[tokio::test]
+async fn concurrent_writers_leave_the_index_consistent() {
+    let kb = TestKb::new().await;
+    let client = kb.raw_client().await;
+    let words = [
+        "vacuum", "index", "replica", "lock", "tuple", "page", "wal", "trigger",
+    ];
+    let mut writers = Vec::new();
+    for writer in 0..6usize {
+        let pool = kb.pool().clone();
+        writers.push(tokio::spawn(async move {
+            let items = ItemRepo::new(&pool);
+            for round in 0..8usize {
+                // Overlapping keys, changing contents, batches in different orders.
+                let mut batch: Vec<NewItem> = (0..10usize)
+                    .map(|key| {
+                        let word = words[(key + writer + round) % words.len()];
+                        NewItem::new(
+                            "docs",
+                            format!("page-{key}"),
+                            format!("{word} {word} written by {writer} in round {round}"),
+                        )
+                        .with_title(format!("About {word}"))
+                    })
+                    .collect();
+                if writer % 2 == 1 {
+                    batch.reverse();
+                }
+                items.upsert(&batch).await.unwrap();
+                if round % 3 == writer % 3
+                    && let Some(item) = items.get_by_key("docs", "page-3").await.unwrap()
+                {
+                    items.delete(item.id).await.unwrap();
+                }
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert_index_consistent(&client).await;
+}
+
+#[tokio::test]
+async fn ranking_follows_bm25() {
+    let kb = TestKb::new().await;
+    let items = ItemRepo::new(kb.pool());
+    let filler = "database server table query row column value";
+    let mut batch: Vec<NewItem> = (0..20)
+        .map(|n| {
+            NewItem::new(
+                "docs",
+                format!("filler-{n:02}"),
+                format!("{filler} number {n}"),
+            )
+        })
+        .collect();
+    batch.extend([
+        // A term rare in the corpus ("checkpoint") outranks a common one ("table").
+        NewItem::new("docs", "common", format!("table table table {filler}")),
+        NewItem::new("docs", "rare", format!("checkpoint {filler}")),
+        // Two pages holding "freeze" as often: the long one does not win by its length.
+        NewItem::new("docs", "short", "freeze freeze tuples"),
+        NewItem::new(
+            "docs",
+            "long",
+            format!(
+                "freeze freeze {}",
+                "unrelated words fill this page ".repeat(40)
+            ),
+        ),
+        // Equal pages: ties go by id.
+        NewItem::new("wiki", "twin-1", "hot standby"),
+        NewItem::new("wiki", "twin-2", "hot standby"),
+        // The title counts: "sequence" once in the title beats once in the content.
+        NewItem::new("docs", "titled", "numbers for new rows").with_title("Sequence"),
+        NewItem::new("docs", "untitled", "a sequence of numbers for new rows"),
+    ]);
+    items.upsert(&batch).await.unwrap();
+
+    assert_eq!(found(&kb, "table checkpoint").await[0], "rare");
+    assert_eq!(found(&kb, "freezing").await, ["short", "long"]);
+    assert_eq!(found(&kb, "hot standby").await, ["twin-1", "twin-2"]);
+    assert_eq!(found(&kb, "sequence").await[0], "titled");
+    let without_titles = items
+        .search_bm25(
+            "sequence",
+            None,
+            10,
+            &Bm25 {
+                title_weight: 0.0,
+                ..Bm25::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(without_titles.items[0].external_id, "untitled");
+
+    // Scores, terms and IDF as BM25 defines them: IDF from the whole corpus.
+    let ranked = items
+        .search_bm25("checkpoints and tables", None, 10, &Bm25::default())
+        .await
+        .unwrap();
+    let terms: Vec<&str> = ranked.terms.iter().map(|t| t.term.as_str()).collect();
+    assert_eq!(terms, ["checkpoint", "tabl"]);
+    let corpus = batch.len() as f64;
+    let idf = |df: f64| (1.0 + (corpus - df + 0.5) / (df + 0.5)).ln();
+    assert!((ranked.terms[0].idf - idf(1.0)).abs() < 1e-9);
+    assert!((ranked.terms[1].idf - idf(22.0)).abs() < 1e-9);
+    assert!(ranked.items.windows(2).all(|w| w[0].score >= w[1].score));
+
+    // A source filter keeps the corpus-wide IDF and returns only that source.
+    let wiki_only = vec!["wiki".to_owned()];
+    let wiki = items
+        .search_bm25("standby table", Some(&wiki_only), 10, &Bm25::default())
+        .await
+        .unwrap();
+    let sources: Vec<&str> = wiki.items.iter().map(|i| i.source.as_str()).collect();
+    assert_eq!(sources, ["wiki", "wiki"]);
+    let everywhere = items
+        .search_bm25("standby table", None, 50, &Bm25::default())
+        .await
+        .unwrap();
+    assert!(everywhere.items.iter().any(|i| i.source == "docs"));
+    assert_eq!(wiki.terms, everywhere.terms);
+
+    // Questions without indexed terms find nothing; the limit holds.
+    assert!(found(&kb, "the and of ?!").await.is_empty());
+    assert!(found(&kb, "   ").await.is_empty());
+    assert_eq!(
+        items
+            .search_bm25("database", None, 3, &Bm25::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        3
+    );
+}
+
+#[tokio::test]
+async fn bad_search_input_is_refused_with_a_reason() {
+    let kb = TestKb::new().await;
+    let items = ItemRepo::new(kb.pool());
+    for (parameters, expected) in [
+        (
+            Bm25 {
+                k1: -1.0,
+                ..Bm25::default()
+            },
+            "k1",
+        ),
+        (
+            Bm25 {
+                k1: f64::NAN,
+                ..Bm25::default()
+            },
+            "k1",
+        ),
+        (
+            Bm25 {
+                b: 1.5,
+                ..Bm25::default()
+            },
+            "BM25 b",
+        ),
+        (
+            Bm25 {
+                title_weight: f64::INFINITY,
+                ..Bm25::default()
+            },
+            "title_weight",
+        ),
+    ] {
+        let err = items
+            .search_bm25("vacuum", None, 10, &parameters)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidInput { .. }) && err.to_string().contains(expected),
+            "{err}"
+        );
+    }
+    let err = items
+        .search_bm25("nul\0here", None, 10, &Bm25::default())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("NUL"), "{err}");
+    assert!(
+        items
+            .search_bm25("x", None, 0, &Bm25::default())
+            .await
+            .is_err()
+    );
+    // A long question is cut, not refused.
+    let long = "vacuum ".repeat(2000);
+    assert!(
+        items
+            .search_bm25(&long, None, 10, &Bm25::default())
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn chunk_term_statistics_follow_the_chunk_cache() {
+    let kb = TestKb::new().await;
+    let client = kb.raw_client().await;
+    let items = ItemRepo::new(kb.pool());
+    let cache = ChunkCacheRepo::new(kb.pool());
+    let content = "Vacuum reclaims space. Indexes speed up lookups; vacuuming again.";
+    let id = items
+        .upsert(&[NewItem::new("docs", "a", content)])
+        .await
+        .unwrap()[0]
+        .id;
+    let other = items
+        .upsert(&[NewItem::new("docs", "b", "nothing relevant")])
+        .await
+        .unwrap()[0]
+        .id;
+    let item = items.get(id).await.unwrap().unwrap();
+    let chunk = |start: usize, end: usize| NewChunk {
+        start_offset: start as u32,
+        end_offset: end as u32,
+        text: content[start..end].to_owned(),
+        token_count: 1,
+    };
+    cache
+        .put(
+            "k",
+            &[NewChunkSet {
+                item_id: id,
+                content_hash: item.content_hash,
+                chunks: vec![chunk(0, 22), chunk(23, content.len())],
+            }],
+        )
+        .await
+        .unwrap();
+    assert_index_consistent(&client).await;
+
+    let other_hash = items.get(other).await.unwrap().unwrap().content_hash;
+    let hits = cache
+        .term_hits(
+            "k",
+            &[(id, item.content_hash), (other, other_hash)],
+            &["vacuum", "index"],
+        )
+        .await
+        .unwrap();
+    assert!(!hits.contains_key(&other), "no set cached for b");
+    let set = &hits[&id];
+    assert_eq!(set.chunk_count, 2);
+    assert_eq!(set.chunks.len(), 2);
+    assert_eq!((set.chunks[0].chunk_index, set.chunks[0].length), (0, 3));
+    assert_eq!(set.chunks[0].terms, [("vacuum".to_owned(), 1)]);
+    assert_eq!((set.chunks[1].chunk_index, set.chunks[1].length), (1, 4));
+    assert_eq!(
+        set.chunks[1].terms,
+        [("index".to_owned(), 1), ("vacuum".to_owned(), 1)]
+    );
+    let none = cache
+        .term_hits("k", &[(id, item.content_hash)], &["replic"])
+        .await
+        .unwrap();
+    assert!(none[&id].chunks.is_empty() && none[&id].chunk_count == 2);
+
+    let texts = cache
+        .get_at(
+            "k",
+            &[(id, 1, item.content_hash), (id, 7, item.content_hash)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(texts.len(), 1);
+    assert_eq!(texts[0].text, &content[23..]);
+
+    // A changed item's set is stale: asked for with the item's new hash, neither its
+    // statistics nor its texts are returned.
+    items
+        .upsert(&[NewItem::new("docs", "a", "new content")])
+        .await
+        .unwrap();
+    let fresh = items.get(id).await.unwrap().unwrap();
+    let stale = cache
+        .term_hits("k", &[(id, fresh.content_hash)], &["vacuum"])
+        .await
+        .unwrap();
+    assert!(stale.is_empty());
+    assert!(
+        cache
+            .get_at("k", &[(id, 0, fresh.content_hash)])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Replacing the set and deleting the item keep the statistics in step.
+    cache
+        .put(
+            "k",
+            &[NewChunkSet {
+                item_id: id,
+                content_hash: fresh.content_hash,
+                chunks: vec![NewChunk {
+                    start_offset: 0,
+                    end_offset: 11,
+                    text: "new content".to_owned(),
+                    token_count: 2,
+                }],
+            }],
+        )
+        .await
+        .unwrap();
+    assert_index_consistent(&client).await;
+    items.delete(id).await.unwrap();
+    assert_index_consistent(&client).await;
+    let left: i64 = client
+        .query_one("SELECT count(*) FROM chunk_term", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
