@@ -680,7 +680,7 @@ impl DeleteChunksOfOtherChunkersStmt {
 pub struct ChunkTermHitsStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn chunk_term_hits() -> ChunkTermHitsStmt {
     ChunkTermHitsStmt(
-        "WITH sets AS ( SELECT c.item_id, c.chunk_count FROM unnest($1::bigint[], $2::bytea[]) AS k(item_id, content_hash) JOIN chunk_cache AS c ON c.item_id = k.item_id AND c.chunker_key = $3 AND c.chunk_index = 0 AND c.content_hash = k.content_hash ), hits AS ( SELECT t.item_id, t.chunk_index, t.chunk_length, array_agg(t.term ORDER BY t.term) AS terms, array_agg(t.tf::integer ORDER BY t.term) AS term_frequencies FROM sets JOIN chunk_term AS t ON t.item_id = sets.item_id AND t.chunker_key = $3 AND t.term = ANY($4::text[]) GROUP BY t.item_id, t.chunk_index, t.chunk_length ) SELECT sets.item_id, sets.chunk_count, hits.chunk_index, hits.chunk_length, hits.terms, hits.term_frequencies FROM sets LEFT JOIN hits ON hits.item_id = sets.item_id ORDER BY sets.item_id, hits.chunk_index",
+        "WITH sets AS ( SELECT c.item_id, c.chunk_count FROM unnest($1::bigint[], $2::bytea[]) AS k(item_id, content_hash) CROSS JOIN LATERAL ( SELECT x.item_id, x.chunk_count FROM chunk_cache AS x WHERE x.item_id = k.item_id AND x.chunker_key = $3 AND x.chunk_index = 0 AND x.content_hash = k.content_hash OFFSET 0 ) AS c ), hits AS ( SELECT t.item_id, t.chunk_index, t.chunk_length, array_agg(t.term ORDER BY t.term) AS terms, array_agg(t.tf::integer ORDER BY t.term) AS term_frequencies FROM sets CROSS JOIN unnest($4::text[]) AS q(term) CROSS JOIN LATERAL ( SELECT p.item_id, p.chunk_index, p.chunk_length, p.term, p.tf FROM chunk_term AS p WHERE p.item_id = sets.item_id AND p.chunker_key = $3 AND p.term = q.term OFFSET 0 ) AS t GROUP BY t.item_id, t.chunk_index, t.chunk_length ) SELECT sets.item_id, sets.chunk_count, hits.chunk_index, hits.chunk_length, hits.terms, hits.term_frequencies FROM sets LEFT JOIN hits ON hits.item_id = sets.item_id ORDER BY sets.item_id, hits.chunk_index",
         None,
     )
 }
@@ -769,7 +769,7 @@ impl<
 pub struct GetChunksAtStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn get_chunks_at() -> GetChunksAtStmt {
     GetChunksAtStmt(
-        "SELECT c.item_id, c.chunker_key, c.chunk_index, c.chunk_count, c.content_hash, c.start_offset, c.end_offset, c.text, c.token_count, c.created_at FROM unnest($1::bigint[], $2::int[], $3::bytea[]) AS k(item_id, chunk_index, content_hash) JOIN chunk_cache AS c ON c.item_id = k.item_id AND c.chunker_key = $4 AND c.chunk_index = k.chunk_index AND c.content_hash = k.content_hash ORDER BY c.item_id, c.chunk_index",
+        "SELECT c.item_id, c.chunker_key, c.chunk_index, c.chunk_count, c.content_hash, c.start_offset, c.end_offset, c.text, c.token_count, c.created_at FROM unnest($1::bigint[], $2::int[], $3::bytea[]) AS k(item_id, chunk_index, content_hash) CROSS JOIN LATERAL ( SELECT x.* FROM chunk_cache AS x WHERE x.item_id = k.item_id AND x.chunker_key = $4 AND x.chunk_index = k.chunk_index AND x.content_hash = k.content_hash OFFSET 0 ) AS c ORDER BY c.item_id, c.chunk_index",
         None,
     )
 }
