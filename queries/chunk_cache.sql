@@ -132,3 +132,39 @@ CROSS JOIN LATERAL (
     OFFSET 0
 ) AS c
 ORDER BY c.item_id, c.chunk_index;
+
+--! chunk_terms : ChunkTermHit
+-- Every term of every chunk of the sets by `chunker_key` cached for (item_ids[n],
+-- content_hashes[n]): one row per chunk holding any term, with all its terms (in term order),
+-- their frequencies and the chunk's length in terms; or one row with NULLs for a set none of
+-- whose chunks holds a term. Items whose set is missing or stale have no row. A set's
+-- statistics never change for its content hash and chunker: a reader may keep them.
+WITH sets AS (
+    SELECT c.item_id, c.chunk_count
+    FROM unnest(:item_ids::bigint[], :content_hashes::bytea[]) AS k(item_id, content_hash)
+    CROSS JOIN LATERAL (
+        SELECT x.item_id, x.chunk_count
+        FROM chunk_cache AS x
+        WHERE x.item_id = k.item_id AND x.chunker_key = :chunker_key AND x.chunk_index = 0
+            AND x.content_hash = k.content_hash
+        OFFSET 0
+    ) AS c
+),
+chunks AS (
+    SELECT t.item_id, t.chunk_index, t.chunk_length,
+        array_agg(t.term ORDER BY t.term) AS terms,
+        array_agg(t.tf::integer ORDER BY t.term) AS term_frequencies
+    FROM sets
+    CROSS JOIN LATERAL (
+        SELECT p.item_id, p.chunk_index, p.chunk_length, p.term, p.tf
+        FROM chunk_term AS p
+        WHERE p.item_id = sets.item_id AND p.chunker_key = :chunker_key
+        OFFSET 0
+    ) AS t
+    GROUP BY t.item_id, t.chunk_index, t.chunk_length
+)
+SELECT sets.item_id, sets.chunk_count, chunks.chunk_index, chunks.chunk_length, chunks.terms,
+    chunks.term_frequencies
+FROM sets
+LEFT JOIN chunks ON chunks.item_id = sets.item_id
+ORDER BY sets.item_id, chunks.chunk_index;

@@ -15,6 +15,7 @@
 //!
 //! The service keeps no state of its own: any number of replicas can serve one database.
 
+mod chunk_store;
 pub mod chunker;
 pub mod config;
 pub mod evidence;

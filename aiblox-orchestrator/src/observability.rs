@@ -60,6 +60,8 @@ pub struct Metrics {
     pool_available: Gauge,
     pool_waiting: Gauge,
     pool_max_size: Gauge,
+    chunk_store_sets: Gauge,
+    chunk_store_text_bytes: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -80,6 +82,8 @@ impl Default for Metrics {
             pool_available: Gauge::default(),
             pool_waiting: Gauge::default(),
             pool_max_size: Gauge::default(),
+            chunk_store_sets: Gauge::default(),
+            chunk_store_text_bytes: Gauge::default(),
         };
         let registry = &mut metrics.registry;
         registry.register(
@@ -122,6 +126,16 @@ impl Default for Metrics {
             "Most database connections",
             metrics.pool_max_size.clone(),
         );
+        registry.register(
+            "chunk_store_sets",
+            "Chunk sets whose term statistics are kept in memory",
+            metrics.chunk_store_sets.clone(),
+        );
+        registry.register(
+            "chunk_store_text_bytes",
+            "Bytes of chunk text kept in memory",
+            metrics.chunk_store_text_bytes.clone(),
+        );
         metrics
     }
 }
@@ -154,10 +168,12 @@ impl Metrics {
         self.cache_misses.inc_by(misses as u64);
     }
 
-    /// The Prometheus text exposition, with pool gauges as of now.
-    pub fn render(&self, pool: &aiblox_kb::KbPool) -> String {
+    /// The Prometheus text exposition, with pool and chunk store gauges as of now.
+    pub fn render(&self, pool: &aiblox_kb::KbPool, chunk_store: (usize, usize)) -> String {
         let status = pool.status();
         let as_gauge = |value: usize| i64::try_from(value).unwrap_or(i64::MAX);
+        self.chunk_store_sets.set(as_gauge(chunk_store.0));
+        self.chunk_store_text_bytes.set(as_gauge(chunk_store.1));
         self.pool_size.set(as_gauge(status.size));
         self.pool_available.set(as_gauge(status.available));
         self.pool_waiting.set(as_gauge(status.waiting));

@@ -6,10 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aiblox_kb::{
-    ChunkCacheRepo, ChunkSetTerms, ItemRepo, KbChunkCache, KbPool, NewChunk, NewChunkSet,
-};
+use aiblox_kb::{ChunkCacheRepo, ItemRepo, KbChunkCache, KbPool, NewChunk, NewChunkSet, QueryTerm};
 
+use crate::chunk_store::{ChunkKey, ChunkStore, SetIndex, SetKey};
 use crate::chunker::Chunker;
 use crate::evidence::{self, Passage};
 use crate::observability::Metrics;
@@ -40,6 +39,7 @@ pub struct Orchestrator {
     chunker: Chunker,
     budget: Duration,
     metrics: Arc<Metrics>,
+    store: ChunkStore,
 }
 
 impl Orchestrator {
@@ -58,7 +58,13 @@ impl Orchestrator {
             chunker,
             budget,
             metrics,
+            store: ChunkStore::default(),
         }
+    }
+
+    /// Chunk sets and bytes of chunk text kept in memory (for metrics).
+    pub fn chunk_store_sizes(&self) -> (usize, usize) {
+        self.store.sizes()
     }
 
     /// Answers one query, or gives up when the budget runs out.
@@ -81,7 +87,7 @@ impl Orchestrator {
 
         let scoring = Instant::now();
         let Retrieved { terms, candidates } = &retrieved;
-        let passages = passages(candidates, &sets, terms.is_empty(), query.top_k);
+        let passages = passages(candidates, &sets, terms, query.top_k);
         let page_scores: Vec<f64> = candidates.iter().map(|c| c.score).collect();
         let selected = evidence::select(
             &passages,
@@ -92,20 +98,15 @@ impl Orchestrator {
             query.max_chunks_per_item,
             query.min_score,
         );
-        let wanted: Vec<(i64, u32, [u8; 32])> = selected
+        let wanted: Vec<ChunkKey> = selected
             .iter()
             .map(|scored| {
                 let passage = &passages[scored.passage];
                 let candidate = &candidates[passage.item];
-                (candidate.id, passage.chunk, candidate.content_hash)
+                (candidate.id, candidate.content_hash, passage.chunk)
             })
             .collect();
-        let mut texts: HashMap<(i64, u32), KbChunkCache> = ChunkCacheRepo::new(&self.pool)
-            .get_at(&self.chunker.key(), &wanted)
-            .await?
-            .into_iter()
-            .map(|chunk| ((chunk.item_id, chunk.chunk_index), chunk))
-            .collect();
+        let texts = self.texts(&wanted).await?;
         let idf: HashMap<&str, f64> = terms.iter().map(|t| (t.term.as_str(), t.idf)).collect();
         let evidence = selected
             .iter()
@@ -113,7 +114,7 @@ impl Orchestrator {
                 let passage = &passages[scored.passage];
                 let candidate = &candidates[passage.item];
                 // Absent only if the item changed since it was ranked: leave it out.
-                let chunk = texts.remove(&(candidate.id, passage.chunk))?;
+                let chunk = texts.get(&(candidate.id, candidate.content_hash, passage.chunk))?;
                 Some(Evidence {
                     item_id: candidate.id,
                     source: candidate.source.clone(),
@@ -121,7 +122,7 @@ impl Orchestrator {
                     title: candidate.title.clone(),
                     chunk_index: chunk.chunk_index,
                     highlights: evidence::highlights(&chunk.text, terms),
-                    text: chunk.text,
+                    text: chunk.text.clone(),
                     start: chunk.start_offset,
                     end: chunk.end_offset,
                     score: rounded(scored.score),
@@ -133,8 +134,8 @@ impl Orchestrator {
                             .terms
                             .iter()
                             .map(|(term, frequency)| MatchedTerm {
-                                term: term.clone(),
-                                idf: rounded(idf.get(term.as_str()).copied().unwrap_or(0.0)),
+                                term: (*term).to_owned(),
+                                idf: rounded(idf.get(term).copied().unwrap_or(0.0)),
                                 frequency: *frequency,
                             })
                             .collect(),
@@ -174,31 +175,39 @@ impl Orchestrator {
         })
     }
 
-    /// What the chunk cache's lexical index holds about every candidate's chunk set for the
-    /// question's terms, by item id. Candidates whose set is not cached for their content are
-    /// chunked now (their content read in one round trip), written back (the database indexes
-    /// their terms as it stores them) and asked for again. Returns the sets and the hit and
-    /// miss counts.
+    /// The term statistics of every candidate's chunk set, by item id: kept in memory, else
+    /// read from the chunk cache's lexical index (one round trip for all), else (not cached
+    /// yet) chunked now from the item's content, written back (the database indexes the
+    /// chunks' terms as it stores them) and read again. Returns the sets and the hit and miss
+    /// counts (a miss is a set chunked now).
     async fn chunk_terms(
         &self,
         retrieved: &mut Retrieved,
-    ) -> Result<(HashMap<i64, ChunkSetTerms>, usize, usize), aiblox_kb::Error> {
+    ) -> Result<(HashMap<i64, Arc<SetIndex>>, usize, usize), aiblox_kb::Error> {
         let key = self.chunker.key();
         let cache = ChunkCacheRepo::new(&self.pool);
-        let terms: Vec<&str> = retrieved.terms.iter().map(|t| t.term.as_str()).collect();
-        let wanted: Vec<(i64, [u8; 32])> = retrieved
+        let mut sets = HashMap::with_capacity(retrieved.candidates.len());
+        let mut unknown: Vec<SetKey> = Vec::new();
+        for candidate in &retrieved.candidates {
+            let set_key = (candidate.id, candidate.content_hash);
+            match self.store.set(&set_key) {
+                Some(set) => {
+                    sets.insert(candidate.id, set);
+                }
+                None => unknown.push(set_key),
+            }
+        }
+        if !unknown.is_empty() {
+            self.read_sets(&cache, &key, &unknown, &mut sets).await?;
+        }
+        let missing: Vec<i64> = retrieved
             .candidates
             .iter()
-            .map(|c| (c.id, c.content_hash))
-            .collect();
-        let mut sets = cache.term_hits(&key, &wanted, &terms).await?;
-        let missing: Vec<i64> = wanted
-            .iter()
-            .map(|(id, _)| *id)
+            .map(|c| c.id)
             .filter(|id| !sets.contains_key(id))
             .collect();
         let misses = missing.len();
-        let hits = wanted.len() - misses;
+        let hits = retrieved.candidates.len() - misses;
         if missing.is_empty() {
             return Ok((sets, hits, misses));
         }
@@ -230,46 +239,111 @@ impl Orchestrator {
         }
         if !made.is_empty() {
             cache.put(&key, &made).await?;
-            let fresh: Vec<(i64, [u8; 32])> = made
+            let fresh: Vec<SetKey> = made
                 .iter()
                 .map(|set| (set.item_id, set.content_hash))
                 .collect();
-            sets.extend(cache.term_hits(&key, &fresh, &terms).await?);
+            self.read_sets(&cache, &key, &fresh, &mut sets).await?;
         }
         Ok((sets, hits, misses))
     }
+
+    /// Reads the statistics of the sets `wanted` from the chunk cache into `sets` (those
+    /// cached) and into the store.
+    async fn read_sets(
+        &self,
+        cache: &ChunkCacheRepo<'_>,
+        key: &str,
+        wanted: &[SetKey],
+        sets: &mut HashMap<i64, Arc<SetIndex>>,
+    ) -> Result<(), aiblox_kb::Error> {
+        let found = cache.terms_of(key, wanted).await?;
+        for (id, hash) in wanted {
+            if let Some(set) = found.get(id) {
+                let set = Arc::new(SetIndex::new(set));
+                self.store.keep_set((*id, *hash), set.clone());
+                sets.insert(*id, set);
+            }
+        }
+        Ok(())
+    }
+
+    /// The texts of the chunks `wanted`: kept in memory, else read in one round trip (and
+    /// kept). Chunks no longer cached for their hash are absent.
+    async fn texts(
+        &self,
+        wanted: &[ChunkKey],
+    ) -> Result<HashMap<ChunkKey, Arc<KbChunkCache>>, aiblox_kb::Error> {
+        let mut texts = HashMap::with_capacity(wanted.len());
+        let mut unknown = Vec::new();
+        for chunk_key in wanted {
+            match self.store.text(chunk_key) {
+                Some(chunk) => {
+                    texts.insert(*chunk_key, chunk);
+                }
+                None => unknown.push((chunk_key.0, chunk_key.2, chunk_key.1)),
+            }
+        }
+        if unknown.is_empty() {
+            return Ok(texts);
+        }
+        for chunk in ChunkCacheRepo::new(&self.pool)
+            .get_at(&self.chunker.key(), &unknown)
+            .await?
+        {
+            let chunk_key = (chunk.item_id, chunk.content_hash, chunk.chunk_index);
+            let chunk = Arc::new(chunk);
+            self.store.keep_text(chunk_key, chunk.clone());
+            texts.insert(chunk_key, chunk);
+        }
+        Ok(texts)
+    }
 }
 
-/// The passages worth scoring: every chunk holding a term of the question; for a candidate
-/// none of whose chunks does (its title matched), its first chunk; for a query without terms
-/// (a direct lookup), the first `top_k` chunks of each candidate.
+/// The passages worth scoring: every chunk holding a term of the question, with those terms;
+/// for a candidate none of whose chunks does (its title matched), its first chunk; for a
+/// query without terms (a direct lookup), the first `top_k` chunks of each candidate.
 fn passages<'a>(
     candidates: &[Candidate],
-    sets: &'a HashMap<i64, ChunkSetTerms>,
-    without_terms: bool,
+    sets: &'a HashMap<i64, Arc<SetIndex>>,
+    terms: &'a [QueryTerm],
     top_k: usize,
 ) -> Vec<Passage<'a>> {
     let mut passages = Vec::new();
+    let mut by_chunk: Vec<(u32, &'a str, u32)> = Vec::new();
     for (item, candidate) in candidates.iter().enumerate() {
         let Some(set) = sets.get(&candidate.id) else {
             continue;
         };
-        if without_terms || set.chunks.is_empty() {
-            let shown = if without_terms { top_k } else { 1 };
+        by_chunk.clear();
+        for term in terms {
+            if let Some(postings) = set.postings.get(term.term.as_str()) {
+                by_chunk.extend(
+                    postings
+                        .iter()
+                        .map(|&(chunk, frequency)| (chunk, term.term.as_str(), frequency)),
+                );
+            }
+        }
+        by_chunk.sort_unstable_by_key(|&(chunk, term, _)| (chunk, term));
+        for group in by_chunk.chunk_by(|a, b| a.0 == b.0) {
+            let chunk = group[0].0;
+            passages.push(Passage {
+                item,
+                chunk,
+                length: set.lengths.get(chunk as usize).copied().unwrap_or(0),
+                terms: group.iter().map(|&(_, term, tf)| (term, tf)).collect(),
+            });
+        }
+        if by_chunk.is_empty() {
+            let shown = if terms.is_empty() { top_k } else { 1 };
             passages.extend((0..set.chunk_count.min(shown as u32)).map(|chunk| Passage {
                 item,
                 chunk,
                 length: 0,
-                terms: &[],
+                terms: Vec::new(),
             }));
-            continue;
         }
-        passages.extend(set.chunks.iter().map(|chunk| Passage {
-            item,
-            chunk: chunk.chunk_index,
-            length: chunk.length,
-            terms: &chunk.terms,
-        }));
     }
     passages
 }

@@ -266,7 +266,9 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::V
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let body = state.metrics.render(&state.pool);
+    let body = state
+        .metrics
+        .render(&state.pool, state.orchestrator.chunk_store_sizes());
     (
         [(
             axum::http::header::CONTENT_TYPE,

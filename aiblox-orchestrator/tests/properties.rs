@@ -73,8 +73,7 @@ proptest! {
         min_score in 0.0f64..1.0,
     ) {
         let terms = [QueryTerm { term: "vacuum".to_owned(), idf: 2.0 }, QueryTerm { term: "tabl".to_owned(), idf: 0.1 }];
-        let held: Vec<Vec<(String, u32)>> = frequencies.iter().map(|(_, tf, _)| vec![("vacuum".to_owned(), *tf), ("tabl".to_owned(), tf / 2)]).collect();
-        let passages: Vec<Passage<'_>> = frequencies.iter().zip(&held).enumerate().map(|(index, ((item, _, length), terms))| Passage { item: *item, chunk: index as u32, length: *length, terms }).collect();
+        let passages: Vec<Passage<'_>> = frequencies.iter().enumerate().map(|(index, (item, tf, length))| Passage { item: *item, chunk: index as u32, length: *length, terms: vec![("vacuum", *tf), ("tabl", tf / 2)] }).collect();
         let selected = evidence::select(&passages, &page_scores, &terms, &Bm25::default(), top_k, max_per_item, min_score);
         prop_assert!(selected.len() <= top_k);
         prop_assert!(selected.windows(2).all(|pair| pair[0].score >= pair[1].score), "best first");

@@ -173,32 +173,32 @@ impl<'a> ChunkCacheRepo<'a> {
                 .all()
                 .await?
         });
-        let mut by_item: HashMap<i64, ChunkSetTerms> = HashMap::with_capacity(items.len());
-        for row in rows {
-            let set = by_item.entry(row.item_id).or_insert(ChunkSetTerms {
-                chunk_count: 0,
-                chunks: Vec::new(),
-            });
-            set.chunk_count = unsigned_from_db(row.chunk_count, "chunk_count")?;
-            let (Some(index), Some(length), Some(terms), Some(frequencies)) = (
-                row.chunk_index,
-                row.chunk_length,
-                row.terms,
-                row.term_frequencies,
-            ) else {
-                continue;
-            };
-            let frequencies = frequencies
-                .into_iter()
-                .map(|tf| unsigned_from_db(tf, "term frequency"))
-                .collect::<Result<Vec<_>, _>>()?;
-            set.chunks.push(ChunkTerms {
-                chunk_index: unsigned_from_db(index, "chunk_index")?,
-                length: unsigned_from_db(length, "chunk_length")?,
-                terms: terms.into_iter().zip(frequencies).collect(),
-            });
+        sets_from_rows(rows, items.len())
+    }
+
+    /// Every term of every chunk of the items' chunk sets by `chunker_key` cached for the
+    /// given content hashes, by item id: each chunk's full term list from the chunk cache's
+    /// lexical index (chunks without any term are left out of `chunks`). Items whose set is
+    /// missing or stale are absent. A set's statistics never change for its content hash and
+    /// chunker, so a caller may keep them as long as it likes. One round trip.
+    pub async fn terms_of(
+        &self,
+        chunker_key: &str,
+        items: &[(i64, [u8; 32])],
+    ) -> Result<HashMap<i64, ChunkSetTerms>, Error> {
+        validate_chunker_key(chunker_key)?;
+        if items.is_empty() {
+            return Ok(HashMap::new());
         }
-        Ok(by_item)
+        let item_ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
+        let hashes: Vec<&[u8]> = items.iter().map(|(_, hash)| hash.as_slice()).collect();
+        let rows = with_client!(self.target, |client| {
+            queries::chunk_terms()
+                .bind(client, &item_ids, &hashes, &chunker_key)
+                .all()
+                .await?
+        });
+        sets_from_rows(rows, items.len())
     }
 
     /// Single chunks by position: `(item_id, chunk_index, content_hash)` in, the chunks of
@@ -259,6 +259,40 @@ impl std::fmt::Debug for ChunkCacheRepo<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChunkCacheRepo").finish_non_exhaustive()
     }
+}
+
+/// Rows of `chunk_term_hits` or `chunk_terms` (one per chunk, or one of NULLs per set without
+/// matching chunks) as chunk sets by item id.
+fn sets_from_rows(
+    rows: Vec<queries::ChunkTermHit>,
+    capacity: usize,
+) -> Result<HashMap<i64, ChunkSetTerms>, Error> {
+    let mut by_item: HashMap<i64, ChunkSetTerms> = HashMap::with_capacity(capacity);
+    for row in rows {
+        let set = by_item.entry(row.item_id).or_insert(ChunkSetTerms {
+            chunk_count: 0,
+            chunks: Vec::new(),
+        });
+        set.chunk_count = unsigned_from_db(row.chunk_count, "chunk_count")?;
+        let (Some(index), Some(length), Some(terms), Some(frequencies)) = (
+            row.chunk_index,
+            row.chunk_length,
+            row.terms,
+            row.term_frequencies,
+        ) else {
+            continue;
+        };
+        let frequencies = frequencies
+            .into_iter()
+            .map(|tf| unsigned_from_db(tf, "term frequency"))
+            .collect::<Result<Vec<_>, _>>()?;
+        set.chunks.push(ChunkTerms {
+            chunk_index: unsigned_from_db(index, "chunk_index")?,
+            length: unsigned_from_db(length, "chunk_length")?,
+            terms: terms.into_iter().zip(frequencies).collect(),
+        });
+    }
+    Ok(by_item)
 }
 
 /// Values are validated to fit before they get here.

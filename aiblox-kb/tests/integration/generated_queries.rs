@@ -435,6 +435,16 @@ async fn lexical_index_queries_read_null_titles_and_sets_without_hits() {
         ),
         (2, None, None)
     );
+    let every_term = chunk_cache::chunk_terms()
+        .bind(client, &vec![a, b], &vec![hash(1), hash(2)], &"k")
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(every_term.len(), 2, "one row per chunk of a; b has no set");
+    assert_eq!(
+        every_term[1].terms,
+        Some(vec!["reclaim".to_owned(), "space".to_owned()])
+    );
     let texts = chunk_cache::get_chunks_at()
         .bind(
             client,

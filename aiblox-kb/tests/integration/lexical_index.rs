@@ -414,6 +414,23 @@ async fn chunk_term_statistics_follow_the_chunk_cache() {
         set.chunks[1].terms,
         [("index".to_owned(), 1), ("vacuum".to_owned(), 1)]
     );
+    let every = cache
+        .terms_of("k", &[(id, item.content_hash), (other, other_hash)])
+        .await
+        .unwrap();
+    assert_eq!(every.len(), 1, "no set cached for b");
+    let lists: Vec<Vec<&str>> = every[&id]
+        .chunks
+        .iter()
+        .map(|c| c.terms.iter().map(|(t, _)| t.as_str()).collect())
+        .collect();
+    assert_eq!(
+        lists,
+        [
+            vec!["reclaim", "space", "vacuum"],
+            vec!["index", "lookup", "speed", "vacuum"]
+        ]
+    );
     let none = cache
         .term_hits("k", &[(id, item.content_hash)], &["replic"])
         .await

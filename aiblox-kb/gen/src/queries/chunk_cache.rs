@@ -68,6 +68,17 @@ pub struct GetChunksAtParams<
     pub content_hashes: T4,
     pub chunker_key: T5,
 }
+#[derive(Debug)]
+pub struct ChunkTermsParams<
+    T1: crate::ArraySql<Item = i64>,
+    T2: crate::BytesSql,
+    T3: crate::ArraySql<Item = T2>,
+    T4: crate::StringSql,
+> {
+    pub item_ids: T1,
+    pub content_hashes: T3,
+    pub chunker_key: T4,
+}
 #[derive(Debug, Clone, PartialEq)]
 pub struct CachedChunk {
     pub item_id: i64,
@@ -852,6 +863,89 @@ impl<
             client,
             &params.item_ids,
             &params.chunk_indexes,
+            &params.content_hashes,
+            &params.chunker_key,
+        )
+    }
+}
+pub struct ChunkTermsStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn chunk_terms() -> ChunkTermsStmt {
+    ChunkTermsStmt(
+        "WITH sets AS ( SELECT c.item_id, c.chunk_count FROM unnest($1::bigint[], $2::bytea[]) AS k(item_id, content_hash) CROSS JOIN LATERAL ( SELECT x.item_id, x.chunk_count FROM chunk_cache AS x WHERE x.item_id = k.item_id AND x.chunker_key = $3 AND x.chunk_index = 0 AND x.content_hash = k.content_hash OFFSET 0 ) AS c ), chunks AS ( SELECT t.item_id, t.chunk_index, t.chunk_length, array_agg(t.term ORDER BY t.term) AS terms, array_agg(t.tf::integer ORDER BY t.term) AS term_frequencies FROM sets CROSS JOIN LATERAL ( SELECT p.item_id, p.chunk_index, p.chunk_length, p.term, p.tf FROM chunk_term AS p WHERE p.item_id = sets.item_id AND p.chunker_key = $3 OFFSET 0 ) AS t GROUP BY t.item_id, t.chunk_index, t.chunk_length ) SELECT sets.item_id, sets.chunk_count, chunks.chunk_index, chunks.chunk_length, chunks.terms, chunks.term_frequencies FROM sets LEFT JOIN chunks ON chunks.item_id = sets.item_id ORDER BY sets.item_id, chunks.chunk_index",
+        None,
+    )
+}
+impl ChunkTermsStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<
+        'c,
+        'a,
+        's,
+        C: GenericClient,
+        T1: crate::ArraySql<Item = i64>,
+        T2: crate::BytesSql,
+        T3: crate::ArraySql<Item = T2>,
+        T4: crate::StringSql,
+    >(
+        &'s self,
+        client: &'c C,
+        item_ids: &'a T1,
+        content_hashes: &'a T3,
+        chunker_key: &'a T4,
+    ) -> ChunkTermHitQuery<'c, 'a, 's, C, ChunkTermHit, 3> {
+        ChunkTermHitQuery {
+            client,
+            params: [item_ids, content_hashes, chunker_key],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor:
+                |row: &tokio_postgres::Row| -> Result<ChunkTermHitBorrowed, tokio_postgres::Error> {
+                    Ok(ChunkTermHitBorrowed {
+                        item_id: row.try_get(0)?,
+                        chunk_count: row.try_get(1)?,
+                        chunk_index: row.try_get(2)?,
+                        chunk_length: row.try_get(3)?,
+                        terms: row.try_get(4)?,
+                        term_frequencies: row.try_get(5)?,
+                    })
+                },
+            mapper: |it| ChunkTermHit::from(it),
+        }
+    }
+}
+impl<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+    T1: crate::ArraySql<Item = i64>,
+    T2: crate::BytesSql,
+    T3: crate::ArraySql<Item = T2>,
+    T4: crate::StringSql,
+>
+    crate::client::async_::Params<
+        'c,
+        'a,
+        's,
+        ChunkTermsParams<T1, T2, T3, T4>,
+        ChunkTermHitQuery<'c, 'a, 's, C, ChunkTermHit, 3>,
+        C,
+    > for ChunkTermsStmt
+{
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a ChunkTermsParams<T1, T2, T3, T4>,
+    ) -> ChunkTermHitQuery<'c, 'a, 's, C, ChunkTermHit, 3> {
+        self.bind(
+            client,
+            &params.item_ids,
             &params.content_hashes,
             &params.chunker_key,
         )
