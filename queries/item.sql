@@ -109,74 +109,50 @@ FROM ranked
 JOIN item AS i ON i.id = ranked.id
 ORDER BY ranked.rank DESC, i.id;
 
---: RankedItem(title?)
+--: LexicalPosting(item_id?, source?, title_tf?, content_tf?, title_length?, content_length?)
 
---! search_items_bm25 (sources?) : RankedItem
--- Items holding any term of a natural-language question, ranked by BM25 over the lexical index
--- (V0003): corpus-wide IDF, term frequency saturated by `k1`, length normalised by `b`, title
--- terms counted `title_weight` times. Best first, ties by id. Every row also carries the
--- question's terms (the `english` configuration's lexemes) and their IDF, in term order.
--- `sources` NULL means every source (IDF is always corpus-wide). Arithmetic stays in float8:
--- numeric `ln()` and division cost more than the index scan. Postings are read term by term
--- through LATERAL subqueries (`OFFSET 0` keeps them apart), so the plan is index scans even
--- on tables never analysed (a freshly loaded corpus: a join plan there scanned every posting,
--- 37 ms against 1.7 ms).
-WITH question AS (
-    SELECT u.lexeme AS term
-    FROM unnest(to_tsvector('english'::regconfig, :question::text)) AS u
-),
-corpus AS (
-    SELECT greatest(sum(s.items), 1)::float8 AS items,
-        greatest(
-            (sum(s.content_length) + :title_weight::float8 * sum(s.title_length))::float8
-                / greatest(sum(s.items), 1),
-            1.0
-        ) AS average_length
-    FROM item_term_stats AS s
-),
-terms AS (
-    SELECT question.term,
-        ln(1.0 + (corpus.items - d.df + 0.5::float8) / (d.df + 0.5::float8)) AS idf
-    FROM question
-    CROSS JOIN corpus
-    CROSS JOIN LATERAL (
-        SELECT count(*)::float8 AS df FROM item_term AS p WHERE p.term = question.term
-    ) AS d
-    WHERE d.df > 0
-),
-scored AS (
-    SELECT p.item_id,
-        sum(terms.idf * p.tf * (:k1::float8 + 1.0)
-            / (p.tf + :k1::float8 * (1.0 - :b::float8 + :b::float8 * p.length / corpus.average_length))
-        ) AS score
-    FROM terms
-    CROSS JOIN corpus
-    CROSS JOIN LATERAL (
-        SELECT x.item_id,
-            x.content_tf + :title_weight::float8 * x.title_tf AS tf,
-            x.content_length + :title_weight::float8 * x.title_length AS length
-        FROM item_term AS x
-        WHERE x.term = terms.term
-        OFFSET 0
-    ) AS p
-    GROUP BY p.item_id
-),
-best AS (
-    SELECT scored.item_id, scored.score
-    FROM scored
-    WHERE :sources::text[] IS NULL
-        OR scored.item_id IN (SELECT id FROM item WHERE source = ANY(:sources::text[]))
-    ORDER BY scored.score DESC, scored.item_id
-    LIMIT :limit::bigint
-)
-SELECT i.id, i.source, i.external_id, i.title, i.content_hash, best.score,
-    (SELECT array_agg(terms.term ORDER BY terms.term) FROM terms) AS terms,
-    (SELECT array_agg(terms.idf ORDER BY terms.term) FROM terms) AS idfs
-FROM best
+--! lexical_corpus
+-- The lexical index's corpus totals and version (the sum only grows: every statement that
+-- changes the postings adds one), and the terms of `question`: the lexemes of PostgreSQL's
+-- `english` configuration, in term order, as the index holds them.
+SELECT coalesce(sum(s.version), 0)::bigint AS version,
+    coalesce(sum(s.items), 0)::bigint AS items,
+    coalesce(sum(s.title_length), 0)::bigint AS title_length,
+    coalesce(sum(s.content_length), 0)::bigint AS content_length,
+    array(
+        SELECT u.lexeme FROM unnest(to_tsvector('english'::regconfig, :question::text)) AS u
+    ) AS terms
+FROM item_term_stats AS s;
+
+--! lexical_postings : LexicalPosting
+-- Every posting of `terms`, with its item's source, and the index's version in the same
+-- snapshot; a term without postings has one row of NULLs. Each term is one index scan
+-- (`OFFSET 0` keeps the LATERAL probes apart, also in a generic plan or on tables never
+-- analysed).
+SELECT q.term, p.item_id, i.source, p.title_tf, p.content_tf, p.title_length, p.content_length,
+    (SELECT coalesce(sum(s.version), 0)::bigint FROM item_term_stats AS s) AS version
+FROM unnest(:terms::text[]) AS q(term)
+LEFT JOIN LATERAL (
+    SELECT x.item_id, x.title_tf, x.content_tf, x.title_length, x.content_length
+    FROM item_term AS x
+    WHERE x.term = q.term
+    OFFSET 0
+) AS p ON true
+LEFT JOIN LATERAL (
+    SELECT item.source FROM item WHERE item.id = p.item_id OFFSET 0
+) AS i ON true;
+
+--: ItemHead(title?)
+
+--! get_item_heads : ItemHead
+-- What a search result shows of items (no content), with the lexical index's version in the
+-- same snapshot; ids that do not exist are absent.
+SELECT i.id, i.source, i.external_id, i.title, i.content_hash,
+    (SELECT coalesce(sum(s.version), 0)::bigint FROM item_term_stats AS s) AS version
+FROM unnest(:ids::bigint[]) AS k(id)
 CROSS JOIN LATERAL (
     SELECT item.id, item.source, item.external_id, item.title, item.content_hash
     FROM item
-    WHERE item.id = best.item_id
+    WHERE item.id = k.id
     OFFSET 0
-) AS i
-ORDER BY best.score DESC, i.id;
+) AS i;

@@ -35,6 +35,9 @@ CREATE TABLE item_term_stats (
     items          bigint NOT NULL DEFAULT 0,
     title_length   bigint NOT NULL DEFAULT 0,
     content_length bigint NOT NULL DEFAULT 0,
+    -- Statements that changed the postings: the sum over the rows only grows, so a reader that
+    -- keeps postings knows they are current while the sum is what it was when it read them.
+    version        bigint NOT NULL DEFAULT 0,
     CONSTRAINT item_term_stats_shard_check CHECK (shard >= 0 AND shard < 16)
 );
 
@@ -76,15 +79,16 @@ LANGUAGE sql IMMUTABLE AS $$
     FROM unnest(vector) AS u
 $$;
 
--- Adds to the corpus totals, in the stats row of this backend (one row per transaction, so
--- concurrent writers rarely meet on one).
+-- Adds to the corpus totals and counts one more change, in the stats row of this backend (one
+-- row per transaction, so concurrent writers rarely meet on one).
 CREATE FUNCTION item_term_stats_add(items bigint, title_length bigint, content_length bigint)
 RETURNS void
 LANGUAGE sql AS $$
     UPDATE item_term_stats AS s
     SET items = s.items + item_term_stats_add.items,
         title_length = s.title_length + item_term_stats_add.title_length,
-        content_length = s.content_length + item_term_stats_add.content_length
+        content_length = s.content_length + item_term_stats_add.content_length,
+        version = s.version + 1
     WHERE s.shard = pg_backend_pid() % 16
 $$;
 
@@ -139,9 +143,7 @@ BEGIN
         JOIN new_rows AS n ON n.id = o.id,
         item_term_postings(n.id, n.search_vector) AS p
     WHERE o.search_vector IS DISTINCT FROM n.search_vector;
-    IF delta.title_length <> 0 OR delta.content_length <> 0 THEN
-        PERFORM item_term_stats_add(0, delta.title_length, delta.content_length);
-    END IF;
+    PERFORM item_term_stats_add(0, delta.title_length, delta.content_length);
     RETURN NULL;
 END
 $$;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Status};
 use tokio_postgres::NoTls;
 
-use crate::repos::ItemGets;
+use crate::repos::{ItemGets, LexicalCache};
 use crate::{Error, KbConfig, tls};
 
 /// Coalesced item gets in flight per shared read connection: the server always has the next
@@ -43,6 +43,7 @@ pub struct KbPool {
     schema: String,
     shared_reads: Arc<SharedReads>,
     item_gets: Arc<ItemGets>,
+    lexical: Arc<LexicalCache>,
 }
 
 /// Settings of a [`KbPool`], with defaults suited to a service.
@@ -112,6 +113,11 @@ impl KbPool {
     /// The coalescer of this pool's `ItemRepo::get` calls.
     pub(crate) fn item_gets(&self) -> &ItemGets {
         &self.item_gets
+    }
+
+    /// This pool's copy of the lexical index's postings, for `ItemRepo::search_bm25`.
+    pub(crate) fn lexical(&self) -> &LexicalCache {
+        &self.lexical
     }
 
     /// A connection of its own, for one operation.
@@ -288,6 +294,7 @@ impl KbPoolBuilder {
             schema: self.config.schema().to_owned(),
             shared_reads: Arc::new(SharedReads::new(shared_reads)),
             item_gets: Arc::new(ItemGets::new(shared_reads * BATCHES_PER_SHARED_CONNECTION)),
+            lexical: Arc::new(LexicalCache::default()),
         })
     }
 }

@@ -7,11 +7,9 @@ use aiblox_kb_gen::queries::item as queries;
 use sha2::{Digest as _, Sha256};
 
 use crate::pool::{Executor, Target, target_of, with_client, with_read_client};
+use crate::repos::lexical;
 use crate::repos::{content_hash_from_db, timestamp_from_db};
-use crate::{
-    Bm25, Error, KbItem, NewItem, QueryTerm, RankedItem, RankedItems, SearchHit, UpsertOutcome,
-    UpsertStatus,
-};
+use crate::{Bm25, Error, KbItem, NewItem, RankedItems, SearchHit, UpsertOutcome, UpsertStatus};
 
 /// Longest `source`, in bytes (the schema's limit).
 const MAX_SOURCE_BYTES: usize = 256;
@@ -192,8 +190,13 @@ impl<'a> ItemRepo<'a> {
     /// Terms are PostgreSQL's `english` lexemes of the question (stemmed, stop words
     /// dropped), the same as the index holds; only its first 4 KiB are read. A question
     /// without any indexed term finds nothing. The index is written with the items, in the
-    /// same transaction: a committed item is found at once. `sources` and `limit` as for
-    /// [`ItemRepo::search`]; IDF stays corpus-wide when `sources` narrows the results.
+    /// same transaction: a committed item is found at once (on a transaction, its own writes
+    /// too). `sources` and `limit` as for [`ItemRepo::search`]; IDF stays corpus-wide when
+    /// `sources` narrows the results.
+    ///
+    /// On a [`KbPool`](crate::KbPool) the postings read are kept in memory for as long as the
+    /// index does not change (one short statement per search checks its version), so
+    /// repeated terms cost the database nothing more.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a NUL character in the question, parameters out of range
@@ -215,43 +218,14 @@ impl<'a> ItemRepo<'a> {
         if question.trim().is_empty() {
             return Ok(RankedItems::default());
         }
-        let rows = with_client!(self.target, |client| {
-            queries::search_items_bm25()
-                .bind(
-                    client,
-                    &question,
-                    &parameters.title_weight,
-                    &parameters.k1,
-                    &parameters.b,
-                    &sources,
-                    &limit,
-                )
-                .all()
-                .await?
-        });
-        let mut ranked = RankedItems::default();
-        for row in rows {
-            if ranked.terms.is_empty() {
-                ranked.terms = row
-                    .terms
-                    .iter()
-                    .zip(&row.idfs)
-                    .map(|(term, idf)| QueryTerm {
-                        term: term.clone(),
-                        idf: *idf,
-                    })
-                    .collect();
-            }
-            ranked.items.push(RankedItem {
-                id: row.id,
-                source: row.source,
-                external_id: row.external_id,
-                title: row.title,
-                content_hash: content_hash_from_db(&row.content_hash)?,
-                score: row.score,
-            });
-        }
-        Ok(ranked)
+        lexical::search(
+            self.target,
+            question,
+            sources.as_deref(),
+            limit as usize,
+            parameters,
+        )
+        .await
     }
 }
 

@@ -370,23 +370,46 @@ async fn lexical_index_queries_read_null_titles_and_sets_without_hits() {
         .unwrap();
     let (a, b) = (rows[0].id.unwrap(), rows[1].id.unwrap());
 
-    let every_source: Option<Vec<&str>> = None;
-    let ranked = item::search_items_bm25()
-        .bind(client, &"vacuuming", &2.0, &1.2, &0.75, &every_source, &10)
+    let corpus = item::lexical_corpus()
+        .bind(client, &"The vacuuming of spaces")
+        .one()
+        .await
+        .unwrap();
+    assert_eq!(corpus.terms, ["space", "vacuum"]);
+    assert_eq!(corpus.items, 2);
+    let postings = item::lexical_postings()
+        .bind(client, &vec!["vacuum", "nowher"])
         .all()
         .await
         .unwrap();
-    assert_eq!(ranked.iter().map(|r| r.id).collect::<Vec<_>>(), [b, a]);
-    assert_eq!(ranked[1].title, None);
-    assert_eq!(ranked[0].terms, ["vacuum"]);
-    assert_eq!(ranked[0].idfs.len(), 1);
-    let docs = Some(vec!["docs"]);
-    let filtered = item::search_items_bm25()
-        .bind(client, &"vacuuming", &2.0, &1.2, &0.75, &docs, &10)
+    assert_eq!(
+        postings.len(),
+        3,
+        "a posting each for a and b, a row of NULLs"
+    );
+    assert!(postings.iter().all(|p| p.version == corpus.version));
+    let absent = postings.iter().find(|p| p.term == "nowher").unwrap();
+    assert_eq!((absent.item_id, absent.source.as_deref()), (None, None));
+    let present = postings.iter().find(|p| p.item_id == Some(b)).unwrap();
+    assert_eq!(
+        (
+            present.source.as_deref(),
+            present.title_tf,
+            present.content_tf
+        ),
+        (Some("wiki"), Some(1), Some(0))
+    );
+    let heads = item::get_item_heads()
+        .bind(client, &vec![a, b, -1])
         .all()
         .await
         .unwrap();
-    assert_eq!(filtered.iter().map(|r| r.id).collect::<Vec<_>>(), [a]);
+    assert_eq!(heads.len(), 2);
+    let head_a = heads.iter().find(|h| h.id == a).unwrap();
+    assert_eq!(
+        (head_a.title.as_deref(), head_a.content_hash.clone()),
+        (None, hash(1))
+    );
 
     chunk_cache::put_chunks()
         .bind(

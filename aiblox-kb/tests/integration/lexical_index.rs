@@ -279,6 +279,27 @@ async fn ranking_follows_bm25() {
     assert!(everywhere.items.iter().any(|i| i.source == "docs"));
     assert_eq!(wiki.terms, everywhere.terms);
 
+    // The pool's kept postings (second search), a fresh read and a transaction agree.
+    let question = "freeze the checkpoint table of a hot standby sequence";
+    let first = items
+        .search_bm25(question, None, 50, &Bm25::default())
+        .await
+        .unwrap();
+    let again = items
+        .search_bm25(question, None, 50, &Bm25::default())
+        .await
+        .unwrap();
+    let mut connection = kb.pool().get().await.unwrap();
+    let transaction = connection.transaction().await.unwrap();
+    let inside = ItemRepo::new(&transaction)
+        .search_bm25(question, None, 50, &Bm25::default())
+        .await
+        .unwrap();
+    transaction.rollback().await.unwrap();
+    assert!(first.items.len() > 20);
+    assert_eq!(first, again);
+    assert_eq!(first, inside);
+
     // Questions without indexed terms find nothing; the limit holds.
     assert!(found(&kb, "the and of ?!").await.is_empty());
     assert!(found(&kb, "   ").await.is_empty());

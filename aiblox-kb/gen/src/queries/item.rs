@@ -57,19 +57,6 @@ pub struct SearchItemsAnyWordParams<
     pub sources: Option<T3>,
     pub limit: i64,
 }
-#[derive(Debug)]
-pub struct SearchItemsBm25Params<
-    T1: crate::StringSql,
-    T2: crate::StringSql,
-    T3: crate::ArraySql<Item = T2>,
-> {
-    pub question: T1,
-    pub title_weight: f64,
-    pub k1: f64,
-    pub b: f64,
-    pub sources: Option<T3>,
-    pub limit: i64,
-}
 #[derive(Debug, Clone, PartialEq, Copy)]
 pub struct UpsertItems {
     pub ordinal: i64,
@@ -208,38 +195,112 @@ impl<'a> From<ItemHitBorrowed<'a>> for ItemHit {
     }
 }
 #[derive(Debug, Clone, PartialEq)]
-pub struct RankedItem {
+pub struct LexicalCorpus {
+    pub version: i64,
+    pub items: i64,
+    pub title_length: i64,
+    pub content_length: i64,
+    pub terms: Vec<String>,
+}
+pub struct LexicalCorpusBorrowed<'a> {
+    pub version: i64,
+    pub items: i64,
+    pub title_length: i64,
+    pub content_length: i64,
+    pub terms: crate::ArrayIterator<'a, &'a str>,
+}
+impl<'a> From<LexicalCorpusBorrowed<'a>> for LexicalCorpus {
+    fn from(
+        LexicalCorpusBorrowed {
+            version,
+            items,
+            title_length,
+            content_length,
+            terms,
+        }: LexicalCorpusBorrowed<'a>,
+    ) -> Self {
+        Self {
+            version,
+            items,
+            title_length,
+            content_length,
+            terms: terms.map(|v| v.into()).collect(),
+        }
+    }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct LexicalPosting {
+    pub term: String,
+    pub item_id: Option<i64>,
+    pub source: Option<String>,
+    pub title_tf: Option<i16>,
+    pub content_tf: Option<i16>,
+    pub title_length: Option<i32>,
+    pub content_length: Option<i32>,
+    pub version: i64,
+}
+pub struct LexicalPostingBorrowed<'a> {
+    pub term: &'a str,
+    pub item_id: Option<i64>,
+    pub source: Option<&'a str>,
+    pub title_tf: Option<i16>,
+    pub content_tf: Option<i16>,
+    pub title_length: Option<i32>,
+    pub content_length: Option<i32>,
+    pub version: i64,
+}
+impl<'a> From<LexicalPostingBorrowed<'a>> for LexicalPosting {
+    fn from(
+        LexicalPostingBorrowed {
+            term,
+            item_id,
+            source,
+            title_tf,
+            content_tf,
+            title_length,
+            content_length,
+            version,
+        }: LexicalPostingBorrowed<'a>,
+    ) -> Self {
+        Self {
+            term: term.into(),
+            item_id,
+            source: source.map(|v| v.into()),
+            title_tf,
+            content_tf,
+            title_length,
+            content_length,
+            version,
+        }
+    }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemHead {
     pub id: i64,
     pub source: String,
     pub external_id: String,
     pub title: Option<String>,
     pub content_hash: Vec<u8>,
-    pub score: f64,
-    pub terms: Vec<String>,
-    pub idfs: Vec<f64>,
+    pub version: i64,
 }
-pub struct RankedItemBorrowed<'a> {
+pub struct ItemHeadBorrowed<'a> {
     pub id: i64,
     pub source: &'a str,
     pub external_id: &'a str,
     pub title: Option<&'a str>,
     pub content_hash: &'a [u8],
-    pub score: f64,
-    pub terms: crate::ArrayIterator<'a, &'a str>,
-    pub idfs: crate::ArrayIterator<'a, f64>,
+    pub version: i64,
 }
-impl<'a> From<RankedItemBorrowed<'a>> for RankedItem {
+impl<'a> From<ItemHeadBorrowed<'a>> for ItemHead {
     fn from(
-        RankedItemBorrowed {
+        ItemHeadBorrowed {
             id,
             source,
             external_id,
             title,
             content_hash,
-            score,
-            terms,
-            idfs,
-        }: RankedItemBorrowed<'a>,
+            version,
+        }: ItemHeadBorrowed<'a>,
     ) -> Self {
         Self {
             id,
@@ -247,9 +308,7 @@ impl<'a> From<RankedItemBorrowed<'a>> for RankedItem {
             external_id: external_id.into(),
             title: title.map(|v| v.into()),
             content_hash: content_hash.into(),
-            score,
-            terms: terms.map(|v| v.into()).collect(),
-            idfs: idfs.map(|v| v).collect(),
+            version,
         }
     }
 }
@@ -514,23 +573,154 @@ where
         Ok(mapped)
     }
 }
-pub struct RankedItemQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+pub struct LexicalCorpusQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
     client: &'c C,
     params: [&'a (dyn postgres_types::ToSql + Sync); N],
     query: &'static str,
     cached: Option<&'s tokio_postgres::Statement>,
-    extractor: fn(&tokio_postgres::Row) -> Result<RankedItemBorrowed, tokio_postgres::Error>,
-    mapper: fn(RankedItemBorrowed) -> T,
+    extractor: fn(&tokio_postgres::Row) -> Result<LexicalCorpusBorrowed, tokio_postgres::Error>,
+    mapper: fn(LexicalCorpusBorrowed) -> T,
 }
-impl<'c, 'a, 's, C, T: 'c, const N: usize> RankedItemQuery<'c, 'a, 's, C, T, N>
+impl<'c, 'a, 's, C, T: 'c, const N: usize> LexicalCorpusQuery<'c, 'a, 's, C, T, N>
 where
     C: GenericClient,
 {
     pub fn map<R>(
         self,
-        mapper: fn(RankedItemBorrowed) -> R,
-    ) -> RankedItemQuery<'c, 'a, 's, C, R, N> {
-        RankedItemQuery {
+        mapper: fn(LexicalCorpusBorrowed) -> R,
+    ) -> LexicalCorpusQuery<'c, 'a, 's, C, R, N> {
+        LexicalCorpusQuery {
+            client: self.client,
+            params: self.params,
+            query: self.query,
+            cached: self.cached,
+            extractor: self.extractor,
+            mapper,
+        }
+    }
+    pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+        let row =
+            crate::client::async_::one(self.client, self.query, &self.params, self.cached).await?;
+        Ok((self.mapper)((self.extractor)(&row)?))
+    }
+    pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+        self.iter().await?.try_collect().await
+    }
+    pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+        let opt_row =
+            crate::client::async_::opt(self.client, self.query, &self.params, self.cached).await?;
+        Ok(opt_row
+            .map(|row| {
+                let extracted = (self.extractor)(&row)?;
+                Ok((self.mapper)(extracted))
+            })
+            .transpose()?)
+    }
+    pub async fn iter(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+        tokio_postgres::Error,
+    > {
+        let stream = crate::client::async_::raw(
+            self.client,
+            self.query,
+            crate::slice_iter(&self.params),
+            self.cached,
+        )
+        .await?;
+        let mapped = stream
+            .map(move |res| {
+                res.and_then(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+            })
+            .into_stream();
+        Ok(mapped)
+    }
+}
+pub struct LexicalPostingQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+    client: &'c C,
+    params: [&'a (dyn postgres_types::ToSql + Sync); N],
+    query: &'static str,
+    cached: Option<&'s tokio_postgres::Statement>,
+    extractor: fn(&tokio_postgres::Row) -> Result<LexicalPostingBorrowed, tokio_postgres::Error>,
+    mapper: fn(LexicalPostingBorrowed) -> T,
+}
+impl<'c, 'a, 's, C, T: 'c, const N: usize> LexicalPostingQuery<'c, 'a, 's, C, T, N>
+where
+    C: GenericClient,
+{
+    pub fn map<R>(
+        self,
+        mapper: fn(LexicalPostingBorrowed) -> R,
+    ) -> LexicalPostingQuery<'c, 'a, 's, C, R, N> {
+        LexicalPostingQuery {
+            client: self.client,
+            params: self.params,
+            query: self.query,
+            cached: self.cached,
+            extractor: self.extractor,
+            mapper,
+        }
+    }
+    pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+        let row =
+            crate::client::async_::one(self.client, self.query, &self.params, self.cached).await?;
+        Ok((self.mapper)((self.extractor)(&row)?))
+    }
+    pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+        self.iter().await?.try_collect().await
+    }
+    pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+        let opt_row =
+            crate::client::async_::opt(self.client, self.query, &self.params, self.cached).await?;
+        Ok(opt_row
+            .map(|row| {
+                let extracted = (self.extractor)(&row)?;
+                Ok((self.mapper)(extracted))
+            })
+            .transpose()?)
+    }
+    pub async fn iter(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+        tokio_postgres::Error,
+    > {
+        let stream = crate::client::async_::raw(
+            self.client,
+            self.query,
+            crate::slice_iter(&self.params),
+            self.cached,
+        )
+        .await?;
+        let mapped = stream
+            .map(move |res| {
+                res.and_then(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+            })
+            .into_stream();
+        Ok(mapped)
+    }
+}
+pub struct ItemHeadQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+    client: &'c C,
+    params: [&'a (dyn postgres_types::ToSql + Sync); N],
+    query: &'static str,
+    cached: Option<&'s tokio_postgres::Statement>,
+    extractor: fn(&tokio_postgres::Row) -> Result<ItemHeadBorrowed, tokio_postgres::Error>,
+    mapper: fn(ItemHeadBorrowed) -> T,
+}
+impl<'c, 'a, 's, C, T: 'c, const N: usize> ItemHeadQuery<'c, 'a, 's, C, T, N>
+where
+    C: GenericClient,
+{
+    pub fn map<R>(self, mapper: fn(ItemHeadBorrowed) -> R) -> ItemHeadQuery<'c, 'a, 's, C, R, N> {
+        ItemHeadQuery {
             client: self.client,
             params: self.params,
             query: self.query,
@@ -1090,14 +1280,53 @@ impl<
         self.bind(client, &params.query, &params.sources, &params.limit)
     }
 }
-pub struct SearchItemsBm25Stmt(&'static str, Option<tokio_postgres::Statement>);
-pub fn search_items_bm25() -> SearchItemsBm25Stmt {
-    SearchItemsBm25Stmt(
-        "WITH question AS ( SELECT u.lexeme AS term FROM unnest(to_tsvector('english'::regconfig, $1::text)) AS u ), corpus AS ( SELECT greatest(sum(s.items), 1)::float8 AS items, greatest( (sum(s.content_length) + $2::float8 * sum(s.title_length))::float8 / greatest(sum(s.items), 1), 1.0 ) AS average_length FROM item_term_stats AS s ), terms AS ( SELECT question.term, ln(1.0 + (corpus.items - d.df + 0.5::float8) / (d.df + 0.5::float8)) AS idf FROM question CROSS JOIN corpus CROSS JOIN LATERAL ( SELECT count(*)::float8 AS df FROM item_term AS p WHERE p.term = question.term ) AS d WHERE d.df > 0 ), scored AS ( SELECT p.item_id, sum(terms.idf * p.tf * ($3::float8 + 1.0) / (p.tf + $3::float8 * (1.0 - $4::float8 + $4::float8 * p.length / corpus.average_length)) ) AS score FROM terms CROSS JOIN corpus CROSS JOIN LATERAL ( SELECT x.item_id, x.content_tf + $2::float8 * x.title_tf AS tf, x.content_length + $2::float8 * x.title_length AS length FROM item_term AS x WHERE x.term = terms.term OFFSET 0 ) AS p GROUP BY p.item_id ), best AS ( SELECT scored.item_id, scored.score FROM scored WHERE $5::text[] IS NULL OR scored.item_id IN (SELECT id FROM item WHERE source = ANY($5::text[])) ORDER BY scored.score DESC, scored.item_id LIMIT $6::bigint ) SELECT i.id, i.source, i.external_id, i.title, i.content_hash, best.score, (SELECT array_agg(terms.term ORDER BY terms.term) FROM terms) AS terms, (SELECT array_agg(terms.idf ORDER BY terms.term) FROM terms) AS idfs FROM best CROSS JOIN LATERAL ( SELECT item.id, item.source, item.external_id, item.title, item.content_hash FROM item WHERE item.id = best.item_id OFFSET 0 ) AS i ORDER BY best.score DESC, i.id",
+pub struct LexicalCorpusStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn lexical_corpus() -> LexicalCorpusStmt {
+    LexicalCorpusStmt(
+        "SELECT coalesce(sum(s.version), 0)::bigint AS version, coalesce(sum(s.items), 0)::bigint AS items, coalesce(sum(s.title_length), 0)::bigint AS title_length, coalesce(sum(s.content_length), 0)::bigint AS content_length, array( SELECT u.lexeme FROM unnest(to_tsvector('english'::regconfig, $1::text)) AS u ) AS terms FROM item_term_stats AS s",
         None,
     )
 }
-impl SearchItemsBm25Stmt {
+impl LexicalCorpusStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::StringSql>(
+        &'s self,
+        client: &'c C,
+        question: &'a T1,
+    ) -> LexicalCorpusQuery<'c, 'a, 's, C, LexicalCorpus, 1> {
+        LexicalCorpusQuery {
+            client,
+            params: [question],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor:
+                |row: &tokio_postgres::Row| -> Result<LexicalCorpusBorrowed, tokio_postgres::Error> {
+                    Ok(LexicalCorpusBorrowed {
+                        version: row.try_get(0)?,
+                        items: row.try_get(1)?,
+                        title_length: row.try_get(2)?,
+                        content_length: row.try_get(3)?,
+                        terms: row.try_get(4)?,
+                    })
+                },
+            mapper: |it| LexicalCorpus::from(it),
+        }
+    }
+}
+pub struct LexicalPostingsStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn lexical_postings() -> LexicalPostingsStmt {
+    LexicalPostingsStmt(
+        "SELECT q.term, p.item_id, i.source, p.title_tf, p.content_tf, p.title_length, p.content_length, (SELECT coalesce(sum(s.version), 0)::bigint FROM item_term_stats AS s) AS version FROM unnest($1::text[]) AS q(term) LEFT JOIN LATERAL ( SELECT x.item_id, x.title_tf, x.content_tf, x.title_length, x.content_length FROM item_term AS x WHERE x.term = q.term OFFSET 0 ) AS p ON true LEFT JOIN LATERAL ( SELECT item.source FROM item WHERE item.id = p.item_id OFFSET 0 ) AS i ON true",
+        None,
+    )
+}
+impl LexicalPostingsStmt {
     pub async fn prepare<'a, C: GenericClient>(
         mut self,
         client: &'a C,
@@ -1111,71 +1340,72 @@ impl SearchItemsBm25Stmt {
         's,
         C: GenericClient,
         T1: crate::StringSql,
-        T2: crate::StringSql,
-        T3: crate::ArraySql<Item = T2>,
+        T2: crate::ArraySql<Item = T1>,
     >(
         &'s self,
         client: &'c C,
-        question: &'a T1,
-        title_weight: &'a f64,
-        k1: &'a f64,
-        b: &'a f64,
-        sources: &'a Option<T3>,
-        limit: &'a i64,
-    ) -> RankedItemQuery<'c, 'a, 's, C, RankedItem, 6> {
-        RankedItemQuery {
+        terms: &'a T2,
+    ) -> LexicalPostingQuery<'c, 'a, 's, C, LexicalPosting, 1> {
+        LexicalPostingQuery {
             client,
-            params: [question, title_weight, k1, b, sources, limit],
+            params: [terms],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |
+                row: &tokio_postgres::Row,
+            | -> Result<LexicalPostingBorrowed, tokio_postgres::Error> {
+                Ok(LexicalPostingBorrowed {
+                    term: row.try_get(0)?,
+                    item_id: row.try_get(1)?,
+                    source: row.try_get(2)?,
+                    title_tf: row.try_get(3)?,
+                    content_tf: row.try_get(4)?,
+                    title_length: row.try_get(5)?,
+                    content_length: row.try_get(6)?,
+                    version: row.try_get(7)?,
+                })
+            },
+            mapper: |it| LexicalPosting::from(it),
+        }
+    }
+}
+pub struct GetItemHeadsStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn get_item_heads() -> GetItemHeadsStmt {
+    GetItemHeadsStmt(
+        "SELECT i.id, i.source, i.external_id, i.title, i.content_hash, (SELECT coalesce(sum(s.version), 0)::bigint FROM item_term_stats AS s) AS version FROM unnest($1::bigint[]) AS k(id) CROSS JOIN LATERAL ( SELECT item.id, item.source, item.external_id, item.title, item.content_hash FROM item WHERE item.id = k.id OFFSET 0 ) AS i",
+        None,
+    )
+}
+impl GetItemHeadsStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::ArraySql<Item = i64>>(
+        &'s self,
+        client: &'c C,
+        ids: &'a T1,
+    ) -> ItemHeadQuery<'c, 'a, 's, C, ItemHead, 1> {
+        ItemHeadQuery {
+            client,
+            params: [ids],
             query: self.0,
             cached: self.1.as_ref(),
             extractor:
-                |row: &tokio_postgres::Row| -> Result<RankedItemBorrowed, tokio_postgres::Error> {
-                    Ok(RankedItemBorrowed {
+                |row: &tokio_postgres::Row| -> Result<ItemHeadBorrowed, tokio_postgres::Error> {
+                    Ok(ItemHeadBorrowed {
                         id: row.try_get(0)?,
                         source: row.try_get(1)?,
                         external_id: row.try_get(2)?,
                         title: row.try_get(3)?,
                         content_hash: row.try_get(4)?,
-                        score: row.try_get(5)?,
-                        terms: row.try_get(6)?,
-                        idfs: row.try_get(7)?,
+                        version: row.try_get(5)?,
                     })
                 },
-            mapper: |it| RankedItem::from(it),
+            mapper: |it| ItemHead::from(it),
         }
-    }
-}
-impl<
-    'c,
-    'a,
-    's,
-    C: GenericClient,
-    T1: crate::StringSql,
-    T2: crate::StringSql,
-    T3: crate::ArraySql<Item = T2>,
->
-    crate::client::async_::Params<
-        'c,
-        'a,
-        's,
-        SearchItemsBm25Params<T1, T2, T3>,
-        RankedItemQuery<'c, 'a, 's, C, RankedItem, 6>,
-        C,
-    > for SearchItemsBm25Stmt
-{
-    fn params(
-        &'s self,
-        client: &'c C,
-        params: &'a SearchItemsBm25Params<T1, T2, T3>,
-    ) -> RankedItemQuery<'c, 'a, 's, C, RankedItem, 6> {
-        self.bind(
-            client,
-            &params.question,
-            &params.title_weight,
-            &params.k1,
-            &params.b,
-            &params.sources,
-            &params.limit,
-        )
     }
 }
