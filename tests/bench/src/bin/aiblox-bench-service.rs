@@ -53,6 +53,10 @@ struct Args {
     /// Also write the JSON report to this file.
     #[arg(long, value_name = "FILE")]
     json_out: Option<PathBuf>,
+    /// Seconds of `pgbench -S -M prepared` (16 clients, scale 10) on the same cluster after the
+    /// load run, so the rate can be read as a ratio of it on a noisy host (0: skip).
+    #[arg(long, default_value_t = 20)]
+    pgbench_seconds: u32,
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -135,8 +139,18 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let (warmup, measured, service_cpu, cpu) = outcome?;
     let peak_rss = service.peak_rss_bytes();
     drop(service);
+    let pgbench_tps = if args.pgbench_seconds > 0 {
+        eprintln!(
+            "pgbench -i -s 10; pgbench -S -M prepared -c 16 -j 2 -T {} ...",
+            args.pgbench_seconds
+        );
+        Some(server.pgbench_select_only(10, 16, 2, args.pgbench_seconds)?)
+    } else {
+        None
+    };
 
     let rps = measured.requests_per_second();
+    let ratio = pgbench_tps.map(|tps| rps / tps);
     let report = json!({
         "impl": "aiblox-orchestrator",
         "started_at": started_at,
@@ -158,6 +172,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "warmup": { "requests": warmup.requests, "errors": warmup.errors() },
         "requests": measured.requests,
         "requests_per_s": round(rps, 1),
+        "pgbench_select_only_tps": pgbench_tps.map(|tps| round(tps, 1)),
+        "requests_per_s_over_pgbench": ratio.map(|r| round(r, 4)),
         "p50_ms": round(measured.p50_us as f64 / 1000.0, 3),
         "p99_ms": round(measured.p99_us as f64 / 1000.0, 3),
         "max_ms": round(measured.max_us as f64 / 1000.0, 3),
@@ -175,8 +191,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
         "machine_busy_cpu_s": round(cpu.machine_busy, 2),
     });
     println!(
-        "service: {rps:.1} requests/s, p50 {:.2} ms, p99 {:.2} ms, {} errors, peak RSS {} \
+        "service: {rps:.1} requests/s{}, p50 {:.2} ms, p99 {:.2} ms, {} errors, peak RSS {} \
          ({} requests in {} s, {} connections; service CPU {} s, PostgreSQL CPU {} s)",
+        pgbench_tps.map_or_else(String::new, |tps| format!(
+            " ({:.4} x pgbench -S at {tps:.0} tps)",
+            rps / tps
+        )),
         measured.p50_us as f64 / 1000.0,
         measured.p99_us as f64 / 1000.0,
         measured.errors(),
