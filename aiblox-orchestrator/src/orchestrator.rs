@@ -3,7 +3,7 @@
 //! ones not cached yet), read the text of the best only, all within the request's time budget.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use aiblox_kb::{ChunkCacheRepo, ItemRepo, KbChunkCache, KbPool, NewChunk, NewChunkSet, QueryTerm};
@@ -40,6 +40,8 @@ pub struct Orchestrator {
     budget: Duration,
     metrics: Arc<Metrics>,
     store: ChunkStore,
+    /// Items being chunked now, each with the turn a request takes to chunk it.
+    chunking: Mutex<HashMap<SetKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Orchestrator {
@@ -59,6 +61,7 @@ impl Orchestrator {
             budget,
             metrics,
             store: ChunkStore::default(),
+            chunking: Mutex::default(),
         }
     }
 
@@ -211,6 +214,66 @@ impl Orchestrator {
         if missing.is_empty() {
             return Ok((sets, hits, misses));
         }
+        // One request at a time chunks an item; others that want it wait, then find it kept
+        // (without this, the first requests of a cold service all chunked the same pages).
+        let mut keys: Vec<SetKey> = retrieved
+            .candidates
+            .iter()
+            .filter(|c| missing.contains(&c.id))
+            .map(|c| (c.id, c.content_hash))
+            .collect();
+        keys.sort_unstable();
+        let turns: Vec<Arc<tokio::sync::Mutex<()>>> = {
+            let mut chunking = lock(&self.chunking);
+            keys.iter()
+                .map(|key| chunking.entry(*key).or_default().clone())
+                .collect()
+        };
+        let mut held = Vec::with_capacity(turns.len());
+        for turn in &turns {
+            // In key order: two requests wanting overlapping items cannot wait on each other.
+            held.push(turn.lock().await);
+        }
+        let result = self
+            .chunk_missing(retrieved, &keys, &cache, &key, &mut sets)
+            .await;
+        drop(held);
+        drop(turns);
+        let mut chunking = lock(&self.chunking);
+        for key in &keys {
+            if chunking
+                .get(key)
+                .is_some_and(|turn| Arc::strong_count(turn) == 1)
+            {
+                chunking.remove(key);
+            }
+        }
+        result?;
+        Ok((sets, hits, misses))
+    }
+
+    /// Chunks the items of `keys` whose sets are still unknown (another request may have
+    /// chunked them meanwhile), writes the sets back and reads their statistics into `sets`.
+    async fn chunk_missing(
+        &self,
+        retrieved: &mut Retrieved,
+        keys: &[SetKey],
+        cache: &ChunkCacheRepo<'_>,
+        key: &str,
+        sets: &mut HashMap<i64, Arc<SetIndex>>,
+    ) -> Result<(), aiblox_kb::Error> {
+        let mut missing = Vec::with_capacity(keys.len());
+        for set_key in keys {
+            match self.store.set(set_key) {
+                Some(set) => {
+                    sets.insert(set_key.0, set);
+                }
+                None => missing.push(set_key.0),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
         let items = ItemRepo::new(&self.pool).get_many(&missing).await?;
         let mut made = Vec::with_capacity(items.len());
         for item in items.into_iter().flatten() {
@@ -238,14 +301,14 @@ impl Orchestrator {
             }
         }
         if !made.is_empty() {
-            cache.put(&key, &made).await?;
+            cache.put(key, &made).await?;
             let fresh: Vec<SetKey> = made
                 .iter()
                 .map(|set| (set.item_id, set.content_hash))
                 .collect();
-            self.read_sets(&cache, &key, &fresh, &mut sets).await?;
+            self.read_sets(cache, key, &fresh, sets).await?;
         }
-        Ok((sets, hits, misses))
+        Ok(())
     }
 
     /// Reads the statistics of the sets `wanted` from the chunk cache into `sets` (those
@@ -346,6 +409,11 @@ fn passages<'a>(
         }
     }
     passages
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // The map is whole after every operation: a poisoned lock still guards valid data.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A score as shown: six decimals.
