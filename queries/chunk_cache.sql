@@ -36,11 +36,20 @@ WITH input AS (
 ),
 written AS (
     INSERT INTO chunk_cache AS c (item_id, chunker_key, chunk_index, chunk_count, content_hash,
-        start_offset, end_offset, text, token_count)
+        start_offset, end_offset, text, token_count, terms, term_frequencies, term_count)
     SELECT input.item_id, :chunker_key::text, input.chunk_index, input.chunk_count,
-        input.content_hash, input.start_offset, input.end_offset, input.text, input.token_count
+        input.content_hash, input.start_offset, input.end_offset, input.text, input.token_count,
+        stats.terms, stats.term_frequencies, stats.term_count
     FROM input
     JOIN item ON item.id = input.item_id AND item.content_hash = input.content_hash
+    -- The chunk's terms, computed once here (V0003): the `english` lexemes, in term order.
+    CROSS JOIN LATERAL (
+        SELECT coalesce(array_agg(u.lexeme ORDER BY u.lexeme), '{}') AS terms,
+            coalesce(array_agg(cardinality(u.positions)::smallint ORDER BY u.lexeme), '{}')
+                AS term_frequencies,
+            coalesce(sum(cardinality(u.positions)), 0)::integer AS term_count
+        FROM unnest(to_tsvector('english'::regconfig, input.text)) AS u
+    ) AS stats
     ORDER BY input.item_id, input.chunk_index
     ON CONFLICT (item_id, chunker_key, chunk_index) DO UPDATE
     SET chunk_count = excluded.chunk_count,
@@ -49,6 +58,9 @@ written AS (
         end_offset = excluded.end_offset,
         text = excluded.text,
         token_count = excluded.token_count,
+        terms = excluded.terms,
+        term_frequencies = excluded.term_frequencies,
+        term_count = excluded.term_count,
         created_at = now()
     RETURNING c.item_id, c.chunk_count
 ),
@@ -74,49 +86,6 @@ WHERE c.item_id = i.id AND c.content_hash <> i.content_hash;
 DELETE FROM chunk_cache
 WHERE chunker_key <> :chunker_key;
 
---: ChunkTermHit(chunk_index?, chunk_length?, terms?, term_frequencies?)
-
---! chunk_term_hits : ChunkTermHit
--- For each (item_ids[n], content_hashes[n]) whose chunk set by `chunker_key` is cached for that
--- hash: one row per chunk holding any of `terms`, with the terms it holds (in term order), their
--- frequencies and the chunk's length in terms; or one row with NULLs when no chunk holds any.
--- Items whose set is missing or stale have no row. Reads the index only, never a chunk's text.
--- Every lookup is a LATERAL probe (`OFFSET 0` keeps it one), so the plan stays index probes
--- in a generic plan and on tables never analysed.
-WITH sets AS (
-    SELECT c.item_id, c.chunk_count
-    FROM unnest(:item_ids::bigint[], :content_hashes::bytea[]) AS k(item_id, content_hash)
-    CROSS JOIN LATERAL (
-        SELECT x.item_id, x.chunk_count
-        FROM chunk_cache AS x
-        WHERE x.item_id = k.item_id AND x.chunker_key = :chunker_key AND x.chunk_index = 0
-            AND x.content_hash = k.content_hash
-        OFFSET 0
-    ) AS c
-),
-hits AS (
-    SELECT t.item_id, t.chunk_index, t.chunk_length,
-        array_agg(t.term ORDER BY t.term) AS terms,
-        array_agg(t.tf::integer ORDER BY t.term) AS term_frequencies
-    FROM sets
-    CROSS JOIN unnest(:terms::text[]) AS q(term)
-    -- One index probe per (item, term), also in a generic plan: `OFFSET 0` keeps the planner
-    -- from flattening it into a join that reads every posting of the item and filters
-    -- (measured 4x slower once the statement's plan went generic).
-    CROSS JOIN LATERAL (
-        SELECT p.item_id, p.chunk_index, p.chunk_length, p.term, p.tf
-        FROM chunk_term AS p
-        WHERE p.item_id = sets.item_id AND p.chunker_key = :chunker_key AND p.term = q.term
-        OFFSET 0
-    ) AS t
-    GROUP BY t.item_id, t.chunk_index, t.chunk_length
-)
-SELECT sets.item_id, sets.chunk_count, hits.chunk_index, hits.chunk_length, hits.terms,
-    hits.term_frequencies
-FROM sets
-LEFT JOIN hits ON hits.item_id = sets.item_id
-ORDER BY sets.item_id, hits.chunk_index;
-
 --! get_chunks_at : CachedChunk
 -- Single chunks: (item_ids[n], chunk_indexes[n]) of the set by `chunker_key` cached for
 -- content_hashes[n]. Chunks that are absent or stale have no row.
@@ -133,38 +102,20 @@ CROSS JOIN LATERAL (
 ) AS c
 ORDER BY c.item_id, c.chunk_index;
 
---! chunk_terms : ChunkTermHit
--- Every term of every chunk of the sets by `chunker_key` cached for (item_ids[n],
--- content_hashes[n]): one row per chunk holding any term, with all its terms (in term order),
--- their frequencies and the chunk's length in terms; or one row with NULLs for a set none of
--- whose chunks holds a term. Items whose set is missing or stale have no row. A set's
+--: ChunkTermList(terms?, term_frequencies?, term_count?)
+
+--! chunk_terms : ChunkTermList
+-- The term statistics of every chunk of the sets by `chunker_key` cached for (item_ids[n],
+-- content_hashes[n]), computed when the sets were written: each chunk's terms (in term order),
+-- their frequencies and its length in terms (NULL for chunks written before V0003). A set's
 -- statistics never change for its content hash and chunker: a reader may keep them.
-WITH sets AS (
-    SELECT c.item_id, c.chunk_count
-    FROM unnest(:item_ids::bigint[], :content_hashes::bytea[]) AS k(item_id, content_hash)
-    CROSS JOIN LATERAL (
-        SELECT x.item_id, x.chunk_count
-        FROM chunk_cache AS x
-        WHERE x.item_id = k.item_id AND x.chunker_key = :chunker_key AND x.chunk_index = 0
-            AND x.content_hash = k.content_hash
-        OFFSET 0
-    ) AS c
-),
-chunks AS (
-    SELECT t.item_id, t.chunk_index, t.chunk_length,
-        array_agg(t.term ORDER BY t.term) AS terms,
-        array_agg(t.tf::integer ORDER BY t.term) AS term_frequencies
-    FROM sets
-    CROSS JOIN LATERAL (
-        SELECT p.item_id, p.chunk_index, p.chunk_length, p.term, p.tf
-        FROM chunk_term AS p
-        WHERE p.item_id = sets.item_id AND p.chunker_key = :chunker_key
-        OFFSET 0
-    ) AS t
-    GROUP BY t.item_id, t.chunk_index, t.chunk_length
-)
-SELECT sets.item_id, sets.chunk_count, chunks.chunk_index, chunks.chunk_length, chunks.terms,
-    chunks.term_frequencies
-FROM sets
-LEFT JOIN chunks ON chunks.item_id = sets.item_id
-ORDER BY sets.item_id, chunks.chunk_index;
+SELECT c.item_id, c.chunk_index, c.chunk_count, c.terms, c.term_frequencies, c.term_count
+FROM unnest(:item_ids::bigint[], :content_hashes::bytea[]) AS k(item_id, content_hash)
+CROSS JOIN LATERAL (
+    SELECT x.item_id, x.chunk_index, x.chunk_count, x.terms, x.term_frequencies, x.term_count
+    FROM chunk_cache AS x
+    WHERE x.item_id = k.item_id AND x.chunker_key = :chunker_key
+        AND x.content_hash = k.content_hash
+    OFFSET 0
+) AS c
+ORDER BY c.item_id, c.chunk_index;

@@ -125,22 +125,28 @@ SELECT coalesce(sum(s.version), 0)::bigint AS version,
 FROM item_term_stats AS s;
 
 --! lexical_postings : LexicalPosting
--- Every posting of `terms`, with its item's source, and the index's version in the same
--- snapshot; a term without postings has one row of NULLs. Each term is one index scan
--- (`OFFSET 0` keeps the LATERAL probes apart, also in a generic plan or on tables never
--- analysed).
-SELECT q.term, p.item_id, i.source, p.title_tf, p.content_tf, p.title_length, p.content_length,
+-- Every posting of `terms`: each item holding the term (found through `search_vector`'s GIN
+-- index), its source, the term's frequencies in its title and content and its lengths (from
+-- `item_term`), with the index's version in the same snapshot; a term without postings has
+-- one row of NULLs. Every lookup is a LATERAL probe (`OFFSET 0` keeps it one), so the plan
+-- stays index scans in a generic plan and on tables never analysed.
+SELECT q.term, p.item_id, p.source, p.title_tf, p.content_tf, p.title_length,
+    p.content_length,
     (SELECT coalesce(sum(s.version), 0)::bigint FROM item_term_stats AS s) AS version
 FROM unnest(:terms::text[]) AS q(term)
 LEFT JOIN LATERAL (
-    SELECT x.item_id, x.title_tf, x.content_tf, x.title_length, x.content_length
-    FROM item_term AS x
-    WHERE x.term = q.term
+    SELECT i.id AS item_id, i.source, t.title_tfs[t.at] AS title_tf,
+        t.content_tfs[t.at] AS content_tf, t.title_length, t.content_length
+    FROM item AS i
+    CROSS JOIN LATERAL (
+        SELECT x.*, array_position(x.terms, q.term) AS at
+        FROM item_term AS x
+        WHERE x.item_id = i.id
+        OFFSET 0
+    ) AS t
+    WHERE i.search_vector @@ quote_literal(q.term)::tsquery AND t.at IS NOT NULL
     OFFSET 0
-) AS p ON true
-LEFT JOIN LATERAL (
-    SELECT item.source FROM item WHERE item.id = p.item_id OFFSET 0
-) AS i ON true;
+) AS p ON true;
 
 --: ItemHead(title?)
 

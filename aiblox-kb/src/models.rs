@@ -162,23 +162,23 @@ pub struct RankedItems {
     pub items: Vec<RankedItem>,
 }
 
-/// Which terms of a question one cached chunk holds, from the chunk cache's lexical index.
+/// The terms one cached chunk holds, computed by the database when its set was cached.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkTerms {
     /// Position of the chunk in its set.
     pub chunk_index: u32,
     /// The chunk's length in terms (stop words excluded).
     pub length: u32,
-    /// The question's terms the chunk holds, in term order, with how often it holds each.
+    /// The terms it holds, in term order, with how often it holds each.
     pub terms: Vec<(String, u32)>,
 }
 
-/// What the chunk cache's lexical index holds about one item's chunk set for a question.
+/// The term statistics of one item's cached chunk set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChunkSetTerms {
     /// Number of chunks in the set.
     pub chunk_count: u32,
-    /// The chunks that hold any term of the question, in chunk order.
+    /// Every chunk, in chunk order.
     pub chunks: Vec<ChunkTerms>,
 }
 

@@ -5,9 +5,11 @@
 //! - [`config`]: settings from defaults, a TOML file, the environment and flags.
 //! - [`protocol`]: the versioned JSON types of the API.
 //! - [`router`]: how a request finds candidates ([`router::Route`]: lookup, search).
-//! - [`retriever`]: candidate items through `ItemRepo`.
+//! - [`retriever`]: candidate items through `ItemRepo::search_bm25`.
 //! - [`chunker`]: deterministic paragraph and sentence chunking.
-//! - [`evidence`]: BM25 scoring of passages, with the item's rank; top-k with a cap per item.
+//! - `chunk_store`: chunk-set term statistics and shown texts kept in memory.
+//! - [`evidence`]: BM25 of passages from stored statistics, fused with the page score; top-k
+//!   with a cap per item; highlights.
 //! - [`orchestrator`]: the pipeline, the chunk cache round trips, the time budget.
 //! - [`observability`]: logs, request ids, Prometheus metrics.
 //! - [`server`]: axum routes, errors, health, readiness, graceful shutdown.

@@ -150,37 +150,13 @@ impl<'a> ChunkCacheRepo<'a> {
         Ok(u64::try_from(written.chunks_written).unwrap_or(0))
     }
 
-    /// Which of `terms` (lexemes, as [`QueryTerm::term`](crate::QueryTerm::term)) each chunk
-    /// holds, for the items' chunk sets by `chunker_key` cached for the given content hashes,
-    /// by item id: from the chunk cache's lexical index, written when the set was put (no
-    /// chunk text is read or sent). Items whose set is missing or stale are absent; an item
-    /// whose chunks hold none of the terms has an entry without chunks. One round trip.
-    pub async fn term_hits(
-        &self,
-        chunker_key: &str,
-        items: &[(i64, [u8; 32])],
-        terms: &[&str],
-    ) -> Result<HashMap<i64, ChunkSetTerms>, Error> {
-        validate_chunker_key(chunker_key)?;
-        if items.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let item_ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
-        let hashes: Vec<&[u8]> = items.iter().map(|(_, hash)| hash.as_slice()).collect();
-        let rows = with_client!(self.target, |client| {
-            queries::chunk_term_hits()
-                .bind(client, &item_ids, &hashes, &chunker_key, &terms)
-                .all()
-                .await?
-        });
-        sets_from_rows(rows, items.len())
-    }
-
-    /// Every term of every chunk of the items' chunk sets by `chunker_key` cached for the
-    /// given content hashes, by item id: each chunk's full term list from the chunk cache's
-    /// lexical index (chunks without any term are left out of `chunks`). Items whose set is
-    /// missing or stale are absent. A set's statistics never change for its content hash and
-    /// chunker, so a caller may keep them as long as it likes. One round trip.
+    /// The term statistics of the items' chunk sets by `chunker_key` cached for the given
+    /// content hashes, by item id: every chunk's terms (the `english` lexemes, in term order),
+    /// their frequencies and its length in terms, computed by the database when the set was
+    /// put. Items whose set is missing, stale, incomplete or written before the statistics
+    /// existed (contract 0.1.2) are absent. A set's statistics never change for its content
+    /// hash and chunker, so a caller may keep them as long as it likes. One round trip; no
+    /// chunk text is read.
     pub async fn terms_of(
         &self,
         chunker_key: &str,
@@ -261,38 +237,49 @@ impl std::fmt::Debug for ChunkCacheRepo<'_> {
     }
 }
 
-/// Rows of `chunk_term_hits` or `chunk_terms` (one per chunk, or one of NULLs per set without
-/// matching chunks) as chunk sets by item id.
+/// Rows of `chunk_terms` (one per chunk, in order) as whole chunk sets by item id.
 fn sets_from_rows(
-    rows: Vec<queries::ChunkTermHit>,
+    rows: Vec<queries::ChunkTermList>,
     capacity: usize,
 ) -> Result<HashMap<i64, ChunkSetTerms>, Error> {
-    let mut by_item: HashMap<i64, ChunkSetTerms> = HashMap::with_capacity(capacity);
+    let mut by_item: HashMap<i64, (ChunkSetTerms, bool)> = HashMap::with_capacity(capacity);
     for row in rows {
-        let set = by_item.entry(row.item_id).or_insert(ChunkSetTerms {
-            chunk_count: 0,
-            chunks: Vec::new(),
-        });
-        set.chunk_count = unsigned_from_db(row.chunk_count, "chunk_count")?;
-        let (Some(index), Some(length), Some(terms), Some(frequencies)) = (
-            row.chunk_index,
-            row.chunk_length,
-            row.terms,
-            row.term_frequencies,
-        ) else {
+        let (set, whole) = by_item.entry(row.item_id).or_insert((
+            ChunkSetTerms {
+                chunk_count: unsigned_from_db(row.chunk_count, "chunk_count")?,
+                chunks: Vec::new(),
+            },
+            true,
+        ));
+        let index = unsigned_from_db(row.chunk_index, "chunk_index")?;
+        let (Some(terms), Some(frequencies), Some(length)) =
+            (row.terms, row.term_frequencies, row.term_count)
+        else {
+            *whole = false;
             continue;
         };
-        let frequencies = frequencies
-            .into_iter()
-            .map(|tf| unsigned_from_db(tf, "term frequency"))
-            .collect::<Result<Vec<_>, _>>()?;
+        if index as usize != set.chunks.len()
+            || terms.len() != frequencies.len()
+            || unsigned_from_db(row.chunk_count, "chunk_count")? != set.chunk_count
+        {
+            *whole = false;
+            continue;
+        }
         set.chunks.push(ChunkTerms {
-            chunk_index: unsigned_from_db(index, "chunk_index")?,
-            length: unsigned_from_db(length, "chunk_length")?,
-            terms: terms.into_iter().zip(frequencies).collect(),
+            chunk_index: index,
+            length: unsigned_from_db(length, "term_count")?,
+            terms: terms
+                .into_iter()
+                .zip(frequencies)
+                .map(|(term, tf)| (term, u32::from(tf.max(0).unsigned_abs())))
+                .collect(),
         });
     }
-    Ok(by_item)
+    Ok(by_item
+        .into_iter()
+        .filter(|(_, (set, whole))| *whole && set.chunks.len() == set.chunk_count as usize)
+        .map(|(id, (set, _))| (id, set))
+        .collect())
 }
 
 /// Values are validated to fit before they get here.

@@ -427,37 +427,6 @@ async fn lexical_index_queries_read_null_titles_and_sets_without_hits() {
         .one()
         .await
         .unwrap();
-    let terms = vec!["reclaim"];
-    let hits = chunk_cache::chunk_term_hits()
-        .bind(client, &vec![a], &vec![hash(1)], &"k", &terms)
-        .all()
-        .await
-        .unwrap();
-    assert_eq!(hits.len(), 1);
-    assert_eq!(
-        (
-            hits[0].chunk_index,
-            hits[0].chunk_length,
-            hits[0].term_frequencies.clone()
-        ),
-        (Some(1), Some(2), Some(vec![1]))
-    );
-    // A set that holds none of the terms: one row of NULLs.
-    let absent = vec!["replic"];
-    let none = chunk_cache::chunk_term_hits()
-        .bind(client, &vec![a], &vec![hash(1)], &"k", &absent)
-        .all()
-        .await
-        .unwrap();
-    assert_eq!(none.len(), 1);
-    assert_eq!(
-        (
-            none[0].chunk_count,
-            none[0].chunk_index,
-            none[0].terms.clone()
-        ),
-        (2, None, None)
-    );
     let every_term = chunk_cache::chunk_terms()
         .bind(client, &vec![a, b], &vec![hash(1), hash(2)], &"k")
         .all()
@@ -467,6 +436,27 @@ async fn lexical_index_queries_read_null_titles_and_sets_without_hits() {
     assert_eq!(
         every_term[1].terms,
         Some(vec!["reclaim".to_owned(), "space".to_owned()])
+    );
+    assert_eq!(
+        (
+            every_term[1].term_frequencies.clone(),
+            every_term[1].term_count
+        ),
+        (Some(vec![1, 1]), Some(2))
+    );
+    // A chunk written without statistics (by a contract before 0.1.2) reads back NULLs.
+    client
+        .execute("UPDATE chunk_cache SET terms = NULL, term_frequencies = NULL, term_count = NULL WHERE chunk_index = 0", &[])
+        .await
+        .unwrap();
+    let unknown = chunk_cache::chunk_terms()
+        .bind(client, &vec![a], &vec![hash(1)], &"k")
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(
+        (unknown[0].terms.clone(), unknown[0].term_count),
+        (None, None)
     );
     let texts = chunk_cache::get_chunks_at()
         .bind(

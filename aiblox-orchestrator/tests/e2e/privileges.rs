@@ -46,8 +46,8 @@ async fn the_service_role_reads_and_caches_but_cannot_write_items_or_change_the_
             "SET ROLE {owner};
              GRANT USAGE ON SCHEMA {schema} TO {reader}, {writer};
              GRANT SELECT ON {schema}.aiblox_kb_migrations TO {reader}, {writer};
-             GRANT SELECT ON {schema}.item, {schema}.item_term, {schema}.item_term_stats,
-                 {schema}.chunk_term TO {reader};
+             GRANT SELECT ON {schema}.item, {schema}.item_term, {schema}.item_term_stats
+                 TO {reader};
              GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.chunk_cache TO {reader};
              GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.item TO {writer};
              RESET ROLE;"

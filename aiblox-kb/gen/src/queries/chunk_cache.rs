@@ -42,20 +42,6 @@ pub struct PutChunksParams<
     pub chunker_key: T11,
 }
 #[derive(Debug)]
-pub struct ChunkTermHitsParams<
-    T1: crate::ArraySql<Item = i64>,
-    T2: crate::BytesSql,
-    T3: crate::ArraySql<Item = T2>,
-    T4: crate::StringSql,
-    T5: crate::StringSql,
-    T6: crate::ArraySql<Item = T5>,
-> {
-    pub item_ids: T1,
-    pub content_hashes: T3,
-    pub chunker_key: T4,
-    pub terms: T6,
-}
-#[derive(Debug)]
 pub struct GetChunksAtParams<
     T1: crate::ArraySql<Item = i64>,
     T2: crate::ArraySql<Item = i32>,
@@ -139,40 +125,40 @@ pub struct PutChunks {
     pub chunks_removed: i64,
 }
 #[derive(Debug, Clone, PartialEq)]
-pub struct ChunkTermHit {
+pub struct ChunkTermList {
     pub item_id: i64,
+    pub chunk_index: i32,
     pub chunk_count: i32,
-    pub chunk_index: Option<i32>,
-    pub chunk_length: Option<i32>,
     pub terms: Option<Vec<String>>,
-    pub term_frequencies: Option<Vec<i32>>,
+    pub term_frequencies: Option<Vec<i16>>,
+    pub term_count: Option<i32>,
 }
-pub struct ChunkTermHitBorrowed<'a> {
+pub struct ChunkTermListBorrowed<'a> {
     pub item_id: i64,
+    pub chunk_index: i32,
     pub chunk_count: i32,
-    pub chunk_index: Option<i32>,
-    pub chunk_length: Option<i32>,
     pub terms: Option<crate::ArrayIterator<'a, &'a str>>,
-    pub term_frequencies: Option<crate::ArrayIterator<'a, i32>>,
+    pub term_frequencies: Option<crate::ArrayIterator<'a, i16>>,
+    pub term_count: Option<i32>,
 }
-impl<'a> From<ChunkTermHitBorrowed<'a>> for ChunkTermHit {
+impl<'a> From<ChunkTermListBorrowed<'a>> for ChunkTermList {
     fn from(
-        ChunkTermHitBorrowed {
+        ChunkTermListBorrowed {
             item_id,
-            chunk_count,
             chunk_index,
-            chunk_length,
+            chunk_count,
             terms,
             term_frequencies,
-        }: ChunkTermHitBorrowed<'a>,
+            term_count,
+        }: ChunkTermListBorrowed<'a>,
     ) -> Self {
         Self {
             item_id,
-            chunk_count,
             chunk_index,
-            chunk_length,
+            chunk_count,
             terms: terms.map(|v| v.map(|v| v.into()).collect()),
             term_frequencies: term_frequencies.map(|v| v.map(|v| v).collect()),
+            term_count,
         }
     }
 }
@@ -309,23 +295,23 @@ where
         Ok(mapped)
     }
 }
-pub struct ChunkTermHitQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+pub struct ChunkTermListQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
     client: &'c C,
     params: [&'a (dyn postgres_types::ToSql + Sync); N],
     query: &'static str,
     cached: Option<&'s tokio_postgres::Statement>,
-    extractor: fn(&tokio_postgres::Row) -> Result<ChunkTermHitBorrowed, tokio_postgres::Error>,
-    mapper: fn(ChunkTermHitBorrowed) -> T,
+    extractor: fn(&tokio_postgres::Row) -> Result<ChunkTermListBorrowed, tokio_postgres::Error>,
+    mapper: fn(ChunkTermListBorrowed) -> T,
 }
-impl<'c, 'a, 's, C, T: 'c, const N: usize> ChunkTermHitQuery<'c, 'a, 's, C, T, N>
+impl<'c, 'a, 's, C, T: 'c, const N: usize> ChunkTermListQuery<'c, 'a, 's, C, T, N>
 where
     C: GenericClient,
 {
     pub fn map<R>(
         self,
-        mapper: fn(ChunkTermHitBorrowed) -> R,
-    ) -> ChunkTermHitQuery<'c, 'a, 's, C, R, N> {
-        ChunkTermHitQuery {
+        mapper: fn(ChunkTermListBorrowed) -> R,
+    ) -> ChunkTermListQuery<'c, 'a, 's, C, R, N> {
+        ChunkTermListQuery {
             client: self.client,
             params: self.params,
             query: self.query,
@@ -535,7 +521,7 @@ impl<
 pub struct PutChunksStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn put_chunks() -> PutChunksStmt {
     PutChunksStmt(
-        "WITH input AS ( SELECT * FROM unnest( $1::bigint[], $2::int[], $3::int[], $4::bytea[], $5::int[], $6::int[], $7::text[], $8::int[] ) AS t(item_id, chunk_index, chunk_count, content_hash, start_offset, end_offset, text, token_count) ), written AS ( INSERT INTO chunk_cache AS c (item_id, chunker_key, chunk_index, chunk_count, content_hash, start_offset, end_offset, text, token_count) SELECT input.item_id, $9::text, input.chunk_index, input.chunk_count, input.content_hash, input.start_offset, input.end_offset, input.text, input.token_count FROM input JOIN item ON item.id = input.item_id AND item.content_hash = input.content_hash ORDER BY input.item_id, input.chunk_index ON CONFLICT (item_id, chunker_key, chunk_index) DO UPDATE SET chunk_count = excluded.chunk_count, content_hash = excluded.content_hash, start_offset = excluded.start_offset, end_offset = excluded.end_offset, text = excluded.text, token_count = excluded.token_count, created_at = now() RETURNING c.item_id, c.chunk_count ), trimmed AS ( DELETE FROM chunk_cache AS c USING (SELECT DISTINCT item_id, chunk_count FROM written) AS sets WHERE c.item_id = sets.item_id AND c.chunker_key = $9::text AND c.chunk_index >= sets.chunk_count RETURNING 1 ) SELECT (SELECT count(*) FROM written) AS chunks_written, (SELECT count(*) FROM trimmed) AS chunks_removed",
+        "WITH input AS ( SELECT * FROM unnest( $1::bigint[], $2::int[], $3::int[], $4::bytea[], $5::int[], $6::int[], $7::text[], $8::int[] ) AS t(item_id, chunk_index, chunk_count, content_hash, start_offset, end_offset, text, token_count) ), written AS ( INSERT INTO chunk_cache AS c (item_id, chunker_key, chunk_index, chunk_count, content_hash, start_offset, end_offset, text, token_count, terms, term_frequencies, term_count) SELECT input.item_id, $9::text, input.chunk_index, input.chunk_count, input.content_hash, input.start_offset, input.end_offset, input.text, input.token_count, stats.terms, stats.term_frequencies, stats.term_count FROM input JOIN item ON item.id = input.item_id AND item.content_hash = input.content_hash CROSS JOIN LATERAL ( SELECT coalesce(array_agg(u.lexeme ORDER BY u.lexeme), '{}') AS terms, coalesce(array_agg(cardinality(u.positions)::smallint ORDER BY u.lexeme), '{}') AS term_frequencies, coalesce(sum(cardinality(u.positions)), 0)::integer AS term_count FROM unnest(to_tsvector('english'::regconfig, input.text)) AS u ) AS stats ORDER BY input.item_id, input.chunk_index ON CONFLICT (item_id, chunker_key, chunk_index) DO UPDATE SET chunk_count = excluded.chunk_count, content_hash = excluded.content_hash, start_offset = excluded.start_offset, end_offset = excluded.end_offset, text = excluded.text, token_count = excluded.token_count, terms = excluded.terms, term_frequencies = excluded.term_frequencies, term_count = excluded.term_count, created_at = now() RETURNING c.item_id, c.chunk_count ), trimmed AS ( DELETE FROM chunk_cache AS c USING (SELECT DISTINCT item_id, chunk_count FROM written) AS sets WHERE c.item_id = sets.item_id AND c.chunker_key = $9::text AND c.chunk_index >= sets.chunk_count RETURNING 1 ) SELECT (SELECT count(*) FROM written) AS chunks_written, (SELECT count(*) FROM trimmed) AS chunks_removed",
         None,
     )
 }
@@ -688,95 +674,6 @@ impl DeleteChunksOfOtherChunkersStmt {
         client.execute(self.0, &[chunker_key]).await
     }
 }
-pub struct ChunkTermHitsStmt(&'static str, Option<tokio_postgres::Statement>);
-pub fn chunk_term_hits() -> ChunkTermHitsStmt {
-    ChunkTermHitsStmt(
-        "WITH sets AS ( SELECT c.item_id, c.chunk_count FROM unnest($1::bigint[], $2::bytea[]) AS k(item_id, content_hash) CROSS JOIN LATERAL ( SELECT x.item_id, x.chunk_count FROM chunk_cache AS x WHERE x.item_id = k.item_id AND x.chunker_key = $3 AND x.chunk_index = 0 AND x.content_hash = k.content_hash OFFSET 0 ) AS c ), hits AS ( SELECT t.item_id, t.chunk_index, t.chunk_length, array_agg(t.term ORDER BY t.term) AS terms, array_agg(t.tf::integer ORDER BY t.term) AS term_frequencies FROM sets CROSS JOIN unnest($4::text[]) AS q(term) CROSS JOIN LATERAL ( SELECT p.item_id, p.chunk_index, p.chunk_length, p.term, p.tf FROM chunk_term AS p WHERE p.item_id = sets.item_id AND p.chunker_key = $3 AND p.term = q.term OFFSET 0 ) AS t GROUP BY t.item_id, t.chunk_index, t.chunk_length ) SELECT sets.item_id, sets.chunk_count, hits.chunk_index, hits.chunk_length, hits.terms, hits.term_frequencies FROM sets LEFT JOIN hits ON hits.item_id = sets.item_id ORDER BY sets.item_id, hits.chunk_index",
-        None,
-    )
-}
-impl ChunkTermHitsStmt {
-    pub async fn prepare<'a, C: GenericClient>(
-        mut self,
-        client: &'a C,
-    ) -> Result<Self, tokio_postgres::Error> {
-        self.1 = Some(client.prepare(self.0).await?);
-        Ok(self)
-    }
-    pub fn bind<
-        'c,
-        'a,
-        's,
-        C: GenericClient,
-        T1: crate::ArraySql<Item = i64>,
-        T2: crate::BytesSql,
-        T3: crate::ArraySql<Item = T2>,
-        T4: crate::StringSql,
-        T5: crate::StringSql,
-        T6: crate::ArraySql<Item = T5>,
-    >(
-        &'s self,
-        client: &'c C,
-        item_ids: &'a T1,
-        content_hashes: &'a T3,
-        chunker_key: &'a T4,
-        terms: &'a T6,
-    ) -> ChunkTermHitQuery<'c, 'a, 's, C, ChunkTermHit, 4> {
-        ChunkTermHitQuery {
-            client,
-            params: [item_ids, content_hashes, chunker_key, terms],
-            query: self.0,
-            cached: self.1.as_ref(),
-            extractor:
-                |row: &tokio_postgres::Row| -> Result<ChunkTermHitBorrowed, tokio_postgres::Error> {
-                    Ok(ChunkTermHitBorrowed {
-                        item_id: row.try_get(0)?,
-                        chunk_count: row.try_get(1)?,
-                        chunk_index: row.try_get(2)?,
-                        chunk_length: row.try_get(3)?,
-                        terms: row.try_get(4)?,
-                        term_frequencies: row.try_get(5)?,
-                    })
-                },
-            mapper: |it| ChunkTermHit::from(it),
-        }
-    }
-}
-impl<
-    'c,
-    'a,
-    's,
-    C: GenericClient,
-    T1: crate::ArraySql<Item = i64>,
-    T2: crate::BytesSql,
-    T3: crate::ArraySql<Item = T2>,
-    T4: crate::StringSql,
-    T5: crate::StringSql,
-    T6: crate::ArraySql<Item = T5>,
->
-    crate::client::async_::Params<
-        'c,
-        'a,
-        's,
-        ChunkTermHitsParams<T1, T2, T3, T4, T5, T6>,
-        ChunkTermHitQuery<'c, 'a, 's, C, ChunkTermHit, 4>,
-        C,
-    > for ChunkTermHitsStmt
-{
-    fn params(
-        &'s self,
-        client: &'c C,
-        params: &'a ChunkTermHitsParams<T1, T2, T3, T4, T5, T6>,
-    ) -> ChunkTermHitQuery<'c, 'a, 's, C, ChunkTermHit, 4> {
-        self.bind(
-            client,
-            &params.item_ids,
-            &params.content_hashes,
-            &params.chunker_key,
-            &params.terms,
-        )
-    }
-}
 pub struct GetChunksAtStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn get_chunks_at() -> GetChunksAtStmt {
     GetChunksAtStmt(
@@ -871,7 +768,7 @@ impl<
 pub struct ChunkTermsStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn chunk_terms() -> ChunkTermsStmt {
     ChunkTermsStmt(
-        "WITH sets AS ( SELECT c.item_id, c.chunk_count FROM unnest($1::bigint[], $2::bytea[]) AS k(item_id, content_hash) CROSS JOIN LATERAL ( SELECT x.item_id, x.chunk_count FROM chunk_cache AS x WHERE x.item_id = k.item_id AND x.chunker_key = $3 AND x.chunk_index = 0 AND x.content_hash = k.content_hash OFFSET 0 ) AS c ), chunks AS ( SELECT t.item_id, t.chunk_index, t.chunk_length, array_agg(t.term ORDER BY t.term) AS terms, array_agg(t.tf::integer ORDER BY t.term) AS term_frequencies FROM sets CROSS JOIN LATERAL ( SELECT p.item_id, p.chunk_index, p.chunk_length, p.term, p.tf FROM chunk_term AS p WHERE p.item_id = sets.item_id AND p.chunker_key = $3 OFFSET 0 ) AS t GROUP BY t.item_id, t.chunk_index, t.chunk_length ) SELECT sets.item_id, sets.chunk_count, chunks.chunk_index, chunks.chunk_length, chunks.terms, chunks.term_frequencies FROM sets LEFT JOIN chunks ON chunks.item_id = sets.item_id ORDER BY sets.item_id, chunks.chunk_index",
+        "SELECT c.item_id, c.chunk_index, c.chunk_count, c.terms, c.term_frequencies, c.term_count FROM unnest($1::bigint[], $2::bytea[]) AS k(item_id, content_hash) CROSS JOIN LATERAL ( SELECT x.item_id, x.chunk_index, x.chunk_count, x.terms, x.term_frequencies, x.term_count FROM chunk_cache AS x WHERE x.item_id = k.item_id AND x.chunker_key = $3 AND x.content_hash = k.content_hash OFFSET 0 ) AS c ORDER BY c.item_id, c.chunk_index",
         None,
     )
 }
@@ -898,24 +795,24 @@ impl ChunkTermsStmt {
         item_ids: &'a T1,
         content_hashes: &'a T3,
         chunker_key: &'a T4,
-    ) -> ChunkTermHitQuery<'c, 'a, 's, C, ChunkTermHit, 3> {
-        ChunkTermHitQuery {
+    ) -> ChunkTermListQuery<'c, 'a, 's, C, ChunkTermList, 3> {
+        ChunkTermListQuery {
             client,
             params: [item_ids, content_hashes, chunker_key],
             query: self.0,
             cached: self.1.as_ref(),
             extractor:
-                |row: &tokio_postgres::Row| -> Result<ChunkTermHitBorrowed, tokio_postgres::Error> {
-                    Ok(ChunkTermHitBorrowed {
+                |row: &tokio_postgres::Row| -> Result<ChunkTermListBorrowed, tokio_postgres::Error> {
+                    Ok(ChunkTermListBorrowed {
                         item_id: row.try_get(0)?,
-                        chunk_count: row.try_get(1)?,
-                        chunk_index: row.try_get(2)?,
-                        chunk_length: row.try_get(3)?,
-                        terms: row.try_get(4)?,
-                        term_frequencies: row.try_get(5)?,
+                        chunk_index: row.try_get(1)?,
+                        chunk_count: row.try_get(2)?,
+                        terms: row.try_get(3)?,
+                        term_frequencies: row.try_get(4)?,
+                        term_count: row.try_get(5)?,
                     })
                 },
-            mapper: |it| ChunkTermHit::from(it),
+            mapper: |it| ChunkTermList::from(it),
         }
     }
 }
@@ -934,7 +831,7 @@ impl<
         'a,
         's,
         ChunkTermsParams<T1, T2, T3, T4>,
-        ChunkTermHitQuery<'c, 'a, 's, C, ChunkTermHit, 3>,
+        ChunkTermListQuery<'c, 'a, 's, C, ChunkTermList, 3>,
         C,
     > for ChunkTermsStmt
 {
@@ -942,7 +839,7 @@ impl<
         &'s self,
         client: &'c C,
         params: &'a ChunkTermsParams<T1, T2, T3, T4>,
-    ) -> ChunkTermHitQuery<'c, 'a, 's, C, ChunkTermHit, 3> {
+    ) -> ChunkTermListQuery<'c, 'a, 's, C, ChunkTermList, 3> {
         self.bind(
             client,
             &params.item_ids,
