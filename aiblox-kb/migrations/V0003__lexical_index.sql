@@ -48,20 +48,24 @@ ALTER TABLE chunk_cache
     ADD COLUMN term_frequencies smallint[],
     ADD COLUMN term_count integer;
 
--- The index row of one item's search vector: title terms carry weight 'A'.
+-- Rows of ordinary size stay whole and uncompressed in the table's pages (as for `item`,
+-- V0002): an index row is written with every item write and read by every cold search.
+ALTER TABLE item_term SET (toast_tuple_target = 8160);
+
+-- The index row of one item's search vector: title terms carry weight 'A'. A tsvector keeps
+-- its lexemes sorted, and unnest returns them in that order: the arrays are in term order.
 CREATE FUNCTION item_term_row(vector tsvector, OUT terms text[], OUT title_tfs smallint[],
     OUT content_tfs smallint[], OUT title_length integer, OUT content_length integer)
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT coalesce(array_agg(t.lexeme ORDER BY t.lexeme), '{}'),
-        coalesce(array_agg(t.title_tf::smallint ORDER BY t.lexeme), '{}'),
-        coalesce(array_agg(t.content_tf::smallint ORDER BY t.lexeme), '{}'),
-        coalesce(sum(t.title_tf), 0)::integer,
+    SELECT coalesce(array_agg(t.lexeme), '{}'), coalesce(array_agg(t.title_tf), '{}'),
+        coalesce(array_agg(t.content_tf), '{}'), coalesce(sum(t.title_tf), 0)::integer,
         coalesce(sum(t.content_tf), 0)::integer
     FROM (
-        SELECT u.lexeme,
-            cardinality(array_positions(u.weights, 'A')) AS title_tf,
-            cardinality(u.weights) - cardinality(array_positions(u.weights, 'A')) AS content_tf
-        FROM unnest(vector) AS u
+        SELECT u.lexeme, a.title_tf, (cardinality(u.weights) - a.title_tf)::smallint AS content_tf
+        FROM unnest(vector) AS u,
+            LATERAL (
+                SELECT cardinality(array_positions(u.weights, 'A'))::smallint AS title_tf
+            ) AS a
     ) AS t
 $$;
 
