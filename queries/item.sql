@@ -135,16 +135,19 @@ SELECT q.term, p.item_id, p.source, p.title_tf, p.content_tf, p.title_length,
     (SELECT coalesce(sum(s.version), 0)::bigint FROM item_term_stats AS s) AS version
 FROM unnest(:terms::text[]) AS q(term)
 LEFT JOIN LATERAL (
-    SELECT i.id AS item_id, i.source, t.title_tfs[t.at] AS title_tf,
-        t.content_tfs[t.at] AS content_tf, t.title_length, t.content_length
+    SELECT i.id AS item_id, i.source, t.title_tf, (t.tf - t.title_tf)::smallint AS content_tf,
+        t.title_length, t.content_length
     FROM item AS i
     CROSS JOIN LATERAL (
-        SELECT x.*, array_position(x.terms, q.term) AS at
+        SELECT x.title_length, x.content_length,
+            x.tfs[array_position(x.terms, q.term)] AS tf,
+            coalesce(x.title_tfs[array_position(x.title_terms, q.term)], 0)::smallint
+                AS title_tf
         FROM item_term AS x
         WHERE x.item_id = i.id
         OFFSET 0
     ) AS t
-    WHERE i.search_vector @@ quote_literal(q.term)::tsquery AND t.at IS NOT NULL
+    WHERE i.search_vector @@ quote_literal(q.term)::tsquery AND t.tf IS NOT NULL
     OFFSET 0
 ) AS p ON true;
 
