@@ -83,9 +83,15 @@ pub fn select(
             } else {
                 0.0
             };
+            // Nothing to rank by (a direct lookup names its item): every passage fits fully.
+            let score = if best_page > 0.0 || best_passage > 0.0 {
+                PAGE_WEIGHT * page + (1.0 - PAGE_WEIGHT) * own
+            } else {
+                1.0
+            };
             Scored {
                 passage: index,
-                score: PAGE_WEIGHT * page + (1.0 - PAGE_WEIGHT) * own,
+                score,
                 page_score,
                 passage_score,
             }
@@ -272,6 +278,18 @@ mod tests {
                 .all(|s| passages[s.passage].item == 0 && s.score >= 0.9)
         );
         assert!(select(&[], &[], &terms, &bm25, 5, 2, 0.0).is_empty());
+        // A lookup: no terms, no page score; passages keep chunk order and score 1.
+        let named: Vec<Passage<'_>> = (0..3)
+            .map(|chunk| Passage {
+                item: 0,
+                chunk,
+                length: 0,
+                terms: Vec::new(),
+            })
+            .collect();
+        let shown = select(&named, &[0.0], &[], &bm25, 2, 3, 0.5);
+        assert_eq!(shown.iter().map(|s| s.passage).collect::<Vec<_>>(), [0, 1]);
+        assert!(shown.iter().all(|s| s.score == 1.0));
     }
 
     #[test]

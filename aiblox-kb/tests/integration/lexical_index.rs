@@ -216,6 +216,30 @@ async fn writes_are_searchable_once_committed_and_rollbacks_leave_nothing() {
     assert_eq!(found(&kb, "background").await, ["vacuum"]);
     assert_index_consistent(&client).await;
 
+    // A write through another pool (another service) is seen by this pool's next search: its
+    // kept postings are dropped when the index's version moves.
+    assert_eq!(found(&kb, "background").await, ["vacuum"]);
+    let other_pool = aiblox_kb::KbPool::new(kb.config()).unwrap();
+    ItemRepo::new(&other_pool)
+        .upsert(&[NewItem::new(
+            "docs",
+            "autovacuum",
+            "The background worker runs.",
+        )])
+        .await
+        .unwrap();
+    assert_eq!(found(&kb, "background").await.len(), 2);
+    ItemRepo::new(&other_pool)
+        .upsert(&[NewItem::new(
+            "docs",
+            "autovacuum",
+            "A launcher starts workers.",
+        )])
+        .await
+        .unwrap();
+    assert_eq!(found(&kb, "background").await, ["vacuum"]);
+    assert_index_consistent(&client).await;
+
     // Deleting removes the item's postings and its share of the totals.
     let vacuum = items.get_by_key("docs", "vacuum").await.unwrap().unwrap();
     assert!(items.delete(vacuum.id).await.unwrap());

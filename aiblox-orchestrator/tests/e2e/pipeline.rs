@@ -49,15 +49,24 @@ async fn not_every_word_of_a_question_must_occur() {
         body["evidence"][0]["external_id"], "replication.md",
         "{body}"
     );
-    let (_, body) = app
-        .query(json!({"query": "vacuum", "sources": ["wiki"]}))
-        .await;
+    // "server" is in a page of each source: the filter keeps the wiki's and only it.
+    let (_, everywhere) = app.query(json!({"query": "server"})).await;
+    let sources: Vec<&str> = everywhere["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["source"].as_str().unwrap())
+        .collect();
     assert!(
-        body["evidence"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|e| e["source"] == "wiki"),
+        sources.contains(&"docs") && sources.contains(&"wiki"),
+        "{everywhere}"
+    );
+    let (_, body) = app
+        .query(json!({"query": "server", "sources": ["wiki"]}))
+        .await;
+    let evidence = body["evidence"].as_array().unwrap();
+    assert!(
+        !evidence.is_empty() && evidence.iter().all(|e| e["source"] == "wiki"),
         "{body}"
     );
     let (_, body) = app.query(json!({"query": "zyzzyva quux"})).await;
@@ -151,6 +160,19 @@ async fn naming_an_item_looks_it_up_directly() {
     assert!(
         !evidence.is_empty() && evidence.iter().all(|e| e["external_id"] == "indexes.md"),
         "{body}"
+    );
+    let chunks: Vec<u64> = evidence
+        .iter()
+        .map(|e| e["chunk_index"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        chunks,
+        (0..chunks.len() as u64).collect::<Vec<_>>(),
+        "in order: {body}"
+    );
+    assert!(
+        evidence.iter().all(|e| e["score"] == 1.0),
+        "the named item fits: {body}"
     );
     assert_offsets_hold(&app, &body).await;
 
