@@ -334,6 +334,23 @@ async fn get_many(
         }
     })
     .await?;
+    // Every id of every call exists (the upsert phase wrote them): the rows are the distinct ids.
+    let expected: u64 = workload
+        .get_many
+        .iter()
+        .map(|call| {
+            let mut distinct = call.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            distinct.len() as u64
+        })
+        .sum();
+    anyhow::ensure!(
+        timed.total == expected,
+        "get_many returned {} rows where the workload asks for {expected} distinct existing ids: \
+         a wrong result, the run is void",
+        timed.total
+    );
     let seconds = timed.wall.as_secs_f64().max(f64::MIN_POSITIVE);
     Ok(PhaseResult::from_timed(&timed, options.concurrency, None)
         .check("ids_per_call", workload.sizes.get_many_size as u64)
