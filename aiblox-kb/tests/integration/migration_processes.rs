@@ -86,7 +86,11 @@ async fn a_runner_killed_mid_migration_leaves_the_schema_consistent_and_the_next
         ("V0001__kb_init.sql", V0001),
         (
             "V0002__slow.sql",
-            "CREATE TABLE slow_marker (x int);\nSELECT pg_sleep(20);\n",
+            // Far longer than the rerun below waits for the lock (15 s): the rerun succeeds only
+            // if the server noticed the killed runner (client_connection_check_interval) and
+            // ended its transaction, not by waiting the sleep out. (Checked by hand: without
+            // the interval the rerun times out and this test fails.)
+            "CREATE TABLE slow_marker (x int);\nSELECT pg_sleep(60);\n",
         ),
     ]);
     let mut runner = migrate_command(&kb, slow.path()).spawn().unwrap();
@@ -108,6 +112,13 @@ async fn a_runner_killed_mid_migration_leaves_the_schema_consistent_and_the_next
     assert!(in_slow_migration, "the runner reached its slow migration");
     runner.kill().unwrap(); // SIGKILL
     runner.wait().unwrap();
+    // Reading the history waits for the killed runner's locks: bounded, so that a transaction
+    // left alive (no client_connection_check_interval) fails this test instead of outlasting
+    // the migration's sleep.
+    observer
+        .batch_execute("SET lock_timeout = '30s'")
+        .await
+        .unwrap();
 
     // V0002 is neither recorded nor visible (its transaction never committed); V0001 stays.
     let table: Option<String> = observer
@@ -121,7 +132,7 @@ async fn a_runner_killed_mid_migration_leaves_the_schema_consistent_and_the_next
     let recorded: i64 = observer
         .query_one("SELECT count(*) FROM aiblox_kb_migrations", &[])
         .await
-        .unwrap()
+        .expect("the killed runner's transaction still holds the history after 30 s")
         .get(0);
     assert_eq!((table, recorded), (None, 1));
 
@@ -129,7 +140,28 @@ async fn a_runner_killed_mid_migration_leaves_the_schema_consistent_and_the_next
         ("V0001__kb_init.sql", V0001),
         ("V0002__slow.sql", "CREATE TABLE slow_marker (x int);\n"),
     ]);
-    let output = migrate_command(&kb, fixed.path()).output().unwrap();
+    // A generous bound on "within about a second" (docs/migrations.md) for a busy host: the
+    // rerun either finishes within it or the killed runner's transaction is still alive.
+    let mut rerun = migrate_command(&kb, fixed.path())
+        .args(["--lock-timeout", "15"])
+        .spawn()
+        .unwrap();
+    let mut finished = false;
+    for _ in 0..300 {
+        if rerun.try_wait().unwrap().is_some() {
+            finished = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !finished {
+        rerun.kill().unwrap();
+    }
+    let output = rerun.wait_with_output().unwrap();
+    assert!(
+        finished,
+        "the rerun did not finish within 30 s: the killed runner's transaction still held it"
+    );
     assert!(
         output.status.success(),
         "{}",
