@@ -3,12 +3,12 @@
 //! ones not cached yet), read the text of the best only, all within the request's time budget.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aiblox_kb::{ChunkCacheRepo, ItemRepo, KbChunkCache, KbPool, NewChunk, NewChunkSet, QueryTerm};
 
-use crate::chunk_store::{ChunkKey, ChunkStore, SetIndex, SetKey};
+use crate::chunk_store::{ChunkKey, ChunkStore, SetIndex, SetKey, lock};
 use crate::chunker::Chunker;
 use crate::evidence::{self, Passage};
 use crate::observability::Metrics;
@@ -37,6 +37,8 @@ pub struct Orchestrator {
     router: Router,
     retriever: Retriever,
     chunker: Chunker,
+    /// The chunker's key, made once.
+    chunker_key: String,
     budget: Duration,
     metrics: Arc<Metrics>,
     store: ChunkStore,
@@ -57,6 +59,7 @@ impl Orchestrator {
             pool,
             router: Router::standard(),
             retriever,
+            chunker_key: chunker.key(),
             chunker,
             budget,
             metrics,
@@ -110,7 +113,11 @@ impl Orchestrator {
             })
             .collect();
         let texts = self.texts(&wanted).await?;
-        let idf: HashMap<&str, f64> = terms.iter().map(|t| (t.term.as_str(), t.idf)).collect();
+        let idf: HashMap<&str, f64> = if query.explain {
+            terms.iter().map(|t| (t.term.as_str(), t.idf)).collect()
+        } else {
+            HashMap::new()
+        };
         let evidence = selected
             .iter()
             .filter_map(|scored| {
@@ -187,7 +194,7 @@ impl Orchestrator {
         &self,
         retrieved: &mut Retrieved,
     ) -> Result<(HashMap<i64, Arc<SetIndex>>, usize, usize), aiblox_kb::Error> {
-        let key = self.chunker.key();
+        let key = self.chunker_key.as_str();
         let cache = ChunkCacheRepo::new(&self.pool);
         let mut sets = HashMap::with_capacity(retrieved.candidates.len());
         let mut unknown: Vec<SetKey> = Vec::new();
@@ -201,27 +208,21 @@ impl Orchestrator {
             }
         }
         if !unknown.is_empty() {
-            self.read_sets(&cache, &key, &unknown, &mut sets).await?;
+            self.read_sets(&cache, key, &unknown, &mut sets).await?;
         }
-        let missing: Vec<i64> = retrieved
+        let mut keys: Vec<SetKey> = retrieved
             .candidates
             .iter()
-            .map(|c| c.id)
-            .filter(|id| !sets.contains_key(id))
+            .filter(|c| !sets.contains_key(&c.id))
+            .map(|c| (c.id, c.content_hash))
             .collect();
-        let misses = missing.len();
+        let misses = keys.len();
         let hits = retrieved.candidates.len() - misses;
-        if missing.is_empty() {
+        if keys.is_empty() {
             return Ok((sets, hits, misses));
         }
         // One request at a time chunks an item; others that want it wait, then find it kept
         // (without this, the first requests of a cold service all chunked the same pages).
-        let mut keys: Vec<SetKey> = retrieved
-            .candidates
-            .iter()
-            .filter(|c| missing.contains(&c.id))
-            .map(|c| (c.id, c.content_hash))
-            .collect();
         keys.sort_unstable();
         let turns: Vec<Arc<tokio::sync::Mutex<()>>> = {
             let mut chunking = lock(&self.chunking);
@@ -235,7 +236,7 @@ impl Orchestrator {
             held.push(turn.lock().await);
         }
         let result = self
-            .chunk_missing(retrieved, &keys, &cache, &key, &mut sets)
+            .chunk_missing(retrieved, &keys, &cache, key, &mut sets)
             .await;
         drop(held);
         drop(turns);
@@ -351,7 +352,7 @@ impl Orchestrator {
             return Ok(texts);
         }
         for chunk in ChunkCacheRepo::new(&self.pool)
-            .get_at(&self.chunker.key(), &unknown)
+            .get_at(&self.chunker_key, &unknown)
             .await?
         {
             let chunk_key = (chunk.item_id, chunk.content_hash, chunk.chunk_index);
@@ -409,11 +410,6 @@ fn passages<'a>(
         }
     }
     passages
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The map is whole after every operation: a poisoned lock still guards valid data.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A score as shown: six decimals.

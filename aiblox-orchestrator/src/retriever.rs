@@ -1,6 +1,6 @@
 //! Candidate items from the knowledge base, through the contract's `ItemRepo` only.
 
-use aiblox_kb::{Bm25, ItemRepo, KbItem, KbPool, QueryTerm, RankedItem};
+use aiblox_kb::{Bm25, ItemRepo, KbPool, QueryTerm, RankedItem};
 
 /// The BM25 parameters of pages and passages, tuned on the development set
 /// (docs/retrieval.md): more weight to repeated terms than the textbook `k1` 1.2, a little less
@@ -11,23 +11,9 @@ pub const BM25: Bm25 = Bm25 {
     title_weight: 2.0,
 };
 
-/// An item worth scoring passages of, with its retrieval score. Its content is not fetched:
-/// passages come from the chunk cache.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
-    /// The item's id.
-    pub id: i64,
-    /// Its source.
-    pub source: String,
-    /// Its id in the source.
-    pub external_id: String,
-    /// Its title.
-    pub title: Option<String>,
-    /// Hash of its content: the key of its cached chunks.
-    pub content_hash: [u8; 32],
-    /// BM25 score of the whole item (0 for a direct lookup).
-    pub score: f64,
-}
+/// An item worth scoring passages of, with its retrieval score (0 for a direct lookup): the
+/// contract's search result. Its content is not fetched: passages come from the chunk cache.
+pub type Candidate = RankedItem;
 
 /// The candidates of one query and the question's terms with their corpus IDF.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -69,7 +55,7 @@ impl Retriever {
             .await?;
         Ok(Retrieved {
             terms: ranked.terms,
-            candidates: ranked.items.into_iter().map(Candidate::from).collect(),
+            candidates: ranked.items,
         })
     }
 
@@ -86,33 +72,13 @@ impl Retriever {
         let item = ItemRepo::new(&self.pool)
             .get_by_key(source, external_id)
             .await?;
-        Ok(item.map(|item| Candidate::from_item(item, 0.0)))
-    }
-}
-
-impl Candidate {
-    /// A candidate for `item`, with `score`.
-    pub fn from_item(item: KbItem, score: f64) -> Self {
-        Candidate {
+        Ok(item.map(|item| Candidate {
             id: item.id,
             source: item.source,
             external_id: item.external_id,
             title: item.title,
             content_hash: item.content_hash,
-            score,
-        }
-    }
-}
-
-impl From<RankedItem> for Candidate {
-    fn from(item: RankedItem) -> Self {
-        Candidate {
-            id: item.id,
-            source: item.source,
-            external_id: item.external_id,
-            title: item.title,
-            content_hash: item.content_hash,
-            score: item.score,
-        }
+            score: 0.0,
+        }))
     }
 }
