@@ -126,28 +126,43 @@ FROM item_term_stats AS s;
 
 --! lexical_postings : LexicalPosting
 -- Every posting of `terms`: each item holding the term (found through `search_vector`'s GIN
--- index), its source, the term's frequencies in its title and content and its lengths (from
--- `item_term`), with the index's version in the same snapshot; a term without postings has
--- one row of NULLs. Every lookup is a LATERAL probe (`OFFSET 0` keeps it one), so the plan
--- stays index scans in a generic plan and on tables never analysed.
+-- index), its source, the term's frequencies in its title and content (its positions in
+-- `search_vector`, and those of weight 'A': the lexeme is cut out of the vector, or of its
+-- title part, by marking it with weight 'D', which stored vectors never carry, and filtering) and
+-- its lengths (from `item_term`), with the index's version in the same snapshot; a term
+-- without postings has one row of NULLs. Every lookup is a LATERAL probe (`OFFSET 0` keeps it
+-- one), so the plan stays index scans in a generic plan and on tables never analysed.
 SELECT q.term, p.item_id, p.source, p.title_tf, p.content_tf, p.title_length,
     p.content_length,
     (SELECT coalesce(sum(s.version), 0)::bigint FROM item_term_stats AS s) AS version
 FROM unnest(:terms::text[]) AS q(term)
 LEFT JOIN LATERAL (
-    SELECT i.id AS item_id, i.source, t.title_tf, (t.tf - t.title_tf)::smallint AS content_tf,
-        t.title_length, t.content_length
+    SELECT i.id AS item_id, i.source, f.title_tf, f.content_tf, t.title_length,
+        t.content_length
     FROM item AS i
     CROSS JOIN LATERAL (
-        SELECT x.title_length, x.content_length,
-            x.tfs[array_position(x.terms, q.term)] AS tf,
-            coalesce(x.title_tfs[array_position(x.title_terms, q.term)], 0)::smallint
-                AS title_tf
+        SELECT x.title_length, x.content_length
         FROM item_term AS x
         WHERE x.item_id = i.id
         OFFSET 0
     ) AS t
-    WHERE i.search_vector @@ quote_literal(q.term)::tsquery AND t.tf IS NOT NULL
+    CROSS JOIN LATERAL (
+        SELECT tf.title::smallint AS title_tf, (tf.every - tf.title)::smallint AS content_tf
+        FROM (
+            SELECT (
+                SELECT coalesce(sum(cardinality(u.positions)), 0)
+                FROM unnest(ts_filter(setweight(i.search_vector, 'D', ARRAY[q.term]), '{d}'))
+                    AS u
+            ) AS every, (
+                SELECT coalesce(sum(cardinality(u.positions)), 0)
+                FROM unnest(ts_filter(
+                    setweight(ts_filter(i.search_vector, '{a}'), 'D', ARRAY[q.term]), '{d}'))
+                    AS u
+            ) AS title
+            OFFSET 0
+        ) AS tf
+    ) AS f
+    WHERE i.search_vector @@ quote_literal(q.term)::tsquery
     OFFSET 0
 ) AS p ON true;
 

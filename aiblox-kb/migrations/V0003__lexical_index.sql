@@ -1,11 +1,16 @@
 -- The lexical index: what BM25 needs, kept by the database in the same transaction as the
 -- data it describes (docs/retrieval.md).
 --
--- * `item_term`: one row per item: its terms (in term order) with how often each occurs, the
---   same for its title alone, and the item's title and content lengths (in terms). Which
---   items hold a term is what `item.search_vector`'s GIN index already answers; this row adds
---   the frequencies and lengths that ranking needs. One row per item, not one per term: a
---   row per (term, item) cost 11 us of server time per posting on every write (docs/benchmarks.md).
+-- * Which items hold a term, and how often (in the title and in the content), is what
+--   `item.search_vector` and its GIN index already hold: a lexeme's positions are its
+--   occurrences, weight 'A' marks the title's, 'B' the content's. Search reads a posting's
+--   frequencies from the vector (`lexical_postings` in queries/item.sql), so a write adds
+--   nothing per term.
+--   (A copy of every item's terms and frequencies in arrays, built by `unnest` of the vector,
+--   cost 0.26 ms of server time per item written, a third of the whole upsert.)
+-- * `item_term`: one row per item: its title and content lengths, in characters of the text
+--   its search vector indexes (characters grow with terms, so they normalise lengths as term
+--   counts do, and they cost nothing to count; counting a vector's positions needs `unnest`).
 -- * `item_term_stats`: corpus totals (items, title and content lengths) and a version that
 --   every change to the index grows, split over 16 rows picked by the writing backend, so
 --   concurrent writers rarely wait on one another; a reader sums the rows.
@@ -23,15 +28,20 @@
 
 CREATE TABLE item_term (
     item_id        bigint PRIMARY KEY,
-    -- Every term of the item, in term order, and how often it occurs (title and content).
-    terms          text[] NOT NULL,
-    tfs            smallint[] NOT NULL,
-    -- The terms of the title alone, in term order, and how often each occurs there.
-    title_terms    text[] NOT NULL,
-    title_tfs      smallint[] NOT NULL,
+    -- Characters of the title and of the content (as indexed).
     title_length   integer NOT NULL,
     content_length integer NOT NULL
 );
+
+-- An item's title and content lengths: characters of the parts `search_vector` indexes (V0001:
+-- the first 1,000 characters of the title, the first 250,000 of the content).
+CREATE FUNCTION item_title_length(title text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT least(coalesce(char_length(title), 0), 1000) $$;
+
+CREATE FUNCTION item_content_length(content text) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$ SELECT least(char_length(content), 250000) $$;
 
 CREATE TABLE item_term_stats (
     shard          integer PRIMARY KEY,
@@ -50,33 +60,6 @@ ALTER TABLE chunk_cache
     ADD COLUMN terms text[],
     ADD COLUMN term_frequencies smallint[],
     ADD COLUMN term_count integer;
-
--- Rows of ordinary size stay whole and uncompressed in the table's pages (as for `item`,
--- V0002): an index row is written with every item write and read by every cold search.
-ALTER TABLE item_term SET (toast_tuple_target = 8160);
-
--- The index row of one item's search vector: title terms carry weight 'A'. A tsvector keeps
--- its lexemes sorted, and unnest returns them in that order: the arrays are in term order.
--- (Counting each lexeme's 'A' weights instead took twice as long: ts_filter is cheaper.)
-CREATE FUNCTION item_term_row(vector tsvector, OUT terms text[], OUT tfs smallint[],
-    OUT title_terms text[], OUT title_tfs smallint[], OUT title_length integer,
-    OUT content_length integer)
-LANGUAGE sql IMMUTABLE AS $$
-    SELECT every_term.terms, every_term.tfs, title.terms, title.tfs, title.length,
-        every_term.length - title.length
-    FROM (
-        SELECT coalesce(array_agg(u.lexeme), '{}') AS terms,
-            coalesce(array_agg(cardinality(u.positions)::smallint), '{}') AS tfs,
-            coalesce(sum(cardinality(u.positions)), 0)::integer AS length
-        FROM unnest(vector) AS u
-    ) AS every_term,
-    (
-        SELECT coalesce(array_agg(u.lexeme), '{}') AS terms,
-            coalesce(array_agg(cardinality(u.positions)::smallint), '{}') AS tfs,
-            coalesce(sum(cardinality(u.positions)), 0)::integer AS length
-        FROM unnest(ts_filter(vector, '{a}')) AS u
-    ) AS title
-$$;
 
 -- Adds to the corpus totals and counts one more change, in the stats row of this backend (one
 -- row per transaction, so concurrent writers rarely meet on one).
@@ -97,11 +80,9 @@ DECLARE
     added record;
 BEGIN
     WITH inserted AS (
-        INSERT INTO item_term (item_id, terms, tfs, title_terms, title_tfs, title_length,
-            content_length)
-        SELECT n.id, r.terms, r.tfs, r.title_terms, r.title_tfs, r.title_length,
-            r.content_length
-        FROM new_rows AS n, item_term_row(n.search_vector) AS r
+        INSERT INTO item_term (item_id, title_length, content_length)
+        SELECT n.id, item_title_length(n.title), item_content_length(n.content)
+        FROM new_rows AS n
         RETURNING item_term.title_length, item_term.content_length
     )
     SELECT count(*) AS items, coalesce(sum(title_length), 0)::bigint AS title_length,
@@ -115,7 +96,7 @@ BEGIN
 END
 $$;
 
--- Only rows whose search vector changed are re-indexed (a metadata-only update keeps its
+-- Only rows whose title or content changed are re-indexed (a metadata-only update keeps its
 -- row). Ids never change (an identity column GENERATED ALWAYS).
 CREATE FUNCTION item_term_after_update() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
@@ -123,20 +104,19 @@ DECLARE
     delta record;
 BEGIN
     WITH changed AS (
-        SELECT n.id, r.terms, r.tfs, r.title_terms, r.title_tfs, r.title_length,
-            r.content_length, r.title_length - before.title_length AS title_delta,
-            r.content_length - before.content_length AS content_delta
+        SELECT n.id, item_title_length(n.title) AS title_length,
+            item_content_length(n.content) AS content_length,
+            item_title_length(n.title) - item_title_length(o.title)
+                AS title_delta,
+            item_content_length(n.content) - item_content_length(o.content)
+                AS content_delta
         FROM old_rows AS o
-            JOIN new_rows AS n ON n.id = o.id,
-            item_term_row(n.search_vector) AS r,
-            item_term_row(o.search_vector) AS before
-        WHERE o.search_vector IS DISTINCT FROM n.search_vector
+            JOIN new_rows AS n ON n.id = o.id
+        WHERE (o.title, o.content) IS DISTINCT FROM (n.title, n.content)
     ),
     updated AS (
         UPDATE item_term AS t
-        SET terms = c.terms, tfs = c.tfs, title_terms = c.title_terms,
-            title_tfs = c.title_tfs, title_length = c.title_length,
-            content_length = c.content_length
+        SET title_length = c.title_length, content_length = c.content_length
         FROM changed AS c
         WHERE t.item_id = c.id
         RETURNING c.title_delta, c.content_delta
@@ -186,10 +166,9 @@ CREATE TRIGGER item_term_after_delete
     FOR EACH STATEMENT EXECUTE FUNCTION item_term_after_delete();
 
 -- Rows written before this migration: the triggers above see only writes from now on.
-INSERT INTO item_term (item_id, terms, tfs, title_terms, title_tfs, title_length,
-    content_length)
-SELECT i.id, r.terms, r.tfs, r.title_terms, r.title_tfs, r.title_length, r.content_length
-FROM item AS i, item_term_row(i.search_vector) AS r;
+INSERT INTO item_term (item_id, title_length, content_length)
+SELECT i.id, item_title_length(i.title), item_content_length(i.content)
+FROM item AS i;
 
 UPDATE item_term_stats AS s
 SET items = totals.items, title_length = totals.title_length,

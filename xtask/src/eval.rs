@@ -1,7 +1,8 @@
 //! `cargo xtask eval --queries FILE.jsonl [--url URL] [--json]`: asks a running orchestrator
 //! every question of a relevance file (`{"q": str, "relevant": [external_id, ...]}` per line)
 //! and prints success@1, success@5, MRR@10, nDCG@10, the first stage's recall (how often an
-//! answering page is among the candidates at all) and latency percentiles. It fails (after
+//! answering page is among the candidates at all) and MRR@10 (of the candidates in its own
+//! order) and latency percentiles. It fails (after
 //! printing) when any question failed or got no evidence: such figures measure nothing.
 
 use std::io::{Read as _, Write as _};
@@ -29,6 +30,7 @@ pub(crate) struct Figures {
     mrr_at_10: f64,
     ndcg_at_10: f64,
     recall_at_candidates: f64,
+    first_stage_mrr_at_10: f64,
     latency_ms_p50: f64,
     latency_ms_p90: f64,
     latency_ms_p99: f64,
@@ -79,6 +81,7 @@ pub(crate) fn run(
         println!("MRR@10         {:.3}", figures.mrr_at_10);
         println!("nDCG@10        {:.3}", figures.ndcg_at_10);
         println!("recall@cands   {:.3}", figures.recall_at_candidates);
+        println!("MRR@10 cands   {:.3}", figures.first_stage_mrr_at_10);
         println!("latency p50    {:.1} ms", figures.latency_ms_p50);
         println!("latency p90    {:.1} ms", figures.latency_ms_p90);
         println!("latency p99    {:.1} ms", figures.latency_ms_p99);
@@ -134,6 +137,9 @@ struct Judged {
     ndcg: f64,
     /// Whether an answering page was among the candidates at all.
     among_candidates: bool,
+    /// 1-based rank of the first answering page among the first 10 candidates (the first
+    /// stage's own order), if any.
+    first_relevant_candidate: Option<usize>,
     /// Evidence passages in the answer.
     evidence: usize,
 }
@@ -144,6 +150,7 @@ impl Judged {
             first_relevant: first_relevant(&answer.ranked, relevant),
             ndcg: ndcg_at_10(&answer.ranked, relevant),
             among_candidates: answer.candidates.iter().any(|id| relevant.contains(id)),
+            first_relevant_candidate: first_relevant(&answer.candidates, relevant),
             evidence: answer.passages,
         }
     }
@@ -177,6 +184,13 @@ fn ndcg_at_10(ranked: &[String], relevant: &[String]) -> f64 {
     }
 }
 
+/// The sum of 1 / rank over the ranks given (a miss adds 0).
+fn reciprocal_rank(ranks: impl Iterator<Item = Option<usize>>) -> f64 {
+    ranks
+        .map(|rank| rank.map_or(0.0, |rank| 1.0 / rank as f64))
+        .sum()
+}
+
 fn figures(judged: &[Judged], latencies: &mut [Duration], errors: usize) -> Figures {
     let count = judged.len().max(1) as f64;
     let within = |k: usize| {
@@ -196,13 +210,11 @@ fn figures(judged: &[Judged], latencies: &mut [Duration], errors: usize) -> Figu
         errors,
         success_at_1: within(1),
         success_at_5: within(5),
-        mrr_at_10: judged
-            .iter()
-            .map(|j| j.first_relevant.map_or(0.0, |rank| 1.0 / rank as f64))
-            .sum::<f64>()
-            / count,
+        mrr_at_10: reciprocal_rank(judged.iter().map(|j| j.first_relevant)) / count,
         ndcg_at_10: judged.iter().map(|j| j.ndcg).sum::<f64>() / count,
         recall_at_candidates: judged.iter().filter(|j| j.among_candidates).count() as f64 / count,
+        first_stage_mrr_at_10: reciprocal_rank(judged.iter().map(|j| j.first_relevant_candidate))
+            / count,
         latency_ms_p50: percentile(0.50),
         latency_ms_p90: percentile(0.90),
         latency_ms_p99: percentile(0.99),
@@ -291,6 +303,8 @@ mod tests {
                 first_relevant: rank,
                 ndcg: if rank.is_some() { 0.5 } else { 0.0 },
                 among_candidates: rank.is_some(),
+                // The first stage put each page one place lower.
+                first_relevant_candidate: rank.map(|rank| rank + 1),
                 evidence: 1,
             })
             .collect();
@@ -305,6 +319,10 @@ mod tests {
             (0.375, 0.75)
         );
         assert!((figures.mrr_at_10 - (1.0 + 1.0 / 3.0 + 1.0 / 7.0) / 4.0).abs() < 1e-9);
+        assert!(
+            (figures.first_stage_mrr_at_10 - (1.0 / 2.0 + 1.0 / 4.0 + 1.0 / 8.0) / 4.0).abs()
+                < 1e-9
+        );
         assert_eq!(
             (figures.latency_ms_p50, figures.latency_ms_p99),
             (20.0, 40.0)

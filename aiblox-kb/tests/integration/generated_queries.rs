@@ -471,6 +471,50 @@ async fn lexical_index_queries_read_null_titles_and_sets_without_hits() {
         .unwrap();
     assert_eq!(texts.len(), 1);
     assert_eq!(texts[0].text, "reclaims space");
+
+    // Frequencies are the term's occurrences in title and content apart; lengths are the
+    // characters of title and content.
+    let upsert_c = |content: &'static str, content_hash: Vec<u8>| async move {
+        item::upsert_items()
+            .bind(
+                client,
+                &vec!["docs"],
+                &vec!["c"],
+                &vec![Some("Vacuum guide, vacuum")],
+                &vec![content],
+                &vec![content_hash],
+                &vec![json!({})],
+            )
+            .one()
+            .await
+            .unwrap()
+            .id
+            .unwrap()
+    };
+    let of_c = |c: i64, term: &'static str| async move {
+        let postings = item::lexical_postings()
+            .bind(client, &vec![term])
+            .all()
+            .await
+            .unwrap();
+        let p = postings.iter().find(|p| p.item_id == Some(c)).unwrap();
+        (p.title_tf, p.content_tf, p.title_length, p.content_length)
+    };
+    let c = upsert_c("Vacuum the table, then vacuum it again: vacuum.", hash(3)).await;
+    assert_eq!(
+        of_c(c, "vacuum").await,
+        (Some(2), Some(3), Some(20), Some(47))
+    );
+    assert_eq!(
+        of_c(c, "guid").await,
+        (Some(1), Some(0), Some(20), Some(47))
+    );
+    // A change the search vector does not see (one more space) still changes the length.
+    upsert_c("Vacuum the table,  then vacuum it again: vacuum.", hash(4)).await;
+    assert_eq!(
+        of_c(c, "vacuum").await,
+        (Some(2), Some(3), Some(20), Some(48))
+    );
 }
 
 #[test]
