@@ -10,8 +10,12 @@
 //! # Ok::<(), aiblox_embed::EmbedError>(())
 //! ```
 //!
-//! [`fetch`] downloads the model this project uses (`cargo xtask fetch-model`).
+//! [`BatchingEmbedder`] serves concurrent callers (a service's requests): whatever is queued
+//! while a batch runs goes into the next one. [`fetch`] downloads the model this project uses
+//! (`cargo xtask fetch-model`).
 
+#[cfg(feature = "model")]
+mod batching;
 #[cfg(feature = "model")]
 mod bert;
 #[cfg(feature = "model")]
@@ -20,6 +24,8 @@ pub mod fetch;
 
 use std::path::PathBuf;
 
+#[cfg(feature = "model")]
+pub use batching::{BatchStats, BatchingEmbedder};
 #[cfg(feature = "model")]
 pub use embedder::Embedder;
 

