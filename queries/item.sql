@@ -163,6 +163,7 @@ LEFT JOIN LATERAL (
         ) AS tf
     ) AS f
     WHERE i.search_vector @@ quote_literal(q.term)::tsquery
+        AND f.title_tf + f.content_tf > 0
     OFFSET 0
 ) AS p ON true;
 
