@@ -386,31 +386,50 @@ async fn a_diverged_history_is_refused() {
 #[tokio::test]
 async fn a_lock_timeout_names_the_holder() {
     let kb = TestKb::unmigrated().await;
+    // The first runner's second migration waits for a lock this test holds, so it keeps the
+    // migration lock for exactly as long as the test needs: no race with a fixed sleep.
+    let observer = kb.raw_client().await;
+    observer
+        .execute("SELECT pg_advisory_lock(424242)", &[])
+        .await
+        .unwrap();
     let slow = migrations(&[
         ("V0001__kb_init.sql", V0001),
-        ("V0002__slow.sql", "SELECT pg_sleep(3);\n"),
+        ("V0002__slow.sql", "SELECT pg_advisory_xact_lock(424242);\n"),
     ]);
     let holder = {
         let migrator = from_dir(&kb, slow.path());
         tokio::spawn(async move { migrator.run().await })
     };
-    // Wait until the first runner sits in its slow migration, holding the lock.
-    let observer = kb.raw_client().await;
-    for _ in 0..500 {
-        let sleeping: i64 = observer
-            .query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'aiblox-kb migrate' AND query LIKE '%pg_sleep%'", &[])
+    // Wait (generously) until the first runner sits in its blocked migration.
+    let mut waiting = false;
+    for _ in 0..600 {
+        let blocked: i64 = observer
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE application_name = 'aiblox-kb migrate' AND wait_event_type = 'Lock'
+                    AND query LIKE '%424242%'",
+                &[],
+            )
             .await
             .unwrap()
             .get(0);
-        if sleeping > 0 {
+        if blocked > 0 {
+            waiting = true;
             break;
         }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let err = from_dir(&kb, slow.path())
-        .lock_timeout(Duration::from_millis(200))
-        .run()
+    assert!(
+        waiting,
+        "the first runner never reached its blocked migration"
+    );
+    // Bounded: a lock timeout that did not work would otherwise wait here for ever (the
+    // holder waits for this test).
+    let second = from_dir(&kb, slow.path()).lock_timeout(Duration::from_millis(200));
+    let err = tokio::time::timeout(Duration::from_secs(60), second.run())
         .await
+        .expect("the lock timeout did not end the wait")
         .unwrap_err();
     assert!(matches!(err, Error::Conflict { .. }), "{err}");
     let message = err.to_string();
@@ -423,6 +442,10 @@ async fn a_lock_timeout_names_the_holder() {
         "{message}"
     );
     assert!(message.contains("client local socket"), "{message}");
+    observer
+        .execute("SELECT pg_advisory_unlock(424242)", &[])
+        .await
+        .unwrap();
     assert_eq!(
         holder.await.unwrap().unwrap().applied.len(),
         2,
