@@ -249,3 +249,56 @@ async fn a_database_restart_under_load_recovers_and_nothing_hangs() {
         .stop()
         .await;
 }
+
+/// operations.md: "A query over its time budget: 503 `timeout`; the request's work is
+/// dropped". Would catch a pipeline that waits for the database past its budget (the request
+/// would only end when the lock is released) or a timeout reported as another error.
+#[tokio::test]
+async fn a_query_over_its_budget_gets_503_timeout_and_the_service_answers_after() {
+    let kb = aiblox_kb_testkit::TestKb::new().await;
+    ItemRepo::new(kb.pool()).upsert(&corpus()).await.unwrap();
+    let limits = vec![
+        ("AIBLOX_REQUEST_TIMEOUT_MS", "300".to_owned()),
+        ("AIBLOX_POOL_WAIT_TIMEOUT_MS", "60000".to_owned()),
+    ];
+    let settings = settings_with(kb.config(), kb.server_url(), limits);
+    let app = std::sync::Arc::new(TestApp::spawn_with(settings, Some(kb)).await);
+
+    // Every search must read `item`, which this lock keeps from it until the test lets go.
+    let blocker = app.kb().raw_client().await;
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE item IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let answered = tokio::time::timeout(
+        Duration::from_secs(30),
+        app.query(json!({"query": "vacuum"})),
+    )
+    .await;
+    let health = app.get("/healthz").await.0;
+    // Let go before any assertion: a failing test must not leave a request blocked behind it.
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+    let (status, body) =
+        answered.expect("the request outlived its budget while the database was blocked");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "timeout", "{body}");
+    assert_eq!(health, 200, "alive while a query is over its budget");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = app.query(json!({"query": "vacuum"})).await;
+        if status == 200 {
+            assert!(!body["evidence"].as_array().unwrap().is_empty(), "{body}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the service did not answer after the lock was gone: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    std::sync::Arc::into_inner(app)
+        .expect("all requests finished")
+        .stop()
+        .await;
+}
