@@ -271,3 +271,84 @@ async fn a_client_that_never_finishes_its_body_is_cut_off() {
     assert!(response.starts_with("HTTP/1.1 408"), "{response}");
     app.stop().await;
 }
+
+/// operations.md: `/readyz` reports the database's compatibility with this build: ahead
+/// within the rule is ready (and says so), ahead beyond it or behind is 503 with what to do.
+/// Would catch a readiness check that only pings the database.
+#[tokio::test]
+async fn readiness_reports_each_compatibility_state() {
+    let app = TestApp::spawn().await;
+    let (status, ready) = app.get("/readyz").await;
+    assert_eq!(
+        (status, &ready["compatibility"]["state"]),
+        (200, &json!("up_to_date"))
+    );
+
+    // A newer build of the same contract line added a migration.
+    let newer = tempfile::tempdir().unwrap();
+    let embedded = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../aiblox-kb/migrations");
+    for entry in std::fs::read_dir(&embedded).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "sql") {
+            std::fs::copy(&path, newer.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::write(
+        newer.path().join("V9000__add_lang.sql"),
+        "ALTER TABLE item ADD COLUMN lang text;\n",
+    )
+    .unwrap();
+    aiblox_kb::Migrator::new(app.kb().config())
+        .migrations_from_dir(newer.path())
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
+    let (status, ready) = app.get("/readyz").await;
+    assert_eq!(
+        (status, &ready["compatibility"]["state"]),
+        (200, &json!("ahead_compatible")),
+        "{ready}"
+    );
+    assert_eq!(
+        app.query(json!({"query": "vacuum"})).await.0,
+        200,
+        "serves while ahead within the rule"
+    );
+
+    // The same migration, recorded by a contract of another major version: not ready.
+    let owner = app.kb().raw_client().await;
+    owner
+        .execute(
+            "UPDATE aiblox_kb_migrations SET contract_version = '1.0.0' WHERE version = 9000",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "unavailable");
+    assert!(
+        body["error"]["message"].as_str().unwrap().contains("1.0.0"),
+        "{body}"
+    );
+
+    // Behind: the newest migration of this build is not recorded.
+    owner
+        .batch_execute(
+            "DELETE FROM aiblox_kb_migrations
+             WHERE version = 9000 OR version = (SELECT max(version) FROM aiblox_kb_migrations WHERE version < 9000)",
+        )
+        .await
+        .unwrap();
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("run the migrations"),
+        "{body}"
+    );
+    app.stop().await;
+}
