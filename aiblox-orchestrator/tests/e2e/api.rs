@@ -352,3 +352,36 @@ async fn readiness_reports_each_compatibility_state() {
     );
     app.stop().await;
 }
+
+/// operations.md: a request's log lines carry its request id, the one the client sent in
+/// `x-request-id` (or the one the service made and returned), so a client's report can be
+/// found in the logs. Would catch log lines outside the request's span.
+#[tokio::test]
+async fn log_lines_of_a_request_carry_its_request_id() {
+    let logs = crate::secrets::logs();
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .post(format!("{}/v1/query", app.url))
+        .header("x-request-id", "trace-log-4711")
+        .json(&json!({"query": "vacuum"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let captured = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    let lines: Vec<&str> = captured
+        .lines()
+        .filter(|line| line.contains("trace-log-4711"))
+        .collect();
+    assert!(
+        !lines.is_empty(),
+        "no log line names the request id; captured {} bytes",
+        captured.len()
+    );
+    assert!(
+        lines.iter().any(|line| line.contains("/v1/query")),
+        "the request's lines do not say what was asked: {lines:?}"
+    );
+    app.stop().await;
+}

@@ -15,7 +15,7 @@ use tower::ServiceExt as _;
 const PASSWORD: &str = "Zx9-s3cret-Pa55";
 
 /// Every log line of this test binary, captured (installed once, for the whole binary).
-fn logs() -> Arc<Mutex<Vec<u8>>> {
+pub(crate) fn logs() -> Arc<Mutex<Vec<u8>>> {
     static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
     LOGS.get_or_init(|| {
         let buffer = Arc::new(Mutex::new(Vec::new()));
