@@ -302,3 +302,70 @@ async fn a_query_over_its_budget_gets_503_timeout_and_the_service_answers_after(
         .stop()
         .await;
 }
+
+/// operations.md: services that do not migrate (`serve --no-migrate`) check the contract at
+/// start and refuse an unmigrated, behind or incompatible database, saying what to do; they
+/// start on one that is up to date. Would catch a start that skips the check.
+#[tokio::test]
+async fn a_service_that_does_not_migrate_refuses_a_database_it_cannot_use() {
+    use aiblox_orchestrator::server::Application;
+
+    let kb = aiblox_kb_testkit::TestKb::unmigrated().await;
+    let mut settings = settings_with(kb.config(), kb.server_url(), Vec::new());
+    settings.migrate_on_start = false;
+    let refused = |err: anyhow::Error| format!("{err:#}");
+
+    let unmigrated = refused(Application::build(&settings).await.err().expect("refused"));
+    assert!(unmigrated.contains("run the migrations"), "{unmigrated}");
+
+    aiblox_kb::migrate(kb.config()).await.unwrap();
+    Application::build(&settings)
+        .await
+        .expect("starts on an up-to-date database");
+
+    // A newer build of the same contract line added a migration: still fine.
+    let newer = tempfile::tempdir().unwrap();
+    let embedded = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../aiblox-kb/migrations");
+    for entry in std::fs::read_dir(&embedded).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "sql") {
+            std::fs::copy(&path, newer.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::write(
+        newer.path().join("V9000__add_lang.sql"),
+        "ALTER TABLE item ADD COLUMN lang text;\n",
+    )
+    .unwrap();
+    aiblox_kb::Migrator::new(kb.config())
+        .migrations_from_dir(newer.path())
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
+    Application::build(&settings)
+        .await
+        .expect("starts on a database ahead within the rule");
+
+    // That migration recorded by a contract of another major version.
+    let owner = kb.raw_client().await;
+    owner
+        .batch_execute(
+            "UPDATE aiblox_kb_migrations SET contract_version = '9.0.0' WHERE version = 9000",
+        )
+        .await
+        .unwrap();
+    let incompatible = refused(Application::build(&settings).await.err().expect("refused"));
+    assert!(incompatible.contains("9.0.0"), "{incompatible}");
+
+    // Behind: the newest migration of this build is not recorded.
+    owner
+        .batch_execute(
+            "DELETE FROM aiblox_kb_migrations
+             WHERE version = 9000 OR version = (SELECT max(version) FROM aiblox_kb_migrations WHERE version < 9000)",
+        )
+        .await
+        .unwrap();
+    let behind = refused(Application::build(&settings).await.err().expect("refused"));
+    assert!(behind.contains("run the migrations"), "{behind}");
+}
