@@ -369,3 +369,78 @@ async fn a_service_that_does_not_migrate_refuses_a_database_it_cannot_use() {
     let behind = refused(Application::build(&settings).await.err().expect("refused"));
     assert!(behind.contains("run the migrations"), "{behind}");
 }
+
+/// operations.md: on SIGTERM the service stops taking requests and finishes those in flight
+/// before it exits. Would catch a shutdown that drops a request being answered.
+#[tokio::test]
+async fn a_graceful_stop_finishes_the_request_in_flight() {
+    let kb = aiblox_kb_testkit::TestKb::new().await;
+    ItemRepo::new(kb.pool()).upsert(&corpus()).await.unwrap();
+    let limits = vec![("AIBLOX_REQUEST_TIMEOUT_MS", "60000".to_owned())];
+    let settings = settings_with(kb.config(), kb.server_url(), limits);
+    let mut app = TestApp::spawn_with(settings, Some(kb)).await;
+    let kb = app.kb.take().expect("a test schema");
+
+    // The request waits behind a lock until the test lets go.
+    let blocker = kb.raw_client().await;
+    let blocker_pid: i32 = blocker
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE item IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let in_flight = {
+        let (client, url) = (app.client.clone(), app.url.clone());
+        tokio::spawn(async move {
+            let response = client
+                .post(format!("{url}/v1/query"))
+                .json(&json!({"query": "vacuum"}))
+                .send()
+                .await
+                .unwrap();
+            response.status().as_u16()
+        })
+    };
+    let observer = kb.raw_client().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let waiting: i64 = observer
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+                &[&blocker_pid],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the request never reached the database"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let stopping = tokio::spawn(app.stop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stopped_early = stopping.is_finished();
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+    assert!(
+        !stopped_early,
+        "the service exited with a request in flight"
+    );
+    let status = tokio::time::timeout(Duration::from_secs(60), in_flight)
+        .await
+        .expect("the request in flight never finished")
+        .unwrap();
+    assert_eq!(status, 200, "the request in flight was answered");
+    tokio::time::timeout(Duration::from_secs(60), stopping)
+        .await
+        .expect("the service did not exit after its last request")
+        .unwrap();
+    drop(kb);
+}
