@@ -285,25 +285,7 @@ async fn readiness_reports_each_compatibility_state() {
     );
 
     // A newer build of the same contract line added a migration.
-    let newer = tempfile::tempdir().unwrap();
-    let embedded = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../aiblox-kb/migrations");
-    for entry in std::fs::read_dir(&embedded).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|ext| ext == "sql") {
-            std::fs::copy(&path, newer.path().join(path.file_name().unwrap())).unwrap();
-        }
-    }
-    std::fs::write(
-        newer.path().join("V9000__add_lang.sql"),
-        "ALTER TABLE item ADD COLUMN lang text;\n",
-    )
-    .unwrap();
-    aiblox_kb::Migrator::new(app.kb().config())
-        .migrations_from_dir(newer.path())
-        .unwrap()
-        .run()
-        .await
-        .unwrap();
+    crate::apply_a_newer_builds_migration(app.kb().config()).await;
     let (status, ready) = app.get("/readyz").await;
     assert_eq!(
         (status, &ready["compatibility"]["state"]),

@@ -324,25 +324,7 @@ async fn a_service_that_does_not_migrate_refuses_a_database_it_cannot_use() {
         .expect("starts on an up-to-date database");
 
     // A newer build of the same contract line added a migration: still fine.
-    let newer = tempfile::tempdir().unwrap();
-    let embedded = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../aiblox-kb/migrations");
-    for entry in std::fs::read_dir(&embedded).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|ext| ext == "sql") {
-            std::fs::copy(&path, newer.path().join(path.file_name().unwrap())).unwrap();
-        }
-    }
-    std::fs::write(
-        newer.path().join("V9000__add_lang.sql"),
-        "ALTER TABLE item ADD COLUMN lang text;\n",
-    )
-    .unwrap();
-    aiblox_kb::Migrator::new(kb.config())
-        .migrations_from_dir(newer.path())
-        .unwrap()
-        .run()
-        .await
-        .unwrap();
+    crate::apply_a_newer_builds_migration(kb.config()).await;
     Application::build(&settings)
         .await
         .expect("starts on a database ahead within the rule");

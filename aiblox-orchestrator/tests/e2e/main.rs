@@ -144,6 +144,30 @@ pub fn settings_with(
     Settings::resolve(&overrides).unwrap()
 }
 
+/// Applies to `config`'s schema what a newer build of the same contract line would: this
+/// build's migrations and one more (`V9000__add_lang.sql`).
+pub async fn apply_a_newer_builds_migration(config: &KbConfig) {
+    let newer = tempfile::tempdir().unwrap();
+    let embedded = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../aiblox-kb/migrations");
+    for entry in std::fs::read_dir(&embedded).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "sql") {
+            std::fs::copy(&path, newer.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    std::fs::write(
+        newer.path().join("V9000__add_lang.sql"),
+        "ALTER TABLE item ADD COLUMN lang text;\n",
+    )
+    .unwrap();
+    aiblox_kb::Migrator::new(config)
+        .migrations_from_dir(newer.path())
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
+}
+
 /// Every evidence passage is the slice of its item's content that its offsets name.
 pub async fn assert_offsets_hold(app: &TestApp, response: &Value) {
     for passage in response["evidence"].as_array().unwrap() {
