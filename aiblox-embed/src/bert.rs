@@ -29,9 +29,8 @@ struct Embeddings {
 /// One encoder layer: self-attention, then the feed-forward block, each with a residual
 /// connection and layer normalisation (post-norm, as BERT).
 struct Layer {
-    query: Linear,
-    key: Linear,
-    value: Linear,
+    /// Query, key and value projections in one: `(3 * hidden, hidden)`.
+    query_key_value: Linear,
     attention_output: Linear,
     attention_norm: LayerNorm,
     intermediate: Linear,
@@ -71,10 +70,19 @@ impl Encoder {
             .map(|index| {
                 let l = vb.pp(format!("encoder.layer.{index}"));
                 let attention = l.pp("attention");
+                let projections = ["self.query", "self.key", "self.value"]
+                    .map(|name| linear(hidden, hidden, attention.pp(name)));
+                let [query, key, value] = projections;
+                let (query, key, value) = (query?, key?, value?);
+                let weight = Tensor::cat(&[query.weight(), key.weight(), value.weight()], 0)?;
+                let bias = [query.bias(), key.bias(), value.bias()]
+                    .into_iter()
+                    .map(|bias| bias.cloned())
+                    .collect::<Option<Vec<Tensor>>>()
+                    .map(|biases| Tensor::cat(&biases, 0))
+                    .transpose()?;
                 Ok(Layer {
-                    query: linear(hidden, hidden, attention.pp("self.query"))?,
-                    key: linear(hidden, hidden, attention.pp("self.key"))?,
-                    value: linear(hidden, hidden, attention.pp("self.value"))?,
+                    query_key_value: Linear::new(weight, bias),
                     attention_output: linear(hidden, hidden, attention.pp("output.dense"))?,
                     attention_norm: layer_norm(hidden, eps, attention.pp("output.LayerNorm"))?,
                     intermediate: linear(
@@ -107,7 +115,14 @@ impl Encoder {
             .forward(ids)?
             .add(&self.embeddings.token_types.forward(&token_types)?)?
             .broadcast_add(&self.embeddings.positions.forward(&positions)?)?;
-        hidden = self.embeddings.norm.forward(&hidden)?;
+        // Every projection runs on all tokens of the batch at once: `(batch * tokens, hidden)`
+        // (one matrix product per weight, not one per text).
+        let width = self.heads * self.head_size;
+        hidden = self
+            .embeddings
+            .norm
+            .forward(&hidden)?
+            .reshape((batch * tokens, width))?;
         // 0 where attended, a large negative number where padding: added to the scores
         // before the softmax, (batch, 1, 1, tokens).
         let attention_bias = mask
@@ -116,14 +131,22 @@ impl Encoder {
             .reshape((batch, 1, 1, tokens))?;
         let scale = 1.0 / (self.head_size as f64).sqrt();
         for layer in &self.layers {
-            let split = |t: Tensor| {
-                t.reshape((batch, tokens, self.heads, self.head_size))?
+            // (batch, tokens, 3, heads, head_size) -> three of (batch, heads, tokens, head_size)
+            let projected = layer.query_key_value.forward(&hidden)?.reshape((
+                batch,
+                tokens,
+                3,
+                self.heads,
+                self.head_size,
+            ))?;
+            let part = |index: usize| {
+                projected
+                    .narrow(2, index, 1)?
+                    .squeeze(2)?
                     .transpose(1, 2)?
                     .contiguous()
             };
-            let query = split(layer.query.forward(&hidden)?)?;
-            let key = split(layer.key.forward(&hidden)?)?;
-            let value = split(layer.value.forward(&hidden)?)?;
+            let (query, key, value) = (part(0)?, part(1)?, part(2)?);
             let scores =
                 (query.matmul(&key.t()?.contiguous()?)? * scale)?.broadcast_add(&attention_bias)?;
             let probabilities = candle_nn::ops::softmax_last_dim(&scores)?;
@@ -131,7 +154,7 @@ impl Encoder {
                 .matmul(&value)?
                 .transpose(1, 2)?
                 .contiguous()?
-                .reshape((batch, tokens, self.heads * self.head_size))?;
+                .reshape((batch * tokens, width))?;
             let attended = layer
                 .attention_norm
                 .forward(&layer.attention_output.forward(&context)?.add(&hidden)?)?;
@@ -140,6 +163,7 @@ impl Encoder {
                 .output_norm
                 .forward(&layer.output.forward(&inner)?.add(&attended)?)?;
         }
+        let hidden = hidden.reshape((batch, tokens, width))?;
         Ok(hidden)
     }
 }
