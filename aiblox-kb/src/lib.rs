@@ -6,7 +6,8 @@
 //!
 //! - models: [`KbItem`], [`KbChunkCache`], and the inputs and outcomes of the repositories
 //!   ([`NewItem`], [`UpsertOutcome`], [`SearchHit`], [`NewChunkSet`], ...);
-//! - repositories: [`ItemRepo`], [`ChunkCacheRepo`], usable on a pool, a connection or a
+//! - repositories: [`ItemRepo`], [`ChunkCacheRepo`], [`EmbeddingRepo`] (chunk vectors per
+//!   embedding model), usable on a pool, a connection or a
 //!   transaction ([`Executor`]);
 //! - configuration: [`KbConfig`] (database URL, a secret, and schema name, default `kb`);
 //! - pooling: [`KbPool`], [`KbConnection`], [`KbTransaction`];
@@ -18,7 +19,7 @@
 //! - `config`: [`KbConfig`], schema name validation, password redaction.
 //! - `pool`: the deadpool-postgres pool and the [`Executor`] abstraction.
 //! - `models`: the plain serializable structs.
-//! - `repos`: [`ItemRepo`] and [`ChunkCacheRepo`], the only callers of the generated queries
+//! - `repos`: [`ItemRepo`], [`ChunkCacheRepo`] and [`EmbeddingRepo`], the only callers of the generated queries
 //!   (crate `aiblox-kb-gen`, written by `cargo xtask codegen`; its types never leave here).
 //! - `migrate`: the embedded migrations and their runner.
 //! - `tls`: TLS to PostgreSQL (rustls), from the URL's `sslmode` and `sslrootcert`.
@@ -57,11 +58,12 @@ pub use migrate::{
     migrate,
 };
 pub use models::{
-    Bm25, ChunkSetTerms, ChunkTerms, KbChunkCache, KbItem, NewChunk, NewChunkSet, NewItem,
-    QueryTerm, RankedItem, RankedItems, SearchHit, UpsertOutcome, UpsertStatus,
+    Bm25, ChunkSetTerms, ChunkTerms, EmbeddingChanges, EmbeddingClaim, EmbeddingCursor,
+    EmbeddingProgress, KbChunkCache, KbItem, NewChunk, NewChunkSet, NewEmbeddingSet, NewItem,
+    QueryTerm, RankedItem, RankedItems, SearchHit, StoredVector, UpsertOutcome, UpsertStatus,
 };
 pub use pool::{Executor, KbConnection, KbPool, KbPoolBuilder, KbTransaction};
-pub use repos::{ChunkCacheRepo, ItemRepo};
+pub use repos::{ChunkCacheRepo, EmbeddingRepo, ItemRepo};
 
 /// The README's examples, compiled as doc tests so they cannot rot.
 #[cfg(doctest)]

@@ -286,3 +286,77 @@ mod tests {
         );
     }
 }
+
+/// The vectors of one item's chunk set for one chunker and embedding model, to store with
+/// [`EmbeddingRepo::put`](crate::EmbeddingRepo::put): `vectors[n]` is chunk `n`'s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewEmbeddingSet {
+    /// The item whose chunks were embedded.
+    pub item_id: i64,
+    /// The item's content hash the chunks were cut from (hex in JSON): the set is not
+    /// written if the item no longer has it.
+    #[serde(with = "hex_hash")]
+    pub content_hash: [u8; 32],
+    /// One vector per chunk, in chunk order, all of one length.
+    pub vectors: Vec<Vec<f32>>,
+}
+
+/// An item's content claimed by an indexer with
+/// [`EmbeddingRepo::claim`](crate::EmbeddingRepo::claim).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EmbeddingClaim {
+    /// The item claimed.
+    pub item_id: i64,
+    /// The content hash it had when claimed (hex in JSON).
+    #[serde(with = "hex_hash")]
+    pub content_hash: [u8; 32],
+}
+
+/// A stored chunk vector, valid for its item's current content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredVector {
+    /// The item.
+    pub item_id: i64,
+    /// The item's source.
+    pub source: String,
+    /// The chunk's position in its set.
+    pub chunk_index: u32,
+    /// Number of chunks in the set.
+    pub chunk_count: u32,
+    /// The content hash the chunk was cut from (hex in JSON).
+    #[serde(with = "hex_hash")]
+    pub content_hash: [u8; 32],
+    /// The vector.
+    pub vector: Vec<f32>,
+}
+
+/// Where a reader of [`EmbeddingRepo::changes_since`](crate::EmbeddingRepo::changes_since)
+/// stands: start with [`EmbeddingCursor::START`], then pass the cursor each read returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct EmbeddingCursor(pub(crate) i64);
+
+impl EmbeddingCursor {
+    /// Before every vector.
+    pub const START: EmbeddingCursor = EmbeddingCursor(0);
+}
+
+/// The vectors written since a cursor, and the cursor to read on from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbeddingChanges {
+    /// Vectors written since the cursor (some may have been seen before: a reader replaces
+    /// what it holds for the same chunk), in the order written.
+    pub vectors: Vec<StoredVector>,
+    /// Where to read on from.
+    pub next: EmbeddingCursor,
+    /// More vectors are waiting: read again at once.
+    pub more: bool,
+}
+
+/// How far the vectors of one chunker and model cover the knowledge base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmbeddingProgress {
+    /// Items in the knowledge base.
+    pub items: u64,
+    /// Items whose current content is indexed (vectors written, or found to have no chunk).
+    pub indexed: u64,
+}

@@ -287,7 +287,7 @@ fn stored(value: u64) -> i32 {
     i32::try_from(value).unwrap_or(i32::MAX)
 }
 
-fn validate_chunker_key(chunker_key: &str) -> Result<(), Error> {
+pub(crate) fn validate_chunker_key(chunker_key: &str) -> Result<(), Error> {
     if chunker_key.is_empty()
         || chunker_key.len() > MAX_CHUNKER_KEY_BYTES
         || chunker_key.contains('\0')

@@ -2,6 +2,7 @@
 //! cluster per run, a fresh migrated schema per test (see `aiblox-kb-testkit`).
 
 mod chunks;
+mod embeddings;
 mod errors;
 mod example;
 mod executors;
