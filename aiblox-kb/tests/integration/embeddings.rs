@@ -22,8 +22,8 @@ async fn items(kb: &TestKb, count: usize) -> Vec<KbItem> {
         .map(|n| {
             NewItem::new(
                 "docs",
-                &format!("page-{n}"),
-                &format!("content of page {n}"),
+                format!("page-{n}"),
+                format!("content of page {n}"),
             )
         })
         .collect();
