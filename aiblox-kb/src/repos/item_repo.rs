@@ -9,7 +9,9 @@ use sha2::{Digest as _, Sha256};
 use crate::pool::{Executor, Target, target_of, with_client, with_read_client};
 use crate::repos::lexical;
 use crate::repos::{content_hash_from_db, timestamp_from_db};
-use crate::{Bm25, Error, KbItem, NewItem, RankedItems, SearchHit, UpsertOutcome, UpsertStatus};
+use crate::{
+    Bm25, Error, KbItem, NewItem, RankedItem, RankedItems, SearchHit, UpsertOutcome, UpsertStatus,
+};
 
 /// Longest `source`, in bytes (the schema's limit).
 const MAX_SOURCE_BYTES: usize = 256;
@@ -228,6 +230,32 @@ impl<'a> ItemRepo<'a> {
         .await
     }
 }
+
+impl ItemRepo<'_> {
+    /// What a search result shows of the items `ids` (identity, title, content hash; no
+    /// content), read now, in the order asked, with score 0; ids that do not exist are left
+    /// out. One round trip, whatever the number of ids (at most 10,000).
+    pub async fn heads(&self, ids: &[i64]) -> Result<Vec<RankedItem>, Error> {
+        if ids.len() > MAX_HEADS {
+            return Err(Error::invalid(format!(
+                "{} ids in one heads call: at most {MAX_HEADS}",
+                ids.len()
+            )));
+        }
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (_, read) = lexical::read_heads(self.target, ids).await?;
+        let mut by_id: HashMap<i64, _> = read.into_iter().collect();
+        Ok(ids
+            .iter()
+            .filter_map(|id| Some(by_id.remove(id)?.ranked(*id, 0.0)))
+            .collect())
+    }
+}
+
+/// Most ids one [`ItemRepo::heads`] call reads.
+const MAX_HEADS: usize = 10_000;
 
 /// Longest part of a question [`ItemRepo::search_bm25`] reads, in bytes.
 const MAX_QUESTION_BYTES: usize = 4096;

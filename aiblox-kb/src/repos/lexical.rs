@@ -39,11 +39,25 @@ struct Posting {
 
 /// What a result shows of an item.
 #[derive(Debug, Clone)]
-struct Head {
+pub(crate) struct Head {
     source: String,
     external_id: String,
     title: Option<String>,
     content_hash: [u8; 32],
+}
+
+impl Head {
+    /// The search result of item `id` with this head.
+    pub(crate) fn ranked(&self, id: i64, score: f64) -> RankedItem {
+        RankedItem {
+            id,
+            source: self.source.clone(),
+            external_id: self.external_id.clone(),
+            title: self.title.clone(),
+            content_hash: self.content_hash,
+            score,
+        }
+    }
 }
 
 /// Corpus totals and the question's terms, as of one version of the index.
@@ -120,15 +134,7 @@ pub(crate) async fn search(
             .into_iter()
             .filter_map(|(id, score)| {
                 // Absent only if deleted by a write that committed during this search.
-                let head = heads.get(&id)?;
-                Some(RankedItem {
-                    id,
-                    source: head.source.clone(),
-                    external_id: head.external_id.clone(),
-                    title: head.title.clone(),
-                    content_hash: head.content_hash,
-                    score,
-                })
+                Some(heads.get(&id)?.ranked(id, score))
             })
             .collect();
         return Ok(RankedItems { terms, items });
@@ -261,21 +267,8 @@ async fn heads(
     if missing.is_empty() {
         return Ok((found, true));
     }
-    let rows = with_client!(target, |client| queries::get_item_heads()
-        .bind(client, &missing)
-        .all()
-        .await?);
-    let read_version = rows.first().map_or(version, |row| row.version);
-    let mut read = Vec::with_capacity(rows.len());
-    for row in rows {
-        let head = Arc::new(Head {
-            source: row.source,
-            external_id: row.external_id,
-            title: row.title,
-            content_hash: content_hash_from_db(&row.content_hash)?,
-        });
-        read.push((row.id, head));
-    }
+    let (read_version, read) = read_heads(target, &missing).await?;
+    let read_version = read_version.unwrap_or(version);
     if let Some(cache) = cache {
         let mut kept = cache.kept();
         if kept.version == version && read_version == version {
@@ -287,6 +280,30 @@ async fn heads(
     }
     found.extend(read);
     Ok((found, read_version == version))
+}
+
+/// The heads of `ids` read now (those that exist, in no particular order), and the lexical
+/// index's version in the same snapshot (`None` when no id exists).
+pub(crate) async fn read_heads(
+    target: Target<'_>,
+    ids: &[i64],
+) -> Result<(Option<i64>, Vec<(i64, Arc<Head>)>), Error> {
+    let rows = with_client!(target, |client| queries::get_item_heads()
+        .bind(client, &ids)
+        .all()
+        .await?);
+    let version = rows.first().map(|row| row.version);
+    let mut read = Vec::with_capacity(rows.len());
+    for row in rows {
+        let head = Arc::new(Head {
+            source: row.source,
+            external_id: row.external_id,
+            title: row.title,
+            content_hash: content_hash_from_db(&row.content_hash)?,
+        });
+        read.push((row.id, head));
+    }
+    Ok((version, read))
 }
 
 /// The question's terms with their IDF, and the best `limit` items of `sources` (all when

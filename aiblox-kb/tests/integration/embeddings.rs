@@ -19,13 +19,7 @@ const LEASE: Duration = Duration::from_secs(300);
 async fn items(kb: &TestKb, count: usize) -> Vec<KbItem> {
     let repo = ItemRepo::new(kb.pool());
     let new: Vec<NewItem> = (0..count)
-        .map(|n| {
-            NewItem::new(
-                "docs",
-                format!("page-{n}"),
-                format!("content of page {n}"),
-            )
-        })
+        .map(|n| NewItem::new("docs", format!("page-{n}"), format!("content of page {n}")))
         .collect();
     let ids: Vec<i64> = repo
         .upsert(&new)

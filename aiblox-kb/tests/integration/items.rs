@@ -377,3 +377,33 @@ async fn any_word_search_finds_items_without_every_word_and_ranks_by_frequency()
     let err = items.search_any_word("vacuum", None, 0).await.unwrap_err();
     assert!(matches!(err, Error::InvalidInput { .. }), "{err}");
 }
+
+#[tokio::test]
+async fn heads_come_in_the_order_asked_without_missing_ids() {
+    let kb = TestKb::new().await;
+    let items = ItemRepo::new(kb.pool());
+    let outcomes = items
+        .upsert(&[
+            NewItem::new("docs", "a", "first").with_title("A"),
+            NewItem::new("wiki", "b", "second"),
+        ])
+        .await
+        .unwrap();
+    let (a, b) = (outcomes[0].id, outcomes[1].id);
+    let heads = items.heads(&[b, a + b + 100, a]).await.unwrap();
+    let seen: Vec<(i64, &str, &str, Option<&str>)> = heads
+        .iter()
+        .map(|h| {
+            (
+                h.id,
+                h.source.as_str(),
+                h.external_id.as_str(),
+                h.title.as_deref(),
+            )
+        })
+        .collect();
+    assert_eq!(seen, [(b, "wiki", "b", None), (a, "docs", "a", Some("A"))]);
+    let stored = items.get(a).await.unwrap().unwrap();
+    assert_eq!(heads[1].content_hash, stored.content_hash);
+    assert!(items.heads(&[]).await.unwrap().is_empty());
+}
