@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use aiblox_kb::{ChunkSetTerms, KbChunkCache};
 
@@ -93,6 +93,12 @@ impl ChunkStore {
 /// Locks a map that every operation leaves whole: a poisoned lock still guards valid data.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Reads data behind a lock that every write leaves whole: a poisoned lock still guards valid
+/// data.
+pub(crate) fn lock_read<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A map that forgets its oldest entries once their summed size passes a bound.

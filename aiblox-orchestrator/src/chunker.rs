@@ -43,6 +43,26 @@ impl Chunker {
         )
     }
 
+    /// The chunk set of an item's content as the chunk cache stores it (`None` when the
+    /// content has no chunk: empty or only white space).
+    pub fn chunk_set(&self, item: &aiblox_kb::KbItem) -> Option<aiblox_kb::NewChunkSet> {
+        let chunks: Vec<aiblox_kb::NewChunk> = self
+            .split(&item.content)
+            .into_iter()
+            .map(|chunk| aiblox_kb::NewChunk {
+                start_offset: chunk.range.start as u32,
+                end_offset: chunk.range.end as u32,
+                text: item.content[chunk.range].to_owned(),
+                token_count: chunk.token_count as u32,
+            })
+            .collect();
+        (!chunks.is_empty()).then_some(aiblox_kb::NewChunkSet {
+            item_id: item.id,
+            content_hash: item.content_hash,
+            chunks,
+        })
+    }
+
     /// The chunks of `content`, in order. Whitespace-only content has none.
     pub fn split(&self, content: &str) -> Vec<Chunk> {
         let units: Vec<Range<usize>> = sentence_units(content)

@@ -29,6 +29,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Retrieval and evidence tuning.
     pub retrieval: RetrievalSettings,
+    /// The embedding model of the dense leg (none: lexical retrieval only).
+    pub embedding: EmbeddingSettings,
     /// Log output.
     pub log: LogSettings,
 }
@@ -69,6 +71,29 @@ pub struct RetrievalSettings {
     pub chunk_overlap_bytes: usize,
     /// Default cap of passages per item in one answer.
     pub max_chunks_per_item: u32,
+}
+
+/// The dense leg's model and how its vectors are held.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmbeddingSettings {
+    /// Directory of a sentence-embedding model in Hugging Face format (`cargo xtask
+    /// fetch-model` prints one); none: lexical retrieval only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<PathBuf>,
+    /// `int8` (default) or `f32`.
+    pub precision: Precision,
+}
+
+/// How the dense leg holds vectors in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// One byte per value and a scale per vector (a quarter of f32's memory).
+    #[default]
+    Int8,
+    /// Four bytes per value, as stored.
+    F32,
 }
 
 /// Log settings.
@@ -158,6 +183,7 @@ struct FileSettings {
     pool: Option<PoolSettings>,
     limits: Option<Limits>,
     retrieval: Option<RetrievalSettings>,
+    embedding: Option<EmbeddingSettings>,
     log: Option<LogSettings>,
 }
 
@@ -181,6 +207,10 @@ pub struct Overrides {
     pub schema: Option<String>,
     /// `--no-migrate` / `AIBLOX_MIGRATE_ON_START`.
     pub migrate_on_start: Option<bool>,
+    /// `--embedding-model` / `AIBLOX_EMBEDDING_MODEL`.
+    pub embedding_model: Option<PathBuf>,
+    /// `AIBLOX_EMBEDDING_PRECISION`.
+    pub embedding_precision: Option<String>,
     /// `--log-format` / `AIBLOX_LOG_FORMAT`.
     pub log_format: Option<String>,
     /// `--log-level` / `AIBLOX_LOG_LEVEL`.
@@ -213,6 +243,8 @@ impl Overrides {
             schema: set("AIBLOX_KB_SCHEMA"),
             migrate_on_start: set("AIBLOX_MIGRATE_ON_START")
                 .map(|value| !matches!(value.as_str(), "0" | "false" | "no" | "off")),
+            embedding_model: set("AIBLOX_EMBEDDING_MODEL").map(PathBuf::from),
+            embedding_precision: set("AIBLOX_EMBEDDING_PRECISION"),
             log_format: set("AIBLOX_LOG_FORMAT"),
             log_level: set("AIBLOX_LOG_LEVEL"),
             numbers: NUMERIC_ENV
@@ -229,6 +261,8 @@ impl Overrides {
         self.database_url = other.database_url.or(self.database_url);
         self.schema = other.schema.or(self.schema);
         self.migrate_on_start = other.migrate_on_start.or(self.migrate_on_start);
+        self.embedding_model = other.embedding_model.or(self.embedding_model);
+        self.embedding_precision = other.embedding_precision.or(self.embedding_precision);
         self.log_format = other.log_format.or(self.log_format);
         self.log_level = other.log_level.or(self.log_level);
         self.numbers.extend(other.numbers);
@@ -275,8 +309,23 @@ impl Settings {
             pool: file.pool.unwrap_or_default(),
             limits: file.limits.unwrap_or_default(),
             retrieval: file.retrieval.unwrap_or_default(),
+            embedding: file.embedding.unwrap_or_default(),
             log: file.log.unwrap_or_default(),
         };
+        if let Some(model) = &overrides.embedding_model {
+            settings.embedding.model = Some(model.clone());
+        }
+        if let Some(precision) = &overrides.embedding_precision {
+            settings.embedding.precision = match precision.as_str() {
+                "int8" => Precision::Int8,
+                "f32" => Precision::F32,
+                other => {
+                    return Err(error(format!(
+                        "embedding precision {other:?}: use `int8` or `f32`"
+                    )));
+                }
+            };
+        }
         if let Some(format) = &overrides.log_format {
             settings.log.format = match format.as_str() {
                 "human" => LogFormat::Human,
@@ -370,6 +419,17 @@ impl Settings {
     }
 
     /// The settings as TOML, with the database password hidden: what `check-config` prints.
+    /// What retrieval the settings give, in words (check-config and the start-up log say it).
+    pub fn retrieval_modes(&self) -> String {
+        match &self.embedding.model {
+            Some(model) => format!(
+                "hybrid (lexical and dense; model at {})",
+                model.display()
+            ),
+            None => "lexical only (no embedding.model / AIBLOX_EMBEDDING_MODEL; `cargo xtask fetch-model` gets one)".to_owned(),
+        }
+    }
+
     pub fn to_redacted_toml(&self) -> String {
         let database = format!(
             "[database]\nurl = {:?}\nschema = {:?}\n",
@@ -380,6 +440,7 @@ impl Settings {
             ("pool", toml::to_string(&self.pool)),
             ("limits", toml::to_string(&self.limits)),
             ("retrieval", toml::to_string(&self.retrieval)),
+            ("embedding", toml::to_string(&self.embedding)),
             ("log", toml::to_string(&self.log)),
         ];
         let mut text = format!(
@@ -388,6 +449,9 @@ impl Settings {
         );
         for (name, body) in sections {
             text.push_str(&format!("\n[{name}]\n{}", body.unwrap_or_default()));
+            if name == "embedding" {
+                text.push_str(&format!("# retrieval: {}\n", self.retrieval_modes()));
+            }
         }
         text
     }

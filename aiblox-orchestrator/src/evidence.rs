@@ -39,8 +39,9 @@ pub struct Scored {
     pub passage_score: f64,
 }
 
-/// The best passages, best first; equal scores in candidate order, then chunk order.
-/// `page_scores` is indexed by candidate; `terms` gives each query term's IDF.
+/// The best passages by BM25 (lexical mode), best first; equal scores in candidate order,
+/// then chunk order. `page_scores` is indexed by candidate; `terms` gives each query term's
+/// IDF.
 pub fn select(
     passages: &[Passage<'_>],
     page_scores: &[f64],
@@ -50,6 +51,20 @@ pub fn select(
     max_per_item: usize,
     min_score: f64,
 ) -> Vec<Scored> {
+    let passage_scores = passage_bm25_scores(passages, terms, bm25);
+    rank(
+        passages,
+        page_scores,
+        &passage_scores,
+        top_k,
+        max_per_item,
+        min_score,
+    )
+}
+
+/// Each passage's own BM25: the question's terms it holds, weighted by their corpus IDF,
+/// normalised by the length of the query's passages.
+pub fn passage_bm25_scores(passages: &[Passage<'_>], terms: &[QueryTerm], bm25: &Bm25) -> Vec<f64> {
     let idf: HashMap<&str, f64> = terms
         .iter()
         .map(|term| (term.term.as_str(), term.idf))
@@ -60,16 +75,29 @@ pub fn select(
     } else {
         (measured.iter().map(|p| f64::from(p.length)).sum::<f64>() / measured.len() as f64).max(1.0)
     };
-    let passage_scores: Vec<f64> = passages
+    passages
         .iter()
         .map(|passage| passage_bm25(passage, &idf, bm25, average_length))
-        .collect();
+        .collect()
+}
+
+/// The best passages by `page_weight * page / best page + (1 - page_weight) * own / best own`,
+/// best first; equal scores in candidate order, then chunk order; at most `max_per_item`
+/// from one item.
+pub fn rank(
+    passages: &[Passage<'_>],
+    page_scores: &[f64],
+    passage_scores: &[f64],
+    top_k: usize,
+    max_per_item: usize,
+    min_score: f64,
+) -> Vec<Scored> {
     let best_passage = passage_scores.iter().copied().fold(0.0, f64::max);
     let best_page = page_scores.iter().copied().fold(0.0, f64::max);
 
     let mut scored: Vec<Scored> = passages
         .iter()
-        .zip(&passage_scores)
+        .zip(passage_scores)
         .enumerate()
         .map(|(index, (passage, &passage_score))| {
             let page_score = page_scores.get(passage.item).copied().unwrap_or(0.0);

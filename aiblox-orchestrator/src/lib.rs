@@ -8,6 +8,9 @@
 //! - [`retriever`]: candidate items through `ItemRepo::search_bm25`.
 //! - [`chunker`]: deterministic paragraph and sentence chunking.
 //! - `chunk_store`: chunk-set term statistics and shown texts kept in memory.
+//! - `dense`: the corpus' chunk vectors in memory (int8 or f32), kept current from the
+//!   contract's change feed; brute-force cosine search.
+//! - `indexer`: the background indexer that chunks and embeds what lacks vectors.
 //! - [`evidence`]: BM25 of passages from stored statistics, fused with the page score; top-k
 //!   with a cap per item; highlights.
 //! - [`orchestrator`]: the pipeline, the chunk cache round trips, the time budget.
@@ -20,7 +23,9 @@
 mod chunk_store;
 pub mod chunker;
 pub mod config;
+mod dense;
 pub mod evidence;
+mod indexer;
 pub mod observability;
 pub mod openapi;
 pub mod orchestrator;

@@ -26,6 +26,8 @@ environment, then flags. Every setting, with its TOML key, variable and default:
   retrieval.chunk_max_bytes    AIBLOX_CHUNK_MAX_BYTES         1200
   retrieval.chunk_overlap_bytes AIBLOX_CHUNK_OVERLAP_BYTES    0
   retrieval.max_chunks_per_item                               3
+  embedding.model              AIBLOX_EMBEDDING_MODEL         none: lexical retrieval only
+  embedding.precision          AIBLOX_EMBEDDING_PRECISION     int8 (or f32: vectors in memory)
   log.format                   AIBLOX_LOG_FORMAT              human (or json)
   log.level                    AIBLOX_LOG_LEVEL, RUST_LOG     info
 
@@ -54,6 +56,9 @@ struct Flags {
     /// Schema of the knowledge base [env: AIBLOX_KB_SCHEMA] [default: kb]
     #[arg(long, global = true, value_name = "NAME")]
     schema: Option<String>,
+    /// Directory of the embedding model (hybrid retrieval) [env: AIBLOX_EMBEDDING_MODEL]
+    #[arg(long, global = true, value_name = "DIR")]
+    embedding_model: Option<PathBuf>,
     /// `human` or `json` [env: AIBLOX_LOG_FORMAT] [default: human]
     #[arg(long, global = true, value_name = "FORMAT")]
     log_format: Option<String>,
@@ -85,6 +90,8 @@ fn main() -> ExitCode {
         database_url: cli.flags.database_url,
         schema: cli.flags.schema,
         migrate_on_start: matches!(command, Command::Serve { no_migrate: true }).then_some(false),
+        embedding_model: cli.flags.embedding_model,
+        embedding_precision: None,
         log_format: cli.flags.log_format,
         log_level: cli.flags.log_level,
         numbers: Vec::new(),

@@ -62,7 +62,57 @@ pub struct Metrics {
     pool_max_size: Gauge,
     chunk_store_sets: Gauge,
     chunk_store_text_bytes: Gauge,
+    /// The dense leg's figures, by name (registered only with a model).
+    dense: Vec<(&'static str, Gauge)>,
 }
+
+/// The dense leg's figures as of now (with an embedding model).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DenseReport {
+    pub(crate) items: u64,
+    pub(crate) indexed: u64,
+    pub(crate) items_embedded: u64,
+    pub(crate) chunks_embedded: u64,
+    pub(crate) embedding_seconds: f64,
+    pub(crate) vectors: usize,
+    pub(crate) vector_bytes: usize,
+    pub(crate) question_batches: u64,
+    pub(crate) questions: u64,
+}
+
+/// The dense leg's gauges: name and help.
+const DENSE_GAUGES: [(&str, &str); 9] = [
+    (
+        "index_items",
+        "Items in the knowledge base (the indexer's last count)",
+    ),
+    (
+        "index_indexed_items",
+        "Items whose current content has vectors for the service's chunker and model",
+    ),
+    (
+        "index_embedded_items",
+        "Items this replica embedded since it started",
+    ),
+    (
+        "index_embedded_chunks",
+        "Chunks this replica embedded since it started",
+    ),
+    (
+        "index_embedding_seconds",
+        "Seconds this replica spent embedding chunks since it started",
+    ),
+    ("dense_vectors", "Chunk vectors held in memory"),
+    (
+        "dense_vector_bytes",
+        "Bytes of the chunk vectors held in memory",
+    ),
+    (
+        "question_batches",
+        "Batches of questions embedded since start",
+    ),
+    ("questions_embedded", "Questions embedded since start"),
+];
 
 fn latency_histogram() -> Histogram {
     // 0.5 ms to about 8 s.
@@ -84,6 +134,7 @@ impl Default for Metrics {
             pool_max_size: Gauge::default(),
             chunk_store_sets: Gauge::default(),
             chunk_store_text_bytes: Gauge::default(),
+            dense: Vec::new(),
         };
         let registry = &mut metrics.registry;
         registry.register(
@@ -168,8 +219,39 @@ impl Metrics {
         self.cache_misses.inc_by(misses as u64);
     }
 
-    /// The Prometheus text exposition, with pool and chunk store gauges as of now.
-    pub fn render(&self, pool: &aiblox_kb::KbPool, chunk_store: (usize, usize)) -> String {
+    /// Metrics with the dense leg's gauges registered too (a service with a model).
+    pub(crate) fn with_dense_gauges(mut self) -> Self {
+        for (name, help) in DENSE_GAUGES {
+            let gauge = Gauge::default();
+            self.registry.register(name, help, gauge.clone());
+            self.dense.push((name, gauge));
+        }
+        self
+    }
+
+    /// The Prometheus text exposition, with pool, chunk store and dense leg gauges as of now.
+    pub(crate) fn render(
+        &self,
+        pool: &aiblox_kb::KbPool,
+        chunk_store: (usize, usize),
+        dense: Option<DenseReport>,
+    ) -> String {
+        if let Some(report) = dense {
+            let values = [
+                report.items as f64,
+                report.indexed as f64,
+                report.items_embedded as f64,
+                report.chunks_embedded as f64,
+                report.embedding_seconds,
+                report.vectors as f64,
+                report.vector_bytes as f64,
+                report.question_batches as f64,
+                report.questions as f64,
+            ];
+            for ((_, gauge), value) in self.dense.iter().zip(values) {
+                gauge.set(value as i64);
+            }
+        }
         let status = pool.status();
         let as_gauge = |value: usize| i64::try_from(value).unwrap_or(i64::MAX);
         self.chunk_store_sets.set(as_gauge(chunk_store.0));

@@ -6,18 +6,23 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use aiblox_kb::{ChunkCacheRepo, ItemRepo, KbChunkCache, KbPool, NewChunk, NewChunkSet, QueryTerm};
+use aiblox_embed::{BatchingEmbedder, EmbedError};
+use aiblox_kb::{ChunkCacheRepo, ItemRepo, KbChunkCache, KbPool, QueryTerm};
 
 use crate::chunk_store::{ChunkKey, ChunkStore, SetIndex, SetKey, lock};
 use crate::chunker::Chunker;
+use crate::dense::DenseIndex;
 use crate::evidence::{self, Passage};
 use crate::observability::Metrics;
 use crate::protocol::{
-    CandidateExplain, Evidence, EvidenceExplain, MatchedTerm, QueryExplain, QueryResponse, Stats,
-    TermWeight, ValidQuery,
+    CandidateExplain, Evidence, EvidenceExplain, LegRank, MatchedTerm, Mode, QueryExplain,
+    QueryResponse, Stats, TermWeight, ValidQuery,
 };
 use crate::retriever::{Candidate, Retrieved, Retriever};
-use crate::router::Router;
+use crate::router::{LookupRoute, Router};
+
+/// The `k` of reciprocal rank fusion: a result at rank `r` of a leg adds `1 / (k + r)`.
+pub const RRF_K: f64 = 60.0;
 
 /// Why a query got no answer.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +33,31 @@ pub enum PipelineError {
     /// The time budget ran out.
     #[error("the query did not finish within its {0:?} budget")]
     Timeout(Duration),
+    /// The query asked for a dense leg and the service has no embedding model.
+    #[error(
+        "`mode` {} needs an embedding model and this service has none: ask for `lexical`, or start the service with AIBLOX_EMBEDDING_MODEL (`cargo xtask fetch-model` gets one)",
+        .0.as_str()
+    )]
+    NoModel(Mode),
+    /// Embedding the question failed.
+    #[error(transparent)]
+    Embed(#[from] EmbedError),
+}
+
+/// The dense leg: the model (questions queue for it) and the chunk vectors in memory.
+#[derive(Debug)]
+pub struct DenseLeg {
+    /// Embeds questions, concurrent ones in one batch.
+    pub(crate) embedder: BatchingEmbedder,
+    /// The corpus' chunk vectors.
+    pub(crate) index: Arc<DenseIndex>,
+}
+
+/// Where each leg ranked one candidate.
+#[derive(Debug, Clone, Copy, Default)]
+struct Legs {
+    lexical: Option<LegRank>,
+    dense: Option<LegRank>,
 }
 
 /// Everything the pipeline needs; cheap to share.
@@ -44,6 +74,8 @@ pub struct Orchestrator {
     store: ChunkStore,
     /// Items being chunked now, each with the turn a request takes to chunk it.
     chunking: Mutex<HashMap<SetKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// The dense leg, when the service has an embedding model.
+    dense: Option<DenseLeg>,
 }
 
 impl Orchestrator {
@@ -54,6 +86,7 @@ impl Orchestrator {
         chunker: Chunker,
         budget: Duration,
         metrics: Arc<Metrics>,
+        dense: Option<DenseLeg>,
     ) -> Self {
         Orchestrator {
             pool,
@@ -65,7 +98,24 @@ impl Orchestrator {
             metrics,
             store: ChunkStore::default(),
             chunking: Mutex::default(),
+            dense,
         }
+    }
+
+    /// The mode of a query that names none: hybrid with an embedding model, else lexical.
+    pub fn default_mode(&self) -> Mode {
+        if self.dense.is_some() {
+            Mode::Hybrid
+        } else {
+            Mode::Lexical
+        }
+    }
+
+    /// The dense leg's vectors in memory and their bytes, and the question batches run (for
+    /// metrics); `None` without a model.
+    pub(crate) fn dense_sizes(&self) -> Option<((usize, usize), aiblox_embed::BatchStats)> {
+        let dense = self.dense.as_ref()?;
+        Some((dense.index.sizes(), dense.embedder.stats()))
     }
 
     /// Chunk sets and bytes of chunk text kept in memory (for metrics).
@@ -83,7 +133,50 @@ impl Orchestrator {
 
     async fn run(&self, query: &ValidQuery) -> Result<QueryResponse, PipelineError> {
         let started = Instant::now();
-        let (route, mut retrieved) = self.router.route(&self.retriever, query).await?;
+        let mode = query.mode.unwrap_or(self.default_mode());
+        let dense = match (mode, &self.dense) {
+            (Mode::Lexical, _) => None,
+            (_, Some(dense)) => Some(dense),
+            (_, None) => return Err(PipelineError::NoModel(mode)),
+        };
+        // The legs side by side: the lexical search (or a lookup) and the question's vector.
+        let lexical = async {
+            if mode == Mode::Dense && LookupRoute::parse(&query.query).is_none() {
+                Ok(("search", Retrieved::default()))
+            } else {
+                self.router.route(&self.retriever, query).await
+            }
+        };
+        let embedding = async {
+            let dense = dense?;
+            let embedding = Instant::now();
+            let vector = dense.embedder.embed(query.query.clone()).await;
+            self.metrics.observe_stage("embed", embedding.elapsed());
+            Some(vector)
+        };
+        let (routed, question) = tokio::join!(lexical, embedding);
+        let (route, mut retrieved) = routed?;
+        let question = question.transpose()?;
+        // A lookup names its item: nothing to rank it against.
+        let question = question.filter(|_| route == "search");
+        let legs = match (&question, dense) {
+            (Some(vector), Some(dense)) => {
+                self.fuse(&mut retrieved, dense, vector, mode, query)
+                    .await?
+            }
+            _ => retrieved
+                .candidates
+                .iter()
+                .enumerate()
+                .map(|(rank, candidate)| Legs {
+                    lexical: Some(LegRank {
+                        rank: rank + 1,
+                        score: candidate.score,
+                    }),
+                    dense: None,
+                })
+                .collect(),
+        };
         self.metrics.observe_stage("retrieve", started.elapsed());
 
         let chunking = Instant::now();
@@ -93,13 +186,36 @@ impl Orchestrator {
 
         let scoring = Instant::now();
         let Retrieved { terms, candidates } = &retrieved;
-        let passages = passages(candidates, &sets, terms, query.top_k);
+        let mut passages = passages(candidates, &sets, terms, query.top_k);
+        // The cosine of each candidate's chunks, where the vectors of its content are in memory.
+        let cosines: Vec<Option<Vec<f32>>> = match (&question, dense) {
+            (Some(vector), Some(dense)) => candidates
+                .iter()
+                .map(|c| dense.index.chunk_scores(c.id, &c.content_hash, vector))
+                .collect(),
+            _ => Vec::new(),
+        };
+        add_dense_passages(&mut passages, &cosines, candidates, &sets);
+        let passage_bm25 = evidence::passage_bm25_scores(&passages, terms, self.retriever.bm25());
+        let passage_cosine: Vec<Option<f64>> = passages
+            .iter()
+            .map(|p| {
+                let scores = cosines.get(p.item)?.as_ref()?;
+                Some(f64::from(
+                    scores.get(p.chunk as usize).copied().unwrap_or(0.0),
+                ))
+            })
+            .collect();
+        let own_scores = match mode {
+            Mode::Lexical => passage_bm25.clone(),
+            Mode::Dense => passage_cosine.iter().map(|c| c.unwrap_or(0.0)).collect(),
+            Mode::Hybrid => reciprocal_rank_fusion(&passage_bm25, &passage_cosine),
+        };
         let page_scores: Vec<f64> = candidates.iter().map(|c| c.score).collect();
-        let selected = evidence::select(
+        let selected = evidence::rank(
             &passages,
             &page_scores,
-            terms,
-            self.retriever.bm25(),
+            &own_scores,
             query.top_k,
             query.max_chunks_per_item,
             query.min_score,
@@ -139,6 +255,9 @@ impl Orchestrator {
                     explain: query.explain.then(|| EvidenceExplain {
                         page_score: rounded(scored.page_score),
                         passage_score: rounded(scored.passage_score),
+                        passage_bm25: (mode != Mode::Dense)
+                            .then(|| rounded(passage_bm25[scored.passage])),
+                        passage_cosine: passage_cosine[scored.passage].map(rounded),
                         page_weight: evidence::PAGE_WEIGHT,
                         matched_terms: passage
                             .terms
@@ -159,6 +278,7 @@ impl Orchestrator {
             route: route.to_owned(),
             evidence,
             stats: Stats {
+                mode: mode.as_str().to_owned(),
                 candidates: candidates.len(),
                 chunk_cache_hits: hits,
                 chunk_cache_misses: misses,
@@ -174,15 +294,105 @@ impl Orchestrator {
                     .collect(),
                 candidates: candidates
                     .iter()
-                    .map(|c| CandidateExplain {
+                    .zip(&legs)
+                    .map(|(c, legs)| CandidateExplain {
                         item_id: c.id,
                         source: c.source.clone(),
                         external_id: c.external_id.clone(),
                         score: rounded(c.score),
+                        lexical: legs.lexical.map(|leg| LegRank {
+                            score: rounded(leg.score),
+                            ..leg
+                        }),
+                        dense: legs.dense.map(|leg| LegRank {
+                            score: rounded(leg.score),
+                            ..leg
+                        }),
                     })
                     .collect(),
             }),
         })
+    }
+
+    /// Adds the dense leg's candidates to the lexical ones (none in dense mode) and scores
+    /// every candidate by its mode: the best chunk's cosine (dense) or reciprocal rank fusion
+    /// of both legs (hybrid); best first. A dense hit whose vectors are of content its item no
+    /// longer has (or of a deleted item) is dropped, and its vectors forgotten. Returns where
+    /// each leg ranked each candidate, in the candidates' new order.
+    async fn fuse(
+        &self,
+        retrieved: &mut Retrieved,
+        dense: &DenseLeg,
+        question: &[f32],
+        mode: Mode,
+        query: &ValidQuery,
+    ) -> Result<Vec<Legs>, aiblox_kb::Error> {
+        let hits = dense.index.search(
+            question,
+            query.sources.as_deref(),
+            self.retriever.limit() as usize,
+        );
+        let mut legs: HashMap<i64, Legs> = HashMap::with_capacity(hits.len() * 2);
+        for (rank, candidate) in retrieved.candidates.iter().enumerate() {
+            legs.entry(candidate.id).or_default().lexical = Some(LegRank {
+                rank: rank + 1,
+                score: candidate.score,
+            });
+        }
+        let unknown: Vec<i64> = hits
+            .iter()
+            .map(|hit| hit.item_id)
+            .filter(|id| !legs.contains_key(id))
+            .collect();
+        let mut heads: HashMap<i64, Candidate> = ItemRepo::new(&self.pool)
+            .heads(&unknown)
+            .await?
+            .into_iter()
+            .map(|head| (head.id, head))
+            .collect();
+        let mut rank = 0;
+        for hit in &hits {
+            let lexical = retrieved.candidates.iter().find(|c| c.id == hit.item_id);
+            match (lexical, heads.get(&hit.item_id)) {
+                (Some(candidate), _) if candidate.content_hash != hit.content_hash => continue,
+                (Some(_), _) => {}
+                (None, Some(head)) if head.content_hash == hit.content_hash => {}
+                (None, _) => {
+                    dense.index.forget(hit.item_id);
+                    continue;
+                }
+            }
+            rank += 1;
+            legs.entry(hit.item_id).or_default().dense = Some(LegRank {
+                rank,
+                score: f64::from(hit.score),
+            });
+            if lexical.is_none()
+                && let Some(head) = heads.remove(&hit.item_id)
+            {
+                retrieved.candidates.push(head);
+            }
+        }
+        for candidate in &mut retrieved.candidates {
+            let leg = legs.get(&candidate.id).copied().unwrap_or_default();
+            candidate.score = match mode {
+                Mode::Dense => leg.dense.map_or(0.0, |leg| leg.score),
+                _ => [leg.lexical, leg.dense]
+                    .into_iter()
+                    .flatten()
+                    .map(|leg| 1.0 / (RRF_K + leg.rank as f64))
+                    .sum(),
+            };
+        }
+        // Stable: equal scores keep the lexical leg's order, then the dense leg's.
+        retrieved
+            .candidates
+            .sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(retrieved
+            .candidates
+            .iter()
+            .map(|c| legs.get(&c.id).copied().unwrap_or_default())
+            .collect())
     }
 
     /// The term statistics of every candidate's chunk set, by item id: kept in memory, else
@@ -282,24 +492,7 @@ impl Orchestrator {
             if let Some(candidate) = retrieved.candidates.iter_mut().find(|c| c.id == item.id) {
                 candidate.content_hash = item.content_hash;
             }
-            let chunks: Vec<NewChunk> = self
-                .chunker
-                .split(&item.content)
-                .into_iter()
-                .map(|chunk| NewChunk {
-                    start_offset: chunk.range.start as u32,
-                    end_offset: chunk.range.end as u32,
-                    text: item.content[chunk.range].to_owned(),
-                    token_count: chunk.token_count as u32,
-                })
-                .collect();
-            if !chunks.is_empty() {
-                made.push(NewChunkSet {
-                    item_id: item.id,
-                    content_hash: item.content_hash,
-                    chunks,
-                });
-            }
+            made.extend(self.chunker.chunk_set(&item));
         }
         if !made.is_empty() {
             cache.put(key, &made).await?;
@@ -410,6 +603,72 @@ fn passages<'a>(
         }
     }
     passages
+}
+
+/// Adds, for every candidate whose chunk vectors are known, each of its chunks not yet a
+/// passage (a chunk can answer a question without holding its words).
+fn add_dense_passages(
+    passages: &mut Vec<Passage<'_>>,
+    cosines: &[Option<Vec<f32>>],
+    candidates: &[Candidate],
+    sets: &HashMap<i64, Arc<SetIndex>>,
+) {
+    let present: std::collections::HashSet<(usize, u32)> =
+        passages.iter().map(|p| (p.item, p.chunk)).collect();
+    for (item, scores) in cosines.iter().enumerate() {
+        let (Some(scores), Some(set)) = (scores, sets.get(&candidates[item].id)) else {
+            continue;
+        };
+        for chunk in 0..set.chunk_count.min(scores.len() as u32) {
+            if !present.contains(&(item, chunk)) {
+                passages.push(Passage {
+                    item,
+                    chunk,
+                    length: set.lengths.get(chunk as usize).copied().unwrap_or(0),
+                    terms: Vec::new(),
+                });
+            }
+        }
+    }
+}
+
+/// Reciprocal rank fusion of two rankings of the same passages: `1 / (RRF_K + rank)` summed
+/// over the rankings that hold a passage (a BM25 of 0 or no cosine: not ranked there).
+fn reciprocal_rank_fusion(bm25: &[f64], cosine: &[Option<f64>]) -> Vec<f64> {
+    let ranks = |scores: Vec<(usize, f64)>| {
+        let mut scores = scores;
+        scores.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut ranks = vec![None; bm25.len()];
+        for (rank, (index, _)) in scores.into_iter().enumerate() {
+            ranks[index] = Some(rank + 1);
+        }
+        ranks
+    };
+    let lexical = ranks(
+        bm25.iter()
+            .copied()
+            .enumerate()
+            .filter(|(_, score)| *score > 0.0)
+            .collect(),
+    );
+    let dense = ranks(
+        cosine
+            .iter()
+            .enumerate()
+            .filter_map(|(index, score)| Some((index, (*score)?)))
+            .collect(),
+    );
+    lexical
+        .iter()
+        .zip(&dense)
+        .map(|(a, b)| {
+            [a, b]
+                .into_iter()
+                .flatten()
+                .map(|rank| 1.0 / (RRF_K + *rank as f64))
+                .sum()
+        })
+        .collect()
 }
 
 /// A score as shown: six decimals.

@@ -30,6 +30,33 @@ pub struct QueryRequest {
     /// Add how each score was made (`explain` objects) to the response.
     #[serde(default)]
     pub explain: bool,
+    /// Which retrieval to use (default: hybrid when the service has an embedding model,
+    /// else lexical).
+    #[serde(default)]
+    pub mode: Option<Mode>,
+}
+
+/// How candidates and passages are ranked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// BM25 over the knowledge base's lexical index.
+    Lexical,
+    /// Cosine similarity of the question's and the chunks' embeddings.
+    Dense,
+    /// Both, fused by reciprocal rank.
+    Hybrid,
+}
+
+impl Mode {
+    /// The name used in the protocol.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Lexical => "lexical",
+            Mode::Dense => "dense",
+            Mode::Hybrid => "hybrid",
+        }
+    }
 }
 
 /// A request that passed validation.
@@ -47,6 +74,8 @@ pub struct ValidQuery {
     pub min_score: f64,
     /// Whether to explain scores.
     pub explain: bool,
+    /// The retrieval asked for (`None`: the service's default).
+    pub mode: Option<Mode>,
 }
 
 impl QueryRequest {
@@ -109,6 +138,7 @@ impl QueryRequest {
             max_chunks_per_item: max_chunks_per_item as usize,
             min_score,
             explain: self.explain,
+            mode: self.mode,
         })
     }
 }
@@ -132,7 +162,7 @@ pub struct QueryResponse {
 pub struct QueryExplain {
     /// The question's terms as the index knows them (stemmed), with their IDF.
     pub terms: Vec<TermWeight>,
-    /// Every candidate item, best first, with its BM25 score.
+    /// Every candidate item, best first, with its score and each leg's rank and score.
     pub candidates: Vec<CandidateExplain>,
 }
 
@@ -154,7 +184,23 @@ pub struct CandidateExplain {
     pub source: String,
     /// Its id within the source.
     pub external_id: String,
-    /// Its BM25 score.
+    /// Its page score: BM25 (lexical), the cosine of its best chunk (dense), or the sum of
+    /// `1 / (60 + rank)` over the legs that found it (hybrid).
+    pub score: f64,
+    /// Its rank (from 1) and BM25 score in the lexical leg, if that leg found it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lexical: Option<LegRank>,
+    /// Its rank (from 1) and best chunk's cosine in the dense leg, if that leg found it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dense: Option<LegRank>,
+}
+
+/// Where one leg of retrieval put a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LegRank {
+    /// Rank in the leg, from 1.
+    pub rank: usize,
+    /// The leg's score.
     pub score: f64,
 }
 
@@ -162,10 +208,18 @@ pub struct CandidateExplain {
 /// (1 - page_weight) * passage_score / best passage_score` over the query's passages.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvidenceExplain {
-    /// The item's BM25 score.
+    /// The item's page score (as in the candidate's explain).
     pub page_score: f64,
-    /// The passage's own BM25 score (corpus IDF, chunk length normalisation).
+    /// The passage's own score: its BM25 (corpus IDF, chunk length normalisation) in
+    /// lexical mode, its cosine in dense mode, `1 / (60 + rank)` summed over both rankings
+    /// of the query's passages in hybrid mode.
     pub passage_score: f64,
+    /// The passage's own BM25 score (modes with a lexical leg).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passage_bm25: Option<f64>,
+    /// The cosine of the passage's embedding to the question's (modes with a dense leg).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passage_cosine: Option<f64>,
     /// Weight of the page score.
     pub page_weight: f64,
     /// The question's terms the passage holds.
@@ -213,8 +267,10 @@ pub struct Evidence {
 }
 
 /// Counters of one query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
+    /// The retrieval used: `lexical`, `dense` or `hybrid`.
+    pub mode: String,
     /// Candidate items considered.
     pub candidates: usize,
     /// Items whose chunks came from the cache.

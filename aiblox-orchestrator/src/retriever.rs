@@ -38,6 +38,11 @@ impl Retriever {
         Retriever { pool, limit, bm25 }
     }
 
+    /// Most candidates one search returns (per leg).
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
     /// The BM25 parameters it ranks with (passages are scored with the same).
     pub fn bm25(&self) -> &Bm25 {
         &self.bm25

@@ -18,10 +18,14 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument as _;
 
+use aiblox_embed::{BatchingEmbedder, Embedder};
+
 use crate::chunker::Chunker;
 use crate::config::Settings;
-use crate::observability::{self, Metrics};
-use crate::orchestrator::{Orchestrator, PipelineError};
+use crate::dense::DenseIndex;
+use crate::indexer::{IndexProgress, Indexer};
+use crate::observability::{self, DenseReport, Metrics};
+use crate::orchestrator::{DenseLeg, Orchestrator, PipelineError};
 use crate::protocol::{ErrorBody, ErrorDetail, QueryRequest};
 use crate::retriever::Retriever;
 
@@ -49,18 +53,56 @@ pub struct AppState {
     pub max_chunks_per_item: u32,
     /// The time budget of a query.
     pub request_timeout: Duration,
+    /// The embedding model, the vectors in memory and the indexer's progress (`None`: lexical
+    /// retrieval only).
+    pub(crate) indexing: Option<Indexing>,
 }
 
+/// What the dense leg's background tasks work with.
+#[derive(Debug)]
+pub(crate) struct Indexing {
+    embedder: Arc<Embedder>,
+    index: Arc<DenseIndex>,
+    progress: Arc<IndexProgress>,
+    chunker: Chunker,
+    chunker_key: String,
+}
+
+/// Why the service could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The knowledge base's pool.
+    #[error(transparent)]
+    Kb(#[from] aiblox_kb::Error),
+    /// The embedding model.
+    #[error(transparent)]
+    Model(#[from] aiblox_embed::EmbedError),
+    /// The embedding worker thread.
+    #[error("cannot start the embedding worker: {0}")]
+    Worker(#[from] std::io::Error),
+}
+
+/// Questions embedded in one batch at most.
+const QUESTION_BATCH: usize = 32;
+/// How often the vectors in memory catch up with the knowledge base.
+const VECTOR_SYNC_INTERVAL: Duration = Duration::from_secs(1);
+
 impl AppState {
-    /// The state for `settings`, with a pool that opens no connection until used.
-    pub fn new(settings: &Settings) -> Result<AppState, aiblox_kb::Error> {
+    /// The state for `settings`, with a pool that opens no connection until used, and the
+    /// embedding model loaded when the settings name one ([`AppState::start_indexing`] starts
+    /// its background tasks).
+    pub fn new(settings: &Settings) -> Result<AppState, SetupError> {
         let pool = KbPool::builder(&settings.database)
             .max_size(settings.pool.max_size)
             .wait_timeout(settings.pool.wait_timeout())
             .connect_timeout(settings.pool.connect_timeout())
             .application_name("aiblox-orchestrator")
             .build()?;
-        let metrics = Arc::new(Metrics::default());
+        let metrics = if settings.embedding.model.is_some() {
+            Arc::new(Metrics::default().with_dense_gauges())
+        } else {
+            Arc::new(Metrics::default())
+        };
         let retriever = Retriever::new(
             pool.clone(),
             settings.retrieval.candidates,
@@ -70,12 +112,37 @@ impl AppState {
             settings.retrieval.chunk_max_bytes,
             settings.retrieval.chunk_overlap_bytes,
         );
+        let indexing = match &settings.embedding.model {
+            Some(dir) => {
+                let embedder = Arc::new(Embedder::load(dir)?);
+                tracing::info!(model = %embedder.key(), "embedding model loaded");
+                Some(Indexing {
+                    index: Arc::new(DenseIndex::new(
+                        embedder.dimensions(),
+                        settings.embedding.precision,
+                    )),
+                    embedder,
+                    progress: Arc::default(),
+                    chunker,
+                    chunker_key: chunker.key(),
+                })
+            }
+            None => None,
+        };
+        let dense = match &indexing {
+            Some(indexing) => Some(DenseLeg {
+                embedder: BatchingEmbedder::start(indexing.embedder.clone(), QUESTION_BATCH)?,
+                index: indexing.index.clone(),
+            }),
+            None => None,
+        };
         let orchestrator = Orchestrator::new(
             pool.clone(),
             retriever,
             chunker,
             settings.limits.request_timeout(),
             metrics.clone(),
+            dense,
         );
         Ok(AppState {
             pool,
@@ -85,7 +152,49 @@ impl AppState {
             max_query_chars: settings.limits.max_query_chars,
             max_chunks_per_item: settings.retrieval.max_chunks_per_item,
             request_timeout: settings.limits.request_timeout(),
+            indexing,
         })
+    }
+
+    /// The dense leg's figures as of now (`None` without a model).
+    fn dense_report(&self) -> Option<DenseReport> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let indexing = self.indexing.as_ref()?;
+        let ((vectors, vector_bytes), batches) = self.orchestrator.dense_sizes()?;
+        let progress = &indexing.progress;
+        Some(DenseReport {
+            items: progress.items.load(Relaxed),
+            indexed: progress.indexed.load(Relaxed),
+            items_embedded: progress.items_embedded.load(Relaxed),
+            chunks_embedded: progress.chunks_embedded.load(Relaxed),
+            embedding_seconds: progress.embedding_micros.load(Relaxed) as f64 / 1e6,
+            vectors,
+            vector_bytes,
+            question_batches: batches.batches,
+            questions: batches.texts,
+        })
+    }
+
+    /// Starts the dense leg's background tasks on the current runtime: the indexer and the
+    /// sync of the vectors in memory (nothing without a model). They run until aborted.
+    pub fn start_indexing(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        let Some(indexing) = &self.indexing else {
+            return Vec::new();
+        };
+        let indexer = Indexer {
+            pool: self.pool.clone(),
+            chunker: indexing.chunker,
+            chunker_key: indexing.chunker_key.clone(),
+            embedder: indexing.embedder.clone(),
+            progress: indexing.progress.clone(),
+        };
+        let sync = indexing.index.clone().sync(
+            self.pool.clone(),
+            indexing.chunker_key.clone(),
+            indexing.embedder.key().to_owned(),
+            VECTOR_SYNC_INTERVAL,
+        );
+        vec![tokio::spawn(indexer.run()), tokio::spawn(sync)]
     }
 }
 
@@ -94,6 +203,7 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     Router::new()
         .route("/v1/query", post(query))
         .route("/v1/items/{id}", get(item))
+        .route("/v1/index", get(index))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -167,6 +277,19 @@ impl From<PipelineError> for ApiError {
             PipelineError::Timeout(_) => {
                 ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", err.to_string())
             }
+            PipelineError::NoModel(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_request",
+                err.to_string(),
+            ),
+            PipelineError::Embed(err) => {
+                tracing::error!(error = %err, "embedding the question failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error; the request id in the logs has details",
+                )
+            }
             PipelineError::Kb(err) => err.into(),
         }
     }
@@ -234,6 +357,35 @@ async fn item(
     }
 }
 
+/// How far the dense leg's vectors cover the knowledge base (counted by the indexer every
+/// few seconds while idle), and what this replica holds and did.
+async fn index(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let Some(indexing) = &state.indexing else {
+        return Json(serde_json::json!({
+            "model": null,
+            "mode": state.orchestrator.default_mode().as_str(),
+            "message": "no embedding model: lexical retrieval only (set AIBLOX_EMBEDDING_MODEL)",
+        }));
+    };
+    let progress = &indexing.progress;
+    let (vectors, bytes) = indexing.index.sizes();
+    Json(serde_json::json!({
+        "model": indexing.embedder.key(),
+        "chunker": indexing.chunker_key,
+        "mode": state.orchestrator.default_mode().as_str(),
+        "items": progress.items.load(Relaxed),
+        "indexed": progress.indexed.load(Relaxed),
+        "vectors_in_memory": vectors,
+        "vector_bytes_in_memory": bytes,
+        "embedded_here": {
+            "items": progress.items_embedded.load(Relaxed),
+            "chunks": progress.chunks_embedded.load(Relaxed),
+            "seconds": progress.embedding_micros.load(Relaxed) as f64 / 1e6,
+        },
+    }))
+}
+
 async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
@@ -262,13 +414,17 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::V
         "schema": status.schema,
         "contract_version": status.contract_version,
         "compatibility": status.compatibility,
+        "retrieval": state.orchestrator.default_mode().as_str(),
+        "embedding_model": state.indexing.as_ref().map(|indexing| indexing.embedder.key()),
     })))
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let body = state
-        .metrics
-        .render(&state.pool, state.orchestrator.chunk_store_sizes());
+    let body = state.metrics.render(
+        &state.pool,
+        state.orchestrator.chunk_store_sizes(),
+        state.dense_report(),
+    );
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -333,6 +489,8 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     pool: KbPool,
+    /// The dense leg's background tasks, stopped with the service.
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -346,6 +504,8 @@ impl Application {
             Migrator::new(&settings.database).check().await?;
         }
         let state = Arc::new(AppState::new(settings)?);
+        tracing::info!(retrieval = %settings.retrieval_modes(), "retrieval");
+        let background = state.start_indexing();
         let pool = state.pool.clone();
         let router = app(state, settings.limits.max_body_bytes);
         let listener = TcpListener::bind(settings.listen)
@@ -355,6 +515,7 @@ impl Application {
             listener,
             router,
             pool,
+            background,
         })
     }
 
@@ -373,6 +534,9 @@ impl Application {
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
+        for task in &self.background {
+            task.abort();
+        }
         self.pool.close();
         tracing::info!("stopped");
         served

@@ -1,4 +1,4 @@
-//! `cargo xtask eval --queries FILE.jsonl [--url URL] [--json]`: asks a running orchestrator
+//! `cargo xtask eval --queries FILE.jsonl [--url URL] [--json] [--mode MODE]`: asks a running orchestrator
 //! every question of a relevance file (`{"q": str, "relevant": [external_id, ...]}` per line)
 //! and prints success@1, success@5, MRR@10, nDCG@10, the first stage's recall (how often an
 //! answering page is among the candidates at all) and MRR@10 (of the candidates in its own
@@ -42,6 +42,7 @@ pub(crate) fn run(
     url: &str,
     json_output: bool,
     warmup: usize,
+    mode: Option<&str>,
 ) -> anyhow::Result<()> {
     let questions = read_questions(queries)?;
     let address = url
@@ -50,7 +51,7 @@ pub(crate) fn run(
         .trim_end_matches('/');
     for _ in 0..warmup {
         for question in &questions {
-            let _ = ask(address, &question.text);
+            let _ = ask(address, &question.text, mode);
         }
     }
     let mut latencies = Vec::with_capacity(questions.len());
@@ -58,7 +59,7 @@ pub(crate) fn run(
     let mut errors = 0;
     for question in &questions {
         let started = Instant::now();
-        let answer = ask(address, &question.text);
+        let answer = ask(address, &question.text, mode);
         latencies.push(started.elapsed());
         match answer {
             Ok(answer) => judged.push(Judged::of(&answer, &question.relevant)),
@@ -74,6 +75,7 @@ pub(crate) fn run(
     if json_output {
         println!("{}", serde_json::to_string_pretty(&figures)?);
     } else {
+        println!("mode           {}", mode.unwrap_or("the service's default"));
         println!("questions      {}", figures.questions);
         println!("errors         {}", figures.errors);
         println!("success@1      {:.3}", figures.success_at_1);
@@ -232,11 +234,14 @@ struct Answer {
 }
 
 /// Asks one question, with `explain` on to see the candidates.
-fn ask(address: &str, question: &str) -> anyhow::Result<Answer> {
-    let body = json!({
+fn ask(address: &str, question: &str, mode: Option<&str>) -> anyhow::Result<Answer> {
+    let mut body = json!({
         "query": question, "top_k": 10, "max_chunks_per_item": 1, "explain": true
-    })
-    .to_string();
+    });
+    if let Some(mode) = mode {
+        body["mode"] = json!(mode);
+    }
+    let body = body.to_string();
     let (status, response) = post(address, "/v1/query", &body)?;
     if status != 200 {
         bail!("HTTP {status}: {response}");

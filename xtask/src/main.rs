@@ -95,6 +95,9 @@ enum Command {
         /// Untimed passes over the questions first (fills the chunk cache).
         #[arg(long, default_value_t = 1)]
         warmup: usize,
+        /// Retrieval mode to ask for: lexical, dense or hybrid (default: the service's).
+        #[arg(long, value_name = "MODE")]
+        mode: Option<String>,
     },
     /// The kbpeer-v1 benchmark: every phase through the contract's repositories on a durable
     /// PostgreSQL of its own, beside pgbench; a table and JSON. Built in release mode.
@@ -158,7 +161,8 @@ fn main() -> ExitCode {
             url,
             json,
             warmup,
-        } => eval::run(&queries, &url, json, warmup),
+            mode,
+        } => eval::run(&queries, &url, json, warmup, mode.as_deref()),
         Command::FetchModel { cache_dir } => {
             let cache = cache_dir.unwrap_or_else(aiblox_embed::fetch::default_cache_dir);
             eprintln!(

@@ -3,6 +3,7 @@
 
 mod api;
 mod failures;
+mod hybrid;
 mod pipeline;
 mod privileges;
 mod secrets;
