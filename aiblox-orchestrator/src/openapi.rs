@@ -33,6 +33,16 @@ pub fn document() -> Value {
                     "503": error_response("Knowledge base unavailable")
                 }
             }},
+            "/v1/index": {"get": {
+                "summary": "How far the dense leg's vectors cover the knowledge base",
+                "responses": {"200": {"description": "model (null without one: lexical only), chunker, mode, items, indexed, vectors_in_memory, vector_bytes_in_memory, embedded_here {items, chunks, seconds}",
+                    "content": {"application/json": {"schema": {"type": "object", "properties": {
+                        "model": {"type": ["string", "null"]}, "chunker": {"type": "string"},
+                        "mode": {"$ref": "#/components/schemas/Mode"},
+                        "items": {"type": "integer"}, "indexed": {"type": "integer"},
+                        "vectors_in_memory": {"type": "integer"}, "vector_bytes_in_memory": {"type": "integer"},
+                        "embedded_here": {"type": "object"}}}}}}}
+            }},
             "/healthz": {"get": {"summary": "The process is alive", "responses": {"200": {"description": "Alive"}}}},
             "/readyz": {"get": {"summary": "The database answers and its contract is compatible",
                                 "responses": {"200": {"description": "Ready"}, "503": error_response("Not ready")}}},
@@ -48,13 +58,17 @@ pub fn document() -> Value {
                 "min_score": {"type": "number", "minimum": 0, "maximum": 1, "default": 0,
                               "description": "Leave out evidence scoring below this"},
                 "explain": {"type": "boolean", "default": false,
-                            "description": "Add how each score was made to the response"}
+                            "description": "Add how each score was made to the response"},
+                "mode": {"$ref": "#/components/schemas/Mode"}
             }},
+            "Mode": {"type": "string", "enum": ["lexical", "dense", "hybrid"],
+                     "description": "lexical: BM25; dense: cosine of embeddings; hybrid: both by reciprocal rank fusion. Default: hybrid when the service has an embedding model, else lexical (dense and hybrid are then refused with 422)"},
+            "LegRank": {"type": "object", "properties": {"rank": {"type": "integer", "minimum": 1}, "score": {"type": "number"}}},
             "QueryResponse": {"type": "object", "required": ["route", "evidence", "stats"], "properties": {
                 "route": {"type": "string", "enum": ["lookup", "search", "none"]},
                 "evidence": {"type": "array", "items": {"$ref": "#/components/schemas/Evidence"}},
                 "stats": {"type": "object", "properties": {
-                    "candidates": {"type": "integer"}, "chunk_cache_hits": {"type": "integer"},
+                    "mode": {"$ref": "#/components/schemas/Mode"}, "candidates": {"type": "integer"}, "chunk_cache_hits": {"type": "integer"},
                         "chunk_cache_misses": {"type": "integer"}, "elapsed_ms": {"type": "integer"}}},
                 "explain": {"$ref": "#/components/schemas/QueryExplain"}
             }},
@@ -70,12 +84,14 @@ pub fn document() -> Value {
                 "terms": {"type": "array", "items": {"$ref": "#/components/schemas/TermWeight"}},
                 "candidates": {"type": "array", "items": {"type": "object", "properties": {
                     "item_id": {"type": "integer"}, "source": {"type": "string"},
-                    "external_id": {"type": "string"}, "score": {"type": "number"}}}}}},
+                    "external_id": {"type": "string"}, "score": {"type": "number"},
+                    "lexical": {"$ref": "#/components/schemas/LegRank"}, "dense": {"$ref": "#/components/schemas/LegRank"}}}}}},
             "TermWeight": {"type": "object", "properties": {"term": {"type": "string"}, "idf": {"type": "number"}}},
             "EvidenceExplain": {"type": "object",
                 "description": "score = page_weight * page_score / best page_score + (1 - page_weight) * passage_score / best passage_score",
                 "properties": {
                     "page_score": {"type": "number"}, "passage_score": {"type": "number"}, "page_weight": {"type": "number"},
+                    "passage_bm25": {"type": "number"}, "passage_cosine": {"type": "number"},
                     "matched_terms": {"type": "array", "items": {"type": "object", "properties": {
                         "term": {"type": "string"}, "idf": {"type": "number"}, "frequency": {"type": "integer"}}}}}},
             "Item": {"type": "object", "properties": {

@@ -203,6 +203,7 @@ async fn items_health_readiness_metrics_and_the_api_description() {
     for path in [
         "/v1/query",
         "/v1/items/{id}",
+        "/v1/index",
         "/healthz",
         "/readyz",
         "/metrics",
