@@ -1,6 +1,6 @@
 //! The BERT encoder (embeddings, then self-attention layers), inference only, on candle.
 
-use candle_core::{D, DType, Module as _, Tensor};
+use candle_core::{D, Module as _, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder, embedding, layer_norm, linear};
 use serde::Deserialize;
 
@@ -103,58 +103,57 @@ impl Encoder {
         })
     }
 
-    /// Hidden states `(batch, tokens, hidden)` of `ids` `(batch, tokens)`; `mask` `(batch,
-    /// tokens)` is 1.0 for real tokens and 0.0 for padding, which no token attends to.
-    pub(crate) fn forward(&self, ids: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-        let (batch, tokens) = ids.dims2()?;
-        let positions = Tensor::arange(0u32, tokens as u32, ids.device())?;
+    /// Hidden states `(tokens, hidden)` of several texts packed one after the other, without
+    /// padding: `ids` and `positions` (each token's position in its text) are `(tokens,)`,
+    /// `lengths` the texts' token counts in order. The projections and the feed-forward block
+    /// run on every token of every text at once; attention runs within each text.
+    pub(crate) fn forward(
+        &self,
+        ids: &Tensor,
+        positions: &Tensor,
+        lengths: &[usize],
+    ) -> candle_core::Result<Tensor> {
         let token_types = ids.zeros_like()?;
+        let width = self.heads * self.head_size;
         let mut hidden = self
             .embeddings
             .words
             .forward(ids)?
             .add(&self.embeddings.token_types.forward(&token_types)?)?
-            .broadcast_add(&self.embeddings.positions.forward(&positions)?)?;
-        // Every projection runs on all tokens of the batch at once: `(batch * tokens, hidden)`
-        // (one matrix product per weight, not one per text).
-        let width = self.heads * self.head_size;
-        hidden = self
-            .embeddings
-            .norm
-            .forward(&hidden)?
-            .reshape((batch * tokens, width))?;
-        // 0 where attended, a large negative number where padding: added to the scores
-        // before the softmax, (batch, 1, 1, tokens).
-        let attention_bias = mask
-            .to_dtype(DType::F32)?
-            .affine(1e9, -1e9)?
-            .reshape((batch, 1, 1, tokens))?;
+            .add(&self.embeddings.positions.forward(positions)?)?;
+        hidden = self.embeddings.norm.forward(&hidden)?;
         let scale = 1.0 / (self.head_size as f64).sqrt();
         for layer in &self.layers {
-            // (batch, tokens, 3, heads, head_size) -> three of (batch, heads, tokens, head_size)
-            let projected = layer.query_key_value.forward(&hidden)?.reshape((
-                batch,
-                tokens,
-                3,
-                self.heads,
-                self.head_size,
-            ))?;
-            let part = |index: usize| {
-                projected
-                    .narrow(2, index, 1)?
-                    .squeeze(2)?
-                    .transpose(1, 2)?
-                    .contiguous()
-            };
-            let (query, key, value) = (part(0)?, part(1)?, part(2)?);
-            let scores =
-                (query.matmul(&key.t()?.contiguous()?)? * scale)?.broadcast_add(&attention_bias)?;
-            let probabilities = candle_nn::ops::softmax_last_dim(&scores)?;
-            let context = probabilities
-                .matmul(&value)?
-                .transpose(1, 2)?
-                .contiguous()?
-                .reshape((batch * tokens, width))?;
+            let projected = layer.query_key_value.forward(&hidden)?;
+            let mut contexts = Vec::with_capacity(lengths.len());
+            let mut start = 0;
+            for &length in lengths {
+                // (length, 3, heads, head_size) -> three of (heads, length, head_size)
+                let text = projected.narrow(0, start, length)?.reshape((
+                    length,
+                    3,
+                    self.heads,
+                    self.head_size,
+                ))?;
+                let part = |index: usize| {
+                    text.narrow(1, index, 1)?
+                        .squeeze(1)?
+                        .transpose(0, 1)?
+                        .contiguous()
+                };
+                let (query, key, value) = (part(0)?, part(1)?, part(2)?);
+                let scores = (query.matmul(&key.t()?.contiguous()?)? * scale)?;
+                let probabilities = candle_nn::ops::softmax_last_dim(&scores)?;
+                contexts.push(
+                    probabilities
+                        .matmul(&value)?
+                        .transpose(0, 1)?
+                        .contiguous()?
+                        .reshape((length, width))?,
+                );
+                start += length;
+            }
+            let context = Tensor::cat(&contexts, 0)?;
             let attended = layer
                 .attention_norm
                 .forward(&layer.attention_output.forward(&context)?.add(&hidden)?)?;
@@ -163,17 +162,23 @@ impl Encoder {
                 .output_norm
                 .forward(&layer.output.forward(&inner)?.add(&attended)?)?;
         }
-        let hidden = hidden.reshape((batch, tokens, width))?;
         Ok(hidden)
     }
 }
 
-/// Mean of the hidden states over the real tokens, scaled to unit length: `(batch, hidden)`.
-pub(crate) fn mean_pool_normalised(hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
-    let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-    let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
-    let counts = mask.sum(1)?.maximum(1.0)?;
-    let mean = summed.broadcast_div(&counts)?;
-    let length = mean.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.maximum(1e-12)?;
-    mean.broadcast_div(&length)
+/// The mean of each text's hidden states (`lengths` as given to [`Encoder::forward`]), scaled
+/// to unit length: `(texts, hidden)`.
+pub(crate) fn mean_pool_normalised(
+    hidden: &Tensor,
+    lengths: &[usize],
+) -> candle_core::Result<Tensor> {
+    let mut means = Vec::with_capacity(lengths.len());
+    let mut start = 0;
+    for &length in lengths {
+        means.push(hidden.narrow(0, start, length)?.mean_keepdim(0)?);
+        start += length;
+    }
+    let mean = Tensor::cat(&means, 0)?;
+    let norm = mean.sqr()?.sum_keepdim(D::Minus1)?.sqrt()?.maximum(1e-12)?;
+    mean.broadcast_div(&norm)
 }

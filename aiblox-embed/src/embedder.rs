@@ -7,7 +7,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
-use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
+use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::{EmbedError, bert, hex};
 
@@ -125,11 +125,7 @@ impl Embedder {
         let tokenizer_path = dir.join("tokenizer.json");
         let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
             .map_err(|err| problem(&tokenizer_path, err.to_string()))?;
-        let padding = PaddingParams {
-            strategy: PaddingStrategy::BatchLongest,
-            ..tokenizer.get_padding().cloned().unwrap_or_default()
-        };
-        tokenizer.with_padding(Some(padding));
+        tokenizer.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length: max_tokens,
@@ -171,21 +167,21 @@ impl Embedder {
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|err| EmbedError::Tokenize(err.to_string()))?;
-        let batch = encodings.len();
-        let tokens = encodings.iter().map(|e| e.len()).max().unwrap_or(0).max(1);
-        let mut ids = Vec::with_capacity(batch * tokens);
-        let mut mask = Vec::with_capacity(batch * tokens);
-        for encoding in &encodings {
-            let (encoding_ids, encoding_mask) = (encoding.get_ids(), encoding.get_attention_mask());
-            for index in 0..tokens {
-                ids.push(encoding_ids.get(index).copied().unwrap_or(0));
-                mask.push(encoding_mask.get(index).copied().unwrap_or(0) as f32);
-            }
+        // Packed one after the other, no padding (questions differ in length: padding to the
+        // longest cost about a third of a batch's work).
+        let lengths: Vec<usize> = encodings.iter().map(|e| e.len().max(1)).collect();
+        let total = lengths.iter().sum();
+        let mut ids = Vec::with_capacity(total);
+        let mut positions = Vec::with_capacity(total);
+        for (encoding, &length) in encodings.iter().zip(&lengths) {
+            let encoding_ids = encoding.get_ids();
+            ids.extend((0..length).map(|index| encoding_ids.get(index).copied().unwrap_or(0)));
+            positions.extend(0..length as u32);
         }
-        let ids = Tensor::from_vec(ids, (batch, tokens), &Device::Cpu)?;
-        let mask = Tensor::from_vec(mask, (batch, tokens), &Device::Cpu)?;
-        let hidden = self.encoder.forward(&ids, &mask)?;
-        Ok(bert::mean_pool_normalised(&hidden, &mask)?.to_vec2::<f32>()?)
+        let ids = Tensor::from_vec(ids, total, &Device::Cpu)?;
+        let positions = Tensor::from_vec(positions, total, &Device::Cpu)?;
+        let hidden = self.encoder.forward(&ids, &positions, &lengths)?;
+        Ok(bert::mean_pool_normalised(&hidden, &lengths)?.to_vec2::<f32>()?)
     }
 }
 

@@ -142,14 +142,27 @@ pub struct Service {
 }
 
 impl Service {
-    /// Starts `program serve` listening on `listen`, and waits until it accepts connections.
-    pub fn start(program: &Path, listen: &str, database_url: &str) -> anyhow::Result<Service> {
-        let child = Command::new(program)
+    /// Starts `program serve` listening on `listen`, with the embedding model in
+    /// `embedding_model` (none: lexical only, whatever the environment says), and waits until
+    /// it accepts connections.
+    pub fn start(
+        program: &Path,
+        listen: &str,
+        database_url: &str,
+        embedding_model: Option<&Path>,
+    ) -> anyhow::Result<Service> {
+        let mut command = Command::new(program);
+        command
             .arg("serve")
             .env("AIBLOX_KB_DATABASE_URL", database_url)
             .env("AIBLOX_LISTEN", listen)
             .env("AIBLOX_LOG_LEVEL", "warn")
-            .stdin(Stdio::null())
+            .stdin(Stdio::null());
+        match embedding_model {
+            Some(dir) => command.env("AIBLOX_EMBEDDING_MODEL", dir),
+            None => command.env_remove("AIBLOX_EMBEDDING_MODEL"),
+        };
+        let child = command
             .spawn()
             .with_context(|| format!("could not start {}", program.display()))?;
         let mut service = Service { child };
@@ -198,6 +211,26 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `GET path` of a local service (one request per connection), its status and JSON body.
+pub fn get_json(address: &str, path: &str) -> anyhow::Result<(u16, serde_json::Value)> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = TcpStream::connect(address).with_context(|| format!("connect {address}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .context("not an HTTP response")?;
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    Ok((status, serde_json::from_str(body).context("not JSON")?))
 }
 
 /// A `/proc/<pid>/status` field in kB, as bytes.

@@ -53,6 +53,14 @@ struct Args {
     /// Also write the JSON report to this file.
     #[arg(long, value_name = "FILE")]
     json_out: Option<PathBuf>,
+    /// The embedding model's directory (`cargo xtask fetch-model` prints it): the service
+    /// indexes the corpus first (a progress bar; the time and CPU it took are reported), then
+    /// answers in its default mode, hybrid. Without it: lexical only.
+    #[arg(long, value_name = "DIR")]
+    embedding_model: Option<PathBuf>,
+    /// The `mode` every question asks for (lexical, dense, hybrid; default: the service's).
+    #[arg(long, value_name = "MODE")]
+    mode: Option<String>,
     /// Seconds of `pgbench -S -M prepared` (16 clients, scale 10) on the same cluster after the
     /// load run, so the rate can be read as a ratio of it on a noisy host (0: skip).
     #[arg(long, default_value_t = 20)]
@@ -125,10 +133,25 @@ async fn run(args: Args) -> anyhow::Result<()> {
     server.admin("CHECKPOINT").await?;
 
     let listen = format!("127.0.0.1:{}", service::free_port()?);
-    let service = Service::start(&orchestrator, &listen, server.kb_url())?;
+    let service = Service::start(
+        &orchestrator,
+        &listen,
+        server.kb_url(),
+        args.embedding_model.as_deref(),
+    )?;
+    let indexing = match &args.embedding_model {
+        Some(_) => Some(wait_for_index(&service, &listen)?),
+        None => None,
+    };
     let bodies: Vec<String> = questions
         .iter()
-        .map(|question| json!({ "query": question, "top_k": args.top_k }).to_string())
+        .map(|question| {
+            let mut body = json!({ "query": question, "top_k": args.top_k });
+            if let Some(mode) = &args.mode {
+                body["mode"] = json!(mode);
+            }
+            body.to_string()
+        })
         .collect();
     let script_path = std::env::temp_dir().join(format!("aiblox-wrk-{}.lua", std::process::id()));
     std::fs::write(&script_path, service::wrk_script("/v1/query", &bodies))
@@ -168,7 +191,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "warmup_seconds": args.warmup_seconds,
             "questions": questions.len(),
             "top_k": args.top_k,
+            "mode": args.mode,
+            "embedding_model": args.embedding_model.as_ref().map(|dir| dir.display().to_string()),
         },
+        "indexing": indexing,
         "warmup": { "requests": warmup.requests, "errors": warmup.errors() },
         "requests": measured.requests,
         "requests_per_s": round(rps, 1),
@@ -225,6 +251,52 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Waits until the service has embedded the whole corpus, drawing a progress bar on stderr;
+/// returns the time, the service's CPU and what was embedded.
+fn wait_for_index(service: &Service, address: &str) -> anyhow::Result<serde_json::Value> {
+    let started = Instant::now();
+    let cpu_before = service.cpu_seconds();
+    loop {
+        let (status, index) = service::get_json(address, "/v1/index")?;
+        if status != 200 {
+            bail!("GET /v1/index answered {status}: {index}");
+        }
+        let items = index["items"].as_u64().unwrap_or(0);
+        let indexed = index["indexed"].as_u64().unwrap_or(0);
+        let chunks = index["embedded_here"]["chunks"].as_u64().unwrap_or(0);
+        let elapsed = started.elapsed().as_secs_f64();
+        let filled = if items == 0 {
+            0
+        } else {
+            (40 * indexed / items) as usize
+        };
+        eprint!(
+            "\rindexing [{}{}] {indexed}/{items} items, {chunks} chunks, {elapsed:.0} s   ",
+            "#".repeat(filled),
+            " ".repeat(40 - filled)
+        );
+        if items > 0 && indexed == items {
+            eprintln!();
+            let seconds = started.elapsed().as_secs_f64();
+            let cpu = match (service.cpu_seconds(), cpu_before) {
+                (Some(after), Some(before)) => Some(round(after - before, 1)),
+                _ => None,
+            };
+            // The vectors in memory catch up every second.
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            return Ok(json!({
+                "seconds": round(seconds, 1),
+                "service_cpu_s": cpu,
+                "items": items,
+                "chunks": chunks,
+                "chunks_per_s": round(chunks as f64 / seconds.max(1e-9), 2),
+                "model": index["model"],
+            }));
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
 }
 
 type Measured = (
