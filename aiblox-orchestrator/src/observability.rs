@@ -44,7 +44,8 @@ pub struct RequestLabels {
 /// Labels of a pipeline stage.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StageLabels {
-    /// `retrieve`, `chunk`, `score`.
+    /// `retrieve` (both legs, embedding included), `embed` (the question), `dense_search`
+    /// (the in-memory cosine scan), `chunk`, `score`.
     pub stage: String,
 }
 

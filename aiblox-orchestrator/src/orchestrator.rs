@@ -327,11 +327,14 @@ impl Orchestrator {
         mode: Mode,
         query: &ValidQuery,
     ) -> Result<Vec<Legs>, aiblox_kb::Error> {
+        let searching = Instant::now();
         let hits = dense.index.search(
             question,
             query.sources.as_deref(),
             self.retriever.limit() as usize,
         );
+        self.metrics
+            .observe_stage("dense_search", searching.elapsed());
         let mut legs: HashMap<i64, Legs> = HashMap::with_capacity(hits.len() * 2);
         for (rank, candidate) in retrieved.candidates.iter().enumerate() {
             legs.entry(candidate.id).or_default().lexical = Some(LegRank {

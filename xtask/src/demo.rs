@@ -57,6 +57,16 @@ pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
         bail!("ingestion failed ({status})");
     }
 
+    let model = embedding_model();
+    match &model {
+        Some(dir) => println!(
+            "demo: hybrid retrieval with the embedding model in {} (the service embeds the corpus in the background; progress below)",
+            dir.display()
+        ),
+        None => println!(
+            "demo: lexical retrieval only: no embedding model (run `cargo xtask fetch-model` first for hybrid retrieval)"
+        ),
+    }
     println!("demo: starting the orchestrator on http://{listen}");
     let mut service = workspace
         .cargo()
@@ -70,6 +80,7 @@ pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
         ])
         .env("AIBLOX_KB_DATABASE_URL", &url)
         .env("AIBLOX_LISTEN", listen)
+        .env("AIBLOX_EMBEDDING_MODEL", model.clone().unwrap_or_default())
         .env(
             "AIBLOX_LOG_LEVEL",
             std::env::var("AIBLOX_LOG_LEVEL").unwrap_or_else(|_| "warn".to_owned()),
@@ -78,6 +89,10 @@ pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
         .context("could not start the orchestrator")?;
     wait_until_listening(listen, &mut service)?;
     print_examples(listen, source);
+    if model.is_some() {
+        let listen = listen.to_owned();
+        std::thread::spawn(move || show_index_progress(&listen));
+    }
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -95,6 +110,59 @@ pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
     cluster.stop();
     println!("demo: stopped; data kept in {}", data.display());
     Ok(())
+}
+
+/// The embedding model: `AIBLOX_EMBEDDING_MODEL`, else the one `cargo xtask fetch-model`
+/// put in the model cache, else none.
+fn embedding_model() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("AIBLOX_EMBEDDING_MODEL").filter(|dir| !dir.is_empty()) {
+        return Some(PathBuf::from(dir));
+    }
+    let cached =
+        aiblox_embed::fetch::default_cache_dir().join(aiblox_embed::fetch::ALL_MINILM_L6_V2.name);
+    cached.join("model.safetensors").is_file().then_some(cached)
+}
+
+/// Prints the indexer's progress (`GET /v1/index`) until every item is embedded.
+fn show_index_progress(listen: &str) {
+    let started = Instant::now();
+    loop {
+        std::thread::sleep(Duration::from_secs(2));
+        let Ok(index) = get_json(listen, "/v1/index") else {
+            continue;
+        };
+        let items = index["items"].as_u64().unwrap_or(0);
+        let indexed = index["indexed"].as_u64().unwrap_or(0);
+        if items == 0 {
+            continue;
+        }
+        let filled = (30 * indexed / items) as usize;
+        eprint!(
+            "\rdemo: embedding [{}{}] {indexed}/{items} items, {:.0} s ",
+            "#".repeat(filled),
+            " ".repeat(30 - filled),
+            started.elapsed().as_secs_f64()
+        );
+        if indexed == items {
+            eprintln!("\ndemo: every item is embedded: hybrid answers use the whole corpus");
+            return;
+        }
+    }
+}
+
+/// `GET path` of the local service, as JSON.
+fn get_json(listen: &str, path: &str) -> anyhow::Result<serde_json::Value> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = TcpStream::connect(listen)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {listen}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    Ok(serde_json::from_str(body)?)
 }
 
 /// The PostgreSQL documentation when installed, else this repository's docs.
@@ -142,7 +210,10 @@ fn print_examples(listen: &str, source: &str) {
             "  curl -s http://{listen}/v1/query -H 'content-type: application/json' -d '{{\"query\": \"{question}\", \"top_k\": 3}}'"
         );
     }
-    println!("\n  curl -s http://{listen}/metrics | grep aiblox_");
+    println!(
+        "\n  curl -s http://{listen}/v1/index   # how much of the corpus the model has embedded"
+    );
+    println!("  curl -s http://{listen}/metrics | grep aiblox_");
     if source == "pgdocs" {
         println!(
             "  cargo xtask eval --queries docs/retrieval/pgdocs-dev.jsonl --url http://{listen}"
