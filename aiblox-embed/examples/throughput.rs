@@ -62,6 +62,39 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
+    // Concurrent callers (a service's requests) through the batching queue, with one worker
+    // (products split over the cores) and with a worker per core (each on one core).
+    let embedder = std::sync::Arc::new(embedder);
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    for workers in [1, 2] {
+        let batching =
+            aiblox_embed::BatchingEmbedder::start(std::sync::Arc::clone(&embedder), 32, workers)?;
+        let callers = 32;
+        let per_caller = 2 * questions.len();
+        let started = Instant::now();
+        runtime.block_on(async {
+            let tasks = (0..callers).map(|caller| {
+                let batching = batching.clone();
+                let questions = &questions;
+                async move {
+                    for n in 0..per_caller {
+                        let question = questions[(caller + n) % questions.len()];
+                        batching.embed(question).await?;
+                    }
+                    Ok::<(), aiblox_embed::EmbedError>(())
+                }
+            });
+            futures::future::try_join_all(tasks).await
+        })?;
+        let seconds = started.elapsed().as_secs_f64();
+        let stats = batching.stats();
+        println!(
+            "questions from {callers} concurrent callers, {workers} worker(s): {:.1} per s (mean batch {:.1})",
+            (callers * per_caller) as f64 / seconds,
+            stats.texts as f64 / stats.batches.max(1) as f64
+        );
+    }
+
     let mut passages = Vec::new();
     for entry in std::fs::read_dir(root.join("docs"))? {
         let path = entry?.path();

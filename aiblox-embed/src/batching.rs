@@ -1,10 +1,13 @@
-//! Concurrent requests embedded together: callers on any task queue their texts, one worker
+//! Concurrent requests embedded together: callers on any task queue their texts, a worker
 //! thread takes everything queued while it was busy and embeds it as one batch (bigger matrix
-//! products use the CPU better than many small ones, and no caller waits for a timer).
+//! products use the CPU better than many small ones, and no caller waits for a timer). With
+//! several workers, each runs its batches on one core (its matrix products are not split
+//! across threads): two single-threaded workers embed more questions per second on two cores
+//! than one worker whose products are split in two (docs/benchmarks.md).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{Mutex, PoisonError, mpsc};
 
 use tokio::sync::oneshot;
 
@@ -50,14 +53,47 @@ impl std::fmt::Debug for BatchingEmbedder {
 }
 
 impl BatchingEmbedder {
-    /// Starts the worker thread; batches hold at most `max_batch` texts (at least 1).
-    pub fn start(embedder: Arc<Embedder>, max_batch: usize) -> std::io::Result<BatchingEmbedder> {
+    /// Starts `workers` worker threads (at least 1); batches hold at most `max_batch` texts
+    /// (at least 1). One worker splits its matrix products over every core; several keep to
+    /// one core each.
+    pub fn start(
+        embedder: Arc<Embedder>,
+        max_batch: usize,
+        workers: usize,
+    ) -> std::io::Result<BatchingEmbedder> {
         let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
         let counters = Arc::new(Counters::default());
-        let worker = (Arc::clone(&embedder), Arc::clone(&counters));
-        std::thread::Builder::new()
-            .name("aiblox-embed".to_owned())
-            .spawn(move || run_worker(&worker.0, &worker.1, &queue, max_batch.max(1)))?;
+        let workers = workers.max(1);
+        for index in 0..workers {
+            let worker = (
+                Arc::clone(&embedder),
+                Arc::clone(&counters),
+                Arc::clone(&queue),
+            );
+            let one_core = if workers > 1 {
+                Some(
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(1)
+                        .thread_name(move |_| format!("aiblox-embed-{index}-math"))
+                        .build()
+                        .map_err(std::io::Error::other)?,
+                )
+            } else {
+                None
+            };
+            std::thread::Builder::new()
+                .name(format!("aiblox-embed-{index}"))
+                .spawn(move || {
+                    run_worker(
+                        &worker.0,
+                        &worker.1,
+                        &worker.2,
+                        max_batch.max(1),
+                        one_core.as_ref(),
+                    )
+                })?;
+        }
         Ok(BatchingEmbedder {
             jobs,
             embedder,
@@ -97,25 +133,37 @@ impl BatchingEmbedder {
 fn run_worker(
     embedder: &Embedder,
     counters: &Counters,
-    queue: &mpsc::Receiver<Job>,
+    queue: &Mutex<mpsc::Receiver<Job>>,
     max_batch: usize,
+    one_core: Option<&rayon::ThreadPool>,
 ) {
-    // Blocks for the first job; everything queued meanwhile joins it.
-    while let Ok(first) = queue.recv() {
-        let mut batch = vec![first];
-        while batch.len() < max_batch {
-            match queue.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+    loop {
+        // Blocks for the first job; everything queued meanwhile joins it. Another worker
+        // waits for the queue meanwhile, and takes what arrives while this one computes.
+        let mut batch = {
+            let queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
+            let Ok(first) = queue.recv() else {
+                return;
+            };
+            let mut batch = vec![first];
+            while batch.len() < max_batch {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
             }
-        }
+            batch
+        };
         // A caller that gave up (its future dropped) is not worth computing for.
         batch.retain(|job| !job.reply.is_closed());
         if batch.is_empty() {
             continue;
         }
         let texts: Vec<&str> = batch.iter().map(|job| job.text.as_str()).collect();
-        let result = embedder.embed(&texts);
+        let result = match one_core {
+            Some(pool) => pool.install(|| embedder.embed(&texts)),
+            None => embedder.embed(&texts),
+        };
         counters.batches.fetch_add(1, Ordering::Relaxed);
         counters
             .texts

@@ -149,7 +149,7 @@ fn copy_model_except(from: &Path, to: &Path, except: &str) {
 #[tokio::test(flavor = "current_thread")]
 async fn concurrent_callers_are_embedded_in_few_batches_with_the_same_vectors() {
     let references = references();
-    let batching = BatchingEmbedder::start(Arc::clone(shared_embedder()), 64).unwrap();
+    let batching = BatchingEmbedder::start(Arc::clone(shared_embedder()), 64, 1).unwrap();
     // Every caller queues its text in the first poll; the worker, busy with the first batch,
     // finds the rest queued when it is done.
     let callers = (0..24).map(|index| {

@@ -81,7 +81,38 @@ enum Command {
     CheckConfig,
 }
 
+/// The thread counts of the embedding model's arithmetic (candle's element-wise pool, and
+/// rayon's for the matrix products): one each, because the service runs a question worker per
+/// core (two single-core workers embed about 1.6 times as many questions per second on two
+/// cores as one worker spread over both: docs/benchmarks.md). candle reads them from the
+/// environment only, so the process starts itself again with them set, unless they are.
+const ONE_CORE_MATH: [(&str, &str); 2] = [("CANDLE_NUM_THREADS", "1"), ("RAYON_NUM_THREADS", "1")];
+
+fn pin_model_threads() {
+    use std::os::unix::process::CommandExt as _;
+    if ONE_CORE_MATH
+        .iter()
+        .all(|(name, _)| std::env::var_os(name).is_some())
+    {
+        return;
+    }
+    let Ok(program) = std::env::current_exe() else {
+        return;
+    };
+    let mut command = std::process::Command::new(program);
+    command.args(std::env::args_os().skip(1));
+    for (name, value) in ONE_CORE_MATH {
+        if std::env::var_os(name).is_none() {
+            command.env(name, value);
+        }
+    }
+    // Replaces this process; returns only if that failed (then run as is, a little slower).
+    let err = command.exec();
+    eprintln!("warning: could not restart with {ONE_CORE_MATH:?} set ({err}); continuing");
+}
+
 fn main() -> ExitCode {
+    pin_model_threads();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve { no_migrate: false });
     let flags = Overrides {

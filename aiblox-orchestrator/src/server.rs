@@ -82,7 +82,7 @@ pub enum SetupError {
     Worker(#[from] std::io::Error),
 }
 
-/// Questions embedded in one batch at most.
+/// Questions embedded in one batch at most (there is a worker per core, each on one core).
 const QUESTION_BATCH: usize = 32;
 /// How often the vectors in memory catch up with the knowledge base.
 const VECTOR_SYNC_INTERVAL: Duration = Duration::from_secs(1);
@@ -131,7 +131,11 @@ impl AppState {
         };
         let dense = match &indexing {
             Some(indexing) => Some(DenseLeg {
-                embedder: BatchingEmbedder::start(indexing.embedder.clone(), QUESTION_BATCH)?,
+                embedder: BatchingEmbedder::start(
+                    indexing.embedder.clone(),
+                    QUESTION_BATCH,
+                    std::thread::available_parallelism().map_or(1, usize::from),
+                )?,
                 index: indexing.index.clone(),
             }),
             None => None,
