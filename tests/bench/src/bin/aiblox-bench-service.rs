@@ -275,11 +275,7 @@ fn wait_for_index(service: &Service, address: &str) -> anyhow::Result<serde_json
         let indexed = index["indexed"].as_u64().unwrap_or(0);
         let chunks = index["embedded_here"]["chunks"].as_u64().unwrap_or(0);
         let elapsed = started.elapsed().as_secs_f64();
-        let filled = if items == 0 {
-            0
-        } else {
-            (40 * indexed / items) as usize
-        };
+        let filled = (40 * indexed).checked_div(items).unwrap_or(0).min(40) as usize;
         eprint!(
             "\rindexing [{}{}] {indexed}/{items} items, {chunks} chunks, {elapsed:.0} s   ",
             "#".repeat(filled),
