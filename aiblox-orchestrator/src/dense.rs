@@ -127,32 +127,52 @@ impl DenseIndex {
             allowed
         });
         let scores = vectors.scores(self, question);
-        let mut best: HashMap<i64, (f32, u32)> = HashMap::new();
-        for (slot, score) in vectors.slots.iter().zip(scores) {
-            if allowed
-                .as_ref()
-                .is_some_and(|allowed| !allowed[usize::from(slot.source)])
-            {
-                continue;
+        let mut ranked: Vec<(f32, usize)> = scores
+            .into_iter()
+            .enumerate()
+            .filter(|&(slot, _)| {
+                allowed
+                    .as_ref()
+                    .is_none_or(|allowed| allowed[usize::from(vectors.slots[slot].source)])
+            })
+            .map(|(slot, score)| (score, slot))
+            .collect();
+        // The best chunks first, until `limit` items are found: a few times `limit` chunks
+        // usually hold them (an item's chunks tend to score alike), else all are sorted.
+        let by_score = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+        let mut hits: Vec<DenseHit> = Vec::with_capacity(limit);
+        for head in [limit.saturating_mul(8), ranked.len()] {
+            let head = head.min(ranked.len());
+            if head < ranked.len() {
+                ranked.select_nth_unstable_by(head, by_score);
             }
-            let entry = best
-                .entry(slot.item_id)
-                .or_insert((f32::MIN, slot.chunk_index));
-            if score > entry.0 || (score == entry.0 && slot.chunk_index < entry.1) {
-                *entry = (score, slot.chunk_index);
+            ranked[..head].sort_unstable_by(by_score);
+            hits.clear();
+            let mut seen = std::collections::HashSet::with_capacity(limit);
+            for &(score, slot) in &ranked[..head] {
+                let Slot {
+                    item_id,
+                    chunk_index,
+                    ..
+                } = vectors.slots[slot];
+                if hits.len() == limit {
+                    break;
+                }
+                if seen.insert(item_id)
+                    && let Some(entry) = vectors.items.get(&item_id)
+                {
+                    hits.push(DenseHit {
+                        item_id,
+                        content_hash: entry.content_hash,
+                        chunk_index,
+                        score,
+                    });
+                }
+            }
+            if hits.len() == limit || head == ranked.len() {
+                break;
             }
         }
-        let mut hits: Vec<DenseHit> = best
-            .into_iter()
-            .filter_map(|(item_id, (score, chunk_index))| {
-                Some(DenseHit {
-                    item_id,
-                    content_hash: vectors.items.get(&item_id)?.content_hash,
-                    chunk_index,
-                    score,
-                })
-            })
-            .collect();
         hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.item_id.cmp(&b.item_id)));
         hits.truncate(limit);
         hits
@@ -257,15 +277,41 @@ fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
 }
 
 fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    // Sixteen running sums the compiler keeps in vector registers (one sum would be a chain
+    // of dependent additions it may not reorder).
+    let mut sums = [0.0f32; 16];
+    let (a_rows, b_rows) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = a_rows
+        .remainder()
+        .iter()
+        .zip(b_rows.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a_rows.zip(b_rows) {
+        for lane in 0..16 {
+            sums[lane] += x[lane] * y[lane];
+        }
+    }
+    sums.iter().sum::<f32>() + tail
 }
 
 impl Vectors {
+    /// Every slot's score, in slot order (one pass over the codes or values).
     fn scores(&self, index: &DenseIndex, question: &[f32]) -> Vec<f32> {
-        let query = Query::new(index.precision, question);
-        (0..self.slots.len())
-            .map(|slot| self.score(index, &query, slot))
-            .collect()
+        let d = index.dimensions;
+        match Query::new(index.precision, question) {
+            Query::Int8 { codes, scale } => self
+                .codes
+                .chunks_exact(d)
+                .zip(&self.scales)
+                .map(|(row, row_scale)| dot_i8(&codes, row) as f32 * scale * row_scale)
+                .collect(),
+            Query::F32(question) => self
+                .values
+                .chunks_exact(d)
+                .map(|row| dot_f32(question, row))
+                .collect(),
+        }
     }
 
     fn score(&self, index: &DenseIndex, query: &Query<'_>, slot: usize) -> f32 {
