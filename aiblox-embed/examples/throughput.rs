@@ -66,9 +66,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // (products split over the cores) and with a worker per core (each on one core).
     let embedder = std::sync::Arc::new(embedder);
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
-    for workers in [1, 2] {
-        let batching =
-            aiblox_embed::BatchingEmbedder::start(std::sync::Arc::clone(&embedder), 32, workers)?;
+    for (workers, max_batch) in [(1, 32), (2, 32), (2, 8), (3, 32), (3, 8), (4, 8)] {
+        let batching = aiblox_embed::BatchingEmbedder::start(
+            std::sync::Arc::clone(&embedder),
+            max_batch,
+            workers,
+        )?;
         let callers = 32;
         let per_caller = 2 * questions.len();
         let started = Instant::now();
@@ -89,7 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let seconds = started.elapsed().as_secs_f64();
         let stats = batching.stats();
         println!(
-            "questions from {callers} concurrent callers, {workers} worker(s): {:.1} per s (mean batch {:.1})",
+            "questions from {callers} concurrent callers, {workers} worker(s), batches of at most {max_batch}: {:.1} per s (mean batch {:.1})",
             (callers * per_caller) as f64 / seconds,
             stats.texts as f64 / stats.batches.max(1) as f64
         );
