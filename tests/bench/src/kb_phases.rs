@@ -64,7 +64,8 @@ pub async fn run_all(
     // (1) Empty tables, fresh statistics, nothing dirty.
     server
         .admin(&format!(
-            "TRUNCATE {schema}.item, {schema}.chunk_cache RESTART IDENTITY"
+            // CASCADE: every table that references items (chunks, vectors, claims) empties too.
+            "TRUNCATE {schema}.item RESTART IDENTITY CASCADE"
         ))
         .await?;
     settle(server, &schema).await?;
