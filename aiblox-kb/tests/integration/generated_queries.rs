@@ -2,7 +2,7 @@
 //! nullable columns are NULL (cornucopia does not infer nullability: a missing `?` in
 //! `queries/` is a runtime `WasNull` error that only a query over such a row reveals).
 
-use aiblox_kb_gen::queries::{chunk_cache, item};
+use aiblox_kb_gen::queries::{chunk_cache, embedding, item};
 use aiblox_kb_testkit::TestKb;
 use serde_json::json;
 use tokio_postgres::Client;
@@ -515,6 +515,84 @@ async fn lexical_index_queries_read_null_titles_and_sets_without_hits() {
         of_c(c, "vacuum").await,
         (Some(2), Some(3), Some(20), Some(48))
     );
+}
+
+#[tokio::test]
+async fn embedding_queries_round_trip_including_the_empty_feed() {
+    let (_kb, client) = scratch().await;
+    let client = &client;
+    let (chunker, model) = ("para-v1:800", "model:1");
+    // The feed with no vector: one row of NULLs carrying the horizon.
+    let empty = embedding::embeddings_since()
+        .bind(client, &chunker, &model, &0, &10)
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(empty.len(), 1);
+    assert!(empty[0].item_id.is_none() && empty[0].vector.is_none());
+    assert!(empty[0].horizon > 0);
+
+    let id = item::upsert_items()
+        .bind(
+            client,
+            &vec!["docs"],
+            &vec!["a"],
+            &vec![None::<&str>],
+            &vec!["alpha"],
+            &vec![hash(1)],
+            &vec![json!({})],
+        )
+        .one()
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    let claimed = embedding::claim_unembedded()
+        .bind(client, &chunker, &model, &10, &60.0)
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(
+        (claimed[0].item_id, &claimed[0].content_hash),
+        (id, &hash(1))
+    );
+    let vector: Vec<u8> = [1.0f32, 0.5].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let written = embedding::put_embeddings()
+        .bind(
+            client,
+            &vec![id],
+            &vec![0],
+            &vec![1],
+            &vec![hash(1)],
+            &vec![vector.clone()],
+            &chunker,
+            &model,
+        )
+        .one()
+        .await
+        .unwrap();
+    assert_eq!((written.vectors_written, written.vectors_removed), (1, 0));
+    let marked = embedding::finish_claims()
+        .bind(client, &vec![id], &vec![hash(1)], &chunker, &model)
+        .one()
+        .await
+        .unwrap();
+    assert_eq!(marked, 1);
+    let feed = embedding::embeddings_since()
+        .bind(client, &chunker, &model, &0, &10)
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(feed.len(), 1);
+    assert_eq!(feed[0].vector.as_deref(), Some(vector.as_slice()));
+    assert_eq!(feed[0].source.as_deref(), Some("docs"));
+    let progress = embedding::embedding_progress()
+        .bind(client, &chunker, &model)
+        .one()
+        .await
+        .unwrap();
+    assert_eq!((progress.items, progress.indexed), (1, 1));
 }
 
 #[test]
