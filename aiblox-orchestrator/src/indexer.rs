@@ -47,6 +47,24 @@ pub(crate) struct IndexProgress {
     pub(crate) chunks_embedded: AtomicU64,
     /// Microseconds this replica spent embedding.
     pub(crate) embedding_micros: AtomicU64,
+    /// Whether the items were counted at least once.
+    pub(crate) counted: std::sync::atomic::AtomicBool,
+}
+
+impl IndexProgress {
+    /// Indexed items as a share of all, at the last count (1 for an empty knowledge base, 0
+    /// before the first count).
+    pub(crate) fn coverage(&self) -> f64 {
+        let items = self.items.load(Ordering::Relaxed);
+        let indexed = self.indexed.load(Ordering::Relaxed);
+        if !self.counted.load(Ordering::Relaxed) {
+            0.0
+        } else if items == 0 {
+            1.0
+        } else {
+            indexed as f64 / items as f64
+        }
+    }
 }
 
 /// Embeds what lacks vectors, until dropped.
@@ -95,6 +113,7 @@ impl Indexer {
                 self.progress
                     .indexed
                     .store(progress.indexed, Ordering::Relaxed);
+                self.progress.counted.store(true, Ordering::Relaxed);
             }
             Err(err) => tracing::warn!(error = %err, "counting indexed items failed"),
         }
@@ -161,5 +180,25 @@ impl Indexer {
             .fetch_add(micros, Ordering::Relaxed);
         tracing::debug!(items = claims.len(), chunks, "indexed");
         Ok(claims.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coverage_is_zero_until_counted_then_the_indexed_share() {
+        let progress = IndexProgress::default();
+        assert_eq!(progress.coverage(), 0.0, "not counted yet");
+        progress.counted.store(true, Ordering::Relaxed);
+        assert_eq!(
+            progress.coverage(),
+            1.0,
+            "an empty knowledge base is covered"
+        );
+        progress.items.store(40, Ordering::Relaxed);
+        progress.indexed.store(38, Ordering::Relaxed);
+        assert_eq!(progress.coverage(), 0.95);
     }
 }

@@ -13,6 +13,7 @@ use crate::chunk_store::{ChunkKey, ChunkStore, SetIndex, SetKey, lock};
 use crate::chunker::Chunker;
 use crate::dense::DenseIndex;
 use crate::evidence::{self, Passage};
+use crate::indexer::IndexProgress;
 use crate::observability::Metrics;
 use crate::protocol::{
     CandidateExplain, Evidence, EvidenceExplain, LegRank, MatchedTerm, Mode, QueryExplain,
@@ -51,7 +52,14 @@ pub struct DenseLeg {
     pub(crate) embedder: BatchingEmbedder,
     /// The corpus' chunk vectors.
     pub(crate) index: Arc<DenseIndex>,
+    /// How much of the corpus the indexer has covered.
+    pub(crate) progress: Arc<IndexProgress>,
 }
+
+/// Share of the items that must have vectors before queries that name no `mode` are hybrid:
+/// a dense leg that knows only part of the corpus ranks that part too high (on a demo that
+/// has embedded its first 40 pages, every question's best dense hits were among them).
+pub const HYBRID_COVERAGE: f64 = 0.95;
 
 /// Where each leg ranked one candidate.
 #[derive(Debug, Clone, Copy, Default)]
@@ -102,12 +110,12 @@ impl Orchestrator {
         }
     }
 
-    /// The mode of a query that names none: hybrid with an embedding model, else lexical.
+    /// The mode of a query that names none: hybrid with an embedding model once its vectors
+    /// cover [`HYBRID_COVERAGE`] of the items, else lexical.
     pub fn default_mode(&self) -> Mode {
-        if self.dense.is_some() {
-            Mode::Hybrid
-        } else {
-            Mode::Lexical
+        match &self.dense {
+            Some(dense) if dense.progress.coverage() >= HYBRID_COVERAGE => Mode::Hybrid,
+            _ => Mode::Lexical,
         }
     }
 

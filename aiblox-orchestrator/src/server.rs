@@ -140,6 +140,7 @@ impl AppState {
                     std::thread::available_parallelism().map_or(1, usize::from),
                 )?,
                 index: indexing.index.clone(),
+                progress: indexing.progress.clone(),
             }),
             None => None,
         };

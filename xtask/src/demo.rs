@@ -60,7 +60,7 @@ pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
     let model = embedding_model();
     match &model {
         Some(dir) => println!(
-            "demo: hybrid retrieval with the embedding model in {} (the service embeds the corpus in the background; progress below)",
+            "demo: hybrid retrieval with the embedding model in {} (the service embeds the corpus in the background, progress below; answers are lexical until 95 % is embedded)",
             dir.display()
         ),
         None => println!(
