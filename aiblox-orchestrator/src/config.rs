@@ -525,6 +525,33 @@ mod tests {
     }
 
     #[test]
+    fn check_config_says_whether_retrieval_is_hybrid_or_lexical_only() {
+        let lexical =
+            Settings::resolve(&env(&[("AIBLOX_KB_DATABASE_URL", "postgresql://a@h/x")])).unwrap();
+        let shown = lexical.to_redacted_toml();
+        assert!(
+            shown.contains("# retrieval: lexical only") && shown.contains("fetch-model"),
+            "{shown}"
+        );
+        let hybrid = Settings::resolve(&env(&[
+            ("AIBLOX_KB_DATABASE_URL", "postgresql://a@h/x"),
+            ("AIBLOX_EMBEDDING_MODEL", "/models/minilm"),
+            ("AIBLOX_EMBEDDING_PRECISION", "f32"),
+        ]))
+        .unwrap();
+        let shown = hybrid.to_redacted_toml();
+        assert!(shown.contains("model = \"/models/minilm\""), "{shown}");
+        assert!(shown.contains("precision = \"f32\""), "{shown}");
+        assert!(shown.contains("# retrieval: hybrid"), "{shown}");
+        let refused = Settings::resolve(&env(&[
+            ("AIBLOX_KB_DATABASE_URL", "postgresql://a@h/x"),
+            ("AIBLOX_EMBEDDING_PRECISION", "f16"),
+        ]))
+        .unwrap_err();
+        assert!(refused.to_string().contains("`int8` or `f32`"), "{refused}");
+    }
+
+    #[test]
     fn bad_settings_are_refused_with_the_reason() {
         let base = || env(&[("AIBLOX_KB_DATABASE_URL", "postgresql://a@h/x")]);
         let cases: Vec<(Overrides, &str)> = vec![
