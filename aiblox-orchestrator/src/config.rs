@@ -413,6 +413,19 @@ impl Settings {
             (1..=50).contains(&self.retrieval.max_chunks_per_item),
             "retrieval.max_chunks_per_item must be 1 to 50",
         )?;
+        if let Some(dir) = &self.embedding.model {
+            let missing: Vec<&str> = ["config.json", "tokenizer.json", "model.safetensors"]
+                .into_iter()
+                .filter(|file| !dir.join(file).is_file())
+                .collect();
+            if !missing.is_empty() {
+                return Err(ConfigError(format!(
+                    "embedding.model {} lacks {}: it must be a model directory in Hugging Face format (`cargo xtask fetch-model` prints one as its last line)",
+                    dir.display(),
+                    missing.join(", ")
+                )));
+            }
+        }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|err| ConfigError(format!("log level {:?}: {err}", self.log.level)))?;
         Ok(())
@@ -533,14 +546,30 @@ mod tests {
             shown.contains("# retrieval: lexical only") && shown.contains("fetch-model"),
             "{shown}"
         );
-        let hybrid = Settings::resolve(&env(&[
-            ("AIBLOX_KB_DATABASE_URL", "postgresql://a@h/x"),
-            ("AIBLOX_EMBEDDING_MODEL", "/models/minilm"),
-            ("AIBLOX_EMBEDDING_PRECISION", "f32"),
-        ]))
-        .unwrap();
+        let model = tempfile::tempdir().unwrap();
+        let with_model = |model: &Path| Overrides {
+            embedding_model: Some(model.to_owned()),
+            ..env(&[
+                ("AIBLOX_KB_DATABASE_URL", "postgresql://a@h/x"),
+                ("AIBLOX_EMBEDDING_PRECISION", "f32"),
+            ])
+        };
+        let refused = Settings::resolve(&with_model(model.path())).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("lacks config.json, tokenizer.json, model.safetensors"),
+            "{refused}"
+        );
+        for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+            std::fs::write(model.path().join(file), "").unwrap();
+        }
+        let hybrid = Settings::resolve(&with_model(model.path())).unwrap();
         let shown = hybrid.to_redacted_toml();
-        assert!(shown.contains("model = \"/models/minilm\""), "{shown}");
+        assert!(
+            shown.contains(&format!("model = {:?}", model.path().display().to_string())),
+            "{shown}"
+        );
         assert!(shown.contains("precision = \"f32\""), "{shown}");
         assert!(shown.contains("# retrieval: hybrid"), "{shown}");
         let refused = Settings::resolve(&env(&[
