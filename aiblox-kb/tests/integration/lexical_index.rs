@@ -594,3 +594,39 @@ async fn chunk_term_statistics_follow_the_chunk_cache() {
         .get(0);
     assert_eq!(left, 0);
 }
+
+#[tokio::test]
+async fn truncating_the_items_empties_the_index_with_them() {
+    let kb = TestKb::new().await;
+    let items = ItemRepo::new(kb.pool());
+    items
+        .upsert(&[
+            NewItem::new("docs", "a", "vacuum reclaims storage"),
+            NewItem::new("docs", "b", "indexes speed up lookups"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(found(&kb, "vacuum").await, ["a"]);
+    let client = kb.raw_client().await;
+    client
+        .batch_execute("TRUNCATE item RESTART IDENTITY CASCADE")
+        .await
+        .unwrap();
+    assert_index_consistent(&client).await;
+    let left: i64 = client
+        .query_one("SELECT count(*) FROM item_term", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "no lengths of removed items stay behind");
+    assert!(
+        found(&kb, "vacuum").await.is_empty(),
+        "kept postings dropped"
+    );
+    items
+        .upsert(&[NewItem::new("docs", "c", "vacuum again")])
+        .await
+        .unwrap();
+    assert_index_consistent(&client).await;
+    assert_eq!(found(&kb, "vacuum").await, ["c"]);
+}
