@@ -178,31 +178,35 @@ impl DenseIndex {
         hits
     }
 
-    /// The cosine of every chunk of an item's content to the question, by chunk index
-    /// (`None` when the index holds no vectors of that content; a chunk without a vector
-    /// scores 0).
+    /// For each item (id, content hash), the cosine of every chunk of that content to the
+    /// question, by chunk index (`None` when the index holds no vectors of that content; a
+    /// chunk without a vector scores 0). One lock and one quantisation of the question for all.
     pub(crate) fn chunk_scores(
         &self,
-        item_id: i64,
-        content_hash: &[u8; 32],
+        items: &[(i64, [u8; 32])],
         question: &[f32],
-    ) -> Option<Vec<f32>> {
+    ) -> Vec<Option<Vec<f32>>> {
         let vectors = lock_read(&self.vectors);
-        let entry = vectors.items.get(&item_id)?;
-        if &entry.content_hash != content_hash {
-            return None;
-        }
         let query = Query::new(self.precision, question);
-        Some(
-            (0..entry.chunk_count)
-                .map(|chunk| {
-                    vectors
-                        .positions
-                        .get(&(item_id, chunk))
-                        .map_or(0.0, |&slot| vectors.score(self, &query, slot))
-                })
-                .collect(),
-        )
+        items
+            .iter()
+            .map(|(item_id, content_hash)| {
+                let entry = vectors.items.get(item_id)?;
+                if &entry.content_hash != content_hash {
+                    return None;
+                }
+                Some(
+                    (0..entry.chunk_count)
+                        .map(|chunk| {
+                            vectors
+                                .positions
+                                .get(&(*item_id, chunk))
+                                .map_or(0.0, |&slot| vectors.score(self, &query, slot))
+                        })
+                        .collect(),
+                )
+            })
+            .collect()
     }
 
     /// Keeps the index current: reads every vector of `chunker_key` and `model_key` from the
@@ -473,13 +477,10 @@ mod tests {
                     .is_empty()
             );
             assert_eq!(ids(&index.search(&question, None, 1)), [(1, 1)]);
-            let chunks = index.chunk_scores(1, &[1; 32], &question).unwrap();
+            let mut scores = index.chunk_scores(&[(1, [1; 32]), (1, [2; 32])], &question);
+            let chunks = scores[0].take().unwrap();
             assert!(chunks[1] > chunks[0]);
-            assert_eq!(
-                index.chunk_scores(1, &[2; 32], &question),
-                None,
-                "another content"
-            );
+            assert_eq!(scores[1], None, "another content");
         }
     }
 

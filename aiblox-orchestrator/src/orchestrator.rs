@@ -25,6 +25,11 @@ use crate::router::{LookupRoute, Router};
 /// The `k` of reciprocal rank fusion: a result at rank `r` of a leg adds `1 / (k + r)`.
 pub const RRF_K: f64 = 60.0;
 
+/// What a result at `rank` (from 1) of one ranking adds in reciprocal rank fusion.
+fn rrf(rank: usize) -> f64 {
+    1.0 / (RRF_K + rank as f64)
+}
+
 /// Why a query got no answer.
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -172,18 +177,7 @@ impl Orchestrator {
                 self.fuse(&mut retrieved, dense, vector, mode, query)
                     .await?
             }
-            _ => retrieved
-                .candidates
-                .iter()
-                .enumerate()
-                .map(|(rank, candidate)| Legs {
-                    lexical: Some(LegRank {
-                        rank: rank + 1,
-                        score: candidate.score,
-                    }),
-                    dense: None,
-                })
-                .collect(),
+            _ => lexical_legs(&retrieved.candidates),
         };
         self.metrics.observe_stage("retrieve", started.elapsed());
 
@@ -197,10 +191,11 @@ impl Orchestrator {
         let mut passages = passages(candidates, &sets, terms, query.top_k);
         // The cosine of each candidate's chunks, where the vectors of its content are in memory.
         let cosines: Vec<Option<Vec<f32>>> = match (&question, dense) {
-            (Some(vector), Some(dense)) => candidates
-                .iter()
-                .map(|c| dense.index.chunk_scores(c.id, &c.content_hash, vector))
-                .collect(),
+            (Some(vector), Some(dense)) => {
+                let items: Vec<(i64, [u8; 32])> =
+                    candidates.iter().map(|c| (c.id, c.content_hash)).collect();
+                dense.index.chunk_scores(&items, vector)
+            }
             _ => Vec::new(),
         };
         add_dense_passages(&mut passages, &cosines, candidates, &sets);
@@ -343,13 +338,12 @@ impl Orchestrator {
         );
         self.metrics
             .observe_stage("dense_search", searching.elapsed());
-        let mut legs: HashMap<i64, Legs> = HashMap::with_capacity(hits.len() * 2);
-        for (rank, candidate) in retrieved.candidates.iter().enumerate() {
-            legs.entry(candidate.id).or_default().lexical = Some(LegRank {
-                rank: rank + 1,
-                score: candidate.score,
-            });
-        }
+        let mut legs: HashMap<i64, Legs> = retrieved
+            .candidates
+            .iter()
+            .map(|c| c.id)
+            .zip(lexical_legs(&retrieved.candidates))
+            .collect();
         let unknown: Vec<i64> = hits
             .iter()
             .map(|hit| hit.item_id)
@@ -391,7 +385,7 @@ impl Orchestrator {
                 _ => [leg.lexical, leg.dense]
                     .into_iter()
                     .flatten()
-                    .map(|leg| 1.0 / (RRF_K + leg.rank as f64))
+                    .map(|leg| rrf(leg.rank))
                     .sum(),
             };
         }
@@ -616,6 +610,21 @@ fn passages<'a>(
     passages
 }
 
+/// The lexical leg's rank (from 1) and BM25 score of each candidate, in their order.
+fn lexical_legs(candidates: &[Candidate]) -> Vec<Legs> {
+    candidates
+        .iter()
+        .enumerate()
+        .map(|(rank, candidate)| Legs {
+            lexical: Some(LegRank {
+                rank: rank + 1,
+                score: candidate.score,
+            }),
+            dense: None,
+        })
+        .collect()
+}
+
 /// Adds, for every candidate whose chunk vectors are known, each of its chunks not yet a
 /// passage (a chunk can answer a question without holding its words).
 fn add_dense_passages(
@@ -672,13 +681,7 @@ fn reciprocal_rank_fusion(bm25: &[f64], cosine: &[Option<f64>]) -> Vec<f64> {
     lexical
         .iter()
         .zip(&dense)
-        .map(|(a, b)| {
-            [a, b]
-                .into_iter()
-                .flatten()
-                .map(|rank| 1.0 / (RRF_K + *rank as f64))
-                .sum()
-        })
+        .map(|(a, b)| [a, b].into_iter().flatten().map(|rank| rrf(*rank)).sum())
         .collect()
 }
 

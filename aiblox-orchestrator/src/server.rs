@@ -368,28 +368,26 @@ async fn item(
 /// How far the dense leg's vectors cover the knowledge base (counted by the indexer every
 /// few seconds while idle), and what this replica holds and did.
 async fn index(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    use std::sync::atomic::Ordering::Relaxed;
-    let Some(indexing) = &state.indexing else {
+    let mode = state.orchestrator.default_mode().as_str();
+    let (Some(indexing), Some(report)) = (&state.indexing, state.dense_report()) else {
         return Json(serde_json::json!({
             "model": null,
-            "mode": state.orchestrator.default_mode().as_str(),
+            "mode": mode,
             "message": "no embedding model: lexical retrieval only (set AIBLOX_EMBEDDING_MODEL)",
         }));
     };
-    let progress = &indexing.progress;
-    let (vectors, bytes) = indexing.index.sizes();
     Json(serde_json::json!({
         "model": indexing.embedder.key(),
         "chunker": indexing.chunker_key,
-        "mode": state.orchestrator.default_mode().as_str(),
-        "items": progress.items.load(Relaxed),
-        "indexed": progress.indexed.load(Relaxed),
-        "vectors_in_memory": vectors,
-        "vector_bytes_in_memory": bytes,
+        "mode": mode,
+        "items": report.items,
+        "indexed": report.indexed,
+        "vectors_in_memory": report.vectors,
+        "vector_bytes_in_memory": report.vector_bytes,
         "embedded_here": {
-            "items": progress.items_embedded.load(Relaxed),
-            "chunks": progress.chunks_embedded.load(Relaxed),
-            "seconds": progress.embedding_micros.load(Relaxed) as f64 / 1e6,
+            "items": report.items_embedded,
+            "chunks": report.chunks_embedded,
+            "seconds": report.embedding_seconds,
         },
     }))
 }
