@@ -264,7 +264,15 @@ async fn search_ranks_titles_first_and_filters_by_source() {
         .search("vacuum", Some(&["docs".to_owned()]), 10)
         .await
         .unwrap();
-    assert_eq!(docs_only.len(), 1);
+    let docs_only: Vec<(&str, &str)> = docs_only
+        .iter()
+        .map(|hit| (hit.item.source.as_str(), hit.item.external_id.as_str()))
+        .collect();
+    assert_eq!(
+        docs_only,
+        [("docs", "vacuum")],
+        "the wiki's vacuum page is left out"
+    );
     assert_eq!(items.search("vacuum", None, 1).await.unwrap().len(), 1);
     assert!(
         items
@@ -350,13 +358,18 @@ async fn any_word_search_finds_items_without_every_word_and_ranks_by_frequency()
         .map(|hit| hit.item.external_id.as_str())
         .collect();
     assert_eq!(found, ["vacuum", "disk"]);
-    assert!(
-        items
-            .search_any_word("vacuum", Some(&["wiki".to_owned()]), 10)
+    // Each filter keeps its own source's page of the words and only it.
+    for (source, expected) in [("wiki", "other"), ("docs", "vacuum")] {
+        let hits = items
+            .search_any_word("relevant vacuum", Some(&[source.to_owned()]), 10)
             .await
-            .unwrap()
-            .is_empty()
-    );
+            .unwrap();
+        let found: Vec<&str> = hits
+            .iter()
+            .map(|hit| hit.item.external_id.as_str())
+            .collect();
+        assert_eq!(found, [expected], "filtered on {source}");
+    }
     assert!(
         items
             .search_any_word("?!- \"", None, 10)

@@ -390,6 +390,15 @@ async fn search(
         .filter(|found| found.load(Ordering::Relaxed) == 0)
         .count() as u64;
     let mean_hits = timed.total as f64 / count.max(1) as f64;
+    let (spec_mean, spec_empty) = workload::SPEC_SEARCH_HITS;
+    if workload.sizes == workload::Sizes::default()
+        && (crate::report::round(mean_hits, 1) != spec_mean || empty != spec_empty)
+    {
+        bail!(
+            "search found {mean_hits:.2} hits per query with {empty} empty where the specification \
+             expects {spec_mean} and {spec_empty}: a wrong result, the run is void"
+        );
+    }
     Ok(PhaseResult::from_timed(&timed, options.concurrency, None)
         .check("limit", 10u64)
         .check("mean_hits", crate::report::round(mean_hits, 2))

@@ -24,6 +24,9 @@ pub const SPEC_ITEMS_SHA256: &str =
 /// `workload_sha256` of the reference sizes, as the specification prints it.
 pub const SPEC_WORKLOAD_SHA256: &str =
     "4a3a393523119e5fda96ce77b69e7e408c7d87da0555f203a3d77646c78c230d";
+/// The specification's result check of the search phase at full size: mean hits per query
+/// (limit 10, to one decimal) and queries without a hit.
+pub const SPEC_SEARCH_HITS: (f64, u64) = (9.2, 23);
 
 /// Stream numbers of the specification.
 const VOCAB: u64 = 0;
