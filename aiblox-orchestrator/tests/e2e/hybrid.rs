@@ -1,14 +1,16 @@
 //! Hybrid retrieval with the real embedding model: replicas that index one knowledge base
 //! together without embedding an item twice, vectors that follow changed and deleted items,
-//! questions answered by meaning, and a service without a model that says so.
+//! questions answered by meaning, lexical answers by default until the index covers the
+//! corpus, and a service without a model that says so.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use aiblox_embed::fetch::{ALL_MINILM_L6_V2, default_cache_dir, fetch_model};
-use aiblox_kb::{ItemRepo, NewItem};
+use aiblox_kb::{EmbeddingRepo, ItemRepo, NewItem};
 use aiblox_kb_testkit::TestKb;
+use aiblox_orchestrator::chunker::Chunker;
 use serde_json::{Value, json};
 
 use crate::{TestApp, corpus, settings_with};
@@ -76,7 +78,7 @@ async fn two_replicas_index_together_and_answer_by_meaning() {
     let (a, b) = tokio::join!(spawn_with_model(&kb), spawn_with_model(&kb));
     let index_a = index_until(&a, "replica a", fully_indexed).await;
     let index_b = index_until(&b, "replica b", fully_indexed).await;
-    assert_eq!(index_a["model"], "all-MiniLM-L6-v2:53aa51172d14");
+    assert_eq!(index_a["model"], MODEL_KEY);
     assert_eq!(index_a["items"], 4);
 
     // Every item with content was embedded by exactly one of them (the whitespace-only one
@@ -219,6 +221,73 @@ async fn changed_items_are_embedded_again_and_deleted_ones_leave() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    app.stop().await;
+}
+
+/// The model's key as the service reports it (its name and a digest of its weights).
+const MODEL_KEY: &str = "all-MiniLM-L6-v2:53aa51172d14";
+
+#[tokio::test]
+async fn until_the_index_covers_the_corpus_queries_without_a_mode_are_lexical() {
+    let kb = TestKb::new().await;
+    ItemRepo::new(kb.pool()).upsert(&corpus()).await.unwrap();
+    // Another indexer holds one item for an hour: this replica cannot embed it, so the index
+    // covers 3 of the 4 items, under the 95 % a query without `mode` needs to be hybrid.
+    let settings = settings_with(kb.config(), kb.server_url(), Vec::new());
+    let chunker = Chunker::new(
+        settings.retrieval.chunk_max_bytes,
+        settings.retrieval.chunk_overlap_bytes,
+    )
+    .key();
+    let embeddings = EmbeddingRepo::new(kb.pool());
+    let held = embeddings
+        .claim(&chunker, MODEL_KEY, 1, Duration::from_secs(3600))
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1);
+    let app = spawn_with_model(&kb).await;
+    let index = index_until(&app, "all but the held item", |index| {
+        index["items"] == 4 && index["indexed"] == 3
+    })
+    .await;
+    assert_eq!(index["chunker"], chunker.as_str());
+    let stored: i64 = kb
+        .raw_client()
+        .await
+        .query_one("SELECT count(*) FROM chunk_embedding", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let index = index_until(&app, "the vectors in memory", |index| {
+        index["vectors_in_memory"] == stored
+    })
+    .await;
+    assert_eq!(index["mode"], "lexical", "{index}");
+    let (status, answer) = app.query(json!({"query": "dead tuples"})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["stats"]["mode"], "lexical", "{answer}");
+    // Asked for, the dense leg answers from the vectors embedded so far, never the held item.
+    let (status, dense) = app
+        .query(json!({"query": "dead tuples", "mode": "dense", "top_k": 10}))
+        .await;
+    assert_eq!(status, 200, "{dense}");
+    assert_eq!(dense["stats"]["mode"], "dense");
+    let cited: Vec<i64> = dense["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["item_id"].as_i64().unwrap())
+        .collect();
+    assert!(
+        !cited.is_empty() && !cited.contains(&held[0].item_id),
+        "{dense}"
+    );
+
+    // The other indexer finishes (here: gives the item up as done): queries become hybrid.
+    embeddings.finish(&chunker, MODEL_KEY, &held).await.unwrap();
+    index_until(&app, "the whole corpus", |index| index["mode"] == "hybrid").await;
+    let (_, answer) = app.query(json!({"query": "dead tuples"})).await;
+    assert_eq!(answer["stats"]["mode"], "hybrid", "{answer}");
     app.stop().await;
 }
 
