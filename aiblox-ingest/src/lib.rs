@@ -1,13 +1,16 @@
 //! An ingestion block on the aiblox knowledge-base contract: loads a directory of `.html`,
 //! `.md` and `.txt` files, or JSONL files of items, and upserts them through `aiblox-kb`'s
 //! `ItemRepo` (it knows no SQL). Re-running changes nothing; changed files are updated; a bad
-//! file is reported and skipped, never the end of the run.
+//! file is reported and the others are still loaded; files of other types and empty documents
+//! are skipped.
 //!
 //! # Layout
 //! - [`html`]: HTML to title and clean text.
 //! - [`source`]: files and JSONL lines to documents, with their `external_id`.
+//! - `decode`: file bytes to text (byte order marks, HTML's declared charset, UTF-8).
 //! - this module: batching, upserting, the summary.
 
+mod decode;
 pub mod html;
 pub mod source;
 
@@ -16,7 +19,7 @@ use std::collections::HashSet;
 use aiblox_kb::{ItemRepo, KbPool, NewItem, UpsertStatus};
 use serde::Serialize;
 
-pub use source::{Document, Failure, documents};
+pub use source::{Document, Failure, FileType, Loaded, Skip, documents, documents_of_types};
 
 /// Items per upsert statement.
 pub const DEFAULT_BATCH_SIZE: usize = 200;
@@ -30,37 +33,58 @@ pub struct Summary {
     pub changed: usize,
     /// Items already as they are.
     pub unchanged: usize,
+    /// Files of types the block does not read, and empty documents.
+    pub skipped: usize,
     /// Files or lines that could not be ingested.
     pub failed: usize,
     /// Why, for each failure.
     pub failures: Vec<Failure>,
+    /// Why, for each skip.
+    pub skips: Vec<Skip>,
 }
 
 /// Progress after each batch: documents done so far.
 pub type Progress<'a> = &'a mut dyn FnMut(usize);
 
-/// Upserts `documents` as items of `source`, in batches, and reports what happened.
+/// Upserts `documents` as items of `source`, in batches, and reports what happened. A document
+/// with no text but whitespace is skipped, not stored.
 ///
 /// # Errors
 /// Only when the database fails; a bad document is counted in [`Summary::failed`].
 pub async fn ingest(
     pool: &KbPool,
     source: &str,
-    documents: impl IntoIterator<Item = Result<Document, Failure>>,
+    documents: impl IntoIterator<Item = Loaded>,
     batch_size: usize,
     progress: Progress<'_>,
 ) -> Result<Summary, aiblox_kb::Error> {
     let mut summary = Summary::default();
     let mut seen = HashSet::new();
-    let mut batch: Vec<NewItem> = Vec::with_capacity(batch_size);
+    let mut batch = Batch::default();
     let mut done = 0;
-    for document in documents {
+    for loaded in documents {
         done += 1;
-        match document.and_then(|document| to_item(source, document, &mut seen)) {
-            Ok(item) => batch.push(item),
-            Err(failure) => summary.record_failure(failure),
+        match loaded {
+            Loaded::Document(document) if document.content.trim().is_empty() => {
+                summary.skip(Skip {
+                    location: document.origin,
+                    reason: "no text in it".to_owned(),
+                });
+            }
+            Loaded::Document(document) => {
+                let origin = document.origin.clone();
+                match to_item(source, document, &mut seen) {
+                    Ok(item) => batch.push(item, origin),
+                    Err(reason) => summary.record_failure(Failure {
+                        location: origin,
+                        reason,
+                    }),
+                }
+            }
+            Loaded::Failed(failure) => summary.record_failure(failure),
+            Loaded::Skipped(skip) => summary.skip(skip),
         }
-        if batch.len() >= batch_size.max(1) {
+        if batch.items.len() >= batch_size.max(1) {
             write(pool, &mut batch, &mut summary).await?;
             progress(done);
         }
@@ -70,10 +94,34 @@ pub async fn ingest(
     Ok(summary)
 }
 
+/// Items waiting for their upsert, with the origin of each (for failures).
+#[derive(Default)]
+struct Batch {
+    items: Vec<NewItem>,
+    origins: Vec<String>,
+}
+
+impl Batch {
+    fn push(&mut self, item: NewItem, origin: String) {
+        self.items.push(item);
+        self.origins.push(origin);
+    }
+
+    fn clear(&mut self) {
+        self.items.clear();
+        self.origins.clear();
+    }
+}
+
 impl Summary {
     fn record_failure(&mut self, failure: Failure) {
         self.failed += 1;
         self.failures.push(failure);
+    }
+
+    fn skip(&mut self, skip: Skip) {
+        self.skipped += 1;
+        self.skips.push(skip);
     }
 
     fn count(&mut self, status: UpsertStatus) {
@@ -85,20 +133,15 @@ impl Summary {
     }
 }
 
-/// Checks a document against the contract's rules, so that one bad file cannot sink a batch.
+/// Checks a document against the contract's rules, so that one bad file cannot sink a batch;
+/// the error says why.
 fn to_item(
     source: &str,
     document: Document,
     seen: &mut HashSet<String>,
-) -> Result<NewItem, Failure> {
-    let failure = |reason: String| Failure {
-        location: document.external_id.clone(),
-        reason,
-    };
+) -> Result<NewItem, String> {
     if document.external_id.is_empty() || document.external_id.len() > 1024 {
-        return Err(failure(
-            "its external_id must be 1 to 1024 bytes".to_owned(),
-        ));
+        return Err("its external_id must be 1 to 1024 bytes".to_owned());
     }
     let texts = [
         Some(&document.content),
@@ -106,14 +149,15 @@ fn to_item(
         Some(&document.external_id),
     ];
     if texts.iter().flatten().any(|text| text.contains('\0')) {
-        return Err(failure("it contains a NUL character".to_owned()));
+        return Err("it contains a NUL character".to_owned());
     }
     if !document.metadata.is_object() {
-        return Err(failure("its metadata is not a JSON object".to_owned()));
+        return Err("its metadata is not a JSON object".to_owned());
     }
     if !seen.insert(document.external_id.clone()) {
-        return Err(failure(
-            "its external_id appears twice in this run; the first one was kept".to_owned(),
+        return Err(format!(
+            "its external_id {:?} appears twice in this run; the first one was kept",
+            document.external_id
         ));
     }
     let mut item = NewItem::new(source, document.external_id, document.content)
@@ -124,25 +168,25 @@ fn to_item(
 
 async fn write(
     pool: &KbPool,
-    batch: &mut Vec<NewItem>,
+    batch: &mut Batch,
     summary: &mut Summary,
 ) -> Result<(), aiblox_kb::Error> {
-    if batch.is_empty() {
+    if batch.items.is_empty() {
         return Ok(());
     }
     let items = ItemRepo::new(pool);
-    match items.upsert(batch).await {
+    match items.upsert(&batch.items).await {
         Ok(outcomes) => outcomes
             .iter()
             .for_each(|outcome| summary.count(outcome.status)),
         // A rule only the database knows: isolate the culprit item by item.
         Err(aiblox_kb::Error::InvalidInput { .. }) => {
-            for item in batch.iter() {
+            for (item, origin) in batch.items.iter().zip(&batch.origins) {
                 match items.upsert(std::slice::from_ref(item)).await {
                     Ok(outcomes) => summary.count(outcomes[0].status),
                     Err(aiblox_kb::Error::InvalidInput { message }) => {
                         summary.record_failure(Failure {
-                            location: item.external_id.clone(),
+                            location: origin.clone(),
                             reason: message,
                         });
                     }

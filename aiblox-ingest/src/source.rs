@@ -1,11 +1,13 @@
 //! Documents from files: a directory's `.html`/`.htm`, `.md`/`.markdown` and `.txt` files
 //! (`external_id` = path relative to the given root, with `/`), and `.jsonl` files of items
-//! (`{"external_id", "content", "title"?, "metadata"?}` per line).
+//! (`{"external_id", "content", "title"?, "metadata"?}` per line). Files of other types in a
+//! directory are skipped; every failure and skip names the file by its path as given.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::decode::decode;
 use crate::html;
 
 /// Largest file read, in bytes.
@@ -25,6 +27,9 @@ pub struct Document {
     /// A JSON object.
     #[serde(default = "empty_object")]
     pub metadata: serde_json::Value,
+    /// Where it came from: the file's path as given, with `:LINE` for a JSONL line.
+    #[serde(skip)]
+    pub origin: String,
 }
 
 fn empty_object() -> serde_json::Value {
@@ -34,29 +39,127 @@ fn empty_object() -> serde_json::Value {
 /// A file or line that could not be ingested.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Failure {
-    /// The file (and line), or the external_id.
+    /// The file's path as given (and `:LINE` for a JSONL line).
     pub location: String,
     /// Why.
     pub reason: String,
 }
 
-/// Every document under `paths`, in a stable order: files of a directory sorted by path.
-/// Files of other types are ignored.
-pub fn documents(paths: &[PathBuf]) -> impl Iterator<Item = Result<Document, Failure>> + '_ {
-    paths.iter().flat_map(|path| {
-        let (root, files) = if path.is_dir() {
-            (path.clone(), files_under(path))
+/// A file or document left out on purpose: a type the block does not read, or nothing in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skip {
+    /// The file's path as given (and `:LINE` for a JSONL line).
+    pub location: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What reading the inputs gave, one entry per document, failure or skipped file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Loaded {
+    /// A document to ingest.
+    Document(Document),
+    /// A file or line that cannot be ingested.
+    Failed(Failure),
+    /// A file of a type the block does not read, found in a directory.
+    Skipped(Skip),
+}
+
+/// Every document under `paths` of every type the block reads: see [`documents_of_types`].
+pub fn documents(paths: &[PathBuf]) -> impl Iterator<Item = Loaded> + '_ {
+    documents_of_types(paths, &FileType::ALL)
+}
+
+/// Every document of `types` under `paths`, in a stable order: files of a directory sorted by
+/// path. Files of other types are skipped, except a file named explicitly whose type the block
+/// cannot read at all, which fails.
+pub fn documents_of_types<'a>(
+    paths: &'a [PathBuf],
+    types: &'a [FileType],
+) -> impl Iterator<Item = Loaded> + 'a {
+    paths.iter().flat_map(move |path| {
+        let (root, files, walked) = if path.is_dir() {
+            (path.clone(), files_under(path), true)
         } else {
             (
                 path.parent().map(Path::to_path_buf).unwrap_or_default(),
                 vec![Ok(path.clone())],
+                false,
             )
         };
         files.into_iter().flat_map(move |file| match file {
-            Ok(file) => load(&root, &file),
-            Err(failure) => vec![Err(failure)],
+            Ok(file) => match FileType::of(&file) {
+                Some(file_type) if types.contains(&file_type) => load(&root, &file, file_type),
+                None if !walked => vec![Loaded::Failed(Failure {
+                    location: file.display().to_string(),
+                    reason: format!("not a {} file", FileType::names(&FileType::ALL)),
+                })],
+                _ => vec![Loaded::Skipped(Skip {
+                    location: file.display().to_string(),
+                    reason: format!("not a {} file", FileType::names(types)),
+                })],
+            },
+            Err(failure) => vec![Loaded::Failed(failure)],
         })
     })
+}
+
+/// A type of file the block reads, known by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileType {
+    /// `.html`, `.htm`: the page's title and text, without navigation.
+    Html,
+    /// `.md`, `.markdown`: the text as is; the first `# ` line is the title.
+    Markdown,
+    /// `.txt`: the text as is.
+    Text,
+    /// `.jsonl`: an item per line.
+    Jsonl,
+}
+
+impl FileType {
+    /// Every type, in the order messages name them.
+    pub const ALL: [FileType; 4] = [
+        FileType::Html,
+        FileType::Markdown,
+        FileType::Text,
+        FileType::Jsonl,
+    ];
+
+    /// The type's name, as `--types` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            FileType::Html => "html",
+            FileType::Markdown => "md",
+            FileType::Text => "txt",
+            FileType::Jsonl => "jsonl",
+        }
+    }
+
+    /// The type named `name` (as [`FileType::name`] gives it).
+    pub fn from_name(name: &str) -> Option<FileType> {
+        FileType::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    fn of(path: &Path) -> Option<FileType> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "html" | "htm" => Some(FileType::Html),
+            "md" | "markdown" => Some(FileType::Markdown),
+            "txt" => Some(FileType::Text),
+            "jsonl" => Some(FileType::Jsonl),
+            _ => None,
+        }
+    }
+
+    /// `.html, .md or .txt`.
+    fn names(types: &[FileType]) -> String {
+        let names: Vec<String> = types.iter().map(|t| format!(".{}", t.name())).collect();
+        match names.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => "readable".to_owned(),
+        }
+    }
 }
 
 fn files_under(dir: &Path) -> Vec<Result<PathBuf, Failure>> {
@@ -77,7 +180,7 @@ fn files_under(dir: &Path) -> Vec<Result<PathBuf, Failure>> {
             let path = entry.path();
             if path.is_dir() {
                 pending.push(path);
-            } else if kind(&path).is_some() {
+            } else {
                 files.push(Ok(path));
             }
         }
@@ -89,25 +192,7 @@ fn files_under(dir: &Path) -> Vec<Result<PathBuf, Failure>> {
     files
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Html,
-    Markdown,
-    Text,
-    Jsonl,
-}
-
-fn kind(path: &Path) -> Option<Kind> {
-    match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
-        "html" | "htm" => Some(Kind::Html),
-        "md" | "markdown" => Some(Kind::Markdown),
-        "txt" => Some(Kind::Text),
-        "jsonl" => Some(Kind::Jsonl),
-        _ => None,
-    }
-}
-
-fn load(root: &Path, path: &Path) -> Vec<Result<Document, Failure>> {
+fn load(root: &Path, path: &Path, file_type: FileType) -> Vec<Loaded> {
     let external_id = path
         .strip_prefix(root)
         .unwrap_or(path)
@@ -115,14 +200,12 @@ fn load(root: &Path, path: &Path) -> Vec<Result<Document, Failure>> {
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
         .join("/");
+    let origin = path.display().to_string();
     let fail = |reason: String| {
-        vec![Err(Failure {
-            location: path.display().to_string(),
+        vec![Loaded::Failed(Failure {
+            location: origin.clone(),
             reason,
         })]
-    };
-    let Some(kind) = kind(path) else {
-        return fail("not a .html, .md, .txt or .jsonl file".to_owned());
     };
     match std::fs::metadata(path) {
         Ok(meta) if meta.len() > MAX_FILE_BYTES => {
@@ -135,22 +218,24 @@ fn load(root: &Path, path: &Path) -> Vec<Result<Document, Failure>> {
         Ok(bytes) => bytes,
         Err(err) => return fail(format!("cannot read: {err}")),
     };
-    let Ok(text) = String::from_utf8(bytes) else {
-        return fail("not UTF-8 text".to_owned());
+    let text = match decode(&bytes, file_type == FileType::Html) {
+        Ok(text) => text,
+        Err(reason) => return fail(reason),
     };
     let metadata = |format: &str| serde_json::json!({ "path": external_id, "format": format, "bytes": text.len() });
-    let document = match kind {
-        Kind::Jsonl => return jsonl(path, &text),
-        Kind::Html => {
+    let document = match file_type {
+        FileType::Jsonl => return jsonl(&origin, &text),
+        FileType::Html => {
             let extracted = html::extract(&text);
             Document {
                 external_id: external_id.clone(),
                 title: extracted.title,
                 content: extracted.text,
                 metadata: metadata("html"),
+                origin,
             }
         }
-        Kind::Markdown => Document {
+        FileType::Markdown => Document {
             external_id: external_id.clone(),
             title: text
                 .lines()
@@ -158,26 +243,35 @@ fn load(root: &Path, path: &Path) -> Vec<Result<Document, Failure>> {
                 .map(|title| title.trim().to_owned()),
             content: text.clone(),
             metadata: metadata("markdown"),
+            origin,
         },
-        Kind::Text => Document {
+        FileType::Text => Document {
             external_id: external_id.clone(),
             title: None,
             content: text.clone(),
             metadata: metadata("text"),
+            origin,
         },
     };
-    vec![Ok(document)]
+    vec![Loaded::Document(document)]
 }
 
-fn jsonl(path: &Path, text: &str) -> Vec<Result<Document, Failure>> {
+fn jsonl(origin: &str, text: &str) -> Vec<Loaded> {
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
         .map(|(index, line)| {
-            serde_json::from_str::<Document>(line).map_err(|err| Failure {
-                location: format!("{}:{}", path.display(), index + 1),
-                reason: err.to_string(),
-            })
+            let location = format!("{origin}:{}", index + 1);
+            match serde_json::from_str::<Document>(line) {
+                Ok(document) => Loaded::Document(Document {
+                    origin: location,
+                    ..document
+                }),
+                Err(err) => Loaded::Failed(Failure {
+                    location,
+                    reason: err.to_string(),
+                }),
+            }
         })
         .collect()
 }
@@ -186,11 +280,21 @@ fn jsonl(path: &Path, text: &str) -> Vec<Result<Document, Failure>> {
 mod tests {
     use super::*;
 
+    fn documents_of(loaded: &[Loaded]) -> Vec<&Document> {
+        loaded
+            .iter()
+            .filter_map(|entry| match entry {
+                Loaded::Document(document) => Some(document),
+                _ => None,
+            })
+            .collect()
+    }
+
     #[test]
     fn directories_give_relative_ids_and_files_their_kind() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("sub")).unwrap();
-        std::fs::write(dir.path().join("a.md"), "# Alpha\n\nText.").unwrap();
+        std::fs::write(dir.path().join("a.md"), "\u{feff}# Alpha\n\nText.").unwrap();
         std::fs::write(
             dir.path().join("sub/b.html"),
             "<title>Beta</title><p>Body</p>",
@@ -198,28 +302,57 @@ mod tests {
         .unwrap();
         std::fs::write(dir.path().join("c.txt"), "plain").unwrap();
         std::fs::write(dir.path().join("ignored.png"), [0u8, 1, 2]).unwrap();
-        std::fs::write(dir.path().join("bad.txt"), [0xffu8, 0xfe]).unwrap();
-        let loaded: Vec<_> = documents(&[dir.path().to_path_buf()]).collect();
-        let ids: Vec<String> = loaded
+        std::fs::write(dir.path().join("bad.txt"), [0xffu8, 0x00, 0xfe]).unwrap();
+        let loaded: Vec<Loaded> = documents(&[dir.path().to_path_buf()]).collect();
+        let found: Vec<(&str, Option<&str>, &str)> = documents_of(&loaded)
             .iter()
-            .filter_map(|d| d.as_ref().ok())
-            .map(|d| d.external_id.clone())
+            .map(|d| {
+                (
+                    d.external_id.as_str(),
+                    d.title.as_deref(),
+                    d.origin.as_str(),
+                )
+            })
             .collect();
-        assert_eq!(ids, ["a.md", "c.txt", "sub/b.html"]);
-        let titles: Vec<Option<String>> = loaded
+        let at = |name: &str| dir.path().join(name).display().to_string();
+        assert_eq!(
+            found,
+            [
+                ("a.md", Some("Alpha"), at("a.md").as_str()),
+                ("c.txt", None, at("c.txt").as_str()),
+                ("sub/b.html", Some("Beta"), at("sub/b.html").as_str())
+            ],
+            "the byte order mark is dropped before the title is found"
+        );
+        let others: Vec<(String, String)> = loaded
             .iter()
-            .filter_map(|d| d.as_ref().ok())
-            .map(|d| d.title.clone())
+            .filter_map(|entry| match entry {
+                Loaded::Failed(Failure { location, reason }) => {
+                    Some((location.clone(), format!("failed: {reason}")))
+                }
+                Loaded::Skipped(Skip { location, reason }) => {
+                    Some((location.clone(), format!("skipped: {reason}")))
+                }
+                Loaded::Document(_) => None,
+            })
             .collect();
         assert_eq!(
-            titles,
-            [Some("Alpha".to_owned()), None, Some("Beta".to_owned())]
+            others,
+            [
+                (
+                    at("bad.txt"),
+                    "failed: not UTF-8 text (invalid byte at offset 0): convert it to UTF-8"
+                        .to_owned()
+                ),
+                (
+                    at("ignored.png"),
+                    "skipped: not a .html, .md, .txt or .jsonl file".to_owned()
+                ),
+            ]
         );
-        let failures: Vec<&Failure> = loaded.iter().filter_map(|d| d.as_ref().err()).collect();
-        assert_eq!(failures.len(), 1);
-        assert!(
-            failures[0].location.ends_with("bad.txt") && failures[0].reason == "not UTF-8 text"
-        );
+        // Named explicitly, a file of another type is a failure, not a skip.
+        let named: Vec<Loaded> = documents(&[dir.path().join("ignored.png")]).collect();
+        assert!(matches!(&named[..], [Loaded::Failed(_)]), "{named:?}");
     }
 
     #[test]
@@ -227,19 +360,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("items.jsonl");
         std::fs::write(&file, "{\"external_id\": \"1\", \"content\": \"one\"}\n\nnot json\n{\"external_id\": \"2\", \"content\": \"two\", \"title\": \"Two\", \"metadata\": {\"k\": 1}}\n").unwrap();
-        let loaded: Vec<_> = documents(&[file]).collect();
-        assert_eq!(loaded.len(), 3);
-        assert_eq!(loaded[0].as_ref().unwrap().external_id, "1");
-        assert!(
-            loaded[1]
-                .as_ref()
-                .unwrap_err()
-                .location
-                .ends_with("items.jsonl:3")
-        );
-        assert_eq!(
-            loaded[2].as_ref().unwrap().metadata,
-            serde_json::json!({"k": 1})
-        );
+        let loaded: Vec<Loaded> = documents(std::slice::from_ref(&file)).collect();
+        let origin = |line: usize| format!("{}:{line}", file.display());
+        match &loaded[..] {
+            [
+                Loaded::Document(first),
+                Loaded::Failed(bad),
+                Loaded::Document(second),
+            ] => {
+                assert_eq!(
+                    (first.external_id.as_str(), first.origin.clone()),
+                    ("1", origin(1))
+                );
+                assert_eq!(bad.location, origin(3));
+                assert_eq!(second.origin, origin(4));
+                assert_eq!(second.metadata, serde_json::json!({"k": 1}));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

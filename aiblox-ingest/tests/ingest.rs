@@ -1,5 +1,9 @@
 //! The ingestion block against a real database: a directory in, items out; a rerun changes
-//! nothing; a changed file is updated; a bad file is reported and skipped.
+//! nothing; a changed file is updated; a bad file is reported by its path and the others are
+//! loaded; files of other types and empty documents are skipped; declared charsets are
+//! honoured; the binary takes the same database flags as every other and exits 1 on failures.
+
+use std::process::Command;
 
 use aiblox_ingest::{Summary, documents, ingest};
 use aiblox_kb::ItemRepo;
@@ -27,23 +31,79 @@ async fn ingesting_twice_changes_nothing_and_changes_are_picked_up() {
     std::fs::write(dir.path().join("plain.txt"), "plain text").unwrap();
     std::fs::write(dir.path().join("broken.txt"), [0xc3u8, 0x28]).unwrap();
     std::fs::write(dir.path().join("nul.txt"), "a\0b").unwrap();
+    std::fs::write(dir.path().join("blank.md"), " \n\t\n").unwrap();
+    std::fs::write(dir.path().join("logo.svg"), "<svg/>").unwrap();
+    std::fs::write(
+        dir.path().join("guide/latin1.html"),
+        b"<html><head><meta charset=\"iso-8859-1\"><title>Caf\xe9</title></head><body><p>Cr\xe8me br\xfbl\xe9e.</p></body></html>",
+    )
+    .unwrap();
 
     let first = run(&kb, dir.path()).await;
     assert_eq!(
-        (first.inserted, first.changed, first.unchanged, first.failed),
-        (3, 0, 0, 2),
+        (
+            first.inserted,
+            first.changed,
+            first.unchanged,
+            first.skipped,
+            first.failed
+        ),
+        (4, 0, 0, 2, 2),
         "{first:?}"
     );
-    let reasons: Vec<&str> = first.failures.iter().map(|f| f.reason.as_str()).collect();
+    // Every failure and skip names its file by its path as given, whatever went wrong.
+    let at = |name: &str| dir.path().join(name).display().to_string();
+    let failures: Vec<(String, &str)> = first
+        .failures
+        .iter()
+        .map(|f| (f.location.clone(), f.reason.as_str()))
+        .collect();
+    assert_eq!(
+        failures,
+        [
+            (
+                at("broken.txt"),
+                "not UTF-8 text (invalid byte at offset 0): convert it to UTF-8"
+            ),
+            (at("nul.txt"), "it contains a NUL character"),
+        ]
+    );
+    let skips: Vec<(String, &str)> = first
+        .skips
+        .iter()
+        .map(|s| (s.location.clone(), s.reason.as_str()))
+        .collect();
+    assert_eq!(
+        skips,
+        [
+            (at("blank.md"), "no text in it"),
+            (at("logo.svg"), "not a .html, .md, .txt or .jsonl file"),
+        ]
+    );
+    let items = ItemRepo::new(kb.pool());
     assert!(
-        reasons.contains(&"not UTF-8 text") && reasons.contains(&"it contains a NUL character"),
-        "{reasons:?}"
+        items
+            .get_by_key("docs", "blank.md")
+            .await
+            .unwrap()
+            .is_none(),
+        "an empty document is not stored"
+    );
+    let latin1 = items
+        .get_by_key("docs", "guide/latin1.html")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (latin1.title.as_deref(), latin1.content.as_str()),
+        (Some("Café"), "Crème brûlée."),
+        "decoded by its declared charset"
     );
 
     let again = run(&kb, dir.path()).await;
     assert_eq!(
         (again.inserted, again.changed, again.unchanged),
-        (0, 0, 3),
+        (0, 0, 4),
         "a rerun changes nothing"
     );
 
@@ -51,7 +111,7 @@ async fn ingesting_twice_changes_nothing_and_changes_are_picked_up() {
     let changed = run(&kb, dir.path()).await;
     assert_eq!(
         (changed.inserted, changed.changed, changed.unchanged),
-        (0, 1, 2)
+        (0, 1, 3)
     );
 
     let page = ItemRepo::new(kb.pool())
@@ -65,4 +125,59 @@ async fn ingesting_twice_changes_nothing_and_changes_are_picked_up() {
         "text without navigation chrome"
     );
     assert_eq!(page.metadata["format"], "html");
+}
+
+#[tokio::test]
+async fn the_binary_takes_the_database_flags_and_exits_1_when_a_file_failed() {
+    let kb = TestKb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("good.md"), "# Good\n\nLoaded anyway.").unwrap();
+    std::fs::write(dir.path().join("bad.txt"), [0xffu8]).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_aiblox-ingest"))
+        .args(["--source", "flags", "--no-migrate"])
+        .args(["--database-url", kb.server_url(), "--schema", kb.schema()])
+        .arg(dir.path())
+        .env_remove("AIBLOX_KB_DATABASE_URL")
+        .env_remove("DATABASE_URL")
+        .env_remove("AIBLOX_KB_SCHEMA")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!("knowledge base: schema {}", kb.schema())),
+        "it says which schema it fills: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("failed: {}", dir.path().join("bad.txt").display())),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains("source flags: 1 inserted, 0 changed, 0 unchanged, 0 skipped, 1 failed"),
+        "{stdout}"
+    );
+    let good = ItemRepo::new(kb.pool())
+        .get_by_key("flags", "good.md")
+        .await
+        .unwrap();
+    assert!(
+        good.is_some(),
+        "the good file is loaded into the flagged schema"
+    );
+
+    // Without the bad file it exits 0; a type left out by --types is skipped, not failed.
+    std::fs::remove_file(dir.path().join("bad.txt")).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_aiblox-ingest"))
+        .args(["--source", "flags", "--no-migrate", "--types", "txt"])
+        .args(["--database-url", kb.server_url(), "--schema", kb.schema()])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("0 inserted, 0 changed, 0 unchanged, 1 skipped, 0 failed"),
+        "{stdout}"
+    );
 }

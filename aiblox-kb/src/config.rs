@@ -59,25 +59,51 @@ impl KbConfig {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
+    /// What every binary's `--database-url` and `--schema` flags mean: each value given wins,
+    /// else the environment's, as [`KbConfig::from_env`] reads it.
+    pub fn from_flags(database_url: Option<&str>, schema: Option<&str>) -> Result<Self, Error> {
+        Self::resolve(Some((database_url, schema)), |name| {
+            std::env::var(name).ok()
+        })
+    }
+
     pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, Error> {
+        Self::resolve(None, lookup)
+    }
+
+    /// `flags`: the `--database-url` and `--schema` values, when the caller has such flags.
+    fn resolve(
+        flags: Option<(Option<&str>, Option<&str>)>,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, Error> {
+        let (url_flag, schema_flag) = flags.unwrap_or_default();
         let set = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
-        let url = set(DATABASE_URL_ENV)
-            .or_else(|| set(DATABASE_URL_FALLBACK_ENV))
-            .ok_or_else(|| Error::Config {
-                message: format!(
-                    "no database URL: set {DATABASE_URL_ENV} (or {DATABASE_URL_FALLBACK_ENV})"
-                ),
-            })?;
-        let url_source = if set(DATABASE_URL_ENV).is_some() {
-            DATABASE_URL_ENV
-        } else {
-            DATABASE_URL_FALLBACK_ENV
+        let (url, url_source) = match (url_flag, set(DATABASE_URL_ENV)) {
+            (Some(url), _) => (url.to_owned(), "--database-url"),
+            (None, Some(url)) => (url, DATABASE_URL_ENV),
+            (None, None) => {
+                let url = set(DATABASE_URL_FALLBACK_ENV).ok_or_else(|| Error::Config {
+                    message: format!(
+                        "no database URL: {}set {DATABASE_URL_ENV} (or {DATABASE_URL_FALLBACK_ENV})",
+                        if flags.is_some() {
+                            "pass --database-url URL or "
+                        } else {
+                            ""
+                        }
+                    ),
+                })?;
+                (url, DATABASE_URL_FALLBACK_ENV)
+            }
         };
         let config = Self::new(&url).map_err(|err| err.in_setting(url_source))?;
-        match set(SCHEMA_ENV) {
+        let (schema, schema_source) = match schema_flag {
+            Some(schema) => (Some(schema.to_owned()), "--schema"),
+            None => (set(SCHEMA_ENV), SCHEMA_ENV),
+        };
+        match schema {
             Some(schema) => config
                 .with_schema(&schema)
-                .map_err(|err| err.in_setting(SCHEMA_ENV)),
+                .map_err(|err| err.in_setting(schema_source)),
             None => Ok(config),
         }
     }
@@ -291,6 +317,39 @@ mod tests {
         .to_string();
         assert!(
             err.starts_with("invalid configuration: AIBLOX_KB_SCHEMA: "),
+            "{err}"
+        );
+
+        // Flags win over the environment, each on its own; an error names the flag.
+        let environment = env(&[
+            ("AIBLOX_KB_DATABASE_URL", "postgresql://a@primary/x"),
+            ("AIBLOX_KB_SCHEMA", "kb_blue"),
+        ]);
+        let flagged = |url: Option<&str>, schema: Option<&str>| {
+            KbConfig::resolve(Some((url, schema)), environment)
+                .map(|config| (config.redacted_url(), config.schema().to_owned()))
+        };
+        assert_eq!(
+            flagged(Some("postgresql://a@flag/y"), None).unwrap(),
+            (
+                "postgresql://a@flag:5432/y".to_owned(),
+                "kb_blue".to_owned()
+            )
+        );
+        assert_eq!(
+            flagged(None, Some("demo1")).unwrap(),
+            (
+                "postgresql://a@primary:5432/x".to_owned(),
+                "demo1".to_owned()
+            )
+        );
+        let err = flagged(None, Some("Demo")).unwrap_err().to_string();
+        assert!(err.contains("--schema: "), "{err}");
+        let err = KbConfig::resolve(Some((None, None)), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("pass --database-url URL or set AIBLOX_KB_DATABASE_URL"),
             "{err}"
         );
     }

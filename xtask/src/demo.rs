@@ -48,6 +48,9 @@ pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
             "--",
             "--source",
             source,
+            // Pages only: a docs directory's .jsonl files are not items (the eval's questions).
+            "--types",
+            "html,md,txt",
         ])
         .arg(&corpus)
         .env("AIBLOX_KB_DATABASE_URL", &url)

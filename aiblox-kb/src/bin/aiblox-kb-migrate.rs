@@ -71,17 +71,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
 }
 
 fn config(args: &Args) -> Result<KbConfig, aiblox_kb::Error> {
-    let config = match &args.database_url {
-        Some(url) => KbConfig::new(url)?,
-        None => KbConfig::from_env()?,
-    };
-    match &args.schema {
-        Some(schema) => config.with_schema(schema),
-        None => match std::env::var("AIBLOX_KB_SCHEMA") {
-            Ok(schema) if !schema.trim().is_empty() => config.with_schema(&schema),
-            _ => Ok(config),
-        },
-    }
+    KbConfig::from_flags(args.database_url.as_deref(), args.schema.as_deref())
 }
 
 fn main() -> ExitCode {

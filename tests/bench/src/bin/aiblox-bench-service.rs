@@ -128,7 +128,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let ingesting = Instant::now();
     let status = Command::new(&ingest)
-        .args(["--source", "pgdocs"])
+        // Pages only: a docs directory's .jsonl files are not items (the eval's questions).
+        .args(["--source", "pgdocs", "--types", "html,md,txt"])
         .arg(&corpus)
         .env("AIBLOX_KB_DATABASE_URL", server.kb_url())
         .status()
