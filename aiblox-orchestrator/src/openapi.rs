@@ -101,7 +101,7 @@ pub fn document() -> Value {
                 "metadata": {"type": "object"}, "created_at": {"type": "string", "format": "date-time"},
                 "updated_at": {"type": "string", "format": "date-time"}}},
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-                "code": {"type": "string", "enum": ["invalid_json", "invalid_request", "payload_too_large", "unsupported_media_type", "not_found", "unavailable", "timeout", "internal"]},
+                "code": {"type": "string", "enum": ["invalid_json", "invalid_request", "payload_too_large", "unsupported_media_type", "not_found", "method_not_allowed", "request_timeout", "unavailable", "timeout", "internal"]},
                 "message": {"type": "string"}}}}}
         }}
     })

@@ -348,11 +348,12 @@ async fn item(
     State(state): State<Arc<AppState>>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let Path(id) = id.map_err(|rejection| {
+    let Path(id) = id.map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_request",
-            rejection.body_text(),
+            "an item id is an integer (GET /v1/items/{id}); to name an item by its source and \
+             external id, query `source:external_id` with POST /v1/query",
         )
     })?;
     match ItemRepo::new(&state.pool).get(id).await? {
@@ -470,8 +471,12 @@ async fn observe(State(state): State<Arc<AppState>>, mut request: Request, next:
     if let Ok(value) = HeaderValue::from_str(&id) {
         request.headers_mut().insert(REQUEST_ID.clone(), value);
     }
+    let path = request.uri().path().to_owned();
     let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
     let mut response = next.run(request).instrument(span.clone()).await;
+    if response.status().is_client_error() || response.status().is_server_error() {
+        response = in_api_words(response, &method, &path);
+    }
     let status = response.status().as_u16();
     let elapsed = started.elapsed();
     span.in_scope(|| {
@@ -488,6 +493,53 @@ async fn observe(State(state): State<Arc<AppState>>, mut request: Request, next:
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
     response
+}
+
+/// An error answer made outside the handlers (routing, the timeout and body-limit layers)
+/// given the API's JSON error body, its headers (`Allow`, ...) kept; handlers' own errors
+/// pass unchanged.
+fn in_api_words(response: Response, method: &str, path: &str) -> Response {
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    let status = response.status();
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}; the Allow header says what is"),
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            "request_timeout",
+            "the request did not arrive in time; send the whole body at once".to_owned(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "the request body is over the size limit".to_owned(),
+        ),
+        _ if status.is_server_error() => (
+            "internal",
+            "internal error; the request id in the logs has details".to_owned(),
+        ),
+        _ => (
+            "invalid_request",
+            status
+                .canonical_reason()
+                .unwrap_or("invalid request")
+                .to_owned(),
+        ),
+    };
+    let (parts, _) = response.into_parts();
+    let mut answer = ApiError::new(status, code, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    answer
 }
 
 /// A service bound to its listener, ready to run.

@@ -270,6 +270,48 @@ async fn a_client_that_never_finishes_its_body_is_cut_off() {
     assert!(read.is_ok(), "the server never answered the slow client");
     let response = String::from_utf8_lossy(&response);
     assert!(response.starts_with("HTTP/1.1 408"), "{response}");
+    assert!(
+        response.contains("{\"error\":{\"code\":\"request_timeout\""),
+        "{response}"
+    );
+    app.stop().await;
+}
+
+/// Errors made by routing and extraction, not by a handler, are the API's JSON error too, in
+/// the API's words (axum's own are an empty 405 and "Cannot parse `abc` to a `i64`").
+#[tokio::test]
+async fn routing_and_extraction_errors_are_json_in_the_apis_words() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .get(format!("{}/v1/query", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 405);
+    assert_eq!(
+        response.headers()["allow"],
+        "POST",
+        "the Allow header is kept"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_error(405, &body, 405, "method_not_allowed");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("GET is not allowed on /v1/query"),
+        "{body}"
+    );
+    let (status, body) = app.get("/v1/items/abc").await;
+    assert_error(status, &body, 400, "invalid_request");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("an item id is an integer") && !message.contains("i64"),
+        "{message}"
+    );
+    let (status, body) = app.get("/v2/nothing").await;
+    assert_error(status, &body, 404, "not_found");
     app.stop().await;
 }
 
