@@ -16,24 +16,43 @@ pub(crate) enum Bench {
     Service,
 }
 
+/// The programs' command lines, compiled from their own file (it needs clap alone), so that
+/// `--help` is answered without building the programs.
+#[path = "../../tests/bench/src/cli.rs"]
+#[allow(
+    unreachable_pub,
+    dead_code,
+    reason = "the programs' own definitions; xtask only prints their help"
+)]
+mod cli;
+
 pub(crate) fn run(workspace: &Workspace, bench: Bench, args: &[String]) -> anyhow::Result<()> {
+    if args.iter().any(|arg| arg == "-h" || arg == "--help") {
+        let (command, name) = match bench {
+            Bench::Kb => (
+                <cli::KbArgs as clap::CommandFactory>::command(),
+                "cargo xtask bench",
+            ),
+            Bench::Service => (
+                <cli::ServiceArgs as clap::CommandFactory>::command(),
+                "cargo xtask bench-service",
+            ),
+        };
+        command.name(name).bin_name(name).print_long_help()?;
+        return Ok(());
+    }
     let packages: &[&str] = match bench {
         Bench::Kb => &["aiblox-bench"],
         Bench::Service => &["aiblox-bench", "aiblox-orchestrator", "aiblox-ingest"],
     };
-    let mut build = workspace.cargo();
-    build.args(["build", "--release", "--quiet"]);
+    let mut cargo_args = vec!["--release"];
     for package in packages {
-        build.args(["--package", package]);
+        cargo_args.extend(["--package", package]);
     }
-    eprintln!(
-        "bench: building {} in release mode ...",
-        packages.join(", ")
-    );
-    let status = build.status().context("could not run cargo")?;
-    if !status.success() {
-        bail!("the release build failed ({status})");
-    }
+    workspace.build(
+        &format!("{} in release mode", packages.join(", ")),
+        &cargo_args,
+    )?;
     let program = match bench {
         Bench::Kb => "aiblox-bench",
         Bench::Service => "aiblox-bench-service",

@@ -24,6 +24,17 @@ pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
         "demo: PostgreSQL data in {} (AIBLOX_DEMO_DIR), kept for the next run",
         data.display()
     );
+    // Release builds: the service answers in milliseconds, not the debug build's ~100 ms.
+    workspace.build(
+        "the ingestion block and the orchestrator in release mode",
+        &[
+            "--release",
+            "--package",
+            "aiblox-ingest",
+            "--package",
+            "aiblox-orchestrator",
+        ],
+    )?;
     let cluster = LocalCluster::start_persistent(&data.join("pg")).with_context(|| {
         format!(
             "could not start the demo's PostgreSQL in {}",
@@ -42,6 +53,7 @@ pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
         .cargo()
         .args([
             "run",
+            "--release",
             "--quiet",
             "--package",
             "aiblox-ingest",
@@ -75,6 +87,7 @@ pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
         .cargo()
         .args([
             "run",
+            "--release",
             "--quiet",
             "--package",
             "aiblox-orchestrator",

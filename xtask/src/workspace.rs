@@ -19,6 +19,23 @@ impl Workspace {
         command
     }
 
+    /// Builds what `cargo_args` name (`["--release", "--package", "x"]`...) with cargo's own
+    /// progress shown, saying first what is built: a first build takes minutes, and a silent
+    /// one looks like a hang.
+    pub(crate) fn build(&self, what: &str, cargo_args: &[&str]) -> anyhow::Result<()> {
+        eprintln!("building {what} (the first build takes a few minutes) ...");
+        let status = self
+            .cargo()
+            .arg("build")
+            .args(cargo_args)
+            .status()
+            .context("could not run cargo")?;
+        if !status.success() {
+            anyhow::bail!("building {what} failed ({status})");
+        }
+        Ok(())
+    }
+
     /// The workspace this xtask was built from.
     pub(crate) fn current() -> Self {
         let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));

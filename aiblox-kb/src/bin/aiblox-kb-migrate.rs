@@ -9,22 +9,8 @@ use std::time::{Duration, Instant};
 
 use aiblox_kb::{Compatibility, KbConfig, MigrationStatus, Migrator};
 
-const USAGE: &str = "\
-usage: aiblox-kb-migrate [apply|status|check] [options]
-
-commands:
-  apply    apply pending migrations (the default)
-  status   list applied, pending, unknown-to-this-build and mismatched migrations
-  check    exit 0 only if a service of this build may run on the database as it is
-
-options:
-  --database-url URL      default: AIBLOX_KB_DATABASE_URL, then DATABASE_URL
-                          (prefer the variables: a password on the command line is visible to ps)
-  --schema NAME           default: AIBLOX_KB_SCHEMA, then kb
-  --lock-timeout SECONDS  how long to wait for another runner (default 60)
-  --migrations-dir DIR    use this directory's migrations instead of the embedded ones
-  --json                  print JSON instead of text
-  -h, --help              this help";
+/// The usage text; `cargo xtask migrate --help` reads the same file without building this.
+const USAGE: &str = include_str!("aiblox-kb-migrate.usage.txt");
 
 struct Args {
     command: String,
@@ -77,7 +63,7 @@ fn config(args: &Args) -> Result<KbConfig, aiblox_kb::Error> {
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().skip(1).collect();
     if raw.iter().any(|arg| arg == "-h" || arg == "--help") {
-        println!("{USAGE}");
+        print!("{USAGE}");
         return ExitCode::SUCCESS;
     }
     let args = match parse_args(raw.into_iter()) {

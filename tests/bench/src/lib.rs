@@ -4,6 +4,7 @@
 //! `pgbench` on the same cluster.
 //!
 //! # Layout
+//! - [`cli`]: the programs' command lines (also printed by `cargo xtask bench --help`).
 //! - [`rng`]: SplitMix64 and its derived draws.
 //! - [`workload`]: vocabulary, items, operations, the `ws256-v1` chunker, fingerprints.
 //! - [`server`]: the durable cluster under test, and pgbench on it.
@@ -12,6 +13,7 @@
 //! - [`service`]: the orchestrator under `wrk` load (binary `aiblox-bench-service`).
 //! - [`cpu`], [`stats`], [`report`]: CPU time, percentiles, the table and the JSON.
 
+pub mod cli;
 pub mod cpu;
 pub mod kb_phases;
 pub mod report;

@@ -2,10 +2,10 @@
 //! on a durable PostgreSQL cluster of its own (or `--database-url`), and pgbench beside it;
 //! prints a table and JSON. Run it with `cargo xtask bench` (release build).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use aiblox_bench::cli::KbArgs;
 use aiblox_bench::kb_phases::{self, PhaseOptions};
 use aiblox_bench::report::{Report, round};
 use aiblox_bench::server::{BenchServer, SPEC_SETTINGS};
@@ -15,59 +15,8 @@ use anyhow::Context as _;
 use clap::Parser;
 use serde_json::json;
 
-/// The kbpeer-v1 benchmark of the aiblox KB contract.
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Args {
-    /// Measure this server instead of a durable cluster of our own. The KB phases use their
-    /// own schema (--schema) and TRUNCATE it; pgbench creates its tables in this database and
-    /// drops them after.
-    #[arg(long, env = "AIBLOX_BENCH_DATABASE_URL", value_name = "URL")]
-    database_url: Option<String>,
-    /// Schema of the KB phases (created and migrated if missing).
-    #[arg(long, default_value = "kb")]
-    schema: String,
-    /// A small workload (a tenth of every size) and a 2 s pgbench: checks that everything
-    /// runs; the figures are not comparable.
-    #[arg(long)]
-    quick: bool,
-    /// Concurrent callers of the read phases and chunk_put.
-    #[arg(long, default_value_t = 16)]
-    concurrency: usize,
-    /// Connections of the pool.
-    #[arg(long, default_value_t = 16)]
-    pool_size: usize,
-    /// Untimed operations before each read phase.
-    #[arg(long, default_value_t = 500)]
-    warmup: usize,
-    /// Items per upsert call.
-    #[arg(long, default_value_t = 500)]
-    batch: usize,
-    /// Connections of the pool that point reads share, pipelined (default: the pool's own
-    /// default, 1).
-    #[arg(long, value_name = "N")]
-    shared_reads: Option<usize>,
-    /// Run the client on tokio's multi-thread runtime (a worker per core) instead of one
-    /// thread, as the Python peer runs one event loop.
-    #[arg(long)]
-    multi_thread: bool,
-    /// Run each get phase's list this many times (the specification: 1). The get phases last
-    /// well under a second; repeating them steadies their figures.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    get_repeat: usize,
-    /// Seconds of `pgbench -S` (0: skip pgbench).
-    #[arg(long, default_value_t = 20)]
-    pgbench_seconds: u32,
-    /// Also write the JSON report to this file.
-    #[arg(long, value_name = "FILE")]
-    json_out: Option<PathBuf>,
-    /// A label stored in the report.
-    #[arg(long, default_value = "")]
-    label: String,
-}
-
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    let args = KbArgs::parse();
     let runtime = if !args.multi_thread {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -93,7 +42,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
+async fn run(args: KbArgs) -> anyhow::Result<()> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let sizes = if args.quick {
         let full = Sizes::default();

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+use aiblox_bench::cli::ServiceArgs;
 use aiblox_bench::cpu::CpuSnapshot;
 use aiblox_bench::report::round;
 use aiblox_bench::server::{BenchServer, SPEC_SETTINGS};
@@ -15,66 +16,9 @@ use anyhow::{Context as _, bail};
 use clap::Parser;
 use serde_json::json;
 
-/// The service load run of the aiblox orchestrator.
-#[derive(Debug, Parser)]
-#[command(version)]
-struct Args {
-    /// Corpus to ingest (default: the PostgreSQL documentation of postgresql-doc-15).
-    #[arg(long, value_name = "DIR")]
-    corpus: Option<PathBuf>,
-    /// The questions, one `{"q": ...}` JSON object per line.
-    #[arg(long, value_name = "FILE", default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/retrieval/pgdocs-dev.jsonl"))]
-    questions: PathBuf,
-    /// Concurrent connections of the load generator.
-    #[arg(long, default_value_t = 32)]
-    connections: u32,
-    /// Threads of the load generator.
-    #[arg(long, default_value_t = 2)]
-    threads: u32,
-    /// Seconds of the measured run.
-    #[arg(long, default_value_t = 30)]
-    seconds: u32,
-    /// Seconds of load before the measured run (fills the chunk cache, warms the pool).
-    #[arg(long, default_value_t = 5)]
-    warmup_seconds: u32,
-    /// Evidence items asked for per question.
-    #[arg(long, default_value_t = 5)]
-    top_k: u32,
-    /// The orchestrator binary (default: beside this one).
-    #[arg(long, value_name = "PATH")]
-    orchestrator: Option<PathBuf>,
-    /// The ingestion binary (default: beside this one).
-    #[arg(long, value_name = "PATH")]
-    ingest: Option<PathBuf>,
-    /// Exit with an error when the measured run had no successful request or any error (for
-    /// CI's smoke run).
-    #[arg(long)]
-    fail_on_errors: bool,
-    /// Also write the JSON report to this file.
-    #[arg(long, value_name = "FILE")]
-    json_out: Option<PathBuf>,
-    /// The embedding model's directory (`cargo xtask fetch-model` prints it): the service
-    /// indexes the corpus first (a progress bar; the time and CPU it took are reported), then
-    /// answers in its default mode, hybrid. Without it: lexical only.
-    #[arg(long, value_name = "DIR")]
-    embedding_model: Option<PathBuf>,
-    /// Run against this database instead of a cluster of its own (ingesting the corpus again
-    /// changes nothing already there; vectors already embedded are kept, so a hybrid run does
-    /// not embed the corpus twice). PostgreSQL's CPU is then not measured.
-    #[arg(long, value_name = "URL")]
-    database_url: Option<String>,
-    /// The `mode` every question asks for (lexical, dense, hybrid; default: the service's).
-    #[arg(long, value_name = "MODE")]
-    mode: Option<String>,
-    /// Seconds of `pgbench -S -M prepared` (16 clients, scale 10) on the same cluster after the
-    /// load run, so the rate can be read as a ratio of it on a noisy host (0: skip).
-    #[arg(long, default_value_t = 20)]
-    pgbench_seconds: u32,
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
-    match run(Args::parse()).await {
+    match run(ServiceArgs::parse()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
@@ -101,7 +45,7 @@ fn sibling(name: &str, given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
+async fn run(args: ServiceArgs) -> anyhow::Result<()> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let orchestrator = sibling("aiblox-orchestrator", args.orchestrator.clone())?;
     let ingest = sibling("aiblox-ingest", args.ingest.clone())?;
@@ -112,9 +56,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
              (or pass --corpus DIR)"
         ),
     };
-    let questions = service::questions(&args.questions)?;
+    let questions_file = args.questions.clone().unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/retrieval/pgdocs-dev.jsonl")
+    });
+    let questions = service::questions(&questions_file)?;
     if questions.is_empty() {
-        bail!("{} holds no question", args.questions.display());
+        bail!("{} holds no question", questions_file.display());
     }
     Command::new("wrk")
         .arg("--version")
@@ -312,7 +259,7 @@ type Measured = (
 );
 
 fn measure(
-    args: &Args,
+    args: &ServiceArgs,
     server: &BenchServer,
     service: &Service,
     script: &Path,

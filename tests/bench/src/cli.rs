@@ -1,0 +1,116 @@
+//! The command lines of the benchmark programs, in one file that depends on clap alone: the
+//! programs parse them, and `cargo xtask bench --help` / `bench-service --help` print them
+//! without building the programs (xtask compiles this file too).
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// The kbpeer-v1 benchmark of the aiblox KB contract.
+#[derive(Debug, Parser)]
+#[command(version)]
+pub struct KbArgs {
+    /// Measure this server instead of a durable cluster of our own. The KB phases use their
+    /// own schema (--schema) and TRUNCATE it; pgbench creates its tables in this database and
+    /// drops them after.
+    #[arg(long, env = "AIBLOX_BENCH_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Schema of the KB phases (created and migrated if missing).
+    #[arg(long, default_value = "kb")]
+    pub schema: String,
+    /// A small workload (a tenth of every size) and a 2 s pgbench: checks that everything
+    /// runs; the figures are not comparable.
+    #[arg(long)]
+    pub quick: bool,
+    /// Concurrent callers of the read phases and chunk_put.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Connections of the pool.
+    #[arg(long, default_value_t = 16)]
+    pub pool_size: usize,
+    /// Untimed operations before each read phase.
+    #[arg(long, default_value_t = 500)]
+    pub warmup: usize,
+    /// Items per upsert call.
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+    /// Connections of the pool that point reads share, pipelined (default: the pool's own
+    /// default, 1).
+    #[arg(long, value_name = "N")]
+    pub shared_reads: Option<usize>,
+    /// Run the client on tokio's multi-thread runtime (a worker per core) instead of one
+    /// thread, as the Python peer runs one event loop.
+    #[arg(long)]
+    pub multi_thread: bool,
+    /// Run each get phase's list this many times (the specification: 1). The get phases last
+    /// well under a second; repeating them steadies their figures.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub get_repeat: usize,
+    /// Seconds of `pgbench -S` (0: skip pgbench).
+    #[arg(long, default_value_t = 20)]
+    pub pgbench_seconds: u32,
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
+    /// A label stored in the report.
+    #[arg(long, default_value = "")]
+    pub label: String,
+}
+
+/// The service load run of the aiblox orchestrator.
+#[derive(Debug, Parser)]
+#[command(version)]
+pub struct ServiceArgs {
+    /// Corpus to ingest (default: the PostgreSQL documentation of postgresql-doc-15).
+    #[arg(long, value_name = "DIR")]
+    pub corpus: Option<PathBuf>,
+    /// The questions, one `{"q": ...}` JSON object per line (default: the development set,
+    /// docs/retrieval/pgdocs-dev.jsonl).
+    #[arg(long, value_name = "FILE")]
+    pub questions: Option<PathBuf>,
+    /// Concurrent connections of the load generator.
+    #[arg(long, default_value_t = 32)]
+    pub connections: u32,
+    /// Threads of the load generator.
+    #[arg(long, default_value_t = 2)]
+    pub threads: u32,
+    /// Seconds of the measured run.
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u32,
+    /// Seconds of load before the measured run (fills the chunk cache, warms the pool).
+    #[arg(long, default_value_t = 5)]
+    pub warmup_seconds: u32,
+    /// Evidence items asked for per question.
+    #[arg(long, default_value_t = 5)]
+    pub top_k: u32,
+    /// The orchestrator binary (default: beside this one).
+    #[arg(long, value_name = "PATH")]
+    pub orchestrator: Option<PathBuf>,
+    /// The ingestion binary (default: beside this one).
+    #[arg(long, value_name = "PATH")]
+    pub ingest: Option<PathBuf>,
+    /// Exit with an error when the measured run had no successful request or any error (for
+    /// CI's smoke run).
+    #[arg(long)]
+    pub fail_on_errors: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
+    /// The embedding model's directory (`cargo xtask fetch-model` prints it): the service
+    /// indexes the corpus first (a progress bar; the time and CPU it took are reported), then
+    /// answers in its default mode, hybrid. Without it: lexical only.
+    #[arg(long, value_name = "DIR")]
+    pub embedding_model: Option<PathBuf>,
+    /// Run against this database instead of a cluster of its own (ingesting the corpus again
+    /// changes nothing already there; vectors already embedded are kept, so a hybrid run does
+    /// not embed the corpus twice). PostgreSQL's CPU is then not measured.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// The `mode` every question asks for (lexical, dense, hybrid; default: the service's).
+    #[arg(long, value_name = "MODE")]
+    pub mode: Option<String>,
+    /// Seconds of `pgbench -S -M prepared` (16 clients, scale 10) on the same cluster after the
+    /// load run, so the rate can be read as a ratio of it on a noisy host (0: skip).
+    #[arg(long, default_value_t = 20)]
+    pub pgbench_seconds: u32,
+}
