@@ -431,7 +431,6 @@ impl Settings {
         Ok(())
     }
 
-    /// The settings as TOML, with the database password hidden: what `check-config` prints.
     /// What retrieval the settings give, in words (check-config and the start-up log say it).
     pub fn retrieval_modes(&self) -> String {
         match &self.embedding.model {
@@ -443,6 +442,7 @@ impl Settings {
         }
     }
 
+    /// The settings as TOML, with the database password hidden: what `check-config` prints.
     pub fn to_redacted_toml(&self) -> String {
         let database = format!(
             "[database]\nurl = {:?}\nschema = {:?}\n",
@@ -488,6 +488,59 @@ mod tests {
                 .find(|(key, _)| *key == name)
                 .map(|(_, value)| (*value).to_owned())
         })
+    }
+
+    /// `aiblox.example.toml` at the repository's root: it parses, shows every default, and
+    /// names every setting `check-config` prints (the optional model as a commented line).
+    #[test]
+    fn the_example_file_parses_shows_the_defaults_and_lists_every_setting() {
+        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../aiblox.example.toml");
+        let from_example = Settings::resolve(&Overrides {
+            config_file: Some(example.clone()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        from_example.validate().unwrap();
+        let defaults = Settings::resolve(&Overrides {
+            database_url: Some("postgresql://aiblox@localhost:5432/aiblox".to_owned()),
+            ..Overrides::default()
+        })
+        .unwrap();
+        assert_eq!(
+            from_example.to_redacted_toml(),
+            defaults.to_redacted_toml(),
+            "the example shows the defaults"
+        );
+
+        let keys = |text: &str| -> std::collections::BTreeSet<String> {
+            let table: toml::Table = text.parse().unwrap();
+            table
+                .iter()
+                .flat_map(|(key, value)| match value.as_table() {
+                    Some(section) => section
+                        .keys()
+                        .map(|inner| format!("{key}.{inner}"))
+                        .collect(),
+                    None => vec![key.clone()],
+                })
+                .collect()
+        };
+        let text = std::fs::read_to_string(&example).unwrap();
+        // Commented-out settings (`# model = ...`) count as listed.
+        let uncommented: String = text
+            .lines()
+            .map(|line| {
+                let setting = line.strip_prefix("# ").filter(|rest| {
+                    rest.split_once(" = ").is_some_and(|(key, _)| {
+                        key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    })
+                });
+                format!("{}\n", setting.unwrap_or(line))
+            })
+            .collect();
+        let mut every = defaults.clone();
+        every.embedding.model = Some(PathBuf::from("/model"));
+        assert_eq!(keys(&uncommented), keys(&every.to_redacted_toml()));
     }
 
     #[test]
