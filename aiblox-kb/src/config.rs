@@ -127,6 +127,12 @@ impl KbConfig {
         redacted_url(&self.pg)
     }
 
+    /// Where the database is, `host:port` (comma-separated for several hosts), for messages:
+    /// no user, no password.
+    pub(crate) fn target(&self) -> String {
+        hosts(&self.pg)
+    }
+
     /// How connections protect themselves (`sslmode`).
     pub(crate) fn tls(&self) -> &TlsMode {
         &self.tls
@@ -192,7 +198,6 @@ pub(crate) fn validate_schema_name(schema: &str) -> Result<(), Error> {
 /// `postgresql://user:***@host:port/dbname`, built from the parsed configuration so the
 /// password cannot slip through whatever the input's form.
 fn redacted_url(pg: &tokio_postgres::Config) -> String {
-    use tokio_postgres::config::Host;
     let mut url = String::from("postgresql://");
     if let Some(user) = pg.get_user() {
         url.push_str(user);
@@ -203,6 +208,17 @@ fn redacted_url(pg: &tokio_postgres::Config) -> String {
     if pg.get_user().is_some() || pg.get_password().is_some() {
         url.push('@');
     }
+    url.push_str(&hosts(pg));
+    url.push('/');
+    if let Some(dbname) = pg.get_dbname() {
+        url.push_str(dbname);
+    }
+    url
+}
+
+/// `host:port` of each host the URL names, comma-separated (a socket directory for a host).
+fn hosts(pg: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
     let ports = pg.get_ports();
     let hosts: Vec<String> = pg
         .get_hosts()
@@ -219,12 +235,7 @@ fn redacted_url(pg: &tokio_postgres::Config) -> String {
             }
         })
         .collect();
-    url.push_str(&hosts.join(","));
-    url.push('/');
-    if let Some(dbname) = pg.get_dbname() {
-        url.push_str(dbname);
-    }
-    url
+    hosts.join(",")
 }
 
 #[cfg(test)]

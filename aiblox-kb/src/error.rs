@@ -90,6 +90,19 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Names the database a connection could not reach (`host:port`, never the password), so
+    /// that "connection refused" says where.
+    pub(crate) fn at_target(self, target: &str) -> Self {
+        match self {
+            Error::Unavailable { message } => Error::Unavailable {
+                message: format!("{message} (database at {target})"),
+            },
+            other => other,
+        }
+    }
+}
+
 impl From<tokio_postgres::Error> for Error {
     fn from(err: tokio_postgres::Error) -> Self {
         let Some(db) = err.as_db_error() else {

@@ -40,6 +40,8 @@ const BATCHES_PER_SHARED_CONNECTION: usize = 4;
 #[derive(Clone, Debug)]
 pub struct KbPool {
     pool: Pool,
+    /// `host:port` of the database, for errors.
+    target: Arc<str>,
     schema: String,
     shared_reads: Arc<SharedReads>,
     item_gets: Arc<ItemGets>,
@@ -83,13 +85,13 @@ impl KbPool {
     /// one transaction. It goes back to the pool when dropped.
     pub async fn get(&self) -> Result<KbConnection, Error> {
         Ok(KbConnection {
-            client: self.pool.get().await?,
+            client: self.take().await?,
         })
     }
 
     /// Checks that the database answers, through a pooled connection.
     pub async fn ping(&self) -> Result<(), Error> {
-        self.pool.get().await?.simple_query("").await?;
+        self.take().await?.simple_query("").await?;
         Ok(())
     }
 
@@ -122,13 +124,21 @@ impl KbPool {
 
     /// A connection of its own, for one operation.
     pub(crate) async fn checkout(&self) -> Result<deadpool_postgres::Client, Error> {
-        Ok(self.pool.get().await?)
+        self.take().await
+    }
+
+    /// A connection from the pool; a failure names the database's `host:port`.
+    async fn take(&self) -> Result<deadpool_postgres::Client, Error> {
+        self.pool
+            .get()
+            .await
+            .map_err(|err| Error::from(err).at_target(&self.target))
     }
 
     /// A connection for one single-statement read: a shared one when the pool has them,
     /// else one of its own.
     pub(crate) async fn read_client(&self) -> Result<ReadClient, Error> {
-        match self.shared_reads.client(&self.pool).await? {
+        match self.shared_reads.client(self).await? {
             Some(shared) => Ok(ReadClient::Shared(shared)),
             None => Ok(ReadClient::Own(self.checkout().await?)),
         }
@@ -154,7 +164,7 @@ impl SharedReads {
 
     /// The next shared connection in turn, opened (taken from `pool`) if need be; `None` when
     /// the pool shares none.
-    async fn client(&self, pool: &Pool) -> Result<Option<Arc<deadpool_postgres::Client>>, Error> {
+    async fn client(&self, pool: &KbPool) -> Result<Option<Arc<deadpool_postgres::Client>>, Error> {
         if self.connections.is_empty() {
             return Ok(None);
         }
@@ -170,7 +180,7 @@ impl SharedReads {
         }
         // Two reads may open the same slot at once: the later one's connection stays, the
         // other goes back to the pool when its read is done.
-        let client = Arc::new(pool.get().await?);
+        let client = Arc::new(pool.take().await?);
         *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&client));
         Ok(Some(client))
     }
@@ -291,6 +301,7 @@ impl KbPoolBuilder {
             })?;
         Ok(KbPool {
             pool,
+            target: self.config.target().into(),
             schema: self.config.schema().to_owned(),
             shared_reads: Arc::new(SharedReads::new(shared_reads)),
             item_gets: Arc::new(ItemGets::new(shared_reads * BATCHES_PER_SHARED_CONNECTION)),

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aiblox_orchestrator::config::{Overrides, Settings};
+use aiblox_orchestrator::config::{LogFormat, Overrides, Settings};
 use aiblox_orchestrator::observability::init_tracing;
 use aiblox_orchestrator::server::{Application, shutdown_signal};
 use clap::{Args, Parser, Subcommand};
@@ -170,8 +170,12 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
+        // Said once: as a log line when logs are JSON (collectors read those), else plainly.
+        Err(err) if settings.log.format == LogFormat::Json => {
             tracing::error!("{err:#}");
+            ExitCode::FAILURE
+        }
+        Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }

@@ -32,9 +32,10 @@ impl History {
         pg.connect_timeout(CONNECT_TIMEOUT);
         pg.application_name("aiblox-kb migrate");
         let client = match tls::connector(config.tls())? {
-            Some(tls) => connect_with(&pg, tls).await?,
-            None => connect_with(&pg, NoTls).await?,
-        };
+            Some(tls) => connect_with(&pg, tls).await,
+            None => connect_with(&pg, NoTls).await,
+        }
+        .map_err(|err| err.at_target(&config.target()))?;
         // If this runner dies mid-migration, let the server notice within a second and roll
         // back (and free the lock) instead of finishing a long statement for nobody.
         // PostgreSQL 14 and newer; older servers keep their default.

@@ -43,6 +43,36 @@ async fn an_unreachable_database_is_unavailable_and_the_password_stays_secret() 
     ] {
         assert!(!shown.contains("topsecret"), "{shown}");
     }
+    // Both say where they tried.
+    let target = format!("(database at {}:5432)", dir.display());
+    for shown in [err.to_string(), err_migrate.to_string()] {
+        assert!(shown.contains(&target), "{shown}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_connection_names_the_host_and_port_it_tried() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = KbConfig::new(&format!("postgresql://app:topsecret@127.0.0.1:{port}/kb")).unwrap();
+    let pool = KbPool::new(&config).unwrap();
+    for err in [
+        pool.ping().await.unwrap_err(),
+        aiblox_kb::migrate(&config).await.unwrap_err(),
+    ] {
+        let shown = err.to_string();
+        assert!(matches!(err, Error::Unavailable { .. }), "{shown}");
+        assert!(
+            shown.contains("Connection refused")
+                && shown.ends_with(&format!("(database at 127.0.0.1:{port})")),
+            "{shown}"
+        );
+        assert!(!shown.contains("topsecret"), "{shown}");
+    }
 }
 
 #[tokio::test]

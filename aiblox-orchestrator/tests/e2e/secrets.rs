@@ -167,3 +167,38 @@ async fn hostile_identifiers_are_refused_before_any_sql() {
         assert!(err.contains("invalid schema name"), "{schema:?}: {err}");
     }
 }
+
+/// A fatal error at start is said once (not as a log line and again as `error:`), names the
+/// host and port it tried, never the password, and exits non-zero.
+#[test]
+fn a_fatal_error_at_start_is_said_once_with_where_but_not_the_password() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_aiblox-orchestrator"))
+        .arg("serve")
+        .env(
+            "AIBLOX_KB_DATABASE_URL",
+            format!("postgresql://app:{PASSWORD}@127.0.0.1:{port}/kb"),
+        )
+        .env("AIBLOX_LISTEN", "127.0.0.1:0")
+        .env_remove("AIBLOX_EMBEDDING_MODEL")
+        .env_remove("AIBLOX_LOG_FORMAT")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(
+        stderr.matches("Connection refused").count(),
+        1,
+        "said once: {stderr}"
+    );
+    assert!(
+        stderr.contains("error: database unavailable")
+            && stderr.contains(&format!("(database at 127.0.0.1:{port})")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(PASSWORD), "{stderr}");
+}
