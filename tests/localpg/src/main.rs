@@ -1,20 +1,30 @@
 //! `aiblox-localpg`: starts a throwaway PostgreSQL, prints how to reach it, and keeps it until
-//! stdin closes (Ctrl-D) or the process is stopped in any way.
+//! stdin closes (Ctrl-D), Ctrl-C or SIGTERM, then stops it and removes its directory; killed
+//! in any other way, the server dies with it and the next start sweeps the directory.
 //!
 //! `cargo run -p aiblox-localpg` gives a scratch server for poking at the schema with psql.
-//! The lifecycle tests also run it to prove the server dies with its owner.
+//! The lifecycle tests also run it to prove the server dies with its owner (a test-only
+//! argument, `panic`, panics once the server is up).
 
 use std::io::{BufRead as _, Write as _};
 use std::process::ExitCode;
+use std::sync::mpsc;
 
 use aiblox_localpg::LocalCluster;
 
+const USAGE: &str = "usage: aiblox-localpg
+
+Starts a throwaway PostgreSQL, prints its URL, and keeps it until Ctrl-D (end of input),
+Ctrl-C or SIGTERM; then stops it and removes its directory.";
+
 fn main() -> ExitCode {
     let then = std::env::args().nth(1).unwrap_or_else(|| "hold".to_owned());
+    if matches!(then.as_str(), "-h" | "--help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     if !matches!(then.as_str(), "hold" | "panic") {
-        eprintln!(
-            "usage: aiblox-localpg [hold|panic]\n  hold   keep the server until stdin closes (default)\n  panic  panic once the server is up (a lifecycle test)"
-        );
+        eprintln!("error: unexpected argument {then:?}\n\n{USAGE}");
         return ExitCode::from(2);
     }
     let cluster = match LocalCluster::start_temporary() {
@@ -33,6 +43,10 @@ fn main() -> ExitCode {
         "psql: psql -h {} -U postgres",
         cluster.socket_dir().display()
     );
+    let _ = writeln!(
+        stdout,
+        "stop: Ctrl-D or Ctrl-C (the server stops and its directory is removed)"
+    );
     let _ = stdout.flush();
     drop(stdout);
     if then == "panic" {
@@ -41,11 +55,43 @@ fn main() -> ExitCode {
         std::mem::forget(cluster);
         panic!("panicking with a running cluster, as asked");
     }
-    for line in std::io::stdin().lock().lines() {
-        if line.is_err() {
-            break;
+    let (stop, stopped) = mpsc::channel::<&'static str>();
+    let on_input = stop.clone();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            if line.is_err() {
+                break;
+            }
         }
-    }
+        let _ = on_input.send("end of input");
+    });
+    std::thread::spawn(move || {
+        if let Some(signal) = termination_signal() {
+            let _ = stop.send(signal);
+        }
+    });
+    let why = stopped.recv().unwrap_or("end of input");
+    eprintln!(
+        "{why}: stopping the server and removing {}",
+        cluster.socket_dir().display()
+    );
     cluster.stop();
     ExitCode::SUCCESS
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM and says which; `None` if they cannot be watched.
+fn termination_signal() -> Option<&'static str> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .ok()?;
+    runtime.block_on(async {
+        let mut interrupt = signal(SignalKind::interrupt()).ok()?;
+        let mut terminate = signal(SignalKind::terminate()).ok()?;
+        tokio::select! {
+            _ = interrupt.recv() => Some("Ctrl-C"),
+            _ = terminate.recv() => Some("SIGTERM"),
+        }
+    })
 }

@@ -114,3 +114,19 @@ fn an_owner_that_closes_stdin_stops_its_server_and_cleans_up() {
     assert!(!is_running(pid));
     assert!(!dir.exists());
 }
+
+#[test]
+fn ctrl_c_and_sigterm_stop_the_server_and_remove_its_directory() {
+    for signal in ["-INT", "-TERM"] {
+        let (mut owner, pid, dir) = spawn_owner("hold");
+        assert!(is_running(pid));
+        let sent = Command::new("kill")
+            .args([signal, &owner.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        assert!(owner.wait().unwrap().success(), "{signal}: a clean exit");
+        assert!(!is_running(pid), "{signal}: the server is stopped");
+        assert!(!dir.exists(), "{signal}: its directory is removed");
+    }
+}
