@@ -31,10 +31,12 @@ pub struct CpuSpent {
 
 impl CpuSpent {
     /// Busy time that was neither the client nor the server (other load, and the kernel's
-    /// loopback work); near zero for a clean figure.
+    /// loopback work); near zero for a clean figure. The machine's counters and the
+    /// processes' are read at slightly different instants and ticks, so the difference can
+    /// come out a little below zero: that is shown as 0, never as negative time.
     pub fn other(&self) -> Option<f64> {
         self.server
-            .map(|server| self.machine_busy - self.client - server)
+            .map(|server| (self.machine_busy - self.client - server).max(0.0))
     }
 }
 

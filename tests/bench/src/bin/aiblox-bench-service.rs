@@ -1,7 +1,7 @@
 //! `aiblox-bench-service`: the service load run. Ingests the PostgreSQL documentation into a
 //! durable cluster of its own, starts the orchestrator, drives it with `wrk` (a fixed list of
 //! questions, 32 connections, 30 s after a warm-up) and prints requests/s, p50/p99, errors
-//! and the service's peak RSS, as a table and as JSON. Run it with `cargo xtask bench-service`.
+//! and the service's peak RSS (JSON with `--json-out`). Run it with `cargo xtask bench-service`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -193,11 +193,11 @@ async fn run(args: ServiceArgs) -> anyhow::Result<()> {
         cpu.server
             .map_or_else(|| "?".to_owned(), |s| format!("{s:.1}")),
     );
-    let text = serde_json::to_string_pretty(&report)?;
-    println!("{text}");
     if let Some(path) = &args.json_out {
+        let text = serde_json::to_string_pretty(&report)?;
         std::fs::write(path, format!("{text}\n"))
             .with_context(|| format!("could not write {}", path.display()))?;
+        eprintln!("JSON report: {}", path.display());
     }
     if args.fail_on_errors && (measured.requests == 0 || measured.errors() > 0) {
         bail!(
