@@ -1,8 +1,9 @@
 //! A second program on the contract, using nothing but `aiblox-kb`'s public API: it migrates
-//! the schema, writes a few items, caches chunks for one, and reads everything back.
+//! the schema, **writes** a few items (source `example`) and caches chunks for one, then reads
+//! everything back. Takes `--database-url` and `--schema` like every binary of the workspace.
 //!
 //! ```sh
-//! AIBLOX_KB_DATABASE_URL=postgresql://user:password@host/db cargo run -p aiblox-kb --example write_and_read
+//! AIBLOX_KB_DATABASE_URL=postgresql://user:password@host/db cargo run -p aiblox-kb --example write_and_read [-- --schema NAME]
 //! ```
 //! (`cargo run -p aiblox-localpg` prints the URL of a scratch server to try it on.)
 
@@ -10,8 +11,30 @@ use aiblox_kb::{ChunkCacheRepo, ItemRepo, KbConfig, KbPool, NewChunk, NewChunkSe
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let result = match KbConfig::from_env() {
-        Ok(config) => run(&config).await,
+    let (mut database_url, mut schema) = (None, None);
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match (arg.as_str(), args.next()) {
+            ("--database-url", Some(value)) => database_url = Some(value),
+            ("--schema", Some(value)) => schema = Some(value),
+            _ => {
+                eprintln!(
+                    "usage: write_and_read [--database-url URL] [--schema NAME]\n\
+                     (defaults: AIBLOX_KB_DATABASE_URL or DATABASE_URL, AIBLOX_KB_SCHEMA or kb)"
+                );
+                return std::process::ExitCode::from(2);
+            }
+        }
+    }
+    let result = match KbConfig::from_flags(database_url.as_deref(), schema.as_deref()) {
+        Ok(config) => {
+            eprintln!(
+                "knowledge base: schema {} at {} (this example writes to it)",
+                config.schema(),
+                config.redacted_url()
+            );
+            run(&config).await
+        }
         Err(err) => Err(err),
     };
     match result {

@@ -555,6 +555,11 @@ impl Application {
     /// Migrates (or, with migrations off, checks the contract), then binds the listener
     /// (port 0 picks a free one).
     pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        tracing::info!(
+            schema = settings.database.schema(),
+            database = %settings.database.redacted_url(),
+            "knowledge base"
+        );
         if settings.migrate_on_start {
             let report = aiblox_kb::migrate(&settings.database).await?;
             tracing::info!(schema = %report.schema, applied = ?report.applied, "migrations done");
