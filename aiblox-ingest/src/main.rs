@@ -8,103 +8,66 @@ use std::process::ExitCode;
 
 use aiblox_ingest::{DEFAULT_BATCH_SIZE, FileType, documents_of_types, ingest};
 use aiblox_kb::{KbConfig, KbPool};
+use clap::{CommandFactory as _, Parser};
 
-const USAGE: &str = "\
-usage: aiblox-ingest --source NAME [options] PATH...
-
-Loads .html, .md and .txt files (a directory is walked; external_id = path relative to it)
-and .jsonl files ({\"external_id\", \"content\", \"title\"?, \"metadata\"?} per line) into the
-knowledge base. HTML is decoded by its declared charset, other files as UTF-8 (a byte order
-mark wins). Re-running changes nothing. Files of other types and empty documents are skipped;
-a file that fails is reported, the others are still loaded, and the exit status is 1.
-
-options:
-  --database-url URL   default: AIBLOX_KB_DATABASE_URL, then DATABASE_URL
-                       (prefer the variables: a password on the command line is visible to ps)
-  --schema NAME        default: AIBLOX_KB_SCHEMA, then kb
-  --types LIST         file types to read, of html,md,txt,jsonl (default: all)
-  --no-migrate         do not apply the contract's migrations first
-  --batch-size N       items per upsert, 1 to 10000 (default 200)
-  --json               print the summary as JSON
-  -h, --help           this help";
-
+/// Loads .html, .md and .txt files (a directory is walked; external_id = path relative to it)
+/// and .jsonl files ({"external_id", "content", "title"?, "metadata"?} per line) into the
+/// knowledge base.
+///
+/// HTML is decoded by its declared charset, other files as UTF-8 (a byte order mark wins).
+/// Re-running changes nothing. Files of other types and empty documents are skipped; a file
+/// that fails is reported, the others are still loaded, and the exit status is 1.
+#[derive(Debug, Parser)]
+#[command(name = "aiblox-ingest", version)]
 struct Args {
-    source: String,
+    /// The source the items belong to (their external_id is unique within it).
+    #[arg(long, value_name = "NAME", required_unless_present = "completions")]
+    source: Option<String>,
+    /// Files and directories to load.
+    #[arg(value_name = "PATH", required_unless_present = "completions")]
     paths: Vec<PathBuf>,
+    /// The database (default: AIBLOX_KB_DATABASE_URL, then DATABASE_URL; prefer the
+    /// variables: a password on the command line is visible to ps).
+    #[arg(long, value_name = "URL")]
     database_url: Option<String>,
+    /// The schema of the knowledge base (default: AIBLOX_KB_SCHEMA, then kb).
+    #[arg(long, value_name = "NAME")]
     schema: Option<String>,
+    /// File types to read, of html,md,txt,jsonl (default: all).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_type)]
     types: Vec<FileType>,
-    migrate: bool,
+    /// Do not apply the contract's migrations first.
+    #[arg(long)]
+    no_migrate: bool,
+    /// Items per upsert, 1 to 10000.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_BATCH_SIZE,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     batch_size: usize,
+    /// Print the summary as JSON.
+    #[arg(long)]
     json: bool,
+    /// Print a completion script for this shell (bash, zsh, fish, elvish, powershell) and exit.
+    #[arg(long, value_name = "SHELL")]
+    completions: Option<clap_complete::Shell>,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = std::env::args().skip(1);
-    let (mut source, mut paths, mut migrate, mut batch_size, mut json) =
-        (None, Vec::new(), true, DEFAULT_BATCH_SIZE, false);
-    let (mut database_url, mut schema, mut types) = (None, None, FileType::ALL.to_vec());
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--source" => source = Some(args.next().ok_or("--source needs a name")?),
-            "--database-url" => {
-                database_url = Some(args.next().ok_or("--database-url needs a URL")?);
-            }
-            "--schema" => schema = Some(args.next().ok_or("--schema needs a name")?),
-            "--types" => {
-                let list = args.next().ok_or("--types needs a list such as html,md")?;
-                types = list
-                    .split(',')
-                    .map(|name| {
-                        FileType::from_name(name.trim()).ok_or_else(|| {
-                            format!("--types: unknown type {name:?}; the types are html, md, txt and jsonl")
-                        })
-                    })
-                    .collect::<Result<_, _>>()?;
-            }
-            "--no-migrate" => migrate = false,
-            "--json" => json = true,
-            "--batch-size" => {
-                batch_size = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .filter(|n| (1..=10_000).contains(n))
-                    .ok_or("--batch-size needs a number from 1 to 10000")?;
-            }
-            "-h" | "--help" => return Err(String::new()),
-            flag if flag.starts_with("--") => return Err(format!("unknown flag {flag}")),
-            path => paths.push(PathBuf::from(path)),
-        }
-    }
-    let source = source.ok_or("--source NAME is required")?;
-    if paths.is_empty() {
-        return Err("give at least one PATH".to_owned());
-    }
-    Ok(Args {
-        source,
-        paths,
-        database_url,
-        schema,
-        types,
-        migrate,
-        batch_size,
-        json,
-    })
+fn parse_type(name: &str) -> Result<FileType, String> {
+    FileType::from_name(name.trim())
+        .ok_or_else(|| format!("unknown type {name:?}; the types are html, md, txt and jsonl"))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match parse_args() {
-        Ok(args) => args,
-        Err(message) if message.is_empty() => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(message) => {
-            eprintln!("error: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = Args::parse();
+    if let Some(shell) = args.completions {
+        clap_complete::generate(
+            shell,
+            &mut Args::command(),
+            "aiblox-ingest",
+            &mut std::io::stdout(),
+        );
+        return ExitCode::SUCCESS;
+    }
     match run(&args).await {
         Ok(code) => code,
         Err(err) => {
@@ -121,9 +84,15 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
         config.schema(),
         config.redacted_url()
     );
-    if args.migrate {
+    if !args.no_migrate {
         aiblox_kb::migrate(&config).await?;
     }
+    let source = args.source.as_deref().unwrap_or_default();
+    let types = if args.types.is_empty() {
+        FileType::ALL.to_vec()
+    } else {
+        args.types.clone()
+    };
     let pool = KbPool::builder(&config).max_size(2).build()?;
     let terminal = std::io::stderr().is_terminal();
     let mut progress = |done: usize| {
@@ -136,8 +105,8 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
     };
     let summary = ingest(
         &pool,
-        &args.source,
-        documents_of_types(&args.paths, &args.types),
+        source,
+        documents_of_types(&args.paths, &types),
         args.batch_size,
         &mut progress,
     )
@@ -165,7 +134,7 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
     } else {
         println!(
             "source {}: {} inserted, {} changed, {} unchanged, {} skipped, {} failed",
-            args.source,
+            source,
             summary.inserted,
             summary.changed,
             summary.unchanged,

@@ -181,3 +181,17 @@ async fn the_binary_takes_the_database_flags_and_exits_1_when_a_file_failed() {
         "{stdout}"
     );
 }
+
+#[test]
+fn the_binary_prints_shell_completions() {
+    let output = Command::new(env!("CARGO_BIN_EXE_aiblox-ingest"))
+        .args(["--completions", "bash"])
+        .output()
+        .unwrap();
+    let script = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(
+        script.contains("--source") && script.contains("--types"),
+        "{script}"
+    );
+}

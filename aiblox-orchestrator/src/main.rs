@@ -1,4 +1,4 @@
-//! `aiblox-orchestrator`: `serve` (the default), `migrate`, `check-config`.
+//! `aiblox-orchestrator`: `serve` (the default), `migrate`, `check-config`, `completions`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -79,6 +79,11 @@ enum Command {
     Migrate,
     /// Print the resolved settings (password hidden) and exit.
     CheckConfig,
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) and exit.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// The thread counts of the embedding model's arithmetic (candle's element-wise pool, and
@@ -115,6 +120,16 @@ fn main() -> ExitCode {
     pin_model_threads();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve { no_migrate: false });
+    if let Command::Completions { shell } = command {
+        let mut cli = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(
+            shell,
+            &mut cli,
+            "aiblox-orchestrator",
+            &mut std::io::stdout(),
+        );
+        return ExitCode::SUCCESS;
+    }
     let flags = Overrides {
         config_file: cli.flags.config,
         listen: cli.flags.listen,

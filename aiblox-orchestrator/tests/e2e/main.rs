@@ -2,6 +2,7 @@
 //! ingested documents, exercised over HTTP.
 
 mod api;
+mod cli;
 mod failures;
 mod hybrid;
 mod pipeline;
