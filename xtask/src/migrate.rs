@@ -1,8 +1,9 @@
 //! `cargo xtask migrate [apply|status|check] [--database-url URL] [--schema NAME] [--json] ...`:
 //! runs the contract's `aiblox-kb-migrate` binary, so that xtask itself never depends on the
 //! contract crate (it must build while the generated code is broken). `--help` is answered
-//! from the binary's usage file without building anything; `cargo xtask migrate add NAME`
-//! creates the next numbered migration in `schema/`.
+//! from the binary's own command-line definition (compiled here from its file, which needs
+//! clap alone) without building anything; `cargo xtask migrate add NAME` creates the next
+//! numbered migration in `schema/`.
 
 use std::path::{Path, PathBuf};
 
@@ -10,12 +11,17 @@ use anyhow::{Context as _, bail};
 
 use crate::workspace::Workspace;
 
-/// The migrate binary's usage text, which the binary includes; read here at run time.
-const USAGE_FILE: &str = "aiblox-kb/src/bin/aiblox-kb-migrate.usage.txt";
+/// The migrate binary's command line.
+#[path = "../../aiblox-kb/src/bin/aiblox-kb-migrate/cli.rs"]
+#[allow(
+    dead_code,
+    reason = "the binary's own definitions; xtask only prints their help"
+)]
+mod cli;
 
 pub(crate) fn run(workspace: &Workspace, args: &[String]) -> anyhow::Result<()> {
     if args.iter().any(|arg| arg == "-h" || arg == "--help") {
-        println!("{}", usage(workspace)?);
+        println!("{}", usage());
         return Ok(());
     }
     if args.first().is_some_and(|arg| arg == "add") {
@@ -57,16 +63,16 @@ pub(crate) fn run(workspace: &Workspace, args: &[String]) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The binary's usage, as `cargo xtask migrate` names it, with `add` beside its commands.
-fn usage(workspace: &Workspace) -> anyhow::Result<String> {
-    let path = workspace.root().join(USAGE_FILE);
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("could not read {}", path.display()))?;
-    Ok(format!(
-        "{}\n\nAlso: cargo xtask migrate add NAME   create the next numbered migration in schema/",
-        text.trim_end()
-            .replace("usage: aiblox-kb-migrate", "usage: cargo xtask migrate")
-    ))
+/// The binary's help, as `cargo xtask migrate` names it, with `add` beside its commands.
+fn usage() -> String {
+    let name = "cargo xtask migrate";
+    let help = <cli::MigrateArgs as clap::CommandFactory>::command()
+        .name(name)
+        .bin_name(name)
+        .render_long_help();
+    format!(
+        "{help}\nAlso: cargo xtask migrate add NAME   create the next numbered migration in schema/"
+    )
 }
 
 /// Creates `V<next>__<name>.sql` in `schema_dir`, numbered after the highest there.
@@ -137,12 +143,11 @@ mod tests {
 
     #[test]
     fn help_names_the_xtask_command_and_needs_no_build() {
-        let workspace = Workspace::current();
-        let usage = usage(&workspace).unwrap();
+        let usage = usage();
         assert!(
-            usage.starts_with("usage: cargo xtask migrate [apply|status|check]"),
+            usage.contains("Usage: cargo xtask migrate [OPTIONS] [COMMAND]"),
             "{usage}"
         );
-        assert!(usage.contains("--database-url URL") && usage.contains("migrate add NAME"));
+        assert!(usage.contains("--database-url <URL>") && usage.contains("migrate add NAME"));
     }
 }

@@ -3,76 +3,31 @@
 //! `cargo xtask migrate` (or installed on its own); it takes the contract's environment
 //! variables and these flags.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use aiblox_kb::{Compatibility, KbConfig, MigrationStatus, Migrator};
 
-/// The usage text; `cargo xtask migrate --help` reads the same file without building this.
-const USAGE: &str = include_str!("aiblox-kb-migrate.usage.txt");
+mod cli;
 
-struct Args {
-    command: String,
-    database_url: Option<String>,
-    schema: Option<String>,
-    lock_timeout: Option<Duration>,
-    migrations_dir: Option<PathBuf>,
-    json: bool,
-}
-
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
-    let mut parsed = Args {
-        command: "apply".to_owned(),
-        database_url: None,
-        schema: None,
-        lock_timeout: None,
-        migrations_dir: None,
-        json: false,
-    };
-    let mut command_seen = false;
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or_else(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "apply" | "status" | "check" if !command_seen => {
-                parsed.command = arg;
-                command_seen = true;
-            }
-            "--database-url" => parsed.database_url = Some(value("--database-url")?),
-            "--schema" => parsed.schema = Some(value("--schema")?),
-            "--lock-timeout" => {
-                let seconds = value("--lock-timeout")?;
-                let seconds: f64 = seconds.parse().ok().filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
-                    .ok_or_else(|| format!("--lock-timeout {seconds:?}: expected seconds, above 0 and at most 86400"))?;
-                parsed.lock_timeout = Some(Duration::from_secs_f64(seconds));
-            }
-            "--migrations-dir" => {
-                parsed.migrations_dir = Some(PathBuf::from(value("--migrations-dir")?))
-            }
-            "--json" => parsed.json = true,
-            other => return Err(format!("unexpected argument {other:?}")),
-        }
-    }
-    Ok(parsed)
-}
+use clap::{CommandFactory as _, Parser as _};
+use cli::{MigrateArgs as Args, MigrateCommand};
 
 fn config(args: &Args) -> Result<KbConfig, aiblox_kb::Error> {
     KbConfig::from_flags(args.database_url.as_deref(), args.schema.as_deref())
 }
 
 fn main() -> ExitCode {
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    if raw.iter().any(|arg| arg == "-h" || arg == "--help") {
-        print!("{USAGE}");
+    let args = Args::parse();
+    if let Some(shell) = args.completions {
+        clap_complete::generate(
+            shell,
+            &mut Args::command(),
+            "aiblox-kb-migrate",
+            &mut std::io::stdout(),
+        );
         return ExitCode::SUCCESS;
     }
-    let args = match parse_args(raw.into_iter()) {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("error: {message}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -95,19 +50,19 @@ fn main() -> ExitCode {
 async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
     let config = config(args)?;
     let mut migrator = Migrator::new(&config);
-    if let Some(timeout) = args.lock_timeout {
+    if let Some(timeout) = args.lock_timeout.map(Duration::from_secs_f64) {
         migrator = migrator.lock_timeout(timeout);
     }
     if let Some(dir) = &args.migrations_dir {
         migrator = migrator.migrations_from_dir(dir)?;
     }
-    match args.command.as_str() {
-        "status" => {
+    match args.command {
+        MigrateCommand::Status => {
             let status = migrator.status().await?;
             print_status(&status, args.json);
             Ok(ExitCode::SUCCESS)
         }
-        "check" => {
+        MigrateCommand::Check => {
             let status = migrator.status().await?;
             print_status(&status, args.json);
             Ok(if status.compatibility.allows_running() {
@@ -116,7 +71,7 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
                 ExitCode::FAILURE
             })
         }
-        _ => {
+        MigrateCommand::Apply => {
             let started = Instant::now();
             let report = migrator.run().await?;
             if args.json {
