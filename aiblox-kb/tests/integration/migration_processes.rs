@@ -184,3 +184,24 @@ async fn a_runner_killed_mid_migration_leaves_the_schema_consistent_and_the_next
         .get(0);
     assert!(table.is_some());
 }
+
+#[test]
+fn the_binary_prints_shell_completions_and_refuses_bad_values() {
+    let output = Command::new(env!("CARGO_BIN_EXE_aiblox-kb-migrate"))
+        .args(["--completions", "bash"])
+        .output()
+        .unwrap();
+    let script = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(
+        script.contains("--lock-timeout") && script.contains("status"),
+        "{script}"
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_aiblox-kb-migrate"))
+        .args(["--lock-timeout", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("above 0 and at most 86400"), "{stderr}");
+}
