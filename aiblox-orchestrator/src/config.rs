@@ -33,6 +33,20 @@ pub struct Settings {
     pub embedding: EmbeddingSettings,
     /// Log output.
     pub log: LogSettings,
+    /// Who may call the API.
+    pub access: AccessSettings,
+}
+
+/// Who may call `/v1/*`: API keys from a file, or anyone (on loopback, or when allowed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessSettings {
+    /// A TOML file of `[[key]]` entries (name, sha256 of the token, optional sources and
+    /// requests_per_second); re-read on SIGHUP. None: no keys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keys_file: Option<PathBuf>,
+    /// Serve without keys on an address other than loopback (off: such a start is refused).
+    pub allow_anonymous: bool,
 }
 
 /// Connection pool settings.
@@ -185,6 +199,7 @@ struct FileSettings {
     retrieval: Option<RetrievalSettings>,
     embedding: Option<EmbeddingSettings>,
     log: Option<LogSettings>,
+    access: Option<AccessSettings>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -215,6 +230,10 @@ pub struct Overrides {
     pub log_format: Option<String>,
     /// `--log-level` / `AIBLOX_LOG_LEVEL`.
     pub log_level: Option<String>,
+    /// `--api-keys-file` / `AIBLOX_API_KEYS_FILE`.
+    pub api_keys_file: Option<PathBuf>,
+    /// `AIBLOX_ALLOW_ANONYMOUS` (`true` or `false`, as text).
+    pub allow_anonymous: Option<String>,
     /// Numeric settings by environment name (`AIBLOX_POOL_MAX_SIZE`, ...), as text.
     pub numbers: Vec<(&'static str, String)>,
 }
@@ -247,6 +266,8 @@ impl Overrides {
             embedding_precision: set("AIBLOX_EMBEDDING_PRECISION"),
             log_format: set("AIBLOX_LOG_FORMAT"),
             log_level: set("AIBLOX_LOG_LEVEL"),
+            api_keys_file: set("AIBLOX_API_KEYS_FILE").map(PathBuf::from),
+            allow_anonymous: set("AIBLOX_ALLOW_ANONYMOUS"),
             numbers: NUMERIC_ENV
                 .iter()
                 .filter_map(|name| set(name).map(|value| (*name, value)))
@@ -265,6 +286,8 @@ impl Overrides {
         self.embedding_precision = other.embedding_precision.or(self.embedding_precision);
         self.log_format = other.log_format.or(self.log_format);
         self.log_level = other.log_level.or(self.log_level);
+        self.api_keys_file = other.api_keys_file.or(self.api_keys_file);
+        self.allow_anonymous = other.allow_anonymous.or(self.allow_anonymous);
         self.numbers.extend(other.numbers);
         self
     }
@@ -311,7 +334,22 @@ impl Settings {
             retrieval: file.retrieval.unwrap_or_default(),
             embedding: file.embedding.unwrap_or_default(),
             log: file.log.unwrap_or_default(),
+            access: file.access.unwrap_or_default(),
         };
+        if let Some(path) = &overrides.api_keys_file {
+            settings.access.keys_file = Some(path.clone());
+        }
+        if let Some(allow) = &overrides.allow_anonymous {
+            settings.access.allow_anonymous = match allow.as_str() {
+                "true" | "1" | "yes" | "on" => true,
+                "false" | "0" | "no" | "off" => false,
+                other => {
+                    return Err(error(format!(
+                        "AIBLOX_ALLOW_ANONYMOUS {other:?}: use `true` or `false`"
+                    )));
+                }
+            };
+        }
         if let Some(model) = &overrides.embedding_model {
             settings.embedding.model = Some(model.clone());
         }
@@ -428,7 +466,35 @@ impl Settings {
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|err| ConfigError(format!("log level {:?}: {err}", self.log.level)))?;
+        match &self.access.keys_file {
+            Some(path) => {
+                crate::access::Access::open(path).map_err(ConfigError)?;
+            }
+            None if !self.listen.ip().is_loopback() && !self.access.allow_anonymous => {
+                return Err(ConfigError(format!(
+                    "refusing to serve {} without API keys: create a key with \
+                     `aiblox-orchestrator keys new --name NAME`, add its entry to a keys file and \
+                     set AIBLOX_API_KEYS_FILE (docs/operations.md); or set \
+                     AIBLOX_ALLOW_ANONYMOUS=true to serve anyone who can reach the port, \
+                     deliberately",
+                    self.listen
+                )));
+            }
+            None => {}
+        }
         Ok(())
+    }
+
+    /// Who may call the API under these settings, in words (check-config and the start-up
+    /// log say it).
+    pub fn access_mode(&self) -> String {
+        match &self.access.keys_file {
+            Some(path) => format!("API keys from {}", path.display()),
+            None if self.listen.ip().is_loopback() => {
+                "anonymous, on loopback only (AIBLOX_API_KEYS_FILE requires keys)".to_owned()
+            }
+            None => format!("anonymous on {} (AIBLOX_ALLOW_ANONYMOUS=true)", self.listen),
+        }
     }
 
     /// What retrieval the settings give, in words (check-config and the start-up log say it).
@@ -455,6 +521,7 @@ impl Settings {
             ("retrieval", toml::to_string(&self.retrieval)),
             ("embedding", toml::to_string(&self.embedding)),
             ("log", toml::to_string(&self.log)),
+            ("access", toml::to_string(&self.access)),
         ];
         let mut text = format!(
             "listen = \"{}\"\nmigrate_on_start = {}\n\n{database}",
@@ -464,6 +531,9 @@ impl Settings {
             text.push_str(&format!("\n[{name}]\n{}", body.unwrap_or_default()));
             if name == "embedding" {
                 text.push_str(&format!("# retrieval: {}\n", self.retrieval_modes()));
+            }
+            if name == "access" {
+                text.push_str(&format!("# access: {}\n", self.access_mode()));
             }
         }
         text
@@ -540,6 +610,7 @@ mod tests {
             .collect();
         let mut every = defaults.clone();
         every.embedding.model = Some(PathBuf::from("/model"));
+        every.access.keys_file = Some(PathBuf::from("/keys.toml"));
         assert_eq!(keys(&uncommented), keys(&every.to_redacted_toml()));
     }
 
@@ -550,7 +621,7 @@ mod tests {
         std::fs::write(
             &file,
             "listen = \"0.0.0.0:9000\"\n[database]\nurl = \"postgresql://app:filesecret@db/kb\"\nschema = \"kb_file\"\n\
-             [pool]\nmax_size = 4\n[limits]\nrequest_timeout_ms = 900\n",
+             [pool]\nmax_size = 4\n[limits]\nrequest_timeout_ms = 900\n[access]\nallow_anonymous = true\n",
         )
         .unwrap();
         let from_env = Overrides {

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`config`]: settings from defaults, a TOML file, the environment and flags.
+//! - [`access`]: API keys scoped to sources, per-key rate limits, `keys new`.
 //! - [`protocol`]: the versioned JSON types of the API.
 //! - [`router`]: how a request finds candidates ([`router::Route`]: lookup, search).
 //! - [`retriever`]: candidate items through `ItemRepo::search_bm25`.
@@ -20,6 +21,7 @@
 //!
 //! The service keeps no state of its own: any number of replicas can serve one database.
 
+pub mod access;
 mod chunk_store;
 pub mod chunker;
 pub mod config;

@@ -1,4 +1,5 @@
-//! `aiblox-orchestrator`: `serve` (the default), `migrate`, `check-config`, `completions`.
+//! `aiblox-orchestrator`: `serve` (the default), `migrate`, `check-config`, `keys new`,
+//! `completions`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ environment, then flags. Every setting, with its TOML key, variable and default:
   embedding.precision          AIBLOX_EMBEDDING_PRECISION     int8 (or f32: vectors in memory)
   log.format                   AIBLOX_LOG_FORMAT              human (or json)
   log.level                    AIBLOX_LOG_LEVEL, RUST_LOG     info
+  access.keys_file             AIBLOX_API_KEYS_FILE           none: anonymous (loopback only)
+  access.allow_anonymous       AIBLOX_ALLOW_ANONYMOUS         false (true: anonymous on any address)
 
 `check-config` prints the resolved settings with the password hidden.";
 
@@ -65,6 +68,9 @@ struct Flags {
     /// A tracing filter such as `info` [env: AIBLOX_LOG_LEVEL] [default: info]
     #[arg(long, global = true, value_name = "FILTER")]
     log_level: Option<String>,
+    /// The API keys file (`keys new` prints entries for it) [env: AIBLOX_API_KEYS_FILE]
+    #[arg(long, global = true, value_name = "FILE")]
+    api_keys_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,6 +89,26 @@ enum Command {
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+    /// Manage API keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Make a new random token; print it once, and the [[key]] entry to add to the keys file
+    /// (which holds only the token's SHA-256).
+    New {
+        /// The key's name, shown in logs and metrics.
+        #[arg(long)]
+        name: String,
+        /// The only sources it may read (default: every source).
+        #[arg(long, value_delimiter = ',', value_name = "SOURCE,...")]
+        sources: Option<Vec<String>>,
+        /// Its requests per second (default: no limit).
+        #[arg(long, value_name = "N")]
+        rps: Option<f64>,
     },
 }
 
@@ -120,6 +146,19 @@ fn main() -> ExitCode {
     pin_model_threads();
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve { no_migrate: false });
+    if let Command::Keys(KeysCommand::New { name, sources, rps }) = &command {
+        return match aiblox_orchestrator::access::new_key(name, sources.as_deref(), *rps) {
+            Ok((token, entry)) => {
+                println!("token (shown once; give it to the caller, keep it secret):\n{token}\n");
+                println!("add to the keys file (AIBLOX_API_KEYS_FILE), then send SIGHUP:\n{entry}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Command::Completions { shell } = command {
         let mut cli = <Cli as clap::CommandFactory>::command();
         clap_complete::generate(
@@ -140,6 +179,8 @@ fn main() -> ExitCode {
         embedding_precision: None,
         log_format: cli.flags.log_format,
         log_level: cli.flags.log_level,
+        api_keys_file: cli.flags.api_keys_file,
+        allow_anonymous: None,
         numbers: Vec::new(),
     };
     let overrides = Overrides::from_env(|name| std::env::var(name).ok()).then(flags);

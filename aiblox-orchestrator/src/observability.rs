@@ -65,6 +65,16 @@ pub struct Metrics {
     chunk_store_text_bytes: Gauge,
     /// The dense leg's figures, by name (registered only with a model).
     dense: Vec<(&'static str, Gauge)>,
+    /// Requests with a valid API key, by key name and outcome (`admitted`, `rate_limited`).
+    key_requests: Family<KeyLabels, Counter>,
+    /// Requests to `/v1/*` without a valid API key.
+    unauthorized: Counter,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KeyLabels {
+    key: String,
+    outcome: &'static str,
 }
 
 /// The dense leg's figures as of now (with an embedding model).
@@ -136,6 +146,8 @@ impl Default for Metrics {
             chunk_store_sets: Gauge::default(),
             chunk_store_text_bytes: Gauge::default(),
             dense: Vec::new(),
+            key_requests: Family::default(),
+            unauthorized: Counter::default(),
         };
         let registry = &mut metrics.registry;
         registry.register(
@@ -147,6 +159,16 @@ impl Default for Metrics {
             "stage_duration_seconds",
             "Latency of the query pipeline's stages",
             metrics.stages.clone(),
+        );
+        registry.register(
+            "api_key_requests",
+            "Requests to /v1/* with a valid API key, by key name and outcome (admitted, rate_limited)",
+            metrics.key_requests.clone(),
+        );
+        registry.register(
+            "api_unauthorized_requests",
+            "Requests to /v1/* without a valid API key (401)",
+            metrics.unauthorized.clone(),
         );
         registry.register(
             "chunk_cache_hits",
@@ -194,6 +216,21 @@ impl Default for Metrics {
 
 impl Metrics {
     /// Records a finished HTTP request.
+    /// Counts a request of the key `name`: `admitted` or `rate_limited`.
+    pub(crate) fn count_key_request(&self, name: &str, outcome: &'static str) {
+        self.key_requests
+            .get_or_create(&KeyLabels {
+                key: name.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Counts a request turned away for want of a valid key.
+    pub(crate) fn count_unauthorized(&self) {
+        self.unauthorized.inc();
+    }
+
     pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let labels = RequestLabels {
             method: method.to_owned(),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use aiblox_kb::{ItemRepo, KbConfig, KbPool, Migrator};
 use axum::extract::rejection::{JsonRejection, PathRejection};
-use axum::extract::{DefaultBodyLimit, MatchedPath, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Extension, MatchedPath, Path, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -20,6 +20,7 @@ use tracing::Instrument as _;
 
 use aiblox_embed::{BatchingEmbedder, Embedder};
 
+use crate::access::{Access, Caller};
 use crate::chunker::Chunker;
 use crate::config::Settings;
 use crate::dense::DenseIndex;
@@ -56,6 +57,8 @@ pub struct AppState {
     /// The embedding model, the vectors in memory and the indexer's progress (`None`: lexical
     /// retrieval only).
     pub(crate) indexing: Option<Indexing>,
+    /// The API keys in force (`None`: anonymous access).
+    pub(crate) access: Option<Arc<Access>>,
 }
 
 /// What the dense leg's background tasks work with.
@@ -80,6 +83,9 @@ pub enum SetupError {
     /// The embedding worker thread.
     #[error("cannot start the embedding worker: {0}")]
     Worker(#[from] std::io::Error),
+    /// The API keys file.
+    #[error("{0}")]
+    Access(String),
 }
 
 /// Questions embedded in one batch at most (there is a worker per core, each on one core).
@@ -152,7 +158,12 @@ impl AppState {
             metrics.clone(),
             dense,
         );
+        let access = match &settings.access.keys_file {
+            Some(path) => Some(Arc::new(Access::open(path).map_err(SetupError::Access)?)),
+            None => None,
+        };
         Ok(AppState {
+            access,
             pool,
             database: settings.database.clone(),
             orchestrator,
@@ -204,14 +215,45 @@ impl AppState {
         );
         vec![tokio::spawn(indexer.run()), tokio::spawn(sync)]
     }
+
+    /// Re-reads the keys file on each SIGHUP (nothing without keys), until aborted. A file
+    /// that does not load leaves the keys in force, and the log says why.
+    pub fn reload_keys_on_hangup(&self) -> Option<tokio::task::JoinHandle<()>> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let access = self.access.clone()?;
+        let mut hangups = match signal(SignalKind::hangup()) {
+            Ok(hangups) => hangups,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot watch SIGHUP: the keys file is read at start only");
+                return None;
+            }
+        };
+        Some(tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                match access.reload() {
+                    Ok(keys) => tracing::info!(keys, "SIGHUP: API keys reloaded"),
+                    Err(err) => tracing::warn!(
+                        error = %err,
+                        keys = access.len(),
+                        "SIGHUP: the keys file did not load; the keys in force stay"
+                    ),
+                }
+            }
+        }))
+    }
 }
 
 /// The application's routes, without a socket (tests call it with `oneshot`).
 pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
-    Router::new()
+    // The API proper asks for a key when the service has keys; health, readiness, metrics
+    // and the API description stay open (docs/operations.md: keeping /metrics private).
+    let api = Router::new()
         .route("/v1/query", post(query))
         .route("/v1/items/{id}", get(item))
         .route("/v1/index", get(index))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
+    Router::new()
+        .merge(api)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -331,9 +373,15 @@ impl From<aiblox_kb::Error> for ApiError {
 
 async fn query(
     State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
     body: Result<Json<QueryRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(request) = body?;
+    let Json(mut request) = body?;
+    if let Some(Extension(caller)) = &caller {
+        request.sources = caller
+            .scope(request.sources.take())
+            .map_err(|message| ApiError::new(StatusCode::FORBIDDEN, "forbidden", message))?;
+    }
     let query = request
         .validate(state.max_query_chars, state.max_chunks_per_item)
         .map_err(|message| {
@@ -346,6 +394,7 @@ async fn query(
 
 async fn item(
     State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
     id: Result<Path<i64>, PathRejection>,
 ) -> Result<Response, ApiError> {
     let Path(id) = id.map_err(|_| {
@@ -356,9 +405,15 @@ async fn item(
              external id, query `source:external_id` with POST /v1/query",
         )
     })?;
+    let readable = |source: &str| {
+        caller
+            .as_ref()
+            .is_none_or(|Extension(caller)| caller.may_read(source))
+    };
+    // An item outside the caller's sources is answered as missing: its existence is not told.
     match ItemRepo::new(&state.pool).get(id).await? {
-        Some(item) => Ok(Json(item).into_response()),
-        None => Err(ApiError::new(
+        Some(item) if readable(&item.source) => Ok(Json(item).into_response()),
+        _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("no item with id {id}"),
@@ -446,6 +501,64 @@ async fn openapi() -> Json<serde_json::Value> {
     Json(crate::openapi::document())
 }
 
+/// With keys in force: the caller's bearer token must match a key (401 otherwise, with
+/// `WWW-Authenticate`), and the key's rate limit must allow the request (429 with
+/// `Retry-After` otherwise). The key's name goes into the request's log lines and metrics.
+async fn authorize(
+    State(state): State<Arc<AppState>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(access) = &state.access else {
+        return next.run(request).await;
+    };
+    let token = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(caller) = token.and_then(|token| access.authenticate(token)) else {
+        state.metrics.count_unauthorized();
+        let mut response = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send an API key as `Authorization: Bearer <token>`; this one is missing or unknown",
+        )
+        .into_response();
+        response.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"aiblox\""),
+        );
+        return response;
+    };
+    tracing::Span::current().record("key", caller.name.as_str());
+    if let Err(wait) = access.admit(&caller, Instant::now()) {
+        state
+            .metrics
+            .count_key_request(&caller.name, "rate_limited");
+        let seconds = wait.as_secs_f64().ceil().max(1.0);
+        let mut response = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "key {:?} is over its requests per second; retry after {seconds} s",
+                caller.name
+            ),
+        )
+        .into_response();
+        if let Ok(value) = HeaderValue::from_str(&format!("{seconds}")) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, value);
+        }
+        return response;
+    }
+    state.metrics.count_key_request(&caller.name, "admitted");
+    request.extensions_mut().insert(caller);
+    next.run(request).await
+}
+
 async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -472,7 +585,13 @@ async fn observe(State(state): State<Arc<AppState>>, mut request: Request, next:
         request.headers_mut().insert(REQUEST_ID.clone(), value);
     }
     let path = request.uri().path().to_owned();
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %method,
+        route = %route,
+        key = tracing::field::Empty
+    );
     let mut response = next.run(request).instrument(span.clone()).await;
     if response.status().is_client_error() || response.status().is_server_error() {
         response = in_api_words(response, &method, &path);
@@ -568,7 +687,9 @@ impl Application {
         }
         let state = Arc::new(AppState::new(settings)?);
         tracing::info!(retrieval = %settings.retrieval_modes(), "retrieval");
-        let background = state.start_indexing();
+        tracing::info!(access = %settings.access_mode(), keys = state.access.as_ref().map(|access| access.len()), "access");
+        let mut background = state.start_indexing();
+        background.extend(state.reload_keys_on_hangup());
         let pool = state.pool.clone();
         let router = app(state, settings.limits.max_body_bytes);
         let listener = TcpListener::bind(settings.listen)
