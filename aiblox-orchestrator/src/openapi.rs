@@ -19,9 +19,13 @@ pub fn document() -> Value {
                     "400": error_response("Body is not valid JSON"),
                     "413": error_response("Body over the size limit"),
                     "415": error_response("Content-Type is not application/json"),
+                    "401": error_response("No API key, or an unknown one (with keys in force)"),
+                    "403": error_response("The key may not read any of the sources asked for"),
                     "422": error_response("A field breaks the protocol's rules"),
+                    "429": error_response("The key is over its requests per second (Retry-After says when to retry)"),
                     "503": error_response("Knowledge base unavailable, or the time budget ran out")
-                }
+                },
+                "security": [{"bearer": []}, {}]
             }},
             "/v1/items/{id}": {"get": {
                 "summary": "One item of the knowledge base",
@@ -29,9 +33,12 @@ pub fn document() -> Value {
                 "responses": {
                     "200": {"description": "The item", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
                     "400": error_response("The id is not an integer"),
-                    "404": error_response("No such item"),
+                    "401": error_response("No API key, or an unknown one (with keys in force)"),
+                    "404": error_response("No such item, or one outside the key's sources"),
+                    "429": error_response("The key is over its requests per second"),
                     "503": error_response("Knowledge base unavailable")
-                }
+                },
+                "security": [{"bearer": []}, {}]
             }},
             "/v1/index": {"get": {
                 "summary": "How far the dense leg's vectors cover the knowledge base",
@@ -49,7 +56,9 @@ pub fn document() -> Value {
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "OpenMetrics text"}}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}}
         },
-        "components": {"schemas": {
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+            "description": "An API key's token, when the service has a keys file (AIBLOX_API_KEYS_FILE); /v1/* only. Without keys the service is anonymous (on loopback unless allowed)."}},
+        "schemas": {
             "QueryRequest": {"type": "object", "additionalProperties": false, "required": ["query"], "properties": {
                 "query": {"type": "string", "minLength": 1, "description": "A question, or source:external_id to name one item"},
                 "top_k": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5},
@@ -101,7 +110,7 @@ pub fn document() -> Value {
                 "metadata": {"type": "object"}, "created_at": {"type": "string", "format": "date-time"},
                 "updated_at": {"type": "string", "format": "date-time"}}},
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-                "code": {"type": "string", "enum": ["invalid_json", "invalid_request", "payload_too_large", "unsupported_media_type", "not_found", "method_not_allowed", "request_timeout", "unavailable", "timeout", "internal"]},
+                "code": {"type": "string", "enum": ["invalid_json", "invalid_request", "payload_too_large", "unsupported_media_type", "unauthorized", "forbidden", "not_found", "method_not_allowed", "request_timeout", "rate_limited", "unavailable", "timeout", "internal"]},
                 "message": {"type": "string"}}}}}
         }}
     })

@@ -532,7 +532,7 @@ async fn authorize(
         );
         return response;
     };
-    tracing::Span::current().record("key", caller.name.as_str());
+    tracing::Span::current().record("key", tracing::field::display(&caller.name));
     if let Err(wait) = access.admit(&caller, Instant::now()) {
         state
             .metrics

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real service on port 0, against a throwaway PostgreSQL holding
 //! ingested documents, exercised over HTTP.
 
+mod access;
 mod api;
 mod cli;
 mod failures;
@@ -87,6 +88,20 @@ impl TestApp {
             kb,
             stop: Some(stop),
             server: Some(server),
+        }
+    }
+
+    /// A client of a service running elsewhere (another process), at `url`.
+    pub fn at(url: &str) -> TestApp {
+        TestApp {
+            url: url.to_owned(),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            kb: None,
+            stop: None,
+            server: None,
         }
     }
 

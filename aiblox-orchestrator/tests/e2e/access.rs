@@ -1,0 +1,437 @@
+//! Who may ask what: API keys checked on every `/v1/*` request, sources scoped per key,
+//! per-key rate limits, keys reloaded on SIGHUP without a restart, anonymous service only on
+//! loopback unless allowed, and tokens in no log line, metric or error body.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aiblox_kb::ItemRepo;
+use aiblox_kb_testkit::TestKb;
+use aiblox_orchestrator::access::new_key;
+use aiblox_orchestrator::config::{Overrides, Settings};
+use serde_json::{Value, json};
+
+use crate::secrets::logs;
+use crate::{TestApp, corpus, settings_with};
+
+/// A key's token and its `[[key]]` entry.
+struct NewKey {
+    token: String,
+    entry: String,
+}
+
+fn key(name: &str, sources: Option<&[&str]>, rps: Option<f64>) -> NewKey {
+    let sources: Option<Vec<String>> =
+        sources.map(|sources| sources.iter().map(|s| (*s).to_owned()).collect());
+    let (token, entry) = new_key(name, sources.as_deref(), rps).unwrap();
+    NewKey { token, entry }
+}
+
+fn write_keys(path: &Path, keys: &[&NewKey]) {
+    let text: Vec<&str> = keys.iter().map(|key| key.entry.as_str()).collect();
+    std::fs::write(path, text.join("\n")).unwrap();
+}
+
+/// A service on a schema holding the e2e corpus (sources `docs` and `wiki`), with `keys`.
+async fn spawn_with_keys(keys: &[&NewKey]) -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.toml");
+    write_keys(&path, keys);
+    let kb = TestKb::new().await;
+    ItemRepo::new(kb.pool()).upsert(&corpus()).await.unwrap();
+    let mut settings = settings_with(kb.config(), kb.server_url(), Vec::new());
+    settings.access.keys_file = Some(path);
+    (TestApp::spawn_with(settings, Some(kb)).await, dir)
+}
+
+async fn call(
+    app: &TestApp,
+    token: Option<&str>,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, reqwest::header::HeaderMap, Value) {
+    let url = format!("{}{path}", app.url);
+    let mut request = match &body {
+        Some(body) => app.client.post(url).json(body),
+        None => app.client.get(url),
+    };
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (
+        status,
+        headers,
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+/// What a wrong token gets: 401, `WWW-Authenticate: Bearer`, the JSON error; the token is not
+/// in the body.
+fn assert_refused(status: u16, headers: &reqwest::header::HeaderMap, body: &Value, token: &str) {
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer"),
+        "{headers:?}"
+    );
+    assert_eq!(body["error"]["code"], "unauthorized", "{body}");
+    assert!(token.is_empty() || !body.to_string().contains(token));
+}
+
+#[tokio::test]
+async fn only_a_known_token_opens_the_api_and_no_token_is_ever_shown() {
+    let logs = logs();
+    let team = key("team", None, None);
+    let (app, _dir) = spawn_with_keys(&[&team]).await;
+    let question = Some(json!({"query": "vacuum"}));
+
+    let (status, headers, body) = call(&app, None, "/v1/query", question.clone()).await;
+    assert_refused(status, &headers, &body, "");
+    // Same length, one byte off; then a token of another key entirely.
+    let mut near = team.token.clone().into_bytes();
+    let last = near.len() - 1;
+    near[last] = if near[last] == b'0' { b'1' } else { b'0' };
+    let near = String::from_utf8(near).unwrap();
+    let stranger = key("stranger", None, None).token;
+    let truncated = team.token[..10].to_owned();
+    for wrong in [&near, &stranger, &truncated] {
+        let (status, headers, body) = call(&app, Some(wrong), "/v1/query", question.clone()).await;
+        assert_refused(status, &headers, &body, wrong);
+        let (status, headers, body) = call(&app, Some(wrong), "/v1/items/1", None).await;
+        assert_refused(status, &headers, &body, wrong);
+    }
+    let (status, _, body) = call(&app, Some(&team.token), "/v1/query", question.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body["evidence"].as_array().unwrap().is_empty(), "{body}");
+    let (status, _, _) = call(&app, Some(&team.token), "/v1/index", None).await;
+    assert_eq!(status, 200);
+    // Health, readiness, metrics and the API description stay open.
+    for open in ["/healthz", "/readyz", "/openapi.json"] {
+        assert_eq!(call(&app, None, open, None).await.0, 200, "{open}");
+    }
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("aiblox_api_key_requests_total{key=\"team\",outcome=\"admitted\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("aiblox_api_unauthorized_requests_total 7"),
+        "{metrics}"
+    );
+    let openapi = call(&app, None, "/openapi.json", None).await.2;
+    assert_eq!(
+        openapi["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+
+    let captured = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(
+        captured.contains("key=team"),
+        "the key's name is in its requests' log lines: {captured}"
+    );
+    for token in [&team.token, &near, &stranger] {
+        assert!(!captured.contains(token.as_str()), "a token in the logs");
+        assert!(!metrics.contains(token.as_str()), "a token in the metrics");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_scoped_key_never_gets_evidence_or_items_of_another_source() {
+    let docs = key("docs-only", Some(&["docs"]), None);
+    let all = key("everything", None, None);
+    let (app, _dir) = spawn_with_keys(&[&docs, &all]).await;
+    let items = ItemRepo::new(app.kb().pool());
+    let wiki_item = items
+        .get_by_key("wiki", "replication.md")
+        .await
+        .unwrap()
+        .unwrap();
+    let docs_item = items
+        .get_by_key("docs", "vacuum.md")
+        .await
+        .unwrap()
+        .unwrap();
+    let sources_of = |body: &Value| -> Vec<String> {
+        body["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["source"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    // "server" is in a page of each source; the unscoped key sees both.
+    let (_, _, body) = call(
+        &app,
+        Some(&all.token),
+        "/v1/query",
+        Some(json!({"query": "server"})),
+    )
+    .await;
+    assert!(sources_of(&body).contains(&"wiki".to_owned()), "{body}");
+    for asked in [
+        json!({"query": "server", "explain": true}),
+        json!({"query": "server", "sources": ["wiki", "docs"], "explain": true}),
+        json!({"query": "standby server streaming replication", "top_k": 20}),
+        json!({"query": "wiki:replication.md"}),
+    ] {
+        let (status, _, body) =
+            call(&app, Some(&docs.token), "/v1/query", Some(asked.clone())).await;
+        assert_eq!(status, 200, "{asked}: {body}");
+        assert!(
+            sources_of(&body).iter().all(|s| s == "docs"),
+            "{asked}: {body}"
+        );
+        if let Some(candidates) = body["explain"]["candidates"].as_array() {
+            assert!(candidates.iter().all(|c| c["source"] == "docs"), "{body}");
+        }
+    }
+    let (status, _, body) = call(
+        &app,
+        Some(&docs.token),
+        "/v1/query",
+        Some(json!({"query": "server", "sources": ["wiki"]})),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden");
+    // Another source's item is answered as if it did not exist.
+    let (status, _, hidden) = call(
+        &app,
+        Some(&docs.token),
+        &format!("/v1/items/{}", wiki_item.id),
+        None,
+    )
+    .await;
+    let (_, _, missing) = call(&app, Some(&docs.token), "/v1/items/999999999", None).await;
+    assert_eq!(status, 404);
+    assert_eq!(hidden["error"]["code"], missing["error"]["code"]);
+    assert!(!hidden.to_string().contains("wiki"), "{hidden}");
+    let (status, _, body) = call(
+        &app,
+        Some(&docs.token),
+        &format!("/v1/items/{}", docs_item.id),
+        None,
+    )
+    .await;
+    assert_eq!((status, body["source"].as_str()), (200, Some("docs")));
+    let (status, _, _) = call(
+        &app,
+        Some(&all.token),
+        &format!("/v1/items/{}", wiki_item.id),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_key_past_its_burst_gets_429_and_other_keys_are_unaffected() {
+    let slow = key("slow", None, Some(1.0));
+    let other = key("other", None, None);
+    let (app, _dir) = spawn_with_keys(&[&slow, &other]).await;
+    let question = Some(json!({"query": "vacuum"}));
+    // A burst of one request a second: sent back to back, some are turned away (bounded: a
+    // host slower than a second per request would never see a 429).
+    let mut limited = None;
+    for _ in 0..50 {
+        let (status, headers, body) =
+            call(&app, Some(&slow.token), "/v1/query", question.clone()).await;
+        if status == 429 {
+            limited = Some((headers, body));
+            break;
+        }
+        assert_eq!(status, 200, "{body}");
+    }
+    let (headers, body) = limited.expect("no 429 in 50 back-to-back requests at 1 request/s");
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After {retry}");
+    for _ in 0..10 {
+        let (status, _, _) = call(&app, Some(&other.token), "/v1/query", question.clone()).await;
+        assert_eq!(
+            status, 200,
+            "another key is not limited by this one's bucket"
+        );
+    }
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("aiblox_api_key_requests_total{key=\"slow\",outcome=\"rate_limited\"}"),
+        "{metrics}"
+    );
+    app.stop().await;
+}
+
+#[test]
+fn without_keys_only_loopback_is_served_unless_anonymous_is_allowed() {
+    let resolve = |listen: &str, allow: Option<&str>| {
+        Settings::resolve(&Overrides {
+            listen: Some(listen.to_owned()),
+            database_url: Some("postgresql://app@localhost/kb".to_owned()),
+            allow_anonymous: allow.map(str::to_owned),
+            ..Overrides::default()
+        })
+    };
+    let err = resolve("0.0.0.0:8080", None).unwrap_err().to_string();
+    assert!(
+        err.contains("refusing to serve 0.0.0.0:8080 without API keys")
+            && err.contains("aiblox-orchestrator keys new")
+            && err.contains("AIBLOX_ALLOW_ANONYMOUS=true"),
+        "{err}"
+    );
+    let allowed = resolve("0.0.0.0:8080", Some("true")).unwrap();
+    assert!(
+        allowed
+            .to_redacted_toml()
+            .contains("# access: anonymous on 0.0.0.0:8080")
+    );
+    let local = resolve("127.0.0.1:8080", None).unwrap();
+    assert!(
+        local
+            .to_redacted_toml()
+            .contains("# access: anonymous, on loopback only")
+    );
+    assert!(resolve("0.0.0.0:8080", Some("maybe")).is_err());
+}
+
+/// The real binary, reloading its keys file on SIGHUP: a new key works and a removed one is
+/// refused without a restart; a broken file leaves the keys in force.
+#[tokio::test]
+async fn sighup_reloads_the_keys_and_a_broken_file_keeps_the_old_ones() {
+    let kb = TestKb::new().await;
+    ItemRepo::new(kb.pool()).upsert(&corpus()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys.toml");
+    let (first, second) = (key("first", None, None), key("second", None, None));
+    write_keys(&path, &[&first]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aiblox-orchestrator"))
+        .arg("serve")
+        .env("AIBLOX_KB_DATABASE_URL", kb.server_url())
+        .env("AIBLOX_KB_SCHEMA", kb.schema())
+        .env("AIBLOX_LISTEN", "127.0.0.1:0")
+        .env("AIBLOX_API_KEYS_FILE", &path)
+        .env("AIBLOX_LOG_FORMAT", "json")
+        .env_remove("AIBLOX_EMBEDDING_MODEL")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let reader = BufReader::new(child.stderr.take().unwrap());
+    let collected = lines.clone();
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            collected.lock().unwrap().push(line);
+        }
+    });
+    let logged = |what: &str| lines.lock().unwrap().iter().any(|line| line.contains(what));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let address = loop {
+        let found = lines.lock().unwrap().iter().find_map(|line| {
+            let line: Value = serde_json::from_str(line).ok()?;
+            (line["fields"]["message"] == "listening")
+                .then(|| line["fields"]["address"].as_str().map(str::to_owned))
+                .flatten()
+        });
+        if let Some(address) = found {
+            break address;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no listening line: {:?}",
+            lines.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let app = TestApp::at(&format!("http://{address}"));
+    let status_of = |token: String| {
+        let app = &app;
+        async move {
+            call(
+                app,
+                Some(&token),
+                "/v1/query",
+                Some(json!({"query": "vacuum"})),
+            )
+            .await
+            .0
+        }
+    };
+    assert_eq!(status_of(first.token.clone()).await, 200);
+    assert_eq!(status_of(second.token.clone()).await, 401);
+
+    let hangup = |pid: u32| {
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid.to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    write_keys(&path, &[&second]);
+    hangup(child.id());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status_of(second.token.clone()).await != 200 {
+        assert!(Instant::now() < deadline, "the new key never worked");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        status_of(first.token.clone()).await,
+        401,
+        "the removed key is refused"
+    );
+
+    std::fs::write(&path, "[[key]]\nname = \"broken\"\n").unwrap();
+    hangup(child.id());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !logged("the keys file did not load") {
+        assert!(
+            Instant::now() < deadline,
+            "the broken reload was not logged"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        status_of(second.token.clone()).await,
+        200,
+        "the old keys stay"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "still running: no restart"
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let all = lines.lock().unwrap().join("\n");
+    for token in [&first.token, &second.token] {
+        assert!(!all.contains(token.as_str()), "a token in the logs");
+    }
+}
