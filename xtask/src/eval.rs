@@ -361,6 +361,7 @@ mod tests {
     #[test]
     fn the_development_set_is_well_formed() {
         let path = crate::workspace::Workspace::current()
+            .unwrap()
             .root()
             .join("docs/retrieval/pgdocs-dev.jsonl");
         let questions = read_questions(&path).unwrap();

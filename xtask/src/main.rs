@@ -151,7 +151,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let workspace = workspace::Workspace::current();
+    let workspace = match workspace::Workspace::current() {
+        Ok(workspace) => workspace,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Command::Codegen { check } => {
             let mode = if check {

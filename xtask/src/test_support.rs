@@ -7,7 +7,7 @@ use crate::workspace::Workspace;
 
 /// A copy of every source file of the workspace (no `target/`, no `.git/`) in a temp dir.
 pub(crate) fn scratch_workspace() -> (tempfile::TempDir, Workspace) {
-    let real = Workspace::current();
+    let real = Workspace::current().unwrap();
     let dir = tempfile::Builder::new()
         .prefix("aiblox-xtask-test-")
         .tempdir()

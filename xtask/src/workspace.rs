@@ -36,14 +36,40 @@ impl Workspace {
         Ok(())
     }
 
-    /// The workspace this xtask was built from.
-    pub(crate) fn current() -> Self {
-        let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        Workspace::at(
-            manifest_dir
-                .parent()
-                .expect("xtask lives one level below the workspace root"),
-        )
+    /// The workspace xtask runs in, found at run time: `cargo xtask` (an alias of `cargo run
+    /// -p xtask`) sets `CARGO_MANIFEST_DIR` to the xtask package of the checkout it runs in;
+    /// run some other way, `cargo locate-project --workspace` from the current directory.
+    /// Never the directory the binary was compiled in: with one target directory shared by
+    /// two checkouts, cargo may run a binary built from the other one.
+    pub(crate) fn current() -> anyhow::Result<Self> {
+        Self::locate(std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from))
+    }
+
+    /// [`Workspace::current`], with the xtask package's directory as cargo gave it.
+    pub(crate) fn locate(manifest_dir: Option<PathBuf>) -> anyhow::Result<Self> {
+        if let Some(dir) = manifest_dir
+            && dir.join("Cargo.toml").is_file()
+            && let Some(root) = dir.parent()
+        {
+            return Ok(Workspace::at(root));
+        }
+        let output =
+            std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+                .args(["locate-project", "--workspace", "--message-format", "plain"])
+                .output()
+                .context("could not run `cargo locate-project`")?;
+        let manifest = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        match Path::new(&manifest).parent() {
+            Some(root) if output.status.success() && root.join("xtask").is_dir() => {
+                Ok(Workspace::at(root))
+            }
+            _ => anyhow::bail!(
+                "cannot find the aiblox workspace from {}: run `cargo xtask` inside a checkout",
+                std::env::current_dir()
+                    .map(|dir| dir.display().to_string())
+                    .unwrap_or_default()
+            ),
+        }
     }
 
     pub(crate) fn at(root: &Path) -> Self {
@@ -120,5 +146,69 @@ impl Workspace {
             .unwrap_or(path)
             .display()
             .to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::process::Command;
+
+    use super::*;
+    use crate::test_support::{replace, scratch_workspace};
+
+    /// Two checkouts, one target directory (a shared `CARGO_TARGET_DIR`): cargo may run in the
+    /// second checkout the xtask binary it built from the first. That binary must still work
+    /// on the second checkout's files: with the path compiled in, it checked the first
+    /// checkout's queries (accepting the second's broken one), and failed once the first was
+    /// deleted. Here the first checkout's binary is run in the second as cargo would run it
+    /// (with the second's `CARGO_MANIFEST_DIR`), and as a user might (from its directory).
+    #[test]
+    fn a_binary_built_in_one_checkout_works_on_the_checkout_it_runs_in() {
+        let first = Workspace::current().unwrap();
+        let cargo = || Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        let built = cargo()
+            .args([
+                "build",
+                "--quiet",
+                "--package",
+                "xtask",
+                "--message-format",
+                "json",
+            ])
+            .current_dir(first.root())
+            .output()
+            .unwrap();
+        assert!(
+            built.status.success(),
+            "{}",
+            String::from_utf8_lossy(&built.stderr)
+        );
+        let binary = String::from_utf8_lossy(&built.stdout)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .filter(|message| message["target"]["name"] == "xtask")
+            .find_map(|message| message["executable"].as_str().map(PathBuf::from))
+            .expect("cargo names the xtask executable");
+
+        let (_dir, second) = scratch_workspace();
+        replace(
+            &second.queries_dir().join("item.sql"),
+            "INSERT INTO item AS i (source, external_id, title, content, content_hash, metadata)",
+            "INSERT INTO item AS i (source, external_id, title, content, content_digest, metadata)",
+        );
+        for manifest_dir in [Some(second.root().join("xtask")), None] {
+            let mut run = Command::new(&binary);
+            run.args(["codegen", "--check"]).current_dir(second.root());
+            match &manifest_dir {
+                Some(dir) => run.env("CARGO_MANIFEST_DIR", dir),
+                None => run.env_remove("CARGO_MANIFEST_DIR"),
+            };
+            let output = run.output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                !output.status.success() && stderr.contains("content_digest"),
+                "{manifest_dir:?}: the second checkout's broken query went unnoticed: {stderr}"
+            );
+        }
     }
 }

@@ -6,7 +6,7 @@ use crate::test_support::{append, scratch_workspace};
 
 #[test]
 fn committed_generated_code_is_current() {
-    run(&Workspace::current(), Mode::Check).expect("run `cargo xtask codegen` and commit");
+    run(&Workspace::current().unwrap(), Mode::Check).expect("run `cargo xtask codegen` and commit");
 }
 
 #[test]
