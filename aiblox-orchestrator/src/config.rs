@@ -316,11 +316,17 @@ impl Settings {
         let url = overrides.database_url.clone().or(file.database.url).ok_or_else(|| {
             error("no database URL: set AIBLOX_KB_DATABASE_URL (or DATABASE_URL), `--database-url`, or `database.url` in the config file".to_owned())
         })?;
-        let mut database = KbConfig::new(&url).map_err(|err| error(err.to_string()))?;
+        // The contract's configuration errors say "invalid configuration" themselves: keep
+        // only their reason, and name the setting.
+        let reason = |setting: &str, err: aiblox_kb::Error| match err {
+            aiblox_kb::Error::Config { message } => error(format!("{setting}: {message}")),
+            other => error(format!("{setting}: {other}")),
+        };
+        let mut database = KbConfig::new(&url).map_err(|err| reason("database.url", err))?;
         if let Some(schema) = overrides.schema.clone().or(file.database.schema) {
             database = database
                 .with_schema(&schema)
-                .map_err(|err| error(err.to_string()))?;
+                .map_err(|err| reason("database.schema", err))?;
         }
         let mut settings = Settings {
             listen,

@@ -165,6 +165,11 @@ async fn hostile_identifiers_are_refused_before_any_sql() {
     ] {
         let err = settings("postgresql://app@localhost/kb", Some(schema)).unwrap_err();
         assert!(err.contains("invalid schema name"), "{schema:?}: {err}");
+        assert_eq!(
+            err.matches("invalid configuration").count(),
+            1,
+            "said once: {err}"
+        );
     }
 }
 
