@@ -1,6 +1,7 @@
 //! Rule (from `cargo metadata`): `aiblox-kb` does not depend on the orchestrator, directly or
-//! transitively; and only the contract crates (and test and build tooling) depend on a
-//! PostgreSQL driver, so only they can run SQL.
+//! transitively; xtask does not depend on the contract crates (it must build, and regenerate
+//! them, while the generated code is broken); and only the contract crates (and test and build
+//! tooling) depend on a PostgreSQL driver, so only they can run SQL.
 
 use std::collections::{BTreeSet, HashMap};
 use std::process::Command;
@@ -74,19 +75,27 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
             ))
         })
         .collect();
-    let kb = name_of
+    let id_of = |wanted: &str| {
+        name_of
+            .iter()
+            .find(|(_, name)| **name == wanted)
+            .map(|(id, _)| *id)
+            .with_context(|| format!("no {wanted} package"))
+    };
+    let reached = reachable(&edges, id_of("aiblox-kb")?);
+
+    // xtask builds the contract crates (codegen): depending on them, it could not build while
+    // they are broken, which is when it is needed.
+    let from_xtask = reachable(&edges, id_of("xtask")?);
+    if let Some(contract) = from_xtask
         .iter()
-        .find(|(_, name)| **name == "aiblox-kb")
-        .map(|(id, _)| *id)
-        .context("no aiblox-kb package")?;
-    let mut reached = BTreeSet::new();
-    let mut stack = vec![kb];
-    while let Some(id) = stack.pop() {
-        for &dep in edges.get(id).into_iter().flatten() {
-            if reached.insert(dep) {
-                stack.push(dep);
-            }
-        }
+        .filter_map(|id| name_of.get(id).copied())
+        .find(|name| ["aiblox-kb", "aiblox-kb-gen"].contains(name))
+    {
+        return Ok(Verdict::fail(
+            format!("xtask depends on {contract} (xtask must build while the contract is broken)"),
+            "run the contract's code through cargo (as `cargo xtask migrate` runs its binary), or move what xtask needs into a crate of its own",
+        ));
     }
     // Declared dependencies count too, even those cargo ignores (a crate without a library).
     let declared = packages
@@ -133,9 +142,23 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
         ));
     }
     Ok(Verdict::Pass(format!(
-        "aiblox-kb's {} dependencies hold nothing of the orchestrator; only the contract and tooling use a PostgreSQL driver",
+        "aiblox-kb's {} dependencies hold nothing of the orchestrator; xtask holds no contract crate; only the contract and tooling use a PostgreSQL driver",
         reached.len()
     )))
+}
+
+/// Every package `start` depends on (normal and build dependencies), transitively.
+fn reachable<'a>(edges: &HashMap<&'a str, Vec<&'a str>>, start: &'a str) -> BTreeSet<&'a str> {
+    let mut reached = BTreeSet::new();
+    let mut stack = vec![start];
+    while let Some(id) = stack.pop() {
+        for &dep in edges.get(id).into_iter().flatten() {
+            if reached.insert(dep) {
+                stack.push(dep);
+            }
+        }
+    }
+    reached
 }
 
 fn orchestrator_dependency(name: &str) -> Verdict {
@@ -202,6 +225,20 @@ mod tests {
             reason.contains("aiblox-kb depends on aiblox-orchestrator"),
             "{reason}"
         );
+    }
+
+    #[test]
+    fn xtask_depending_on_the_contract_fails() {
+        let (_dir, workspace) = scratch_workspace();
+        replace(
+            &workspace.root().join("xtask/Cargo.toml"),
+            "[dependencies]\n",
+            "[dependencies]\naiblox-kb.workspace = true\n",
+        );
+        let Verdict::Fail { reason, .. } = check(&workspace, &Options::default()) else {
+            panic!("passed")
+        };
+        assert!(reason.contains("xtask depends on aiblox-kb"), "{reason}");
     }
 
     #[test]
