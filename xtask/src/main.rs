@@ -14,6 +14,7 @@
 //! - [`bench`]: `cargo xtask bench` and `bench-service`, the benchmark programs in release mode.
 //! - [`file_tree`]: compares and syncs generated files with their committed copies.
 //! - [`workspace`]: where things live in the repository.
+//! - `tidy` (tests only): the code map names everything, every module says what it is for.
 
 mod bench;
 mod check;
@@ -27,6 +28,8 @@ mod migrations_sum;
 mod scratch_db;
 #[cfg(test)]
 mod test_support;
+#[cfg(test)]
+mod tidy;
 mod workspace;
 
 use std::process::ExitCode;

@@ -137,15 +137,6 @@ mod tests {
     }
 
     #[test]
-    fn passes_on_the_workspace_as_committed() {
-        let (_dir, workspace) = scratch_workspace();
-        assert!(matches!(
-            check(&workspace, &Options::default()),
-            Verdict::Pass(_)
-        ));
-    }
-
-    #[test]
     fn an_edited_released_migration_fails() {
         let (_dir, workspace) = scratch_workspace();
         append(

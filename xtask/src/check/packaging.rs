@@ -121,13 +121,6 @@ mod tests {
     use crate::test_support::{replace, scratch_workspace};
 
     #[test]
-    fn passes_on_the_workspace_as_committed() {
-        let (_dir, workspace) = scratch_workspace();
-        let verdict = check(&workspace, &Options::default());
-        assert!(matches!(verdict, Verdict::Pass(_)), "{verdict:?}");
-    }
-
-    #[test]
     fn a_path_dependency_without_a_version_fails() {
         let (_dir, workspace) = scratch_workspace();
         let manifest = std::fs::read_to_string(workspace.manifest()).unwrap();

@@ -281,13 +281,6 @@ mod tests {
     use crate::test_support::{append, scratch_workspace};
 
     #[test]
-    fn passes_on_the_workspace_as_committed() {
-        let (_dir, workspace) = scratch_workspace();
-        let verdict = check(&workspace, &Options::default());
-        assert!(matches!(verdict, Verdict::Pass(_)), "{verdict:?}");
-    }
-
-    #[test]
     fn a_new_public_item_fails_until_blessed() {
         let (_dir, workspace) = scratch_workspace();
         append(
