@@ -1,5 +1,5 @@
-//! `aiblox-orchestrator`: `serve` (the default), `migrate`, `check-config`, `keys new`,
-//! `completions`.
+//! `aiblox-orchestrator`: `serve` (the default), `migrate`, `check-config`, `purge-chunks`,
+//! `keys new`, `completions`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -85,6 +85,9 @@ enum Command {
     Migrate,
     /// Print the resolved settings (password hidden) and exit.
     CheckConfig,
+    /// Remove cached chunks no service of this configuration reads: chunks of content their
+    /// item no longer has, and chunks made by another chunker than this configuration's.
+    PurgeChunks,
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) and exit.
     Completions {
         /// The shell.
@@ -216,6 +219,24 @@ fn main() -> ExitCode {
                     report.applied.len(),
                     report.already_applied
                 );
+                Ok(())
+            }
+            Command::PurgeChunks => {
+                let pool = aiblox_kb::KbPool::new(&settings.database)?;
+                let cache = aiblox_kb::ChunkCacheRepo::new(&pool);
+                let chunker = aiblox_orchestrator::chunker::Chunker::new(
+                    settings.retrieval.chunk_max_bytes,
+                    settings.retrieval.chunk_overlap_bytes,
+                )
+                .key();
+                let stale = cache.purge_stale().await?;
+                let other = cache.purge_other_chunkers(&chunker).await?;
+                println!(
+                    "schema {}: {stale} stale chunks and {other} chunks of other chunkers than \
+                     {chunker} removed",
+                    settings.database.schema()
+                );
+                pool.close();
                 Ok(())
             }
             _ => {

@@ -1,6 +1,12 @@
-//! The binary's command line: shell completions name its subcommands and flags.
+//! The binary's command line: shell completions name its subcommands and flags;
+//! `purge-chunks` removes exactly the cached chunks nothing reads.
 
 use std::process::Command;
+
+use aiblox_kb::{ChunkCacheRepo, ItemRepo, NewChunk, NewChunkSet, NewItem};
+use serde_json::json;
+
+use crate::TestApp;
 
 #[test]
 fn completions_are_printed_for_each_shell() {
@@ -21,4 +27,93 @@ fn completions_are_printed_for_each_shell() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "an unknown shell is refused");
+}
+
+#[tokio::test]
+async fn purge_chunks_removes_stale_and_other_chunkers_chunks_and_keeps_the_rest() {
+    let app = TestApp::spawn().await;
+    // The service caches the chunk sets of what it reads.
+    let (status, _) = app
+        .query(json!({"query": "vacuum indexes replication server"}))
+        .await;
+    assert_eq!(status, 200);
+    let kb = app.kb();
+    let cached = || async {
+        kb.raw_client()
+            .await
+            .query_one("SELECT count(DISTINCT item_id) FROM chunk_cache", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let before = cached().await;
+    assert!(before >= 2, "{before}");
+    let items = ItemRepo::new(kb.pool());
+    // The VACUUM page changes (its cached chunks go stale), and another chunker caches a set
+    // for the index page.
+    items
+        .upsert(&[NewItem::new("docs", "vacuum.md", "Rewritten entirely.").with_title("VACUUM")])
+        .await
+        .unwrap();
+    let indexes = items
+        .get_by_key("docs", "indexes.md")
+        .await
+        .unwrap()
+        .unwrap();
+    ChunkCacheRepo::new(kb.pool())
+        .put(
+            "old-chunker-v0",
+            &[NewChunkSet {
+                item_id: indexes.id,
+                content_hash: indexes.content_hash,
+                chunks: vec![NewChunk {
+                    start_offset: 0,
+                    end_offset: 7,
+                    text: "Indexes".to_owned(),
+                    token_count: 1,
+                }],
+            }],
+        )
+        .await
+        .unwrap();
+
+    let output = Command::new(env!("CARGO_BIN_EXE_aiblox-orchestrator"))
+        .arg("purge-chunks")
+        .env("AIBLOX_KB_DATABASE_URL", kb.server_url())
+        .env("AIBLOX_KB_SCHEMA", kb.schema())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("stale chunks") && stdout.contains("1 chunks of other chunkers"),
+        "{stdout}"
+    );
+    let client = kb.raw_client().await;
+    let left: Vec<(String, String)> = client
+        .query(
+            "SELECT i.external_id, c.chunker_key FROM chunk_cache c JOIN item i ON i.id = c.item_id
+             GROUP BY 1, 2 ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert!(
+        left.iter()
+            .all(|(id, key)| id != "vacuum.md" && key != "old-chunker-v0"),
+        "{left:?}"
+    );
+    assert_eq!(
+        left.len() as i64,
+        before - 1,
+        "the current chunks stay: {left:?}"
+    );
+    app.stop().await;
 }
