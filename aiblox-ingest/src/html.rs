@@ -1,7 +1,8 @@
 //! HTML to clean text with a real HTML parser (html5ever, through `scraper`): the title from
 //! `<title>`, the body's text with paragraphs kept apart, and navigation chrome left out
-//! (`nav`, `header`, `footer`, scripts, and the navigation blocks of DocBook-generated pages
-//! such as the PostgreSQL documentation).
+//! (`nav`, `header`, `footer`, scripts, the navigation blocks of DocBook-generated pages such
+//! as the PostgreSQL documentation, and mdBook's menu bar, sidebar, theme list, search box and
+//! help popup, as in the Rust books).
 
 use scraper::node::Node;
 use scraper::{ElementRef, Html, Selector};
@@ -10,8 +11,28 @@ use scraper::{ElementRef, Html, Selector};
 const SKIPPED_ELEMENTS: [&str; 10] = [
     "script", "style", "noscript", "nav", "header", "footer", "template", "svg", "iframe", "head",
 ];
-/// Classes of navigation chrome.
-const SKIPPED_CLASSES: [&str; 5] = ["navheader", "navfooter", "toc", "breadcrumb", "navigation"];
+/// Classes of navigation chrome (DocBook's, then mdBook's).
+const SKIPPED_CLASSES: [&str; 12] = [
+    "navheader",
+    "navfooter",
+    "toc",
+    "breadcrumb",
+    "navigation",
+    "menu-bar",
+    "sidebar",
+    "theme-popup",
+    "search-wrapper",
+    "nav-wrapper",
+    "nav-wide-wrapper",
+    "nav-chapters",
+];
+/// Ids of chrome without a telling class (mdBook's keyboard help).
+const SKIPPED_IDS: [&str; 4] = [
+    "mdbook-help-container",
+    "mdbook-help-popup",
+    "mdbook-search-wrapper",
+    "mdbook-menu-bar",
+];
 /// Elements that end a paragraph.
 const BLOCK_ELEMENTS: [&str; 28] = [
     "p",
@@ -82,7 +103,8 @@ fn walk(element: ElementRef<'_>, out: &mut String) {
             Node::Element(tag) => {
                 let name = tag.name();
                 let chrome = SKIPPED_ELEMENTS.contains(&name)
-                    || tag.classes().any(|class| SKIPPED_CLASSES.contains(&class));
+                    || tag.classes().any(|class| SKIPPED_CLASSES.contains(&class))
+                    || tag.id().is_some_and(|id| SKIPPED_IDS.contains(&id));
                 if chrome {
                     continue;
                 }
@@ -133,6 +155,26 @@ mod tests {
         assert_eq!(
             extracted.text,
             "VACUUM\n\nVACUUM reclaims storage occupied by dead tuples.\n\nIt can also & ANALYZE."
+        );
+    }
+
+    #[test]
+    fn mdbook_chrome_is_dropped() {
+        let page = r##"<!DOCTYPE html><html><head><title>What Is Ownership? - The Rust Programming Language</title></head><body>
+            <div id="mdbook-help-container"><div id="mdbook-help-popup"><h2>Keyboard shortcuts</h2><p>Press ? to show this help</p></div></div>
+            <nav id="mdbook-sidebar" class="sidebar"><div class="sidebar-scrollbox"><ol><li>Getting Started</li></ol></div></nav>
+            <div id="mdbook-page-wrapper" class="page-wrapper"><div class="page">
+            <div id="mdbook-menu-bar" class="menu-bar sticky"><ul id="mdbook-theme-list" class="theme-popup"><li>Light</li><li>Coal</li></ul>
+            <h1 class="menu-title">The Rust Programming Language</h1></div>
+            <div id="mdbook-search-wrapper" class="hidden"><input type="search" placeholder="Search this book ..."></div>
+            <main><h2 id="what-is-ownership"><a class="header" href="#what-is-ownership">What Is Ownership?</a></h2>
+            <p>Ownership is a set of rules that govern how a Rust program manages memory.</p></main>
+            <nav class="nav-wrapper"><a class="mobile-nav-chapters previous" href="ch03.html">&larr;</a></nav>
+            </div></div></body></html>"##;
+        let extracted = extract(page);
+        assert_eq!(
+            extracted.text,
+            "What Is Ownership?\n\nOwnership is a set of rules that govern how a Rust program manages memory."
         );
     }
 

@@ -223,6 +223,14 @@ fn load(root: &Path, path: &Path, file_type: FileType) -> Vec<Loaded> {
         Err(reason) => return fail(reason),
     };
     let metadata = |format: &str| serde_json::json!({ "path": external_id, "format": format, "bytes": text.len() });
+    if file_type == FileType::Html && is_whole_book_page(path, &text) {
+        return vec![Loaded::Skipped(Skip {
+            location: origin,
+            reason: "an mdBook's whole-book page (print.html, toc.html): its chapters are read \
+                     one by one"
+                .to_owned(),
+        })];
+    }
     let document = match file_type {
         FileType::Jsonl => return jsonl(&origin, &text),
         FileType::Html => {
@@ -254,6 +262,19 @@ fn load(root: &Path, path: &Path, file_type: FileType) -> Vec<Loaded> {
         },
     };
     vec![Loaded::Document(document)]
+}
+
+/// mdBook's `print.html` (every chapter in one page) and `toc.html` (the table of contents):
+/// indexed, they would answer every question with the whole book.
+fn is_whole_book_page(path: &Path, text: &str) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or_default();
+    matches!(name, "print.html" | "toc.html")
+        && text[..text.len().min(4096)]
+            .to_ascii_lowercase()
+            .contains("mdbook")
 }
 
 fn jsonl(origin: &str, text: &str) -> Vec<Loaded> {
@@ -353,6 +374,39 @@ mod tests {
         // Named explicitly, a file of another type is a failure, not a skip.
         let named: Vec<Loaded> = documents(&[dir.path().join("ignored.png")]).collect();
         assert!(matches!(&named[..], [Loaded::Failed(_)]), "{named:?}");
+    }
+
+    #[test]
+    fn an_mdbooks_whole_book_pages_are_skipped_and_its_chapters_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let book = dir.path().join("book");
+        std::fs::create_dir_all(&book).unwrap();
+        let page = |title: &str| {
+            format!(
+                "<html><head><meta name=\"generator\" content=\"mdBook\"><title>{title}</title></head>\
+                 <body><main><p>{title} text</p></main></body></html>"
+            )
+        };
+        std::fs::write(book.join("ch01.html"), page("Chapter")).unwrap();
+        std::fs::write(book.join("print.html"), page("Everything")).unwrap();
+        std::fs::write(book.join("toc.html"), page("Contents")).unwrap();
+        // Another site's print.html is a page like any other.
+        std::fs::write(
+            dir.path().join("print.html"),
+            "<title>Printing</title><p>How to print</p>",
+        )
+        .unwrap();
+        let loaded: Vec<Loaded> = documents(&[dir.path().to_path_buf()]).collect();
+        let read: Vec<&str> = documents_of(&loaded)
+            .iter()
+            .map(|d| d.external_id.as_str())
+            .collect();
+        assert_eq!(read, ["book/ch01.html", "print.html"]);
+        let skipped = loaded
+            .iter()
+            .filter(|entry| matches!(entry, Loaded::Skipped(skip) if skip.reason.starts_with("an mdBook's whole-book page")))
+            .count();
+        assert_eq!(skipped, 2);
     }
 
     #[test]
