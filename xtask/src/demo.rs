@@ -1,7 +1,8 @@
 //! `cargo xtask demo`: from a fresh clone to answers in one command. Starts a local PostgreSQL
 //! it manages (persistent: data kept in `AIBLOX_DEMO_DIR`, default `/var/tmp/aiblox-demo`, and
 //! reused by the next run), ingests a corpus with the ingestion block (the PostgreSQL
-//! documentation when installed, else this repository's `docs/`), starts the orchestrator, and
+//! documentation when installed, else the Rust toolchain's books, else this repository's
+//! `docs/`), starts the orchestrator, and
 //! prints queries to try. Ctrl-C stops everything it started.
 
 use std::net::TcpStream;
@@ -44,33 +45,37 @@ pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
     let url = cluster.url("postgres");
     println!("demo: database URL {url} (no password: local socket, trust)");
 
-    let (source, corpus) = corpus(workspace);
-    println!(
-        "demo: ingesting {} as source {source:?} (unchanged files are skipped)",
-        corpus.display()
-    );
-    let status = workspace
-        .cargo()
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "--package",
-            "aiblox-ingest",
-            "--",
-            "--source",
-            source,
-            // Pages only: a docs directory's .jsonl files are not items (the eval's questions).
-            "--types",
-            "html,md,txt",
-        ])
-        .arg(&corpus)
-        .env("AIBLOX_KB_DATABASE_URL", &url)
-        .status()
-        .context("could not run the ingestion block")?;
-    if !status.success() {
-        bail!("ingestion failed ({status})");
+    let corpus = corpus(workspace);
+    for (source, dir) in &corpus {
+        println!(
+            "demo: ingesting {} as source {source:?} (unchanged files are skipped)",
+            dir.display()
+        );
+        let status = workspace
+            .cargo()
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "--package",
+                "aiblox-ingest",
+                "--",
+                "--source",
+                source,
+                // Pages only: a docs directory's .jsonl files are not items (the eval's
+                // questions).
+                "--types",
+                "html,md,txt",
+            ])
+            .arg(dir)
+            .env("AIBLOX_KB_DATABASE_URL", &url)
+            .status()
+            .context("could not run the ingestion block")?;
+        if !status.success() {
+            bail!("ingestion failed ({status})");
+        }
     }
+    let source = corpus[0].0;
 
     let model = embedding_model();
     match &model {
@@ -182,15 +187,45 @@ fn get_json(listen: &str, path: &str) -> anyhow::Result<serde_json::Value> {
 }
 
 /// The PostgreSQL documentation when installed, else this repository's docs.
-fn corpus(workspace: &Workspace) -> (&'static str, PathBuf) {
+/// What the demo ingests, as (source, directory): the PostgreSQL documentation when
+/// installed; else the Rust toolchain's own books (every rustup install has them, as HTML);
+/// else this repository's `docs/`.
+fn corpus(workspace: &Workspace) -> Vec<(&'static str, PathBuf)> {
     if Path::new(PG_DOCS).is_dir() {
-        return ("pgdocs", PathBuf::from(PG_DOCS));
+        return vec![("pgdocs", PathBuf::from(PG_DOCS))];
+    }
+    let books = rust_books();
+    if !books.is_empty() {
+        println!(
+            "demo: the PostgreSQL documentation is not installed; using the Rust toolchain's books \
+             (the Book, Cargo's, the Reference) instead.\n\
+             demo: for the corpus the figures are measured on: apt-get install postgresql-doc-15"
+        );
+        return books;
     }
     println!(
-        "demo: the PostgreSQL documentation is not installed; using this repository's docs/ instead.\n\
+        "demo: neither the PostgreSQL documentation nor the Rust books are installed; using this repository's docs/ instead.\n\
          demo: for the real corpus: apt-get install postgresql-doc-15 (then run the demo again)"
     );
-    ("aiblox-docs", workspace.root().join("docs"))
+    vec![("aiblox-docs", workspace.root().join("docs"))]
+}
+
+/// The Rust books that rustup installs with the toolchain's docs, each its own source.
+fn rust_books() -> Vec<(&'static str, PathBuf)> {
+    let Ok(output) = Command::new("rustc").args(["--print", "sysroot"]).output() else {
+        return Vec::new();
+    };
+    let html =
+        PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()).join("share/doc/rust/html");
+    [
+        ("rust-book", "book"),
+        ("cargo-book", "cargo"),
+        ("rust-reference", "reference"),
+    ]
+    .into_iter()
+    .map(|(source, dir)| (source, html.join(dir)))
+    .filter(|(_, dir)| dir.join("index.html").is_file())
+    .collect()
 }
 
 fn wait_until_listening(listen: &str, service: &mut Child) -> anyhow::Result<()> {
@@ -208,7 +243,14 @@ fn wait_until_listening(listen: &str, service: &mut Child) -> anyhow::Result<()>
 }
 
 fn print_examples(listen: &str, source: &str) {
-    let questions: &[&str] = if source == "pgdocs" {
+    let questions: &[&str] = if source == "rust-book" {
+        &[
+            "what happens to a value when its owner goes out of scope",
+            "how do I add a dependency from crates.io",
+            "rust-book:ch04-01-what-is-ownership.html",
+            "when can lifetimes be left out of a function signature",
+        ]
+    } else if source == "pgdocs" {
         &[
             "how do I reclaim disk space after deleting lots of rows",
             "keep a read only copy of the server",
