@@ -59,7 +59,14 @@ pub struct AppState {
     pub(crate) indexing: Option<Indexing>,
     /// The API keys in force (`None`: anonymous access).
     pub(crate) access: Option<Arc<Access>>,
+    /// The last readiness check: when, and what it found.
+    readiness: std::sync::Mutex<Option<(Instant, Result<serde_json::Value, String>)>>,
 }
+
+/// How old a readiness check `/readyz` may answer from.
+const READINESS_MAX_AGE: Duration = Duration::from_secs(3);
+/// How often the background readiness check runs.
+const READINESS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// What the dense leg's background tasks work with.
 #[derive(Debug)]
@@ -163,6 +170,7 @@ impl AppState {
             None => None,
         };
         Ok(AppState {
+            readiness: std::sync::Mutex::default(),
             access,
             pool,
             database: settings.database.clone(),
@@ -214,6 +222,65 @@ impl AppState {
             VECTOR_SYNC_INTERVAL,
         );
         vec![tokio::spawn(indexer.run()), tokio::spawn(sync)]
+    }
+
+    /// Checks the database as `/readyz` reports it: it answers (within 2 s), and its contract
+    /// is one this build can work with. The error says what is wrong.
+    async fn check_database(&self) -> Result<serde_json::Value, String> {
+        let wait = Duration::from_secs(2);
+        match tokio::time::timeout(wait, self.pool.ping()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => return Err(format!("database unreachable: {err}")),
+            Err(_) => return Err("database did not answer within 2 s".to_owned()),
+        }
+        let status = match tokio::time::timeout(wait, Migrator::new(&self.database).check()).await {
+            Ok(Ok(status)) => status,
+            Ok(Err(err)) => return Err(err.to_string()),
+            Err(_) => return Err("contract check did not finish within 2 s".to_owned()),
+        };
+        Ok(serde_json::json!({
+            "status": "ready",
+            "schema": status.schema,
+            "contract_version": status.contract_version,
+            "compatibility": status.compatibility,
+        }))
+    }
+
+    /// The last check if it is recent enough, else a check made now.
+    async fn readiness(&self) -> Result<serde_json::Value, String> {
+        let last = self
+            .readiness
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some((at, result)) = last
+            && at.elapsed() <= READINESS_MAX_AGE
+        {
+            return result;
+        }
+        self.refresh_readiness().await
+    }
+
+    async fn refresh_readiness(&self) -> Result<serde_json::Value, String> {
+        let result = self.check_database().await;
+        *self
+            .readiness
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some((Instant::now(), result.clone()));
+        result
+    }
+
+    /// Checks readiness every second in the background, so that `/readyz` answers from a
+    /// check at most a few seconds old without touching the database. Runs until aborted.
+    pub fn check_readiness_in_background(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let state = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                let _ = state.refresh_readiness().await;
+                tokio::time::sleep(READINESS_INTERVAL).await;
+            }
+        })
     }
 
     /// Re-reads the keys file on each SIGHUP (nothing without keys), until aborted. A file
@@ -452,33 +519,20 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok" }))
 }
 
-/// Ready when the database answers and its contract is one this build can work with.
+/// Ready when the database answers and its contract is one this build can work with: the
+/// answer of the last check (run every second in the background, so probes cost the database
+/// nothing), or of a check made now when that one is older than [`READINESS_MAX_AGE`].
 async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
-    let unavailable =
-        |message: String| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message);
-    let wait = Duration::from_secs(2);
-    match tokio::time::timeout(wait, state.pool.ping()).await {
-        Ok(Ok(())) => {}
-        Ok(Err(err)) => return Err(unavailable(format!("database unreachable: {err}"))),
-        Err(_) => return Err(unavailable("database did not answer within 2 s".to_owned())),
-    }
-    let status = match tokio::time::timeout(wait, Migrator::new(&state.database).check()).await {
-        Ok(Ok(status)) => status,
-        Ok(Err(err)) => return Err(unavailable(err.to_string())),
-        Err(_) => {
-            return Err(unavailable(
-                "contract check did not finish within 2 s".to_owned(),
-            ));
-        }
-    };
-    Ok(Json(serde_json::json!({
-        "status": "ready",
-        "schema": status.schema,
-        "contract_version": status.contract_version,
-        "compatibility": status.compatibility,
-        "retrieval": state.orchestrator.default_mode().as_str(),
-        "embedding_model": state.indexing.as_ref().map(|indexing| indexing.embedder.key()),
-    })))
+    let mut ready = state.readiness().await.map_err(|message| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    })?;
+    ready["retrieval"] = state.orchestrator.default_mode().as_str().into();
+    ready["embedding_model"] = state
+        .indexing
+        .as_ref()
+        .map(|indexing| indexing.embedder.key())
+        .into();
+    Ok(Json(ready))
 }
 
 async fn metrics(State(state): State<Arc<AppState>>) -> Response {
@@ -690,6 +744,7 @@ impl Application {
         tracing::info!(access = %settings.access_mode(), keys = state.access.as_ref().map(|access| access.len()), "access");
         let mut background = state.start_indexing();
         background.extend(state.reload_keys_on_hangup());
+        background.push(state.check_readiness_in_background());
         let pool = state.pool.clone();
         let router = app(state, settings.limits.max_body_bytes);
         let listener = TcpListener::bind(settings.listen)
@@ -745,4 +800,38 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown requested: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Overrides;
+
+    /// `/readyz` answers from a recent check without touching the database, and checks again
+    /// once the last check is too old. (The database here does not exist: a check fails.)
+    #[tokio::test]
+    async fn readiness_answers_from_a_recent_check_and_checks_again_when_it_is_old() {
+        let settings = Settings::resolve(&Overrides {
+            database_url: Some("postgresql://app@%2Fnonexistent%2Faiblox/kb".to_owned()),
+            numbers: vec![("AIBLOX_POOL_CONNECT_TIMEOUT_MS", "200".to_owned())],
+            ..Overrides::default()
+        })
+        .unwrap();
+        let state = AppState::new(&settings).unwrap();
+        let recent = serde_json::json!({"status": "ready"});
+        *state.readiness.lock().unwrap() = Some((Instant::now(), Ok(recent.clone())));
+        assert_eq!(
+            state.readiness().await,
+            Ok(recent),
+            "answered from the cache"
+        );
+        let old = Instant::now()
+            .checked_sub(READINESS_MAX_AGE + Duration::from_secs(1))
+            .unwrap();
+        *state.readiness.lock().unwrap() = Some((old, Ok(serde_json::json!({}))));
+        let checked = state.readiness().await.unwrap_err();
+        assert!(checked.starts_with("database unreachable"), "{checked}");
+        let (at, stored) = state.readiness.lock().unwrap().clone().unwrap();
+        assert!(at > old && stored.is_err(), "the new check is kept");
+    }
 }

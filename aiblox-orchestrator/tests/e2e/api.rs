@@ -329,7 +329,10 @@ async fn readiness_reports_each_compatibility_state() {
 
     // A newer build of the same contract line added a migration.
     crate::apply_a_newer_builds_migration(app.kb().config()).await;
-    let (status, ready) = app.get("/readyz").await;
+    let (status, ready) = crate::readyz_until(&app, "ahead", |_, body| {
+        body["compatibility"]["state"] != "up_to_date"
+    })
+    .await;
     assert_eq!(
         (status, &ready["compatibility"]["state"]),
         (200, &json!("ahead_compatible")),
@@ -350,7 +353,7 @@ async fn readiness_reports_each_compatibility_state() {
         )
         .await
         .unwrap();
-    let (status, body) = app.get("/readyz").await;
+    let (status, body) = crate::readyz_until(&app, "incompatible", |status, _| status != 200).await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "unavailable");
     assert!(
@@ -366,7 +369,12 @@ async fn readiness_reports_each_compatibility_state() {
         )
         .await
         .unwrap();
-    let (status, body) = app.get("/readyz").await;
+    let (status, body) = crate::readyz_until(&app, "behind", |_, body| {
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|message| !message.contains("1.0.0"))
+    })
+    .await;
     assert_eq!(status, 503, "{body}");
     assert!(
         body["error"]["message"]

@@ -185,6 +185,27 @@ pub async fn apply_a_newer_builds_migration(config: &KbConfig) {
         .unwrap();
 }
 
+/// Polls `/readyz` (which answers from a check at most a few seconds old) until `done` holds
+/// for its status and body, and returns them; a generous bound only against hangs.
+pub async fn readyz_until(
+    app: &TestApp,
+    what: &str,
+    done: impl Fn(u16, &Value) -> bool,
+) -> (u16, Value) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = app.get("/readyz").await;
+        if done(status, &body) {
+            return (status, body);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: still {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Every evidence passage is the slice of its item's content that its offsets name.
 pub async fn assert_offsets_hold(app: &TestApp, response: &Value) {
     for passage in response["evidence"].as_array().unwrap() {
