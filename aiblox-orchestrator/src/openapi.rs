@@ -2,6 +2,8 @@
 
 use serde_json::{Value, json};
 
+use crate::protocol::ErrorCode;
+
 /// The document.
 pub fn document() -> Value {
     let error = json!({"$ref": "#/components/schemas/Error"});
@@ -110,8 +112,34 @@ pub fn document() -> Value {
                 "metadata": {"type": "object"}, "created_at": {"type": "string", "format": "date-time"},
                 "updated_at": {"type": "string", "format": "date-time"}}},
             "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-                "code": {"type": "string", "enum": ["invalid_json", "invalid_request", "payload_too_large", "unsupported_media_type", "unauthorized", "forbidden", "not_found", "method_not_allowed", "request_timeout", "rate_limited", "unavailable", "timeout", "internal"]},
+                "code": {"type": "string", "enum": ErrorCode::ALL.map(ErrorCode::as_str)},
                 "message": {"type": "string"}}}}}
         }}
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The HTTP API changes only when meant to: `openapi.json` beside this crate's manifest is
+    /// the reviewed document, and this test fails when the served one differs. After a
+    /// deliberate change, `AIBLOX_BLESS_OPENAPI=1 cargo test -p aiblox-orchestrator --lib
+    /// openapi` rewrites it; commit it with the change (and a CHANGELOG line).
+    #[test]
+    fn the_served_document_is_the_reviewed_one() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi.json");
+        let served = format!("{}\n", serde_json::to_string_pretty(&document()).unwrap());
+        if std::env::var_os("AIBLOX_BLESS_OPENAPI").is_some() {
+            std::fs::write(&path, &served).unwrap();
+        }
+        let reviewed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            reviewed == served,
+            "the HTTP API changed ({} differs from the served /openapi.json): if meant, run \
+             `AIBLOX_BLESS_OPENAPI=1 cargo test -p aiblox-orchestrator --lib openapi` and commit \
+             it with a CHANGELOG line",
+            path.display()
+        );
+    }
 }

@@ -291,16 +291,160 @@ pub struct ErrorBody {
 /// What went wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorDetail {
-    /// Stable, machine-readable: `invalid_json`, `invalid_request`, `payload_too_large`,
-    /// `not_found`, `unsupported_media_type`, `unavailable`, `timeout`, `internal`.
-    pub code: String,
+    /// Stable and machine-readable.
+    pub code: ErrorCode,
     /// For people.
     pub message: String,
+}
+
+/// `GET /v1/items/{id}`: one item, as the HTTP API shows it. The service's own type, so that a
+/// field added to the contract's `KbItem` changes the API only when this type says so.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemResponse {
+    /// The item's id in the knowledge base.
+    pub id: i64,
+    /// Its source.
+    pub source: String,
+    /// Its id within the source.
+    pub external_id: String,
+    /// Its title, if any.
+    pub title: Option<String>,
+    /// Its text.
+    pub content: String,
+    /// SHA-256 of `content`, hex.
+    pub content_hash: String,
+    /// Its metadata (a JSON object).
+    pub metadata: serde_json::Value,
+    /// When it was first written.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// When its title, content or metadata last changed.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<aiblox_kb::KbItem> for ItemResponse {
+    fn from(item: aiblox_kb::KbItem) -> Self {
+        ItemResponse {
+            id: item.id,
+            source: item.source,
+            external_id: item.external_id,
+            title: item.title,
+            content: item.content,
+            content_hash: item
+                .content_hash
+                .iter()
+                .map(|byte| format!("{byte:02x}"))
+                .collect(),
+            metadata: item.metadata,
+            created_at: item.created_at,
+            updated_at: item.updated_at,
+        }
+    }
+}
+
+/// The `code` of an error answer: stable and machine-readable. The one home of every code:
+/// responses and the OpenAPI document take them from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The body is not valid JSON (400).
+    InvalidJson,
+    /// A field or parameter breaks the protocol's rules (400, 422).
+    InvalidRequest,
+    /// The body is over the size limit (413).
+    PayloadTooLarge,
+    /// The body is not `application/json` (415).
+    UnsupportedMediaType,
+    /// No API key, or an unknown one (401).
+    Unauthorized,
+    /// The key may not read any of the sources asked for (403).
+    Forbidden,
+    /// No such item or endpoint (404).
+    NotFound,
+    /// The endpoint does not take this method (405).
+    MethodNotAllowed,
+    /// The request did not arrive in time (408).
+    RequestTimeout,
+    /// The key is over its requests per second (429).
+    RateLimited,
+    /// The knowledge base cannot be reached or is not compatible (503).
+    Unavailable,
+    /// The query ran past its time budget (503).
+    Timeout,
+    /// A fault of the service; the request id in the logs has details (500).
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, in the order the OpenAPI document lists them.
+    pub const ALL: [ErrorCode; 13] = [
+        ErrorCode::InvalidJson,
+        ErrorCode::InvalidRequest,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::RequestTimeout,
+        ErrorCode::RateLimited,
+        ErrorCode::Unavailable,
+        ErrorCode::Timeout,
+        ErrorCode::Internal,
+    ];
+
+    /// The code as it appears in answers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::MethodNotAllowed => "method_not_allowed",
+            ErrorCode::RequestTimeout => "request_timeout",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::Internal => "internal",
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_item_reads_as_the_contract_wrote_it() {
+        let item = aiblox_kb::KbItem {
+            id: 7,
+            source: "docs".to_owned(),
+            external_id: "a.md".to_owned(),
+            title: Some("A".to_owned()),
+            content: "text".to_owned(),
+            content_hash: [0xab; 32],
+            metadata: serde_json::json!({"k": 1}),
+            created_at: chrono::DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap(),
+            updated_at: chrono::DateTime::from_timestamp(1_700_000_001, 0).unwrap(),
+        };
+        assert_eq!(
+            serde_json::to_value(ItemResponse::from(item.clone())).unwrap(),
+            serde_json::to_value(item).unwrap(),
+            "the API's item has the fields and formats it had"
+        );
+    }
+
+    #[test]
+    fn error_codes_serialize_as_their_names() {
+        for code in ErrorCode::ALL {
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::json!(code.as_str())
+            );
+        }
+    }
 
     fn request(json: serde_json::Value) -> Result<ValidQuery, String> {
         serde_json::from_value::<QueryRequest>(json)

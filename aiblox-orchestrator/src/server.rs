@@ -27,7 +27,7 @@ use crate::dense::DenseIndex;
 use crate::indexer::{IndexProgress, Indexer};
 use crate::observability::{self, DenseReport, Metrics};
 use crate::orchestrator::{DenseLeg, Orchestrator, PipelineError};
-use crate::protocol::{ErrorBody, ErrorDetail, QueryRequest};
+use crate::protocol::{ErrorBody, ErrorCode, ErrorDetail, QueryRequest};
 use crate::retriever::Retriever;
 
 /// Time beyond the query budget that a request may take as a whole (reading its body
@@ -340,12 +340,12 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -358,7 +358,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_owned(),
+                code: self.code,
                 message: self.message,
             },
         };
@@ -372,18 +372,20 @@ impl From<JsonRejection> for ApiError {
         match rejection.status() {
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
+                ErrorCode::PayloadTooLarge,
                 "the request body is over the size limit",
             ),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "send `Content-Type: application/json`",
             ),
-            StatusCode::UNPROCESSABLE_ENTITY => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
-            }
-            _ => ApiError::new(StatusCode::BAD_REQUEST, "invalid_json", message),
+            StatusCode::UNPROCESSABLE_ENTITY => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidRequest,
+                message,
+            ),
+            _ => ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidJson, message),
         }
     }
 }
@@ -391,19 +393,21 @@ impl From<JsonRejection> for ApiError {
 impl From<PipelineError> for ApiError {
     fn from(err: PipelineError) -> Self {
         match err {
-            PipelineError::Timeout(_) => {
-                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", err.to_string())
-            }
+            PipelineError::Timeout(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Timeout,
+                err.to_string(),
+            ),
             PipelineError::NoModel(_) => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 err.to_string(),
             ),
             PipelineError::Embed(err) => {
                 tracing::error!(error = %err, "embedding the question failed");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
+                    ErrorCode::Internal,
                     "internal error; the request id in the logs has details",
                 )
             }
@@ -415,14 +419,16 @@ impl From<PipelineError> for ApiError {
 impl From<aiblox_kb::Error> for ApiError {
     fn from(err: aiblox_kb::Error) -> Self {
         match err {
-            aiblox_kb::Error::InvalidInput { message } => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
-            }
+            aiblox_kb::Error::InvalidInput { message } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidRequest,
+                message,
+            ),
             aiblox_kb::Error::Unavailable { .. } | aiblox_kb::Error::Conflict { .. } => {
                 tracing::warn!(error = %err, "knowledge base unavailable");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
+                    ErrorCode::Unavailable,
                     "the knowledge base is unavailable; retry later",
                 )
             }
@@ -430,7 +436,7 @@ impl From<aiblox_kb::Error> for ApiError {
                 tracing::error!(error = %other, "knowledge base error");
                 ApiError::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
+                    ErrorCode::Internal,
                     "internal error; the request id in the logs has details",
                 )
             }
@@ -445,14 +451,18 @@ async fn query(
 ) -> Result<Response, ApiError> {
     let Json(mut request) = body?;
     if let Some(Extension(caller)) = &caller {
-        request.sources = caller
-            .scope(request.sources.take())
-            .map_err(|message| ApiError::new(StatusCode::FORBIDDEN, "forbidden", message))?;
+        request.sources = caller.scope(request.sources.take()).map_err(|message| {
+            ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
+        })?;
     }
     let query = request
         .validate(state.max_query_chars, state.max_chunks_per_item)
         .map_err(|message| {
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidRequest,
+                message,
+            )
         })?;
     let response = state.orchestrator.answer(&query).await?;
     tracing::info!(route = %response.route, candidates = response.stats.candidates, evidence = response.evidence.len(), "query answered");
@@ -467,7 +477,7 @@ async fn item(
     let Path(id) = id.map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "an item id is an integer (GET /v1/items/{id}); to name an item by its source and \
              external id, query `source:external_id` with POST /v1/query",
         )
@@ -479,10 +489,12 @@ async fn item(
     };
     // An item outside the caller's sources is answered as missing: its existence is not told.
     match ItemRepo::new(&state.pool).get(id).await? {
-        Some(item) if readable(&item.source) => Ok(Json(item).into_response()),
+        Some(item) if readable(&item.source) => {
+            Ok(Json(crate::protocol::ItemResponse::from(item)).into_response())
+        }
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             format!("no item with id {id}"),
         )),
     }
@@ -524,7 +536,11 @@ async fn healthz() -> Json<serde_json::Value> {
 /// nothing), or of a check made now when that one is older than [`READINESS_MAX_AGE`].
 async fn readyz(State(state): State<Arc<AppState>>) -> Result<Json<serde_json::Value>, ApiError> {
     let mut ready = state.readiness().await.map_err(|message| {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            message,
+        )
     })?;
     ready["retrieval"] = state.orchestrator.default_mode().as_str().into();
     ready["embedding_model"] = state
@@ -576,7 +592,7 @@ async fn authorize(
         state.metrics.count_unauthorized();
         let mut response = ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ErrorCode::Unauthorized,
             "send an API key as `Authorization: Bearer <token>`; this one is missing or unknown",
         )
         .into_response();
@@ -594,7 +610,7 @@ async fn authorize(
         let seconds = wait.as_secs_f64().ceil().max(1.0);
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             format!(
                 "key {:?} is over its requests per second; retry after {seconds} s",
                 caller.name
@@ -616,7 +632,7 @@ async fn authorize(
 async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "not_found",
+        ErrorCode::NotFound,
         "no such endpoint; see /openapi.json",
     )
 }
@@ -682,23 +698,23 @@ fn in_api_words(response: Response, method: &str, path: &str) -> Response {
     let status = response.status();
     let (code, message) = match status {
         StatusCode::METHOD_NOT_ALLOWED => (
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             format!("{method} is not allowed on {path}; the Allow header says what is"),
         ),
         StatusCode::REQUEST_TIMEOUT => (
-            "request_timeout",
+            ErrorCode::RequestTimeout,
             "the request did not arrive in time; send the whole body at once".to_owned(),
         ),
         StatusCode::PAYLOAD_TOO_LARGE => (
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             "the request body is over the size limit".to_owned(),
         ),
         _ if status.is_server_error() => (
-            "internal",
+            ErrorCode::Internal,
             "internal error; the request id in the logs has details".to_owned(),
         ),
         _ => (
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             status
                 .canonical_reason()
                 .unwrap_or("invalid request")
