@@ -19,7 +19,9 @@ use std::collections::HashSet;
 use aiblox_kb::{ItemRepo, KbPool, NewItem, UpsertStatus};
 use serde::Serialize;
 
-pub use source::{Document, Failure, FileType, Loaded, Skip, documents, documents_of_types};
+pub use source::{
+    Document, Failure, FileType, Loaded, Skip, count_files, documents, documents_of_types,
+};
 
 /// Items per upsert statement.
 pub const DEFAULT_BATCH_SIZE: usize = 200;

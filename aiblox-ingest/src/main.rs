@@ -2,13 +2,15 @@
 //! `--database-url` (or `AIBLOX_KB_DATABASE_URL`), schema `--schema` (or `AIBLOX_KB_SCHEMA`),
 //! migrating it first. Exits 1 when any file failed (after loading the others).
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
-use aiblox_ingest::{DEFAULT_BATCH_SIZE, FileType, documents_of_types, ingest};
+use aiblox_ingest::{DEFAULT_BATCH_SIZE, FileType, count_files, documents_of_types, ingest};
 use aiblox_kb::{KbConfig, KbPool};
 use clap::{CommandFactory as _, Parser};
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Loads .html, .md and .txt files (a directory is walked; external_id = path relative to it)
 /// and .jsonl files ({"external_id", "content", "title"?, "metadata"?} per line) into the
@@ -94,13 +96,35 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
         args.types.clone()
     };
     let pool = KbPool::builder(&config).max_size(2).build()?;
+    // A bar with rate and ETA on a terminal; otherwise a plain line every few seconds.
+    let total = count_files(&args.paths);
     let terminal = std::io::stderr().is_terminal();
+    let bar = if terminal {
+        let style = ProgressStyle::with_template(
+            "ingesting [{bar:30}] {pos}/{len} files and documents, {rate}, ETA {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key(
+            "rate",
+            |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+                let _ = write!(out, "{:.0}/s", state.per_sec());
+            },
+        )
+        .progress_chars("=> ");
+        ProgressBar::new(total as u64).with_style(style)
+    } else {
+        ProgressBar::hidden()
+    };
+    let started = Instant::now();
+    let mut last_line = started;
     let mut progress = |done: usize| {
         if terminal {
-            eprint!("\ringesting: {done} documents");
-            let _ = std::io::stderr().flush();
-        } else {
-            eprintln!("ingesting: {done} documents");
+            bar.set_length(bar.length().unwrap_or(0).max(done as u64));
+            bar.set_position(done as u64);
+        } else if last_line.elapsed() >= PLAIN_PROGRESS_EVERY || done >= total {
+            last_line = Instant::now();
+            let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            eprintln!("ingesting: {done} of about {total} files and documents ({rate:.0}/s)");
         }
     };
     let summary = ingest(
@@ -111,9 +135,7 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
         &mut progress,
     )
     .await?;
-    if terminal {
-        eprintln!();
-    }
+    bar.finish_and_clear();
     for skip in summary.skips.iter().take(SKIPS_SHOWN) {
         eprintln!("skipped: {}: {}", skip.location, skip.reason);
     }
@@ -156,6 +178,9 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// How often a progress line is printed when stderr is not a terminal.
+const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// Skipped files listed on the terminal; `--json` lists every one.
 const SKIPS_SHOWN: usize = 20;

@@ -104,6 +104,21 @@ pub fn documents_of_types<'a>(
     })
 }
 
+/// How many entries [`documents_of_types`] will give for `paths` if no JSONL file holds more
+/// than one line (a file each, skipped ones included): the length of a progress bar.
+pub fn count_files(paths: &[PathBuf]) -> usize {
+    paths
+        .iter()
+        .map(|path| {
+            if path.is_dir() {
+                files_under(path).len()
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
 /// A type of file the block reads, known by its extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileType {
