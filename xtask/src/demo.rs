@@ -72,7 +72,12 @@ pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
             .status()
             .context("could not run the ingestion block")?;
         if !status.success() {
-            bail!("ingestion failed ({status})");
+            bail!(
+                "ingestion failed ({status}). If it says a migration changed after it was \
+                 applied, the demo's database was made by an older build: remove {} and run \
+                 the demo again",
+                data.display()
+            );
         }
     }
     let source = corpus[0].0;
@@ -173,20 +178,10 @@ fn show_index_progress(listen: &str) {
 
 /// `GET path` of the local service, as JSON.
 fn get_json(listen: &str, path: &str) -> anyhow::Result<serde_json::Value> {
-    use std::io::{Read as _, Write as _};
-    let mut stream = TcpStream::connect(listen)?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {listen}\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
-    Ok(serde_json::from_str(body)?)
+    let (_, body) = crate::http::request(listen, "GET", path, None)?;
+    Ok(serde_json::from_str(&body)?)
 }
 
-/// The PostgreSQL documentation when installed, else this repository's docs.
 /// What the demo ingests, as (source, directory): the PostgreSQL documentation when
 /// installed; else the Rust toolchain's own books (every rustup install has them, as HTML);
 /// else this repository's `docs/`.
@@ -262,10 +257,26 @@ fn print_examples(listen: &str, source: &str) {
             "what does cargo xtask check verify",
         ]
     };
-    println!("\ndemo: ready. Try:\n");
+    println!(
+        "\ndemo: ready. Each example, asked once now (the first answer also chunks its pages):\n"
+    );
     for question in questions {
+        let body = serde_json::json!({"query": question, "top_k": 3}).to_string();
+        let started = Instant::now();
+        let answer = crate::http::request(listen, "POST", "/v1/query", Some(&body));
+        let took = started.elapsed().as_secs_f64() * 1000.0;
+        let cited = answer
+            .ok()
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
+            .and_then(|answer| {
+                answer["evidence"][0]["external_id"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .unwrap_or_else(|| "no evidence".to_owned());
+        println!("  {question:?}: {took:.1} ms, first cites {cited}");
         println!(
-            "  curl -s http://{listen}/v1/query -H 'content-type: application/json' -d '{{\"query\": \"{question}\", \"top_k\": 3}}'"
+            "  curl -s http://{listen}/v1/query -H 'content-type: application/json' -d '{{\"query\": \"{question}\", \"top_k\": 3}}'\n"
         );
     }
     println!(

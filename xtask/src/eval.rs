@@ -5,8 +5,6 @@
 //! order) and latency percentiles. It fails (after
 //! printing) when any question failed or got no evidence: such figures measure nothing.
 
-use std::io::{Read as _, Write as _};
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -242,7 +240,7 @@ fn ask(address: &str, question: &str, mode: Option<&str>) -> anyhow::Result<Answ
         body["mode"] = json!(mode);
     }
     let body = body.to_string();
-    let (status, response) = post(address, "/v1/query", &body)?;
+    let (status, response) = crate::http::request(address, "POST", "/v1/query", Some(&body))?;
     if status != 200 {
         bail!("HTTP {status}: {response}");
     }
@@ -268,32 +266,6 @@ fn ask(address: &str, question: &str, mode: Option<&str>) -> anyhow::Result<Answ
         candidates,
         passages,
     })
-}
-
-/// A minimal HTTP/1.1 POST (one request per connection): enough for a local service.
-fn post(address: &str, path: &str, body: &str) -> anyhow::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(address)
-        .with_context(|| format!("could not connect to {address}; is the service running?"))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    stream.set_nodelay(true)?;
-    // One write: a request sent in pieces waits on Nagle's algorithm and delayed ACKs (that
-    // doubled the measured latency).
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes())?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response)?;
-    let (head, content) = response
-        .split_once("\r\n\r\n")
-        .context("malformed HTTP response")?;
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .context("malformed HTTP status line")?;
-    Ok((status, content.to_owned()))
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! - [`eval`]: `cargo xtask eval`, retrieval quality of a running service.
 //! - [`bench`]: `cargo xtask bench` and `bench-service`, the benchmark programs in release mode.
 //! - [`file_tree`]: compares and syncs generated files with their committed copies.
+//! - [`http`]: a minimal HTTP client for the local service (eval, demo).
 //! - [`workspace`]: where things live in the repository.
 //! - `tidy` (tests only): the code map names everything, every module says what it is for.
 
@@ -23,6 +24,7 @@ mod contract_record;
 mod demo;
 mod eval;
 mod file_tree;
+mod http;
 mod migrate;
 mod migrations_sum;
 mod scratch_db;
