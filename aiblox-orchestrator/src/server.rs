@@ -65,8 +65,10 @@ pub struct AppState {
 
 /// How old a readiness check `/readyz` may answer from.
 const READINESS_MAX_AGE: Duration = Duration::from_secs(3);
-/// How often the background readiness check runs.
+/// How often the background readiness check pings the database.
 const READINESS_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the background readiness check reads the contract's history.
+const CONTRACT_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 
 /// What the dense leg's background tasks work with.
 #[derive(Debug)]
@@ -224,16 +226,20 @@ impl AppState {
         vec![tokio::spawn(indexer.run()), tokio::spawn(sync)]
     }
 
-    /// Checks the database as `/readyz` reports it: it answers (within 2 s), and its contract
-    /// is one this build can work with. The error says what is wrong.
-    async fn check_database(&self) -> Result<serde_json::Value, String> {
-        let wait = Duration::from_secs(2);
-        match tokio::time::timeout(wait, self.pool.ping()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => return Err(format!("database unreachable: {err}")),
-            Err(_) => return Err("database did not answer within 2 s".to_owned()),
+    /// Whether the database answers (within 2 s), through a pooled connection.
+    async fn ping_database(&self) -> Result<(), String> {
+        match tokio::time::timeout(Duration::from_secs(2), self.pool.ping()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(format!("database unreachable: {err}")),
+            Err(_) => Err("database did not answer within 2 s".to_owned()),
         }
-        let status = match tokio::time::timeout(wait, Migrator::new(&self.database).check()).await {
+    }
+
+    /// Whether the database's contract is one this build can work with (the migration
+    /// history, read on a connection of its own), as `/readyz` reports it.
+    async fn check_contract(&self) -> Result<serde_json::Value, String> {
+        let migrator = Migrator::new(&self.database);
+        let status = match tokio::time::timeout(Duration::from_secs(2), migrator.check()).await {
             Ok(Ok(status)) => status,
             Ok(Err(err)) => return Err(err.to_string()),
             Err(_) => return Err("contract check did not finish within 2 s".to_owned()),
@@ -258,36 +264,56 @@ impl AppState {
         {
             return result;
         }
-        self.refresh_readiness().await
-    }
-
-    async fn refresh_readiness(&self) -> Result<serde_json::Value, String> {
-        let result = self.check_database().await;
-        *self
-            .readiness
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) =
-            Some((Instant::now(), result.clone()));
+        let result = match self.ping_database().await {
+            Ok(()) => self.check_contract().await,
+            Err(err) => Err(err),
+        };
+        self.remember_readiness(result.clone());
         result
     }
 
-    /// Checks readiness every second in the background, so that `/readyz` answers from a
-    /// check at most a few seconds old without touching the database. Runs until aborted.
+    fn remember_readiness(&self, result: Result<serde_json::Value, String>) {
+        *self
+            .readiness
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((Instant::now(), result));
+    }
+
+    /// Checks readiness in the background, so that `/readyz` answers from a check at most a
+    /// few seconds old and probes cost the database nothing: a ping on a pooled connection
+    /// every second, and the contract check (a connection of its own) every
+    /// [`CONTRACT_CHECK_INTERVAL`]. Runs until aborted.
     pub fn check_readiness_in_background(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let state = Arc::clone(self);
         tokio::spawn(async move {
+            let mut contract: Option<(Instant, Result<serde_json::Value, String>)> = None;
             loop {
-                let _ = state.refresh_readiness().await;
+                let result = match state.ping_database().await {
+                    Err(err) => Err(err),
+                    Ok(()) => {
+                        let due = contract
+                            .as_ref()
+                            .is_none_or(|(at, _)| at.elapsed() >= CONTRACT_CHECK_INTERVAL);
+                        if due {
+                            contract = Some((Instant::now(), state.check_contract().await));
+                        }
+                        contract
+                            .as_ref()
+                            .map_or_else(|| Err("not checked yet".to_owned()), |(_, r)| r.clone())
+                    }
+                };
+                state.remember_readiness(result);
                 tokio::time::sleep(READINESS_INTERVAL).await;
             }
         })
     }
 
-    /// Re-reads the keys file on each SIGHUP (nothing without keys), until aborted. A file
-    /// that does not load leaves the keys in force, and the log says why.
+    /// Re-reads the keys file on each SIGHUP, until aborted. A file that does not load leaves
+    /// the keys in force, and the log says why. Without keys SIGHUP is still caught (its
+    /// default would stop the service) and logged.
     pub fn reload_keys_on_hangup(&self) -> Option<tokio::task::JoinHandle<()>> {
         use tokio::signal::unix::{SignalKind, signal};
-        let access = self.access.clone()?;
+        let access = self.access.clone();
         let mut hangups = match signal(SignalKind::hangup()) {
             Ok(hangups) => hangups,
             Err(err) => {
@@ -297,6 +323,10 @@ impl AppState {
         };
         Some(tokio::spawn(async move {
             while hangups.recv().await.is_some() {
+                let Some(access) = &access else {
+                    tracing::info!("SIGHUP: no keys file (AIBLOX_API_KEYS_FILE) to reload");
+                    continue;
+                };
                 match access.reload() {
                     Ok(keys) => tracing::info!(keys, "SIGHUP: API keys reloaded"),
                     Err(err) => tracing::warn!(
@@ -586,8 +616,9 @@ async fn authorize(
         .headers()
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim);
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
     let Some(caller) = token.and_then(|token| access.authenticate(token)) else {
         state.metrics.count_unauthorized();
         let mut response = ApiError::new(

@@ -110,6 +110,16 @@ async fn only_a_known_token_opens_the_api_and_no_token_is_ever_shown() {
     }
     let (status, _, body) = call(&app, Some(&team.token), "/v1/query", question.clone()).await;
     assert_eq!(status, 200, "{body}");
+    // The scheme's name is case-insensitive (RFC 9110).
+    let lower = app
+        .client
+        .post(format!("{}/v1/query", app.url))
+        .header("authorization", format!("bearer {}", team.token))
+        .json(&json!({"query": "vacuum"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lower.status().as_u16(), 200);
     assert!(!body["evidence"].as_array().unwrap().is_empty(), "{body}");
     let (status, _, _) = call(&app, Some(&team.token), "/v1/index", None).await;
     assert_eq!(status, 200);
@@ -330,44 +340,10 @@ async fn sighup_reloads_the_keys_and_a_broken_file_keeps_the_old_ones() {
     let path = dir.path().join("keys.toml");
     let (first, second) = (key("first", None, None), key("second", None, None));
     write_keys(&path, &[&first]);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_aiblox-orchestrator"))
-        .arg("serve")
-        .env("AIBLOX_KB_DATABASE_URL", kb.server_url())
-        .env("AIBLOX_KB_SCHEMA", kb.schema())
-        .env("AIBLOX_LISTEN", "127.0.0.1:0")
-        .env("AIBLOX_API_KEYS_FILE", &path)
-        .env("AIBLOX_LOG_FORMAT", "json")
-        .env_remove("AIBLOX_EMBEDDING_MODEL")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-    let reader = BufReader::new(child.stderr.take().unwrap());
-    let collected = lines.clone();
-    std::thread::spawn(move || {
-        for line in reader.lines().map_while(Result::ok) {
-            collected.lock().unwrap().push(line);
-        }
-    });
+    let served = Served::start(&kb, Some(&path)).await;
+    let (child, lines) = (&served.child, &served.lines);
     let logged = |what: &str| lines.lock().unwrap().iter().any(|line| line.contains(what));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let address = loop {
-        let found = lines.lock().unwrap().iter().find_map(|line| {
-            let line: Value = serde_json::from_str(line).ok()?;
-            (line["fields"]["message"] == "listening")
-                .then(|| line["fields"]["address"].as_str().map(str::to_owned))
-                .flatten()
-        });
-        if let Some(address) = found {
-            break address;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no listening line: {:?}",
-            lines.lock().unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let address = served.address.clone();
     let app = TestApp::at(&format!("http://{address}"));
     let status_of = |token: String| {
         let app = &app;
@@ -422,16 +398,104 @@ async fn sighup_reloads_the_keys_and_a_broken_file_keeps_the_old_ones() {
         200,
         "the old keys stay"
     );
-    assert!(
-        child.try_wait().unwrap().is_none(),
-        "still running: no restart"
-    );
-    let _ = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status();
-    let _ = child.wait();
     let all = lines.lock().unwrap().join("\n");
     for token in [&first.token, &second.token] {
         assert!(!all.contains(token.as_str()), "a token in the logs");
     }
+    served.stop_running();
+}
+
+/// The real service binary, serving `kb` on a free port with JSON logs collected.
+struct Served {
+    child: std::process::Child,
+    lines: Arc<Mutex<Vec<String>>>,
+    address: String,
+}
+
+impl Served {
+    async fn start(kb: &TestKb, keys: Option<&Path>) -> Served {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_aiblox-orchestrator"));
+        command
+            .arg("serve")
+            .env("AIBLOX_KB_DATABASE_URL", kb.server_url())
+            .env("AIBLOX_KB_SCHEMA", kb.schema())
+            .env("AIBLOX_LISTEN", "127.0.0.1:0")
+            .env("AIBLOX_LOG_FORMAT", "json")
+            .env_remove("AIBLOX_EMBEDDING_MODEL")
+            .env_remove("AIBLOX_API_KEYS_FILE")
+            .stderr(Stdio::piped());
+        if let Some(keys) = keys {
+            command.env("AIBLOX_API_KEYS_FILE", keys);
+        }
+        let mut child = command.spawn().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let reader = BufReader::new(child.stderr.take().unwrap());
+        let collected = lines.clone();
+        std::thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                collected.lock().unwrap().push(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let address = loop {
+            let found = lines.lock().unwrap().iter().find_map(|line| {
+                let line: Value = serde_json::from_str(line).ok()?;
+                (line["fields"]["message"] == "listening")
+                    .then(|| line["fields"]["address"].as_str().map(str::to_owned))
+                    .flatten()
+            });
+            if let Some(address) = found {
+                break address;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no listening line: {:?}",
+                lines.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        Served {
+            child,
+            lines,
+            address,
+        }
+    }
+
+    /// Asserts the process still runs (no restart happened), then stops it.
+    fn stop_running(mut self) {
+        assert!(
+            self.child.try_wait().unwrap().is_none(),
+            "the service is still running"
+        );
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Without keys, SIGHUP is caught and logged: its default action would stop the service.
+#[tokio::test]
+async fn sighup_without_keys_does_not_stop_the_service() {
+    let kb = TestKb::new().await;
+    let served = Served::start(&kb, None).await;
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &served.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !served
+        .lines
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|line| line.contains("no keys file"))
+    {
+        assert!(Instant::now() < deadline, "SIGHUP was not logged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    served.stop_running();
 }
