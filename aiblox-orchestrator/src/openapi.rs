@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use crate::protocol::ErrorCode;
 
 /// The document.
-pub fn document() -> Value {
+pub(crate) fn document() -> Value {
     let error = json!({"$ref": "#/components/schemas/Error"});
     let error_response = |description: &str| json!({"description": description, "content": {"application/json": {"schema": error}}});
     json!({

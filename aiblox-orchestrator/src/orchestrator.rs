@@ -23,7 +23,7 @@ use crate::retriever::{Candidate, Retrieved, Retriever};
 use crate::router::{LookupRoute, Router};
 
 /// The `k` of reciprocal rank fusion: a result at rank `r` of a leg adds `1 / (k + r)`.
-pub const RRF_K: f64 = 60.0;
+pub(crate) const RRF_K: f64 = 60.0;
 
 /// What a result at `rank` (from 1) of one ranking adds in reciprocal rank fusion.
 fn rrf(rank: usize) -> f64 {
@@ -64,7 +64,7 @@ pub struct DenseLeg {
 /// Share of the items that must have vectors before queries that name no `mode` are hybrid:
 /// a dense leg that knows only part of the corpus ranks that part too high (on a demo that
 /// has embedded its first 40 pages, every question's best dense hits were among them).
-pub const HYBRID_COVERAGE: f64 = 0.95;
+pub(crate) const HYBRID_COVERAGE: f64 = 0.95;
 
 /// Where each leg ranked one candidate.
 #[derive(Debug, Clone, Copy, Default)]

@@ -5,7 +5,7 @@ use aiblox_kb::{Bm25, ItemRepo, KbPool, QueryTerm, RankedItem};
 /// The BM25 parameters of pages and passages, tuned on the development set
 /// (docs/retrieval.md): more weight to repeated terms than the textbook `k1` 1.2, a little less
 /// length normalisation than its `b` 0.75.
-pub const BM25: Bm25 = Bm25 {
+pub(crate) const BM25: Bm25 = Bm25 {
     k1: 2.0,
     b: 0.6,
     title_weight: 2.0,
@@ -13,7 +13,7 @@ pub const BM25: Bm25 = Bm25 {
 
 /// An item worth scoring passages of, with its retrieval score (0 for a direct lookup): the
 /// contract's search result. Its content is not fetched: passages come from the chunk cache.
-pub type Candidate = RankedItem;
+pub(crate) type Candidate = RankedItem;
 
 /// The candidates of one query and the question's terms with their corpus IDF.
 #[derive(Debug, Clone, Default, PartialEq)]

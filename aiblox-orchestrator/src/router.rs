@@ -9,10 +9,10 @@ use crate::protocol::ValidQuery;
 use crate::retriever::{Retrieved, Retriever};
 
 /// A boxed future, for routes behind a trait object.
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One way of finding candidates.
-pub trait Route: Send + Sync {
+pub(crate) trait Route: Send + Sync {
     /// The name reported in responses and metrics.
     fn name(&self) -> &'static str;
 
@@ -26,20 +26,20 @@ pub trait Route: Send + Sync {
 }
 
 /// The routes, in order of preference.
-pub struct Router {
+pub(crate) struct Router {
     routes: Vec<Box<dyn Route>>,
 }
 
 impl Router {
     /// Direct lookup of `source:external_id`, then full-text search.
-    pub fn standard() -> Self {
+    pub(crate) fn standard() -> Self {
         Router {
             routes: vec![Box::new(LookupRoute), Box::new(SearchRoute)],
         }
     }
 
     /// The first route that applies, with its candidates.
-    pub async fn route(
+    pub(crate) async fn route(
         &self,
         retriever: &Retriever,
         query: &ValidQuery,
@@ -63,11 +63,11 @@ impl std::fmt::Debug for Router {
 
 /// `source:external_id` (one token, no spaces) names an item: answer from it alone. If no
 /// such item exists, the search route gets the query.
-pub struct LookupRoute;
+pub(crate) struct LookupRoute;
 
 impl LookupRoute {
     /// The `(source, external_id)` a query names, if it has that shape.
-    pub fn parse(query: &str) -> Option<(&str, &str)> {
+    pub(crate) fn parse(query: &str) -> Option<(&str, &str)> {
         if query.contains(char::is_whitespace) || query.contains("://") {
             return None;
         }
@@ -102,7 +102,7 @@ impl Route for LookupRoute {
 }
 
 /// BM25 search over titles and contents, any term of the question.
-pub struct SearchRoute;
+pub(crate) struct SearchRoute;
 
 impl Route for SearchRoute {
     fn name(&self) -> &'static str {

@@ -282,7 +282,7 @@ impl AppState {
     /// Checks readiness in the background, so that `/readyz` answers from a check at most a
     /// few seconds old and probes cost the database nothing: a ping on a pooled connection
     /// every second, and the contract check (a connection of its own) every
-    /// [`CONTRACT_CHECK_INTERVAL`]. Runs until aborted.
+    /// `CONTRACT_CHECK_INTERVAL` (5 s). Runs until aborted.
     pub fn check_readiness_in_background(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let state = Arc::clone(self);
         tokio::spawn(async move {
