@@ -1,0 +1,173 @@
+//! Error answers: `{"error": {"code", "message"}}` in the API's words, from every failure
+//! (extraction, the pipeline, the contract, routing and the layers).
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::orchestrator::PipelineError;
+use crate::protocol::{ErrorBody, ErrorCode, ErrorDetail};
+
+/// An error response: status and `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: ErrorCode,
+    message: String,
+}
+
+impl ApiError {
+    pub(super) fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let message = rejection.body_text();
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::PayloadTooLarge,
+                "the request body is over the size limit",
+            ),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+                "send `Content-Type: application/json`",
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidRequest,
+                message,
+            ),
+            _ => ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidJson, message),
+        }
+    }
+}
+
+impl From<PipelineError> for ApiError {
+    fn from(err: PipelineError) -> Self {
+        match err {
+            PipelineError::Timeout(_) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Timeout,
+                err.to_string(),
+            ),
+            PipelineError::NoModel(_) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidRequest,
+                err.to_string(),
+            ),
+            PipelineError::Embed(err) => {
+                tracing::error!(error = %err, "embedding the question failed");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::Internal,
+                    "internal error; the request id in the logs has details",
+                )
+            }
+            PipelineError::Kb(err) => err.into(),
+        }
+    }
+}
+
+impl From<aiblox_kb::Error> for ApiError {
+    fn from(err: aiblox_kb::Error) -> Self {
+        match err {
+            aiblox_kb::Error::InvalidInput { message } => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidRequest,
+                message,
+            ),
+            aiblox_kb::Error::Unavailable { .. } | aiblox_kb::Error::Conflict { .. } => {
+                tracing::warn!(error = %err, "knowledge base unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    "the knowledge base is unavailable; retry later",
+                )
+            }
+            other => {
+                tracing::error!(error = %other, "knowledge base error");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorCode::Internal,
+                    "internal error; the request id in the logs has details",
+                )
+            }
+        }
+    }
+}
+
+pub(super) async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        "no such endpoint; see /openapi.json",
+    )
+}
+
+/// An error answer made outside the handlers (routing, the timeout and body-limit layers)
+/// given the API's JSON error body, its headers (`Allow`, ...) kept; handlers' own errors
+/// pass unchanged.
+pub(super) fn in_api_words(response: Response, method: &str, path: &str) -> Response {
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    let status = response.status();
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => (
+            ErrorCode::MethodNotAllowed,
+            format!("{method} is not allowed on {path}; the Allow header says what is"),
+        ),
+        StatusCode::REQUEST_TIMEOUT => (
+            ErrorCode::RequestTimeout,
+            "the request did not arrive in time; send the whole body at once".to_owned(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            ErrorCode::PayloadTooLarge,
+            "the request body is over the size limit".to_owned(),
+        ),
+        _ if status.is_server_error() => (
+            ErrorCode::Internal,
+            "internal error; the request id in the logs has details".to_owned(),
+        ),
+        _ => (
+            ErrorCode::InvalidRequest,
+            status
+                .canonical_reason()
+                .unwrap_or("invalid request")
+                .to_owned(),
+        ),
+    };
+    let (parts, _) = response.into_parts();
+    let mut answer = ApiError::new(status, code, message).into_response();
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::CONTENT_TYPE && name != axum::http::header::CONTENT_LENGTH {
+            answer.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    answer
+}

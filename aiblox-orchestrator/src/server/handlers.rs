@@ -1,0 +1,145 @@
+//! The handlers of the routes: query, item, index, health, readiness, metrics, the API
+//! description.
+
+use std::sync::Arc;
+
+use aiblox_kb::ItemRepo;
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{Extension, Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::errors::ApiError;
+use super::state::AppState;
+use crate::access::Caller;
+use crate::protocol::{ErrorCode, QueryRequest};
+
+pub(super) async fn query(
+    State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
+    body: Result<Json<QueryRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(mut request) = body?;
+    if let Some(Extension(caller)) = &caller {
+        request.sources = caller.scope(request.sources.take()).map_err(|message| {
+            ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
+        })?;
+    }
+    let query = request
+        .validate(state.max_query_chars, state.max_chunks_per_item)
+        .map_err(|message| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidRequest,
+                message,
+            )
+        })?;
+    let response = state.orchestrator.answer(&query).await?;
+    tracing::info!(route = %response.route, candidates = response.stats.candidates, evidence = response.evidence.len(), "query answered");
+    Ok(Json(response).into_response())
+}
+
+pub(super) async fn item(
+    State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
+    id: Result<Path<i64>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let Path(id) = id.map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            "an item id is an integer (GET /v1/items/{id}); to name an item by its source and \
+             external id, query `source:external_id` with POST /v1/query",
+        )
+    })?;
+    let readable = |source: &str| {
+        caller
+            .as_ref()
+            .is_none_or(|Extension(caller)| caller.may_read(source))
+    };
+    // An item outside the caller's sources is answered as missing: its existence is not told.
+    match ItemRepo::new(&state.pool).get(id).await? {
+        Some(item) if readable(&item.source) => {
+            Ok(Json(crate::protocol::ItemResponse::from(item)).into_response())
+        }
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            format!("no item with id {id}"),
+        )),
+    }
+}
+
+/// How far the dense leg's vectors cover the knowledge base (counted by the indexer every
+/// few seconds while idle), and what this replica holds and did.
+pub(super) async fn index(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let mode = state.orchestrator.default_mode().as_str();
+    let (Some(indexing), Some(report)) = (&state.indexing, state.dense_report()) else {
+        return Json(serde_json::json!({
+            "model": null,
+            "mode": mode,
+            "message": "no embedding model: lexical retrieval only (set AIBLOX_EMBEDDING_MODEL)",
+        }));
+    };
+    Json(serde_json::json!({
+        "model": indexing.embedder.key(),
+        "chunker": indexing.chunker_key,
+        "mode": mode,
+        "items": report.items,
+        "indexed": report.indexed,
+        "vectors_in_memory": report.vectors,
+        "vector_bytes_in_memory": report.vector_bytes,
+        "embedded_here": {
+            "items": report.items_embedded,
+            "chunks": report.chunks_embedded,
+            "seconds": report.embedding_seconds,
+        },
+    }))
+}
+
+pub(super) async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+/// Ready when the database answers and its contract is one this build can work with: the
+/// answer of the last check (run every second in the background, so probes cost the database
+/// nothing), or of a check made now when that one is older than [`READINESS_MAX_AGE`].
+pub(super) async fn readyz(
+    State(state): State<Arc<AppState>>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut ready = state.readiness().await.map_err(|message| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Unavailable,
+            message,
+        )
+    })?;
+    ready["retrieval"] = state.orchestrator.default_mode().as_str().into();
+    ready["embedding_model"] = state
+        .indexing
+        .as_ref()
+        .map(|indexing| indexing.embedder.key())
+        .into();
+    Ok(Json(ready))
+}
+
+pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let body = state.metrics.render(
+        &state.pool,
+        state.orchestrator.chunk_store_sizes(),
+        state.dense_report(),
+    );
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+pub(super) async fn openapi() -> Json<serde_json::Value> {
+    Json(crate::openapi::document())
+}

@@ -1,0 +1,101 @@
+//! Starting and stopping: migrations or the contract check, the listener, the background
+//! tasks, graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use aiblox_kb::{KbPool, Migrator};
+use axum::Router;
+use tokio::net::TcpListener;
+
+use super::app;
+use super::state::AppState;
+use crate::config::Settings;
+
+/// A service bound to its listener, ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    pool: KbPool,
+    /// The dense leg's background tasks, stopped with the service.
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Application {
+    /// Migrates (or, with migrations off, checks the contract), then binds the listener
+    /// (port 0 picks a free one).
+    pub async fn build(settings: &Settings) -> anyhow::Result<Application> {
+        tracing::info!(
+            schema = settings.database.schema(),
+            database = %settings.database.redacted_url(),
+            "knowledge base"
+        );
+        if settings.migrate_on_start {
+            let report = aiblox_kb::migrate(&settings.database).await?;
+            tracing::info!(schema = %report.schema, applied = ?report.applied, "migrations done");
+        } else {
+            Migrator::new(&settings.database).check().await?;
+        }
+        let state = Arc::new(AppState::new(settings)?);
+        tracing::info!(retrieval = %settings.retrieval_modes(), "retrieval");
+        tracing::info!(access = %settings.access_mode(), keys = state.access.as_ref().map(|access| access.len()), "access");
+        let mut background = state.start_indexing();
+        background.extend(state.reload_keys_on_hangup());
+        background.push(state.check_readiness_in_background());
+        let pool = state.pool.clone();
+        let router = app(state, settings.limits.max_body_bytes);
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|err| anyhow::anyhow!("cannot listen on {}: {err}", settings.listen))?;
+        Ok(Application {
+            listener,
+            router,
+            pool,
+            background,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests
+    /// finish, and closes the pool.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(address = %self.listener.local_addr()?, "listening");
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        for task in &self.background {
+            task.abort();
+        }
+        self.pool.close();
+        tracing::info!("stopped");
+        served
+    }
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested: finishing in-flight requests");
+}
