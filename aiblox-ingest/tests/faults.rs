@@ -99,15 +99,7 @@ async fn a_database_killed_mid_ingest_loses_nothing_once_the_ingest_is_rerun() {
 
     // The rerun counts exactly what was missing as inserted and the rest as unchanged.
     let pool = KbPool::new(&config).unwrap();
-    let second = ingest(
-        &pool,
-        "bulk",
-        documents(std::slice::from_ref(&file)),
-        100,
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
+    let second = ingest_file(&pool, &file).await;
     assert_eq!(
         (
             second.inserted,
@@ -149,21 +141,26 @@ async fn a_database_killed_mid_ingest_loses_nothing_once_the_ingest_is_rerun() {
     );
 
     // A third run finds nothing to do.
-    let third = ingest(
-        &pool,
-        "bulk",
-        documents(std::slice::from_ref(&file)),
-        100,
-        &mut |_| {},
-    )
-    .await
-    .unwrap();
+    let third = ingest_file(&pool, &file).await;
     assert_eq!(
         (third.inserted, third.changed, third.unchanged),
         (0, 0, ITEMS)
     );
     pool.close();
     cluster.stop();
+}
+
+/// Ingests `file` as source `bulk` to completion.
+async fn ingest_file(pool: &KbPool, file: &std::path::Path) -> aiblox_ingest::Summary {
+    ingest(
+        pool,
+        "bulk",
+        documents(&[file.to_path_buf()]),
+        100,
+        &mut |_| {},
+    )
+    .await
+    .unwrap()
 }
 
 /// `external_id -> (title, content)` of every item of the `bulk` source.

@@ -57,20 +57,9 @@ pub(crate) fn run(workspace: &Workspace, bench: Bench, args: &[String]) -> anyho
         Bench::Kb => "aiblox-bench",
         Bench::Service => "aiblox-bench-service",
     };
-    // Through cargo, which knows the target directory (CARGO_TARGET_DIR and the like);
-    // everything is built already.
+    // Everything is built already.
     let status = workspace
-        .cargo()
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "--package",
-            "aiblox-bench",
-            "--bin",
-        ])
-        .arg(program)
-        .arg("--")
+        .cargo_run(true, "aiblox-bench", Some(program))
         .args(args)
         .status()
         .context("could not run cargo")?;

@@ -52,14 +52,8 @@ pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
             dir.display()
         );
         let status = workspace
-            .cargo()
+            .cargo_run(true, "aiblox-ingest", None)
             .args([
-                "run",
-                "--release",
-                "--quiet",
-                "--package",
-                "aiblox-ingest",
-                "--",
                 "--source",
                 source,
                 // Pages only: a docs directory's .jsonl files are not items (the eval's
@@ -94,16 +88,8 @@ pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
     }
     println!("demo: starting the orchestrator on http://{listen}");
     let mut service = workspace
-        .cargo()
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "--package",
-            "aiblox-orchestrator",
-            "--",
-            "serve",
-        ])
+        .cargo_run(true, "aiblox-orchestrator", None)
+        .arg("serve")
         .env("AIBLOX_KB_DATABASE_URL", &url)
         .env("AIBLOX_LISTEN", listen)
         .env("AIBLOX_EMBEDDING_MODEL", model.clone().unwrap_or_default())

@@ -44,16 +44,7 @@ pub(crate) fn run(workspace: &Workspace, args: &[String]) -> anyhow::Result<()> 
         &["--package", "aiblox-kb", "--bin", "aiblox-kb-migrate"],
     )?;
     let status = workspace
-        .cargo()
-        .args([
-            "run",
-            "--quiet",
-            "--package",
-            "aiblox-kb",
-            "--bin",
-            "aiblox-kb-migrate",
-            "--",
-        ])
+        .cargo_run(false, "aiblox-kb", Some("aiblox-kb-migrate"))
         .args(args)
         .status()
         .context("could not run cargo")?;

@@ -36,6 +36,11 @@ fn rust_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// A file's name without its extension (a directory's name).
+fn name_of(path: &Path) -> String {
+    path.file_stem().unwrap().to_string_lossy().into_owned()
+}
+
 /// The code map section of docs/ARCHITECTURE.md.
 fn code_map(workspace: &Workspace) -> String {
     let text = std::fs::read_to_string(workspace.root().join("docs/ARCHITECTURE.md")).unwrap();
@@ -74,15 +79,10 @@ fn the_code_map_names_every_crate_module_binary_example_and_build_script() {
         let src = dir.join("src");
         for entry in std::fs::read_dir(&src).unwrap().filter_map(Result::ok) {
             let path = entry.path();
-            let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let stem = name_of(&path);
             if path.is_dir() && stem == "bin" {
                 for binary in std::fs::read_dir(&path).unwrap().filter_map(Result::ok) {
-                    let name = binary
-                        .path()
-                        .file_stem()
-                        .unwrap()
-                        .to_string_lossy()
-                        .into_owned();
+                    let name = name_of(&binary.path());
                     if !named(&name) {
                         missing.push(format!("binary `{name}` of {krate}"));
                     }
@@ -96,12 +96,7 @@ fn the_code_map_names_every_crate_module_binary_example_and_build_script() {
         }
         if let Ok(examples) = std::fs::read_dir(dir.join("examples")) {
             for example in examples.filter_map(Result::ok) {
-                let name = example
-                    .path()
-                    .file_stem()
-                    .unwrap()
-                    .to_string_lossy()
-                    .into_owned();
+                let name = name_of(&example.path());
                 if !named(&name) {
                     missing.push(format!("example `{name}` of {krate}"));
                 }

@@ -19,6 +19,29 @@ impl Workspace {
         command
     }
 
+    /// `cargo run --quiet [--release] --package PACKAGE [--bin BIN] --`, ready for the
+    /// program's arguments: through cargo, which knows the target directory
+    /// (`CARGO_TARGET_DIR` and the like). Build first with [`Workspace::build`], which shows
+    /// progress; this runs quietly.
+    pub(crate) fn cargo_run(
+        &self,
+        release: bool,
+        package: &str,
+        bin: Option<&str>,
+    ) -> std::process::Command {
+        let mut command = self.cargo();
+        command.args(["run", "--quiet"]);
+        if release {
+            command.arg("--release");
+        }
+        command.args(["--package", package]);
+        if let Some(bin) = bin {
+            command.args(["--bin", bin]);
+        }
+        command.arg("--");
+        command
+    }
+
     /// Builds what `cargo_args` name (`["--release", "--package", "x"]`...) with cargo's own
     /// progress shown, saying first what is built: a first build takes minutes, and a silent
     /// one looks like a hang.

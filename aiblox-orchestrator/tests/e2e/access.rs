@@ -127,15 +127,7 @@ async fn only_a_known_token_opens_the_api_and_no_token_is_ever_shown() {
     for open in ["/healthz", "/readyz", "/openapi.json"] {
         assert_eq!(call(&app, None, open, None).await.0, 200, "{open}");
     }
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("aiblox_api_key_requests_total{key=\"team\",outcome=\"admitted\"}"),
         "{metrics}"
@@ -282,15 +274,7 @@ async fn a_key_past_its_burst_gets_429_and_other_keys_are_unaffected() {
             "another key is not limited by this one's bucket"
         );
     }
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("aiblox_api_key_requests_total{key=\"slow\",outcome=\"rate_limited\"}"),
         "{metrics}"

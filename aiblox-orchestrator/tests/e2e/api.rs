@@ -173,15 +173,7 @@ async fn items_health_readiness_metrics_and_the_api_description() {
     assert_eq!(ready["schema"], app.kb().schema());
     assert_eq!(ready["compatibility"]["state"], "up_to_date");
 
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for expected in [
         "aiblox_http_request_duration_seconds_bucket",
         "route=\"/v1/query\"",
