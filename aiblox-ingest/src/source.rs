@@ -286,10 +286,13 @@ fn is_whole_book_page(path: &Path, text: &str) -> bool {
         .file_name()
         .and_then(|name| name.to_str())
         .unwrap_or_default();
+    // The first 4 KiB, cut on a character boundary.
+    let mut head = text.len().min(4096);
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
     matches!(name, "print.html" | "toc.html")
-        && text[..text.len().min(4096)]
-            .to_ascii_lowercase()
-            .contains("mdbook")
+        && text[..head].to_ascii_lowercase().contains("mdbook")
 }
 
 fn jsonl(origin: &str, text: &str) -> Vec<Loaded> {
@@ -422,6 +425,14 @@ mod tests {
             .filter(|entry| matches!(entry, Loaded::Skipped(skip) if skip.reason.starts_with("an mdBook's whole-book page")))
             .count();
         assert_eq!(skipped, 2);
+    }
+
+    #[test]
+    fn a_page_whose_first_4_kib_end_inside_a_character_is_looked_at_safely() {
+        let text = format!("{}é mdbook", "x".repeat(4095));
+        assert!(!is_whole_book_page(Path::new("print.html"), &text));
+        let text = format!("<meta content=\"mdBook\">{}é", "x".repeat(4095));
+        assert!(is_whole_book_page(Path::new("toc.html"), &text));
     }
 
     #[test]

@@ -20,13 +20,8 @@ pub(super) async fn query(
     caller: Option<Extension<Caller>>,
     body: Result<Json<QueryRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(mut request) = body?;
-    if let Some(Extension(caller)) = &caller {
-        request.sources = caller.scope(request.sources.take()).map_err(|message| {
-            ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
-        })?;
-    }
-    let query = request
+    let Json(request) = body?;
+    let mut query = request
         .validate(state.max_query_chars, state.max_chunks_per_item)
         .map_err(|message| {
             ApiError::new(
@@ -35,6 +30,12 @@ pub(super) async fn query(
                 message,
             )
         })?;
+    // A valid request, narrowed to the caller's sources.
+    if let Some(Extension(caller)) = &caller {
+        query.sources = caller.scope(query.sources.take()).map_err(|message| {
+            ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
+        })?;
+    }
     let response = state.orchestrator.answer(&query).await?;
     tracing::info!(route = %response.route, candidates = response.stats.candidates, evidence = response.evidence.len(), "query answered");
     Ok(Json(response).into_response())

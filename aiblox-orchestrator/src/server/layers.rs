@@ -13,7 +13,7 @@ use tracing::Instrument as _;
 use super::REQUEST_ID;
 use super::errors::{ApiError, in_api_words};
 use super::state::AppState;
-use crate::observability::{self};
+use crate::observability;
 use crate::protocol::ErrorCode;
 
 /// With keys in force: the caller's bearer token must match a key (401 otherwise, with
