@@ -34,6 +34,18 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // Ctrl-C and SIGTERM are watched before the URL is printed: whoever reads it may signal
+    // at once, and a signal that arrives before its handler is installed kills the process
+    // with the server's directory left behind.
+    let (stop, stopped) = mpsc::channel::<&'static str>();
+    let (watching, watched) = mpsc::channel::<()>();
+    let on_signal = stop.clone();
+    std::thread::spawn(move || {
+        if let Some(signal) = termination_signal(watching) {
+            let _ = on_signal.send(signal);
+        }
+    });
+    let _ = watched.recv();
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "url={}", cluster.url("postgres"));
     let _ = writeln!(stdout, "pid={}", cluster.pid());
@@ -55,20 +67,13 @@ fn main() -> ExitCode {
         std::mem::forget(cluster);
         panic!("panicking with a running cluster, as asked");
     }
-    let (stop, stopped) = mpsc::channel::<&'static str>();
-    let on_input = stop.clone();
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
             if line.is_err() {
                 break;
             }
         }
-        let _ = on_input.send("end of input");
-    });
-    std::thread::spawn(move || {
-        if let Some(signal) = termination_signal() {
-            let _ = stop.send(signal);
-        }
+        let _ = stop.send("end of input");
     });
     let why = stopped.recv().unwrap_or("end of input");
     eprintln!(
@@ -80,15 +85,23 @@ fn main() -> ExitCode {
 }
 
 /// Waits for Ctrl-C (SIGINT) or SIGTERM and says which; `None` if they cannot be watched.
-fn termination_signal() -> Option<&'static str> {
+/// `watching` is told once the handlers are installed (or could not be).
+fn termination_signal(watching: mpsc::Sender<()>) -> Option<&'static str> {
     use tokio::signal::unix::{SignalKind, signal};
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
-        .ok()?;
+    else {
+        let _ = watching.send(());
+        return None;
+    };
     runtime.block_on(async {
-        let mut interrupt = signal(SignalKind::interrupt()).ok()?;
-        let mut terminate = signal(SignalKind::terminate()).ok()?;
+        let handlers = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        );
+        let _ = watching.send(());
+        let (mut interrupt, mut terminate) = (handlers.0.ok()?, handlers.1.ok()?);
         tokio::select! {
             _ = interrupt.recv() => Some("Ctrl-C"),
             _ = terminate.recv() => Some("SIGTERM"),
