@@ -5,14 +5,6 @@ use std::fmt;
 use crate::Error;
 use crate::tls::{self, TlsMode};
 
-/// Environment variable holding the database URL.
-const DATABASE_URL_ENV: &str = "AIBLOX_KB_DATABASE_URL";
-/// Fallback for [`DATABASE_URL_ENV`], the common convention.
-const DATABASE_URL_FALLBACK_ENV: &str = "DATABASE_URL";
-/// Environment variable holding the schema name.
-const SCHEMA_ENV: &str = "AIBLOX_KB_SCHEMA";
-/// The schema used when none is configured.
-const DEFAULT_SCHEMA: &str = "kb";
 /// PostgreSQL's identifier length limit (NAMEDATALEN - 1).
 const MAX_IDENTIFIER_BYTES: usize = 63;
 
@@ -39,6 +31,15 @@ pub struct KbConfig {
 }
 
 impl KbConfig {
+    /// The environment variable holding the database URL.
+    pub const DATABASE_URL_ENV: &str = "AIBLOX_KB_DATABASE_URL";
+    /// Read when [`KbConfig::DATABASE_URL_ENV`] is unset: the common convention.
+    pub const DATABASE_URL_FALLBACK_ENV: &str = "DATABASE_URL";
+    /// The environment variable holding the schema name.
+    pub const SCHEMA_ENV: &str = "AIBLOX_KB_SCHEMA";
+    /// The schema used when none is configured.
+    pub const DEFAULT_SCHEMA: &str = "kb";
+
     /// A configuration for the database at `database_url` (a `postgresql://` URL or a
     /// `key=value` connection string), with the default schema `kb`.
     pub fn new(database_url: &str) -> Result<Self, Error> {
@@ -48,7 +49,7 @@ impl KbConfig {
         })?;
         Ok(KbConfig {
             pg,
-            schema: DEFAULT_SCHEMA.to_owned(),
+            schema: Self::DEFAULT_SCHEMA.to_owned(),
             tls,
         })
     }
@@ -78,27 +79,29 @@ impl KbConfig {
     ) -> Result<Self, Error> {
         let (url_flag, schema_flag) = flags.unwrap_or_default();
         let set = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
-        let (url, url_source) = match (url_flag, set(DATABASE_URL_ENV)) {
-            (Some(url), _) => (url.to_owned(), "--database-url"),
-            (None, Some(url)) => (url, DATABASE_URL_ENV),
-            (None, None) => {
-                let url = set(DATABASE_URL_FALLBACK_ENV).ok_or_else(|| Error::Config {
-                    message: format!(
-                        "no database URL: {}set {DATABASE_URL_ENV} (or {DATABASE_URL_FALLBACK_ENV})",
-                        if flags.is_some() {
-                            "pass --database-url URL or "
-                        } else {
-                            ""
-                        }
-                    ),
-                })?;
-                (url, DATABASE_URL_FALLBACK_ENV)
+        let (url, url_source) = match url_flag {
+            Some(url) => (url.to_owned(), "--database-url"),
+            None => {
+                let (source, url) =
+                    Self::database_url_in_env(&lookup).ok_or_else(|| Error::Config {
+                        message: format!(
+                            "no database URL: {}set {} (or {})",
+                            if flags.is_some() {
+                                "pass --database-url URL or "
+                            } else {
+                                ""
+                            },
+                            Self::DATABASE_URL_ENV,
+                            Self::DATABASE_URL_FALLBACK_ENV
+                        ),
+                    })?;
+                (url, source)
             }
         };
         let config = Self::new(&url).map_err(|err| err.in_setting(url_source))?;
         let (schema, schema_source) = match schema_flag {
             Some(schema) => (Some(schema.to_owned()), "--schema"),
-            None => (set(SCHEMA_ENV), SCHEMA_ENV),
+            None => (set(Self::SCHEMA_ENV), Self::SCHEMA_ENV),
         };
         match schema {
             Some(schema) => config
@@ -106,6 +109,21 @@ impl KbConfig {
                 .map_err(|err| err.in_setting(schema_source)),
             None => Ok(config),
         }
+    }
+
+    /// The database URL the environment gives, read through `lookup`, and the variable it came
+    /// from: [`KbConfig::DATABASE_URL_ENV`], else [`KbConfig::DATABASE_URL_FALLBACK_ENV`]
+    /// (blank values count as unset). Services with settings of their own layer it with them.
+    pub fn database_url_in_env(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Option<(&'static str, String)> {
+        [Self::DATABASE_URL_ENV, Self::DATABASE_URL_FALLBACK_ENV]
+            .into_iter()
+            .find_map(|name| {
+                lookup(name)
+                    .filter(|value| !value.trim().is_empty())
+                    .map(|value| (name, value))
+            })
     }
 
     /// The same database with another schema. The name must be a plain lower-case identifier

@@ -4,40 +4,15 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aiblox_orchestrator::config::{LogFormat, Overrides, Settings};
+use aiblox_orchestrator::config::{
+    CONFIG_FILE_ENV, LogFormat, Overrides, SETTINGS, Settings, settings_help,
+};
 use aiblox_orchestrator::observability::init_tracing;
 use aiblox_orchestrator::server::{Application, shutdown_signal};
-use clap::{Args, Parser, Subcommand};
-
-const SETTINGS_HELP: &str = "\
-Settings come from defaults, then the TOML file (--config or AIBLOX_CONFIG), then the
-environment, then flags. Every setting, with its TOML key, variable and default:
-
-  listen                       AIBLOX_LISTEN                  127.0.0.1:8080
-  migrate_on_start             AIBLOX_MIGRATE_ON_START        true (serve --no-migrate: false)
-  database.url                 AIBLOX_KB_DATABASE_URL, then DATABASE_URL   (required; a secret)
-  database.schema              AIBLOX_KB_SCHEMA               kb
-  pool.max_size                AIBLOX_POOL_MAX_SIZE           16
-  pool.wait_timeout_ms         AIBLOX_POOL_WAIT_TIMEOUT_MS    2000  (then 503)
-  pool.connect_timeout_ms      AIBLOX_POOL_CONNECT_TIMEOUT_MS 3000
-  limits.request_timeout_ms    AIBLOX_REQUEST_TIMEOUT_MS      5000  (time budget of a query)
-  limits.max_body_bytes        AIBLOX_MAX_BODY_BYTES          65536
-  limits.max_query_chars       AIBLOX_MAX_QUERY_CHARS         2000
-  retrieval.candidates         AIBLOX_RETRIEVAL_CANDIDATES    15
-  retrieval.chunk_max_bytes    AIBLOX_CHUNK_MAX_BYTES         1200
-  retrieval.chunk_overlap_bytes AIBLOX_CHUNK_OVERLAP_BYTES    0
-  retrieval.max_chunks_per_item                               3
-  embedding.model              AIBLOX_EMBEDDING_MODEL         none: lexical retrieval only
-  embedding.precision          AIBLOX_EMBEDDING_PRECISION     int8 (or f32: vectors in memory)
-  log.format                   AIBLOX_LOG_FORMAT              human (or json)
-  log.level                    AIBLOX_LOG_LEVEL, RUST_LOG     info
-  access.keys_file             AIBLOX_API_KEYS_FILE           none: anonymous (loopback only)
-  access.allow_anonymous       AIBLOX_ALLOW_ANONYMOUS         false (true: anonymous on any address)
-
-`check-config` prints the resolved settings with the password hidden.";
+use clap::{Arg, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "aiblox-orchestrator", version, about = "Answers questions with cited passages from the aiblox knowledge base", after_long_help = SETTINGS_HELP)]
+#[command(name = "aiblox-orchestrator", version, about = "Answers questions with cited passages from the aiblox knowledge base", after_long_help = settings_help())]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -45,32 +20,79 @@ struct Cli {
     flags: Flags,
 }
 
-#[derive(Debug, Args)]
+/// `--config` and one flag per setting, made from the settings table (global: they may follow
+/// the subcommand).
+#[derive(Debug, Default)]
 struct Flags {
-    /// TOML settings file [env: AIBLOX_CONFIG]
-    #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Address to listen on [env: AIBLOX_LISTEN] [default: 127.0.0.1:8080]
-    #[arg(long, global = true, value_name = "HOST:PORT")]
-    listen: Option<String>,
-    /// PostgreSQL URL; prefer the variable (a password in flags is visible to ps) [env: AIBLOX_KB_DATABASE_URL]
-    #[arg(long, global = true, value_name = "URL")]
-    database_url: Option<String>,
-    /// Schema of the knowledge base [env: AIBLOX_KB_SCHEMA] [default: kb]
-    #[arg(long, global = true, value_name = "NAME")]
-    schema: Option<String>,
-    /// Directory of the embedding model (hybrid retrieval) [env: AIBLOX_EMBEDDING_MODEL]
-    #[arg(long, global = true, value_name = "DIR")]
-    embedding_model: Option<PathBuf>,
-    /// `human` or `json` [env: AIBLOX_LOG_FORMAT] [default: human]
-    #[arg(long, global = true, value_name = "FORMAT")]
-    log_format: Option<String>,
-    /// A tracing filter such as `info` [env: AIBLOX_LOG_LEVEL] [default: info]
-    #[arg(long, global = true, value_name = "FILTER")]
-    log_level: Option<String>,
-    /// The API keys file (`keys new` prints entries for it) [env: AIBLOX_API_KEYS_FILE]
-    #[arg(long, global = true, value_name = "FILE")]
-    api_keys_file: Option<PathBuf>,
+    /// (TOML key, value) of each setting given on the command line.
+    settings: Vec<(&'static str, String)>,
+}
+
+impl Args for Flags {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        let command = command.arg(
+            Arg::new("config")
+                .long("config")
+                .global(true)
+                .value_name("FILE")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help(format!("TOML settings file [env: {CONFIG_FILE_ENV}]")),
+        );
+        SETTINGS.iter().fold(command, |command, setting| {
+            command.arg(
+                Arg::new(setting.key)
+                    .long(setting.flag())
+                    .global(true)
+                    .value_name(setting.value_name)
+                    .help(format!(
+                        "{} [env: {}] [default: {}]",
+                        setting.help,
+                        setting.env,
+                        setting.default_text()
+                    )),
+            )
+        })
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
+}
+
+impl FromArgMatches for Flags {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = Flags::default();
+        flags.update_from_arg_matches(matches)?;
+        Ok(flags)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        if let Some(path) = matches.get_one::<PathBuf>("config") {
+            self.config = Some(path.clone());
+        }
+        for setting in &SETTINGS {
+            if let Some(value) = matches.get_one::<String>(setting.key) {
+                self.settings.push((setting.key, value.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Flags {
+    /// The flags as overrides (applied over the environment's).
+    fn overrides(self) -> Overrides {
+        let overrides = match self.config {
+            Some(path) => Overrides::default().config_file(path),
+            None => Overrides::default(),
+        };
+        self.settings
+            .into_iter()
+            .fold(overrides, |overrides, (key, value)| {
+                overrides.set(key, value)
+            })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -172,21 +194,11 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    let flags = Overrides {
-        config_file: cli.flags.config,
-        listen: cli.flags.listen,
-        database_url: cli.flags.database_url,
-        schema: cli.flags.schema,
-        migrate_on_start: matches!(command, Command::Serve { no_migrate: true }).then_some(false),
-        embedding_model: cli.flags.embedding_model,
-        embedding_precision: None,
-        log_format: cli.flags.log_format,
-        log_level: cli.flags.log_level,
-        api_keys_file: cli.flags.api_keys_file,
-        allow_anonymous: None,
-        numbers: Vec::new(),
-    };
-    let overrides = Overrides::from_env(|name| std::env::var(name).ok()).then(flags);
+    let mut flags = cli.flags.overrides();
+    if matches!(command, Command::Serve { no_migrate: true }) {
+        flags = flags.set("migrate_on_start", "false");
+    }
+    let overrides = Overrides::from_env(std::env::vars()).then(flags);
     let settings = match Settings::resolve(&overrides) {
         Ok(settings) => settings,
         Err(err) => {
@@ -196,9 +208,15 @@ fn main() -> ExitCode {
     };
     if matches!(command, Command::CheckConfig) {
         print!("{}", settings.to_redacted_toml());
+        for warning in overrides.unknown_variables() {
+            println!("# warning: {warning}");
+        }
         return ExitCode::SUCCESS;
     }
     init_tracing(&settings.log);
+    for warning in overrides.unknown_variables() {
+        tracing::warn!("{warning}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -256,5 +274,32 @@ fn main() -> ExitCode {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory as _;
+
+    /// Every setting of the table has its flag, before or after the subcommand, and the long
+    /// help carries the settings table.
+    #[test]
+    fn every_setting_has_a_flag_and_the_long_help_lists_every_setting() {
+        let long_help = Cli::command().render_long_help().to_string();
+        assert!(long_help.contains(&settings_help()), "{long_help}");
+        for setting in &SETTINGS {
+            let flag = format!("--{}", setting.flag());
+            assert!(long_help.contains(&flag), "{flag} is not in the help");
+            for arguments in [
+                ["aiblox-orchestrator", flag.as_str(), "text", "check-config"],
+                ["aiblox-orchestrator", "check-config", flag.as_str(), "text"],
+            ] {
+                let cli = Cli::try_parse_from(arguments).unwrap();
+                assert_eq!(cli.flags.settings, [(setting.key, "text".to_owned())]);
+            }
+        }
+        let cli = Cli::try_parse_from(["aiblox-orchestrator", "--config", "/etc/a.toml"]).unwrap();
+        assert_eq!(cli.flags.config, Some(PathBuf::from("/etc/a.toml")));
     }
 }

@@ -172,11 +172,9 @@ fn fuzzed_queries_on_a_populated_database_keep_the_protocols_promises() {
         }
         items
     });
-    let overrides = Overrides {
-        database_url: Some(kb.server_url().to_owned()),
-        schema: Some(kb.schema().to_owned()),
-        ..Overrides::default()
-    };
+    let overrides = Overrides::default()
+        .set("database.url", kb.server_url())
+        .set("database.schema", kb.schema());
     let settings = Settings::resolve(&overrides).unwrap();
     let state = {
         let _guard = runtime.enter();
@@ -313,14 +311,13 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 fn router() -> axum::Router {
     static STATE: OnceLock<Arc<AppState>> = OnceLock::new();
     let state = STATE.get_or_init(|| {
-        let overrides = Overrides {
-            database_url: Some("postgresql://app:secret@%2Fnonexistent%2Faiblox/kb".to_owned()),
-            numbers: vec![
-                ("AIBLOX_POOL_WAIT_TIMEOUT_MS", "200".to_owned()),
-                ("AIBLOX_POOL_CONNECT_TIMEOUT_MS", "200".to_owned()),
-            ],
-            ..Overrides::default()
-        };
+        let overrides = Overrides::default()
+            .set(
+                "database.url",
+                "postgresql://app:secret@%2Fnonexistent%2Faiblox/kb",
+            )
+            .set("pool.wait_timeout_ms", "200")
+            .set("pool.connect_timeout_ms", "200");
         let settings = Settings::resolve(&overrides).unwrap();
         let _guard = runtime().enter();
         Arc::new(AppState::new(&settings).unwrap())

@@ -329,11 +329,14 @@ mod tests {
     /// once the last check is too old. (The database here does not exist: a check fails.)
     #[tokio::test]
     async fn readiness_answers_from_a_recent_check_and_checks_again_when_it_is_old() {
-        let settings = Settings::resolve(&Overrides {
-            database_url: Some("postgresql://app@%2Fnonexistent%2Faiblox/kb".to_owned()),
-            numbers: vec![("AIBLOX_POOL_CONNECT_TIMEOUT_MS", "200".to_owned())],
-            ..Overrides::default()
-        })
+        let settings = Settings::resolve(
+            &Overrides::default()
+                .set(
+                    "database.url",
+                    "postgresql://app@%2Fnonexistent%2Faiblox/kb",
+                )
+                .set("pool.connect_timeout_ms", "200"),
+        )
         .unwrap();
         let state = AppState::new(&settings).unwrap();
         let recent = serde_json::json!({"status": "ready"});

@@ -285,11 +285,12 @@ async fn a_key_past_its_burst_gets_429_and_other_keys_are_unaffected() {
 #[test]
 fn without_keys_only_loopback_is_served_unless_anonymous_is_allowed() {
     let resolve = |listen: &str, allow: Option<&str>| {
-        Settings::resolve(&Overrides {
-            listen: Some(listen.to_owned()),
-            database_url: Some("postgresql://app@localhost/kb".to_owned()),
-            allow_anonymous: allow.map(str::to_owned),
-            ..Overrides::default()
+        let overrides = Overrides::default()
+            .set("listen", listen)
+            .set("database.url", "postgresql://app@localhost/kb");
+        Settings::resolve(&match allow {
+            Some(allow) => overrides.set("access.allow_anonymous", allow),
+            None => overrides,
         })
     };
     let err = resolve("0.0.0.0:8080", None).unwrap_err().to_string();

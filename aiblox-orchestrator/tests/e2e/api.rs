@@ -246,7 +246,7 @@ async fn a_client_that_never_finishes_its_body_is_cut_off() {
     let settings = crate::settings_with(
         kb.config(),
         kb.server_url(),
-        vec![("AIBLOX_REQUEST_TIMEOUT_MS", "300".to_owned())],
+        vec![("limits.request_timeout_ms", "300".to_owned())],
     );
     let app = TestApp::spawn_with(settings, Some(kb)).await;
     let address = app.url.trim_start_matches("http://").to_owned();

@@ -22,8 +22,8 @@ async fn a_database_outage_gives_fast_503s_and_the_service_recovers() {
         .unwrap();
 
     let timeouts = vec![
-        ("AIBLOX_POOL_WAIT_TIMEOUT_MS", "500".to_owned()),
-        ("AIBLOX_POOL_CONNECT_TIMEOUT_MS", "500".to_owned()),
+        ("pool.wait_timeout_ms", "500".to_owned()),
+        ("pool.connect_timeout_ms", "500".to_owned()),
     ];
     let app = TestApp::spawn_with(settings_with(&config, &url, timeouts), None).await;
     let (status, _) = app.query(json!({"query": "vacuum"})).await;
@@ -73,8 +73,8 @@ async fn an_exhausted_pool_turns_excess_requests_away_quickly_and_health_stays_u
     let kb = aiblox_kb_testkit::TestKb::new().await;
     ItemRepo::new(kb.pool()).upsert(&corpus()).await.unwrap();
     let limits = vec![
-        ("AIBLOX_POOL_MAX_SIZE", "2".to_owned()),
-        ("AIBLOX_POOL_WAIT_TIMEOUT_MS", "300".to_owned()),
+        ("pool.max_size", "2".to_owned()),
+        ("pool.wait_timeout_ms", "300".to_owned()),
     ];
     let settings = settings_with(kb.config(), kb.server_url(), limits);
     let app = std::sync::Arc::new(TestApp::spawn_with(settings, Some(kb)).await);
@@ -156,9 +156,9 @@ async fn a_database_restart_under_load_recovers_and_nothing_hangs() {
         .await
         .unwrap();
     let timeouts = vec![
-        ("AIBLOX_POOL_WAIT_TIMEOUT_MS", "500".to_owned()),
-        ("AIBLOX_POOL_CONNECT_TIMEOUT_MS", "500".to_owned()),
-        ("AIBLOX_REQUEST_TIMEOUT_MS", "2000".to_owned()),
+        ("pool.wait_timeout_ms", "500".to_owned()),
+        ("pool.connect_timeout_ms", "500".to_owned()),
+        ("limits.request_timeout_ms", "2000".to_owned()),
     ];
     let app = std::sync::Arc::new(
         TestApp::spawn_with(settings_with(&config, &url, timeouts), None).await,
@@ -263,8 +263,8 @@ async fn a_query_over_its_budget_gets_503_timeout_and_the_service_answers_after(
     let kb = aiblox_kb_testkit::TestKb::new().await;
     ItemRepo::new(kb.pool()).upsert(&corpus()).await.unwrap();
     let limits = vec![
-        ("AIBLOX_REQUEST_TIMEOUT_MS", "300".to_owned()),
-        ("AIBLOX_POOL_WAIT_TIMEOUT_MS", "60000".to_owned()),
+        ("limits.request_timeout_ms", "300".to_owned()),
+        ("pool.wait_timeout_ms", "60000".to_owned()),
     ];
     let settings = settings_with(kb.config(), kb.server_url(), limits);
     let app = std::sync::Arc::new(TestApp::spawn_with(settings, Some(kb)).await);
@@ -363,7 +363,7 @@ async fn a_service_that_does_not_migrate_refuses_a_database_it_cannot_use() {
 async fn a_graceful_stop_finishes_the_request_in_flight() {
     let kb = aiblox_kb_testkit::TestKb::new().await;
     ItemRepo::new(kb.pool()).upsert(&corpus()).await.unwrap();
-    let limits = vec![("AIBLOX_REQUEST_TIMEOUT_MS", "60000".to_owned())];
+    let limits = vec![("limits.request_timeout_ms", "60000".to_owned())];
     let settings = settings_with(kb.config(), kb.server_url(), limits);
     let mut app = TestApp::spawn_with(settings, Some(kb)).await;
     let kb = app.kb.take().expect("a test schema");

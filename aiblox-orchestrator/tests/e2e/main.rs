@@ -156,20 +156,22 @@ impl TestApp {
     }
 }
 
-/// Settings of a service on port 0 serving `config`'s schema at `url`, with environment-style
-/// numeric overrides such as `("AIBLOX_POOL_WAIT_TIMEOUT_MS", "500")`.
+/// Settings of a service on port 0 serving `config`'s schema at `url`, with more settings by
+/// TOML key, such as `("pool.wait_timeout_ms", "500")`.
 pub fn settings_with(
     config: &KbConfig,
     url: &str,
-    numbers: Vec<(&'static str, String)>,
+    settings: Vec<(&'static str, String)>,
 ) -> Settings {
-    let overrides = Overrides {
-        listen: Some("127.0.0.1:0".to_owned()),
-        database_url: Some(url.to_owned()),
-        schema: Some(config.schema().to_owned()),
-        numbers,
-        ..Overrides::default()
-    };
+    let overrides = Overrides::default()
+        .set("listen", "127.0.0.1:0")
+        .set("database.url", url)
+        .set("database.schema", config.schema());
+    let overrides = settings
+        .into_iter()
+        .fold(overrides, |overrides, (key, value)| {
+            overrides.set(key, value)
+        });
     Settings::resolve(&overrides).unwrap()
 }
 

@@ -45,16 +45,14 @@ impl std::io::Write for LogWriter {
 }
 
 fn settings(url: &str, schema: Option<&str>) -> Result<Settings, String> {
-    let overrides = Overrides {
-        listen: Some("127.0.0.1:0".to_owned()),
-        database_url: Some(url.to_owned()),
-        schema: schema.map(str::to_owned),
-        numbers: vec![
-            ("AIBLOX_POOL_WAIT_TIMEOUT_MS", "300".to_owned()),
-            ("AIBLOX_POOL_CONNECT_TIMEOUT_MS", "300".to_owned()),
-        ],
-        ..Overrides::default()
-    };
+    let mut overrides = Overrides::default()
+        .set("listen", "127.0.0.1:0")
+        .set("database.url", url)
+        .set("pool.wait_timeout_ms", "300")
+        .set("pool.connect_timeout_ms", "300");
+    if let Some(schema) = schema {
+        overrides = overrides.set("database.schema", schema);
+    }
     Settings::resolve(&overrides).map_err(|err| err.to_string())
 }
 
