@@ -186,7 +186,7 @@ async fn write(
             for (item, origin) in batch.items.iter().zip(&batch.origins) {
                 match items.upsert(std::slice::from_ref(item)).await {
                     Ok(outcomes) => summary.count(outcomes[0].status),
-                    Err(aiblox_kb::Error::InvalidInput { message }) => {
+                    Err(aiblox_kb::Error::InvalidInput { message, .. }) => {
                         summary.record_failure(Failure {
                             location: origin.clone(),
                             reason: message,

@@ -35,7 +35,7 @@ async fn main() -> std::process::ExitCode {
             );
             run(&config).await
         }
-        Err(err) => Err(err),
+        Err(err) => Err(err.into()),
     };
     match result {
         Ok(seen) => {
@@ -50,7 +50,9 @@ async fn main() -> std::process::ExitCode {
 }
 
 /// Does the work and returns what it saw, one line per fact.
-pub(crate) async fn run(config: &KbConfig) -> Result<Vec<String>, aiblox_kb::Error> {
+pub(crate) async fn run(
+    config: &KbConfig,
+) -> Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>> {
     let mut seen = Vec::new();
     let report = aiblox_kb::migrate(config).await?;
     seen.push(format!(
@@ -83,9 +85,7 @@ pub(crate) async fn run(config: &KbConfig) -> Result<Vec<String>, aiblox_kb::Err
     let greeting = items
         .get_by_key("example", "greeting.txt")
         .await?
-        .ok_or_else(|| aiblox_kb::Error::NotFound {
-            message: "the greeting just written".to_owned(),
-        })?;
+        .ok_or("the greeting just written is not there")?;
     let split = greeting
         .content
         .find(". ")

@@ -52,7 +52,7 @@ mod repos;
 mod tls;
 
 pub use config::KbConfig;
-pub use error::Error;
+pub use error::{Error, ErrorSource};
 pub use migrate::{
     AppliedMigration, ChecksumMismatch, Compatibility, MigrationReport, MigrationStatus, Migrator,
     migrate,
@@ -62,7 +62,7 @@ pub use models::{
     EmbeddingProgress, KbChunkCache, KbItem, NewChunk, NewChunkSet, NewEmbeddingSet, NewItem,
     QueryTerm, RankedItem, RankedItems, SearchHit, StoredVector, UpsertOutcome, UpsertStatus,
 };
-pub use pool::{Executor, KbConnection, KbPool, KbPoolBuilder, KbTransaction};
+pub use pool::{Executor, KbConnection, KbPool, KbPoolBuilder, KbPoolStatus, KbTransaction};
 pub use repos::{ChunkCacheRepo, EmbeddingRepo, ItemRepo};
 
 /// The README's examples, compiled as doc tests so they cannot rot.

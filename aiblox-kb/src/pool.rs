@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Status};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
 use crate::repos::{ItemGets, LexicalCache};
@@ -46,6 +46,20 @@ pub struct KbPool {
     shared_reads: Arc<SharedReads>,
     item_gets: Arc<ItemGets>,
     lexical: Arc<LexicalCache>,
+}
+
+/// How the pool's connections are used at one moment ([`KbPool::status`]), for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KbPoolStatus {
+    /// The most connections the pool opens.
+    pub max_size: usize,
+    /// Connections open now.
+    pub size: usize,
+    /// Open connections idle now.
+    pub available: usize,
+    /// Callers waiting for a connection.
+    pub waiting: usize,
 }
 
 /// Settings of a [`KbPool`], with defaults suited to a service.
@@ -91,14 +105,24 @@ impl KbPool {
 
     /// Checks that the database answers, through a pooled connection.
     pub async fn ping(&self) -> Result<(), Error> {
-        self.take().await?.simple_query("").await?;
+        self.take()
+            .await?
+            .simple_query("")
+            .await
+            .map_err(Error::from_driver)?;
         Ok(())
     }
 
     /// Size, idle connections and waiters, for metrics. The shared read connections, once
     /// opened, count as in use.
-    pub fn status(&self) -> Status {
-        self.pool.status()
+    pub fn status(&self) -> KbPoolStatus {
+        let status = self.pool.status();
+        KbPoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            available: status.available,
+            waiting: status.waiting,
+        }
     }
 
     /// The schema the pool's connections use.
@@ -132,7 +156,7 @@ impl KbPool {
         self.pool
             .get()
             .await
-            .map_err(|err| Error::from(err).at_target(&self.target))
+            .map_err(|err| Error::from_pool(err).at_target(&self.target))
     }
 
     /// A connection for one single-statement read: a shared one when the pool has them,
@@ -333,7 +357,11 @@ impl KbConnection {
     /// ```
     pub async fn transaction(&mut self) -> Result<KbTransaction<'_>, Error> {
         Ok(KbTransaction {
-            transaction: self.client.transaction().await?,
+            transaction: self
+                .client
+                .transaction()
+                .await
+                .map_err(Error::from_driver)?,
         })
     }
 }
@@ -347,12 +375,15 @@ pub struct KbTransaction<'c> {
 impl KbTransaction<'_> {
     /// Commits.
     pub async fn commit(self) -> Result<(), Error> {
-        Ok(self.transaction.commit().await?)
+        self.transaction.commit().await.map_err(Error::from_driver)
     }
 
     /// Rolls back (dropping the transaction does too).
     pub async fn rollback(self) -> Result<(), Error> {
-        Ok(self.transaction.rollback().await?)
+        self.transaction
+            .rollback()
+            .await
+            .map_err(Error::from_driver)
     }
 }
 

@@ -851,7 +851,7 @@ impl Settings {
         // The contract's configuration errors say "invalid configuration" themselves: keep
         // only their reason, and say where the value came from.
         let reason = |assignment: &Assignment, err: aiblox_kb::Error| match err {
-            aiblox_kb::Error::Config { message } => {
+            aiblox_kb::Error::Config { message, .. } => {
                 ConfigError(format!("{}: {message}", assignment.describe()))
             }
             other => ConfigError(format!("{}: {other}", assignment.describe())),

@@ -267,14 +267,29 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // Said once: as a log line when logs are JSON (collectors read those), else plainly.
         Err(err) if settings.log.format == LogFormat::Json => {
-            tracing::error!("{err:#}");
+            tracing::error!("{}", said_once(&err));
             ExitCode::FAILURE
         }
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", said_once(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes, each said once: a cause whose text the message already holds (the
+/// contract's errors include their driver error's text and keep it as their source) is not
+/// repeated.
+fn said_once(err: &anyhow::Error) -> String {
+    let mut text = err.to_string();
+    for cause in err.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use super::status::{AppliedMigration, ChecksumMismatch};
 /// How a database's history relates to this build's migrations.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Compatibility {
     /// Every migration of this build is applied, and nothing else.
     UpToDate,
@@ -36,6 +37,21 @@ impl Compatibility {
             self,
             Compatibility::UpToDate | Compatibility::AheadCompatible
         )
+    }
+}
+
+/// In words, with what to do: `migrate status` and `check` print it.
+impl std::fmt::Display for Compatibility {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Compatibility::UpToDate => f.write_str("up to date"),
+            Compatibility::Behind => f.write_str("behind this build: run the migrations"),
+            Compatibility::AheadCompatible => f.write_str("ahead of this build, compatible"),
+            Compatibility::AheadIncompatible { reason } => {
+                write!(f, "ahead of this build, INCOMPATIBLE: {reason}")
+            }
+            Compatibility::Diverged { reason } => write!(f, "DIVERGED from this build: {reason}"),
+        }
     }
 }
 

@@ -61,24 +61,28 @@ impl History {
                 "SET lock_timeout = '{}ms'",
                 timeout.as_millis().max(1)
             ))
-            .await?;
+            .await
+            .map_err(Error::from_driver)?;
         let locked = self
             .client
             .execute("SELECT pg_advisory_lock($1)", &[&self.lock_key])
             .await;
-        self.client.batch_execute("SET lock_timeout = 0").await?;
+        self.client
+            .batch_execute("SET lock_timeout = 0")
+            .await
+            .map_err(Error::from_driver)?;
         match locked {
             Ok(_) => Ok(()),
-            Err(err) if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => Err(Error::Conflict {
-                message: format!(
+            Err(err) if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
+                Err(Error::conflict(format!(
                     "another runner has held the migration lock of schema {} for over {:.1} s: {}; wait for it, \
                      or stop it if it is stuck",
                     self.schema,
                     timeout.as_secs_f64(),
                     self.lock_holder().await
-                ),
-            }),
-            Err(err) => Err(err.into()),
+                )))
+            }
+            Err(err) => Err(Error::from_driver(err)),
         }
     }
 
@@ -109,7 +113,10 @@ impl History {
                 row.get::<_, i64>(3)
             ),
             Ok(None) => "the holder has just released it".to_owned(),
-            Err(err) => format!("the holder could not be looked up ({})", Error::from(err)),
+            Err(err) => format!(
+                "the holder could not be looked up ({})",
+                Error::from_driver(err)
+            ),
         }
     }
 
@@ -133,18 +140,21 @@ impl History {
                 "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
                 &[schema],
             )
-            .await?
+            .await
+            .map_err(Error::from_driver)?
             .get(0);
         if !schema_exists {
             self.client
                 .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
-                .await?;
+                .await
+                .map_err(Error::from_driver)?;
         }
         let qualified = format!("{schema}.{TABLE}");
         let table_exists: bool = self
             .client
             .query_one("SELECT to_regclass($1) IS NOT NULL", &[&qualified])
-            .await?
+            .await
+            .map_err(Error::from_driver)?
             .get(0);
         if !table_exists {
             self.client
@@ -159,7 +169,8 @@ impl History {
                          duration_ms integer NOT NULL
                      )"
                 ))
-                .await?;
+                .await
+                .map_err(Error::from_driver)?;
         }
         Ok(())
     }
@@ -170,7 +181,8 @@ impl History {
         let exists: bool = self
             .client
             .query_one("SELECT to_regclass($1) IS NOT NULL", &[&qualified])
-            .await?
+            .await
+            .map_err(Error::from_driver)?
             .get(0);
         if !exists {
             return Ok(Vec::new());
@@ -184,14 +196,13 @@ impl History {
                 ),
                 &[],
             )
-            .await?;
+            .await.map_err(Error::from_driver)?;
         rows.iter()
             .map(|row| {
                 let version: i32 = row.get(0);
                 Ok(AppliedMigration {
-                    version: u32::try_from(version).map_err(|_| Error::Database {
-                        code: None,
-                        message: format!("{qualified} holds a negative version {version}"),
+                    version: u32::try_from(version).map_err(|_| {
+                        Error::internal(format!("{qualified} holds a negative version {version}"))
                     })?,
                     file_name: row.get(1),
                     checksum: row.get(2),
@@ -222,7 +233,7 @@ impl History {
                 ),
                 &[&version, &migration.file_name, &migration.checksum, &contract_version, &fingerprint, &duration_ms],
             )
-            .await?;
+            .await.map_err(Error::from_driver)?;
         Ok(())
     }
 }
@@ -233,7 +244,7 @@ where
     T: MakeTlsConnect<Socket>,
     T::Stream: Send + 'static,
 {
-    let (client, connection) = pg.connect(tls).await?;
+    let (client, connection) = pg.connect(tls).await.map_err(Error::from_driver)?;
     tokio::spawn(async move {
         if let Err(err) = connection.await {
             tracing::debug!(error = %err, "migration connection closed");

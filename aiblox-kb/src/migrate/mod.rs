@@ -260,7 +260,10 @@ async fn apply(history: &History, migration: &Migration) -> Result<(), Error> {
             .await?;
         return Ok(());
     }
-    client.batch_execute("BEGIN").await?;
+    client
+        .batch_execute("BEGIN")
+        .await
+        .map_err(Error::from_driver)?;
     let result = async {
         run_statements(client, migration).await?;
         history
@@ -274,7 +277,10 @@ async fn apply(history: &History, migration: &Migration) -> Result<(), Error> {
     }
     .await;
     match result {
-        Ok(()) => Ok(client.batch_execute("COMMIT").await?),
+        Ok(()) => Ok(client
+            .batch_execute("COMMIT")
+            .await
+            .map_err(Error::from_driver)?),
         Err(err) => {
             let _ = client.batch_execute("ROLLBACK").await;
             Err(err)
@@ -303,7 +309,7 @@ fn migration_error(
     err: tokio_postgres::Error,
 ) -> Error {
     let Some(db) = err.as_db_error() else {
-        return err.into();
+        return Error::from_driver(err);
     };
     let position = match db.position() {
         Some(ErrorPosition::Original(position)) => Some(*position as usize),

@@ -55,7 +55,8 @@ impl<'a> ChunkCacheRepo<'a> {
             queries::get_chunks()
                 .bind(client, &item_id, &chunker_key, &hash)
                 .all()
-                .await?
+                .await
+                .map_err(Error::from_driver)?
         });
         let chunks = rows
             .into_iter()
@@ -81,7 +82,8 @@ impl<'a> ChunkCacheRepo<'a> {
             queries::get_chunks_for_items()
                 .bind(client, &item_ids, &hashes, &chunker_key)
                 .all()
-                .await?
+                .await
+                .map_err(Error::from_driver)?
         });
         let mut by_item: HashMap<i64, Vec<KbChunkCache>> = HashMap::new();
         for row in rows {
@@ -145,7 +147,8 @@ impl<'a> ChunkCacheRepo<'a> {
                     &chunker_key,
                 )
                 .one()
-                .await?
+                .await
+                .map_err(Error::from_driver)?
         });
         Ok(u64::try_from(written.chunks_written).unwrap_or(0))
     }
@@ -172,7 +175,8 @@ impl<'a> ChunkCacheRepo<'a> {
             queries::chunk_terms()
                 .bind(client, &item_ids, &hashes, &chunker_key)
                 .all()
-                .await?
+                .await
+                .map_err(Error::from_driver)?
         });
         sets_from_rows(rows, items.len())
     }
@@ -199,7 +203,8 @@ impl<'a> ChunkCacheRepo<'a> {
             queries::get_chunks_at()
                 .bind(client, &item_ids, &indexes, &hashes, &chunker_key)
                 .all()
-                .await?
+                .await
+                .map_err(Error::from_driver)?
         });
         let mut found: HashMap<(i64, u32), KbChunkCache> = HashMap::with_capacity(rows.len());
         for row in rows {
@@ -216,7 +221,8 @@ impl<'a> ChunkCacheRepo<'a> {
     pub async fn purge_stale(&self) -> Result<u64, Error> {
         with_client!(self.target, |client| Ok(queries::delete_stale_chunks()
             .bind(client)
-            .await?))
+            .await
+            .map_err(Error::from_driver)?))
     }
 
     /// Removes every cached chunk made by a chunker other than `current_chunker_key` (after a
@@ -226,7 +232,8 @@ impl<'a> ChunkCacheRepo<'a> {
         with_client!(self.target, |client| {
             Ok(queries::delete_chunks_of_other_chunkers()
                 .bind(client, &current_chunker_key)
-                .await?)
+                .await
+                .map_err(Error::from_driver)?)
         })
     }
 }

@@ -85,7 +85,8 @@ impl<'a> EmbeddingRepo<'a> {
             queries::claim_unembedded()
                 .bind(client, &chunker_key, &model_key, &max_items, &lease_seconds)
                 .all()
-                .await?
+                .await
+                .map_err(Error::from_driver)?
         });
         let mut claims = rows
             .into_iter()
@@ -122,7 +123,8 @@ impl<'a> EmbeddingRepo<'a> {
             queries::finish_claims()
                 .bind(client, &item_ids, &hashes, &chunker_key, &model_key)
                 .one()
-                .await?
+                .await
+                .map_err(Error::from_driver)?
         });
         Ok(u64::try_from(marked).unwrap_or(0))
     }
@@ -180,7 +182,8 @@ impl<'a> EmbeddingRepo<'a> {
                     &model_key,
                 )
                 .one()
-                .await?
+                .await
+                .map_err(Error::from_driver)?
         });
         Ok(u64::try_from(written.vectors_written).unwrap_or(0))
     }
@@ -202,7 +205,8 @@ impl<'a> EmbeddingRepo<'a> {
             queries::embeddings_since()
                 .bind(client, &chunker_key, &model_key, &cursor.0, &page)
                 .all()
-                .await?
+                .await
+                .map_err(Error::from_driver)?
         });
         let horizon = rows.first().map_or(cursor.0, |row| row.horizon);
         let mut vectors = Vec::with_capacity(rows.len());
@@ -267,7 +271,8 @@ impl<'a> EmbeddingRepo<'a> {
             queries::embedding_progress()
                 .bind(client, &chunker_key, &model_key)
                 .one()
-                .await?
+                .await
+                .map_err(Error::from_driver)?
         });
         Ok(EmbeddingProgress {
             items: u64::try_from(row.items).unwrap_or(0),

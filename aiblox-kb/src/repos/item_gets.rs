@@ -69,10 +69,9 @@ impl ItemGets {
             run_batch(pool, batch).await;
         }
         answer.await.unwrap_or_else(|_| {
-            Err(Error::Unavailable {
-                message: "a batched read was abandoned (the runtime is shutting down?); retry"
-                    .to_owned(),
-            })
+            Err(Error::unavailable(
+                "a batched read was abandoned (the runtime is shutting down?); retry",
+            ))
         })
     }
 
@@ -110,9 +109,9 @@ impl ItemGets {
                     // No runtime to run it on: its callers get an error instead of a hang.
                     self.lock().in_flight -= 1;
                     for waiter in batch {
-                        let _ = waiter.reply.send(Err(Error::Unavailable {
-                            message: "no async runtime to run a batched read on".to_owned(),
-                        }));
+                        let _ = waiter.reply.send(Err(Error::unavailable(
+                            "no async runtime to run a batched read on",
+                        )));
                     }
                 }
             }

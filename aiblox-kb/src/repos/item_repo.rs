@@ -83,7 +83,8 @@ impl<'a> ItemRepo<'a> {
             queries::get_item()
                 .bind(client, &id)
                 .opt()
-                .await?
+                .await
+                .map_err(Error::from_driver)?
                 .map(item_from_row)
                 .transpose()
         })
@@ -104,7 +105,8 @@ impl<'a> ItemRepo<'a> {
         let rows = with_client!(self.target, |client| queries::get_items()
             .bind(client, &unique)
             .all()
-            .await?);
+            .await
+            .map_err(Error::from_driver)?);
         let mut by_id = HashMap::with_capacity(rows.len());
         for row in rows {
             let item = item_from_row(row)?;
@@ -123,7 +125,8 @@ impl<'a> ItemRepo<'a> {
             queries::get_item_by_key()
                 .bind(client, &source, &external_id)
                 .opt()
-                .await?
+                .await
+                .map_err(Error::from_driver)?
                 .map(item_from_row)
                 .transpose()
         })
@@ -133,7 +136,8 @@ impl<'a> ItemRepo<'a> {
     pub async fn delete(&self, id: i64) -> Result<bool, Error> {
         with_client!(self.target, |client| Ok(queries::delete_item()
             .bind(client, &id)
-            .await?
+            .await
+            .map_err(Error::from_driver)?
             > 0))
     }
 
@@ -158,7 +162,8 @@ impl<'a> ItemRepo<'a> {
         let rows = with_client!(self.target, |client| queries::search_items()
             .bind(client, &text, &sources, &limit)
             .all()
-            .await?);
+            .await
+            .map_err(Error::from_driver)?);
         rows.into_iter().map(hit_from_row).collect()
     }
 
@@ -180,7 +185,8 @@ impl<'a> ItemRepo<'a> {
             queries::search_items_any_word()
                 .bind(client, &query, &sources, &limit)
                 .all()
-                .await?
+                .await
+                .map_err(Error::from_driver)?
         });
         rows.into_iter().map(hit_from_row).collect()
     }
@@ -436,16 +442,14 @@ async fn upsert<C: GenericClient>(
             &metadata,
         )
         .all()
-        .await?;
+        .await
+        .map_err(Error::from_driver)?;
     if rows.len() != items.len() {
-        return Err(Error::Database {
-            code: None,
-            message: format!(
-                "upsert returned {} rows for {} items",
-                rows.len(),
-                items.len()
-            ),
-        });
+        return Err(Error::internal(format!(
+            "upsert returned {} rows for {} items",
+            rows.len(),
+            items.len()
+        )));
     }
 
     // A row without id: another writer inserted the same key after this statement's snapshot,
@@ -463,7 +467,8 @@ async fn upsert<C: GenericClient>(
         for row in queries::get_item_ids_by_keys()
             .bind(client, &sources, &external_ids)
             .all()
-            .await?
+            .await
+            .map_err(Error::from_driver)?
         {
             late_ids.insert((row.source, row.external_id), row.id);
         }
@@ -474,11 +479,11 @@ async fn upsert<C: GenericClient>(
         .map(|(row, item)| {
             let id = match row.id {
                 Some(id) => id,
-                None => *late_ids.get(&(item.source.clone(), item.external_id.clone())).ok_or_else(|| Error::Conflict {
-                    message: format!(
+                None => *late_ids.get(&(item.source.clone(), item.external_id.clone())).ok_or_else(|| {
+                    Error::conflict(format!(
                         "item ({}, {}) was deleted by a concurrent writer during the upsert; retry",
                         item.source, item.external_id
-                    ),
+                    ))
                 })?,
             };
             let status = match (row.inserted, row.written) {
@@ -521,12 +526,21 @@ pub(super) async fn fetch_items(
         // A batch of one (no concurrent gets): the single-row statement. Through `= ANY($1)`
         // a lone get cost 25 % more latency and 40 % more server CPU (docs/benchmarks.md).
         let mut items = HashMap::with_capacity(1);
-        if let Some(row) = queries::get_item().bind(&*client, id).opt().await? {
+        if let Some(row) = queries::get_item()
+            .bind(&*client, id)
+            .opt()
+            .await
+            .map_err(Error::from_driver)?
+        {
             items.insert(row.id, item_from_row(row)?);
         }
         return Ok(items);
     }
-    let rows = queries::get_items().bind(&*client, &ids).all().await?;
+    let rows = queries::get_items()
+        .bind(&*client, &ids)
+        .all()
+        .await
+        .map_err(Error::from_driver)?;
     let mut items = HashMap::with_capacity(rows.len());
     for row in rows {
         let item = item_from_row(row)?;

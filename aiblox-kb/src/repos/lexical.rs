@@ -147,7 +147,8 @@ async fn corpus(target: Target<'_>, question: &str) -> Result<Corpus, Error> {
     let row = with_read_client!(target, |client| queries::lexical_corpus()
         .bind(client, &question)
         .one()
-        .await?);
+        .await
+        .map_err(Error::from_driver)?);
     Ok(Corpus {
         version: row.version,
         items: row.items as f64,
@@ -234,10 +235,11 @@ async fn read_postings<C: GenericClient>(
     client: &C,
     terms: &[&str],
 ) -> Result<Vec<queries::LexicalPosting>, Error> {
-    Ok(queries::lexical_postings()
+    queries::lexical_postings()
         .bind(client, &terms)
         .all()
-        .await?)
+        .await
+        .map_err(Error::from_driver)
 }
 
 /// The heads of `ids`, from the pool's copy where it holds them at `version`, else read (and
@@ -291,7 +293,8 @@ pub(crate) async fn read_heads(
     let rows = with_client!(target, |client| queries::get_item_heads()
         .bind(client, &ids)
         .all()
-        .await?);
+        .await
+        .map_err(Error::from_driver)?);
     let version = rows.first().map(|row| row.version);
     let mut read = Vec::with_capacity(rows.len());
     for row in rows {

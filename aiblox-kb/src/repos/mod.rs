@@ -19,12 +19,11 @@ use crate::Error;
 
 /// A `content_hash` column as a SHA-256 digest (the schema checks its length).
 pub(crate) fn content_hash_from_db(bytes: &[u8]) -> Result<[u8; 32], Error> {
-    bytes.try_into().map_err(|_| Error::Database {
-        code: None,
-        message: format!(
+    bytes.try_into().map_err(|_| {
+        Error::internal(format!(
             "a stored content hash has {} bytes instead of 32",
             bytes.len()
-        ),
+        ))
     })
 }
 
@@ -34,8 +33,6 @@ pub(crate) fn timestamp_from_db(timestamp: DateTime<FixedOffset>) -> DateTime<Ut
 
 /// A count from the database as the contract's unsigned type.
 pub(crate) fn unsigned_from_db(value: i32, column: &str) -> Result<u32, Error> {
-    u32::try_from(value).map_err(|_| Error::Database {
-        code: None,
-        message: format!("a stored {column} is negative ({value})"),
-    })
+    u32::try_from(value)
+        .map_err(|_| Error::internal(format!("a stored {column} is negative ({value})")))
 }

@@ -318,7 +318,7 @@ async fn malformed_vectors_are_refused_and_nothing_is_written() {
         ("one item twice", twice.to_vec(), "two embedding sets"),
     ] {
         match repo.put(CHUNKER, MODEL, &sets).await {
-            Err(Error::InvalidInput { message }) => {
+            Err(Error::InvalidInput { message, .. }) => {
                 assert!(message.contains(expected), "{what}: {message}")
             }
             other => panic!("{what}: {other:?}"),

@@ -116,3 +116,44 @@ fn bad_configuration_is_refused_with_the_rule() {
         .unwrap_err();
     assert!(err.to_string().contains("at least one connection"), "{err}");
 }
+
+/// A database error keeps its source (the driver's error, with its SQLSTATE) through clones,
+/// while its message already says what to do.
+#[tokio::test]
+async fn a_database_error_keeps_the_drivers_error_as_its_source() {
+    let kb = TestKb::unmigrated().await;
+    let err = ItemRepo::new(kb.pool()).get(1).await.unwrap_err();
+    let cloned = err.clone();
+    for err in [&err, &cloned] {
+        let source = std::error::Error::source(err).expect("a source");
+        let driver = source
+            .downcast_ref::<tokio_postgres::Error>()
+            .expect("the driver's error");
+        assert_eq!(
+            driver.code(),
+            Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE)
+        );
+    }
+}
+
+/// A unique violation is a conflict that names the constraint it broke.
+#[tokio::test]
+async fn a_unique_violation_is_a_conflict_naming_its_constraint() {
+    let kb = TestKb::new().await;
+    kb.raw_client()
+        .await
+        .batch_execute(&format!(
+            "CREATE UNIQUE INDEX one_item_per_title ON {}.item (title)",
+            kb.schema()
+        ))
+        .await
+        .unwrap();
+    let repo = ItemRepo::new(kb.pool());
+    let item = |id: &str| aiblox_kb::NewItem::new("test", id, "text").with_title("same title");
+    repo.upsert(&[item("a")]).await.unwrap();
+    let err = repo.upsert(&[item("b")]).await.unwrap_err();
+    let Error::Conflict { constraint, .. } = &err else {
+        panic!("not a conflict: {err}")
+    };
+    assert_eq!(constraint.as_deref(), Some("one_item_per_title"), "{err}");
+}

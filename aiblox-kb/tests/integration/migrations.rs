@@ -209,6 +209,7 @@ async fn a_failing_migration_rolls_back_and_completes_once_fixed() {
         line,
         column,
         message,
+        ..
     } = &err
     else {
         panic!("{err}")

@@ -92,7 +92,7 @@ impl From<PipelineError> for ApiError {
 impl From<aiblox_kb::Error> for ApiError {
     fn from(err: aiblox_kb::Error) -> Self {
         match err {
-            aiblox_kb::Error::InvalidInput { message } => ApiError::new(
+            aiblox_kb::Error::InvalidInput { message, .. } => ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ErrorCode::InvalidRequest,
                 message,

@@ -1,9 +1,12 @@
 //! Rule: the `pub` items of aiblox-kb match the committed list `aiblox-kb/public-api.txt`, so
 //! that any change to the contract's Rust surface is a visible, reviewable diff.
 //!
-//! Every `pub` item of every module of `aiblox-kb/src` (binaries aside) is listed with its
-//! module path and signature: types, their public fields and variants, functions, methods,
-//! trait implementations. `cargo xtask check --bless` rewrites the list after a review.
+//! Every `pub` item a user can name is listed by the path a user names it with (the crate
+//! root's re-exports: `aiblox_kb::KbPool`, not the private module it lives in), with its
+//! signature: types (and whether they are `#[non_exhaustive]`), their public fields and
+//! variants, functions, methods, trait implementations. Items in private modules that the
+//! root does not re-export are left out: nobody outside can reach them. `cargo xtask check
+//! --bless` rewrites the list after a review.
 
 use std::path::Path;
 
@@ -79,6 +82,7 @@ pub(crate) fn list(src: &Path) -> anyhow::Result<String> {
         let module = module_path(&relative);
         collect(&module, &file.items, &mut lines);
     }
+    let mut lines = as_users_name_them(lines, &reexported_names(&src.join("lib.rs"))?);
     // Trait implementations count only for public types (a private type's impls are private).
     let public_types: std::collections::HashSet<String> = lines
         .iter()
@@ -100,6 +104,139 @@ pub(crate) fn list(src: &Path) -> anyhow::Result<String> {
     lines.sort();
     lines.dedup();
     Ok(lines.into_iter().map(|line| line + "\n").collect())
+}
+
+/// The names the crate root re-exports (`pub use module::{A, B as C}`: `A` and `C`), and the
+/// modules it declares `pub`: what a user can name under `aiblox_kb::`.
+fn reexported_names(lib: &Path) -> anyhow::Result<std::collections::HashSet<String>> {
+    fn walk(tree: &syn::UseTree, names: &mut std::collections::HashSet<String>) {
+        match tree {
+            syn::UseTree::Path(path) => walk(&path.tree, names),
+            syn::UseTree::Name(name) => {
+                names.insert(name.ident.to_string());
+            }
+            syn::UseTree::Rename(rename) => {
+                names.insert(rename.rename.to_string());
+            }
+            syn::UseTree::Group(group) => group.items.iter().for_each(|tree| walk(tree, names)),
+            syn::UseTree::Glob(_) => {}
+        }
+    }
+    let text = std::fs::read_to_string(lib)
+        .with_context(|| format!("could not read {}", lib.display()))?;
+    let file =
+        syn::parse_file(&text).with_context(|| format!("could not parse {}", lib.display()))?;
+    let mut names = std::collections::HashSet::new();
+    for item in &file.items {
+        match item {
+            Item::Use(item) if is_pub(&item.vis) => walk(&item.tree, &mut names),
+            Item::Mod(item) if is_pub(&item.vis) => {
+                names.insert(item.ident.to_string());
+            }
+            _ => {}
+        }
+    }
+    Ok(names)
+}
+
+/// Rewrites each `aiblox_kb::module::Name...` path to the root name a user writes
+/// (`aiblox_kb::Name...`), and drops what no user can name: items under no re-exported name,
+/// implementations of traits that are not reachable, the re-exports themselves. An item at the
+/// root, or under a `pub mod` the root declares, keeps its path.
+fn as_users_name_them(
+    lines: Vec<String>,
+    reexported: &std::collections::HashSet<String>,
+) -> Vec<String> {
+    // `None`: the path names nothing a user can reach.
+    let rename = |path: &str| -> Option<String> {
+        let rest = path.strip_prefix("aiblox_kb::")?;
+        let segments: Vec<&str> = rest.split("::").collect();
+        if segments.len() == 1 {
+            return Some(path.to_owned());
+        }
+        // The last re-exported segment: `migrate::Migrator::check` is `Migrator::check` even
+        // though the module shares its name with the re-exported function `migrate`.
+        let named_from = segments.iter().rposition(|segment| {
+            let name = segment.split(['.', '<', '(']).next().unwrap_or(segment);
+            reexported.contains(name)
+        })?;
+        Some(format!("aiblox_kb::{}", segments[named_from..].join("::")))
+    };
+    let is_path_char = |c: char| c.is_alphanumeric() || c == '_' || c == ':' || c == '.';
+    let mut unreachable_traits = Vec::new();
+    let mut kept = Vec::new();
+    for line in lines {
+        if line.starts_with("pub use ") {
+            continue;
+        }
+        let Some(start) = line.find("aiblox_kb::") else {
+            kept.push(line);
+            continue;
+        };
+        let end = line[start..]
+            .find(|c: char| !is_path_char(c))
+            .map_or(line.len(), |offset| start + offset);
+        let path = &line[start..end];
+        match rename(path) {
+            Some(renamed) => kept.push(format!("{}{renamed}{}", &line[..start], &line[end..])),
+            None => {
+                if let Some(name) = line
+                    .strip_prefix("pub trait ")
+                    .map(|path| type_name(path.rsplit("::").next().unwrap_or(path)))
+                {
+                    unreachable_traits.push(name);
+                }
+            }
+        }
+    }
+    kept.retain(|line| {
+        !line.starts_with("impl")
+            || !unreachable_traits.iter().any(|name| {
+                line.split(" for ")
+                    .next()
+                    .and_then(|head| head.split_whitespace().last())
+                    .is_some_and(|used| type_name(used) == *name)
+            })
+    });
+    kept
+}
+
+/// A variant's fields as `{ name: Type, ... }` or `(Type, ...)`: their docs and attributes
+/// are no part of the API (a reworded doc is no change to list).
+fn fields_without_attributes(fields: &syn::Fields) -> String {
+    let each = |field: &syn::Field| match &field.ident {
+        Some(name) => format!("{name}: {}", tokens(&field.ty)),
+        None => tokens(&field.ty),
+    };
+    match fields {
+        syn::Fields::Named(named) => format!(
+            "{{ {} }}",
+            named.named.iter().map(each).collect::<Vec<_>>().join(", ")
+        ),
+        syn::Fields::Unnamed(unnamed) => format!(
+            "({})",
+            unnamed
+                .unnamed
+                .iter()
+                .map(each)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        syn::Fields::Unit => String::new(),
+    }
+}
+
+/// ` (non_exhaustive)` when the attributes say so: making a type or variant non-exhaustive
+/// breaks its users, so the list shows it.
+fn non_exhaustive(attrs: &[syn::Attribute]) -> &'static str {
+    if attrs
+        .iter()
+        .any(|attr| attr.path().is_ident("non_exhaustive"))
+    {
+        " (non_exhaustive)"
+    } else {
+        ""
+    }
 }
 
 /// `Name` of `Name<'a, T>` (and of `Name: Bound`).
@@ -143,7 +280,11 @@ fn collect(module: &str, items: &[Item], lines: &mut Vec<String>) {
         match item {
             Item::Struct(item) if is_pub(&item.vis) && !is_test_only(&item.attrs) => {
                 let name = format!("{module}::{}", item.ident);
-                lines.push(format!("pub struct {name}{}", tokens(&item.generics)));
+                lines.push(format!(
+                    "pub struct {name}{}{}",
+                    tokens(&item.generics),
+                    non_exhaustive(&item.attrs)
+                ));
                 for field in item.fields.iter().filter(|field| is_pub(&field.vis)) {
                     let field_name = field
                         .ident
@@ -157,12 +298,17 @@ fn collect(module: &str, items: &[Item], lines: &mut Vec<String>) {
             }
             Item::Enum(item) if is_pub(&item.vis) && !is_test_only(&item.attrs) => {
                 let name = format!("{module}::{}", item.ident);
-                lines.push(format!("pub enum {name}{}", tokens(&item.generics)));
+                lines.push(format!(
+                    "pub enum {name}{}{}",
+                    tokens(&item.generics),
+                    non_exhaustive(&item.attrs)
+                ));
                 for variant in &item.variants {
                     lines.push(format!(
-                        "variant {name}::{}{}",
+                        "variant {name}::{}{}{}",
                         variant.ident,
-                        tokens(&variant.fields)
+                        fields_without_attributes(&variant.fields),
+                        non_exhaustive(&variant.attrs)
                     ));
                 }
             }
@@ -221,13 +367,17 @@ fn collect(module: &str, items: &[Item], lines: &mut Vec<String>) {
                     continue;
                 }
                 for impl_item in &item.items {
-                    if let ImplItem::Fn(function) = impl_item
-                        && is_pub(&function.vis)
-                    {
-                        lines.push(format!(
+                    match impl_item {
+                        ImplItem::Fn(function) if is_pub(&function.vis) => lines.push(format!(
                             "pub {}",
                             signature(&format!("{module}::{self_ty}"), &function.sig)
-                        ));
+                        )),
+                        ImplItem::Const(constant) if is_pub(&constant.vis) => lines.push(format!(
+                            "pub const {module}::{self_ty}::{}: {}",
+                            constant.ident,
+                            tokens(&constant.ty)
+                        )),
+                        _ => {}
                     }
                 }
             }

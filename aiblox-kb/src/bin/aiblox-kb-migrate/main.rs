@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use aiblox_kb::{Compatibility, KbConfig, MigrationStatus, Migrator};
+use aiblox_kb::{KbConfig, MigrationStatus, Migrator};
 
 mod cli;
 
@@ -88,7 +88,7 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
                     "  {} applied now, {} before, {} ({:.0} ms)",
                     report.applied.len(),
                     report.already_applied,
-                    describe(&report.compatibility),
+                    report.compatibility,
                     started.elapsed().as_secs_f64() * 1000.0
                 );
             }
@@ -105,11 +105,7 @@ fn print_status(status: &MigrationStatus, json: bool) {
         );
         return;
     }
-    println!(
-        "schema {}: {}",
-        status.schema,
-        describe(&status.compatibility)
-    );
+    println!("schema {}: {}", status.schema, status.compatibility);
     println!(
         "this build: contract {} (fingerprint {})",
         status.contract_version,
@@ -137,17 +133,5 @@ fn print_status(status: &MigrationStatus, json: bool) {
             "  CHANGED   {} (applied checksum {}, this build's {})",
             m.file_name, m.applied_checksum, m.build_checksum
         );
-    }
-}
-
-fn describe(compatibility: &Compatibility) -> String {
-    match compatibility {
-        Compatibility::UpToDate => "up to date".to_owned(),
-        Compatibility::Behind => "behind this build: run the migrations".to_owned(),
-        Compatibility::AheadCompatible => "ahead of this build, compatible".to_owned(),
-        Compatibility::AheadIncompatible { reason } => {
-            format!("ahead of this build, INCOMPATIBLE: {reason}")
-        }
-        Compatibility::Diverged { reason } => format!("DIVERGED from this build: {reason}"),
     }
 }
