@@ -107,7 +107,8 @@ pub(crate) fn list(src: &Path) -> anyhow::Result<String> {
 }
 
 /// The names the crate root re-exports (`pub use module::{A, B as C}`: `A` and `C`), and the
-/// modules it declares `pub`: what a user can name under `aiblox_kb::`.
+/// public modules, types, traits and functions it defines itself: what a user can name under
+/// `aiblox_kb::`.
 fn reexported_names(lib: &Path) -> anyhow::Result<std::collections::HashSet<String>> {
     fn walk(tree: &syn::UseTree, names: &mut std::collections::HashSet<String>) {
         match tree {
@@ -132,6 +133,18 @@ fn reexported_names(lib: &Path) -> anyhow::Result<std::collections::HashSet<Stri
             Item::Use(item) if is_pub(&item.vis) => walk(&item.tree, &mut names),
             Item::Mod(item) if is_pub(&item.vis) => {
                 names.insert(item.ident.to_string());
+            }
+            Item::Struct(item) if is_pub(&item.vis) => {
+                names.insert(item.ident.to_string());
+            }
+            Item::Enum(item) if is_pub(&item.vis) => {
+                names.insert(item.ident.to_string());
+            }
+            Item::Trait(item) if is_pub(&item.vis) => {
+                names.insert(item.ident.to_string());
+            }
+            Item::Fn(item) if is_pub(&item.vis) => {
+                names.insert(item.sig.ident.to_string());
             }
             _ => {}
         }
@@ -195,7 +208,9 @@ fn as_users_name_them(
                 line.split(" for ")
                     .next()
                     .and_then(|head| head.split_whitespace().last())
-                    .is_some_and(|used| type_name(used) == *name)
+                    .is_some_and(|used| {
+                        type_name(used.rsplit("::").next().unwrap_or(used)) == *name
+                    })
             })
     });
     kept
@@ -455,6 +470,29 @@ mod tests {
             check(&workspace, &Options::default()),
             Verdict::Pass(_)
         ));
+    }
+
+    /// Items are listed by the paths users write: a re-exported type by its root name, its
+    /// methods and trait impls with it; what a private module keeps to itself (a sealed trait
+    /// and its impls) is not listed at all.
+    #[test]
+    fn items_are_listed_by_the_paths_users_name_them_with() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("pool")).unwrap();
+        std::fs::write(
+            dir.path().join("lib.rs"),
+            "mod pool;\npub use pool::Pool;\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("pool/mod.rs"),
+            "mod sealed { pub trait Sealed {} }\n             #[non_exhaustive]\npub struct Pool;\n             impl Pool { pub fn get(&self) {} }\n             impl sealed::Sealed for Pool {}\n             impl Clone for Pool { fn clone(&self) -> Pool { Pool } }\n             pub struct Unreachable;\n",
+        )
+        .unwrap();
+        assert_eq!(
+            list(dir.path()).unwrap(),
+            "impl Clone for aiblox_kb::Pool\npub fn aiblox_kb::Pool::get(&self)\npub struct aiblox_kb::Pool (non_exhaustive)\n"
+        );
     }
 
     #[test]
