@@ -176,6 +176,34 @@ fn trim_end(content: &str, start: usize, end: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hostile::hostile_text;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn chunks_are_exact_ordered_and_cover_every_word(content in hostile_text(), max in 16usize..1500, overlap in 0usize..700) {
+        let chunker = Chunker::new(max, overlap);
+        let chunks = chunker.split(&content);
+        prop_assert_eq!(&chunks, &chunker.split(&content), "deterministic");
+        let mut covered = vec![false; content.len()];
+        let mut previous_start = None;
+        for chunk in &chunks {
+            let range = chunk.range.clone();
+            prop_assert!(range.start < range.end && range.end <= content.len());
+            prop_assert!(content.is_char_boundary(range.start) && content.is_char_boundary(range.end));
+            let text = &content[range.clone()];
+            prop_assert!(range.len() <= max.max(16) || text.chars().count() == 1, "chunk of {} bytes over {max}", range.len());
+            prop_assert!(previous_start.is_none_or(|start| start < range.start), "chunks advance");
+            previous_start = Some(range.start);
+            covered[range].iter_mut().for_each(|byte| *byte = true);
+        }
+        for (offset, ch) in content.char_indices() {
+            prop_assert!(ch.is_whitespace() || covered[offset], "{ch:?} at {offset} is in no chunk");
+        }
+    }
+    }
 
     fn texts<'a>(content: &'a str, chunker: &Chunker) -> Vec<&'a str> {
         let chunks = chunker.split(content);

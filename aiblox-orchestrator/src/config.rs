@@ -176,6 +176,14 @@ impl PoolSettings {
     }
 }
 
+impl RetrievalSettings {
+    /// The key of the chunker these settings make: chunk sets and their vectors are stored
+    /// under it (`purge-chunks` keeps only its own).
+    pub fn chunker_key(&self) -> String {
+        crate::chunker::Chunker::new(self.chunk_max_bytes, self.chunk_overlap_bytes).key()
+    }
+}
+
 impl Limits {
     pub(crate) fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)

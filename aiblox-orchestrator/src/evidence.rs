@@ -10,12 +10,12 @@ use rust_stemmers::{Algorithm, Stemmer};
 
 /// Weight of the page's score in a passage's score; the passage's own BM25 has the rest.
 /// Tuned on the development set (docs/retrieval.md).
-pub const PAGE_WEIGHT: f64 = 0.7;
+pub(crate) const PAGE_WEIGHT: f64 = 0.7;
 
 /// A passage to score: which candidate (by position), which chunk, and the question's terms
 /// it holds with their frequencies (none for a chunk standing in for a page without matches).
 #[derive(Debug, Clone)]
-pub struct Passage<'a> {
+pub(crate) struct Passage<'a> {
     /// Position of the item among the candidates.
     pub item: usize,
     /// The chunk's index within the item.
@@ -28,7 +28,7 @@ pub struct Passage<'a> {
 
 /// A scored passage.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Scored {
+pub(crate) struct Scored {
     /// Index into the passages given.
     pub passage: usize,
     /// Its score, in `[0, 1]`: comparable within one query.
@@ -41,8 +41,10 @@ pub struct Scored {
 
 /// The best passages by BM25 (lexical mode), best first; equal scores in candidate order,
 /// then chunk order. `page_scores` is indexed by candidate; `terms` gives each query term's
-/// IDF.
-pub fn select(
+/// IDF. The pipeline runs the two steps itself (it keeps the passage scores); the tests score
+/// through this.
+#[cfg(test)]
+fn select(
     passages: &[Passage<'_>],
     page_scores: &[f64],
     terms: &[QueryTerm],
@@ -64,7 +66,11 @@ pub fn select(
 
 /// Each passage's own BM25: the question's terms it holds, weighted by their corpus IDF,
 /// normalised by the length of the query's passages.
-pub fn passage_bm25_scores(passages: &[Passage<'_>], terms: &[QueryTerm], bm25: &Bm25) -> Vec<f64> {
+pub(crate) fn passage_bm25_scores(
+    passages: &[Passage<'_>],
+    terms: &[QueryTerm],
+    bm25: &Bm25,
+) -> Vec<f64> {
     let idf: HashMap<&str, f64> = terms
         .iter()
         .map(|term| (term.term.as_str(), term.idf))
@@ -84,7 +90,7 @@ pub fn passage_bm25_scores(passages: &[Passage<'_>], terms: &[QueryTerm], bm25: 
 /// The best passages by `page_weight * page / best page + (1 - page_weight) * own / best own`,
 /// best first; equal scores in candidate order, then chunk order; at most `max_per_item`
 /// from one item.
-pub fn rank(
+pub(crate) fn rank(
     passages: &[Passage<'_>],
     page_scores: &[f64],
     passage_scores: &[f64],
@@ -165,7 +171,7 @@ fn passage_bm25(
 
 /// Byte ranges `[start, end)` of `text`'s words whose stem is one of `terms` (lexemes of
 /// PostgreSQL's `english` configuration: lower case, Snowball-stemmed), in order.
-pub fn highlights(text: &str, terms: &[QueryTerm]) -> Vec<[u32; 2]> {
+pub(crate) fn highlights(text: &str, terms: &[QueryTerm]) -> Vec<[u32; 2]> {
     if terms.is_empty() {
         return Vec::new();
     }
@@ -194,7 +200,7 @@ pub fn highlights(text: &str, terms: &[QueryTerm]) -> Vec<[u32; 2]> {
 /// A word (a run of letters and digits) as PostgreSQL's `english` configuration makes it a
 /// lexeme: lower case, then Snowball's English stemmer for words of letters only (words with
 /// digits are only lower-cased); stop words are not told apart.
-pub fn stem(word: &str) -> String {
+pub(crate) fn stem(word: &str) -> String {
     let lower = word.to_lowercase();
     if lower.chars().all(char::is_alphabetic) {
         ENGLISH.stem(&lower).into_owned()
@@ -225,6 +231,46 @@ fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hostile::hostile_text;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn scoring_keeps_its_promises(
+        frequencies in proptest::collection::vec((0usize..4, 0u32..20, 0u32..500), 0..40),
+        page_scores in proptest::collection::vec(0.0f64..50.0, 4),
+        top_k in 1usize..50,
+        max_per_item in 1usize..4,
+        min_score in 0.0f64..1.0,
+    ) {
+        let terms = [QueryTerm { term: "vacuum".to_owned(), idf: 2.0 }, QueryTerm { term: "tabl".to_owned(), idf: 0.1 }];
+        let passages: Vec<Passage<'_>> = frequencies.iter().enumerate().map(|(index, (item, tf, length))| Passage { item: *item, chunk: index as u32, length: *length, terms: vec![("vacuum", *tf), ("tabl", tf / 2)] }).collect();
+        let selected = select(&passages, &page_scores, &terms, &Bm25::default(), top_k, max_per_item, min_score);
+        prop_assert!(selected.len() <= top_k);
+        prop_assert!(selected.windows(2).all(|pair| pair[0].score >= pair[1].score), "best first");
+        for scored in &selected {
+            prop_assert!((0.0..=1.0).contains(&scored.score) && scored.score >= min_score && scored.passage < passages.len());
+            let item = passages[scored.passage].item;
+            prop_assert!(selected.iter().filter(|other| passages[other.passage].item == item).count() <= max_per_item);
+        }
+    }
+
+    #[test]
+    fn highlights_are_ordered_words_of_the_text(text in hostile_text(), query in hostile_text()) {
+        let terms: Vec<QueryTerm> = query.split_whitespace().map(|word| QueryTerm { term: word.to_lowercase(), idf: 1.0 }).collect();
+        let ranges = highlights(&text, &terms);
+        let mut previous_end = 0;
+        for [start, end] in ranges {
+            let (start, end) = (start as usize, end as usize);
+            prop_assert!(previous_end <= start && start < end && end <= text.len());
+            prop_assert!(text.is_char_boundary(start) && text.is_char_boundary(end));
+            prop_assert!(text[start..end].chars().all(char::is_alphanumeric));
+            previous_end = end;
+        }
+    }
+    }
 
     fn term(term: &str, idf: f64) -> QueryTerm {
         QueryTerm {
@@ -362,5 +408,82 @@ mod tests {
         assert!(highlights(text, &[]).is_empty());
         let words: Vec<(usize, &str)> = super::words("é1 a_b").collect();
         assert_eq!(words, [(0, "é1"), (4, "a"), (6, "b")]);
+    }
+
+    // Highlighting finds a passage's words by stemming them in Rust; the index and the
+    // questions get their terms from PostgreSQL's `english` configuration. The two must agree
+    // on every word of a real vocabulary, or highlights would miss matched terms (or mark
+    // others).
+
+    /// The distinct words (runs of letters and digits) of this repository's documentation (about
+    /// 1,800), or of
+    /// `AIBLOX_VOCABULARY_DIR` (e.g. `/usr/share/doc/postgresql-doc-15/html`) when set.
+    fn vocabulary() -> std::collections::BTreeSet<String> {
+        let dir = std::env::var("AIBLOX_VOCABULARY_DIR")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../docs").to_owned());
+        let mut words = std::collections::BTreeSet::new();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            words.extend(
+                text.split(|c: char| !c.is_alphanumeric())
+                    .filter(|word| !word.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+        words
+    }
+
+    #[tokio::test]
+    async fn rust_stems_agree_with_postgresql_lexemes_on_a_real_vocabulary() {
+        let words: Vec<String> = vocabulary().into_iter().collect();
+        assert!(
+            words.len() > 1_000,
+            "a real vocabulary: {} words",
+            words.len()
+        );
+        let kb = aiblox_kb_testkit::TestKb::new().await;
+        let rows = kb
+            .raw_client()
+            .await
+            .query(
+                "SELECT w, array(SELECT lexeme FROM unnest(to_tsvector('english', w)))
+                 FROM unnest($1::text[]) AS w",
+                &[&words],
+            )
+            .await
+            .unwrap();
+        let (mut agreed, mut split, mut disagreed) = (0, 0, Vec::new());
+        for row in rows {
+            let word: String = row.get(0);
+            // Highlighting stems only words whose first letter starts some term.
+            assert_eq!(
+                stem(&word).chars().next(),
+                word.to_lowercase().chars().next(),
+                "{word}: the stem keeps the first letter"
+            );
+            let lexemes: Vec<String> = row.get(1);
+            match lexemes.as_slice() {
+                [] => {} // a stop word: never a question term
+                [lexeme] if *lexeme == stem(&word) => agreed += 1,
+                [lexeme] if word.chars().all(char::is_alphabetic) => {
+                    disagreed.push(format!("{word}: {lexeme} vs {}", stem(&word)));
+                }
+                // PostgreSQL's parser reads some tokens of letters and digits as a number and a
+                // word (`1e10d`, `2e372869a`): hex strings and the like, seldom asked for.
+                _ => split += 1,
+            }
+        }
+        assert!(
+            disagreed.is_empty(),
+            "{} of {agreed} words disagree: {disagreed:?}",
+            disagreed.len()
+        );
+        assert!(
+            split * 100 < agreed,
+            "{split} words split by PostgreSQL's parser, {agreed} agreed"
+        );
     }
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use aiblox_orchestrator::config::{
     CONFIG_FILE_ENV, LogFormat, Overrides, SETTINGS, Settings, settings_help,
 };
-use aiblox_orchestrator::observability::init_tracing;
+use aiblox_orchestrator::init_tracing;
 use aiblox_orchestrator::server::{Application, shutdown_signal};
 use clap::{Arg, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
@@ -172,7 +172,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let command = cli.command.unwrap_or(Command::Serve { no_migrate: false });
     if let Command::Keys(KeysCommand::New { name, sources, rps }) = &command {
-        return match aiblox_orchestrator::access::new_key(name, sources.as_deref(), *rps) {
+        return match aiblox_orchestrator::new_key(name, sources.as_deref(), *rps) {
             Ok((token, entry)) => {
                 println!("token (shown once; give it to the caller, keep it secret):\n{token}\n");
                 println!("add to the keys file (AIBLOX_API_KEYS_FILE), then send SIGHUP:\n{entry}");
@@ -242,11 +242,7 @@ fn main() -> ExitCode {
             Command::PurgeChunks => {
                 let pool = aiblox_kb::KbPool::new(&settings.database)?;
                 let cache = aiblox_kb::ChunkCacheRepo::new(&pool);
-                let chunker = aiblox_orchestrator::chunker::Chunker::new(
-                    settings.retrieval.chunk_max_bytes,
-                    settings.retrieval.chunk_overlap_bytes,
-                )
-                .key();
+                let chunker = settings.retrieval.chunker_key();
                 let stale = cache.purge_stale().await?;
                 let other = cache.purge_other_chunkers(&chunker).await?;
                 println!(

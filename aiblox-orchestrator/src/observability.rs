@@ -32,7 +32,7 @@ pub fn init_tracing(settings: &LogSettings) {
 
 /// Labels of an HTTP request.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RequestLabels {
+pub(crate) struct RequestLabels {
     /// HTTP method.
     pub method: String,
     /// Matched route (`/v1/query`), not the raw path, to bound cardinality.
@@ -43,7 +43,7 @@ pub struct RequestLabels {
 
 /// Labels of a pipeline stage.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StageLabels {
+pub(crate) struct StageLabels {
     /// `retrieve` (both legs, embedding included), `embed` (the question), `dense_search`
     /// (the in-memory cosine scan), `chunk`, `score`.
     pub stage: String,
@@ -306,7 +306,7 @@ impl Metrics {
 
 /// A request id from the client's `x-request-id` when it is sane (1 to 128 visible ASCII
 /// characters of `[A-Za-z0-9._:-]`), else a new one.
-pub fn request_id(incoming: Option<&str>) -> String {
+pub(crate) fn request_id(incoming: Option<&str>) -> String {
     match incoming {
         Some(id)
             if (1..=128).contains(&id.len())

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use aiblox_kb::ItemRepo;
 use aiblox_kb_testkit::TestKb;
-use aiblox_orchestrator::access::new_key;
 use aiblox_orchestrator::config::{Overrides, Settings};
+use aiblox_orchestrator::new_key;
 use serde_json::{Value, json};
 
 use crate::secrets::logs;

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use aiblox_embed::fetch::{ALL_MINILM_L6_V2, default_cache_dir, fetch_model};
 use aiblox_kb::{EmbeddingRepo, ItemRepo, NewItem};
 use aiblox_kb_testkit::TestKb;
-use aiblox_orchestrator::chunker::Chunker;
 use serde_json::{Value, json};
 
 use crate::{TestApp, corpus, settings_with};
@@ -234,11 +233,7 @@ async fn until_the_index_covers_the_corpus_queries_without_a_mode_are_lexical() 
     // Another indexer holds one item for an hour: this replica cannot embed it, so the index
     // covers 3 of the 4 items, under the 95 % a query without `mode` needs to be hybrid.
     let settings = settings_with(kb.config(), kb.server_url(), Vec::new());
-    let chunker = Chunker::new(
-        settings.retrieval.chunk_max_bytes,
-        settings.retrieval.chunk_overlap_bytes,
-    )
-    .key();
+    let chunker = settings.retrieval.chunker_key();
     let embeddings = EmbeddingRepo::new(kb.pool());
     let held = embeddings
         .claim(&chunker, MODEL_KEY, 1, Duration::from_secs(3600))

@@ -9,7 +9,6 @@ mod hybrid;
 mod pipeline;
 mod privileges;
 mod secrets;
-mod terms;
 
 use std::time::Duration;
 
