@@ -49,6 +49,10 @@ pub struct KbArgs {
     /// Seconds of `pgbench -S` (0: skip pgbench).
     #[arg(long, default_value_t = 20)]
     pub pgbench_seconds: u32,
+    /// Seconds of the get_many ceiling (pgbench running the contract's own statement on the
+    /// same id lists; chunk_put's ceiling writes each set once); 0: no ceilings.
+    #[arg(long, default_value_t = 5)]
+    pub ceiling_seconds: u32,
     /// Also write the JSON report to this file.
     #[arg(long, value_name = "FILE")]
     pub json_out: Option<PathBuf>,

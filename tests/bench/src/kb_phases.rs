@@ -14,10 +14,11 @@ use anyhow::{Context as _, bail, ensure};
 use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
+use crate::ceiling::{self, Statement};
 use crate::cpu::CpuSnapshot;
 use crate::report::PhaseResult;
 use crate::runner::{self, RunOptions, Timed};
-use crate::server::BenchServer;
+use crate::server::{BenchServer, PgbenchRun};
 use crate::workload::{self, CHUNKER_KEY, Workload};
 
 /// How the phases run.
@@ -36,6 +37,18 @@ pub struct PhaseOptions {
     /// The get phases run their list this many times (1 in the specification): a longer
     /// phase for steadier figures.
     pub get_repeat: usize,
+    /// Seconds of the read ceilings (pgbench running the contract's statements); 0: no
+    /// ceilings.
+    pub ceiling_seconds: u32,
+}
+
+/// What a run measured: the phases in run order, and the ceilings of those that have one
+/// (calls per second PostgreSQL itself serves with the contract's statement), by phase.
+pub struct Measured {
+    /// Phases in run order.
+    pub phases: Vec<(String, PhaseResult)>,
+    /// Ceilings by phase name.
+    pub ceilings: std::collections::BTreeMap<String, f64>,
 }
 
 /// Runs every phase in the specification's order; results in run order.
@@ -44,7 +57,7 @@ pub async fn run_all(
     config: &KbConfig,
     workload: Arc<Workload>,
     options: PhaseOptions,
-) -> anyhow::Result<Vec<(String, PhaseResult)>> {
+) -> anyhow::Result<Measured> {
     let schema = config.schema().to_owned();
     let postmaster = server.postmaster();
     let reads = RunOptions {
@@ -60,6 +73,7 @@ pub async fn run_all(
     }
     let pool = builder.build()?;
     let mut results = Vec::new();
+    let mut ceilings = std::collections::BTreeMap::new();
 
     // (1) Empty tables, fresh statistics, nothing dirty.
     server
@@ -121,8 +135,18 @@ pub async fn run_all(
         "get_many".to_owned(),
         get_many(&pool, &workload, &ids, reads).await?,
     ));
+    if options.ceiling_seconds > 0 {
+        eprintln!("ceiling of get_many: pgbench running get_items ...");
+        let ceiling = get_many_ceiling(server, &schema, &workload, &ids, options).await?;
+        ceilings.insert("get_many".to_owned(), ceiling);
+    }
     results.push(("search".to_owned(), search(&pool, &workload, reads).await?));
 
+    if options.ceiling_seconds > 0 {
+        eprintln!("ceiling of chunk_put: pgbench running put_chunks ...");
+        let ceiling = chunk_put_ceiling(server, &schema, &workload, &ids, options).await?;
+        ceilings.insert("chunk_put".to_owned(), ceiling);
+    }
     let (sets, chunk_put) = chunk_put(&pool, &workload, &ids, reads).await?;
     results.push(("chunk_put".to_owned(), chunk_put));
     settle(server, &schema).await?;
@@ -131,7 +155,196 @@ pub async fn run_all(
         chunk_get(&pool, &workload, &ids, &sets, reads).await?,
     ));
     pool.close();
-    Ok(results)
+    Ok(Measured {
+        phases: results,
+        ceilings,
+    })
+}
+
+/// The distinct ids of each get_many call, as `ItemRepo::get_many` sends them.
+fn get_many_lists(workload: &Workload, ids: &[i64]) -> Vec<Vec<i64>> {
+    workload
+        .get_many
+        .iter()
+        .map(|call| {
+            let mut distinct: Vec<i64> = call.iter().map(|&index| ids[index]).collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            distinct
+        })
+        .collect()
+}
+
+/// get_many's ceiling: pgbench running `get_items` on the same id lists (one picked at random
+/// per call), as many clients as the phase has callers; calls per second.
+async fn get_many_ceiling(
+    server: &BenchServer,
+    schema: &str,
+    workload: &Workload,
+    ids: &[i64],
+    options: PhaseOptions,
+) -> anyhow::Result<f64> {
+    const TABLE: &str = "ceiling_get_items";
+    let columns = [("ids", "bigint[]")];
+    ceiling::check_columns(Statement::GetItems, &columns)?;
+    let client = server.client().await?;
+    client
+        .batch_execute(&ceiling::create_table_sql(schema, TABLE, &columns))
+        .await
+        .context("could not create the get_many ceiling's table")?;
+    let lists = get_many_lists(workload, ids);
+    let numbers: Vec<i32> = (1..=lists.len() as i32).collect();
+    let lists_text: Vec<String> = lists
+        .iter()
+        .map(|list| {
+            let ids: Vec<String> = list.iter().map(i64::to_string).collect();
+            format!("{{{}}}", ids.join(","))
+        })
+        .collect();
+    client
+        .execute(
+            &format!(
+                "INSERT INTO {schema}.{TABLE} (n, ids) \
+                 SELECT n, ids::bigint[] FROM unnest($1::int[], $2::text[]) AS t(n, ids)"
+            ),
+            &[&numbers, &lists_text],
+        )
+        .await
+        .context("could not fill the get_many ceiling's table")?;
+    server
+        .admin(&format!("VACUUM (ANALYZE) {schema}.{TABLE}"))
+        .await?;
+    let script = ceiling::script(
+        Statement::GetItems,
+        TABLE,
+        ":n",
+        &format!("\\set n random(1, {})\n", lists.len()),
+    )?;
+    let tps = server.pgbench_script(
+        schema,
+        &script,
+        options.concurrency,
+        2,
+        PgbenchRun::Seconds(options.ceiling_seconds),
+    );
+    server
+        .admin(&format!("DROP TABLE {schema}.{TABLE}"))
+        .await?;
+    tps
+}
+
+/// chunk_put's ceiling: pgbench running `put_chunks` on the same chunk sets, each set once
+/// (the clients take them in turn from a sequence), into an empty chunk cache, durable
+/// commits, as many clients as the phase has callers; sets per second. The chunk cache is
+/// emptied again afterwards, so the phase writes into an empty cache as well.
+async fn chunk_put_ceiling(
+    server: &BenchServer,
+    schema: &str,
+    workload: &Workload,
+    ids: &[i64],
+    options: PhaseOptions,
+) -> anyhow::Result<f64> {
+    const TABLE: &str = "ceiling_put_chunks";
+    let columns = [
+        ("item_ids", "bigint[]"),
+        ("chunk_indexes", "int[]"),
+        ("chunk_counts", "int[]"),
+        ("content_hashes", "bytea[]"),
+        ("start_offsets", "int[]"),
+        ("end_offsets", "int[]"),
+        ("texts", "text[]"),
+        ("token_counts", "int[]"),
+        ("chunker_key", "text"),
+    ];
+    ceiling::check_columns(Statement::PutChunks, &columns)?;
+    let client = server.client().await?;
+    client
+        .batch_execute(&format!(
+            "{};\nDROP SEQUENCE IF EXISTS {schema}.{TABLE}_n;\nCREATE SEQUENCE {schema}.{TABLE}_n",
+            ceiling::create_table_sql(schema, TABLE, &columns)
+        ))
+        .await
+        .context("could not create the chunk_put ceiling's table")?;
+    let insert = client
+        .prepare(&format!(
+            "INSERT INTO {schema}.{TABLE} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .await?;
+    let mut expected = 0i64;
+    for (n, &index) in workload.chunk_put.iter().enumerate() {
+        let set = chunk_set(ids[index], &workload.items[index].content);
+        let count = set.chunks.len() as i32;
+        expected += i64::from(count);
+        let n = n as i32 + 1;
+        let item_ids = vec![set.item_id; set.chunks.len()];
+        let indexes: Vec<i32> = (0..count).collect();
+        let counts = vec![count; set.chunks.len()];
+        let hashes = vec![set.content_hash.to_vec(); set.chunks.len()];
+        let as_i32 = |value: u32| i32::try_from(value).unwrap_or(i32::MAX);
+        let starts: Vec<i32> = set.chunks.iter().map(|c| as_i32(c.start_offset)).collect();
+        let ends: Vec<i32> = set.chunks.iter().map(|c| as_i32(c.end_offset)).collect();
+        let texts: Vec<&str> = set.chunks.iter().map(|c| c.text.as_str()).collect();
+        let tokens: Vec<i32> = set.chunks.iter().map(|c| as_i32(c.token_count)).collect();
+        client
+            .execute(
+                &insert,
+                &[
+                    &n,
+                    &item_ids,
+                    &indexes,
+                    &counts,
+                    &hashes,
+                    &starts,
+                    &ends,
+                    &texts,
+                    &tokens,
+                    &CHUNKER_KEY,
+                ],
+            )
+            .await
+            .context("could not fill the chunk_put ceiling's table")?;
+    }
+    let sets = workload.chunk_put.len();
+    let clients = options.concurrency.max(1);
+    let per_client = sets.div_ceil(clients);
+    server
+        .admin(&format!("VACUUM (ANALYZE) {schema}.{TABLE}"))
+        .await?;
+    server
+        .admin(&format!("TRUNCATE {schema}.chunk_cache"))
+        .await?;
+    settle(server, schema).await?;
+    let script = ceiling::script(
+        Statement::PutChunks,
+        TABLE,
+        &format!("(SELECT nextval('{schema}.{TABLE}_n'))"),
+        "",
+    )?;
+    let tps = server.pgbench_script(
+        schema,
+        &script,
+        clients,
+        2,
+        PgbenchRun::TransactionsPerClient(per_client),
+    )?;
+    let written: i64 = client
+        .query_one(&format!("SELECT count(*) FROM {schema}.chunk_cache"), &[])
+        .await?
+        .get(0);
+    ensure!(
+        written == expected,
+        "the chunk_put ceiling wrote {written} chunks where the phase writes {expected}: \
+         it did other work, so it is no ceiling"
+    );
+    server
+        .admin(&format!(
+            "DROP TABLE {schema}.{TABLE}; DROP SEQUENCE {schema}.{TABLE}_n; \
+             TRUNCATE {schema}.chunk_cache"
+        ))
+        .await?;
+    settle(server, schema).await?;
+    // Transactions past the last set picked nothing: count sets, not transactions.
+    Ok(tps * sets as f64 / (per_client * clients) as f64)
 }
 
 /// VACUUM (ANALYZE) both tables, then CHECKPOINT: untimed, between phases.

@@ -10,9 +10,11 @@
 //! - [`server`]: the durable cluster under test, and pgbench on it.
 //! - [`runner`]: concurrent callers over a list of operations, timed.
 //! - [`kb_phases`]: the phases through the repositories, and the reference points.
+//! - [`ceiling`]: pgbench running the contract's own statements, each phase's ceiling.
 //! - [`service`]: the orchestrator under `wrk` load (binary `aiblox-bench-service`).
 //! - [`cpu`], [`stats`], [`report`]: CPU time, percentiles, the table and the JSON.
 
+pub mod ceiling;
 pub mod cli;
 pub mod cpu;
 pub mod kb_phases;

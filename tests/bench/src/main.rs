@@ -124,9 +124,14 @@ async fn run(args: KbArgs) -> anyhow::Result<()> {
         },
         shared_reads: args.shared_reads,
         get_repeat: args.get_repeat,
+        ceiling_seconds: if args.quick {
+            args.ceiling_seconds.min(1)
+        } else {
+            args.ceiling_seconds
+        },
     };
     eprintln!("running the phases ...");
-    let phases = kb_phases::run_all(&server, &config, Arc::clone(&workload), options).await?;
+    let measured = kb_phases::run_all(&server, &config, Arc::clone(&workload), options).await?;
 
     let mut report = Report {
         implementation: "aiblox-kb".to_owned(),
@@ -177,6 +182,7 @@ async fn run(args: KbArgs) -> anyhow::Result<()> {
             ("warmup".to_owned(), json!(options.warmup)),
             ("shared_reads".to_owned(), json!(options.shared_reads)),
             ("get_repeat".to_owned(), json!(options.get_repeat)),
+            ("ceiling_seconds".to_owned(), json!(options.ceiling_seconds)),
             (
                 "runtime".to_owned(),
                 json!(if args.multi_thread {
@@ -188,8 +194,13 @@ async fn run(args: KbArgs) -> anyhow::Result<()> {
         ]
         .into_iter()
         .collect(),
-        phases,
+        phases: measured.phases,
         pgbench_select_only_tps: pgbench_tps.map(|tps| round(tps, 1)),
+        ceilings: measured
+            .ceilings
+            .into_iter()
+            .map(|(phase, calls)| (phase, round(calls, 1)))
+            .collect(),
         ratios: Default::default(),
     };
     add_ratios(&mut report);
@@ -219,6 +230,24 @@ fn add_ratios(report: &mut Report) {
             if let Some(ops) = rate(phase) {
                 ratios.insert(format!("{phase}_vs_pgbench"), round(ops / tps, 3));
             }
+        }
+    }
+    for (phase, ceiling) in &report.ceilings {
+        if let Some(ops) = rate(phase) {
+            ratios.insert(format!("{phase}_vs_ceiling"), round(ops / ceiling, 3));
+        }
+    }
+    // The lone caller against the plain pool: throughput, and p50 latency (above 1: slower).
+    if let (Some(lone), Some(plain)) = (report.phase("get_c1"), report.phase("get_c1_plain_pool")) {
+        ratios.insert(
+            "get_c1_vs_plain_pool".to_owned(),
+            round(lone.ops_per_s / plain.ops_per_s, 3),
+        );
+        if plain.latency.p50_ms > 0.0 {
+            ratios.insert(
+                "get_c1_p50_vs_plain_pool".to_owned(),
+                round(lone.latency.p50_ms / plain.latency.p50_ms, 3),
+            );
         }
     }
     if let (Some(plain), Some(bare)) = (rate("get_plain_pool"), rate("get_bare_deadpool")) {

@@ -93,7 +93,10 @@ pub struct Report {
     pub phases: Vec<(String, PhaseResult)>,
     /// `pgbench -S -M prepared` on the same cluster, transactions per second.
     pub pgbench_select_only_tps: Option<f64>,
-    /// Ratios worth a glance: get ÷ pgbench, and so on.
+    /// Each phase's ceiling by phase name: calls per second of pgbench running the
+    /// contract's own statement with the same arguments (`ceiling`).
+    pub ceilings: BTreeMap<String, f64>,
+    /// Ratios worth a glance: get ÷ pgbench, each phase ÷ its ceiling, and so on.
     pub ratios: BTreeMap<String, f64>,
 }
 
@@ -155,6 +158,12 @@ impl Report {
         }
         if let Some(tps) = self.pgbench_select_only_tps {
             let _ = writeln!(out, "pgbench -S -M prepared: {tps:.1} tps");
+        }
+        for (phase, calls) in &self.ceilings {
+            let _ = writeln!(
+                out,
+                "ceiling of {phase} (pgbench, the contract's statement): {calls:.1} calls/s"
+            );
         }
         for (name, ratio) in &self.ratios {
             let _ = writeln!(out, "{name}: {ratio:.3}");

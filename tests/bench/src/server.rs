@@ -15,6 +15,15 @@ const KB_DATABASE: &str = "kb_bench";
 /// The database of pgbench's tables on a cluster of our own.
 const PGBENCH_DATABASE: &str = "pgbench";
 
+/// How long a pgbench run lasts.
+#[derive(Debug, Clone, Copy)]
+pub enum PgbenchRun {
+    /// This many seconds.
+    Seconds(u32),
+    /// This many transactions by each client.
+    TransactionsPerClient(usize),
+}
+
 /// The server under test.
 #[derive(Debug)]
 pub struct BenchServer {
@@ -84,6 +93,78 @@ impl BenchServer {
         self.cluster.is_some()
     }
 
+    /// Runs pgbench with `args` on `url` (with `options` in `PGOPTIONS`); its standard output.
+    fn pgbench(&self, url: &str, args: &[String], options: Option<&str>) -> anyhow::Result<String> {
+        let program = self
+            .bindir
+            .as_ref()
+            .map(|dir| dir.join("pgbench"))
+            .filter(|path| path.is_file())
+            .unwrap_or_else(|| PathBuf::from("pgbench"));
+        let mut command = Command::new(&program);
+        command.args(args).arg(url);
+        if let Some(options) = options {
+            command.env("PGOPTIONS", options);
+        }
+        let output = command.output().with_context(|| {
+            format!(
+                "could not run {} (PostgreSQL's client tools: apt-get install postgresql-client-15)",
+                program.display()
+            )
+        })?;
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        if !output.status.success() {
+            bail!(
+                "pgbench {} failed ({}): {}",
+                args.join(" "),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        Ok(stdout)
+    }
+
+    /// Runs a custom pgbench `script` (prepared statements, no vacuum) on the KB database with
+    /// `schema` first on the search path: `clients` clients on `threads` threads, `run` long;
+    /// the TPS it prints.
+    pub fn pgbench_script(
+        &self,
+        schema: &str,
+        script: &str,
+        clients: usize,
+        threads: usize,
+        run: PgbenchRun,
+    ) -> anyhow::Result<f64> {
+        let file = tempfile::Builder::new()
+            .prefix("aiblox-ceiling-")
+            .suffix(".sql")
+            .tempfile()
+            .context("could not write the pgbench script")?;
+        std::fs::write(file.path(), script).context("could not write the pgbench script")?;
+        let length = match run {
+            PgbenchRun::Seconds(seconds) => ["-T".to_owned(), seconds.to_string()],
+            PgbenchRun::TransactionsPerClient(count) => ["-t".to_owned(), count.to_string()],
+        };
+        let mut args = vec![
+            "-n".to_owned(),
+            "-M".to_owned(),
+            "prepared".to_owned(),
+            "-f".to_owned(),
+            file.path().display().to_string(),
+            "-c".to_owned(),
+            clients.to_string(),
+            "-j".to_owned(),
+            threads.min(clients).to_string(),
+        ];
+        args.extend(length);
+        let output = self.pgbench(
+            &self.kb_url,
+            &args,
+            Some(&format!("-c search_path={schema}")),
+        )?;
+        parse_tps(&output)
+    }
+
     /// `pgbench -i -s scale`, then `pgbench -S -M prepared -c clients -j threads -T seconds`;
     /// the TPS it prints (without initial connection time). pgbench's tables are dropped when
     /// the server is not ours.
@@ -94,34 +175,7 @@ impl BenchServer {
         threads: u32,
         seconds: u32,
     ) -> anyhow::Result<f64> {
-        let program = self
-            .bindir
-            .as_ref()
-            .map(|dir| dir.join("pgbench"))
-            .filter(|path| path.is_file())
-            .unwrap_or_else(|| PathBuf::from("pgbench"));
-        let run = |args: &[String]| -> anyhow::Result<String> {
-            let output = Command::new(&program)
-                .args(args)
-                .arg(&self.pgbench_url)
-                .output()
-                .with_context(|| {
-                    format!(
-                        "could not run {} (PostgreSQL's client tools: apt-get install postgresql-client-15)",
-                        program.display()
-                    )
-                })?;
-            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-            if !output.status.success() {
-                bail!(
-                    "pgbench {} failed ({}): {}",
-                    args.join(" "),
-                    output.status,
-                    String::from_utf8_lossy(&output.stderr).trim()
-                );
-            }
-            Ok(stdout)
-        };
+        let run = |args: &[String]| self.pgbench(&self.pgbench_url, args, None);
         run(&["-i".into(), "-q".into(), "-s".into(), scale.to_string()])?;
         let output = run(&[
             "-S".into(),
@@ -147,6 +201,11 @@ impl BenchServer {
             .batch_execute(sql)
             .await
             .with_context(|| format!("could not run {sql}"))
+    }
+
+    /// A plain connection to the KB database for untimed preparation (the ceilings' tables).
+    pub async fn client(&self) -> anyhow::Result<tokio_postgres::Client> {
+        connect(&self.kb_url).await
     }
 
     /// `server_version` of the server.
