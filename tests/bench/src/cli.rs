@@ -42,8 +42,8 @@ pub struct KbArgs {
     /// thread, as the Python peer runs one event loop.
     #[arg(long)]
     pub multi_thread: bool,
-    /// Run each get phase's list this many times (the specification: 1). The get phases last
-    /// well under a second; repeating them steadies their figures.
+    /// Run the list of each get phase and of chunk_get this many times (the specification:
+    /// 1). Those phases last under a second; repeating them steadies their figures.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub get_repeat: usize,
     /// Seconds of `pgbench -S` (0: skip pgbench).

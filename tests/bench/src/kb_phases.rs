@@ -34,8 +34,8 @@ pub struct PhaseOptions {
     pub warmup: usize,
     /// Connections of the pool that point reads share (`None`: the pool's default).
     pub shared_reads: Option<usize>,
-    /// The get phases run their list this many times (1 in the specification): a longer
-    /// phase for steadier figures.
+    /// The get phases and chunk_get (the phases that last under a second) run their list this
+    /// many times (1 in the specification): a longer phase for steadier figures.
     pub get_repeat: usize,
     /// Seconds of the read ceilings (pgbench running the contract's statements); 0: no
     /// ceilings.
@@ -135,6 +135,10 @@ pub async fn run_all(
         "get_many".to_owned(),
         get_many(&pool, &workload, &ids, reads).await?,
     ));
+    results.push((
+        "get_many_bare_deadpool".to_owned(),
+        get_many_bare_deadpool(server, &schema, &workload, &ids, options.pool_size, reads).await?,
+    ));
     if options.ceiling_seconds > 0 {
         eprintln!("ceiling of get_many: pgbench running get_items ...");
         let ceiling = get_many_ceiling(server, &schema, &workload, &ids, options).await?;
@@ -152,7 +156,7 @@ pub async fn run_all(
     settle(server, &schema).await?;
     results.push((
         "chunk_get".to_owned(),
-        chunk_get(&pool, &workload, &ids, &sets, reads).await?,
+        chunk_get(&pool, &workload, &ids, &sets, options.get_repeat, reads).await?,
     ));
     pool.close();
     Ok(Measured {
@@ -314,11 +318,16 @@ async fn chunk_put_ceiling(
         .admin(&format!("TRUNCATE {schema}.chunk_cache"))
         .await?;
     settle(server, schema).await?;
+    // `:zero`, a pgbench variable, makes the statement take a parameter as the contract's
+    // does: PostgreSQL then plans its first executions with the table as it is (custom plans)
+    // before it settles on a generic plan. A statement without parameters gets its generic plan
+    // at once, made on the empty cache: a sequential scan of chunk_cache in every call, which
+    // ran a third as fast as the contract (measured).
     let script = ceiling::script(
         Statement::PutChunks,
         TABLE,
-        &format!("(SELECT nextval('{schema}.{TABLE}_n'))"),
-        "",
+        &format!("(SELECT nextval('{schema}.{TABLE}_n')) + :zero"),
+        "\\set zero 0\n",
     )?;
     let tps = server.pgbench_script(
         schema,
@@ -462,15 +471,25 @@ struct BareItem {
     updated_at: DateTime<Utc>,
 }
 
-/// get by id on a bare deadpool-postgres pool (prepared statement cache, one checkout per
-/// call): the figure the repository's plain pooled path is held to.
-async fn bare_deadpool_gets(
-    server: &BenchServer,
-    schema: &str,
-    targets: &Arc<Vec<i64>>,
-    pool_size: usize,
-    options: RunOptions,
-) -> anyhow::Result<PhaseResult> {
+impl BareItem {
+    fn from_row(row: &tokio_postgres::Row) -> BareItem {
+        BareItem {
+            id: row.get(0),
+            source: row.get(1),
+            external_id: row.get(2),
+            title: row.get(3),
+            content: row.get(4),
+            content_hash: row.get(5),
+            metadata: row.get(6),
+            created_at: row.get(7),
+            updated_at: row.get(8),
+        }
+    }
+}
+
+/// A bare deadpool-postgres pool on the KB database (prepared statement cache, fast
+/// recycling): the reference the repositories' paths are held to.
+fn bare_pool(server: &BenchServer, pool_size: usize) -> anyhow::Result<deadpool_postgres::Pool> {
     let config = tokio_postgres::Config::from_str(server.kb_url())
         .context("the database URL is not a valid PostgreSQL connection string")?;
     let manager = deadpool_postgres::Manager::from_config(
@@ -480,11 +499,69 @@ async fn bare_deadpool_gets(
             recycling_method: deadpool_postgres::RecyclingMethod::Fast,
         },
     );
-    let pool = deadpool_postgres::Pool::builder(manager)
+    Ok(deadpool_postgres::Pool::builder(manager)
         .max_size(pool_size)
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .wait_timeout(Some(Duration::from_secs(5)))
-        .build()?;
+        .build()?)
+}
+
+/// get_many's calls on a bare deadpool-postgres pool: the same statement and id lists, every
+/// row decoded into the same owned types as the repository's (strings, the metadata as a
+/// `serde_json::Value`, timestamps), then dropped. What the client's side of get_many costs
+/// without the contract, on the same cores as the server.
+async fn get_many_bare_deadpool(
+    server: &BenchServer,
+    schema: &str,
+    workload: &Workload,
+    ids: &[i64],
+    pool_size: usize,
+    options: RunOptions,
+) -> anyhow::Result<PhaseResult> {
+    let pool = bare_pool(server, pool_size)?;
+    let sql: Arc<str> = format!(
+        "SELECT id, source, external_id, title, content, content_hash, metadata, created_at, \
+         updated_at FROM {schema}.item WHERE id = ANY($1::bigint[])"
+    )
+    .into();
+    let calls = Arc::new(get_many_lists(workload, ids));
+    let count = calls.len();
+    let lists = Arc::clone(&calls);
+    let timed = runner::run(count, options, move |index| {
+        let pool = pool.clone();
+        let sql = Arc::clone(&sql);
+        let lists = Arc::clone(&lists);
+        async move {
+            let client = pool.get().await?;
+            let statement = client.prepare_cached(&sql).await?;
+            let rows = client.query(&statement, &[&lists[index]]).await?;
+            let items: Vec<BareItem> = rows.iter().map(BareItem::from_row).collect();
+            Ok(std::hint::black_box(items).len() as u64)
+        }
+    })
+    .await?;
+    let expected: u64 = calls.iter().map(|list| list.len() as u64).sum();
+    ensure!(
+        timed.total == expected,
+        "bare get_many returned {} rows of {expected}: a wrong result, the run is void",
+        timed.total
+    );
+    let seconds = timed.wall.as_secs_f64().max(f64::MIN_POSITIVE);
+    Ok(PhaseResult::from_timed(&timed, options.concurrency, None)
+        .check("rows", timed.total)
+        .check("rows_per_s", (timed.total as f64 / seconds).round()))
+}
+
+/// get by id on a bare deadpool-postgres pool (prepared statement cache, one checkout per
+/// call): the figure the repository's plain pooled path is held to.
+async fn bare_deadpool_gets(
+    server: &BenchServer,
+    schema: &str,
+    targets: &Arc<Vec<i64>>,
+    pool_size: usize,
+    options: RunOptions,
+) -> anyhow::Result<PhaseResult> {
+    let pool = bare_pool(server, pool_size)?;
     let sql: Arc<str> = format!(
         "SELECT id, source, external_id, title, content, content_hash, metadata, created_at, \
          updated_at FROM {schema}.item WHERE id = $1"
@@ -500,17 +577,7 @@ async fn bare_deadpool_gets(
             let client = pool.get().await?;
             let statement = client.prepare_cached(&sql).await?;
             let row = client.query_opt(&statement, &[&id]).await?;
-            let item = row.map(|row| BareItem {
-                id: row.get(0),
-                source: row.get(1),
-                external_id: row.get(2),
-                title: row.get(3),
-                content: row.get(4),
-                content_hash: row.get(5),
-                metadata: row.get(6),
-                created_at: row.get(7),
-                updated_at: row.get(8),
-            });
+            let item = row.map(|row| BareItem::from_row(&row));
             Ok(u64::from(std::hint::black_box(item).is_some()))
         }
     })
@@ -689,6 +756,7 @@ async fn chunk_get(
     workload: &Workload,
     ids: &Arc<Vec<i64>>,
     sets: &Arc<Vec<NewChunkSet>>,
+    repeat: usize,
     options: RunOptions,
 ) -> anyhow::Result<PhaseResult> {
     let by_item: std::collections::HashMap<i64, [u8; 32]> = sets
@@ -696,9 +764,8 @@ async fn chunk_get(
         .map(|set| (set.item_id, set.content_hash))
         .collect();
     let gets: Arc<Vec<(i64, [u8; 32])>> = Arc::new(
-        workload
-            .chunk_get
-            .iter()
+        std::iter::repeat_n(&workload.chunk_get, repeat.max(1))
+            .flatten()
             .map(|&index| (ids[index], by_item[&ids[index]]))
             .collect(),
     );

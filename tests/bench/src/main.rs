@@ -250,6 +250,18 @@ fn add_ratios(report: &mut Report) {
             );
         }
     }
+    if let (Some(many), Some(bare)) = (rate("get_many"), rate("get_many_bare_deadpool")) {
+        ratios.insert(
+            "get_many_vs_bare_deadpool".to_owned(),
+            round(many / bare, 3),
+        );
+        if let Some(ceiling) = report.ceilings.get("get_many") {
+            ratios.insert(
+                "get_many_bare_deadpool_vs_ceiling".to_owned(),
+                round(bare / ceiling, 3),
+            );
+        }
+    }
     if let (Some(plain), Some(bare)) = (rate("get_plain_pool"), rate("get_bare_deadpool")) {
         ratios.insert(
             "get_plain_pool_vs_bare_deadpool".to_owned(),

@@ -131,7 +131,7 @@ impl Report {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "{:<18} {:>8} {:>11} {:>9} {:>9} {:>4} {:>8} {:>8} {:>8}  checks",
+            "{:<22} {:>8} {:>11} {:>9} {:>9} {:>4} {:>8} {:>8} {:>8}  checks",
             "phase", "ops", "ops/s", "p50 ms", "p99 ms", "c", "client s", "server s", "other s"
         );
         for (name, phase) in &self.phases {
@@ -143,7 +143,7 @@ impl Report {
                 .join(" ");
             let _ = writeln!(
                 out,
-                "{:<18} {:>8} {:>11.1} {:>9.3} {:>9.3} {:>4} {:>8.2} {:>8} {:>8}  {}",
+                "{:<22} {:>8} {:>11.1} {:>9.3} {:>9.3} {:>4} {:>8.2} {:>8} {:>8}  {}",
                 name,
                 phase.ops,
                 phase.ops_per_s,
