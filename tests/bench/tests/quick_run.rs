@@ -28,6 +28,7 @@ fn a_quick_run_measures_every_phase_and_checks_its_results() {
         "get_c1_plain_pool",
         "get_bare_deadpool",
         "get_many",
+        "get_many_bare_deadpool",
         "search",
         "chunk_put",
         "chunk_get",
@@ -74,6 +75,28 @@ fn a_quick_run_measures_every_phase_and_checks_its_results() {
             .unwrap()
             > 0.0
     );
+    // Each ceiling ran (pgbench on the contract's own statements; chunk_put's checks that it
+    // wrote the phase's chunks) and every phase with one reads as a ratio of it.
+    for phase in ["get_many", "chunk_put"] {
+        assert!(
+            report["ceilings"][phase].as_f64().unwrap_or(0.0) > 0.0,
+            "{}",
+            report["ceilings"]
+        );
+        assert!(
+            report["ratios"][format!("{phase}_vs_ceiling")]
+                .as_f64()
+                .unwrap()
+                > 0.0
+        );
+    }
+    for ratio in [
+        "get_c1_vs_plain_pool",
+        "get_c1_p50_vs_plain_pool",
+        "get_many_vs_bare_deadpool",
+    ] {
+        assert!(report["ratios"][ratio].as_f64().unwrap() > 0.0, "{ratio}");
+    }
 }
 
 #[test]
