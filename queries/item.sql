@@ -45,19 +45,24 @@ LEFT JOIN item AS existing
     AND existing.source = input.source AND existing.external_id = input.external_id
 ORDER BY input.ordinal;
 
+-- Items are read with their metadata as text: the client parses it once (read as jsonb, the
+-- driver checks the JSON and the contract parsed it again).
 --! get_item : Item
-SELECT id, source, external_id, title, content, content_hash, metadata, created_at, updated_at
+SELECT id, source, external_id, title, content, content_hash, metadata::text AS metadata,
+    created_at, updated_at
 FROM item
 WHERE id = :id;
 
 --! get_items : Item
 -- Rows in no particular order; ids that do not exist are absent.
-SELECT id, source, external_id, title, content, content_hash, metadata, created_at, updated_at
+SELECT id, source, external_id, title, content, content_hash, metadata::text AS metadata,
+    created_at, updated_at
 FROM item
 WHERE id = ANY(:ids::bigint[]);
 
 --! get_item_by_key : Item
-SELECT id, source, external_id, title, content, content_hash, metadata, created_at, updated_at
+SELECT id, source, external_id, title, content, content_hash, metadata::text AS metadata,
+    created_at, updated_at
 FROM item
 WHERE source = :source AND external_id = :external_id;
 
@@ -84,7 +89,8 @@ WITH ranked AS (
     LIMIT :limit::bigint
 )
 SELECT
-    i.id, i.source, i.external_id, i.title, i.content, i.content_hash, i.metadata,
+    i.id, i.source, i.external_id, i.title, i.content, i.content_hash,
+    i.metadata::text AS metadata,
     i.created_at, i.updated_at, ranked.rank
 FROM ranked
 JOIN item AS i ON i.id = ranked.id
@@ -103,7 +109,8 @@ WITH ranked AS (
     LIMIT :limit::bigint
 )
 SELECT
-    i.id, i.source, i.external_id, i.title, i.content, i.content_hash, i.metadata,
+    i.id, i.source, i.external_id, i.title, i.content, i.content_hash,
+    i.metadata::text AS metadata,
     i.created_at, i.updated_at, ranked.rank
 FROM ranked
 JOIN item AS i ON i.id = ranked.id

@@ -554,9 +554,7 @@ pub(super) async fn fetch_items(
 }
 
 /// An item straight from the driver's row buffer: each field copied once, the content hash
-/// into its array without an intermediate `Vec`, the metadata parsed once from the JSON text
-/// the driver hands out (the generated owned row would allocate the hash and parse through a
-/// panic on bad JSON).
+/// into its array without an intermediate `Vec`, the metadata parsed once from its text.
 fn item_from_borrowed(row: queries::ItemBorrowed<'_>) -> Result<KbItem, Error> {
     Ok(KbItem {
         id: row.id,
@@ -565,11 +563,16 @@ fn item_from_borrowed(row: queries::ItemBorrowed<'_>) -> Result<KbItem, Error> {
         title: row.title.map(str::to_owned),
         content: row.content.to_owned(),
         content_hash: content_hash_from_db(row.content_hash)?,
-        metadata: serde_json::from_str(row.metadata.0.get())
-            .map_err(|err| Error::internal(format!("stored metadata is not JSON: {err}")))?,
+        metadata: metadata_from_db(row.metadata)?,
         created_at: timestamp_from_db(row.created_at),
         updated_at: timestamp_from_db(row.updated_at),
     })
+}
+
+/// Metadata read as text (`metadata::text` in the queries) into JSON: parsed once.
+fn metadata_from_db(text: &str) -> Result<serde_json::Value, Error> {
+    serde_json::from_str(text)
+        .map_err(|err| Error::internal(format!("stored metadata is not JSON: {err}")))
 }
 
 fn item_from_row(row: queries::Item) -> Result<KbItem, Error> {
@@ -580,7 +583,7 @@ fn item_from_row(row: queries::Item) -> Result<KbItem, Error> {
         title: row.title,
         content: row.content,
         content_hash: content_hash_from_db(&row.content_hash)?,
-        metadata: row.metadata,
+        metadata: metadata_from_db(&row.metadata)?,
         created_at: timestamp_from_db(row.created_at),
         updated_at: timestamp_from_db(row.updated_at),
     })

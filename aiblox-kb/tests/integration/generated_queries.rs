@@ -115,8 +115,13 @@ async fn item_queries_round_trip_including_null_titles() {
         .one()
         .await
         .unwrap();
+    // Metadata comes back as JSON text (`metadata::text`), parsed once by the repository.
     assert_eq!(
-        (b.id, b.title.as_deref(), b.metadata),
+        (
+            b.id,
+            b.title.as_deref(),
+            serde_json::from_str::<serde_json::Value>(&b.metadata).unwrap()
+        ),
         (id_b, Some("Title B"), json!({"lang": "en"}))
     );
     assert!(

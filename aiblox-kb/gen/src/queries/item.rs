@@ -72,7 +72,7 @@ pub struct Item {
     pub title: Option<String>,
     pub content: String,
     pub content_hash: Vec<u8>,
-    pub metadata: serde_json::Value,
+    pub metadata: String,
     pub created_at: chrono::DateTime<chrono::FixedOffset>,
     pub updated_at: chrono::DateTime<chrono::FixedOffset>,
 }
@@ -83,7 +83,7 @@ pub struct ItemBorrowed<'a> {
     pub title: Option<&'a str>,
     pub content: &'a str,
     pub content_hash: &'a [u8],
-    pub metadata: postgres_types::Json<&'a serde_json::value::RawValue>,
+    pub metadata: &'a str,
     pub created_at: chrono::DateTime<chrono::FixedOffset>,
     pub updated_at: chrono::DateTime<chrono::FixedOffset>,
 }
@@ -108,7 +108,7 @@ impl<'a> From<ItemBorrowed<'a>> for Item {
             title: title.map(|v| v.into()),
             content: content.into(),
             content_hash: content_hash.into(),
-            metadata: serde_json::from_str(metadata.0.get()).unwrap(),
+            metadata: metadata.into(),
             created_at,
             updated_at,
         }
@@ -148,7 +148,7 @@ pub struct ItemHit {
     pub title: Option<String>,
     pub content: String,
     pub content_hash: Vec<u8>,
-    pub metadata: serde_json::Value,
+    pub metadata: String,
     pub created_at: chrono::DateTime<chrono::FixedOffset>,
     pub updated_at: chrono::DateTime<chrono::FixedOffset>,
     pub rank: f32,
@@ -160,7 +160,7 @@ pub struct ItemHitBorrowed<'a> {
     pub title: Option<&'a str>,
     pub content: &'a str,
     pub content_hash: &'a [u8],
-    pub metadata: postgres_types::Json<&'a serde_json::value::RawValue>,
+    pub metadata: &'a str,
     pub created_at: chrono::DateTime<chrono::FixedOffset>,
     pub updated_at: chrono::DateTime<chrono::FixedOffset>,
     pub rank: f32,
@@ -187,7 +187,7 @@ impl<'a> From<ItemHitBorrowed<'a>> for ItemHit {
             title: title.map(|v| v.into()),
             content: content.into(),
             content_hash: content_hash.into(),
-            metadata: serde_json::from_str(metadata.0.get()).unwrap(),
+            metadata: metadata.into(),
             created_at,
             updated_at,
             rank,
@@ -883,7 +883,7 @@ impl<
 pub struct GetItemStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn get_item() -> GetItemStmt {
     GetItemStmt(
-        "SELECT id, source, external_id, title, content, content_hash, metadata, created_at, updated_at FROM item WHERE id = $1",
+        "SELECT id, source, external_id, title, content, content_hash, metadata::text AS metadata, created_at, updated_at FROM item WHERE id = $1",
         None,
     )
 }
@@ -925,7 +925,7 @@ impl GetItemStmt {
 pub struct GetItemsStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn get_items() -> GetItemsStmt {
     GetItemsStmt(
-        "SELECT id, source, external_id, title, content, content_hash, metadata, created_at, updated_at FROM item WHERE id = ANY($1::bigint[])",
+        "SELECT id, source, external_id, title, content, content_hash, metadata::text AS metadata, created_at, updated_at FROM item WHERE id = ANY($1::bigint[])",
         None,
     )
 }
@@ -967,7 +967,7 @@ impl GetItemsStmt {
 pub struct GetItemByKeyStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn get_item_by_key() -> GetItemByKeyStmt {
     GetItemByKeyStmt(
-        "SELECT id, source, external_id, title, content, content_hash, metadata, created_at, updated_at FROM item WHERE source = $1 AND external_id = $2",
+        "SELECT id, source, external_id, title, content, content_hash, metadata::text AS metadata, created_at, updated_at FROM item WHERE source = $1 AND external_id = $2",
         None,
     )
 }
@@ -1123,7 +1123,7 @@ impl DeleteItemStmt {
 pub struct SearchItemsStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn search_items() -> SearchItemsStmt {
     SearchItemsStmt(
-        "WITH ranked AS ( SELECT i.id, ts_rank_cd(i.search_vector, q.query) AS rank FROM item AS i, websearch_to_tsquery('english'::regconfig, $1::text) AS q(query) WHERE i.search_vector @@ q.query AND ($2::text[] IS NULL OR i.source = ANY($2::text[])) ORDER BY rank DESC, i.id LIMIT $3::bigint ) SELECT i.id, i.source, i.external_id, i.title, i.content, i.content_hash, i.metadata, i.created_at, i.updated_at, ranked.rank FROM ranked JOIN item AS i ON i.id = ranked.id ORDER BY ranked.rank DESC, i.id",
+        "WITH ranked AS ( SELECT i.id, ts_rank_cd(i.search_vector, q.query) AS rank FROM item AS i, websearch_to_tsquery('english'::regconfig, $1::text) AS q(query) WHERE i.search_vector @@ q.query AND ($2::text[] IS NULL OR i.source = ANY($2::text[])) ORDER BY rank DESC, i.id LIMIT $3::bigint ) SELECT i.id, i.source, i.external_id, i.title, i.content, i.content_hash, i.metadata::text AS metadata, i.created_at, i.updated_at, ranked.rank FROM ranked JOIN item AS i ON i.id = ranked.id ORDER BY ranked.rank DESC, i.id",
         None,
     )
 }
@@ -1203,7 +1203,7 @@ impl<
 pub struct SearchItemsAnyWordStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn search_items_any_word() -> SearchItemsAnyWordStmt {
     SearchItemsAnyWordStmt(
-        "WITH ranked AS ( SELECT i.id, ts_rank(i.search_vector, q.query) AS rank FROM item AS i, websearch_to_tsquery('english'::regconfig, $1::text) AS q(query) WHERE i.search_vector @@ q.query AND ($2::text[] IS NULL OR i.source = ANY($2::text[])) ORDER BY rank DESC, i.id LIMIT $3::bigint ) SELECT i.id, i.source, i.external_id, i.title, i.content, i.content_hash, i.metadata, i.created_at, i.updated_at, ranked.rank FROM ranked JOIN item AS i ON i.id = ranked.id ORDER BY ranked.rank DESC, i.id",
+        "WITH ranked AS ( SELECT i.id, ts_rank(i.search_vector, q.query) AS rank FROM item AS i, websearch_to_tsquery('english'::regconfig, $1::text) AS q(query) WHERE i.search_vector @@ q.query AND ($2::text[] IS NULL OR i.source = ANY($2::text[])) ORDER BY rank DESC, i.id LIMIT $3::bigint ) SELECT i.id, i.source, i.external_id, i.title, i.content, i.content_hash, i.metadata::text AS metadata, i.created_at, i.updated_at, ranked.rank FROM ranked JOIN item AS i ON i.id = ranked.id ORDER BY ranked.rank DESC, i.id",
         None,
     )
 }
