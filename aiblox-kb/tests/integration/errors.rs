@@ -157,3 +157,26 @@ async fn a_unique_violation_is_a_conflict_naming_its_constraint() {
     };
     assert_eq!(constraint.as_deref(), Some("one_item_per_title"), "{err}");
 }
+
+/// A stored value the contract cannot have written (a negative version in the migration
+/// history) is an internal error to report, not a database error to retry.
+#[tokio::test]
+async fn a_broken_invariant_is_an_internal_error() {
+    let kb = TestKb::new().await;
+    kb.raw_client()
+        .await
+        .batch_execute(&format!(
+            "INSERT INTO {}.aiblox_kb_migrations \
+             (version, file_name, checksum, contract_version, contract_fingerprint, duration_ms) \
+             VALUES (-1, 'V-1__broken.sql', 'x', '0.0.0', 'x', 0)",
+            kb.schema()
+        ))
+        .await
+        .unwrap();
+    let err = aiblox_kb::Migrator::new(kb.config())
+        .status()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Internal { .. }), "{err}");
+    assert!(err.to_string().contains("please report it"), "{err}");
+}
