@@ -46,6 +46,10 @@ pub struct KbArgs {
     /// 1). Those phases last under a second; repeating them steadies their figures.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub get_repeat: usize,
+    /// Run get_many's calls (and its bare reference's) this many times (the specification: 1),
+    /// for steadier figures beside its ceiling.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub get_many_repeat: usize,
     /// Seconds of `pgbench -S` (0: skip pgbench).
     #[arg(long, default_value_t = 20)]
     pub pgbench_seconds: u32,

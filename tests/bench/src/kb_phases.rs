@@ -37,6 +37,9 @@ pub struct PhaseOptions {
     /// The get phases and chunk_get (the phases that last under a second) run their list this
     /// many times (1 in the specification): a longer phase for steadier figures.
     pub get_repeat: usize,
+    /// get_many and its bare reference run their 2,000 calls this many times (1 in the
+    /// specification): steadier figures for work on their gap to the ceiling.
+    pub get_many_repeat: usize,
     /// Seconds of the read ceilings (pgbench running the contract's statements); 0: no
     /// ceilings.
     pub ceiling_seconds: u32,
@@ -133,11 +136,11 @@ pub async fn run_all(
 
     results.push((
         "get_many".to_owned(),
-        get_many(&pool, &workload, &ids, reads).await?,
+        get_many(&pool, &workload, &ids, options.get_many_repeat, reads).await?,
     ));
     results.push((
         "get_many_bare_deadpool".to_owned(),
-        get_many_bare_deadpool(server, &schema, &workload, &ids, options.pool_size, reads).await?,
+        get_many_bare_deadpool(server, &schema, &workload, &ids, options, reads).await?,
     ));
     if options.ceiling_seconds > 0 {
         eprintln!("ceiling of get_many: pgbench running get_items ...");
@@ -515,16 +518,21 @@ async fn get_many_bare_deadpool(
     schema: &str,
     workload: &Workload,
     ids: &[i64],
-    pool_size: usize,
+    phase: PhaseOptions,
     options: RunOptions,
 ) -> anyhow::Result<PhaseResult> {
-    let pool = bare_pool(server, pool_size)?;
+    let pool = bare_pool(server, phase.pool_size)?;
     let sql: Arc<str> = format!(
         "SELECT id, source, external_id, title, content, content_hash, metadata, created_at, \
          updated_at FROM {schema}.item WHERE id = ANY($1::bigint[])"
     )
     .into();
-    let calls = Arc::new(get_many_lists(workload, ids));
+    let lists = get_many_lists(workload, ids);
+    let calls: Arc<Vec<Vec<i64>>> = Arc::new(
+        std::iter::repeat_n(lists, phase.get_many_repeat.max(1))
+            .flatten()
+            .collect(),
+    );
     let count = calls.len();
     let lists = Arc::clone(&calls);
     let timed = runner::run(count, options, move |index| {
@@ -590,12 +598,12 @@ async fn get_many(
     pool: &KbPool,
     workload: &Workload,
     ids: &Arc<Vec<i64>>,
+    repeat: usize,
     options: RunOptions,
 ) -> anyhow::Result<PhaseResult> {
     let calls: Arc<Vec<Vec<i64>>> = Arc::new(
-        workload
-            .get_many
-            .iter()
+        std::iter::repeat_n(&workload.get_many, repeat.max(1))
+            .flatten()
             .map(|call| call.iter().map(|&index| ids[index]).collect())
             .collect(),
     );
@@ -625,7 +633,8 @@ async fn get_many(
             distinct.dedup();
             distinct.len() as u64
         })
-        .sum();
+        .sum::<u64>()
+        * repeat.max(1) as u64;
     anyhow::ensure!(
         timed.total == expected,
         "get_many returned {} rows where the workload asks for {expected} distinct existing ids: \

@@ -124,6 +124,7 @@ async fn run(args: KbArgs) -> anyhow::Result<()> {
         },
         shared_reads: args.shared_reads,
         get_repeat: args.get_repeat,
+        get_many_repeat: args.get_many_repeat,
         ceiling_seconds: if args.quick {
             args.ceiling_seconds.min(1)
         } else {
@@ -182,6 +183,7 @@ async fn run(args: KbArgs) -> anyhow::Result<()> {
             ("warmup".to_owned(), json!(options.warmup)),
             ("shared_reads".to_owned(), json!(options.shared_reads)),
             ("get_repeat".to_owned(), json!(options.get_repeat)),
+            ("get_many_repeat".to_owned(), json!(options.get_many_repeat)),
             ("ceiling_seconds".to_owned(), json!(options.ceiling_seconds)),
             (
                 "runtime".to_owned(),
