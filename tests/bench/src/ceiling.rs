@@ -9,7 +9,7 @@
 //! primary-key lookup in a table of a few thousand rows: one statement and one round trip per
 //! call, as the contract makes them. pgbench runs prepared statements (`-M prepared`).
 
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 
 /// The contract's query files, as compiled into the contract.
 const ITEM_QUERIES: &str = include_str!("../../../queries/item.sql");
@@ -134,22 +134,16 @@ fn replace_parameter(sql: &str, name: &str, with: &str) -> String {
     out
 }
 
-/// Creates `table` (`n` the call's number from 1, then one column per parameter of
-/// `statement`, typed as `columns` says) in `schema`, empty.
-pub fn create_table_sql(schema: &str, table: &str, columns: &[(&str, &str)]) -> String {
-    let columns: Vec<String> = columns
-        .iter()
-        .map(|(name, ty)| format!("{name} {ty} NOT NULL"))
-        .collect();
-    format!(
-        "DROP TABLE IF EXISTS {schema}.{table};\n\
-         CREATE TABLE {schema}.{table} (n integer PRIMARY KEY, {})",
-        columns.join(", ")
-    )
-}
-
-/// Checks that a script's statement names exactly the parameters given for it.
-pub fn check_columns(statement: Statement, columns: &[(&str, &str)]) -> anyhow::Result<()> {
+/// Creates `table` in `schema`, empty: `n` (the call's number, from 1) as its key, then one
+/// column per parameter of `statement`, typed as `columns` says. Refused when `columns` does
+/// not name exactly the statement's parameters (the query changed: update the ceiling).
+pub async fn create_table(
+    client: &tokio_postgres::Client,
+    schema: &str,
+    table: &str,
+    statement: Statement,
+    columns: &[(&str, &str)],
+) -> anyhow::Result<()> {
     let wanted = parameters(&statement.sql()?);
     let given: Vec<String> = columns.iter().map(|(name, _)| (*name).to_owned()).collect();
     if wanted != given {
@@ -158,7 +152,18 @@ pub fn check_columns(statement: Statement, columns: &[(&str, &str)]) -> anyhow::
             statement.name()
         );
     }
-    Ok(())
+    let columns: Vec<String> = columns
+        .iter()
+        .map(|(name, ty)| format!("{name} {ty} NOT NULL"))
+        .collect();
+    client
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {schema}.{table};\n\
+             CREATE TABLE {schema}.{table} (n integer PRIMARY KEY, {})",
+            columns.join(", ")
+        ))
+        .await
+        .with_context(|| format!("could not create the {} ceiling's table", statement.name()))
 }
 
 #[cfg(test)]

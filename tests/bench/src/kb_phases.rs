@@ -151,7 +151,7 @@ pub async fn run_all(
 
     if options.ceiling_seconds > 0 {
         eprintln!("ceiling of chunk_put: pgbench running put_chunks ...");
-        let ceiling = chunk_put_ceiling(server, &schema, &workload, &ids, options).await?;
+        let ceiling = chunk_put_ceiling(server, &pool, &schema, &workload, &ids, options).await?;
         ceilings.insert("chunk_put".to_owned(), ceiling);
     }
     let (sets, chunk_put) = chunk_put(&pool, &workload, &ids, reads).await?;
@@ -193,12 +193,8 @@ async fn get_many_ceiling(
 ) -> anyhow::Result<f64> {
     const TABLE: &str = "ceiling_get_items";
     let columns = [("ids", "bigint[]")];
-    ceiling::check_columns(Statement::GetItems, &columns)?;
     let client = server.client().await?;
-    client
-        .batch_execute(&ceiling::create_table_sql(schema, TABLE, &columns))
-        .await
-        .context("could not create the get_many ceiling's table")?;
+    ceiling::create_table(&client, schema, TABLE, Statement::GetItems, &columns).await?;
     let lists = get_many_lists(workload, ids);
     let numbers: Vec<i32> = (1..=lists.len() as i32).collect();
     let lists_text: Vec<String> = lists
@@ -240,12 +236,14 @@ async fn get_many_ceiling(
     tps
 }
 
-/// chunk_put's ceiling: pgbench running `put_chunks` on the same chunk sets, each set once
+/// chunk_put's ceiling: pgbench running `put_chunks` on the same chunk sets (their arguments
+/// gathered from the contract's own write of them, then the cache emptied), each set once
 /// (the clients take them in turn from a sequence), into an empty chunk cache, durable
 /// commits, as many clients as the phase has callers; sets per second. The chunk cache is
 /// emptied again afterwards, so the phase writes into an empty cache as well.
 async fn chunk_put_ceiling(
     server: &BenchServer,
+    pool: &KbPool,
     schema: &str,
     workload: &Workload,
     ids: &[i64],
@@ -263,54 +261,39 @@ async fn chunk_put_ceiling(
         ("token_counts", "int[]"),
         ("chunker_key", "text"),
     ];
-    ceiling::check_columns(Statement::PutChunks, &columns)?;
     let client = server.client().await?;
+    ceiling::create_table(&client, schema, TABLE, Statement::PutChunks, &columns).await?;
     client
         .batch_execute(&format!(
-            "{};\nDROP SEQUENCE IF EXISTS {schema}.{TABLE}_n;\nCREATE SEQUENCE {schema}.{TABLE}_n",
-            ceiling::create_table_sql(schema, TABLE, &columns)
-        ))
-        .await
-        .context("could not create the chunk_put ceiling's table")?;
-    let insert = client
-        .prepare(&format!(
-            "INSERT INTO {schema}.{TABLE} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            "DROP SEQUENCE IF EXISTS {schema}.{TABLE}_n; CREATE SEQUENCE {schema}.{TABLE}_n"
         ))
         .await?;
-    let mut expected = 0i64;
-    for (n, &index) in workload.chunk_put.iter().enumerate() {
-        let set = chunk_set(ids[index], &workload.items[index].content);
-        let count = set.chunks.len() as i32;
-        expected += i64::from(count);
-        let n = n as i32 + 1;
-        let item_ids = vec![set.item_id; set.chunks.len()];
-        let indexes: Vec<i32> = (0..count).collect();
-        let counts = vec![count; set.chunks.len()];
-        let hashes = vec![set.content_hash.to_vec(); set.chunks.len()];
-        let as_i32 = |value: u32| i32::try_from(value).unwrap_or(i32::MAX);
-        let starts: Vec<i32> = set.chunks.iter().map(|c| as_i32(c.start_offset)).collect();
-        let ends: Vec<i32> = set.chunks.iter().map(|c| as_i32(c.end_offset)).collect();
-        let texts: Vec<&str> = set.chunks.iter().map(|c| c.text.as_str()).collect();
-        let tokens: Vec<i32> = set.chunks.iter().map(|c| as_i32(c.token_count)).collect();
-        client
-            .execute(
-                &insert,
-                &[
-                    &n,
-                    &item_ids,
-                    &indexes,
-                    &counts,
-                    &hashes,
-                    &starts,
-                    &ends,
-                    &texts,
-                    &tokens,
-                    &CHUNKER_KEY,
-                ],
-            )
-            .await
-            .context("could not fill the chunk_put ceiling's table")?;
+    // Each set's arguments as the contract binds them: the sets are put through
+    // `ChunkCacheRepo::put` once, and every stored chunk column is one of its arguments, so the
+    // rows are gathered back into one array per argument, in chunk order.
+    let cache = ChunkCacheRepo::new(pool);
+    let sets_to_put: Vec<NewChunkSet> = workload
+        .chunk_put
+        .iter()
+        .map(|&index| chunk_set(ids[index], &workload.items[index].content))
+        .collect();
+    let mut expected = 0u64;
+    for batch in sets_to_put.chunks(100) {
+        expected += cache.put(CHUNKER_KEY, batch).await?;
     }
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {schema}.{TABLE} \
+             SELECT row_number() OVER (ORDER BY item_id)::int, \
+                 array_agg(item_id ORDER BY chunk_index), array_agg(chunk_index ORDER BY chunk_index), \
+                 array_agg(chunk_count ORDER BY chunk_index), array_agg(content_hash ORDER BY chunk_index), \
+                 array_agg(start_offset ORDER BY chunk_index), array_agg(end_offset ORDER BY chunk_index), \
+                 array_agg(text ORDER BY chunk_index), array_agg(token_count ORDER BY chunk_index), \
+                 min(chunker_key) \
+             FROM {schema}.chunk_cache WHERE chunker_key = '{CHUNKER_KEY}' GROUP BY item_id"
+        ))
+        .await
+        .context("could not fill the chunk_put ceiling's table")?;
     let sets = workload.chunk_put.len();
     let clients = options.concurrency.max(1);
     let per_client = sets.div_ceil(clients);
@@ -344,7 +327,7 @@ async fn chunk_put_ceiling(
         .await?
         .get(0);
     ensure!(
-        written == expected,
+        u64::try_from(written).ok() == Some(expected),
         "the chunk_put ceiling wrote {written} chunks where the phase writes {expected}: \
          it did other work, so it is no ceiling"
     );
