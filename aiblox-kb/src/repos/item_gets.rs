@@ -10,7 +10,6 @@
 //! are polled to completion or dropped, and every select/timeout in tokio does one or the
 //! other.)
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
@@ -136,7 +135,7 @@ async fn run_batch(pool: &KbPool, waiters: Vec<Waiter>) {
 }
 
 /// Gives each caller its item.
-fn answer(waiters: Vec<Waiter>, result: Result<HashMap<i64, KbItem>, Error>) {
+fn answer(waiters: Vec<Waiter>, result: Result<Vec<KbItem>, Error>) {
     match result {
         Ok(items) => {
             let ids: Vec<i64> = waiters.iter().map(|waiter| waiter.id).collect();
@@ -161,15 +160,13 @@ struct BatchGuard<'p> {
 
 impl BatchGuard<'_> {
     fn ids(&self) -> Vec<i64> {
-        let mut ids: Vec<i64> = self
+        let asked: Vec<i64> = self
             .waiters
             .iter()
             .flatten()
             .map(|waiter| waiter.id)
             .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids
+        super::item_repo::distinct_sorted(&asked)
     }
 }
 

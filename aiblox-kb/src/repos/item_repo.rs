@@ -1,9 +1,10 @@
 //! [`ItemRepo`]: writing items in idempotent batches, reading them back, searching them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use aiblox_kb_gen::client::GenericClient;
 use aiblox_kb_gen::queries::item as queries;
+use futures::TryStreamExt as _;
 use sha2::{Digest as _, Sha256};
 
 use crate::pool::{Executor, Target, target_of, with_client, with_read_client};
@@ -96,24 +97,13 @@ impl<'a> ItemRepo<'a> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let unique: Vec<i64> = ids
-            .iter()
-            .copied()
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let rows = with_client!(self.target, |client| queries::get_items()
-            .bind(client, &unique)
-            .map(item_from_borrowed)
-            .all()
-            .await
-            .map_err(Error::from_driver)?);
-        let mut by_id = HashMap::with_capacity(rows.len());
-        for item in rows {
-            let item = item?;
-            by_id.insert(item.id, item);
-        }
-        Ok(hand_out(ids, by_id))
+        let unique = distinct_sorted(ids);
+        let items = with_client!(self.target, |client| read_items(
+            queries::get_items().bind(client, &unique),
+            unique.len()
+        )
+        .await?);
+        Ok(hand_out(ids, items))
     }
 
     /// The item with this identity, if it exists.
@@ -497,60 +487,79 @@ async fn upsert<C: GenericClient>(
         .collect()
 }
 
-/// The item of each id of `ids`, in order (`None` where absent): moved out of `items`, and
-/// cloned only for an id asked for more than once.
-pub(super) fn hand_out(ids: &[i64], mut items: HashMap<i64, KbItem>) -> Vec<Option<KbItem>> {
-    let mut remaining: HashMap<i64, usize> = HashMap::with_capacity(ids.len());
-    for id in ids {
-        *remaining.entry(*id).or_default() += 1;
+/// The distinct ids of `ids`, ascending: what the statement is asked for, in the order its
+/// index scan reads them.
+pub(super) fn distinct_sorted(ids: &[i64]) -> Vec<i64> {
+    let mut unique = ids.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    unique
+}
+
+/// The rows of an item query, each mapped straight from the driver's buffer into a
+/// [`KbItem`] kept in a vector sized for the `expected` rows (no growth on the way).
+async fn read_items<C: GenericClient>(
+    query: queries::ItemQuery<'_, '_, '_, C, queries::Item, 1>,
+    expected: usize,
+) -> Result<Vec<KbItem>, Error> {
+    let rows = query
+        .map(item_from_borrowed)
+        .iter()
+        .await
+        .map_err(Error::from_driver)?;
+    let mut rows = std::pin::pin!(rows);
+    let mut items = Vec::with_capacity(expected);
+    while let Some(row) = rows.try_next().await.map_err(Error::from_driver)? {
+        items.push(row?);
     }
-    ids.iter()
-        .map(|id| {
-            let left = remaining.entry(*id).or_default();
-            *left -= 1;
-            if *left == 0 {
-                items.remove(id)
+    Ok(items)
+}
+
+/// The item of each id of `ids`, in order (`None` where absent): moved out of `items`, and
+/// cloned only for an id asked for more than once. Found by binary search in `items` sorted
+/// by id, which a batch of 100 does in a fraction of what hashing each id twice cost.
+pub(super) fn hand_out(ids: &[i64], mut items: Vec<KbItem>) -> Vec<Option<KbItem>> {
+    items.sort_unstable_by_key(|item| item.id);
+    let places: Vec<Option<usize>> = ids
+        .iter()
+        .map(|id| items.binary_search_by_key(id, |item| item.id).ok())
+        .collect();
+    // How many of the remaining asks name each item: it is moved out at its last.
+    let mut asks = vec![0_u32; items.len()];
+    for place in places.iter().flatten() {
+        asks[*place] += 1;
+    }
+    let mut items: Vec<Option<KbItem>> = items.into_iter().map(Some).collect();
+    places
+        .into_iter()
+        .map(|place| {
+            let place = place?;
+            asks[place] -= 1;
+            if asks[place] == 0 {
+                items[place].take()
             } else {
-                items.get(id).cloned()
+                items[place].clone()
             }
         })
         .collect()
 }
 
-/// The items with these (distinct) ids, by id, in one query on a read connection of `pool`.
-pub(super) async fn fetch_items(
-    pool: &crate::KbPool,
-    ids: &[i64],
-) -> Result<HashMap<i64, KbItem>, Error> {
+/// The items with these (distinct) ids, in one query on a read connection of `pool`.
+pub(super) async fn fetch_items(pool: &crate::KbPool, ids: &[i64]) -> Result<Vec<KbItem>, Error> {
     let client = pool.read_client().await?;
     if let [id] = ids {
         // A batch of one (no concurrent gets): the single-row statement. Through `= ANY($1)`
         // a lone get cost 25 % more latency and 40 % more server CPU (docs/benchmarks.md).
-        let mut items = HashMap::with_capacity(1);
-        if let Some(item) = queries::get_item()
+        return queries::get_item()
             .bind(&*client, id)
             .map(item_from_borrowed)
             .opt()
             .await
             .map_err(Error::from_driver)?
-        {
-            let item = item?;
-            items.insert(item.id, item);
-        }
-        return Ok(items);
+            .transpose()
+            .map(|item| item.into_iter().collect());
     }
-    let rows = queries::get_items()
-        .bind(&*client, &ids)
-        .map(item_from_borrowed)
-        .all()
-        .await
-        .map_err(Error::from_driver)?;
-    let mut items = HashMap::with_capacity(rows.len());
-    for item in rows {
-        let item = item?;
-        items.insert(item.id, item);
-    }
-    Ok(items)
+    read_items(queries::get_items().bind(&*client, &ids), ids.len()).await
 }
 
 /// An item straight from the driver's row buffer: each field copied once, the content hash
@@ -592,6 +601,46 @@ fn item_from_row(row: queries::Item) -> Result<KbItem, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn item(id: i64) -> KbItem {
+        KbItem {
+            id,
+            source: "docs".to_owned(),
+            external_id: id.to_string(),
+            title: None,
+            content: format!("content of {id}"),
+            content_hash: [0; 32],
+            metadata: serde_json::json!({}),
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            updated_at: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn each_id_gets_its_item_in_the_order_asked_whatever_the_rows_order() {
+        let ids = [7, 3, 99, 7, 1, 7, 3, -4];
+        // Rows come back in any order, each once; 99 and -4 do not exist.
+        let rows = vec![item(3), item(1), item(7)];
+        let answered: Vec<Option<i64>> = hand_out(&ids, rows)
+            .iter()
+            .map(|found| found.as_ref().map(|item| item.id))
+            .collect();
+        assert_eq!(
+            answered,
+            [
+                Some(7),
+                Some(3),
+                None,
+                Some(7),
+                Some(1),
+                Some(7),
+                Some(3),
+                None
+            ]
+        );
+        assert!(hand_out(&[], vec![item(1)]).is_empty());
+        assert_eq!(distinct_sorted(&ids), [-4, 1, 3, 7, 99]);
+    }
 
     #[test]
     fn batches_are_validated_before_anything_is_sent() {

@@ -51,7 +51,17 @@ pub struct Measured {
     /// Phases in run order.
     pub phases: Vec<(String, PhaseResult)>,
     /// Ceilings by phase name.
-    pub ceilings: std::collections::BTreeMap<String, f64>,
+    pub ceilings: std::collections::BTreeMap<String, Ceiling>,
+}
+
+/// What PostgreSQL itself does with a phase's statement and arguments (pgbench).
+#[derive(Debug, Clone, Copy)]
+pub struct Ceiling {
+    /// Calls per second.
+    pub calls_per_s: f64,
+    /// Server CPU per call, in milliseconds, when the server is ours: with the phase's client
+    /// CPU per call, what bounds the phase on this machine's cores.
+    pub server_cpu_ms_per_call: Option<f64>,
 }
 
 /// Runs every phase in the specification's order; results in run order.
@@ -190,7 +200,7 @@ async fn get_many_ceiling(
     workload: &Workload,
     ids: &[i64],
     options: PhaseOptions,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Ceiling> {
     const TABLE: &str = "ceiling_get_items";
     let columns = [("ids", "bigint[]")];
     let client = server.client().await?;
@@ -223,17 +233,30 @@ async fn get_many_ceiling(
         ":n",
         &format!("\\set n random(1, {})\n", lists.len()),
     )?;
-    let tps = server.pgbench_script(
+    let before = CpuSnapshot::take(server.postmaster());
+    let run = server.pgbench_script(
         schema,
         &script,
         options.concurrency,
         2,
         PgbenchRun::Seconds(options.ceiling_seconds),
     );
+    let spent = CpuSnapshot::take(server.postmaster()).since(&before);
     server
         .admin(&format!("DROP TABLE {schema}.{TABLE}"))
         .await?;
-    tps
+    let run = run?;
+    Ok(Ceiling {
+        calls_per_s: run.tps,
+        server_cpu_ms_per_call: per_call_ms(spent.server, run.transactions),
+    })
+}
+
+/// CPU milliseconds per call, when the CPU was measured and calls were made.
+fn per_call_ms(cpu_seconds: Option<f64>, calls: u64) -> Option<f64> {
+    cpu_seconds
+        .filter(|_| calls > 0)
+        .map(|seconds| seconds * 1000.0 / calls as f64)
 }
 
 /// chunk_put's ceiling: pgbench running `put_chunks` on the same chunk sets (their arguments
@@ -248,7 +271,7 @@ async fn chunk_put_ceiling(
     workload: &Workload,
     ids: &[i64],
     options: PhaseOptions,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Ceiling> {
     const TABLE: &str = "ceiling_put_chunks";
     let columns = [
         ("item_ids", "bigint[]"),
@@ -315,13 +338,15 @@ async fn chunk_put_ceiling(
         &format!("(SELECT nextval('{schema}.{TABLE}_n')) + :zero"),
         "\\set zero 0\n",
     )?;
-    let tps = server.pgbench_script(
+    let before = CpuSnapshot::take(server.postmaster());
+    let run = server.pgbench_script(
         schema,
         &script,
         clients,
         2,
         PgbenchRun::TransactionsPerClient(per_client),
     )?;
+    let spent = CpuSnapshot::take(server.postmaster()).since(&before);
     let written: i64 = client
         .query_one(&format!("SELECT count(*) FROM {schema}.chunk_cache"), &[])
         .await?
@@ -339,7 +364,10 @@ async fn chunk_put_ceiling(
         .await?;
     settle(server, schema).await?;
     // Transactions past the last set picked nothing: count sets, not transactions.
-    Ok(tps * sets as f64 / (per_client * clients) as f64)
+    Ok(Ceiling {
+        calls_per_s: run.tps * sets as f64 / (per_client * clients) as f64,
+        server_cpu_ms_per_call: per_call_ms(spent.server, sets as u64),
+    })
 }
 
 /// VACUUM (ANALYZE) both tables, then CHECKPOINT: untimed, between phases.

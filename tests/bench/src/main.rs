@@ -200,8 +200,15 @@ async fn run(args: KbArgs) -> anyhow::Result<()> {
         pgbench_select_only_tps: pgbench_tps.map(|tps| round(tps, 1)),
         ceilings: measured
             .ceilings
-            .into_iter()
-            .map(|(phase, calls)| (phase, round(calls, 1)))
+            .iter()
+            .map(|(phase, ceiling)| (phase.clone(), round(ceiling.calls_per_s, 1)))
+            .collect(),
+        ceiling_server_cpu_ms_per_call: measured
+            .ceilings
+            .iter()
+            .filter_map(|(phase, ceiling)| {
+                Some((phase.clone(), round(ceiling.server_cpu_ms_per_call?, 4)))
+            })
             .collect(),
         ratios: Default::default(),
     };
@@ -261,6 +268,31 @@ fn add_ratios(report: &mut Report) {
             ratios.insert(
                 "get_many_bare_deadpool_vs_ceiling".to_owned(),
                 round(bare / ceiling, 3),
+            );
+        }
+    }
+    // What the machine's cores allow: were every core busy with the ceiling's server work
+    // per call plus the phase's own client work per call, this many calls per second, as a
+    // ratio of the ceiling (pgbench's own client work is small). A phase cannot pass it on
+    // this machine however lean the code between the two.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    for (phase, reference) in [
+        ("get_many", "get_many"),
+        ("get_many_bare_deadpool", "get_many"),
+    ] {
+        let (Some(result), Some(ceiling), Some(server_ms)) = (
+            report.phase(phase),
+            report.ceilings.get(reference),
+            report.ceiling_server_cpu_ms_per_call.get(reference),
+        ) else {
+            continue;
+        };
+        let client_ms = result.client_cpu_s * 1000.0 / result.ops.max(1) as f64;
+        if client_ms + server_ms > 0.0 {
+            let bound = cores * 1000.0 / (client_ms + server_ms);
+            ratios.insert(
+                format!("{phase}_cpu_bound_vs_ceiling"),
+                round(bound / ceiling, 3),
             );
         }
     }

@@ -96,6 +96,8 @@ pub struct Report {
     /// Each phase's ceiling by phase name: calls per second of pgbench running the
     /// contract's own statement with the same arguments (`ceiling`).
     pub ceilings: BTreeMap<String, f64>,
+    /// Server CPU milliseconds per call of each ceiling, when the server is ours.
+    pub ceiling_server_cpu_ms_per_call: BTreeMap<String, f64>,
     /// Ratios worth a glance: get ÷ pgbench, each phase ÷ its ceiling, and so on.
     pub ratios: BTreeMap<String, f64>,
 }

@@ -126,7 +126,7 @@ impl BenchServer {
 
     /// Runs a custom pgbench `script` (prepared statements, no vacuum) on the KB database with
     /// `schema` first on the search path: `clients` clients on `threads` threads, `run` long;
-    /// the TPS it prints.
+    /// what it printed of the run.
     pub fn pgbench_script(
         &self,
         schema: &str,
@@ -134,7 +134,7 @@ impl BenchServer {
         clients: usize,
         threads: usize,
         run: PgbenchRun,
-    ) -> anyhow::Result<f64> {
+    ) -> anyhow::Result<ScriptRun> {
         let file = tempfile::Builder::new()
             .prefix("aiblox-ceiling-")
             .suffix(".sql")
@@ -162,7 +162,10 @@ impl BenchServer {
             &args,
             Some(&format!("-c search_path={schema}")),
         )?;
-        parse_tps(&output)
+        Ok(ScriptRun {
+            tps: parse_tps(&output)?,
+            transactions: parse_transactions(&output)?,
+        })
     }
 
     /// `pgbench -i -s scale`, then `pgbench -S -M prepared -c clients -j threads -T seconds`;
@@ -231,6 +234,27 @@ async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
 }
 
 /// The figure of pgbench's `tps = N (without initial connection time)` line.
+/// What pgbench printed of a custom script's run.
+#[derive(Debug, Clone, Copy)]
+pub struct ScriptRun {
+    /// Transactions per second, without initial connection time.
+    pub tps: f64,
+    /// Transactions it ran.
+    pub transactions: u64,
+}
+
+/// The transactions pgbench says it ran ("number of transactions actually processed: N", or
+/// "N/M" when a count was asked for).
+fn parse_transactions(output: &str) -> anyhow::Result<u64> {
+    const LABEL: &str = "number of transactions actually processed: ";
+    output
+        .lines()
+        .find_map(|line| line.strip_prefix(LABEL))
+        .and_then(|figure| figure.split('/').next())
+        .and_then(|figure| figure.trim().parse().ok())
+        .with_context(|| format!("pgbench printed no transaction count:\n{output}"))
+}
+
 pub fn parse_tps(output: &str) -> anyhow::Result<f64> {
     output
         .lines()
@@ -251,5 +275,10 @@ mod tests {
                       tps = 88674.266983 (without initial connection time)\n";
         assert_eq!(parse_tps(output).unwrap(), 88674.266983);
         assert!(parse_tps("nothing here").is_err());
+        let counted = "number of transactions actually processed: 8011\n";
+        assert_eq!(parse_transactions(counted).unwrap(), 8011);
+        let asked = "number of transactions actually processed: 1600/1600\n";
+        assert_eq!(parse_transactions(asked).unwrap(), 1600);
+        assert!(parse_transactions("nothing here").is_err());
     }
 }

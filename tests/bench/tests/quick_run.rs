@@ -90,10 +90,24 @@ fn a_quick_run_measures_every_phase_and_checks_its_results() {
                 > 0.0
         );
     }
+    // The ceilings' server CPU is measured (the server is the run's own), so the bound the
+    // cores put on get_many and its bare reference is reported.
+    for phase in ["get_many", "chunk_put"] {
+        assert!(
+            report["ceiling_server_cpu_ms_per_call"][phase]
+                .as_f64()
+                .unwrap_or(0.0)
+                > 0.0,
+            "{}",
+            report["ceiling_server_cpu_ms_per_call"]
+        );
+    }
     for ratio in [
         "get_c1_vs_plain_pool",
         "get_c1_p50_vs_plain_pool",
         "get_many_vs_bare_deadpool",
+        "get_many_cpu_bound_vs_ceiling",
+        "get_many_bare_deadpool_cpu_bound_vs_ceiling",
     ] {
         assert!(report["ratios"][ratio].as_f64().unwrap() > 0.0, "{ratio}");
     }
