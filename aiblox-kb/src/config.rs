@@ -28,6 +28,8 @@ pub struct KbConfig {
     pg: tokio_postgres::Config,
     schema: String,
     tls: TlsMode,
+    /// Where migrations connect when not the database URL: (driver configuration, TLS).
+    migration: Option<(tokio_postgres::Config, TlsMode)>,
 }
 
 impl KbConfig {
@@ -37,21 +39,32 @@ impl KbConfig {
     pub const DATABASE_URL_FALLBACK_ENV: &str = "DATABASE_URL";
     /// The environment variable holding the schema name.
     pub const SCHEMA_ENV: &str = "AIBLOX_KB_SCHEMA";
+    /// The environment variable holding a URL of its own for migrations (optional): a direct
+    /// connection to the primary when the database URL goes through a pooler in transaction
+    /// mode, which breaks the session lock that serialises migration runners.
+    pub const MIGRATION_URL_ENV: &str = "AIBLOX_KB_MIGRATION_URL";
     /// The schema used when none is configured.
     pub const DEFAULT_SCHEMA: &str = "kb";
 
     /// A configuration for the database at `database_url` (a `postgresql://` URL or a
     /// `key=value` connection string), with the default schema `kb`.
     pub fn new(database_url: &str) -> Result<Self, Error> {
-        let (database_url, tls) = tls::split_url(database_url)?;
-        let pg = database_url.parse::<tokio_postgres::Config>().map_err(|err| Error::Config {
-            message: format!("the database URL is not valid ({err}); expected postgresql://user:password@host:port/dbname"),
-        })?;
+        let (pg, tls) = parse_url(database_url, "database")?;
         Ok(KbConfig {
             pg,
             schema: Self::DEFAULT_SCHEMA.to_owned(),
             tls,
+            migration: None,
         })
+    }
+
+    /// The same configuration with migrations connecting to `migration_url` (same forms as
+    /// the database URL) instead of the database URL: for a database URL that goes through a
+    /// connection pooler in transaction mode (the migration lock is a session lock) or that
+    /// may name a standby. Pools never use it.
+    pub fn with_migration_url(mut self, migration_url: &str) -> Result<Self, Error> {
+        self.migration = Some(parse_url(migration_url, "migration")?);
+        Ok(self)
     }
 
     /// Reads the configuration from the environment: the URL from `AIBLOX_KB_DATABASE_URL`
@@ -98,7 +111,12 @@ impl KbConfig {
                 (url, source)
             }
         };
-        let config = Self::new(&url).map_err(|err| err.in_setting(url_source))?;
+        let mut config = Self::new(&url).map_err(|err| err.in_setting(url_source))?;
+        if let Some(migration_url) = set(Self::MIGRATION_URL_ENV) {
+            config = config
+                .with_migration_url(&migration_url)
+                .map_err(|err| err.in_setting(Self::MIGRATION_URL_ENV))?;
+        }
         let (schema, schema_source) = match schema_flag {
             Some(schema) => (Some(schema.to_owned()), "--schema"),
             None => (set(Self::SCHEMA_ENV), Self::SCHEMA_ENV),
@@ -145,6 +163,26 @@ impl KbConfig {
         redacted_url(&self.pg)
     }
 
+    /// The migration URL with its password hidden, when one is set
+    /// ([`KbConfig::with_migration_url`]).
+    pub fn redacted_migration_url(&self) -> Option<String> {
+        self.migration.as_ref().map(|(pg, _)| redacted_url(pg))
+    }
+
+    /// The configuration migrations connect with: the migration URL's server when one is set
+    /// (same schema), else this one.
+    pub(crate) fn for_migrations(&self) -> KbConfig {
+        match &self.migration {
+            Some((pg, tls)) => KbConfig {
+                pg: pg.clone(),
+                schema: self.schema.clone(),
+                tls: tls.clone(),
+                migration: None,
+            },
+            None => self.clone(),
+        }
+    }
+
     /// Where the database is, `host:port` (comma-separated for several hosts), for messages:
     /// no user, no password.
     pub(crate) fn target(&self) -> String {
@@ -178,6 +216,7 @@ impl fmt::Debug for KbConfig {
         f.debug_struct("KbConfig")
             .field("database_url", &self.redacted_url())
             .field("schema", &self.schema)
+            .field("migration_url", &self.redacted_migration_url())
             .finish()
     }
 }
@@ -186,6 +225,18 @@ impl fmt::Display for KbConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} (schema {})", self.redacted_url(), self.schema)
     }
+}
+
+/// A URL's driver configuration and TLS mode; `which` names the URL in the error ("database",
+/// "migration"), never its value.
+fn parse_url(url: &str, which: &str) -> Result<(tokio_postgres::Config, TlsMode), Error> {
+    let (url, tls) = tls::split_url(url)?;
+    let pg = url.parse::<tokio_postgres::Config>().map_err(|err| Error::Config {
+        message: format!(
+            "the {which} URL is not valid ({err}); expected postgresql://user:password@host:port/dbname"
+        ),
+    })?;
+    Ok((pg, tls))
 }
 
 /// Checks that `schema` is a plain lower-case identifier that needs no quoting.
@@ -381,6 +432,65 @@ mod tests {
             err.contains("pass --database-url URL or set AIBLOX_KB_DATABASE_URL"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_migration_url_of_its_own_is_read_kept_secret_and_used_only_by_migrations() {
+        let lookup = |pairs: Vec<(&'static str, &'static str)>| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| (*value).to_owned())
+            }
+        };
+        let config = KbConfig::from_lookup(lookup(vec![
+            (
+                "AIBLOX_KB_DATABASE_URL",
+                "postgresql://app:pw1@pooler:6432/x",
+            ),
+            (
+                "AIBLOX_KB_MIGRATION_URL",
+                "postgresql://owner:hunter2@primary/x",
+            ),
+            ("AIBLOX_KB_SCHEMA", "kb_blue"),
+        ]))
+        .unwrap();
+        assert_eq!(config.target(), "pooler:6432");
+        assert_eq!(
+            config.redacted_migration_url().as_deref(),
+            Some("postgresql://owner:***@primary:5432/x")
+        );
+        let migrations = config.for_migrations();
+        assert_eq!(migrations.target(), "primary:5432");
+        assert_eq!(migrations.schema(), "kb_blue");
+        assert!(migrations.redacted_migration_url().is_none());
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("pw1"),
+            "{shown}"
+        );
+        assert!(shown.contains("owner:***@primary"), "{shown}");
+
+        // Without one, migrations use the database URL.
+        let plain = KbConfig::new("postgresql://app@db/x").unwrap();
+        assert!(plain.redacted_migration_url().is_none());
+        assert_eq!(plain.for_migrations().target(), "db:5432");
+
+        let err = KbConfig::from_lookup(lookup(vec![
+            ("AIBLOX_KB_DATABASE_URL", "postgresql://app@db/x"),
+            (
+                "AIBLOX_KB_MIGRATION_URL",
+                "postgresql://owner:hunter2@primary:notaport/x",
+            ),
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("AIBLOX_KB_MIGRATION_URL: the migration URL is not valid"),
+            "{err}"
+        );
+        assert!(!err.contains("hunter2"), "{err}");
     }
 
     #[test]

@@ -218,6 +218,8 @@ enum Target {
     DatabaseUrl,
     /// The contract's schema name.
     DatabaseSchema,
+    /// The contract's migration URL (optional: migrations use the database URL without it).
+    DatabaseMigrationUrl,
 }
 
 impl Setting {
@@ -234,6 +236,7 @@ impl Setting {
         match self.target {
             Target::DatabaseUrl => "none (required; a secret)".to_owned(),
             Target::DatabaseSchema => KbConfig::DEFAULT_SCHEMA.to_owned(),
+            Target::DatabaseMigrationUrl => "none (the database URL; a secret)".to_owned(),
             Target::Field(_) => match self.show(&Settings::with_defaults(placeholder_database())) {
                 Some(toml::Value::String(text)) => text,
                 Some(value) => value.to_string(),
@@ -249,6 +252,10 @@ impl Setting {
             Target::DatabaseSchema => {
                 Some(toml::Value::String(settings.database.schema().to_owned()))
             }
+            Target::DatabaseMigrationUrl => settings
+                .database
+                .redacted_migration_url()
+                .map(toml::Value::String),
             Target::Field(field) => field(&mut settings.clone()).show(),
         }
     }
@@ -273,7 +280,7 @@ impl Setting {
 
 /// Every setting, in the order `--help` and `check-config` show them (top-level keys first,
 /// then each section's keys together).
-pub static SETTINGS: [Setting; 20] = [
+pub static SETTINGS: [Setting; 21] = [
     Setting {
         key: "listen",
         env: "AIBLOX_LISTEN",
@@ -313,6 +320,16 @@ pub static SETTINGS: [Setting; 20] = [
         secret: false,
         example: "kb_example",
         target: Target::DatabaseSchema,
+    },
+    Setting {
+        key: "database.migration_url",
+        env: KbConfig::MIGRATION_URL_ENV,
+        value_name: "URL",
+        help: "PostgreSQL URL migrations connect to, when not the database URL: a direct connection to the primary where the database URL goes through a pooler in transaction mode (the migration lock is a session lock)",
+        range: None,
+        secret: true,
+        example: "postgresql://example:secret@primary.example:5432/knowledge",
+        target: Target::DatabaseMigrationUrl,
     },
     Setting {
         key: "pool.max_size",
@@ -876,6 +893,11 @@ impl Settings {
             database = database
                 .with_schema(schema.value.trim())
                 .map_err(|err| reason(schema, err))?;
+        }
+        if let Some(migration_url) = last(|target| matches!(target, Target::DatabaseMigrationUrl)) {
+            database = database
+                .with_migration_url(migration_url.value.trim())
+                .map_err(|err| reason(migration_url, err))?;
         }
         let mut settings = Settings::with_defaults(database);
         for (setting, assignment) in targets {

@@ -54,6 +54,29 @@ impl History {
         &self.client
     }
 
+    /// Refuses to migrate a standby (a server in recovery, read-only): migrations run on the
+    /// primary. Said before the lock is taken or anything is tried, with what to do.
+    pub(crate) async fn ensure_primary(&self, target: &str) -> Result<(), Error> {
+        let in_recovery: bool = self
+            .client
+            .query_one("SELECT pg_is_in_recovery()", &[])
+            .await
+            .map_err(Error::from_driver)?
+            .get(0);
+        if in_recovery {
+            return Err(Error::Config {
+                message: format!(
+                    "the database at {target} is a standby (in recovery, read-only): migrations \
+                     run on the primary; point the migration URL at the primary \
+                     ({}, else the database URL), or list every host with \
+                     target_session_attrs=read-write so that the primary is chosen",
+                    KbConfig::MIGRATION_URL_ENV
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Takes the schema's migration lock, waiting at most `timeout`.
     pub(crate) async fn lock(&self, timeout: Duration) -> Result<(), Error> {
         self.client

@@ -119,7 +119,9 @@ impl Migrator {
     /// another runner holds the lock past the timeout (the message names it);
     /// [`Error::Unavailable`] when the database cannot be reached.
     pub async fn run(&self) -> Result<MigrationReport, Error> {
-        let history = History::connect(&self.config).await?;
+        let target = self.config.for_migrations();
+        let history = History::connect(&target).await?;
+        history.ensure_primary(&target.target()).await?;
         history.lock(self.lock_timeout).await?;
         let result = self.run_locked(&history).await;
         history.unlock().await;

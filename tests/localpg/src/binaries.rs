@@ -25,13 +25,26 @@ impl ServerBinaries {
         Self::locate_in(&candidates)
     }
 
-    /// Finds the first directory of `candidates` holding both `initdb` and `postgres`.
+    /// Finds the first directory of `candidates` holding both `initdb` and `postgres`. When
+    /// `postgres` there is a link into the installation's own directory (as a
+    /// `/usr/local/bin/postgres -> /usr/lib/postgresql/15/bin/postgres`), that directory is
+    /// the one used: it also holds `pg_ctl`, `pg_basebackup` and the rest.
     pub fn locate_in(candidates: &[PathBuf]) -> Result<Self, Error> {
+        let holds_server =
+            |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
         candidates
             .iter()
-            .find(|dir| dir.join("initdb").is_file() && dir.join("postgres").is_file())
-            .map(|dir| ServerBinaries {
-                bindir: dir.clone(),
+            .find(|dir| holds_server(dir))
+            .map(|dir| {
+                let installed = dir
+                    .join("postgres")
+                    .canonicalize()
+                    .ok()
+                    .and_then(|real| real.parent().map(Path::to_path_buf))
+                    .filter(|real| holds_server(real));
+                ServerBinaries {
+                    bindir: installed.unwrap_or_else(|| dir.clone()),
+                }
             })
             .ok_or_else(|| Error::BinariesNotFound {
                 searched: if candidates.is_empty() {

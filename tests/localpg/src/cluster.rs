@@ -46,6 +46,7 @@ pub struct ServerOptions {
 pub struct LocalCluster {
     dir: PathBuf,
     port: u16,
+    binaries: ServerBinaries,
     server: Option<ServerKeeper>,
     remove_on_drop: bool,
     _owner_lock: File,
@@ -78,6 +79,51 @@ impl LocalCluster {
         options: &ServerOptions,
     ) -> Result<Self, Error> {
         let account = ServerAccount::detect()?;
+        let cluster = Self::new_temporary(binaries, account, options)?;
+        initdb(binaries, account, &cluster.data_dir())?;
+        cluster.start_server(account, options)
+    }
+
+    /// A streaming standby of this cluster, running as a hot standby (read-only queries) in a
+    /// directory of its own, with `options` of its own (TCP, settings, durability): a copy
+    /// taken with `pg_basebackup -R -X stream`, following this cluster until promoted.
+    ///
+    /// To make it synchronous, start the primary with `synchronous_standby_names=*` in its
+    /// settings and `durable` (throwaway clusters commit asynchronously): every commit then
+    /// waits for the standby. To make lag on demand, run `SELECT pg_wal_replay_pause()` on the
+    /// standby (and `pg_wal_replay_resume()`); to fail over, stop this cluster and
+    /// [`promote`](LocalCluster::promote) the standby.
+    pub fn start_standby(&self, options: &ServerOptions) -> Result<LocalCluster, Error> {
+        let account = ServerAccount::detect()?;
+        let standby = Self::new_temporary(&self.binaries, account, options)?;
+        self.base_backup(account, &standby.data_dir())?;
+        standby.start_server(account, options)
+    }
+
+    /// Ends recovery on a standby: it becomes a primary accepting writes. Returns once it does
+    /// (`pg_ctl promote --wait`).
+    pub fn promote(&self) -> Result<(), Error> {
+        let account = ServerAccount::detect()?;
+        let mut command = Command::new(setpriv());
+        command
+            .args(account.setpriv_args())
+            .arg("--")
+            .arg(self.binaries.program("pg_ctl"))
+            .arg("promote")
+            .arg("--wait")
+            .args(["--timeout", "60"])
+            .arg("-D")
+            .arg(self.data_dir());
+        run_tool("pg_ctl promote", &mut command)
+    }
+
+    /// A new, locked, empty cluster directory under the system temp dir (after sweeping
+    /// directories left behind by killed runs), given to the server's account; no server yet.
+    fn new_temporary(
+        binaries: &ServerBinaries,
+        account: ServerAccount,
+        options: &ServerOptions,
+    ) -> Result<LocalCluster, Error> {
         let base = base_dir();
         std::fs::DirBuilder::new()
             .recursive(true)
@@ -97,35 +143,72 @@ impl LocalCluster {
         } else {
             PORT
         };
-        let mut cluster = LocalCluster {
+        let cluster = LocalCluster {
             dir,
             port,
+            binaries: binaries.clone(),
             server: None,
             remove_on_drop: true,
             _owner_lock: owner_lock,
         };
         account.give(&cluster.dir)?;
-        initdb(binaries, account, &cluster.data_dir())?;
+        Ok(cluster)
+    }
+
+    /// Copies this running cluster into `data_dir` as a standby of it (`standby.signal` and
+    /// `primary_conninfo` written by `pg_basebackup -R`).
+    fn base_backup(&self, account: ServerAccount, data_dir: &Path) -> Result<(), Error> {
+        let mut command = Command::new(setpriv());
+        command
+            .args(account.setpriv_args())
+            .arg("--")
+            .arg(self.binaries.program("pg_basebackup"))
+            .arg("-D")
+            .arg(data_dir)
+            .args([
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+                "-U",
+                "postgres",
+            ])
+            .arg("-h")
+            .arg(&self.dir)
+            .arg("-p")
+            .arg(self.port.to_string());
+        run_tool("pg_basebackup", &mut command)
+    }
+
+    /// Writes `options.files` into the directory and starts the server on its data.
+    fn start_server(
+        mut self,
+        account: ServerAccount,
+        options: &ServerOptions,
+    ) -> Result<LocalCluster, Error> {
         for (name, contents) in &options.files {
-            let path = cluster.dir.join(name);
+            let path = self.dir.join(name);
             std::fs::write(&path, contents).map_err(Error::io("could not write", &path))?;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
                 .map_err(Error::io("could not protect", &path))?;
             account.give(&path)?;
         }
-        cluster.server = Some(ServerKeeper::start(
-            binaries,
+        let durability = if options.durable {
+            Durability::Durable
+        } else {
+            Durability::Throwaway
+        };
+        self.server = Some(ServerKeeper::start(
+            &self.binaries,
             account,
-            &cluster.dir,
-            if options.durable {
-                Durability::Durable
-            } else {
-                Durability::Throwaway
-            },
-            port,
+            &self.dir,
+            durability,
+            self.port,
             options,
         )?);
-        Ok(cluster)
+        Ok(self)
     }
 
     /// Starts a durable cluster whose data lives in `dir` and survives this process: created
@@ -142,6 +225,7 @@ impl LocalCluster {
         let mut cluster = LocalCluster {
             dir: dir.to_owned(),
             port: PORT,
+            binaries: binaries.clone(),
             server: None,
             remove_on_drop: false,
             _owner_lock: owner_lock,
@@ -346,7 +430,8 @@ fn stop_child(child: &mut Child, durability: Durability) {
     let _ = child.wait();
 }
 
-/// Polls `postmaster.pid` until its status line says `ready`, or the server exits.
+/// Polls `postmaster.pid` until its status line says `ready` (or `standby`: a hot standby
+/// accepting read-only connections), or the server exits.
 fn wait_until_ready(child: &mut Child, data_dir: &Path, log_path: &Path) -> Result<(), Error> {
     let started = Instant::now();
     let pid_file = data_dir.join("postmaster.pid");
@@ -366,7 +451,7 @@ fn wait_until_ready(child: &mut Child, data_dir: &Path, log_path: &Path) -> Resu
             && contents
                 .lines()
                 .nth(7)
-                .is_some_and(|status| status.trim() == "ready")
+                .is_some_and(|status| matches!(status.trim(), "ready" | "standby"))
         {
             return Ok(());
         }
@@ -402,17 +487,23 @@ fn initdb(binaries: &ServerBinaries, account: ServerAccount, data_dir: &Path) ->
     if Path::new("/usr/lib/locale/C.utf8").exists() {
         command.arg("--lc-ctype=C.UTF-8");
     }
+    run_tool("initdb", &mut command)
+}
+
+/// Runs a server program to its end; its output becomes the error when it fails.
+fn run_tool(program: &str, command: &mut Command) -> Result<(), Error> {
     let output = command
         .stdin(Stdio::null())
         .output()
         .map_err(|source| Error::Spawn {
-            program: "initdb".to_owned(),
+            program: program.to_owned(),
             source,
         })?;
     if !output.status.success() {
         let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
         text.push_str(&String::from_utf8_lossy(&output.stderr));
-        return Err(Error::Initdb {
+        return Err(Error::Tool {
+            program: program.to_owned(),
             status: output.status.to_string(),
             output: text,
         });

@@ -40,9 +40,11 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// `initdb` ran and failed.
-    #[error("initdb failed ({status}):\n{output}")]
-    Initdb {
+    /// A server program (`initdb`, `pg_basebackup`, `pg_ctl`) ran and failed.
+    #[error("{program} failed ({status}):\n{output}")]
+    Tool {
+        /// The program.
+        program: String,
         /// Its exit status.
         status: String,
         /// What it printed.
