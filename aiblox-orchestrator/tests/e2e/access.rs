@@ -2,10 +2,8 @@
 //! per-key rate limits, keys reloaded on SIGHUP without a restart, anonymous service only on
 //! loopback unless allowed, and tokens in no log line, metric or error body.
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use aiblox_kb::ItemRepo;
@@ -15,7 +13,7 @@ use aiblox_orchestrator::new_key;
 use serde_json::{Value, json};
 
 use crate::secrets::logs;
-use crate::{TestApp, corpus, settings_with};
+use crate::{Served, TestApp, corpus, settings_with};
 
 /// A key's token and its `[[key]]` entry.
 struct NewKey {
@@ -388,75 +386,6 @@ async fn sighup_reloads_the_keys_and_a_broken_file_keeps_the_old_ones() {
         assert!(!all.contains(token.as_str()), "a token in the logs");
     }
     served.stop_running();
-}
-
-/// The real service binary, serving `kb` on a free port with JSON logs collected.
-struct Served {
-    child: std::process::Child,
-    lines: Arc<Mutex<Vec<String>>>,
-    address: String,
-}
-
-impl Served {
-    async fn start(kb: &TestKb, keys: Option<&Path>) -> Served {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_aiblox-orchestrator"));
-        command
-            .arg("serve")
-            .env("AIBLOX_KB_DATABASE_URL", kb.server_url())
-            .env("AIBLOX_KB_SCHEMA", kb.schema())
-            .env("AIBLOX_LISTEN", "127.0.0.1:0")
-            .env("AIBLOX_LOG_FORMAT", "json")
-            .env_remove("AIBLOX_EMBEDDING_MODEL")
-            .env_remove("AIBLOX_API_KEYS_FILE")
-            .stderr(Stdio::piped());
-        if let Some(keys) = keys {
-            command.env("AIBLOX_API_KEYS_FILE", keys);
-        }
-        let mut child = command.spawn().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
-        let reader = BufReader::new(child.stderr.take().unwrap());
-        let collected = lines.clone();
-        std::thread::spawn(move || {
-            for line in reader.lines().map_while(Result::ok) {
-                collected.lock().unwrap().push(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let address = loop {
-            let found = lines.lock().unwrap().iter().find_map(|line| {
-                let line: Value = serde_json::from_str(line).ok()?;
-                (line["fields"]["message"] == "listening")
-                    .then(|| line["fields"]["address"].as_str().map(str::to_owned))
-                    .flatten()
-            });
-            if let Some(address) = found {
-                break address;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no listening line: {:?}",
-                lines.lock().unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        Served {
-            child,
-            lines,
-            address,
-        }
-    }
-
-    /// Asserts the process still runs (no restart happened), then stops it.
-    fn stop_running(mut self) {
-        assert!(
-            self.child.try_wait().unwrap().is_none(),
-            "the service is still running"
-        );
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
 }
 
 /// Without keys, SIGHUP is caught and logged: its default action would stop the service.

@@ -5,12 +5,17 @@ mod access;
 mod api;
 mod cli;
 mod failures;
+mod fleet;
 mod hybrid;
 mod pipeline;
 mod privileges;
 mod secrets;
 
-use std::time::Duration;
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aiblox_kb::{ItemRepo, KbConfig, NewItem};
 use aiblox_kb_testkit::TestKb;
@@ -178,7 +183,7 @@ pub fn settings_with(
 /// build's migrations and one more (`V9000__add_lang.sql`).
 pub async fn apply_a_newer_builds_migration(config: &KbConfig) {
     let newer = tempfile::tempdir().unwrap();
-    let embedded = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../aiblox-kb/migrations");
+    let embedded = Path::new(env!("CARGO_MANIFEST_DIR")).join("../aiblox-kb/migrations");
     for entry in std::fs::read_dir(&embedded).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|ext| ext == "sql") {
@@ -205,16 +210,13 @@ pub async fn readyz_until(
     what: &str,
     done: impl Fn(u16, &Value) -> bool,
 ) -> (u16, Value) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (status, body) = app.get("/readyz").await;
         if done(status, &body) {
             return (status, body);
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what}: still {status} {body}"
-        );
+        assert!(Instant::now() < deadline, "{what}: still {status} {body}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -236,5 +238,77 @@ pub async fn assert_offsets_hold(app: &TestApp, response: &Value) {
             passage["text"].as_str(),
             "offsets of {passage}"
         );
+    }
+}
+
+/// The real service binary, serving `kb` on a free port with JSON logs collected.
+pub struct Served {
+    /// The process.
+    pub child: std::process::Child,
+    /// Its log lines so far.
+    pub lines: Arc<Mutex<Vec<String>>>,
+    /// Where it listens, `host:port`.
+    pub address: String,
+}
+
+impl Served {
+    pub async fn start(kb: &TestKb, keys: Option<&Path>) -> Served {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_aiblox-orchestrator"));
+        command
+            .arg("serve")
+            .env("AIBLOX_KB_DATABASE_URL", kb.server_url())
+            .env("AIBLOX_KB_SCHEMA", kb.schema())
+            .env("AIBLOX_LISTEN", "127.0.0.1:0")
+            .env("AIBLOX_LOG_FORMAT", "json")
+            .env_remove("AIBLOX_EMBEDDING_MODEL")
+            .env_remove("AIBLOX_API_KEYS_FILE")
+            .stderr(Stdio::piped());
+        if let Some(keys) = keys {
+            command.env("AIBLOX_API_KEYS_FILE", keys);
+        }
+        let mut child = command.spawn().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let reader = BufReader::new(child.stderr.take().unwrap());
+        let collected = lines.clone();
+        std::thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                collected.lock().unwrap().push(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let address = loop {
+            let found = lines.lock().unwrap().iter().find_map(|line| {
+                let line: Value = serde_json::from_str(line).ok()?;
+                (line["fields"]["message"] == "listening")
+                    .then(|| line["fields"]["address"].as_str().map(str::to_owned))
+                    .flatten()
+            });
+            if let Some(address) = found {
+                break address;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no listening line: {:?}",
+                lines.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        Served {
+            child,
+            lines,
+            address,
+        }
+    }
+
+    /// Asserts the process still runs (no restart happened), then stops it.
+    pub fn stop_running(mut self) {
+        assert!(
+            self.child.try_wait().unwrap().is_none(),
+            "the service is still running"
+        );
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
     }
 }
