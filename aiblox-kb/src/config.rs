@@ -1,6 +1,7 @@
 //! The contract's configuration: the database URL (a secret) and the schema name.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::Error;
 use crate::tls::{self, TlsMode};
@@ -30,6 +31,10 @@ pub struct KbConfig {
     tls: TlsMode,
     /// Where migrations connect when not the database URL: (driver configuration, TLS).
     migration: Option<(tokio_postgres::Config, TlsMode)>,
+    /// Read replicas: (driver configuration, TLS) of each.
+    read_replicas: Vec<(tokio_postgres::Config, TlsMode)>,
+    /// How far behind the primary a replica may be and still serve reads.
+    max_replica_lag: Duration,
 }
 
 impl KbConfig {
@@ -43,6 +48,14 @@ impl KbConfig {
     /// connection to the primary when the database URL goes through a pooler in transaction
     /// mode, which breaks the session lock that serialises migration runners.
     pub const MIGRATION_URL_ENV: &str = "AIBLOX_KB_MIGRATION_URL";
+    /// The environment variable listing read replicas' URLs, separated by white space (a URL
+    /// may hold commas: several hosts).
+    pub const READ_URLS_ENV: &str = "AIBLOX_KB_READ_URLS";
+    /// The environment variable holding the replay lag, in milliseconds, past which a replica
+    /// serves no reads.
+    pub const MAX_REPLICA_LAG_ENV: &str = "AIBLOX_KB_MAX_REPLICA_LAG_MS";
+    /// The replay lag past which a replica serves no reads, when none is configured.
+    pub const DEFAULT_MAX_REPLICA_LAG: Duration = Duration::from_secs(1);
     /// The schema used when none is configured.
     pub const DEFAULT_SCHEMA: &str = "kb";
 
@@ -55,7 +68,56 @@ impl KbConfig {
             schema: Self::DEFAULT_SCHEMA.to_owned(),
             tls,
             migration: None,
+            read_replicas: Vec::new(),
+            max_replica_lag: Self::DEFAULT_MAX_REPLICA_LAG,
         })
+    }
+
+    /// The same configuration with one more read replica, a streaming standby of the
+    /// database (same forms as the database URL). A pool then sends point reads, `get_many`,
+    /// full-text searches and chunk reads to a replica whose replay lag, measured on the
+    /// replica every 250 ms, is within [`KbConfig::with_max_replica_lag`], and to the
+    /// primary when none is; writes, migrations and the lexical index's reads stay on the
+    /// primary.
+    pub fn with_read_replica(mut self, replica_url: &str) -> Result<Self, Error> {
+        self.read_replicas
+            .push(parse_url(replica_url, "read replica")?);
+        Ok(self)
+    }
+
+    /// The replay lag past which a replica serves no reads (default 1 s), until it catches
+    /// up.
+    pub fn with_max_replica_lag(mut self, lag: Duration) -> Self {
+        self.max_replica_lag = lag;
+        self
+    }
+
+    /// The replay lag past which a replica serves no reads.
+    pub fn max_replica_lag(&self) -> Duration {
+        self.max_replica_lag
+    }
+
+    /// The read replicas' URLs, each with its password hidden.
+    pub fn redacted_read_replicas(&self) -> Vec<String> {
+        self.read_replicas
+            .iter()
+            .map(|(pg, _)| redacted_url(pg))
+            .collect()
+    }
+
+    /// A configuration for each read replica (same schema), for its pool.
+    pub(crate) fn for_read_replicas(&self) -> Vec<KbConfig> {
+        self.read_replicas
+            .iter()
+            .map(|(pg, tls)| KbConfig {
+                pg: pg.clone(),
+                schema: self.schema.clone(),
+                tls: tls.clone(),
+                migration: None,
+                read_replicas: Vec::new(),
+                max_replica_lag: self.max_replica_lag,
+            })
+            .collect()
     }
 
     /// The same configuration with migrations connecting to `migration_url` (same forms as
@@ -116,6 +178,23 @@ impl KbConfig {
             config = config
                 .with_migration_url(&migration_url)
                 .map_err(|err| err.in_setting(Self::MIGRATION_URL_ENV))?;
+        }
+        for replica_url in set(Self::READ_URLS_ENV)
+            .iter()
+            .flat_map(|urls| urls.split_whitespace())
+        {
+            config = config
+                .with_read_replica(replica_url)
+                .map_err(|err| err.in_setting(Self::READ_URLS_ENV))?;
+        }
+        if let Some(lag) = set(Self::MAX_REPLICA_LAG_ENV) {
+            let milliseconds = lag.trim().parse::<u64>().map_err(|_| Error::Config {
+                message: format!(
+                    "{}: {lag:?} is not a whole number of milliseconds",
+                    Self::MAX_REPLICA_LAG_ENV
+                ),
+            })?;
+            config = config.with_max_replica_lag(Duration::from_millis(milliseconds));
         }
         let (schema, schema_source) = match schema_flag {
             Some(schema) => (Some(schema.to_owned()), "--schema"),
@@ -178,6 +257,8 @@ impl KbConfig {
                 schema: self.schema.clone(),
                 tls: tls.clone(),
                 migration: None,
+                read_replicas: Vec::new(),
+                max_replica_lag: self.max_replica_lag,
             },
             None => self.clone(),
         }
@@ -217,6 +298,8 @@ impl fmt::Debug for KbConfig {
             .field("database_url", &self.redacted_url())
             .field("schema", &self.schema)
             .field("migration_url", &self.redacted_migration_url())
+            .field("read_urls", &self.redacted_read_replicas())
+            .field("max_replica_lag_ms", &self.max_replica_lag.as_millis())
             .finish()
     }
 }
@@ -491,6 +574,65 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn read_replicas_and_their_lag_bound_come_from_the_environment() {
+        let lookup = |pairs: Vec<(&'static str, &'static str)>| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| (*value).to_owned())
+            }
+        };
+        let config = KbConfig::from_lookup(lookup(vec![
+            ("AIBLOX_KB_DATABASE_URL", "postgresql://app@primary/x"),
+            (
+                "AIBLOX_KB_READ_URLS",
+                " postgresql://app:pw@replica1/x\n postgresql://app@replica2:5433,replica3/x ",
+            ),
+            ("AIBLOX_KB_MAX_REPLICA_LAG_MS", "250"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            config.redacted_read_replicas(),
+            [
+                "postgresql://app:***@replica1:5432/x",
+                "postgresql://app@replica2:5433,replica3:5432/x"
+            ]
+        );
+        assert_eq!(config.max_replica_lag(), Duration::from_millis(250));
+        let replicas = config.for_read_replicas();
+        assert_eq!(replicas[1].target(), "replica2:5433,replica3:5432");
+        assert!(replicas.iter().all(|replica| replica.schema() == "kb"));
+        assert!(!format!("{config:?}").contains("pw"));
+
+        let plain = KbConfig::new("postgresql://app@db/x").unwrap();
+        assert!(plain.for_read_replicas().is_empty());
+        assert_eq!(plain.max_replica_lag(), KbConfig::DEFAULT_MAX_REPLICA_LAG);
+
+        for (variable, value, expected) in [
+            (
+                "AIBLOX_KB_READ_URLS",
+                "postgresql://app:hunter2@replica:nope/x",
+                "AIBLOX_KB_READ_URLS: the read replica URL is not valid",
+            ),
+            (
+                "AIBLOX_KB_MAX_REPLICA_LAG_MS",
+                "1s",
+                "AIBLOX_KB_MAX_REPLICA_LAG_MS: \"1s\" is not a whole number of milliseconds",
+            ),
+        ] {
+            let err = KbConfig::from_lookup(lookup(vec![
+                ("AIBLOX_KB_DATABASE_URL", "postgresql://app@primary/x"),
+                (variable, value),
+            ]))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(expected), "{err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
     }
 
     #[test]

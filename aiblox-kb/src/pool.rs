@@ -8,6 +8,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
+use crate::replicas::{KbReplicaStatus, Replica, Replicas};
 use crate::repos::{ItemGets, LexicalCache};
 use crate::{Error, KbConfig, tls};
 
@@ -46,6 +47,8 @@ pub struct KbPool {
     shared_reads: Arc<SharedReads>,
     item_gets: Arc<ItemGets>,
     lexical: Arc<LexicalCache>,
+    /// Read replicas, when the configuration names some.
+    replicas: Option<Arc<Replicas>>,
 }
 
 /// How the pool's connections are used at one moment ([`KbPool::status`]), for metrics.
@@ -134,6 +137,31 @@ impl KbPool {
     pub fn close(&self) {
         self.shared_reads.release_all();
         self.pool.close();
+        if let Some(replicas) = &self.replicas {
+            replicas.close();
+        }
+    }
+
+    /// What the pool knows of each read replica (serving or not, replay lag, reads served,
+    /// times passed over), for metrics; empty without replicas.
+    pub fn replicas(&self) -> Vec<KbReplicaStatus> {
+        self.replicas
+            .as_ref()
+            .map(|replicas| replicas.status())
+            .unwrap_or_default()
+    }
+
+    /// Reads that would have gone to a replica but went to the primary, no replica being
+    /// within the lag bound or reachable.
+    pub fn replica_reads_on_primary(&self) -> u64 {
+        self.replicas
+            .as_ref()
+            .map_or(0, |replicas| replicas.primary_reads())
+    }
+
+    /// The replica the next routed read goes to, if one serves reads now.
+    pub(crate) fn replica(&self) -> Option<&Replica> {
+        self.replicas.as_ref()?.pick()
     }
 
     /// The coalescer of this pool's `ItemRepo::get` calls.
@@ -301,7 +329,34 @@ impl KbPoolBuilder {
                 ),
             });
         }
-        let mut pg = self.config.pg_config();
+        let pool = self.deadpool(&self.config)?;
+        let replica_configs = self.config.for_read_replicas();
+        let replicas = if replica_configs.is_empty() {
+            None
+        } else {
+            let pools = replica_configs
+                .iter()
+                .map(|config| Ok((config.target(), self.deadpool(config)?)))
+                .collect::<Result<Vec<_>, Error>>()?;
+            Some(Arc::new(Replicas::new(
+                pools,
+                self.config.max_replica_lag(),
+            )))
+        };
+        Ok(KbPool {
+            pool,
+            target: self.config.target().into(),
+            schema: self.config.schema().to_owned(),
+            shared_reads: Arc::new(SharedReads::new(shared_reads)),
+            item_gets: Arc::new(ItemGets::new(shared_reads * BATCHES_PER_SHARED_CONNECTION)),
+            lexical: Arc::new(LexicalCache::default()),
+            replicas,
+        })
+    }
+
+    /// A deadpool pool on the server of `config`, with this builder's settings.
+    fn deadpool(&self, config: &KbConfig) -> Result<Pool, Error> {
+        let mut pg = config.pg_config();
         pg.connect_timeout(self.connect_timeout);
         if let Some(name) = &self.application_name {
             pg.application_name(name);
@@ -309,11 +364,11 @@ impl KbPoolBuilder {
         let recycling = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
-        let manager = match tls::connector(self.config.tls())? {
+        let manager = match tls::connector(config.tls())? {
             Some(tls) => Manager::from_config(pg, tls, recycling),
             None => Manager::from_config(pg, NoTls, recycling),
         };
-        let pool = Pool::builder(manager)
+        Pool::builder(manager)
             .max_size(self.max_size)
             .wait_timeout(Some(self.wait_timeout))
             .create_timeout(Some(self.connect_timeout))
@@ -322,15 +377,7 @@ impl KbPoolBuilder {
             .build()
             .map_err(|err| Error::Config {
                 message: format!("could not build the connection pool: {err}"),
-            })?;
-        Ok(KbPool {
-            pool,
-            target: self.config.target().into(),
-            schema: self.config.schema().to_owned(),
-            shared_reads: Arc::new(SharedReads::new(shared_reads)),
-            item_gets: Arc::new(ItemGets::new(shared_reads * BATCHES_PER_SHARED_CONNECTION)),
-            lexical: Arc::new(LexicalCache::default()),
-        })
+            })
     }
 }
 
@@ -461,3 +508,30 @@ macro_rules! with_read_client {
     };
 }
 pub(crate) use with_read_client;
+
+/// [`with_client!`] for a read that a read replica may serve: on a pool with replicas, a
+/// replica within the lag bound when there is one (one that turns out unreachable is passed
+/// over and the read runs on the primary instead); otherwise as [`with_client!`] with
+/// `$lease`.
+macro_rules! with_routed_read {
+    ($target:expr, $lease:ident, |$client:ident| $body:expr) => {
+        'routed: {
+            if let $crate::pool::Target::Pool(pool) = $target
+                && let Some(replica) = pool.replica()
+                && let Some(lease) = replica.checkout().await
+            {
+                let $client: &deadpool_postgres::Client = &lease;
+                match (async { Ok::<_, $crate::Error>($body) }).await {
+                    Ok(value) => {
+                        replica.served();
+                        break 'routed value;
+                    }
+                    Err(err @ $crate::Error::Unavailable { .. }) => replica.pass_over(&err),
+                    Err(err) => return Err(err),
+                }
+            }
+            $crate::pool::with_client!($target, $lease, |$client| $body)
+        }
+    };
+}
+pub(crate) use with_routed_read;

@@ -220,6 +220,10 @@ enum Target {
     DatabaseSchema,
     /// The contract's migration URL (optional: migrations use the database URL without it).
     DatabaseMigrationUrl,
+    /// The contract's read replicas' URLs, separated by white space.
+    DatabaseReadUrls,
+    /// The contract's replay lag bound for read replicas, in milliseconds.
+    DatabaseMaxReplicaLag,
 }
 
 impl Setting {
@@ -237,6 +241,10 @@ impl Setting {
             Target::DatabaseUrl => "none (required; a secret)".to_owned(),
             Target::DatabaseSchema => KbConfig::DEFAULT_SCHEMA.to_owned(),
             Target::DatabaseMigrationUrl => "none (the database URL; a secret)".to_owned(),
+            Target::DatabaseReadUrls => "none (reads go to the database URL; secrets)".to_owned(),
+            Target::DatabaseMaxReplicaLag => {
+                KbConfig::DEFAULT_MAX_REPLICA_LAG.as_millis().to_string()
+            }
             Target::Field(_) => match self.show(&Settings::with_defaults(placeholder_database())) {
                 Some(toml::Value::String(text)) => text,
                 Some(value) => value.to_string(),
@@ -256,6 +264,12 @@ impl Setting {
                 .database
                 .redacted_migration_url()
                 .map(toml::Value::String),
+            Target::DatabaseReadUrls => Some(settings.database.redacted_read_replicas().join(" "))
+                .filter(|urls| !urls.is_empty())
+                .map(toml::Value::String),
+            Target::DatabaseMaxReplicaLag => Some(toml::Value::Integer(
+                i64::try_from(settings.database.max_replica_lag().as_millis()).unwrap_or(i64::MAX),
+            )),
             Target::Field(field) => field(&mut settings.clone()).show(),
         }
     }
@@ -280,7 +294,7 @@ impl Setting {
 
 /// Every setting, in the order `--help` and `check-config` show them (top-level keys first,
 /// then each section's keys together).
-pub static SETTINGS: [Setting; 21] = [
+pub static SETTINGS: [Setting; 23] = [
     Setting {
         key: "listen",
         env: "AIBLOX_LISTEN",
@@ -330,6 +344,26 @@ pub static SETTINGS: [Setting; 21] = [
         secret: true,
         example: "postgresql://example:secret@primary.example:5432/knowledge",
         target: Target::DatabaseMigrationUrl,
+    },
+    Setting {
+        key: "database.read_urls",
+        env: KbConfig::READ_URLS_ENV,
+        value_name: "URLS",
+        help: "Read replicas' URLs, separated by spaces: point reads, item and chunk reads and full-text searches go to one within database.max_replica_lag_ms, else to the database URL",
+        range: None,
+        secret: true,
+        example: "postgresql://example:secret@replica1.example/knowledge postgresql://example:secret@replica2.example/knowledge",
+        target: Target::DatabaseReadUrls,
+    },
+    Setting {
+        key: "database.max_replica_lag_ms",
+        env: KbConfig::MAX_REPLICA_LAG_ENV,
+        value_name: "MS",
+        help: "Replay lag past which a read replica serves no reads until it catches up (measured on the replica every 250 ms)",
+        range: None,
+        secret: false,
+        example: "250",
+        target: Target::DatabaseMaxReplicaLag,
     },
     Setting {
         key: "pool.max_size",
@@ -899,6 +933,22 @@ impl Settings {
                 .with_migration_url(migration_url.value.trim())
                 .map_err(|err| reason(migration_url, err))?;
         }
+        if let Some(read_urls) = last(|target| matches!(target, Target::DatabaseReadUrls)) {
+            for url in read_urls.value.split_whitespace() {
+                database = database
+                    .with_read_replica(url)
+                    .map_err(|err| reason(read_urls, err))?;
+            }
+        }
+        if let Some(lag) = last(|target| matches!(target, Target::DatabaseMaxReplicaLag)) {
+            let milliseconds: u64 = lag.value.trim().parse().map_err(|_| {
+                ConfigError(format!(
+                    "{}: database.max_replica_lag_ms must be a whole number of milliseconds",
+                    lag.describe()
+                ))
+            })?;
+            database = database.with_max_replica_lag(Duration::from_millis(milliseconds));
+        }
         let mut settings = Settings::with_defaults(database);
         for (setting, assignment) in targets {
             if matches!(setting.target, Target::Field(_)) {
@@ -1086,6 +1136,11 @@ mod tests {
         let mut every = defaults.clone();
         every.embedding.model = Some(PathBuf::from("/model"));
         every.access.keys_file = Some(PathBuf::from("/keys.toml"));
+        every.database = every
+            .database
+            .with_migration_url("postgresql://owner@primary/aiblox")
+            .and_then(|database| database.with_read_replica("postgresql://aiblox@replica/aiblox"))
+            .unwrap();
         assert_eq!(keys(&uncommented), keys(&every.to_redacted_toml()));
     }
 
@@ -1161,7 +1216,12 @@ mod tests {
                 _ => setting.example.to_owned(),
             };
             let expected = if setting.secret {
-                KbConfig::new(&example).unwrap().redacted_url()
+                // Several URLs (the read replicas') are separated by white space.
+                example
+                    .split_whitespace()
+                    .map(|url| KbConfig::new(url).unwrap().redacted_url())
+                    .collect::<Vec<_>>()
+                    .join(" ")
             } else {
                 example.clone()
             };

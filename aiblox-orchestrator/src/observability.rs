@@ -69,7 +69,34 @@ pub struct Metrics {
     key_requests: Family<KeyLabels, Counter>,
     /// Requests to `/v1/*` without a valid API key.
     unauthorized: Counter,
+    /// Each read replica's state, by `replica` (`host:port`): serving (0/1), replay lag in
+    /// milliseconds (-1: unknown), reads served, times passed over.
+    replica_gauges: [(&'static str, Family<ReplicaLabels, Gauge>); 4],
+    /// Reads meant for a replica that the primary served.
+    replica_reads_on_primary: Gauge,
 }
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReplicaLabels {
+    replica: String,
+}
+
+/// The read replicas' gauges: name and help.
+const REPLICA_GAUGES: [(&str, &str); 4] = [
+    (
+        "replica_serving",
+        "Whether the read replica serves reads now (1) or is passed over (0)",
+    ),
+    (
+        "replica_lag_ms",
+        "Replay lag of the read replica at its last probe, in milliseconds (-1: unknown)",
+    ),
+    ("replica_reads", "Reads the read replica served"),
+    (
+        "replica_skipped",
+        "Times the read replica was passed over (past the lag bound, or unreachable)",
+    ),
+];
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KeyLabels {
@@ -148,6 +175,8 @@ impl Default for Metrics {
             dense: Vec::new(),
             key_requests: Family::default(),
             unauthorized: Counter::default(),
+            replica_gauges: REPLICA_GAUGES.map(|(name, _)| (name, Family::default())),
+            replica_reads_on_primary: Gauge::default(),
         };
         let registry = &mut metrics.registry;
         registry.register(
@@ -199,6 +228,14 @@ impl Default for Metrics {
             "pool_max_connections",
             "Most database connections",
             metrics.pool_max_size.clone(),
+        );
+        for ((name, help), (_, family)) in REPLICA_GAUGES.iter().zip(&metrics.replica_gauges) {
+            registry.register(*name, *help, family.clone());
+        }
+        registry.register(
+            "replica_reads_on_primary",
+            "Reads meant for a read replica that the primary served (no replica within the lag bound)",
+            metrics.replica_reads_on_primary.clone(),
         );
         registry.register(
             "chunk_store_sets",
@@ -298,6 +335,24 @@ impl Metrics {
         self.pool_available.set(as_gauge(status.available));
         self.pool_waiting.set(as_gauge(status.waiting));
         self.pool_max_size.set(as_gauge(status.max_size));
+        for replica in pool.replicas() {
+            let labels = ReplicaLabels {
+                replica: replica.target.clone(),
+            };
+            let values = [
+                i64::from(replica.serving),
+                replica
+                    .lag_ms
+                    .map_or(-1, |lag| i64::try_from(lag).unwrap_or(i64::MAX)),
+                i64::try_from(replica.reads).unwrap_or(i64::MAX),
+                i64::try_from(replica.skipped).unwrap_or(i64::MAX),
+            ];
+            for ((_, family), value) in self.replica_gauges.iter().zip(values) {
+                family.get_or_create(&labels).set(value);
+            }
+        }
+        self.replica_reads_on_primary
+            .set(i64::try_from(pool.replica_reads_on_primary()).unwrap_or(i64::MAX));
         let mut text = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
         text

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use aiblox_kb_gen::queries::chunk_cache as queries;
 
-use crate::pool::{Executor, Target, target_of, with_client, with_read_client};
+use crate::pool::{Executor, Target, target_of, with_client, with_routed_read};
 use crate::repos::{content_hash_from_db, timestamp_from_db, unsigned_from_db};
 use crate::{ChunkSetTerms, ChunkTerms, Error, KbChunkCache, NewChunkSet};
 
@@ -51,7 +51,7 @@ impl<'a> ChunkCacheRepo<'a> {
         content_hash: &[u8; 32],
     ) -> Result<Option<Vec<KbChunkCache>>, Error> {
         let hash = content_hash.as_slice();
-        let rows = with_read_client!(self.target, |client| {
+        let rows = with_routed_read!(self.target, read_client, |client| {
             queries::get_chunks()
                 .bind(client, &item_id, &chunker_key, &hash)
                 .all()
@@ -78,7 +78,7 @@ impl<'a> ChunkCacheRepo<'a> {
         }
         let item_ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
         let hashes: Vec<&[u8]> = items.iter().map(|(_, hash)| hash.as_slice()).collect();
-        let rows = with_client!(self.target, |client| {
+        let rows = with_routed_read!(self.target, checkout, |client| {
             queries::get_chunks_for_items()
                 .bind(client, &item_ids, &hashes, &chunker_key)
                 .all()

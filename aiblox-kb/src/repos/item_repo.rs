@@ -7,7 +7,7 @@ use aiblox_kb_gen::queries::item as queries;
 use futures::TryStreamExt as _;
 use sha2::{Digest as _, Sha256};
 
-use crate::pool::{Executor, Target, target_of, with_client, with_read_client};
+use crate::pool::{Executor, Target, target_of, with_client, with_routed_read};
 use crate::repos::lexical;
 use crate::repos::{content_hash_from_db, timestamp_from_db};
 use crate::{
@@ -80,7 +80,7 @@ impl<'a> ItemRepo<'a> {
         {
             return pool.item_gets().get(pool, id).await;
         }
-        with_read_client!(self.target, |client| {
+        with_routed_read!(self.target, read_client, |client| {
             queries::get_item()
                 .bind(client, &id)
                 .map(item_from_borrowed)
@@ -98,7 +98,7 @@ impl<'a> ItemRepo<'a> {
             return Ok(Vec::new());
         }
         let unique = distinct_sorted(ids);
-        let items = with_client!(self.target, |client| read_items(
+        let items = with_routed_read!(self.target, checkout, |client| read_items(
             queries::get_items().bind(client, &unique),
             unique.len()
         )
@@ -112,7 +112,7 @@ impl<'a> ItemRepo<'a> {
         source: &str,
         external_id: &str,
     ) -> Result<Option<KbItem>, Error> {
-        with_read_client!(self.target, |client| {
+        with_routed_read!(self.target, read_client, |client| {
             queries::get_item_by_key()
                 .bind(client, &source, &external_id)
                 .map(item_from_borrowed)
@@ -150,7 +150,7 @@ impl<'a> ItemRepo<'a> {
             return Err(Error::invalid("the search text contains a NUL character"));
         }
         let (sources, limit) = search_bounds(sources, limit)?;
-        let rows = with_client!(self.target, |client| queries::search_items()
+        let rows = with_routed_read!(self.target, checkout, |client| queries::search_items()
             .bind(client, &text, &sources, &limit)
             .all()
             .await
@@ -544,22 +544,27 @@ pub(super) fn hand_out(ids: &[i64], mut items: Vec<KbItem>) -> Vec<Option<KbItem
         .collect()
 }
 
-/// The items with these (distinct) ids, in one query on a read connection of `pool`.
+/// The items with these (distinct) ids, in one query on a read connection of `pool` (a read
+/// replica's when one serves reads).
 pub(super) async fn fetch_items(pool: &crate::KbPool, ids: &[i64]) -> Result<Vec<KbItem>, Error> {
-    let client = pool.read_client().await?;
     if let [id] = ids {
         // A batch of one (no concurrent gets): the single-row statement. Through `= ANY($1)`
         // a lone get cost 25 % more latency and 40 % more server CPU (docs/benchmarks.md).
-        return queries::get_item()
-            .bind(&*client, id)
-            .map(item_from_borrowed)
-            .opt()
-            .await
-            .map_err(Error::from_driver)?
-            .transpose()
-            .map(|item| item.into_iter().collect());
+        return with_routed_read!(Target::Pool(pool), read_client, |client| queries::get_item(
+        )
+        .bind(client, id)
+        .map(item_from_borrowed)
+        .opt()
+        .await
+        .map_err(Error::from_driver)?
+        .transpose()
+        .map(|item| item.into_iter().collect()));
     }
-    read_items(queries::get_items().bind(&*client, &ids), ids.len()).await
+    Ok(with_routed_read!(
+        Target::Pool(pool),
+        read_client,
+        |client| read_items(queries::get_items().bind(client, &ids), ids.len()).await?
+    ))
 }
 
 /// An item straight from the driver's row buffer: each field copied once, the content hash

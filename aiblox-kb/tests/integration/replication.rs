@@ -177,3 +177,169 @@ async fn a_multi_host_url_follows_a_promotion_without_losing_an_acknowledged_wri
     let report = Migrator::new(&config).run().await.unwrap();
     assert!(report.applied.is_empty());
 }
+
+/// Polls `condition` on the pool's first replica (bounded: only against a hang).
+async fn wait_for_replica(
+    pool: &KbPool,
+    what: &str,
+    condition: impl Fn(&aiblox_kb::KbReplicaStatus) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = pool.replicas().remove(0);
+        if condition(&status) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {status:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn reads_go_to_a_replica_within_the_lag_bound_and_to_the_primary_past_it() {
+    // Migrated and written before the standby is copied: it starts with both.
+    let primary = LocalCluster::start_temporary().unwrap();
+    let on_primary = KbConfig::new(&primary.url("postgres")).unwrap();
+    Migrator::new(&on_primary).run().await.unwrap();
+    let first = ItemRepo::new(&pool(&on_primary))
+        .upsert(&[NewItem::new("docs", "first", "vacuum reclaims storage")])
+        .await
+        .unwrap()[0]
+        .id;
+    let standby = primary.start_standby(&ServerOptions::default()).unwrap();
+    let config = on_primary
+        .with_read_replica(&standby.url("postgres"))
+        .unwrap()
+        .with_max_replica_lag(Duration::from_millis(300));
+    let pool = pool(&config);
+    let items = ItemRepo::new(&pool);
+
+    // The first routed read starts the probes; once the replica is within the bound, reads
+    // go to it (counted there) and find what it has replayed.
+    assert!(items.get_many(&[first]).await.is_ok());
+    wait_for_replica(&pool, "the replica never served", |status| status.serving).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while items.get_many(&[first]).await.unwrap()[0].is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the replica never replayed the item"
+        );
+    }
+    let before = pool.replicas()[0].reads;
+    for _ in 0..5 {
+        assert!(items.get_many(&[first]).await.unwrap()[0].is_some());
+        assert!(items.get_by_key("docs", "first").await.unwrap().is_some());
+    }
+    assert_eq!(
+        pool.replicas()[0].reads,
+        before + 10,
+        "routed reads went to the replica"
+    );
+    assert_eq!(pool.replicas()[0].lag_ms, Some(0));
+
+    // Replay paused and the primary moving on: past the bound the replica is passed over and
+    // reads see the primary's latest writes.
+    let standby_client = {
+        let (client, connection) =
+            tokio_postgres::connect(&standby.url("postgres"), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        client
+    };
+    // A write the replica replays first, so that its lag has a last replayed transaction
+    // to be measured from (before any, PostgreSQL has no replay timestamp: lag unknown).
+    let replayed = items
+        .upsert(&[NewItem::new("docs", "replayed", "seen on both")])
+        .await
+        .unwrap()[0]
+        .id;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while standby_client
+        .query_opt("SELECT 1 FROM kb.item WHERE id = $1", &[&replayed])
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "the replica never replayed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    standby_client
+        .batch_execute("SELECT pg_wal_replay_pause()")
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut n = 0;
+    loop {
+        // Writes keep the primary ahead of the paused replica.
+        n += 1;
+        items
+            .upsert(&[NewItem::new("docs", format!("later-{n}"), "written later")])
+            .await
+            .unwrap();
+        if !pool.replicas()[0].serving {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a lagging replica kept serving: {:?}",
+            pool.replicas()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = pool.replicas().remove(0);
+    assert!(status.lag_ms.is_some_and(|lag| lag > 300), "{status:?}");
+    assert!(status.skipped > 0, "{status:?}");
+    let on_primary = pool.replica_reads_on_primary();
+    let latest = items
+        .get_by_key("docs", &format!("later-{n}"))
+        .await
+        .unwrap();
+    assert!(
+        latest.is_some(),
+        "a read past the bound sees the primary's latest write"
+    );
+    assert_eq!(pool.replica_reads_on_primary(), on_primary + 1);
+
+    // Caught up again, it serves again.
+    standby_client
+        .batch_execute("SELECT pg_wal_replay_resume()")
+        .await
+        .unwrap();
+    wait_for_replica(&pool, "the replica never came back", |status| {
+        status.serving
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_stopped_replica_leaves_reads_to_the_primary_without_errors() {
+    let primary = LocalCluster::start_temporary().unwrap();
+    let on_primary = KbConfig::new(&primary.url("postgres")).unwrap();
+    Migrator::new(&on_primary).run().await.unwrap();
+    let id = ItemRepo::new(&pool(&on_primary))
+        .upsert(&[NewItem::new("docs", "a", "text")])
+        .await
+        .unwrap()[0]
+        .id;
+    let standby = primary.start_standby(&ServerOptions::default()).unwrap();
+    let config = on_primary
+        .with_read_replica(&standby.url("postgres"))
+        .unwrap();
+    let pool = pool(&config);
+    let items = ItemRepo::new(&pool);
+    assert!(items.get_many(&[id]).await.is_ok());
+    wait_for_replica(&pool, "the replica never served", |status| status.serving).await;
+    assert!(items.get_many(&[id]).await.unwrap()[0].is_some());
+    assert!(pool.replicas()[0].reads > 0);
+
+    standby.stop();
+    // No read in flight when it stopped: every read after it succeeds, on the primary.
+    for _ in 0..20 {
+        assert!(items.get_many(&[id]).await.unwrap()[0].is_some());
+        assert!(items.get(id).await.unwrap().is_some());
+    }
+    let status = pool.replicas().remove(0);
+    assert!(!status.serving, "{status:?}");
+    assert!(status.skipped > 0, "{status:?}");
+}

@@ -1,0 +1,210 @@
+//! Read replicas of a pool: which one a routed read goes to, measured from each replica
+//! itself (its replay lag, every [`PROBE_INTERVAL`]), and what was seen of each.
+
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use deadpool_postgres::Pool;
+
+use crate::Error;
+
+/// How often each replica's lag is measured: a replica falling behind stops serving reads
+/// within the lag bound plus this.
+pub(crate) const PROBE_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The replica's replay lag in milliseconds, measured on the replica: 0 when it has replayed
+/// all it received (or is no longer in recovery), else the age of the last transaction it
+/// replayed. NULL when it replays but has never replayed a transaction since it started.
+const LAG_QUERY: &str = "SELECT CASE \
+     WHEN NOT pg_is_in_recovery() THEN 0::bigint \
+     WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0::bigint \
+     ELSE (extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::bigint \
+     END";
+
+/// What a pool knows of one of its read replicas ([`KbPool::replicas`](crate::KbPool::replicas)),
+/// for metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct KbReplicaStatus {
+    /// `host:port` of the replica.
+    pub target: String,
+    /// Whether reads go to it now: reachable and within the lag bound at its last probe.
+    pub serving: bool,
+    /// Its replay lag at the last probe, in milliseconds; `None` before the first probe or
+    /// when it could not be measured (unreachable).
+    pub lag_ms: Option<u64>,
+    /// Reads it served.
+    pub reads: u64,
+    /// Probes that found it past the lag bound or unreachable, and reads that found it
+    /// unreachable: each time it was passed over.
+    pub skipped: u64,
+}
+
+/// The replicas of one pool.
+#[derive(Debug)]
+pub(crate) struct Replicas {
+    replicas: Box<[Replica]>,
+    max_lag: Duration,
+    next: AtomicUsize,
+    /// Routed reads that went to the primary because no replica qualified.
+    primary_reads: AtomicU64,
+    probing: AtomicBool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Replica {
+    target: String,
+    pool: Pool,
+    serving: AtomicBool,
+    /// Milliseconds; -1: unknown.
+    lag_ms: AtomicI64,
+    reads: AtomicU64,
+    skipped: AtomicU64,
+}
+
+impl Replicas {
+    /// `replicas`: (`host:port`, pool) of each.
+    pub(crate) fn new(replicas: Vec<(String, Pool)>, max_lag: Duration) -> Replicas {
+        Replicas {
+            replicas: replicas
+                .into_iter()
+                .map(|(target, pool)| Replica {
+                    target,
+                    pool,
+                    // Nothing is known before the first probe: reads go to the primary.
+                    serving: AtomicBool::new(false),
+                    lag_ms: AtomicI64::new(-1),
+                    reads: AtomicU64::new(0),
+                    skipped: AtomicU64::new(0),
+                })
+                .collect(),
+            max_lag,
+            next: AtomicUsize::new(0),
+            primary_reads: AtomicU64::new(0),
+            probing: AtomicBool::new(false),
+        }
+    }
+
+    /// The next replica in turn that serves reads, or `None` (the read goes to the primary,
+    /// and is counted). Starts measuring the replicas on first use.
+    pub(crate) fn pick(self: &Arc<Self>) -> Option<&Replica> {
+        self.start_probing();
+        let count = self.replicas.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let found = (0..count)
+            .map(|offset| &self.replicas[(start + offset) % count])
+            .find(|replica| replica.serving.load(Ordering::Relaxed));
+        if found.is_none() {
+            self.primary_reads.fetch_add(1, Ordering::Relaxed);
+        }
+        found
+    }
+
+    /// What is known of each replica.
+    pub(crate) fn status(&self) -> Vec<KbReplicaStatus> {
+        self.replicas
+            .iter()
+            .map(|replica| KbReplicaStatus {
+                target: replica.target.clone(),
+                serving: replica.serving.load(Ordering::Relaxed),
+                lag_ms: u64::try_from(replica.lag_ms.load(Ordering::Relaxed)).ok(),
+                reads: replica.reads.load(Ordering::Relaxed),
+                skipped: replica.skipped.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    /// Routed reads the primary served because no replica qualified.
+    pub(crate) fn primary_reads(&self) -> u64 {
+        self.primary_reads.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn close(&self) {
+        for replica in &self.replicas {
+            replica.pool.close();
+        }
+    }
+
+    /// Measures every replica every [`PROBE_INTERVAL`] on a task of the runtime, for as long
+    /// as the pool lives; from the first routed read (a pool is built outside any runtime).
+    fn start_probing(self: &Arc<Self>) {
+        if self.probing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.probing.store(false, Ordering::Release);
+            return;
+        };
+        let replicas: Weak<Replicas> = Arc::downgrade(self);
+        runtime.spawn(async move {
+            loop {
+                let Some(replicas) = replicas.upgrade() else {
+                    return;
+                };
+                for replica in &replicas.replicas {
+                    replica.probe(replicas.max_lag).await;
+                }
+                drop(replicas);
+                tokio::time::sleep(PROBE_INTERVAL).await;
+            }
+        });
+    }
+}
+
+impl Replica {
+    /// A connection to this replica; a failure passes it over until its next good probe.
+    pub(crate) async fn checkout(&self) -> Option<deadpool_postgres::Client> {
+        match self.pool.get().await {
+            Ok(client) => Some(client),
+            Err(err) => {
+                self.pass_over(&Error::from_pool(err));
+                None
+            }
+        }
+    }
+
+    /// Counts a read it served.
+    pub(crate) fn served(&self) {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes it out of the rotation after `err` (unreachable, or its connection broke) until
+    /// its next good probe.
+    pub(crate) fn pass_over(&self, err: &Error) {
+        if self.serving.swap(false, Ordering::Relaxed) {
+            tracing::warn!(replica = %self.target, error = %err, "read replica passed over");
+        }
+        self.lag_ms.store(-1, Ordering::Relaxed);
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    async fn probe(&self, max_lag: Duration) {
+        let measured = match self.pool.get().await {
+            Ok(client) => client
+                .query_one(LAG_QUERY, &[])
+                .await
+                .map_err(Error::from_driver)
+                .map(|row| row.get::<_, Option<i64>>(0)),
+            Err(err) => Err(Error::from_pool(err)),
+        };
+        match measured {
+            Ok(lag) => {
+                let lag = lag.unwrap_or(i64::MAX).max(0);
+                self.lag_ms
+                    .store(if lag == i64::MAX { -1 } else { lag }, Ordering::Relaxed);
+                let within = u128::try_from(lag).is_ok_and(|lag| lag <= max_lag.as_millis());
+                let was = self.serving.swap(within, Ordering::Relaxed);
+                if !within {
+                    self.skipped.fetch_add(1, Ordering::Relaxed);
+                    if was {
+                        tracing::warn!(replica = %self.target, lag_ms = lag, "read replica behind: reads go elsewhere");
+                    }
+                } else if !was {
+                    tracing::info!(replica = %self.target, lag_ms = lag, "read replica serving reads");
+                }
+            }
+            Err(err) => self.pass_over(&err),
+        }
+    }
+}
