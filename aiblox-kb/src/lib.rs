@@ -64,7 +64,7 @@ pub use models::{
     QueryTerm, RankedItem, RankedItems, SearchHit, StoredVector, UpsertOutcome, UpsertStatus,
 };
 pub use pool::{Executor, KbConnection, KbPool, KbPoolBuilder, KbPoolStatus, KbTransaction};
-pub use replicas::KbReplicaStatus;
+pub use replicas::{KbPosition, KbReplicaStatus};
 pub use repos::{ChunkCacheRepo, EmbeddingRepo, ItemRepo};
 
 /// The README's examples, compiled as doc tests so they cannot rot.

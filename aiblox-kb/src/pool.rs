@@ -8,7 +8,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
-use crate::replicas::{KbReplicaStatus, Replica, Replicas};
+use crate::replicas::{KbPosition, KbReplicaStatus, Replica, Replicas};
 use crate::repos::{ItemGets, LexicalCache};
 use crate::{Error, KbConfig, tls};
 
@@ -159,9 +159,35 @@ impl KbPool {
             .map_or(0, |replicas| replicas.primary_reads())
     }
 
-    /// The replica the next routed read goes to, if one serves reads now.
-    pub(crate) fn replica(&self) -> Option<&Replica> {
-        self.replicas.as_ref()?.pick()
+    /// The primary's write position now: every write committed before this call, by any
+    /// process, lies at or before it. Give it to a repository's `after` (for example
+    /// [`ItemRepo::after`](crate::ItemRepo::after)), in this process or another, and its reads
+    /// see those writes even from a read replica. One round trip to the primary.
+    pub async fn position(&self) -> Result<KbPosition, Error> {
+        let bytes: i64 = self
+            .take()
+            .await?
+            // The insert position, not the write position: a commit made without waiting
+            // for its flush (`synchronous_commit = off`) is inserted but may not be written.
+            .query_one(
+                "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint",
+                &[],
+            )
+            .await
+            .map_err(Error::from_driver)?
+            .get(0);
+        Ok(KbPosition::from_db(bytes))
+    }
+
+    /// Whether the pool has read replicas.
+    pub fn has_replicas(&self) -> bool {
+        self.replicas.is_some()
+    }
+
+    /// The replica the next routed read goes to, if one serves reads now (and had replayed up
+    /// to `after`, when given).
+    pub(crate) fn replica(&self, after: Option<KbPosition>) -> Option<&Replica> {
+        self.replicas.as_ref()?.pick(after)
     }
 
     /// The coalescer of this pool's `ItemRepo::get` calls.
@@ -510,14 +536,14 @@ macro_rules! with_read_client {
 pub(crate) use with_read_client;
 
 /// [`with_client!`] for a read that a read replica may serve: on a pool with replicas, a
-/// replica within the lag bound when there is one (one that turns out unreachable is passed
-/// over and the read runs on the primary instead); otherwise as [`with_client!`] with
-/// `$lease`.
+/// replica within the lag bound (and past the [`KbPosition`] `$after`, when some) if there is
+/// one (one that turns out unreachable is passed over and the read runs on the primary
+/// instead); otherwise as [`with_client!`] with `$lease`.
 macro_rules! with_routed_read {
-    ($target:expr, $lease:ident, |$client:ident| $body:expr) => {
+    ($target:expr, $after:expr, $lease:ident, |$client:ident| $body:expr) => {
         'routed: {
             if let $crate::pool::Target::Pool(pool) = $target
-                && let Some(replica) = pool.replica()
+                && let Some(replica) = pool.replica($after)
                 && let Some(lease) = replica.checkout().await
             {
                 let $client: &deadpool_postgres::Client = &lease;

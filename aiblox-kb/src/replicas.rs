@@ -15,12 +15,56 @@ pub(crate) const PROBE_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The replica's replay lag in milliseconds, measured on the replica: 0 when it has replayed
 /// all it received (or is no longer in recovery), else the age of the last transaction it
-/// replayed. NULL when it replays but has never replayed a transaction since it started.
+/// replayed; NULL when it replays but has never replayed a transaction since it started. And
+/// how far it has replayed, as a [`KbPosition`].
 const LAG_QUERY: &str = "SELECT CASE \
      WHEN NOT pg_is_in_recovery() THEN 0::bigint \
      WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0::bigint \
      ELSE (extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000)::bigint \
-     END";
+     END, \
+     (coalesce(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() \
+     ELSE pg_current_wal_insert_lsn() END, '0/0') - '0/0'::pg_lsn)::bigint";
+
+/// A point in the primary's write-ahead log ([`KbPool::position`](crate::KbPool::position)):
+/// every write committed before it was taken lies at or before it. Given to a repository's
+/// `after`, its reads see those writes, from a replica that has replayed that far or from the
+/// primary. Written and parsed as PostgreSQL writes an LSN (`16/B374D848`), to travel between
+/// processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KbPosition(u64);
+
+impl KbPosition {
+    pub(crate) fn from_db(bytes: i64) -> KbPosition {
+        KbPosition(u64::try_from(bytes).unwrap_or(0))
+    }
+}
+
+impl std::fmt::Display for KbPosition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:X}/{:X}", self.0 >> 32, self.0 & 0xFFFF_FFFF)
+    }
+}
+
+impl std::str::FromStr for KbPosition {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<KbPosition, Error> {
+        let invalid = || Error::InvalidInput {
+            message: format!(
+                "{text:?} is not a write position: expected two hexadecimal numbers as PostgreSQL \
+                 writes an LSN (16/B374D848)"
+            ),
+        };
+        let (high, low) = text.split_once('/').ok_or_else(invalid)?;
+        let part = |part: &str| {
+            (!part.is_empty() && part.len() <= 8)
+                .then(|| u64::from_str_radix(part, 16).ok())
+                .flatten()
+                .ok_or_else(invalid)
+        };
+        Ok(KbPosition((part(high)? << 32) | part(low)?))
+    }
+}
 
 /// What a pool knows of one of its read replicas ([`KbPool::replicas`](crate::KbPool::replicas)),
 /// for metrics.
@@ -59,6 +103,8 @@ pub(crate) struct Replica {
     serving: AtomicBool,
     /// Milliseconds; -1: unknown.
     lag_ms: AtomicI64,
+    /// How far it had replayed at its last probe ([`KbPosition`]'s bytes).
+    replayed: AtomicU64,
     reads: AtomicU64,
     skipped: AtomicU64,
 }
@@ -75,6 +121,7 @@ impl Replicas {
                     // Nothing is known before the first probe: reads go to the primary.
                     serving: AtomicBool::new(false),
                     lag_ms: AtomicI64::new(-1),
+                    replayed: AtomicU64::new(0),
                     reads: AtomicU64::new(0),
                     skipped: AtomicU64::new(0),
                 })
@@ -86,15 +133,19 @@ impl Replicas {
         }
     }
 
-    /// The next replica in turn that serves reads, or `None` (the read goes to the primary,
-    /// and is counted). Starts measuring the replicas on first use.
-    pub(crate) fn pick(self: &Arc<Self>) -> Option<&Replica> {
+    /// The next replica in turn that serves reads and, given `after`, had replayed that far at
+    /// its last probe; or `None` (the read goes to the primary, and is counted). Starts
+    /// measuring the replicas on first use.
+    pub(crate) fn pick(self: &Arc<Self>, after: Option<KbPosition>) -> Option<&Replica> {
         self.start_probing();
         let count = self.replicas.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let found = (0..count)
             .map(|offset| &self.replicas[(start + offset) % count])
-            .find(|replica| replica.serving.load(Ordering::Relaxed));
+            .find(|replica| {
+                replica.serving.load(Ordering::Relaxed)
+                    && after.is_none_or(|after| replica.replayed.load(Ordering::Relaxed) >= after.0)
+            });
         if found.is_none() {
             self.primary_reads.fetch_add(1, Ordering::Relaxed);
         }
@@ -185,11 +236,13 @@ impl Replica {
                 .query_one(LAG_QUERY, &[])
                 .await
                 .map_err(Error::from_driver)
-                .map(|row| row.get::<_, Option<i64>>(0)),
+                .map(|row| (row.get::<_, Option<i64>>(0), row.get::<_, i64>(1))),
             Err(err) => Err(Error::from_pool(err)),
         };
         match measured {
-            Ok(lag) => {
+            Ok((lag, replayed)) => {
+                self.replayed
+                    .store(KbPosition::from_db(replayed).0, Ordering::Relaxed);
                 let lag = lag.unwrap_or(i64::MAX).max(0);
                 self.lag_ms
                     .store(if lag == i64::MAX { -1 } else { lag }, Ordering::Relaxed);
@@ -205,6 +258,29 @@ impl Replica {
                 }
             }
             Err(err) => self.pass_over(&err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_read_and_write_as_postgresql_writes_an_lsn() {
+        for text in ["0/0", "16/B374D848", "FFFFFFFF/FFFFFFFF"] {
+            assert_eq!(text.parse::<KbPosition>().unwrap().to_string(), text);
+        }
+        let (earlier, later): (KbPosition, KbPosition) =
+            ("1/FFFFFFFF".parse().unwrap(), "2/0".parse().unwrap());
+        assert!(earlier < later);
+        assert_eq!(
+            "16/b374d848".parse::<KbPosition>().unwrap().to_string(),
+            "16/B374D848"
+        );
+        for bad in ["", "16", "/1", "1/", "G/1", "1/123456789", "1/2/3", " 1/2"] {
+            let err = bad.parse::<KbPosition>().unwrap_err().to_string();
+            assert!(err.contains("is not a write position"), "{bad}: {err}");
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aiblox_embed::{EmbedError, Embedder};
-use aiblox_kb::{ChunkCacheRepo, EmbeddingRepo, ItemRepo, KbPool, NewEmbeddingSet};
+use aiblox_kb::{ChunkCacheRepo, EmbeddingRepo, KbPool, NewEmbeddingSet};
 
 use crate::chunker::Chunker;
 
@@ -131,7 +131,10 @@ impl Indexer {
         }
         let ids: Vec<i64> = claims.iter().map(|claim| claim.item_id).collect();
         // Deleted since claimed: nothing to do (their claims went with them).
-        let items = ItemRepo::new(&self.pool).get_many(&ids).await?;
+        let items = crate::retriever::items_now(&self.pool)
+            .await?
+            .get_many(&ids)
+            .await?;
         let sets: Vec<_> = items
             .iter()
             .flatten()

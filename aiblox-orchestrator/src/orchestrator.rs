@@ -490,7 +490,12 @@ impl Orchestrator {
         if missing.is_empty() {
             return Ok(());
         }
-        let items = ItemRepo::new(&self.pool).get_many(&missing).await?;
+        // Found by a search on the primary: read as of now, so that a lagging replica cannot
+        // miss them.
+        let items = crate::retriever::items_now(&self.pool)
+            .await?
+            .get_many(&missing)
+            .await?;
         let mut made = Vec::with_capacity(items.len());
         for item in items.into_iter().flatten() {
             // The item may have changed since it was ranked: chunk what it holds now.

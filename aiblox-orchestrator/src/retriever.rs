@@ -11,6 +11,19 @@ pub(crate) const BM25: Bm25 = Bm25 {
     title_weight: 2.0,
 };
 
+/// Items read as of now: with read replicas, these reads see every write committed before
+/// this call (a replica serves them only once it has replayed that far, else the primary
+/// does), so a question right after an ingest finds what was ingested. One round trip to the
+/// primary with replicas, none without.
+pub(crate) async fn items_now(pool: &KbPool) -> Result<ItemRepo<'_>, aiblox_kb::Error> {
+    let items = ItemRepo::new(pool);
+    Ok(if pool.has_replicas() {
+        items.after(pool.position().await?)
+    } else {
+        items
+    })
+}
+
 /// An item worth scoring passages of, with its retrieval score (0 for a direct lookup): the
 /// contract's search result. Its content is not fetched: passages come from the chunk cache.
 pub(crate) type Candidate = RankedItem;
@@ -74,7 +87,8 @@ impl Retriever {
         if sources.is_some_and(|sources| !sources.iter().any(|s| s == source)) {
             return Ok(None);
         }
-        let item = ItemRepo::new(&self.pool)
+        let item = items_now(&self.pool)
+            .await?
             .get_by_key(source, external_id)
             .await?;
         Ok(item.map(|item| Candidate {

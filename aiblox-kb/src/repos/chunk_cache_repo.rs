@@ -6,7 +6,7 @@ use aiblox_kb_gen::queries::chunk_cache as queries;
 
 use crate::pool::{Executor, Target, target_of, with_client, with_routed_read};
 use crate::repos::{content_hash_from_db, timestamp_from_db, unsigned_from_db};
-use crate::{ChunkSetTerms, ChunkTerms, Error, KbChunkCache, NewChunkSet};
+use crate::{ChunkSetTerms, ChunkTerms, Error, KbChunkCache, KbPosition, NewChunkSet};
 
 /// Longest `chunker_key`, in bytes (the schema's limit).
 const MAX_CHUNKER_KEY_BYTES: usize = 256;
@@ -31,6 +31,8 @@ const MAX_STORED: u32 = i32::MAX as u32;
 #[derive(Clone, Copy)]
 pub struct ChunkCacheRepo<'a> {
     target: Target<'a>,
+    /// Reads must see every write before this position ([`ChunkCacheRepo::after`]).
+    after: Option<KbPosition>,
 }
 
 impl<'a> ChunkCacheRepo<'a> {
@@ -39,7 +41,18 @@ impl<'a> ChunkCacheRepo<'a> {
     pub fn new(executor: &'a impl Executor) -> Self {
         ChunkCacheRepo {
             target: target_of(executor),
+            after: None,
         }
+    }
+
+    /// The same repository, its reads seeing every write committed before `position` (taken
+    /// with [`KbPool::position`](crate::KbPool::position) after those writes, here or in
+    /// another process): on a pool with read replicas, a read goes to a replica only once it
+    /// has replayed that far, else to the primary. Without replicas, or on a connection or a
+    /// transaction, reads see every committed write anyway.
+    pub fn after(mut self, position: KbPosition) -> Self {
+        self.after = Some(position);
+        self
     }
 
     /// The chunks of `item_id` made by `chunker_key` from content hashing to `content_hash`,
@@ -51,7 +64,7 @@ impl<'a> ChunkCacheRepo<'a> {
         content_hash: &[u8; 32],
     ) -> Result<Option<Vec<KbChunkCache>>, Error> {
         let hash = content_hash.as_slice();
-        let rows = with_routed_read!(self.target, read_client, |client| {
+        let rows = with_routed_read!(self.target, self.after, read_client, |client| {
             queries::get_chunks()
                 .bind(client, &item_id, &chunker_key, &hash)
                 .all()
@@ -78,7 +91,7 @@ impl<'a> ChunkCacheRepo<'a> {
         }
         let item_ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
         let hashes: Vec<&[u8]> = items.iter().map(|(_, hash)| hash.as_slice()).collect();
-        let rows = with_routed_read!(self.target, checkout, |client| {
+        let rows = with_routed_read!(self.target, self.after, checkout, |client| {
             queries::get_chunks_for_items()
                 .bind(client, &item_ids, &hashes, &chunker_key)
                 .all()

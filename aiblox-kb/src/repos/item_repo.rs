@@ -11,7 +11,8 @@ use crate::pool::{Executor, Target, target_of, with_client, with_routed_read};
 use crate::repos::lexical;
 use crate::repos::{content_hash_from_db, timestamp_from_db};
 use crate::{
-    Bm25, Error, KbItem, NewItem, RankedItem, RankedItems, SearchHit, UpsertOutcome, UpsertStatus,
+    Bm25, Error, KbItem, KbPosition, NewItem, RankedItem, RankedItems, SearchHit, UpsertOutcome,
+    UpsertStatus,
 };
 
 /// Longest `source`, in bytes (the schema's limit).
@@ -39,6 +40,8 @@ const MAX_SEARCH_LIMIT: u32 = 1000;
 #[derive(Clone, Copy)]
 pub struct ItemRepo<'a> {
     target: Target<'a>,
+    /// Reads must see every write before this position ([`ItemRepo::after`]).
+    after: Option<KbPosition>,
 }
 
 impl<'a> ItemRepo<'a> {
@@ -47,7 +50,18 @@ impl<'a> ItemRepo<'a> {
     pub fn new(executor: &'a impl Executor) -> Self {
         ItemRepo {
             target: target_of(executor),
+            after: None,
         }
+    }
+
+    /// The same repository, its reads seeing every write committed before `position` (taken
+    /// with [`KbPool::position`](crate::KbPool::position) after those writes, here or in
+    /// another process): on a pool with read replicas, a read goes to a replica only once it
+    /// has replayed that far, else to the primary. Without replicas, or on a connection or a
+    /// transaction, reads see every committed write anyway.
+    pub fn after(mut self, position: KbPosition) -> Self {
+        self.after = Some(position);
+        self
     }
 
     /// Inserts or updates a batch of items in one statement (atomic), keyed by
@@ -75,12 +89,14 @@ impl<'a> ItemRepo<'a> {
     /// concurrent gets are coalesced: those that arrive while others are in flight go out
     /// together in one query. A lone get goes out at once.
     pub async fn get(&self, id: i64) -> Result<Option<KbItem>, Error> {
+        // Coalesced gets read with no position: a get given one runs on its own.
         if let Target::Pool(pool) = self.target
             && pool.item_gets().enabled()
+            && self.after.is_none()
         {
             return pool.item_gets().get(pool, id).await;
         }
-        with_routed_read!(self.target, read_client, |client| {
+        with_routed_read!(self.target, self.after, read_client, |client| {
             queries::get_item()
                 .bind(client, &id)
                 .map(item_from_borrowed)
@@ -98,7 +114,7 @@ impl<'a> ItemRepo<'a> {
             return Ok(Vec::new());
         }
         let unique = distinct_sorted(ids);
-        let items = with_routed_read!(self.target, checkout, |client| read_items(
+        let items = with_routed_read!(self.target, self.after, checkout, |client| read_items(
             queries::get_items().bind(client, &unique),
             unique.len()
         )
@@ -112,7 +128,7 @@ impl<'a> ItemRepo<'a> {
         source: &str,
         external_id: &str,
     ) -> Result<Option<KbItem>, Error> {
-        with_routed_read!(self.target, read_client, |client| {
+        with_routed_read!(self.target, self.after, read_client, |client| {
             queries::get_item_by_key()
                 .bind(client, &source, &external_id)
                 .map(item_from_borrowed)
@@ -150,11 +166,13 @@ impl<'a> ItemRepo<'a> {
             return Err(Error::invalid("the search text contains a NUL character"));
         }
         let (sources, limit) = search_bounds(sources, limit)?;
-        let rows = with_routed_read!(self.target, checkout, |client| queries::search_items()
-            .bind(client, &text, &sources, &limit)
-            .all()
-            .await
-            .map_err(Error::from_driver)?);
+        let rows = with_routed_read!(self.target, self.after, checkout, |client| {
+            queries::search_items()
+                .bind(client, &text, &sources, &limit)
+                .all()
+                .await
+                .map_err(Error::from_driver)?
+        });
         rows.into_iter().map(hit_from_row).collect()
     }
 
@@ -550,18 +568,20 @@ pub(super) async fn fetch_items(pool: &crate::KbPool, ids: &[i64]) -> Result<Vec
     if let [id] = ids {
         // A batch of one (no concurrent gets): the single-row statement. Through `= ANY($1)`
         // a lone get cost 25 % more latency and 40 % more server CPU (docs/benchmarks.md).
-        return with_routed_read!(Target::Pool(pool), read_client, |client| queries::get_item(
-        )
-        .bind(client, id)
-        .map(item_from_borrowed)
-        .opt()
-        .await
-        .map_err(Error::from_driver)?
-        .transpose()
-        .map(|item| item.into_iter().collect()));
+        return with_routed_read!(Target::Pool(pool), None, read_client, |client| {
+            queries::get_item()
+                .bind(client, id)
+                .map(item_from_borrowed)
+                .opt()
+                .await
+                .map_err(Error::from_driver)?
+                .transpose()
+                .map(|item| item.into_iter().collect())
+        });
     }
     Ok(with_routed_read!(
         Target::Pool(pool),
+        None,
         read_client,
         |client| read_items(queries::get_items().bind(client, &ids), ids.len()).await?
     ))

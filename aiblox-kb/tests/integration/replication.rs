@@ -343,3 +343,99 @@ async fn a_stopped_replica_leaves_reads_to_the_primary_without_errors() {
     assert!(!status.serving, "{status:?}");
     assert!(status.skipped > 0, "{status:?}");
 }
+
+#[tokio::test]
+async fn a_read_after_a_position_sees_the_writes_before_it_however_the_replica_lags() {
+    let primary = LocalCluster::start_temporary().unwrap();
+    let on_primary = KbConfig::new(&primary.url("postgres")).unwrap();
+    Migrator::new(&on_primary).run().await.unwrap();
+    let standby = primary.start_standby(&ServerOptions::default()).unwrap();
+    // A generous lag bound: the paused replica keeps serving reads, so only the position
+    // keeps a read from missing a write.
+    let config = on_primary
+        .with_read_replica(&standby.url("postgres"))
+        .unwrap()
+        .with_max_replica_lag(Duration::from_secs(600));
+    let pool = pool(&config);
+    let items = ItemRepo::new(&pool);
+    let (standby_client, connection) =
+        tokio_postgres::connect(&standby.url("postgres"), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+
+    // A write the replica replays (so its lag is measured from it), then replay paused.
+    let replayed = items
+        .upsert(&[NewItem::new("docs", "replayed", "seen on both")])
+        .await
+        .unwrap()[0]
+        .id;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while standby_client
+        .query_opt("SELECT 1 FROM kb.item WHERE id = $1", &[&replayed])
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "the replica never replayed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    standby_client
+        .batch_execute("SELECT pg_wal_replay_pause()")
+        .await
+        .unwrap();
+    while standby_client
+        .query_one("SELECT pg_get_wal_replay_pause_state()", &[])
+        .await
+        .unwrap()
+        .get::<_, String>(0)
+        != "paused"
+    {
+        assert!(Instant::now() < deadline, "replay never paused");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let fresh = items
+        .upsert(&[NewItem::new(
+            "docs",
+            "fresh",
+            "written while replay is paused",
+        )])
+        .await
+        .unwrap()[0]
+        .id;
+    assert!(items.get_many(&[replayed]).await.is_ok());
+    wait_for_replica(&pool, "the replica never served", |status| status.serving).await;
+
+    // Without a position the replica answers, and has not replayed the write.
+    assert!(items.get_by_key("docs", "fresh").await.unwrap().is_none());
+    // With the position taken after the write, the read goes where the write is.
+    let position = pool.position().await.unwrap();
+    let carried: aiblox_kb::KbPosition = position.to_string().parse().unwrap();
+    assert_eq!(carried, position);
+    let on_primary_before = pool.replica_reads_on_primary();
+    let after = ItemRepo::new(&pool).after(carried);
+    assert!(after.get_by_key("docs", "fresh").await.unwrap().is_some());
+    assert!(after.get(fresh).await.unwrap().is_some());
+    assert!(after.get_many(&[fresh]).await.unwrap()[0].is_some());
+    assert_eq!(pool.replica_reads_on_primary(), on_primary_before + 3);
+
+    // Once the replica has replayed past the position, it serves such reads again.
+    standby_client
+        .batch_execute("SELECT pg_wal_replay_resume()")
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let served = pool.replicas()[0].reads;
+        assert!(after.get_by_key("docs", "fresh").await.unwrap().is_some());
+        if pool.replicas()[0].reads > served {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the replica never caught up: {:?}",
+            pool.replicas()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use aiblox_kb::ItemRepo;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{Extension, Path, State};
@@ -60,7 +59,11 @@ pub(super) async fn item(
             .is_none_or(|Extension(caller)| caller.may_read(source))
     };
     // An item outside the caller's sources is answered as missing: its existence is not told.
-    match ItemRepo::new(&state.pool).get(id).await? {
+    match crate::retriever::items_now(&state.pool)
+        .await?
+        .get(id)
+        .await?
+    {
         Some(item) if readable(&item.source) => {
             Ok(Json(crate::protocol::ItemResponse::from(item)).into_response())
         }

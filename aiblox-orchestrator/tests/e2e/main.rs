@@ -9,6 +9,7 @@ mod fleet;
 mod hybrid;
 mod pipeline;
 mod privileges;
+mod replicas;
 mod secrets;
 
 use std::io::{BufRead as _, BufReader};
