@@ -248,7 +248,21 @@ impl Error {
             Error::NotFound {
                 message: format!(
                     "{message}: the configured schema is missing or not migrated; run the migrations \
-                     (`cargo xtask migrate`) or check AIBLOX_KB_SCHEMA"
+                     (`cargo xtask migrate`) or check AIBLOX_KB_SCHEMA (behind PgBouncer, which \
+                     drops the search path the contract sets, set it for the role: \
+                     docs/operations.md)"
+                ),
+                source,
+            }
+        } else if code == SqlState::INVALID_SQL_STATEMENT_NAME {
+            // The connection's prepared statements are gone: the client is not on the server
+            // connection that prepared them, as behind a pooler in transaction mode.
+            Error::Database {
+                code: code.code().to_owned(),
+                message: format!(
+                    "{message}: the contract prepares statements once per connection, which a \
+                     connection pooler in transaction mode does not keep; use session mode or a \
+                     direct connection (docs/operations.md)"
                 ),
                 source,
             }
