@@ -4,6 +4,7 @@
 mod access;
 mod api;
 mod cli;
+mod failover;
 mod failures;
 mod fleet;
 mod hybrid;
