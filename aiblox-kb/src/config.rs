@@ -109,14 +109,7 @@ impl KbConfig {
     pub(crate) fn for_read_replicas(&self) -> Vec<KbConfig> {
         self.read_replicas
             .iter()
-            .map(|(pg, tls)| KbConfig {
-                pg: pg.clone(),
-                schema: self.schema.clone(),
-                tls: tls.clone(),
-                migration: None,
-                read_replicas: Vec::new(),
-                max_replica_lag: self.max_replica_lag,
-            })
+            .map(|(pg, tls)| self.on_server(pg, tls))
             .collect()
     }
 
@@ -248,18 +241,23 @@ impl KbConfig {
         self.migration.as_ref().map(|(pg, _)| redacted_url(pg))
     }
 
+    /// The same schema on another server (a replica's, the migrations'), naming no other.
+    fn on_server(&self, pg: &tokio_postgres::Config, tls: &TlsMode) -> KbConfig {
+        KbConfig {
+            pg: pg.clone(),
+            schema: self.schema.clone(),
+            tls: tls.clone(),
+            migration: None,
+            read_replicas: Vec::new(),
+            max_replica_lag: self.max_replica_lag,
+        }
+    }
+
     /// The configuration migrations connect with: the migration URL's server when one is set
     /// (same schema), else this one.
     pub(crate) fn for_migrations(&self) -> KbConfig {
         match &self.migration {
-            Some((pg, tls)) => KbConfig {
-                pg: pg.clone(),
-                schema: self.schema.clone(),
-                tls: tls.clone(),
-                migration: None,
-                read_replicas: Vec::new(),
-                max_replica_lag: self.max_replica_lag,
-            },
+            Some((pg, tls)) => self.on_server(pg, tls),
             None => self.clone(),
         }
     }
@@ -517,16 +515,18 @@ mod tests {
         );
     }
 
+    /// An environment holding `pairs`, for [`KbConfig::from_lookup`].
+    fn lookup(pairs: Vec<(&'static str, &'static str)>) -> impl Fn(&str) -> Option<String> {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        }
+    }
+
     #[test]
     fn a_migration_url_of_its_own_is_read_kept_secret_and_used_only_by_migrations() {
-        let lookup = |pairs: Vec<(&'static str, &'static str)>| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(key, _)| *key == name)
-                    .map(|(_, value)| (*value).to_owned())
-            }
-        };
         let config = KbConfig::from_lookup(lookup(vec![
             (
                 "AIBLOX_KB_DATABASE_URL",
@@ -578,14 +578,6 @@ mod tests {
 
     #[test]
     fn read_replicas_and_their_lag_bound_come_from_the_environment() {
-        let lookup = |pairs: Vec<(&'static str, &'static str)>| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(key, _)| *key == name)
-                    .map(|(_, value)| (*value).to_owned())
-            }
-        };
         let config = KbConfig::from_lookup(lookup(vec![
             ("AIBLOX_KB_DATABASE_URL", "postgresql://app@primary/x"),
             (

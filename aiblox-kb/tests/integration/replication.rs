@@ -6,7 +6,8 @@
 use std::time::{Duration, Instant};
 
 use aiblox_kb::{Compatibility, Error, ItemRepo, KbConfig, KbPool, Migrator, NewItem};
-use aiblox_localpg::{LocalCluster, ServerBinaries, ServerOptions};
+use aiblox_kb_testkit::replication;
+use aiblox_localpg::{LocalCluster, ServerOptions};
 
 /// A pool that gives up quickly, so that a dead server is an error, not a wait.
 fn pool(config: &KbConfig) -> KbPool {
@@ -75,26 +76,8 @@ async fn migrations_refuse_a_standby_and_the_startup_check_reads_it() {
 #[tokio::test]
 async fn a_multi_host_url_follows_a_promotion_without_losing_an_acknowledged_write() {
     // Synchronous commits to any standby: an acknowledged write is on both servers.
-    let primary = LocalCluster::start_temporary_with_options(
-        &ServerBinaries::locate().unwrap(),
-        &ServerOptions {
-            durable: true,
-            settings: vec!["synchronous_standby_names=*".to_owned()],
-            ..ServerOptions::default()
-        },
-    )
-    .unwrap();
-    let standby = primary.start_standby(&ServerOptions::default()).unwrap();
-    let host = |cluster: &LocalCluster| {
-        let url = cluster.url("postgres");
-        let rest = url.strip_prefix("postgresql://postgres@").unwrap();
-        rest.split('/').next().unwrap().to_owned()
-    };
-    let url = format!(
-        "postgresql://postgres@{},{}/postgres?target_session_attrs=read-write",
-        host(&primary),
-        host(&standby)
-    );
+    let (primary, standby) = replication::synchronous_pair();
+    let url = replication::read_write_url(&[&primary, &standby]);
     let config = KbConfig::new(&url).unwrap();
     Migrator::new(&config).run().await.unwrap();
     let pool = pool(&config);
@@ -178,6 +161,24 @@ async fn a_multi_host_url_follows_a_promotion_without_losing_an_acknowledged_wri
     assert!(report.applied.is_empty());
 }
 
+/// A migrated primary holding `item`, a standby copied from it afterwards (so it starts with
+/// both), and a configuration reading from the standby; and the item's id.
+async fn replicated(item: NewItem) -> (LocalCluster, LocalCluster, KbConfig, i64) {
+    let primary = LocalCluster::start_temporary().unwrap();
+    let on_primary = KbConfig::new(&primary.url("postgres")).unwrap();
+    Migrator::new(&on_primary).run().await.unwrap();
+    let id = ItemRepo::new(&pool(&on_primary))
+        .upsert(&[item])
+        .await
+        .unwrap()[0]
+        .id;
+    let standby = primary.start_standby(&ServerOptions::default()).unwrap();
+    let config = on_primary
+        .with_read_replica(&standby.url("postgres"))
+        .unwrap();
+    (primary, standby, config, id)
+}
+
 /// Polls `condition` on the pool's first replica (bounded: only against a hang).
 async fn wait_for_replica(
     pool: &KbPool,
@@ -197,20 +198,9 @@ async fn wait_for_replica(
 
 #[tokio::test]
 async fn reads_go_to_a_replica_within_the_lag_bound_and_to_the_primary_past_it() {
-    // Migrated and written before the standby is copied: it starts with both.
-    let primary = LocalCluster::start_temporary().unwrap();
-    let on_primary = KbConfig::new(&primary.url("postgres")).unwrap();
-    Migrator::new(&on_primary).run().await.unwrap();
-    let first = ItemRepo::new(&pool(&on_primary))
-        .upsert(&[NewItem::new("docs", "first", "vacuum reclaims storage")])
-        .await
-        .unwrap()[0]
-        .id;
-    let standby = primary.start_standby(&ServerOptions::default()).unwrap();
-    let config = on_primary
-        .with_read_replica(&standby.url("postgres"))
-        .unwrap()
-        .with_max_replica_lag(Duration::from_millis(300));
+    let (_primary, standby, config, first) =
+        replicated(NewItem::new("docs", "first", "vacuum reclaims storage")).await;
+    let config = config.with_max_replica_lag(Duration::from_millis(300));
     let pool = pool(&config);
     let items = ItemRepo::new(&pool);
 
@@ -239,14 +229,7 @@ async fn reads_go_to_a_replica_within_the_lag_bound_and_to_the_primary_past_it()
 
     // Replay paused and the primary moving on: past the bound the replica is passed over and
     // reads see the primary's latest writes.
-    let standby_client = {
-        let (client, connection) =
-            tokio_postgres::connect(&standby.url("postgres"), tokio_postgres::NoTls)
-                .await
-                .unwrap();
-        tokio::spawn(connection);
-        client
-    };
+    let standby_client = replication::connect(&standby).await;
     // A write the replica replays first, so that its lag has a last replayed transaction
     // to be measured from (before any, PostgreSQL has no replay timestamp: lag unknown).
     let replayed = items
@@ -254,20 +237,8 @@ async fn reads_go_to_a_replica_within_the_lag_bound_and_to_the_primary_past_it()
         .await
         .unwrap()[0]
         .id;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while standby_client
-        .query_opt("SELECT 1 FROM kb.item WHERE id = $1", &[&replayed])
-        .await
-        .unwrap()
-        .is_none()
-    {
-        assert!(Instant::now() < deadline, "the replica never replayed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    standby_client
-        .batch_execute("SELECT pg_wal_replay_pause()")
-        .await
-        .unwrap();
+    replication::wait_until_replayed(&standby_client, "kb", replayed).await;
+    replication::pause_replay(&standby_client).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut n = 0;
     loop {
@@ -302,10 +273,7 @@ async fn reads_go_to_a_replica_within_the_lag_bound_and_to_the_primary_past_it()
     assert_eq!(pool.replica_reads_on_primary(), on_primary + 1);
 
     // Caught up again, it serves again.
-    standby_client
-        .batch_execute("SELECT pg_wal_replay_resume()")
-        .await
-        .unwrap();
+    replication::resume_replay(&standby_client).await;
     wait_for_replica(&pool, "the replica never came back", |status| {
         status.serving
     })
@@ -314,18 +282,7 @@ async fn reads_go_to_a_replica_within_the_lag_bound_and_to_the_primary_past_it()
 
 #[tokio::test]
 async fn a_stopped_replica_leaves_reads_to_the_primary_without_errors() {
-    let primary = LocalCluster::start_temporary().unwrap();
-    let on_primary = KbConfig::new(&primary.url("postgres")).unwrap();
-    Migrator::new(&on_primary).run().await.unwrap();
-    let id = ItemRepo::new(&pool(&on_primary))
-        .upsert(&[NewItem::new("docs", "a", "text")])
-        .await
-        .unwrap()[0]
-        .id;
-    let standby = primary.start_standby(&ServerOptions::default()).unwrap();
-    let config = on_primary
-        .with_read_replica(&standby.url("postgres"))
-        .unwrap();
+    let (_primary, standby, config, id) = replicated(NewItem::new("docs", "a", "text")).await;
     let pool = pool(&config);
     let items = ItemRepo::new(&pool);
     assert!(items.get_many(&[id]).await.is_ok());
@@ -358,11 +315,7 @@ async fn a_read_after_a_position_sees_the_writes_before_it_however_the_replica_l
         .with_max_replica_lag(Duration::from_secs(600));
     let pool = pool(&config);
     let items = ItemRepo::new(&pool);
-    let (standby_client, connection) =
-        tokio_postgres::connect(&standby.url("postgres"), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(connection);
+    let standby_client = replication::connect(&standby).await;
 
     // A write the replica replays (so its lag is measured from it), then replay paused.
     let replayed = items
@@ -370,30 +323,8 @@ async fn a_read_after_a_position_sees_the_writes_before_it_however_the_replica_l
         .await
         .unwrap()[0]
         .id;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while standby_client
-        .query_opt("SELECT 1 FROM kb.item WHERE id = $1", &[&replayed])
-        .await
-        .unwrap()
-        .is_none()
-    {
-        assert!(Instant::now() < deadline, "the replica never replayed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    standby_client
-        .batch_execute("SELECT pg_wal_replay_pause()")
-        .await
-        .unwrap();
-    while standby_client
-        .query_one("SELECT pg_get_wal_replay_pause_state()", &[])
-        .await
-        .unwrap()
-        .get::<_, String>(0)
-        != "paused"
-    {
-        assert!(Instant::now() < deadline, "replay never paused");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    replication::wait_until_replayed(&standby_client, "kb", replayed).await;
+    replication::pause_replay(&standby_client).await;
     let fresh = items
         .upsert(&[NewItem::new(
             "docs",
@@ -420,10 +351,7 @@ async fn a_read_after_a_position_sees_the_writes_before_it_however_the_replica_l
     assert_eq!(pool.replica_reads_on_primary(), on_primary_before + 3);
 
     // Once the replica has replayed past the position, it serves such reads again.
-    standby_client
-        .batch_execute("SELECT pg_wal_replay_resume()")
-        .await
-        .unwrap();
+    replication::resume_replay(&standby_client).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let served = pool.replicas()[0].reads;

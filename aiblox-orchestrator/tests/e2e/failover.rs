@@ -7,35 +7,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aiblox_kb::{Error, ItemRepo, KbConfig, KbPool, Migrator, NewItem};
-use aiblox_localpg::{LocalCluster, ServerBinaries, ServerOptions};
+use aiblox_kb_testkit::replication;
 use serde_json::json;
 
 use crate::TestApp;
 
-/// The host part of a cluster's URL (`%2Ftmp%2F...:5432`).
-fn host(cluster: &LocalCluster) -> String {
-    let url = cluster.url("postgres");
-    let rest = url.strip_prefix("postgresql://postgres@").unwrap();
-    rest.split('/').next().unwrap().to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promotion_under_load_costs_only_a_few_503s_and_no_acknowledged_write() {
-    let primary = LocalCluster::start_temporary_with_options(
-        &ServerBinaries::locate().unwrap(),
-        &ServerOptions {
-            durable: true,
-            settings: vec!["synchronous_standby_names=*".to_owned()],
-            ..ServerOptions::default()
-        },
-    )
-    .unwrap();
-    let standby = primary.start_standby(&ServerOptions::default()).unwrap();
-    let url = format!(
-        "postgresql://postgres@{},{}/postgres?target_session_attrs=read-write",
-        host(&primary),
-        host(&standby)
-    );
+    let (primary, standby) = replication::synchronous_pair();
+    let url = replication::read_write_url(&[&primary, &standby]);
     let config = KbConfig::new(&url).unwrap();
     Migrator::new(&config).run().await.unwrap();
     let writer = KbPool::builder(&config)

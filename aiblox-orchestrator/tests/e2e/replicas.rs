@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use aiblox_kb::{ItemRepo, KbConfig, KbPool, Migrator, NewItem};
+use aiblox_kb_testkit::replication;
 use aiblox_localpg::{LocalCluster, ServerOptions};
 use serde_json::json;
 
@@ -26,11 +27,7 @@ async fn a_question_right_after_an_ingest_finds_it_while_the_replica_lags() {
         .await
         .unwrap();
     let standby = primary.start_standby(&ServerOptions::default()).unwrap();
-    let (standby_client, connection) =
-        tokio_postgres::connect(&standby.url("postgres"), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(connection);
+    let standby_client = replication::connect(&standby).await;
 
     // The replica may lag 10 minutes and still serve: only reading "as of now" keeps the
     // service from missing a fresh write.
@@ -62,20 +59,7 @@ async fn a_question_right_after_an_ingest_finds_it_while_the_replica_lags() {
     }
 
     // Replay paused, then a page ingested on the primary.
-    standby_client
-        .batch_execute("SELECT pg_wal_replay_pause()")
-        .await
-        .unwrap();
-    while standby_client
-        .query_one("SELECT pg_get_wal_replay_pause_state()", &[])
-        .await
-        .unwrap()
-        .get::<_, String>(0)
-        != "paused"
-    {
-        assert!(Instant::now() < deadline, "replay never paused");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    replication::pause_replay(&standby_client).await;
     let fresh = items
         .upsert(&[NewItem::new(
             "docs",
@@ -115,9 +99,6 @@ async fn a_question_right_after_an_ingest_finds_it_while_the_replica_lags() {
     ] {
         assert!(metrics_say(&metrics, name), "{name} missing:\n{metrics}");
     }
-    standby_client
-        .batch_execute("SELECT pg_wal_replay_resume()")
-        .await
-        .unwrap();
+    replication::resume_replay(&standby_client).await;
     app.stop().await;
 }
