@@ -26,7 +26,13 @@ async fn count(client: &Client) -> i64 {
 async fn wait_for_rows(standby: &Client, expected: i64) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let seen = count(standby).await;
+        // A synchronous commit waits for the standby to flush the WAL, not to replay it: the
+        // table may not exist there yet.
+        let seen = match standby.query_one("SELECT count(*) FROM t", &[]).await {
+            Ok(row) => row.get(0),
+            Err(err) if err.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => -1,
+            Err(err) => panic!("{err}"),
+        };
         if seen == expected {
             return;
         }
