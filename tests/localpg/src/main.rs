@@ -2,7 +2,9 @@
 //! stdin closes (Ctrl-D), Ctrl-C or SIGTERM, then stops it and removes its directory; killed
 //! in any other way, the server dies with it and the next start sweeps the directory.
 //!
-//! `cargo run -p aiblox-localpg` gives a scratch server for poking at the schema with psql.
+//! `cargo run -p aiblox-localpg` gives a scratch server for poking at the schema with psql;
+//! `-- --standby` a primary and a streaming standby of it, for trying read replicas and
+//! failover by hand.
 //! The lifecycle tests also run it to prove the server dies with its owner (a test-only
 //! argument, `panic`, panics once the server is up).
 
@@ -10,12 +12,16 @@ use std::io::{BufRead as _, Write as _};
 use std::process::ExitCode;
 use std::sync::mpsc;
 
-use aiblox_localpg::LocalCluster;
+use aiblox_localpg::{LocalCluster, ServerOptions};
 
-const USAGE: &str = "usage: aiblox-localpg
+const USAGE: &str = "usage: aiblox-localpg [--standby]
 
 Starts a throwaway PostgreSQL, prints its URL, and keeps it until Ctrl-D (end of input),
-Ctrl-C or SIGTERM; then stops it and removes its directory.";
+Ctrl-C or SIGTERM; then stops it and removes its directory.
+
+  --standby  also start a streaming standby of it (a hot standby: read-only queries), and
+             print its URL as standby_url= (pause its replay with
+             SELECT pg_wal_replay_pause(), promote it with SELECT pg_promote())";
 
 fn main() -> ExitCode {
     let then = std::env::args().nth(1).unwrap_or_else(|| "hold".to_owned());
@@ -23,7 +29,7 @@ fn main() -> ExitCode {
         println!("{USAGE}");
         return ExitCode::SUCCESS;
     }
-    if !matches!(then.as_str(), "hold" | "panic") {
+    if !matches!(then.as_str(), "hold" | "panic" | "--standby") {
         eprintln!("error: unexpected argument {then:?}\n\n{USAGE}");
         return ExitCode::from(2);
     }
@@ -33,6 +39,17 @@ fn main() -> ExitCode {
             eprintln!("error: {err}");
             return ExitCode::FAILURE;
         }
+    };
+    let standby = if then == "--standby" {
+        match cluster.start_standby(&ServerOptions::default()) {
+            Ok(standby) => Some(standby),
+            Err(err) => {
+                eprintln!("error: the standby did not start: {err}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        None
     };
     // Ctrl-C and SIGTERM are watched before the URL is printed: whoever reads it may signal
     // at once, and a signal that arrives before its handler is installed kills the process
@@ -55,6 +72,10 @@ fn main() -> ExitCode {
         "psql: psql -h {} -U postgres",
         cluster.socket_dir().display()
     );
+    if let Some(standby) = &standby {
+        let _ = writeln!(stdout, "standby_url={}", standby.url("postgres"));
+        let _ = writeln!(stdout, "standby_dir={}", standby.socket_dir().display());
+    }
     let _ = writeln!(
         stdout,
         "stop: Ctrl-D or Ctrl-C (the server stops and its directory is removed)"
@@ -80,6 +101,9 @@ fn main() -> ExitCode {
         "{why}: stopping the server and removing {}",
         cluster.socket_dir().display()
     );
+    if let Some(standby) = standby {
+        standby.stop();
+    }
     cluster.stop();
     ExitCode::SUCCESS
 }

@@ -161,3 +161,47 @@ fn promoting_a_primary_is_refused_with_the_reason() {
     assert!(err.contains("pg_ctl promote failed"), "{err}");
     assert!(err.contains("not in standby mode"), "{err}");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_binary_holds_a_primary_and_its_standby_and_removes_both() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aiblox-localpg"))
+        .arg("--standby")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut value = |key: &str| loop {
+        let line = lines.next().expect("the binary printed its lines").unwrap();
+        if let Some(value) = line.strip_prefix(&format!("{key}=")) {
+            return value.to_owned();
+        }
+    };
+    let (url, dir) = (value("url"), value("dir"));
+    let (standby_url, standby_dir) = (value("standby_url"), value("standby_dir"));
+    let recovery = |client: Client| async move {
+        client
+            .query_one("SELECT pg_is_in_recovery()", &[])
+            .await
+            .unwrap()
+            .get::<_, bool>(0)
+    };
+    assert!(
+        !recovery(connect(&url).await).await,
+        "the primary takes writes"
+    );
+    assert!(
+        recovery(connect(&standby_url).await).await,
+        "the standby replays"
+    );
+
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    for dir in [dir, standby_dir] {
+        assert!(!std::path::Path::new(&dir).exists(), "{dir} is left behind");
+    }
+}
