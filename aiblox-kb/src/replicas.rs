@@ -193,9 +193,15 @@ impl Replicas {
                 let Some(replicas) = replicas.upgrade() else {
                     return;
                 };
-                for replica in &replicas.replicas {
-                    replica.probe(replicas.max_lag).await;
-                }
+                // All at once: an unreachable replica's probe waits out its connect timeout
+                // without holding back the others'.
+                futures::future::join_all(
+                    replicas
+                        .replicas
+                        .iter()
+                        .map(|replica| replica.probe(replicas.max_lag)),
+                )
+                .await;
                 drop(replicas);
                 tokio::time::sleep(PROBE_INTERVAL).await;
             }
