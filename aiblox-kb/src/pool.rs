@@ -537,8 +537,8 @@ pub(crate) use with_read_client;
 
 /// [`with_client!`] for a read that a read replica may serve: on a pool with replicas, a
 /// replica within the lag bound (and past the [`KbPosition`] `$after`, when some) if there is
-/// one (one that turns out unreachable is passed over and the read runs on the primary
-/// instead); otherwise as [`with_client!`] with `$lease`.
+/// one; a read the replica fails runs again on the primary (an unreachable replica is also
+/// passed over); otherwise as [`with_client!`] with `$lease`.
 macro_rules! with_routed_read {
     ($target:expr, $after:expr, $lease:ident, |$client:ident| $body:expr) => {
         'routed: {
@@ -552,8 +552,11 @@ macro_rules! with_routed_read {
                         replica.served();
                         break 'routed value;
                     }
+                    // Unreachable: out of the rotation until its next good probe. Any other
+                    // error (a replica behind a migration misses a table or a column) may not
+                    // be the primary's: the primary answers instead, with its own error if any.
                     Err(err @ $crate::Error::Unavailable { .. }) => replica.pass_over(&err),
-                    Err(err) => return Err(err),
+                    Err(_) => {}
                 }
             }
             $crate::pool::with_client!($target, $lease, |$client| $body)

@@ -94,6 +94,8 @@ pub(crate) struct Replicas {
     /// Routed reads that went to the primary because no replica qualified.
     primary_reads: AtomicU64,
     probing: AtomicBool,
+    /// Set by [`Replicas::close`]: the probes stop.
+    closed: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -130,6 +132,7 @@ impl Replicas {
             next: AtomicUsize::new(0),
             primary_reads: AtomicU64::new(0),
             probing: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -172,6 +175,7 @@ impl Replicas {
     }
 
     pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Relaxed);
         for replica in &self.replicas {
             replica.pool.close();
         }
@@ -180,7 +184,8 @@ impl Replicas {
     /// Measures every replica every [`PROBE_INTERVAL`] on a task of the runtime, for as long
     /// as the pool lives; from the first routed read (a pool is built outside any runtime).
     fn start_probing(self: &Arc<Self>) {
-        if self.probing.swap(true, Ordering::AcqRel) {
+        // A plain load first: every routed read passes here.
+        if self.probing.load(Ordering::Relaxed) || self.probing.swap(true, Ordering::AcqRel) {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
@@ -190,7 +195,10 @@ impl Replicas {
         let replicas: Weak<Replicas> = Arc::downgrade(self);
         runtime.spawn(async move {
             loop {
-                let Some(replicas) = replicas.upgrade() else {
+                let Some(replicas) = replicas
+                    .upgrade()
+                    .filter(|replicas| !replicas.closed.load(Ordering::Relaxed))
+                else {
                     return;
                 };
                 // All at once: an unreachable replica's probe waits out its connect timeout

@@ -367,3 +367,55 @@ async fn a_read_after_a_position_sees_the_writes_before_it_however_the_replica_l
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn a_replica_behind_a_migration_leaves_the_read_to_the_primary() {
+    // The standby replays a first transaction (so its lag is measured), then pauses before
+    // the contract's migrations reach it: it has no `item` table.
+    let primary = LocalCluster::start_temporary().unwrap();
+    let standby = primary.start_standby(&ServerOptions::default()).unwrap();
+    let primary_client = replication::connect(&primary).await;
+    primary_client
+        .batch_execute("CREATE TABLE public.marker (n int); INSERT INTO public.marker VALUES (1)")
+        .await
+        .unwrap();
+    let standby_client = replication::connect(&standby).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while standby_client
+        .query_opt("SELECT 1 FROM pg_class WHERE relname = 'marker'", &[])
+        .await
+        .unwrap()
+        .is_none()
+    {
+        assert!(Instant::now() < deadline, "the standby never replayed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    replication::pause_replay(&standby_client).await;
+
+    let config = KbConfig::new(&primary.url("postgres"))
+        .unwrap()
+        .with_read_replica(&standby.url("postgres"))
+        .unwrap()
+        .with_max_replica_lag(Duration::from_secs(600));
+    Migrator::new(&config).run().await.unwrap();
+    let pool = pool(&config);
+    let items = ItemRepo::new(&pool);
+    let id = items
+        .upsert(&[NewItem::new("docs", "a", "text")])
+        .await
+        .unwrap()[0]
+        .id;
+    assert!(items.get_many(&[id]).await.is_ok());
+    wait_for_replica(&pool, "the replica never served", |status| status.serving).await;
+
+    // The replica answers "no such table"; the primary answers the read.
+    let before = pool.replicas()[0].reads;
+    assert!(items.get_many(&[id]).await.unwrap()[0].is_some());
+    assert!(items.get_by_key("docs", "a").await.unwrap().is_some());
+    assert_eq!(
+        pool.replicas()[0].reads,
+        before,
+        "the replica served none of them"
+    );
+    replication::resume_replay(&standby_client).await;
+}
