@@ -85,6 +85,13 @@ impl KbConfig {
         Ok(self)
     }
 
+    /// [`KbConfig::with_read_replica`] for each URL of `urls`, a list separated by white space
+    /// (a URL may hold commas: several hosts), as [`KbConfig::READ_URLS_ENV`] holds them.
+    pub fn with_read_replicas(self, urls: &str) -> Result<Self, Error> {
+        urls.split_whitespace()
+            .try_fold(self, |config, url| config.with_read_replica(url))
+    }
+
     /// The replay lag past which a replica serves no reads (default 1 s), until it catches
     /// up.
     pub fn with_max_replica_lag(mut self, lag: Duration) -> Self {
@@ -172,12 +179,9 @@ impl KbConfig {
                 .with_migration_url(&migration_url)
                 .map_err(|err| err.in_setting(Self::MIGRATION_URL_ENV))?;
         }
-        for replica_url in set(Self::READ_URLS_ENV)
-            .iter()
-            .flat_map(|urls| urls.split_whitespace())
-        {
+        if let Some(urls) = set(Self::READ_URLS_ENV) {
             config = config
-                .with_read_replica(replica_url)
+                .with_read_replicas(&urls)
                 .map_err(|err| err.in_setting(Self::READ_URLS_ENV))?;
         }
         if let Some(lag) = set(Self::MAX_REPLICA_LAG_ENV) {

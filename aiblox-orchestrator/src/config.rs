@@ -934,11 +934,9 @@ impl Settings {
                 .map_err(|err| reason(migration_url, err))?;
         }
         if let Some(read_urls) = last(|target| matches!(target, Target::DatabaseReadUrls)) {
-            for url in read_urls.value.split_whitespace() {
-                database = database
-                    .with_read_replica(url)
-                    .map_err(|err| reason(read_urls, err))?;
-            }
+            database = database
+                .with_read_replicas(&read_urls.value)
+                .map_err(|err| reason(read_urls, err))?;
         }
         if let Some(lag) = last(|target| matches!(target, Target::DatabaseMaxReplicaLag)) {
             let milliseconds: u64 = lag.value.trim().parse().map_err(|_| {

@@ -179,6 +179,23 @@ async fn replicated(item: NewItem) -> (LocalCluster, LocalCluster, KbConfig, i64
     (primary, standby, config, id)
 }
 
+/// Writes an item the standby behind `standby` replays (so that its lag is measured from a
+/// replayed transaction: before any, PostgreSQL has no replay timestamp and the lag is
+/// unknown), then pauses its replay; the item's id.
+async fn pause_after_a_replayed_write(
+    items: &ItemRepo<'_>,
+    standby: &tokio_postgres::Client,
+) -> i64 {
+    let replayed = items
+        .upsert(&[NewItem::new("docs", "replayed", "seen on both")])
+        .await
+        .unwrap()[0]
+        .id;
+    replication::wait_until_replayed(standby, "kb", replayed).await;
+    replication::pause_replay(standby).await;
+    replayed
+}
+
 /// Polls `condition` on the pool's first replica (bounded: only against a hang).
 async fn wait_for_replica(
     pool: &KbPool,
@@ -230,15 +247,7 @@ async fn reads_go_to_a_replica_within_the_lag_bound_and_to_the_primary_past_it()
     // Replay paused and the primary moving on: past the bound the replica is passed over and
     // reads see the primary's latest writes.
     let standby_client = replication::connect(&standby).await;
-    // A write the replica replays first, so that its lag has a last replayed transaction
-    // to be measured from (before any, PostgreSQL has no replay timestamp: lag unknown).
-    let replayed = items
-        .upsert(&[NewItem::new("docs", "replayed", "seen on both")])
-        .await
-        .unwrap()[0]
-        .id;
-    replication::wait_until_replayed(&standby_client, "kb", replayed).await;
-    replication::pause_replay(&standby_client).await;
+    pause_after_a_replayed_write(&items, &standby_client).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut n = 0;
     loop {
@@ -317,14 +326,7 @@ async fn a_read_after_a_position_sees_the_writes_before_it_however_the_replica_l
     let items = ItemRepo::new(&pool);
     let standby_client = replication::connect(&standby).await;
 
-    // A write the replica replays (so its lag is measured from it), then replay paused.
-    let replayed = items
-        .upsert(&[NewItem::new("docs", "replayed", "seen on both")])
-        .await
-        .unwrap()[0]
-        .id;
-    replication::wait_until_replayed(&standby_client, "kb", replayed).await;
-    replication::pause_replay(&standby_client).await;
+    let replayed = pause_after_a_replayed_write(&items, &standby_client).await;
     let fresh = items
         .upsert(&[NewItem::new(
             "docs",

@@ -233,7 +233,6 @@ async fn get_many_ceiling(
         ":n",
         &format!("\\set n random(1, {})\n", lists.len()),
     )?;
-    let before = CpuSnapshot::take(server.postmaster());
     let run = server.pgbench_script(
         schema,
         &script,
@@ -241,14 +240,13 @@ async fn get_many_ceiling(
         2,
         PgbenchRun::Seconds(options.ceiling_seconds),
     );
-    let spent = CpuSnapshot::take(server.postmaster()).since(&before);
     server
         .admin(&format!("DROP TABLE {schema}.{TABLE}"))
         .await?;
     let run = run?;
     Ok(Ceiling {
         calls_per_s: run.tps,
-        server_cpu_ms_per_call: per_call_ms(spent.server, run.transactions),
+        server_cpu_ms_per_call: per_call_ms(run.server_cpu_s, run.transactions),
     })
 }
 
@@ -338,7 +336,6 @@ async fn chunk_put_ceiling(
         &format!("(SELECT nextval('{schema}.{TABLE}_n')) + :zero"),
         "\\set zero 0\n",
     )?;
-    let before = CpuSnapshot::take(server.postmaster());
     let run = server.pgbench_script(
         schema,
         &script,
@@ -346,7 +343,6 @@ async fn chunk_put_ceiling(
         2,
         PgbenchRun::TransactionsPerClient(per_client),
     )?;
-    let spent = CpuSnapshot::take(server.postmaster()).since(&before);
     let written: i64 = client
         .query_one(&format!("SELECT count(*) FROM {schema}.chunk_cache"), &[])
         .await?
@@ -366,7 +362,7 @@ async fn chunk_put_ceiling(
     // Transactions past the last set picked nothing: count sets, not transactions.
     Ok(Ceiling {
         calls_per_s: run.tps * sets as f64 / (per_client * clients) as f64,
-        server_cpu_ms_per_call: per_call_ms(spent.server, sets as u64),
+        server_cpu_ms_per_call: per_call_ms(run.server_cpu_s, sets as u64),
     })
 }
 

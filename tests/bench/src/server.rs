@@ -8,6 +8,8 @@ use std::str::FromStr as _;
 use aiblox_localpg::{LocalCluster, ServerBinaries, ServerOptions};
 use anyhow::{Context as _, bail};
 
+use crate::cpu::CpuSnapshot;
+
 /// Settings of the specification (on top of PostgreSQL's durable defaults).
 pub const SPEC_SETTINGS: [&str; 2] = ["shared_buffers=512MB", "max_wal_size=2GB"];
 /// The database of the KB phases on a cluster of our own.
@@ -157,14 +159,17 @@ impl BenchServer {
             threads.min(clients).to_string(),
         ];
         args.extend(length);
+        let before = CpuSnapshot::take(self.postmaster());
         let output = self.pgbench(
             &self.kb_url,
             &args,
             Some(&format!("-c search_path={schema}")),
         )?;
+        let spent = CpuSnapshot::take(self.postmaster()).since(&before);
         Ok(ScriptRun {
             tps: parse_tps(&output)?,
             transactions: parse_transactions(&output)?,
+            server_cpu_s: spent.server,
         })
     }
 
@@ -241,6 +246,8 @@ pub struct ScriptRun {
     pub tps: f64,
     /// Transactions it ran.
     pub transactions: u64,
+    /// The server's CPU seconds over the run, when the server is ours.
+    pub server_cpu_s: Option<f64>,
 }
 
 /// The transactions pgbench says it ran ("number of transactions actually processed: N", or
