@@ -77,6 +77,33 @@ impl History {
         Ok(())
     }
 
+    /// Refuses a connection that does not start in the configured schema: something between
+    /// here and PostgreSQL dropped the search path the contract sends at connection start (as
+    /// PgBouncer does), and migrations would create the tables in whatever schema comes first
+    /// (`public`), and services read them there. The schema must exist.
+    pub(crate) async fn ensure_search_path(&self, target: &str) -> Result<(), Error> {
+        let current: Option<String> = self
+            .client
+            .query_one("SELECT current_schema()", &[])
+            .await
+            .map_err(Error::from_driver)?
+            .get(0);
+        let schema = &self.schema;
+        if current.as_deref() == Some(schema.as_str()) {
+            return Ok(());
+        }
+        Err(Error::Config {
+            message: format!(
+                "connections to {target} do not start in schema {schema} (they start in {}): \
+                 something between here and PostgreSQL drops the search path the contract sets \
+                 at connection start, as PgBouncer does; set it on the server for the role \
+                 (ALTER ROLE <role> IN DATABASE <database> SET search_path = {schema}), or \
+                 connect directly (docs/operations.md)",
+                current.as_deref().unwrap_or("no schema")
+            ),
+        })
+    }
+
     /// Takes the schema's migration lock, waiting at most `timeout`.
     pub(crate) async fn lock(&self, timeout: Duration) -> Result<(), Error> {
         self.client

@@ -131,6 +131,9 @@ impl Migrator {
     async fn run_locked(&self, history: &History) -> Result<MigrationReport, Error> {
         let schema = self.config.schema();
         history.create().await?;
+        history
+            .ensure_search_path(&self.config.for_migrations().target())
+            .await?;
         let status = self.status_of(history.applied().await?);
         match &status.compatibility {
             Compatibility::Diverged { reason } | Compatibility::AheadIncompatible { reason } => {
@@ -174,9 +177,13 @@ impl Migrator {
     /// [`Error::Incompatible`] saying what to do: run the migrations (the database is behind),
     /// or which contract versions met (ahead beyond the rule, or diverged).
     pub async fn check(&self) -> Result<MigrationStatus, Error> {
-        let status = self.status().await?;
+        let history = History::connect(&self.config).await?;
+        let status = self.status_of(history.applied().await?);
         match &status.compatibility {
-            Compatibility::UpToDate | Compatibility::AheadCompatible => Ok(status),
+            Compatibility::UpToDate | Compatibility::AheadCompatible => {
+                history.ensure_search_path(&self.config.target()).await?;
+                Ok(status)
+            }
             Compatibility::Behind => Err(incompatible(
                 &status.schema,
                 &format!(

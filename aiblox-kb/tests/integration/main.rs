@@ -11,6 +11,7 @@ mod items;
 mod lexical_index;
 mod migration_processes;
 mod migrations;
+mod pooler;
 mod replication;
 mod schemas;
 mod shared_reads;

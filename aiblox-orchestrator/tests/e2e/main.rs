@@ -9,6 +9,7 @@ mod failures;
 mod fleet;
 mod hybrid;
 mod pipeline;
+mod pooler;
 mod privileges;
 mod replicas;
 mod secrets;

@@ -13,6 +13,7 @@
 //! # }
 //! ```
 
+pub mod pooler;
 pub mod replication;
 
 use std::sync::atomic::{AtomicU32, Ordering};

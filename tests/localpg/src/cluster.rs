@@ -511,7 +511,7 @@ fn run_tool(program: &str, command: &mut Command) -> Result<(), Error> {
     Ok(())
 }
 
-fn setpriv() -> PathBuf {
+pub(crate) fn setpriv() -> PathBuf {
     ["/usr/bin/setpriv", "/bin/setpriv"]
         .iter()
         .map(PathBuf::from)
@@ -598,7 +598,7 @@ fn log_tail(path: &Path) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
-fn percent_encode(text: &str) -> String {
+pub(crate) fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {

@@ -16,6 +16,12 @@ pub enum Error {
         /// Where we looked, for the message.
         searched: String,
     },
+    /// `pgbouncer` is not installed where we look.
+    #[error(
+        "pgbouncer not found (looked on PATH, in /usr/sbin and /usr/local/sbin); install it \
+         with `apt-get install pgbouncer` (Debian/Ubuntu)"
+    )]
+    PgBouncerNotFound,
     /// Running as root, but there is no `postgres` user to drop privileges to.
     #[error(
         "running as root, but PostgreSQL refuses to run as root and there is no `postgres` user \

@@ -10,12 +10,14 @@
 //! - [`privileges`]: when invoked as root, the server runs as user `postgres` (it refuses root).
 //! - [`cluster`]: [`LocalCluster`], one running server; stopped on drop and, through the
 //!   parent-death signal, when the owning process dies in any way (panic, SIGKILL, Ctrl-C).
+//! - [`pgbouncer`]: [`PgBouncer`], a throwaway connection pooler in front of a cluster.
 //! - [`sweep`]: removes cluster directories left behind by killed runs.
 //! - [`shared`]: one server per test process, or the one named by `AIBLOX_TEST_DATABASE_URL`.
 
 mod binaries;
 mod cluster;
 mod error;
+mod pgbouncer;
 mod privileges;
 mod shared;
 mod sweep;
@@ -23,5 +25,6 @@ mod sweep;
 pub use binaries::ServerBinaries;
 pub use cluster::{LocalCluster, ServerOptions};
 pub use error::Error;
+pub use pgbouncer::{PgBouncer, PoolMode};
 pub use shared::{TEST_DATABASE_URL_ENV, TestServer, test_server};
 pub use sweep::is_running;
