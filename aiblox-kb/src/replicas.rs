@@ -183,6 +183,9 @@ impl Replicas {
 
     /// Measures every replica every [`PROBE_INTERVAL`] on a task of the runtime, for as long
     /// as the pool lives; from the first routed read (a pool is built outside any runtime).
+    /// Should that runtime end first (a pool outliving the runtime it was first read on), the
+    /// replicas stop serving, their measurements being stale, and the next routed read starts
+    /// the probes again on its own runtime.
     fn start_probing(self: &Arc<Self>) {
         // A plain load first: every routed read passes here.
         if self.probing.load(Ordering::Relaxed) || self.probing.swap(true, Ordering::AcqRel) {
@@ -193,7 +196,9 @@ impl Replicas {
             return;
         };
         let replicas: Weak<Replicas> = Arc::downgrade(self);
+        let probing = ProbingTask(replicas.clone());
         runtime.spawn(async move {
+            let _probing = probing;
             loop {
                 let Some(replicas) = replicas
                     .upgrade()
@@ -214,6 +219,22 @@ impl Replicas {
                 tokio::time::sleep(PROBE_INTERVAL).await;
             }
         });
+    }
+}
+
+/// Held by the probe task: when the task ends or is dropped with its runtime, the replicas'
+/// measurements stop, so they stop serving, and the next routed read may start probing again.
+struct ProbingTask(Weak<Replicas>);
+
+impl Drop for ProbingTask {
+    fn drop(&mut self) {
+        if let Some(replicas) = self.0.upgrade() {
+            for replica in &replicas.replicas {
+                replica.serving.store(false, Ordering::Relaxed);
+                replica.lag_ms.store(-1, Ordering::Relaxed);
+            }
+            replicas.probing.store(false, Ordering::Release);
+        }
     }
 }
 

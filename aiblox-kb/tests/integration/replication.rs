@@ -421,3 +421,44 @@ async fn a_replica_behind_a_migration_leaves_the_read_to_the_primary() {
     );
     replication::resume_replay(&standby_client).await;
 }
+
+#[test]
+fn probes_start_again_when_the_runtime_they_ran_on_ends_before_the_pool() {
+    let runtime = || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first = runtime();
+    let (_primary, _standby, config, id) =
+        first.block_on(replicated(NewItem::new("docs", "a", "text")));
+    let pool = pool(&config);
+    first.block_on(async {
+        assert!(ItemRepo::new(&pool).get(id).await.unwrap().is_some());
+        wait_for_replica(&pool, "the replica never served", |status| status.serving).await;
+    });
+    // The runtime the probes ran on ends; the pool lives on. Its measurements would go stale:
+    // the replica stops serving.
+    drop(first);
+    let status = pool.replicas().remove(0);
+    assert!(!status.serving, "{status:?}");
+    assert_eq!(status.lag_ms, None, "{status:?}");
+
+    // The next routed read, on another runtime, starts the probes there: it serves again.
+    runtime().block_on(async {
+        assert!(ItemRepo::new(&pool).get(id).await.unwrap().is_some());
+        wait_for_replica(&pool, "the probes never started again", |status| {
+            status.serving
+        })
+        .await;
+        let before = pool.replicas()[0].reads;
+        assert!(ItemRepo::new(&pool).get(id).await.unwrap().is_some());
+        assert_eq!(
+            pool.replicas()[0].reads,
+            before + 1,
+            "{:?}",
+            pool.replicas()
+        );
+    });
+}
