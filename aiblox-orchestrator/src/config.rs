@@ -19,6 +19,8 @@ pub struct ConfigError(String);
 
 /// The environment variable naming the TOML file (`--config` on the command line).
 pub const CONFIG_FILE_ENV: &str = "AIBLOX_CONFIG";
+/// Variables of the test tooling start so; the service leaves them alone.
+const TEST_TOOLING_PREFIX: &str = "AIBLOX_TEST_";
 
 /// Every setting of the service.
 #[derive(Debug, Clone)]
@@ -731,6 +733,9 @@ impl Overrides {
         let mut unknown: Vec<String> = vars
             .keys()
             .filter(|name| name.starts_with("AIBLOX_") && *name != CONFIG_FILE_ENV)
+            // The test tooling's (AIBLOX_TEST_DATABASE_URL, ...), which a developer's shell
+            // and CI export for the tests, not for the service.
+            .filter(|name| !name.starts_with(TEST_TOOLING_PREFIX))
             .filter(|name| SETTINGS.iter().all(|setting| setting.env != *name))
             .cloned()
             .collect();
@@ -1300,6 +1305,7 @@ mod tests {
             ("AIBLOX_LISTEN", "127.0.0.1:1"),
             ("DATABASE_URL", "postgresql://a@h/y"),
             ("AIBLOX_BLANK_TYPO", " "),
+            ("AIBLOX_TEST_REQUIRE_PGBOUNCER", "1"),
             ("PATH", "/usr/bin"),
         ]);
         assert_eq!(
