@@ -543,9 +543,17 @@ pub(crate) use with_read_client;
 /// [`with_client!`] for a read that a read replica may serve: on a pool with replicas, a
 /// replica within the lag bound (and past the [`KbPosition`] `$after`, when some) if there is
 /// one; a read the replica fails runs again on the primary (an unreachable replica is also
-/// passed over); otherwise as [`with_client!`] with `$lease`.
+/// passed over); otherwise as [`with_client!`] with `$lease`, or `$primary` when given.
 macro_rules! with_routed_read {
     ($target:expr, $after:expr, $lease:ident, |$client:ident| $body:expr) => {
+        $crate::pool::with_routed_read!(
+            $target,
+            $after,
+            |$client| $body,
+            else $crate::pool::with_client!($target, $lease, |$client| $body)
+        )
+    };
+    ($target:expr, $after:expr, |$client:ident| $body:expr, else $primary:expr) => {
         'routed: {
             if let $crate::pool::Target::Pool(pool) = $target
                 && let Some(replica) = pool.replica($after)
@@ -564,7 +572,7 @@ macro_rules! with_routed_read {
                     Err(_) => {}
                 }
             }
-            $crate::pool::with_client!($target, $lease, |$client| $body)
+            $primary
         }
     };
 }

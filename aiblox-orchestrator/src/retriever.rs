@@ -62,13 +62,15 @@ impl Retriever {
     }
 
     /// Items holding any term of the question, ranked by BM25 over the contract's lexical
-    /// index (corpus-wide IDF and length normalisation), best first.
+    /// index (corpus-wide IDF and length normalisation), best first; as of now (a read
+    /// replica answers only once it has replayed every write committed before the question).
     pub async fn search(
         &self,
         question: &str,
         sources: Option<&[String]>,
     ) -> Result<Retrieved, aiblox_kb::Error> {
-        let ranked = ItemRepo::new(&self.pool)
+        let ranked = items_now(&self.pool)
+            .await?
             .search_bm25(question, sources, self.limit, &self.bm25)
             .await?;
         Ok(Retrieved {

@@ -235,14 +235,28 @@ impl<'a> ItemRepo<'a> {
         if question.trim().is_empty() {
             return Ok(RankedItems::default());
         }
-        lexical::search(
+        let sources = sources.as_deref();
+        let limit = limit as usize;
+        let cache = match self.target {
+            Target::Pool(pool) => Some(pool.lexical()),
+            _ => None,
+        };
+        // On a replica, every statement of the search runs on the one connection checked out
+        // there; on the primary, as without replicas.
+        Ok(with_routed_read!(
             self.target,
-            question,
-            sources.as_deref(),
-            limit as usize,
-            parameters,
-        )
-        .await
+            self.after,
+            |client| lexical::search(
+                Target::Connection(client),
+                cache,
+                question,
+                sources,
+                limit,
+                parameters
+            )
+            .await?,
+            else lexical::search(self.target, cache, question, sources, limit, parameters).await?
+        ))
     }
 }
 

@@ -84,14 +84,17 @@ struct Kept {
 }
 
 impl Kept {
-    /// Forgets everything kept under another version.
-    fn at(&mut self, version: i64) {
-        if self.version != version {
+    /// Whether what is kept serves a search of `version`: the same version does; a newer one
+    /// (a write moved the index on) replaces everything kept. An older one, read on a replica
+    /// behind the primary, neither uses nor replaces it: the version only grows.
+    fn at(&mut self, version: i64) -> bool {
+        if version > self.version {
             *self = Kept {
                 version,
                 ..Kept::default()
             };
         }
+        self.version == version
     }
 }
 
@@ -102,19 +105,17 @@ impl LexicalCache {
     }
 }
 
-/// [`ItemRepo::search_bm25`](crate::ItemRepo::search_bm25) on `target`: the caller checked
-/// the arguments.
+/// [`ItemRepo::search_bm25`](crate::ItemRepo::search_bm25) on `target`, with the pool's
+/// `cache` when there is a pool (the target may be one of its read replicas): the caller
+/// checked the arguments.
 pub(crate) async fn search(
     target: Target<'_>,
+    cache: Option<&LexicalCache>,
     question: &str,
     sources: Option<&[&str]>,
     limit: usize,
     parameters: &Bm25,
 ) -> Result<RankedItems, Error> {
-    let cache = match target {
-        Target::Pool(pool) => Some(pool.lexical()),
-        _ => None,
-    };
     for attempt in 1..=ATTEMPTS {
         let corpus = corpus(target, question).await?;
         if corpus.terms.is_empty() {
@@ -171,9 +172,9 @@ async fn postings(
     match cache {
         Some(cache) => {
             let mut kept = cache.kept();
-            kept.at(corpus.version);
+            let usable = kept.at(corpus.version);
             for term in &corpus.terms {
-                match kept.postings.get(term) {
+                match kept.postings.get(term).filter(|_| usable) {
                     Some(postings) => {
                         found.insert(term.clone(), postings.clone());
                     }
@@ -421,5 +422,21 @@ mod tests {
             ranked.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
             [1, 3, 5, 7]
         );
+    }
+
+    #[test]
+    fn kept_postings_serve_their_version_a_newer_one_replaces_them_an_older_one_leaves_them() {
+        let mut kept = Kept::default();
+        assert!(kept.at(5));
+        kept.postings
+            .insert("vacuum".to_owned(), Arc::from(vec![posting(1, 1, 10, "a")]));
+        assert!(kept.at(5), "the same version");
+        // A replica behind the primary: not served from here, and nothing is dropped.
+        assert!(!kept.at(4));
+        assert_eq!(kept.version, 5);
+        assert!(kept.postings.contains_key("vacuum"));
+        // A write moved the index on: everything kept goes.
+        assert!(kept.at(6));
+        assert!(kept.postings.is_empty());
     }
 }

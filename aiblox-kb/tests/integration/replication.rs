@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use aiblox_kb::{Compatibility, Error, ItemRepo, KbConfig, KbPool, Migrator, NewItem};
+use aiblox_kb::{Bm25, Compatibility, Error, ItemRepo, KbConfig, KbPool, Migrator, NewItem};
 use aiblox_kb_testkit::replication;
 use aiblox_localpg::{LocalCluster, ServerOptions};
 
@@ -196,6 +196,15 @@ async fn pause_after_a_replayed_write(
     replayed
 }
 
+/// The ids a BM25 search for `question` finds.
+async fn searched(items: ItemRepo<'_>, question: &str) -> Vec<i64> {
+    let found = items
+        .search_bm25(question, None, 5, &Bm25::default())
+        .await
+        .unwrap();
+    found.items.iter().map(|item| item.id).collect()
+}
+
 /// Polls `condition` on the pool's first replica (bounded: only against a hang).
 async fn wait_for_replica(
     pool: &KbPool,
@@ -236,11 +245,12 @@ async fn reads_go_to_a_replica_within_the_lag_bound_and_to_the_primary_past_it()
     for _ in 0..5 {
         assert!(items.get_many(&[first]).await.unwrap()[0].is_some());
         assert!(items.get_by_key("docs", "first").await.unwrap().is_some());
+        assert_eq!(searched(items, "reclaims storage").await, [first]);
     }
     assert_eq!(
         pool.replicas()[0].reads,
-        before + 10,
-        "routed reads went to the replica"
+        before + 15,
+        "routed reads and searches went to the replica"
     );
     assert_eq!(pool.replicas()[0].lag_ms, Some(0));
 
@@ -341,6 +351,7 @@ async fn a_read_after_a_position_sees_the_writes_before_it_however_the_replica_l
 
     // Without a position the replica answers, and has not replayed the write.
     assert!(items.get_by_key("docs", "fresh").await.unwrap().is_none());
+    assert_eq!(searched(items, "paused").await, Vec::<i64>::new());
     // With the position taken after the write, the read goes where the write is.
     let position = pool.position().await.unwrap();
     let carried: aiblox_kb::KbPosition = position.to_string().parse().unwrap();
@@ -350,7 +361,8 @@ async fn a_read_after_a_position_sees_the_writes_before_it_however_the_replica_l
     assert!(after.get_by_key("docs", "fresh").await.unwrap().is_some());
     assert!(after.get(fresh).await.unwrap().is_some());
     assert!(after.get_many(&[fresh]).await.unwrap()[0].is_some());
-    assert_eq!(pool.replica_reads_on_primary(), on_primary_before + 3);
+    assert_eq!(searched(after, "paused").await, [fresh]);
+    assert_eq!(pool.replica_reads_on_primary(), on_primary_before + 4);
 
     // Once the replica has replayed past the position, it serves such reads again.
     replication::resume_replay(&standby_client).await;
