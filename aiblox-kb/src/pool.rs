@@ -169,15 +169,16 @@ impl KbPool {
     /// [`ItemRepo::after`](crate::ItemRepo::after)), in this process or another, and its reads
     /// see those writes even from a read replica. One round trip to the primary.
     pub async fn position(&self) -> Result<KbPosition, Error> {
-        let bytes: i64 = self
-            .take()
-            .await?
-            // The insert position, not the write position: a commit made without waiting
-            // for its flush (`synchronous_commit = off`) is inserted but may not be written.
-            .query_one(
-                "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint",
-                &[],
-            )
+        let client = self.read_client().await?;
+        // The insert position, not the write position: a commit made without waiting for its
+        // flush (`synchronous_commit = off`) is inserted but may not be written. Prepared once
+        // per connection: a question with replicas asks for it every time.
+        let statement = client
+            .prepare_cached("SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::bigint")
+            .await
+            .map_err(Error::from_driver)?;
+        let bytes: i64 = client
+            .query_one(&statement, &[])
             .await
             .map_err(Error::from_driver)?
             .get(0);
@@ -221,10 +222,7 @@ impl KbPool {
     /// A connection for one single-statement read: a shared one when the pool has them,
     /// else one of its own.
     pub(crate) async fn read_client(&self) -> Result<ReadClient, Error> {
-        match self.shared_reads.client(self).await? {
-            Some(shared) => Ok(ReadClient::Shared(shared)),
-            None => Ok(ReadClient::Own(self.checkout().await?)),
-        }
+        self.shared_reads.read_client(|| self.take()).await
     }
 }
 
@@ -232,24 +230,27 @@ impl KbPool {
 /// kept; one that breaks is replaced by the next read that picks it (the broken one goes back
 /// to the pool, which discards it).
 #[derive(Debug)]
-struct SharedReads {
+pub(crate) struct SharedReads {
     connections: Box<[Mutex<Option<Arc<deadpool_postgres::Client>>>]>,
     next: AtomicUsize,
 }
 
 impl SharedReads {
-    fn new(count: usize) -> SharedReads {
+    pub(crate) fn new(count: usize) -> SharedReads {
         SharedReads {
             connections: (0..count).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
         }
     }
 
-    /// The next shared connection in turn, opened (taken from `pool`) if need be; `None` when
-    /// the pool shares none.
-    async fn client(&self, pool: &KbPool) -> Result<Option<Arc<deadpool_postgres::Client>>, Error> {
+    /// The next shared connection in turn, else (none shared) one of its own; connections are
+    /// taken from the pool with `take`.
+    pub(crate) async fn read_client<F>(&self, take: impl Fn() -> F) -> Result<ReadClient, Error>
+    where
+        F: Future<Output = Result<deadpool_postgres::Client, Error>>,
+    {
         if self.connections.is_empty() {
-            return Ok(None);
+            return Ok(ReadClient::Own(take().await?));
         }
         let slot =
             &self.connections[self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len()];
@@ -259,17 +260,17 @@ impl SharedReads {
             .as_ref()
             .filter(|client| !client.is_closed())
         {
-            return Ok(Some(Arc::clone(client)));
+            return Ok(ReadClient::Shared(Arc::clone(client)));
         }
         // Two reads may open the same slot at once: the later one's connection stays, the
         // other goes back to the pool when its read is done.
-        let client = Arc::new(pool.take().await?);
+        let client = Arc::new(take().await?);
         *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&client));
-        Ok(Some(client))
+        Ok(ReadClient::Shared(client))
     }
 
     /// Gives every shared connection back to the pool (once its reads in flight are done).
-    fn release_all(&self) {
+    pub(crate) fn release_all(&self) {
         for slot in &self.connections {
             slot.lock().unwrap_or_else(PoisonError::into_inner).take();
         }
@@ -371,6 +372,7 @@ impl KbPoolBuilder {
                 .collect::<Result<Vec<_>, Error>>()?;
             Some(Arc::new(Replicas::new(
                 pools,
+                shared_reads,
                 self.config.max_replica_lag(),
             )))
         };
@@ -557,7 +559,7 @@ macro_rules! with_routed_read {
         'routed: {
             if let $crate::pool::Target::Pool(pool) = $target
                 && let Some(replica) = pool.replica($after)
-                && let Some(lease) = replica.checkout().await
+                && let Some(lease) = replica.read_client().await
             {
                 let $client: &deadpool_postgres::Client = &lease;
                 match (async { Ok::<_, $crate::Error>($body) }).await {

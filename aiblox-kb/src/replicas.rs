@@ -8,6 +8,7 @@ use std::time::Duration;
 use deadpool_postgres::Pool;
 
 use crate::Error;
+use crate::pool::{ReadClient, SharedReads};
 
 /// How often each replica's lag is measured: a replica falling behind stops serving reads
 /// within the lag bound plus this.
@@ -102,6 +103,7 @@ pub(crate) struct Replicas {
 pub(crate) struct Replica {
     target: String,
     pool: Pool,
+    shared_reads: SharedReads,
     serving: AtomicBool,
     /// Milliseconds; -1: unknown.
     lag_ms: AtomicI64,
@@ -112,14 +114,20 @@ pub(crate) struct Replica {
 }
 
 impl Replicas {
-    /// `replicas`: (`host:port`, pool) of each.
-    pub(crate) fn new(replicas: Vec<(String, Pool)>, max_lag: Duration) -> Replicas {
+    /// `replicas`: (`host:port`, pool) of each; `shared_reads` connections of each shared by
+    /// the reads it serves, as on the primary.
+    pub(crate) fn new(
+        replicas: Vec<(String, Pool)>,
+        shared_reads: usize,
+        max_lag: Duration,
+    ) -> Replicas {
         Replicas {
             replicas: replicas
                 .into_iter()
                 .map(|(target, pool)| Replica {
                     target,
                     pool,
+                    shared_reads: SharedReads::new(shared_reads),
                     // Nothing is known before the first probe: reads go to the primary.
                     serving: AtomicBool::new(false),
                     lag_ms: AtomicI64::new(-1),
@@ -177,6 +185,7 @@ impl Replicas {
     pub(crate) fn close(&self) {
         self.closed.store(true, Ordering::Relaxed);
         for replica in &self.replicas {
+            replica.shared_reads.release_all();
             replica.pool.close();
         }
     }
@@ -239,12 +248,14 @@ impl Drop for ProbingTask {
 }
 
 impl Replica {
-    /// A connection to this replica; a failure passes it over until its next good probe.
-    pub(crate) async fn checkout(&self) -> Option<deadpool_postgres::Client> {
-        match self.pool.get().await {
+    /// A connection to this replica for a read (a shared one, as on the primary); a failure
+    /// passes it over until its next good probe.
+    pub(crate) async fn read_client(&self) -> Option<ReadClient> {
+        let take = || async { self.pool.get().await.map_err(Error::from_pool) };
+        match self.shared_reads.read_client(take).await {
             Ok(client) => Some(client),
             Err(err) => {
-                self.pass_over(&Error::from_pool(err));
+                self.pass_over(&err);
                 None
             }
         }
