@@ -329,7 +329,9 @@ impl KbPoolBuilder {
     /// share more where one replica needs more.
     ///
     /// A shared connection answers its reads in order, so a slow one delays those queued
-    /// behind it; only point reads of one item or one chunk set are shared.
+    /// behind it. On the primary, point reads of one item or one chunk set and a BM25 search's
+    /// first statement are shared; each read replica shares as many connections for every
+    /// read it serves.
     pub fn shared_read_connections(mut self, count: usize) -> Self {
         self.shared_read_connections = Some(count);
         self
