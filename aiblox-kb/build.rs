@@ -1,5 +1,6 @@
 //! Embeds the migrations of `migrations/` (the copy of `schema/` that `cargo xtask codegen`
-//! writes) and the contract fingerprint into the crate, and rebuilds it when a migration is
+//! writes), the contract fingerprint and the schema version (Cargo.toml's
+//! `[package.metadata.contract]`) into the crate, and rebuilds it when a migration is
 //! added, changed or removed.
 
 use std::fmt::Write as _;
@@ -38,8 +39,34 @@ fn main() {
         fingerprint.trim()
     );
 
+    let manifest_path = Path::new(&manifest_dir).join("Cargo.toml");
+    println!("cargo:rerun-if-changed={}", manifest_path.display());
+    let manifest = std::fs::read_to_string(&manifest_path)
+        .unwrap_or_else(|err| panic!("cannot read {}: {err}", manifest_path.display()));
+    let schema_version = schema_version(&manifest).unwrap_or_else(|| {
+        panic!(
+            "{}: no schema-version in [package.metadata.contract]",
+            manifest_path.display()
+        )
+    });
+    println!("cargo:rustc-env=AIBLOX_KB_SCHEMA_VERSION={schema_version}");
+
     let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
         .join("embedded_migrations.rs");
     std::fs::write(&out, code)
         .unwrap_or_else(|err| panic!("cannot write {}: {err}", out.display()));
+}
+
+/// `schema-version = "X"` of the manifest's `[package.metadata.contract]` table.
+fn schema_version(manifest: &str) -> Option<String> {
+    let mut in_table = false;
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_table = line == "[package.metadata.contract]";
+        } else if in_table && let Some(value) = line.strip_prefix("schema-version") {
+            let value = value.trim_start().strip_prefix('=')?.trim();
+            return Some(value.trim_matches('"').to_owned());
+        }
+    }
+    None
 }

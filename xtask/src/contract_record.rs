@@ -1,5 +1,6 @@
 //! Recorded contract versions: `aiblox-kb/contracts/<version>/`, each holding the
-//! `migrations.sum` and the `queries/` of that version as released. The version policy, the
+//! `migrations.sum`, the `queries/` and the `schema-version` of that version as released (a
+//! record without `schema-version` predates it: its schema version is its crate version). The version policy, the
 //! migration integrity rule and the compatibility check compare the working tree against the
 //! most recent one. `cargo xtask record-contract` writes them.
 
@@ -12,10 +13,15 @@ use crate::file_tree::{self, FileTree};
 use crate::migrations_sum::{self, MigrationsSum};
 use crate::workspace::Workspace;
 
+/// The file of a record holding its schema version.
+const SCHEMA_VERSION_FILE: &str = "schema-version";
+
 /// One recorded contract version.
 #[derive(Debug, Clone)]
 pub(crate) struct ContractRecord {
     pub(crate) version: SemVer,
+    /// The version of its schema and queries, which the compatibility rule compares.
+    pub(crate) schema_version: SemVer,
     pub(crate) sum: MigrationsSum,
     /// The queries of that version, by path relative to `queries/`.
     pub(crate) queries: FileTree,
@@ -50,8 +56,19 @@ pub(crate) fn latest(workspace: &Workspace) -> anyhow::Result<Option<ContractRec
         .with_context(|| format!("could not read {}", sum_path.display()))?;
     let sum = MigrationsSum::parse(&text).with_context(|| format!("{}", sum_path.display()))?;
     let queries = file_tree::read_tree(&dir.join("queries"))?;
+    let schema_version_path = dir.join(SCHEMA_VERSION_FILE);
+    let schema_version = match std::fs::read_to_string(&schema_version_path) {
+        Ok(text) => SemVer::parse(text.trim())
+            .with_context(|| format!("{} is not a version", schema_version_path.display()))?,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => version.clone(),
+        Err(err) => {
+            return Err(err)
+                .with_context(|| format!("could not read {}", schema_version_path.display()));
+        }
+    };
     Ok(Some(ContractRecord {
         version,
+        schema_version,
         sum,
         queries,
     }))
@@ -70,6 +87,10 @@ pub(crate) fn record(workspace: &Workspace) -> anyhow::Result<String> {
     })?;
     let mut files = FileTree::new();
     files.insert(migrations_sum::FILE_NAME.into(), sum);
+    files.insert(
+        SCHEMA_VERSION_FILE.into(),
+        format!("{}\n", workspace.kb_schema_version()?).into_bytes(),
+    );
     for (path, contents) in file_tree::read_tree(&workspace.queries_dir())? {
         files.insert(PathBuf::from("queries").join(path), contents);
     }

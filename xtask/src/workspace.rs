@@ -163,6 +163,31 @@ impl Workspace {
         }
     }
 
+    /// The schema version: `schema-version` of `aiblox-kb`'s `[package.metadata.contract]`, the
+    /// contract version of the schema and queries, recorded with migrations and compared by
+    /// the compatibility rule.
+    pub(crate) fn kb_schema_version(&self) -> anyhow::Result<String> {
+        let path = self.kb_dir().join("Cargo.toml");
+        let manifest = cornucopia::cargo_toml::Manifest::from_path(&path)
+            .with_context(|| format!("could not read {}", path.display()))?;
+        manifest
+            .package
+            .and_then(|package| package.metadata)
+            .and_then(|metadata| {
+                metadata
+                    .get("contract")?
+                    .get("schema-version")?
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .with_context(|| {
+                format!(
+                    "{} has no schema-version in [package.metadata.contract]",
+                    path.display()
+                )
+            })
+    }
+
     /// `path` relative to the root, for messages.
     pub(crate) fn display(&self, path: &Path) -> String {
         path.strip_prefix(self.root())

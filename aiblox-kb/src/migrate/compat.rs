@@ -190,6 +190,32 @@ mod tests {
         ));
     }
 
+    /// The upgrade the schema version exists for: the Rust API of 0.2 broke, its schema only
+    /// grew, so services of contract 0.1.0 and 0.1.1 keep running on a database this build
+    /// migrated (its migrations recorded with the schema version, not the crate's).
+    #[test]
+    fn services_of_the_0_1_line_run_on_a_database_this_build_migrated() {
+        let ours = || (3..=5).map(|version| applied(version, super::super::CONTRACT_VERSION));
+        let v1 = applied(1, "0.1.0");
+        let v2 = applied(2, "0.1.1");
+        let unknown_to_0_1_0: Vec<_> = std::iter::once(v2.clone()).chain(ours()).collect();
+        assert_eq!(
+            assess(
+                "0.1.0",
+                &[],
+                std::slice::from_ref(&v1),
+                &unknown_to_0_1_0,
+                &[]
+            ),
+            Compatibility::AheadCompatible
+        );
+        let unknown_to_0_1_1: Vec<_> = ours().collect();
+        assert_eq!(
+            assess("0.1.1", &[], &[v1, v2], &unknown_to_0_1_1, &[]),
+            Compatibility::AheadCompatible
+        );
+    }
+
     #[test]
     fn versions_parse_strictly() {
         assert_eq!(parse("1.2.3"), Some((1, 2, 3)));

@@ -36,8 +36,11 @@ use crate::{Error, KbConfig};
 use history::History;
 use source::Migration;
 
-/// The contract version of this build, recorded with each migration it applies.
-const CONTRACT_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The schema version of this build (`[package.metadata.contract]` of its Cargo.toml), recorded
+/// with each migration it applies and compared by the compatibility rule: the contract version
+/// of the schema and queries, which moves apart from the crate's version when only the Rust API
+/// changes (docs/contract-versioning.md).
+const CONTRACT_VERSION: &str = env!("AIBLOX_KB_SCHEMA_VERSION");
 /// The fingerprint of the `schema/` and `queries/` this build was generated from.
 const CONTRACT_FINGERPRINT: &str = env!("AIBLOX_KB_CONTRACT_FINGERPRINT");
 /// How long a runner waits for another runner's lock, by default.

@@ -10,7 +10,9 @@ use super::compat::Compatibility;
 pub struct MigrationStatus {
     /// The schema.
     pub schema: String,
-    /// This build's contract version (the `aiblox-kb` crate version).
+    /// This build's contract version: the version of its schema and queries
+    /// (`[package.metadata.contract] schema-version`), which the compatibility rule compares.
+    /// The crate's own version also moves with the Rust API.
     pub contract_version: String,
     /// This build's contract fingerprint (a hash of `schema/` and `queries/`).
     pub contract_fingerprint: String,
@@ -35,7 +37,7 @@ pub struct AppliedMigration {
     pub file_name: String,
     /// Checksum of the file as applied.
     pub checksum: String,
-    /// Contract version of the build that applied it.
+    /// Contract version (of the schema and queries) of the build that applied it.
     pub contract_version: String,
     /// Contract fingerprint of the build that applied it.
     pub contract_fingerprint: String,

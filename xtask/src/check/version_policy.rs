@@ -1,6 +1,8 @@
 //! Rule: when the contract fingerprint (schema/ and queries/) differs from the latest recorded
-//! contract, the aiblox-kb version is greater; and when the change removes or alters a table,
-//! column or query, the bump is a breaking one (major; minor below 1.0).
+//! contract, the aiblox-kb version and the schema version (`[package.metadata.contract]`) are
+//! both greater; when the change removes or alters a table, column or query, both bumps are
+//! breaking ones (major; minor below 1.0). The schema version moves only with schema/ and
+//! queries/.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,9 +30,25 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
     let fingerprint = codegen::contract_fingerprint(workspace)?;
     let version =
         SemVer::parse(&workspace.kb_version()?).context("aiblox-kb's version is not semver")?;
+    let schema_version = SemVer::parse(&workspace.kb_schema_version()?)
+        .context("aiblox-kb's schema-version is not semver")?;
+    let recorded_schema = &record.schema_version;
     if fingerprint == record.sum.fingerprint {
+        if schema_version != *recorded_schema {
+            return Ok(Verdict::fail(
+                format!(
+                    "schema/ and queries/ are those of recorded contract {}, whose schema version is \
+                     {recorded_schema}, but the schema version is {schema_version}",
+                    record.version
+                ),
+                format!(
+                    "set schema-version back to {recorded_schema} in aiblox-kb/Cargo.toml: it moves \
+                     only with schema/ and queries/"
+                ),
+            ));
+        }
         return Ok(Verdict::Pass(format!(
-            "schema/ and queries/ are those of recorded contract {}",
+            "schema/ and queries/ are those of recorded contract {} (schema version {recorded_schema})",
             record.version
         )));
     }
@@ -48,20 +66,54 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
             ),
         ));
     }
-    let breaking = breaking_changes(workspace, &record)?;
-    if !breaking.is_empty() && semver_compatible(&record.version, &version) {
+    if schema_version <= *recorded_schema {
         return Ok(Verdict::fail(
             format!(
-                "the change since contract {} is breaking ({}), but {version} is semver-compatible with it",
-                record.version,
-                breaking.join("; ")
+                "schema/ or queries/ changed since contract {} (schema version {recorded_schema}) was recorded, \
+                 but the schema version is still {schema_version}",
+                record.version
             ),
             format!(
-                "bump aiblox-kb to {} (a breaking version), or make the change additive in expand/contract steps \
-                 (docs/migrations.md)",
-                next_breaking(&record.version)
+                "set schema-version in aiblox-kb/Cargo.toml's [package.metadata.contract] to {} (additive \
+                 change) or {} (removal or rename)",
+                next_additive(recorded_schema),
+                next_breaking(recorded_schema)
             ),
         ));
+    }
+    let breaking = breaking_changes(workspace, &record)?;
+    if !breaking.is_empty() {
+        let compatible = [
+            (
+                "aiblox-kb",
+                &record.version,
+                &version,
+                "in aiblox-kb/Cargo.toml",
+            ),
+            (
+                "the schema version",
+                recorded_schema,
+                &schema_version,
+                "in aiblox-kb/Cargo.toml's [package.metadata.contract]",
+            ),
+        ]
+        .into_iter()
+        .find(|(_, recorded, current, _)| semver_compatible(recorded, current));
+        if let Some((what, recorded, current, place)) = compatible {
+            return Ok(Verdict::fail(
+                format!(
+                    "the change since contract {} is breaking ({}), but {what} {current} is semver-compatible \
+                     with {recorded}",
+                    record.version,
+                    breaking.join("; ")
+                ),
+                format!(
+                    "bump {what} to {} (a breaking version) {place}, or make the change additive in \
+                     expand/contract steps (docs/migrations.md)",
+                    next_breaking(recorded)
+                ),
+            ));
+        }
     }
     let kind = if breaking.is_empty() {
         "additive"
@@ -69,7 +121,7 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
         "breaking"
     };
     Ok(Verdict::Pass(format!(
-        "{kind} change since contract {}, versioned {version}",
+        "{kind} change since contract {}, versioned {version} (schema version {schema_version})",
         record.version
     )))
 }
@@ -195,22 +247,47 @@ mod tests {
     use super::*;
     use crate::test_support::{append, replace, scratch_workspace};
 
+    /// The versions a scratch workspace is at: aiblox-kb's and its schema's.
+    struct Versions {
+        crate_version: SemVer,
+        schema: SemVer,
+    }
+
     /// The verdict after `change`, on a scratch copy whose current contract is recorded (so the
-    /// tests hold whatever version the workspace is at). `change` gets the current version.
-    fn verdict_after(change: impl FnOnce(&Workspace, &SemVer)) -> Verdict {
+    /// tests hold whatever versions the workspace is at). `change` gets the current versions.
+    fn verdict_after(change: impl FnOnce(&Workspace, &Versions)) -> Verdict {
         let (_dir, workspace) = scratch_workspace();
         let _ = std::fs::remove_dir_all(workspace.contracts_dir());
         contract_record::record(&workspace).unwrap();
-        let current = SemVer::parse(&workspace.kb_version().unwrap()).unwrap();
+        let current = Versions {
+            crate_version: SemVer::parse(&workspace.kb_version().unwrap()).unwrap(),
+            schema: SemVer::parse(&workspace.kb_schema_version().unwrap()).unwrap(),
+        };
         change(&workspace, &current);
         check(&workspace, &Options::default())
     }
 
-    fn bump(workspace: &Workspace, from: &SemVer, to: &SemVer) {
+    /// Sets aiblox-kb's version and its schema version with `next` of each.
+    fn bump(workspace: &Workspace, versions: &Versions, next: fn(&SemVer) -> SemVer) {
+        bump_crate(workspace, versions, next);
+        bump_schema(workspace, versions, next);
+    }
+
+    fn bump_crate(workspace: &Workspace, versions: &Versions, next: fn(&SemVer) -> SemVer) {
+        let from = &versions.crate_version;
         replace(
             &workspace.kb_dir().join("Cargo.toml"),
-            &format!("version = \"{from}\""),
-            &format!("version = \"{to}\""),
+            &format!("\nversion = \"{from}\""),
+            &format!("\nversion = \"{}\"", next(from)),
+        );
+    }
+
+    fn bump_schema(workspace: &Workspace, versions: &Versions, next: fn(&SemVer) -> SemVer) {
+        let from = &versions.schema;
+        replace(
+            &workspace.kb_dir().join("Cargo.toml"),
+            &format!("schema-version = \"{from}\""),
+            &format!("schema-version = \"{}\"", next(from)),
         );
     }
 
@@ -229,8 +306,8 @@ mod tests {
     #[test]
     fn a_query_change_without_a_version_bump_fails() {
         let mut current = None;
-        let verdict = verdict_after(|workspace, version| {
-            current = Some(version.clone());
+        let verdict = verdict_after(|workspace, versions| {
+            current = Some(versions.crate_version.clone());
             add_query(workspace);
         });
         let current = current.unwrap();
@@ -253,19 +330,59 @@ mod tests {
 
     #[test]
     fn an_additive_change_with_a_compatible_bump_passes() {
-        let verdict = verdict_after(|workspace, version| {
+        let verdict = verdict_after(|workspace, versions| {
             std::fs::write(
                 workspace.schema_dir().join("V0099__add_lang.sql"),
                 "ALTER TABLE item ADD COLUMN lang text;\n",
             )
             .unwrap();
             add_query(workspace);
-            bump(workspace, version, &next_additive(version));
+            bump(workspace, versions, next_additive);
         });
         assert!(
             matches!(&verdict, Verdict::Pass(note) if note.starts_with("additive change")),
             "{verdict:?}"
         );
+    }
+
+    #[test]
+    fn a_contract_change_moves_the_schema_version_and_only_it_does() {
+        // The crate bumped, the schema version not: refused, naming the versions to take.
+        let mut current = None;
+        let verdict = verdict_after(|workspace, versions| {
+            current = Some(versions.schema.clone());
+            add_query(workspace);
+            bump_crate(workspace, versions, next_additive);
+        });
+        let current = current.unwrap();
+        let Verdict::Fail { reason, fix } = verdict else {
+            panic!("passed: {verdict:?}")
+        };
+        assert!(
+            reason.contains(&format!("but the schema version is still {current}")),
+            "{reason}"
+        );
+        assert!(
+            fix.contains(&format!(
+                "to {} (additive change) or {}",
+                next_additive(&current),
+                next_breaking(&current)
+            )),
+            "{fix}"
+        );
+
+        // A Rust-only change (the crate bumped, schema/ and queries/ as recorded) keeps it.
+        let verdict = verdict_after(|workspace, versions| {
+            bump_crate(workspace, versions, next_breaking);
+        });
+        assert!(matches!(verdict, Verdict::Pass(_)), "{verdict:?}");
+        let verdict = verdict_after(|workspace, versions| {
+            bump_schema(workspace, versions, next_additive);
+        });
+        let Verdict::Fail { fix, .. } = verdict else {
+            panic!("passed: {verdict:?}")
+        };
+        assert!(fix.contains("set schema-version back to"), "{fix}");
     }
 
     #[test]
@@ -277,9 +394,9 @@ mod tests {
             )
             .unwrap();
         };
-        let verdict = verdict_after(|workspace, version| {
+        let verdict = verdict_after(|workspace, versions| {
             drop_column(workspace);
-            bump(workspace, version, &next_additive(version));
+            bump(workspace, versions, next_additive);
         });
         let Verdict::Fail { reason, fix } = verdict else {
             panic!("passed: {verdict:?}")
@@ -290,9 +407,20 @@ mod tests {
         );
         assert!(fix.contains("bump aiblox-kb to"), "{fix}");
 
-        let verdict = verdict_after(|workspace, version| {
+        // The crate's bump breaking, the schema version's not: still refused.
+        let verdict = verdict_after(|workspace, versions| {
             drop_column(workspace);
-            bump(workspace, version, &next_breaking(version));
+            bump_crate(workspace, versions, next_breaking);
+            bump_schema(workspace, versions, next_additive);
+        });
+        let Verdict::Fail { fix, .. } = verdict else {
+            panic!("passed: {verdict:?}")
+        };
+        assert!(fix.contains("bump the schema version to"), "{fix}");
+
+        let verdict = verdict_after(|workspace, versions| {
+            drop_column(workspace);
+            bump(workspace, versions, next_breaking);
         });
         assert!(
             matches!(&verdict, Verdict::Pass(note) if note.starts_with("breaking change")),
@@ -302,13 +430,13 @@ mod tests {
 
     #[test]
     fn removing_a_query_needs_a_breaking_bump() {
-        let verdict = verdict_after(|workspace, version| {
+        let verdict = verdict_after(|workspace, versions| {
             replace(
                 &workspace.queries_dir().join("chunk_cache.sql"),
                 "--! delete_chunks_of_other_chunkers",
                 "--! delete_chunks_of_other_keys",
             );
-            bump(workspace, version, &next_additive(version));
+            bump(workspace, versions, next_additive);
         });
         let Verdict::Fail { reason, .. } = verdict else {
             panic!("passed: {verdict:?}")

@@ -107,9 +107,10 @@ fn print_status(status: &MigrationStatus, json: bool) {
     }
     println!("schema {}: {}", status.schema, status.compatibility);
     println!(
-        "this build: contract {} (fingerprint {})",
+        "this build: contract {} (fingerprint {}; aiblox-kb {})",
         status.contract_version,
-        &status.contract_fingerprint[..12.min(status.contract_fingerprint.len())]
+        &status.contract_fingerprint[..12.min(status.contract_fingerprint.len())],
+        env!("CARGO_PKG_VERSION")
     );
     for m in &status.applied {
         println!(
