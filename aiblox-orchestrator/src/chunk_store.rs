@@ -10,6 +10,15 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use aiblox_kb::{ChunkSetTerms, KbChunkCache};
 
+use crate::evidence::WordStems;
+
+/// A chunk the pipeline has shown: its text, and its words by stem for highlighting.
+#[derive(Debug)]
+pub(crate) struct ShownChunk {
+    pub(crate) chunk: KbChunkCache,
+    pub(crate) words: WordStems,
+}
+
 /// A chunk set's term statistics turned around for scoring: term -> chunks holding it.
 #[derive(Debug, Default)]
 pub(crate) struct SetIndex {
@@ -59,7 +68,7 @@ pub(crate) type ChunkKey = (i64, [u8; 32], u32);
 #[derive(Debug, Default)]
 pub(crate) struct ChunkStore {
     sets: Mutex<Bounded<SetKey, Arc<SetIndex>>>,
-    texts: Mutex<Bounded<ChunkKey, Arc<KbChunkCache>>>,
+    texts: Mutex<Bounded<ChunkKey, Arc<ShownChunk>>>,
 }
 
 impl ChunkStore {
@@ -74,17 +83,20 @@ impl ChunkStore {
     }
 
     /// A chunk's text, if kept.
-    pub(crate) fn text(&self, key: &ChunkKey) -> Option<Arc<KbChunkCache>> {
+    pub(crate) fn text(&self, key: &ChunkKey) -> Option<Arc<ShownChunk>> {
         lock(&self.texts).get(key)
     }
 
-    /// Keeps a chunk's text.
-    pub(crate) fn keep_text(&self, key: ChunkKey, chunk: Arc<KbChunkCache>) {
-        let bytes = chunk.text.len();
-        lock(&self.texts).insert(key, chunk, bytes, MAX_TEXT_BYTES);
+    /// Keeps a chunk's text with its words by stem (worked out here, once).
+    pub(crate) fn keep_text(&self, key: ChunkKey, chunk: KbChunkCache) -> Arc<ShownChunk> {
+        let words = WordStems::of(&chunk.text);
+        let bytes = chunk.text.len() + words.size();
+        let shown = Arc::new(ShownChunk { chunk, words });
+        lock(&self.texts).insert(key, shown.clone(), bytes, MAX_TEXT_BYTES);
+        shown
     }
 
-    /// Chunk sets kept, and bytes of text kept (for metrics).
+    /// Chunk sets kept, and bytes of chunk texts kept with their words by stem (for metrics).
     pub(crate) fn sizes(&self) -> (usize, usize) {
         (lock(&self.sets).len(), lock(&self.texts).size)
     }

@@ -169,32 +169,49 @@ fn passage_bm25(
         .sum()
 }
 
-/// Byte ranges `[start, end)` of `text`'s words whose stem is one of `terms` (lexemes of
-/// PostgreSQL's `english` configuration: lower case, Snowball-stemmed), in order.
-pub(crate) fn highlights(text: &str, terms: &[QueryTerm]) -> Vec<[u32; 2]> {
-    if terms.is_empty() {
-        return Vec::new();
-    }
-    let mut ranges = Vec::new();
-    for (start, word) in words(text) {
-        // Stemming is most of the cost, and a stem keeps the word's first letter (checked on
-        // a real vocabulary by the e2e tests): only words that could become a term are stemmed.
-        let first = word
-            .chars()
-            .next()
-            .into_iter()
-            .flat_map(char::to_lowercase)
-            .next();
-        if !terms.iter().any(|term| term.term.chars().next() == first) {
-            continue;
-        }
-        let stem = stem(word);
-        if terms.iter().any(|term| term.term == stem) {
+/// A passage's words by stem (lexemes of PostgreSQL's `english` configuration: lower case,
+/// Snowball-stemmed): what its highlights are made of. Stemming was most of a question's CPU
+/// when done per question, so it is done once per passage shown and kept with its text.
+#[derive(Debug, Default)]
+pub(crate) struct WordStems {
+    /// Stem -> byte ranges `[start, end)` of the words with that stem, in order.
+    ranges: HashMap<Box<str>, Vec<[u32; 2]>>,
+}
+
+impl WordStems {
+    /// The stems of `text`'s words.
+    pub(crate) fn of(text: &str) -> WordStems {
+        let mut ranges: HashMap<Box<str>, Vec<[u32; 2]>> = HashMap::new();
+        for (start, word) in words(text) {
             let end = start + word.len();
-            ranges.push([start as u32, end as u32]);
+            ranges
+                .entry(stem(word).into_boxed_str())
+                .or_default()
+                .push([start as u32, end as u32]);
         }
+        WordStems { ranges }
     }
-    ranges
+
+    /// Byte ranges `[start, end)` of the words whose stem is one of `terms`, in order.
+    pub(crate) fn highlights(&self, terms: &[QueryTerm]) -> Vec<[u32; 2]> {
+        let mut highlights: Vec<[u32; 2]> = terms
+            .iter()
+            .filter_map(|term| self.ranges.get(term.term.as_str()))
+            .flatten()
+            .copied()
+            .collect();
+        highlights.sort_unstable();
+        highlights.dedup();
+        highlights
+    }
+
+    /// About how many bytes it holds, for the bound on memory.
+    pub(crate) fn size(&self) -> usize {
+        self.ranges
+            .iter()
+            .map(|(stem, ranges)| stem.len() + 48 + ranges.len() * size_of::<[u32; 2]>())
+            .sum()
+    }
 }
 
 /// A word (a run of letters and digits) as PostgreSQL's `english` configuration makes it a
@@ -260,7 +277,7 @@ mod tests {
     #[test]
     fn highlights_are_ordered_words_of_the_text(text in hostile_text(), query in hostile_text()) {
         let terms: Vec<QueryTerm> = query.split_whitespace().map(|word| QueryTerm { term: word.to_lowercase(), idf: 1.0 }).collect();
-        let ranges = highlights(&text, &terms);
+        let ranges = WordStems::of(&text).highlights(&terms);
         let mut previous_end = 0;
         for [start, end] in ranges {
             let (start, end) = (start as usize, end as usize);
@@ -399,13 +416,19 @@ mod tests {
     #[test]
     fn highlights_cover_every_inflection_of_a_term() {
         let text = "Vacuuming reclaims space; VACUUM FULL rewrites. Héllo vacuumed!";
-        let ranges = highlights(text, &[term("vacuum", 1.0), term("reclaim", 1.0)]);
+        let stems = WordStems::of(text);
+        let ranges = stems.highlights(&[
+            term("vacuum", 1.0),
+            term("reclaim", 1.0),
+            term("vacuum", 2.0),
+        ]);
         let words: Vec<&str> = ranges
             .iter()
             .map(|[s, e]| &text[*s as usize..*e as usize])
             .collect();
         assert_eq!(words, ["Vacuuming", "reclaims", "VACUUM", "vacuumed"]);
-        assert!(highlights(text, &[]).is_empty());
+        assert!(stems.highlights(&[]).is_empty());
+        assert!(stems.highlights(&[term("absent", 1.0)]).is_empty());
         let words: Vec<(usize, &str)> = super::words("é1 a_b").collect();
         assert_eq!(words, [(0, "é1"), (4, "a"), (6, "b")]);
     }
@@ -458,12 +481,6 @@ mod tests {
         let (mut agreed, mut split, mut disagreed) = (0, 0, Vec::new());
         for row in rows {
             let word: String = row.get(0);
-            // Highlighting stems only words whose first letter starts some term.
-            assert_eq!(
-                stem(&word).chars().next(),
-                word.to_lowercase().chars().next(),
-                "{word}: the stem keeps the first letter"
-            );
             let lexemes: Vec<String> = row.get(1);
             match lexemes.as_slice() {
                 [] => {} // a stop word: never a question term

@@ -244,7 +244,7 @@ impl Default for Metrics {
         );
         registry.register(
             "chunk_store_text_bytes",
-            "Bytes of chunk text kept in memory",
+            "Bytes of chunk text kept in memory, with the stems of its words",
             metrics.chunk_store_text_bytes.clone(),
         );
         metrics

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aiblox_embed::{BatchingEmbedder, EmbedError};
-use aiblox_kb::{ChunkCacheRepo, ItemRepo, KbChunkCache, KbPool, QueryTerm};
+use aiblox_kb::{ChunkCacheRepo, ItemRepo, KbPool, QueryTerm};
 
-use crate::chunk_store::{ChunkKey, ChunkStore, SetIndex, SetKey, lock};
+use crate::chunk_store::{ChunkKey, ChunkStore, SetIndex, SetKey, ShownChunk, lock};
 use crate::chunker::Chunker;
 use crate::dense::DenseIndex;
 use crate::evidence::{self, Passage};
@@ -243,14 +243,15 @@ impl Orchestrator {
                 let passage = &passages[scored.passage];
                 let candidate = &candidates[passage.item];
                 // Absent only if the item changed since it was ranked: leave it out.
-                let chunk = texts.get(&(candidate.id, candidate.content_hash, passage.chunk))?;
+                let shown = texts.get(&(candidate.id, candidate.content_hash, passage.chunk))?;
+                let chunk = &shown.chunk;
                 Some(Evidence {
                     item_id: candidate.id,
                     source: candidate.source.clone(),
                     external_id: candidate.external_id.clone(),
                     title: candidate.title.clone(),
                     chunk_index: chunk.chunk_index,
-                    highlights: evidence::highlights(&chunk.text, terms),
+                    highlights: shown.words.highlights(terms),
                     text: chunk.text.clone(),
                     start: chunk.start_offset,
                     end: chunk.end_offset,
@@ -540,7 +541,7 @@ impl Orchestrator {
     async fn texts(
         &self,
         wanted: &[ChunkKey],
-    ) -> Result<HashMap<ChunkKey, Arc<KbChunkCache>>, aiblox_kb::Error> {
+    ) -> Result<HashMap<ChunkKey, Arc<ShownChunk>>, aiblox_kb::Error> {
         let mut texts = HashMap::with_capacity(wanted.len());
         let mut unknown = Vec::new();
         for chunk_key in wanted {
@@ -559,9 +560,7 @@ impl Orchestrator {
             .await?
         {
             let chunk_key = (chunk.item_id, chunk.content_hash, chunk.chunk_index);
-            let chunk = Arc::new(chunk);
-            self.store.keep_text(chunk_key, chunk.clone());
-            texts.insert(chunk_key, chunk);
+            texts.insert(chunk_key, self.store.keep_text(chunk_key, chunk));
         }
         Ok(texts)
     }
