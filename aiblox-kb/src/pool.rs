@@ -30,9 +30,9 @@ const BATCHES_PER_SHARED_CONNECTION: usize = 4;
 /// [`KbTransaction`] take a connection of their own.
 ///
 /// With read replicas ([`KbConfig::with_read_replica`]) the pool also holds a pool per
-/// replica: point reads, `get_many`, full-text searches and chunk reads go to a replica within
-/// the lag bound (and past a repository's `after` position), else to the primary; see
-/// [`KbPool::replicas`] and [`KbPool::position`].
+/// replica: point reads, `get_many`, full-text and BM25 searches and chunk reads go to a
+/// replica within the lag bound (and past a repository's `after` position), else to the
+/// primary; see [`KbPool::replicas`] and [`KbPool::position`].
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), aiblox_kb::Error> {

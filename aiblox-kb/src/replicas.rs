@@ -278,11 +278,13 @@ impl Replica {
 
     async fn probe(&self, max_lag: Duration) {
         let measured = match self.pool.get().await {
-            Ok(client) => client
-                .query_one(LAG_QUERY, &[])
-                .await
-                .map_err(Error::from_driver)
-                .map(|row| (row.get::<_, Option<i64>>(0), row.get::<_, i64>(1))),
+            // Prepared once per connection: it runs four times a second.
+            Ok(client) => match client.prepare_cached(LAG_QUERY).await {
+                Ok(statement) => client.query_one(&statement, &[]).await,
+                Err(err) => Err(err),
+            }
+            .map_err(Error::from_driver)
+            .map(|row| (row.get::<_, Option<i64>>(0), row.get::<_, i64>(1))),
             Err(err) => Err(Error::from_pool(err)),
         };
         match measured {

@@ -351,7 +351,7 @@ pub static SETTINGS: [Setting; 23] = [
         key: "database.read_urls",
         env: KbConfig::READ_URLS_ENV,
         value_name: "URLS",
-        help: "Read replicas' URLs, separated by spaces: point reads, item and chunk reads and full-text searches go to one within database.max_replica_lag_ms, else to the database URL",
+        help: "Read replicas' URLs, separated by spaces: point reads, item and chunk reads and searches go to one within database.max_replica_lag_ms, else to the database URL",
         range: None,
         secret: true,
         example: "postgresql://example:secret@replica1.example/knowledge postgresql://example:secret@replica2.example/knowledge",

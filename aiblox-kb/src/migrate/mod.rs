@@ -126,17 +126,16 @@ impl Migrator {
         let history = History::connect(&target).await?;
         history.ensure_primary(&target.target()).await?;
         history.lock(self.lock_timeout).await?;
-        let result = self.run_locked(&history).await;
+        let result = self.run_locked(&history, &target.target()).await;
         history.unlock().await;
         result
     }
 
-    async fn run_locked(&self, history: &History) -> Result<MigrationReport, Error> {
+    /// `target`: where the migrations run (`host:port`), for messages.
+    async fn run_locked(&self, history: &History, target: &str) -> Result<MigrationReport, Error> {
         let schema = self.config.schema();
         history.create().await?;
-        history
-            .ensure_search_path(&self.config.for_migrations().target())
-            .await?;
+        history.ensure_search_path(target).await?;
         let status = self.status_of(history.applied().await?);
         match &status.compatibility {
             Compatibility::Diverged { reason } | Compatibility::AheadIncompatible { reason } => {

@@ -241,8 +241,8 @@ impl<'a> ItemRepo<'a> {
             Target::Pool(pool) => Some(pool.lexical()),
             _ => None,
         };
-        // On a replica, every statement of the search runs on the one connection checked out
-        // there; on the primary, as without replicas.
+        // On a replica, every statement of the search runs on one of its read connections; on
+        // the primary, as without replicas.
         Ok(with_routed_read!(
             self.target,
             self.after,

@@ -4,7 +4,7 @@
 //! postings read for the question's terms. On a pool, postings and result heads are kept in
 //! memory, tagged with the index's version (a sum that every change to the postings grows, read
 //! in the same snapshot as the postings): each search reads the version with the question's
-//! terms in one small statement, and anything kept under another version is dropped. So a
+//! terms in one small statement, and anything kept under an older version is dropped. So a
 //! search sees every write committed before it began, as the SQL it replaces did, and costs the
 //! database one short statement once the postings it needs are in memory.
 

@@ -417,6 +417,12 @@ fn stop_child(child: &mut Child, durability: Durability) {
     } else {
         "-QUIT"
     };
+    signal_and_wait(child, signal);
+}
+
+/// Sends `signal` (`kill`'s form, `-TERM`) to `child` (killed outright if that fails) and
+/// waits for it to exit.
+pub(crate) fn signal_and_wait(child: &mut Child, signal: &str) {
     let signalled = Command::new("kill")
         .arg(signal)
         .arg(child.id().to_string())

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::Error;
-use crate::cluster::{LocalCluster, percent_encode, setpriv};
+use crate::cluster::{LocalCluster, percent_encode, setpriv, signal_and_wait};
 use crate::privileges::ServerAccount;
 
 /// The port in the pooler's socket name (`.s.PGSQL.6432`); its directory is its own.
@@ -139,17 +139,7 @@ impl PgBouncer {
 impl Drop for PgBouncer {
     fn drop(&mut self) {
         // SIGTERM: immediate shutdown. The child is pgbouncer itself (setpriv execs it).
-        let signalled = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|status| status.success());
-        if !signalled {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
+        signal_and_wait(&mut self.child, "-TERM");
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
