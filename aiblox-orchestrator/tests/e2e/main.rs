@@ -11,6 +11,7 @@ mod hybrid;
 mod pipeline;
 mod pooler;
 mod privileges;
+mod replay;
 mod replicas;
 mod secrets;
 
