@@ -9,7 +9,7 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 use tokenizers::{Tokenizer, TruncationParams};
 
-use crate::{EmbedError, bert, hex};
+use crate::{EmbedError, bert};
 
 /// A sentence embedding model, loaded and ready. Share it behind an `Arc`: `embed` takes
 /// `&self` and may run on several threads at once.
@@ -48,53 +48,111 @@ struct PoolingConfig {
     pooling_mode_max_tokens: bool,
 }
 
+/// A problem with one of the model's files.
+fn problem(path: &Path, problem: String) -> EmbedError {
+    EmbedError::Model {
+        path: path.to_owned(),
+        problem,
+    }
+}
+
+/// `config.json`: a BERT encoder with GELU whose hidden size splits into its heads.
+fn read_config(dir: &Path) -> Result<bert::BertConfig, EmbedError> {
+    let config_path = dir.join("config.json");
+    let config: bert::BertConfig = read_json(&config_path)?;
+    if config.hidden_act != "gelu" {
+        return Err(problem(
+            &config_path,
+            format!(
+                "hidden_act {:?} is not supported (only \"gelu\")",
+                config.hidden_act
+            ),
+        ));
+    }
+    if config.num_attention_heads == 0
+        || !config
+            .hidden_size
+            .is_multiple_of(config.num_attention_heads)
+    {
+        return Err(problem(
+            &config_path,
+            "hidden_size is not a multiple of num_attention_heads".to_owned(),
+        ));
+    }
+    Ok(config)
+}
+
+/// `1_Pooling/config.json`, when present, must ask for mean pooling alone.
+fn check_pooling(dir: &Path) -> Result<(), EmbedError> {
+    let pooling_path = dir.join("1_Pooling").join("config.json");
+    if pooling_path.exists() {
+        let pooling: PoolingConfig = read_json(&pooling_path)?;
+        if !pooling.pooling_mode_mean_tokens
+            || pooling.pooling_mode_cls_token
+            || pooling.pooling_mode_max_tokens
+        {
+            return Err(problem(
+                &pooling_path,
+                "only mean pooling is supported".to_owned(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The encoder of `model.safetensors`, and the model's key (the directory's name and the
+/// weights' digest).
+fn load_encoder(
+    dir: &Path,
+    config: &bert::BertConfig,
+) -> Result<(bert::Encoder, String), EmbedError> {
+    let weights_path = dir.join("model.safetensors");
+    let weights = read_file(&weights_path)?;
+    let digest = Sha256::digest(&weights);
+    let name = dir
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".to_owned());
+    let key = format!("{name}:{}", hex::encode(&digest[..6]));
+    let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
+        .map_err(|err| problem(&weights_path, err.to_string()))?;
+    // Checkpoints saved from BertForX carry a "bert." prefix.
+    let vb = if vb.contains_tensor("embeddings.word_embeddings.weight") {
+        vb
+    } else {
+        vb.pp("bert")
+    };
+    let encoder = bert::Encoder::load(vb, config)
+        .map_err(|err| problem(&weights_path, format!("not a BERT encoder: {err}")))?;
+    Ok((encoder, key))
+}
+
+/// `tokenizer.json`, unpadded, truncating at `max_tokens`.
+fn load_tokenizer(dir: &Path, max_tokens: usize) -> Result<Tokenizer, EmbedError> {
+    let tokenizer_path = dir.join("tokenizer.json");
+    let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
+        .map_err(|err| problem(&tokenizer_path, err.to_string()))?;
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length: max_tokens,
+            ..TruncationParams::default()
+        }))
+        .map_err(|err| problem(&tokenizer_path, err.to_string()))?;
+    Ok(tokenizer)
+}
+
 impl Embedder {
     /// Loads the model in `dir`: `config.json` (a BERT encoder with GELU), `model.safetensors`,
     /// `tokenizer.json`, and if present sentence-transformers' `sentence_bert_config.json`
     /// (input length, default 256 tokens) and `1_Pooling/config.json` (only mean pooling is
     /// supported).
     pub fn load(dir: &Path) -> Result<Embedder, EmbedError> {
-        let problem = |path: &Path, problem: String| EmbedError::Model {
-            path: path.to_owned(),
-            problem,
-        };
         if !dir.is_dir() {
             return Err(problem(dir, "no such directory".to_owned()));
         }
-        let config_path = dir.join("config.json");
-        let config: bert::BertConfig = read_json(&config_path)?;
-        if config.hidden_act != "gelu" {
-            return Err(problem(
-                &config_path,
-                format!(
-                    "hidden_act {:?} is not supported (only \"gelu\")",
-                    config.hidden_act
-                ),
-            ));
-        }
-        if config.num_attention_heads == 0
-            || !config
-                .hidden_size
-                .is_multiple_of(config.num_attention_heads)
-        {
-            return Err(problem(
-                &config_path,
-                "hidden_size is not a multiple of num_attention_heads".to_owned(),
-            ));
-        }
-        let pooling_path = dir.join("1_Pooling").join("config.json");
-        if pooling_path.exists() {
-            let pooling: PoolingConfig = read_json(&pooling_path)?;
-            if !pooling.pooling_mode_mean_tokens
-                || pooling.pooling_mode_cls_token
-                || pooling.pooling_mode_max_tokens
-            {
-                return Err(problem(
-                    &pooling_path,
-                    "only mean pooling is supported".to_owned(),
-                ));
-            }
-        }
+        let config = read_config(dir)?;
+        check_pooling(dir)?;
         let sentence_path = dir.join("sentence_bert_config.json");
         let max_tokens = if sentence_path.exists() {
             read_json::<SentenceConfig>(&sentence_path)?.max_seq_length
@@ -102,36 +160,8 @@ impl Embedder {
             256
         }
         .min(config.max_position_embeddings);
-
-        let weights_path = dir.join("model.safetensors");
-        let weights = read_file(&weights_path)?;
-        let digest = Sha256::digest(&weights);
-        let name = dir
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "model".to_owned());
-        let key = format!("{name}:{}", hex(&digest[..6]));
-        let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
-            .map_err(|err| problem(&weights_path, err.to_string()))?;
-        // Checkpoints saved from BertForX carry a "bert." prefix.
-        let vb = if vb.contains_tensor("embeddings.word_embeddings.weight") {
-            vb
-        } else {
-            vb.pp("bert")
-        };
-        let encoder = bert::Encoder::load(vb, &config)
-            .map_err(|err| problem(&weights_path, format!("not a BERT encoder: {err}")))?;
-
-        let tokenizer_path = dir.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|err| problem(&tokenizer_path, err.to_string()))?;
-        tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: max_tokens,
-                ..TruncationParams::default()
-            }))
-            .map_err(|err| problem(&tokenizer_path, err.to_string()))?;
+        let (encoder, key) = load_encoder(dir, &config)?;
+        let tokenizer = load_tokenizer(dir, max_tokens)?;
         tracing::info!(model = %key, dimensions = config.hidden_size, max_tokens, "embedding model loaded");
         Ok(Embedder {
             encoder,

@@ -132,7 +132,7 @@ fn weights_match(source: &ModelSource, dir: &Path) -> Result<bool, EmbedError> {
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher)
         .map_err(|err| EmbedError::Fetch(format!("{}: {err}", path.display())))?;
-    Ok(crate::hex(&hasher.finalize()) == source.weights_sha256)
+    Ok(hex::encode(hasher.finalize()) == source.weights_sha256)
 }
 
 fn run(command: &mut Command) -> Result<(), EmbedError> {

@@ -61,7 +61,3 @@ impl From<candle_core::Error> for EmbedError {
         EmbedError::Compute(err.to_string())
     }
 }
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
-}

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use aiblox_ingest::{DEFAULT_BATCH_SIZE, FileType, count_files, documents_of_types, ingest};
+use aiblox_ingest::{
+    DEFAULT_BATCH_SIZE, FileType, Summary, count_files, documents_of_types, ingest,
+};
 use aiblox_kb::{KbConfig, KbPool};
 use clap::{CommandFactory as _, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -100,18 +102,7 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
     let total = count_files(&args.paths);
     let terminal = std::io::stderr().is_terminal();
     let bar = if terminal {
-        let style = ProgressStyle::with_template(
-            "ingesting [{bar:30}] {pos}/{len} files and documents, {rate}, ETA {eta}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .with_key(
-            "rate",
-            |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
-                let _ = write!(out, "{:.0}/s", state.per_sec());
-            },
-        )
-        .progress_chars("=> ");
-        ProgressBar::new(total as u64).with_style(style)
+        progress_bar(total)
     } else {
         ProgressBar::hidden()
     };
@@ -136,6 +127,29 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
     )
     .await?;
     bar.finish_and_clear();
+    pool.close();
+    Ok(report(&summary, source, args.json))
+}
+
+/// The progress bar of a terminal: files and documents done, rate and ETA.
+fn progress_bar(total: usize) -> ProgressBar {
+    let style = ProgressStyle::with_template(
+        "ingesting [{bar:30}] {pos}/{len} files and documents, {rate}, ETA {eta}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .with_key(
+        "rate",
+        |state: &indicatif::ProgressState, out: &mut dyn std::fmt::Write| {
+            let _ = write!(out, "{:.0}/s", state.per_sec());
+        },
+    )
+    .progress_chars("=> ");
+    ProgressBar::new(total as u64).with_style(style)
+}
+
+/// Says what was skipped and what failed (stderr), and the summary (stdout, JSON with
+/// `json`); the exit code fails when anything failed.
+fn report(summary: &Summary, source: &str, json: bool) -> ExitCode {
     for skip in summary.skips.iter().take(SKIPS_SHOWN) {
         eprintln!("skipped: {}: {}", skip.location, skip.reason);
     }
@@ -148,10 +162,10 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
     for failure in &summary.failures {
         eprintln!("failed: {}: {}", failure.location, failure.reason);
     }
-    if args.json {
+    if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&summary).unwrap_or_default()
+            serde_json::to_string_pretty(summary).unwrap_or_default()
         );
     } else {
         println!(
@@ -164,7 +178,6 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
             summary.failed
         );
     }
-    pool.close();
     if summary.failed > 0 {
         eprintln!(
             "error: {} failed (listed above); everything else was loaded",
@@ -174,12 +187,11 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
                 format!("{} files or lines", summary.failed)
             }
         );
-        return Ok(ExitCode::FAILURE);
+        return ExitCode::FAILURE;
     }
-    Ok(ExitCode::SUCCESS)
+    ExitCode::SUCCESS
 }
 
-/// How often a progress line is printed when stderr is not a terminal.
 const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// Skipped files listed on the terminal; `--json` lists every one.

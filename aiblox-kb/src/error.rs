@@ -254,34 +254,33 @@ impl Error {
                 ),
                 source,
             }
-        } else if code == SqlState::INVALID_SQL_STATEMENT_NAME {
-            // The connection's prepared statements are gone: the client is not on the server
-            // connection that prepared them, as behind a pooler in transaction mode.
-            Error::Database {
-                code: code.code().to_owned(),
-                message: format!(
-                    "{message}: the contract prepares statements once per connection, which a \
-                     connection pooler in transaction mode does not keep; use session mode or a \
-                     direct connection (docs/operations.md)"
-                ),
-                source,
-            }
-        } else if code == SqlState::UNDEFINED_COLUMN || code == SqlState::UNDEFINED_FUNCTION {
-            Error::Database {
-                code: code.code().to_owned(),
-                message: format!(
-                    "{message}: the schema does not match this build of aiblox-kb; run the migrations \
-                     (`cargo xtask migrate`)"
-                ),
-                source,
-            }
         } else {
             Error::Database {
                 code: code.code().to_owned(),
-                message,
+                message: with_advice(&code, message),
                 source,
             }
         }
+    }
+}
+
+/// A server error's message, with what to do for the codes whose cause is known.
+fn with_advice(code: &SqlState, message: String) -> String {
+    if *code == SqlState::INVALID_SQL_STATEMENT_NAME {
+        // The connection's prepared statements are gone: the client is not on the server
+        // connection that prepared them, as behind a pooler in transaction mode.
+        format!(
+            "{message}: the contract prepares statements once per connection, which a \
+             connection pooler in transaction mode does not keep; use session mode or a \
+             direct connection (docs/operations.md)"
+        )
+    } else if *code == SqlState::UNDEFINED_COLUMN || *code == SqlState::UNDEFINED_FUNCTION {
+        format!(
+            "{message}: the schema does not match this build of aiblox-kb; run the migrations \
+             (`cargo xtask migrate`)"
+        )
+    } else {
+        message
     }
 }
 

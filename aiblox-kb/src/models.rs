@@ -242,8 +242,7 @@ mod hex_hash {
         hash: &[u8; 32],
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
-        let hex: String = hash.iter().map(|byte| format!("{byte:02x}")).collect();
-        serializer.serialize_str(&hex)
+        serializer.serialize_str(&hex::encode(hash))
     }
 
     pub(super) fn deserialize<'de, D: Deserializer<'de>>(
@@ -251,14 +250,8 @@ mod hex_hash {
     ) -> Result<[u8; 32], D::Error> {
         let hex = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         let invalid = || D::Error::custom("expected a SHA-256 hash: 64 hexadecimal digits");
-        if hex.len() != 64 || !hex.is_ascii() {
-            return Err(invalid());
-        }
         let mut hash = [0u8; 32];
-        for (index, byte) in hash.iter_mut().enumerate() {
-            *byte =
-                u8::from_str_radix(&hex[index * 2..index * 2 + 2], 16).map_err(|_| invalid())?;
-        }
+        hex::decode_to_slice(hex.as_bytes(), &mut hash).map_err(|_| invalid())?;
         Ok(hash)
     }
 }

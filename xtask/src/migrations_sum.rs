@@ -38,7 +38,7 @@ impl MigrationsSum {
         let body = self.body();
         format!(
             "{HEADER}total {}\n{body}",
-            hex(&Sha256::digest(body.as_bytes()))
+            hex::encode(Sha256::digest(body.as_bytes()))
         )
     }
 
@@ -79,7 +79,7 @@ impl MigrationsSum {
             fingerprint: fingerprint.to_owned(),
             migrations,
         };
-        let expected = hex(&Sha256::digest(sum.body().as_bytes()));
+        let expected = hex::encode(Sha256::digest(sum.body().as_bytes()));
         if total != expected {
             bail!(
                 "its `total` line does not match its contents (edited by hand, or a merge left it inconsistent)"
@@ -87,10 +87,6 @@ impl MigrationsSum {
         }
         Ok(sum)
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]

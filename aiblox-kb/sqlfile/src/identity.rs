@@ -11,7 +11,7 @@ pub const NO_TRANSACTION_MARKER: &str = "-- aiblox:no-transaction";
 
 /// SHA-256 of a SQL file as lower-case hex, the same whether its lines end in LF or CRLF.
 pub fn checksum(sql: &str) -> String {
-    hex(&Sha256::digest(sql.replace("\r\n", "\n").as_bytes()))
+    hex::encode(Sha256::digest(sql.replace("\r\n", "\n").as_bytes()))
 }
 
 /// Whether a migration asks to run outside a transaction: [`NO_TRANSACTION_MARKER`] on a line
@@ -39,11 +39,7 @@ pub fn contract_fingerprint<'a>(files: impl IntoIterator<Item = (&'a str, &'a st
         hasher.update(checksum.as_bytes());
         hasher.update(b"\n");
     }
-    hex(&hasher.finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    hex::encode(hasher.finalize())
 }
 
 #[cfg(test)]

@@ -736,10 +736,7 @@ mod tests {
 
     #[test]
     fn content_hash_is_sha256() {
-        let hex: String = content_hash("abc")
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = hex::encode(content_hash("abc"));
         assert_eq!(
             hex,
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

@@ -180,7 +180,7 @@ impl Workload {
                 .as_bytes(),
             );
         }
-        hex(&hasher.finalize())
+        hex::encode(hasher.finalize())
     }
 
     /// `workload_sha256`: over the operation lines of the specification.
@@ -199,7 +199,7 @@ impl Workload {
         hasher.update(format!("chunk_put:{}\n", joined(&mut self.chunk_put.iter())).as_bytes());
         hasher.update(format!("chunk_get:{}\n", joined(&mut self.chunk_get.iter())).as_bytes());
         hasher.update(format!("search:{}\n", self.search.join("|")).as_bytes());
-        hex(&hasher.finalize())
+        hex::encode(hasher.finalize())
     }
 }
 
@@ -305,10 +305,6 @@ fn items(seed: u64, count: usize, vocabulary: &[String]) -> Vec<Item> {
             }
         })
         .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]
