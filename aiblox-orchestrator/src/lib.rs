@@ -2,22 +2,14 @@
 //! the knowledge base, reading it only through the `aiblox-kb` contract.
 //!
 //! # Layout
-//! - [`config`]: settings from defaults, a TOML file, the environment and flags.
-//! - `access`: API keys scoped to sources, per-key rate limits, `keys new`.
-//! - [`protocol`]: the versioned JSON types of the API.
-//! - `router`: how a request finds candidates (the `Route` trait: lookup, search).
-//! - `retriever`: candidate items through `ItemRepo::search_bm25`.
-//! - `chunker`: deterministic paragraph and sentence chunking.
-//! - `chunk_store`: chunk-set term statistics and shown texts kept in memory.
-//! - `dense`: the corpus' chunk vectors in memory (int8 or f32), kept current from the
-//!   contract's change feed; brute-force cosine search.
-//! - `indexer`: the background indexer that chunks and embeds what lacks vectors.
-//! - `evidence`: BM25 of passages from stored statistics, fused with the page score; top-k
-//!   with a cap per item; highlights.
-//! - `orchestrator`: the pipeline, the chunk cache round trips, the time budget.
-//! - `observability`: logs, request ids, Prometheus metrics.
-//! - [`server`]: axum routes, errors, health, readiness, graceful shutdown.
-//! - `openapi`: the API's OpenAPI document.
+//! - `pipeline/`: the question's path as stages (route, the lexical and dense legs, fusion,
+//!   chunk sets, passages, evidence, explain), the chunk vectors in memory and the embedding
+//!   backfill that fills them. Knows nothing of HTTP.
+//! - `service/`: the service around it: [`config`] (settings from defaults, a TOML file, the
+//!   environment and flags), `access` (API keys), `observability` (logs, request ids,
+//!   Prometheus metrics), `openapi`, and [`server`] (axum routes, errors, health, readiness,
+//!   graceful shutdown).
+//! - [`protocol`]: the versioned JSON types of the API, the language both speak.
 //!
 //! What a user of the crate names is public: the settings ([`config`]), the application and
 //! its router ([`server`]), the protocol's types ([`protocol`]), [`new_key`] and
@@ -25,23 +17,13 @@
 //!
 //! The service keeps no state of its own: any number of replicas can serve one database.
 
-mod access;
-mod chunk_store;
-mod chunker;
-pub mod config;
-mod dense;
-mod evidence;
-mod indexer;
-mod observability;
-mod openapi;
-mod orchestrator;
+mod pipeline;
 pub mod protocol;
-mod retriever;
-mod router;
-pub mod server;
+mod service;
 
-pub use access::new_key;
-pub use observability::init_tracing;
+pub use service::access::new_key;
+pub use service::observability::init_tracing;
+pub use service::{config, server};
 
 /// Hostile text for the property tests, shared with `tests/properties.rs`.
 #[cfg(test)]

@@ -170,31 +170,46 @@ fn pin_model_threads() {
 fn main() -> ExitCode {
     pin_model_threads();
     let cli = Cli::parse();
-    let command = cli.command.unwrap_or(Command::Serve { no_migrate: false });
-    if let Command::Keys(KeysCommand::New { name, sources, rps }) = &command {
-        return match aiblox_orchestrator::new_key(name, sources.as_deref(), *rps) {
-            Ok((token, entry)) => {
-                println!("token (shown once; give it to the caller, keep it secret):\n{token}\n");
-                println!("add to the keys file (AIBLOX_API_KEYS_FILE), then send SIGHUP:\n{entry}");
-                ExitCode::SUCCESS
-            }
-            Err(err) => {
-                eprintln!("error: {err}");
-                ExitCode::from(2)
-            }
-        };
+    match cli.command.unwrap_or(Command::Serve { no_migrate: false }) {
+        Command::Keys(KeysCommand::New { name, sources, rps }) => {
+            new_key(&name, sources.as_deref(), rps)
+        }
+        Command::Completions { shell } => completions(shell),
+        command => with_settings(command, cli.flags),
     }
-    if let Command::Completions { shell } = command {
-        let mut cli = <Cli as clap::CommandFactory>::command();
-        clap_complete::generate(
-            shell,
-            &mut cli,
-            "aiblox-orchestrator",
-            &mut std::io::stdout(),
-        );
-        return ExitCode::SUCCESS;
+}
+
+/// `keys new`: prints a new token and its keys-file entry.
+fn new_key(name: &str, sources: Option<&[String]>, rps: Option<f64>) -> ExitCode {
+    match aiblox_orchestrator::new_key(name, sources, rps) {
+        Ok((token, entry)) => {
+            println!("token (shown once; give it to the caller, keep it secret):\n{token}\n");
+            println!("add to the keys file (AIBLOX_API_KEYS_FILE), then send SIGHUP:\n{entry}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
+        }
     }
-    let mut flags = cli.flags.overrides();
+}
+
+/// `completions SHELL`: prints the shell's completion script.
+fn completions(shell: clap_complete::Shell) -> ExitCode {
+    let mut cli = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(
+        shell,
+        &mut cli,
+        "aiblox-orchestrator",
+        &mut std::io::stdout(),
+    );
+    ExitCode::SUCCESS
+}
+
+/// The commands that need the settings: resolves them (defaults, file, environment, flags),
+/// then prints them (`check-config`) or runs the command on an async runtime with logs.
+fn with_settings(command: Command, flags: Flags) -> ExitCode {
+    let mut flags = flags.overrides();
     if matches!(command, Command::Serve { no_migrate: true }) {
         flags = flags.set("migrate_on_start", "false");
     }
@@ -227,41 +242,49 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result: anyhow::Result<()> = runtime.block_on(async {
-        match command {
-            Command::Migrate => {
-                let report = aiblox_kb::migrate(&settings.database).await?;
-                println!(
-                    "schema {}: {} applied now, {} before",
-                    report.schema,
-                    report.applied.len(),
-                    report.already_applied
-                );
-                Ok(())
-            }
-            Command::PurgeChunks => {
-                let pool = aiblox_kb::KbPool::new(&settings.database)?;
-                let cache = aiblox_kb::ChunkCacheRepo::new(&pool);
-                let chunker = settings.retrieval.chunker_key();
-                let stale = cache.purge_stale().await?;
-                let other = cache.purge_other_chunkers(&chunker).await?;
-                println!(
-                    "schema {}: {stale} stale chunks and {other} chunks of other chunkers than \
-                     {chunker} removed",
-                    settings.database.schema()
-                );
-                pool.close();
-                Ok(())
-            }
-            _ => {
-                let application = Application::build(&settings).await?;
-                Ok(application.run_until(shutdown_signal()).await?)
-            }
+    let result = runtime.block_on(run(command, &settings));
+    exit_code(result, &settings)
+}
+
+/// Runs `serve`, `migrate` or `purge-chunks`.
+async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Migrate => {
+            let report = aiblox_kb::migrate(&settings.database).await?;
+            println!(
+                "schema {}: {} applied now, {} before",
+                report.schema,
+                report.applied.len(),
+                report.already_applied
+            );
+            Ok(())
         }
-    });
+        Command::PurgeChunks => {
+            let pool = aiblox_kb::KbPool::new(&settings.database)?;
+            let cache = aiblox_kb::ChunkCacheRepo::new(&pool);
+            let chunker = settings.retrieval.chunker_key();
+            let stale = cache.purge_stale().await?;
+            let other = cache.purge_other_chunkers(&chunker).await?;
+            println!(
+                "schema {}: {stale} stale chunks and {other} chunks of other chunkers than \
+                 {chunker} removed",
+                settings.database.schema()
+            );
+            pool.close();
+            Ok(())
+        }
+        _ => {
+            let application = Application::build(settings).await?;
+            Ok(application.run_until(shutdown_signal()).await?)
+        }
+    }
+}
+
+/// Says a failure once, as a log line when logs are JSON (collectors read those), else
+/// plainly; and the exit code.
+fn exit_code(result: anyhow::Result<()>, settings: &Settings) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        // Said once: as a log line when logs are JSON (collectors read those), else plainly.
         Err(err) if settings.log.format == LogFormat::Json => {
             tracing::error!("{}", said_once(&err));
             ExitCode::FAILURE

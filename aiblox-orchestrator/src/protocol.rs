@@ -329,11 +329,7 @@ impl From<aiblox_kb::KbItem> for ItemResponse {
             external_id: item.external_id,
             title: item.title,
             content: item.content,
-            content_hash: item
-                .content_hash
-                .iter()
-                .map(|byte| format!("{byte:02x}"))
-                .collect(),
+            content_hash: hex::encode(item.content_hash),
             metadata: item.metadata,
             created_at: item.created_at,
             updated_at: item.updated_at,

@@ -1,5 +1,5 @@
-//! The background indexer: claims items whose current content has no vectors for the
-//! service's chunker and model (the contract hands each item to one replica at a time),
+//! The embedding backfill, in the background: claims items whose current content has no
+//! vectors for the service's chunker and model (the contract hands each item to one replica at a time),
 //! chunks them into the chunk cache, embeds every chunk and stores the vectors. Changed items
 //! are claimed again for their new content; deleted items take their vectors with them.
 
@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use aiblox_embed::{EmbedError, Embedder};
 use aiblox_kb::{ChunkCacheRepo, EmbeddingRepo, KbPool, NewEmbeddingSet};
 
-use crate::chunker::Chunker;
+use super::chunker::Chunker;
 
 /// Items claimed at once: a claim's work takes a few seconds on two cores.
 const ITEMS_PER_CLAIM: u32 = 4;
@@ -23,9 +23,9 @@ const IDLE: Duration = Duration::from_secs(2);
 /// How often the item counts are refreshed while there is work.
 const COUNT_EVERY: Duration = Duration::from_secs(10);
 
-/// Why one round of indexing failed (the indexer logs it and tries again).
+/// Why one round of the backfill failed (it logs it and tries again).
 #[derive(Debug, thiserror::Error)]
-enum IndexError {
+enum BackfillError {
     #[error(transparent)]
     Kb(#[from] aiblox_kb::Error),
     #[error(transparent)]
@@ -36,7 +36,7 @@ enum IndexError {
 
 /// Progress, shared with `/v1/index` and the metrics.
 #[derive(Debug, Default)]
-pub(crate) struct IndexProgress {
+pub(crate) struct BackfillProgress {
     /// Items in the knowledge base, at the last count.
     pub(crate) items: AtomicU64,
     /// Of them, indexed for the chunker and model, at the last count.
@@ -51,7 +51,7 @@ pub(crate) struct IndexProgress {
     pub(crate) counted: std::sync::atomic::AtomicBool,
 }
 
-impl IndexProgress {
+impl BackfillProgress {
     /// Indexed items as a share of all, at the last count (1 for an empty knowledge base, 0
     /// before the first count).
     pub(crate) fn coverage(&self) -> f64 {
@@ -68,19 +68,19 @@ impl IndexProgress {
 }
 
 /// Embeds what lacks vectors, until dropped.
-pub(crate) struct Indexer {
+pub(crate) struct Backfill {
     pub(crate) pool: KbPool,
     pub(crate) chunker: Chunker,
     pub(crate) chunker_key: String,
     pub(crate) embedder: Arc<Embedder>,
-    pub(crate) progress: Arc<IndexProgress>,
+    pub(crate) progress: Arc<BackfillProgress>,
 }
 
-impl Indexer {
+impl Backfill {
     /// Runs for as long as the task lives.
     pub(crate) async fn run(self) {
         let model = self.embedder.key().to_owned();
-        tracing::info!(model = %model, chunker = %self.chunker_key, "indexer started");
+        tracing::info!(model = %model, chunker = %self.chunker_key, "embedding backfill started");
         let mut counted: Option<Instant> = None;
         loop {
             if counted.is_none_or(|at| at.elapsed() >= COUNT_EVERY) {
@@ -120,7 +120,7 @@ impl Indexer {
     }
 
     /// Claims, chunks, embeds and stores one batch of items; returns how many were claimed.
-    async fn round(&self) -> Result<usize, IndexError> {
+    async fn round(&self) -> Result<usize, BackfillError> {
         let model = self.embedder.key();
         let vectors = EmbeddingRepo::new(&self.pool);
         let claims = vectors
@@ -131,7 +131,7 @@ impl Indexer {
         }
         let ids: Vec<i64> = claims.iter().map(|claim| claim.item_id).collect();
         // Deleted since claimed: nothing to do (their claims went with them).
-        let items = crate::retriever::items_now(&self.pool)
+        let items = super::lexical::items_now(&self.pool)
             .await?
             .get_many(&ids)
             .await?;
@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn coverage_is_zero_until_counted_then_the_indexed_share() {
-        let progress = IndexProgress::default();
+        let progress = BackfillProgress::default();
         assert_eq!(progress.coverage(), 0.0, "not counted yet");
         progress.counted.store(true, Ordering::Relaxed);
         assert_eq!(

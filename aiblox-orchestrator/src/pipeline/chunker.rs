@@ -10,14 +10,14 @@ const ALGORITHM: &str = "para-sent-v1";
 
 /// A chunker with its parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Chunker {
+pub(crate) struct Chunker {
     max_bytes: usize,
     overlap_bytes: usize,
 }
 
 /// One chunk: a byte range of the content.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Chunk {
+pub(crate) struct Chunk {
     /// Byte range in the content.
     pub range: Range<usize>,
     /// Words in it.
@@ -27,7 +27,7 @@ pub struct Chunk {
 impl Chunker {
     /// A chunker of chunks up to `max_bytes` (at least 16), repeating up to `overlap_bytes`
     /// of the previous chunk (less than half of `max_bytes`).
-    pub fn new(max_bytes: usize, overlap_bytes: usize) -> Self {
+    pub(crate) fn new(max_bytes: usize, overlap_bytes: usize) -> Self {
         let max_bytes = max_bytes.max(16);
         Chunker {
             max_bytes,
@@ -36,7 +36,7 @@ impl Chunker {
     }
 
     /// Names algorithm, version and parameters: the chunk cache's key.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         format!(
             "{ALGORITHM}:max={},overlap={}",
             self.max_bytes, self.overlap_bytes
@@ -45,7 +45,7 @@ impl Chunker {
 
     /// The chunk set of an item's content as the chunk cache stores it (`None` when the
     /// content has no chunk: empty or only white space).
-    pub fn chunk_set(&self, item: &aiblox_kb::KbItem) -> Option<aiblox_kb::NewChunkSet> {
+    pub(crate) fn chunk_set(&self, item: &aiblox_kb::KbItem) -> Option<aiblox_kb::NewChunkSet> {
         let chunks: Vec<aiblox_kb::NewChunk> = self
             .split(&item.content)
             .into_iter()
@@ -64,7 +64,7 @@ impl Chunker {
     }
 
     /// The chunks of `content`, in order. Whitespace-only content has none.
-    pub fn split(&self, content: &str) -> Vec<Chunk> {
+    pub(crate) fn split(&self, content: &str) -> Vec<Chunk> {
         let units: Vec<Range<usize>> = sentence_units(content)
             .into_iter()
             .flat_map(|unit| fit(content, unit, self.max_bytes))

@@ -1,4 +1,5 @@
-//! Candidate items from the knowledge base, through the contract's `ItemRepo` only.
+//! The lexical leg and the lookup: candidate items from the knowledge base through the
+//! contract's `ItemRepo` only, ranked by BM25 over its lexical index, or named by identity.
 
 use aiblox_kb::{Bm25, ItemRepo, KbPool, QueryTerm, RankedItem};
 
@@ -30,41 +31,41 @@ pub(crate) type Candidate = RankedItem;
 
 /// The candidates of one query and the question's terms with their corpus IDF.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Retrieved {
+pub(crate) struct Retrieved {
     /// The question's indexed terms (none for a direct lookup).
-    pub terms: Vec<QueryTerm>,
+    pub(crate) terms: Vec<QueryTerm>,
     /// Best first.
-    pub candidates: Vec<Candidate>,
+    pub(crate) candidates: Vec<Candidate>,
 }
 
-/// Finds candidate items.
+/// Finds candidate items by their words, or by identity.
 #[derive(Debug, Clone)]
-pub struct Retriever {
+pub(crate) struct LexicalLeg {
     pool: KbPool,
     limit: u32,
     bm25: Bm25,
 }
 
-impl Retriever {
+impl LexicalLeg {
     /// A retriever returning at most `limit` candidates per search, ranked with `bm25`.
-    pub fn new(pool: KbPool, limit: u32, bm25: Bm25) -> Self {
-        Retriever { pool, limit, bm25 }
+    pub(crate) fn new(pool: KbPool, limit: u32, bm25: Bm25) -> Self {
+        LexicalLeg { pool, limit, bm25 }
     }
 
     /// Most candidates one search returns (per leg).
-    pub fn limit(&self) -> u32 {
+    pub(crate) fn limit(&self) -> u32 {
         self.limit
     }
 
     /// The BM25 parameters it ranks with (passages are scored with the same).
-    pub fn bm25(&self) -> &Bm25 {
+    pub(crate) fn bm25(&self) -> &Bm25 {
         &self.bm25
     }
 
     /// Items holding any term of the question, ranked by BM25 over the contract's lexical
     /// index (corpus-wide IDF and length normalisation), best first; as of now (a read
     /// replica answers only once it has replayed every write committed before the question).
-    pub async fn search(
+    pub(crate) async fn search(
         &self,
         question: &str,
         sources: Option<&[String]>,
@@ -80,7 +81,7 @@ impl Retriever {
     }
 
     /// The item with this identity, if it exists (and is in `sources`, when given).
-    pub async fn lookup(
+    pub(crate) async fn lookup(
         &self,
         source: &str,
         external_id: &str,

@@ -1,5 +1,5 @@
-//! What the pipeline keeps in memory of the chunk cache: each chunk set's term statistics and
-//! the texts of the chunks it has shown. Both are fixed by an item's content hash and the
+//! The passage store: what the pipeline keeps in memory of the database's chunk cache, each
+//! chunk set's term statistics and the texts of the passages it has shown. Both are fixed by an item's content hash and the
 //! chunker key (a changed item has a new hash, so it is looked up anew), so nothing kept here
 //! is ever stale; memory is bounded by forgetting the oldest entries first. It holds no
 //! answers: every question is ranked and scored afresh.
@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard};
 
 use aiblox_kb::{ChunkSetTerms, KbChunkCache};
 
-use crate::evidence::WordStems;
+use super::highlights::WordStems;
 
 /// A chunk the pipeline has shown: its text, and its words by stem for highlighting.
 #[derive(Debug)]
@@ -66,12 +66,12 @@ pub(crate) type ChunkKey = (i64, [u8; 32], u32);
 
 /// Chunk statistics and texts, shared by every request of a process.
 #[derive(Debug, Default)]
-pub(crate) struct ChunkStore {
+pub(crate) struct PassageStore {
     sets: Mutex<Bounded<SetKey, Arc<SetIndex>>>,
     texts: Mutex<Bounded<ChunkKey, Arc<ShownChunk>>>,
 }
 
-impl ChunkStore {
+impl PassageStore {
     /// The statistics of a set, if kept.
     pub(crate) fn set(&self, key: &SetKey) -> Option<Arc<SetIndex>> {
         lock(&self.sets).get(key)

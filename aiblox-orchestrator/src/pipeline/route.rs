@@ -1,127 +1,74 @@
-//! Routing: decides how a request finds its candidates. Each route is one implementation of
-//! [`Route`]; the router asks them in order and takes the first that answers, so a new route
-//! is a new type and a line in [`Router::standard`], not a change to the pipeline.
+//! Routing: which legs answer a question. A question shaped `source:external_id` names an item
+//! and is answered from it alone (a lookup); any other question, or a lookup whose item does
+//! not exist, is a search by the legs its mode asks for: lexical (BM25), dense (the question's
+//! embedding) or both (hybrid).
 
-use std::future::Future;
-use std::pin::Pin;
+use crate::protocol::Mode;
 
-use crate::protocol::ValidQuery;
-use crate::retriever::{Retrieved, Retriever};
-
-/// A boxed future, for routes behind a trait object.
-pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// One way of finding candidates.
-pub(crate) trait Route: Send + Sync {
-    /// The name reported in responses and metrics.
-    fn name(&self) -> &'static str;
-
-    /// The candidates for `query`, or `None` when this route does not apply to it (the router
-    /// then asks the next one).
-    fn candidates<'a>(
-        &'a self,
-        retriever: &'a Retriever,
-        query: &'a ValidQuery,
-    ) -> BoxFuture<'a, Result<Option<Retrieved>, aiblox_kb::Error>>;
+/// How a question finds its candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route<'q> {
+    /// The item named `source:external_id`, if it exists; else a search in `then`'s mode.
+    Lookup {
+        source: &'q str,
+        external_id: &'q str,
+        then: Mode,
+    },
+    /// A search by the legs of the mode.
+    Search(Mode),
 }
 
-/// The routes, in order of preference.
-pub(crate) struct Router {
-    routes: Vec<Box<dyn Route>>,
+/// The route's name as responses and logs give it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RouteName {
+    /// One named item.
+    Lookup,
+    /// A ranked search.
+    Search,
 }
 
-impl Router {
-    /// Direct lookup of `source:external_id`, then full-text search.
-    pub(crate) fn standard() -> Self {
-        Router {
-            routes: vec![Box::new(LookupRoute), Box::new(SearchRoute)],
+impl RouteName {
+    /// The name in the protocol.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RouteName::Lookup => "lookup",
+            RouteName::Search => "search",
+        }
+    }
+}
+
+impl<'q> Route<'q> {
+    /// The route of `question` in `mode`.
+    pub(crate) fn of(question: &'q str, mode: Mode) -> Route<'q> {
+        match parse_lookup(question) {
+            Some((source, external_id)) => Route::Lookup {
+                source,
+                external_id,
+                then: mode,
+            },
+            None => Route::Search(mode),
         }
     }
 
-    /// The first route that applies, with its candidates.
-    pub(crate) async fn route(
-        &self,
-        retriever: &Retriever,
-        query: &ValidQuery,
-    ) -> Result<(&'static str, Retrieved), aiblox_kb::Error> {
-        for route in &self.routes {
-            if let Some(candidates) = route.candidates(retriever, query).await? {
-                return Ok((route.name(), candidates));
-            }
+    /// Whether the lexical leg runs on this route when the named item (if any) is missing: a
+    /// search in dense mode has no lexical leg; a lookup that finds nothing falls back to the
+    /// lexical search whatever the mode.
+    pub(crate) fn searches_lexically(self) -> bool {
+        match self {
+            Route::Lookup { .. } => true,
+            Route::Search(mode) => mode != Mode::Dense,
         }
-        Ok(("none", Retrieved::default()))
     }
 }
 
-impl std::fmt::Debug for Router {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list()
-            .entries(self.routes.iter().map(|route| route.name()))
-            .finish()
+/// The `(source, external_id)` a question names: one token (no spaces, not a URL) of the
+/// form `source:external_id`, both parts non-empty.
+fn parse_lookup(question: &str) -> Option<(&str, &str)> {
+    if question.contains(char::is_whitespace) || question.contains("://") {
+        return None;
     }
-}
-
-/// `source:external_id` (one token, no spaces) names an item: answer from it alone. If no
-/// such item exists, the search route gets the query.
-pub(crate) struct LookupRoute;
-
-impl LookupRoute {
-    /// The `(source, external_id)` a query names, if it has that shape.
-    pub(crate) fn parse(query: &str) -> Option<(&str, &str)> {
-        if query.contains(char::is_whitespace) || query.contains("://") {
-            return None;
-        }
-        let (source, external_id) = query.split_once(':')?;
-        (!source.is_empty() && !external_id.is_empty()).then_some((source, external_id))
-    }
-}
-
-impl Route for LookupRoute {
-    fn name(&self) -> &'static str {
-        "lookup"
-    }
-
-    fn candidates<'a>(
-        &'a self,
-        retriever: &'a Retriever,
-        query: &'a ValidQuery,
-    ) -> BoxFuture<'a, Result<Option<Retrieved>, aiblox_kb::Error>> {
-        Box::pin(async move {
-            let Some((source, external_id)) = Self::parse(&query.query) else {
-                return Ok(None);
-            };
-            Ok(retriever
-                .lookup(source, external_id, query.sources.as_deref())
-                .await?
-                .map(|candidate| Retrieved {
-                    terms: Vec::new(),
-                    candidates: vec![candidate],
-                }))
-        })
-    }
-}
-
-/// BM25 search over titles and contents, any term of the question.
-pub(crate) struct SearchRoute;
-
-impl Route for SearchRoute {
-    fn name(&self) -> &'static str {
-        "search"
-    }
-
-    fn candidates<'a>(
-        &'a self,
-        retriever: &'a Retriever,
-        query: &'a ValidQuery,
-    ) -> BoxFuture<'a, Result<Option<Retrieved>, aiblox_kb::Error>> {
-        Box::pin(async move {
-            Ok(Some(
-                retriever
-                    .search(&query.query, query.sources.as_deref())
-                    .await?,
-            ))
-        })
-    }
+    let (source, external_id) = question.split_once(':')?;
+    (!source.is_empty() && !external_id.is_empty()).then_some((source, external_id))
 }
 
 #[cfg(test)]
@@ -131,11 +78,11 @@ mod tests {
     #[test]
     fn lookups_are_single_source_colon_id_tokens() {
         assert_eq!(
-            LookupRoute::parse("docs:sql-vacuum.html"),
+            parse_lookup("docs:sql-vacuum.html"),
             Some(("docs", "sql-vacuum.html"))
         );
         assert_eq!(
-            LookupRoute::parse("tickets:1234:comment"),
+            parse_lookup("tickets:1234:comment"),
             Some(("tickets", "1234:comment"))
         );
         for not_lookup in [
@@ -145,7 +92,26 @@ mod tests {
             "source:",
             "plain",
         ] {
-            assert_eq!(LookupRoute::parse(not_lookup), None, "{not_lookup}");
+            assert_eq!(parse_lookup(not_lookup), None, "{not_lookup}");
         }
+    }
+
+    #[test]
+    fn a_route_names_its_legs() {
+        assert_eq!(
+            Route::of("docs:a.md", Mode::Dense),
+            Route::Lookup {
+                source: "docs",
+                external_id: "a.md",
+                then: Mode::Dense
+            }
+        );
+        assert!(Route::of("docs:a.md", Mode::Dense).searches_lexically());
+        assert!(!Route::of("reclaim space", Mode::Dense).searches_lexically());
+        assert!(Route::of("reclaim space", Mode::Hybrid).searches_lexically());
+        assert_eq!(
+            Route::of("reclaim space", Mode::Lexical),
+            Route::Search(Mode::Lexical)
+        );
     }
 }

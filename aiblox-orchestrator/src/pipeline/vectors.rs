@@ -1,13 +1,13 @@
-//! The dense leg's index: every chunk vector of the knowledge base for the service's chunker
-//! and model, held in memory in a compact form (int8 with a scale per vector, or f32), kept
+//! The chunk vectors in memory: every chunk vector of the knowledge base for the service's
+//! chunker and model, held in a compact form (int8 with a scale per vector, or f32), kept
 //! current from the contract's change feed, searched by brute-force cosine.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use crate::chunk_store::lock_read;
-use crate::config::Precision;
+use super::passage_store::lock_read;
+use crate::service::config::Precision;
 use aiblox_kb::{EmbeddingCursor, EmbeddingRepo, KbPool, StoredVector};
 
 /// One item's best chunk for a question.
@@ -23,7 +23,7 @@ pub(crate) struct DenseHit {
     pub(crate) score: f32,
 }
 
-/// A chunk's place in the index.
+/// A chunk's place among the vectors.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     item_id: i64,
@@ -53,18 +53,18 @@ struct Vectors {
     source_ids: HashMap<String, u16>,
 }
 
-/// The in-memory vectors, shared by every request; written by one [`DenseIndex::sync`] task.
+/// The in-memory vectors, shared by every request; written by one [`ChunkVectors::sync`] task.
 #[derive(Debug)]
-pub(crate) struct DenseIndex {
+pub(crate) struct ChunkVectors {
     dimensions: usize,
     precision: Precision,
     vectors: RwLock<Vectors>,
 }
 
-impl DenseIndex {
-    /// An empty index of `dimensions`-long vectors.
-    pub(crate) fn new(dimensions: usize, precision: Precision) -> DenseIndex {
-        DenseIndex {
+impl ChunkVectors {
+    /// No vectors yet, of `dimensions`-long vectors.
+    pub(crate) fn new(dimensions: usize, precision: Precision) -> ChunkVectors {
+        ChunkVectors {
             dimensions,
             precision,
             vectors: RwLock::default(),
@@ -84,7 +84,7 @@ impl DenseIndex {
 
     /// Takes in vectors read from the knowledge base: a vector for an item's new content
     /// drops the vectors of its old content; a set's vectors beyond its chunk count go.
-    /// Vectors of another length than the index's are skipped (another model wrote them under
+    /// Vectors of another length than the others are skipped (another model wrote them under
     /// the same key: a broken invariant, logged).
     pub(crate) fn apply(&self, stored: &[StoredVector]) {
         let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
@@ -179,7 +179,7 @@ impl DenseIndex {
     }
 
     /// For each item (id, content hash), the cosine of every chunk of that content to the
-    /// question, by chunk index (`None` when the index holds no vectors of that content; a
+    /// question, by chunk index (`None` when no vectors are held of that content; a
     /// chunk without a vector scores 0). One lock and one quantisation of the question for all.
     pub(crate) fn chunk_scores(
         &self,
@@ -209,7 +209,7 @@ impl DenseIndex {
             .collect()
     }
 
-    /// Keeps the index current: reads every vector of `chunker_key` and `model_key` from the
+    /// Keeps the vectors current: reads every vector of `chunker_key` and `model_key` from the
     /// knowledge base, then what is written from then on, every `interval`, until the task is
     /// dropped. A failed read is logged and retried.
     pub(crate) async fn sync(
@@ -241,7 +241,7 @@ impl DenseIndex {
     }
 }
 
-/// A question as the index compares it: quantised like the stored vectors.
+/// A question as the vectors are compared with it: quantised like the stored vectors.
 enum Query<'a> {
     Int8 { codes: Vec<i8>, scale: f32 },
     F32(&'a [f32]),
@@ -301,9 +301,9 @@ fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
 
 impl Vectors {
     /// Every slot's score, in slot order (one pass over the codes or values).
-    fn scores(&self, index: &DenseIndex, question: &[f32]) -> Vec<f32> {
-        let d = index.dimensions;
-        match Query::new(index.precision, question) {
+    fn scores(&self, vectors: &ChunkVectors, question: &[f32]) -> Vec<f32> {
+        let d = vectors.dimensions;
+        match Query::new(vectors.precision, question) {
             Query::Int8 { codes, scale } => self
                 .codes
                 .chunks_exact(d)
@@ -318,8 +318,8 @@ impl Vectors {
         }
     }
 
-    fn score(&self, index: &DenseIndex, query: &Query<'_>, slot: usize) -> f32 {
-        let d = index.dimensions;
+    fn score(&self, vectors: &ChunkVectors, query: &Query<'_>, slot: usize) -> f32 {
+        let d = vectors.dimensions;
         match query {
             Query::Int8 { codes, scale } => {
                 let stored = &self.codes[slot * d..(slot + 1) * d];
@@ -329,8 +329,8 @@ impl Vectors {
         }
     }
 
-    fn take(&mut self, index: &DenseIndex, vector: &StoredVector) {
-        let d = index.dimensions;
+    fn take(&mut self, vectors: &ChunkVectors, vector: &StoredVector) {
+        let d = vectors.dimensions;
         match self.items.get(&vector.item_id) {
             Some(entry) if entry.content_hash != vector.content_hash => {
                 self.remove_item(d, vector.item_id);
@@ -368,7 +368,7 @@ impl Vectors {
                     chunk_index: vector.chunk_index,
                     source,
                 });
-                match index.precision {
+                match vectors.precision {
                     Precision::Int8 => {
                         self.codes.resize(self.codes.len() + d, 0);
                         self.scales.push(0.0);
@@ -380,7 +380,7 @@ impl Vectors {
             }
         };
         self.slots[slot].source = source;
-        match index.precision {
+        match vectors.precision {
             Precision::Int8 => {
                 let (codes, scale) = quantise(&vector.vector);
                 self.codes[slot * d..(slot + 1) * d].copy_from_slice(&codes);
@@ -458,26 +458,26 @@ mod tests {
     #[test]
     fn items_rank_by_their_best_chunk_in_both_precisions() {
         for precision in [Precision::Int8, Precision::F32] {
-            let index = DenseIndex::new(3, precision);
-            index.apply(&[
+            let vectors = ChunkVectors::new(3, precision);
+            vectors.apply(&[
                 stored(1, 0, 2, 1, "docs", [1.0, 0.0, 0.0]),
                 stored(1, 1, 2, 1, "docs", [0.0, 1.0, 0.0]),
                 stored(2, 0, 1, 1, "wiki", [0.7, 0.7, 0.1]),
                 stored(3, 0, 1, 1, "docs", [0.0, 0.0, 1.0]),
             ]);
             let question = unit([0.1, 1.0, 0.0]);
-            let hits = index.search(&question, None, 10);
+            let hits = vectors.search(&question, None, 10);
             assert_eq!(ids(&hits), [(1, 1), (2, 0), (3, 0)], "{precision:?}");
             assert!((hits[0].score - 0.995).abs() < 0.01, "{}", hits[0].score);
-            let docs = index.search(&question, Some(&["docs".to_owned()]), 10);
+            let docs = vectors.search(&question, Some(&["docs".to_owned()]), 10);
             assert_eq!(ids(&docs), [(1, 1), (3, 0)]);
             assert!(
-                index
+                vectors
                     .search(&question, Some(&["none".to_owned()]), 10)
                     .is_empty()
             );
-            assert_eq!(ids(&index.search(&question, None, 1)), [(1, 1)]);
-            let mut scores = index.chunk_scores(&[(1, [1; 32]), (1, [2; 32])], &question);
+            assert_eq!(ids(&vectors.search(&question, None, 1)), [(1, 1)]);
+            let mut scores = vectors.chunk_scores(&[(1, [1; 32]), (1, [2; 32])], &question);
             let chunks = scores[0].take().unwrap();
             assert!(chunks[1] > chunks[0]);
             assert_eq!(scores[1], None, "another content");
@@ -486,39 +486,39 @@ mod tests {
 
     #[test]
     fn new_content_replaces_old_vectors_and_forgotten_items_go() {
-        let index = DenseIndex::new(3, Precision::Int8);
-        index.apply(&[
+        let vectors = ChunkVectors::new(3, Precision::Int8);
+        vectors.apply(&[
             stored(1, 0, 3, 1, "docs", [1.0, 0.0, 0.0]),
             stored(1, 1, 3, 1, "docs", [0.0, 1.0, 0.0]),
             stored(1, 2, 3, 1, "docs", [0.0, 0.0, 1.0]),
             stored(2, 0, 1, 1, "docs", [1.0, 1.0, 0.0]),
         ]);
-        assert_eq!(index.sizes().0, 4);
+        assert_eq!(vectors.sizes().0, 4);
         // Item 1 changed: one chunk now, pointing elsewhere.
-        index.apply(&[stored(1, 0, 1, 9, "docs", [0.0, 0.0, 1.0])]);
-        assert_eq!(index.sizes().0, 2, "the old content's three vectors went");
-        let hits = index.search(&unit([0.0, 0.0, 1.0]), None, 10);
+        vectors.apply(&[stored(1, 0, 1, 9, "docs", [0.0, 0.0, 1.0])]);
+        assert_eq!(vectors.sizes().0, 2, "the old content's three vectors went");
+        let hits = vectors.search(&unit([0.0, 0.0, 1.0]), None, 10);
         assert_eq!(hits[0].item_id, 1);
         assert_eq!(hits[0].content_hash, [9; 32]);
         // Item 2 shrank to nothing: it is forgotten (deleted).
-        index.forget(2);
+        vectors.forget(2);
         assert_eq!(
-            ids(&index.search(&unit([1.0, 1.0, 0.0]), None, 10)),
+            ids(&vectors.search(&unit([1.0, 1.0, 0.0]), None, 10)),
             [(1, 0)]
         );
         // The moved slot is still found by its key.
-        index.apply(&[stored(1, 0, 1, 9, "docs", [1.0, 0.0, 0.0])]);
-        assert_eq!(index.sizes().0, 1);
-        let again = index.search(&unit([1.0, 0.0, 0.0]), None, 10);
+        vectors.apply(&[stored(1, 0, 1, 9, "docs", [1.0, 0.0, 0.0])]);
+        assert_eq!(vectors.sizes().0, 1);
+        let again = vectors.search(&unit([1.0, 0.0, 0.0]), None, 10);
         assert!(again[0].score > 0.99);
     }
 
     #[test]
     fn a_vector_of_the_wrong_length_is_skipped() {
-        let index = DenseIndex::new(3, Precision::F32);
+        let vectors = ChunkVectors::new(3, Precision::F32);
         let mut wrong = stored(1, 0, 1, 1, "docs", [1.0, 0.0, 0.0]);
         wrong.vector.push(0.0);
-        index.apply(&[wrong]);
-        assert_eq!(index.sizes().0, 0);
+        vectors.apply(&[wrong]);
+        assert_eq!(vectors.sizes().0, 0);
     }
 }

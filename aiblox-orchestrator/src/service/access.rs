@@ -233,19 +233,9 @@ fn parse(text: &str) -> Result<Vec<Key>, String> {
 }
 
 fn decode_hex(text: &str) -> Option<[u8; 32]> {
-    let text = text.trim();
-    if text.len() != 64 {
-        return None;
-    }
     let mut bytes = [0u8; 32];
-    for (index, byte) in bytes.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(index * 2..index * 2 + 2)?, 16).ok()?;
-    }
+    hex::decode_to_slice(text.trim(), &mut bytes).ok()?;
     Some(bytes)
-}
-
-fn encode_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// A new random token (256 bits from the operating system, `abx_` and 64 hex digits) and the
@@ -259,12 +249,12 @@ pub fn new_key(
     std::fs::File::open("/dev/urandom")
         .and_then(|mut file| file.read_exact(&mut random))
         .map_err(|err| format!("cannot read random bytes from /dev/urandom: {err}"))?;
-    let token = format!("abx_{}", encode_hex(&random));
+    let token = format!("abx_{}", hex::encode(random));
     let digest = Sha256::digest(token.as_bytes());
     let mut entry = format!(
         "[[key]]\nname = {}\nsha256 = \"{}\"\n",
         toml_string(name),
-        encode_hex(&digest)
+        hex::encode(digest)
     );
     if let Some(sources) = sources {
         let list: Vec<String> = sources.iter().map(|s| toml_string(s)).collect();

@@ -182,7 +182,7 @@ impl RetrievalSettings {
     /// The key of the chunker these settings make: chunk sets and their vectors are stored
     /// under it (`purge-chunks` keeps only its own).
     pub fn chunker_key(&self) -> String {
-        crate::chunker::Chunker::new(self.chunk_max_bytes, self.chunk_overlap_bytes).key()
+        crate::pipeline::chunker::Chunker::new(self.chunk_max_bytes, self.chunk_overlap_bytes).key()
     }
 }
 
@@ -988,7 +988,7 @@ impl Settings {
             .map_err(|err| ConfigError(format!("log level {:?}: {err}", self.log.level)))?;
         match &self.access.keys_file {
             Some(path) => {
-                crate::access::Access::open(path).map_err(ConfigError)?;
+                crate::service::access::Access::open(path).map_err(ConfigError)?;
             }
             None if !self.listen.ip().is_loopback() && !self.access.allow_anonymous => {
                 return Err(ConfigError(format!(
@@ -1197,7 +1197,7 @@ mod tests {
             std::fs::write(model.join(file), "").unwrap();
         }
         let keys = dir.path().join("keys.toml");
-        let (_, entry) = crate::access::new_key("table", None, None).unwrap();
+        let (_, entry) = crate::service::access::new_key("table", None, None).unwrap();
         std::fs::write(&keys, entry).unwrap();
         let url = "postgresql://app@db.internal/kb";
         let with_url =

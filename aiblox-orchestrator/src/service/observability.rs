@@ -11,7 +11,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogFormat, LogSettings};
+use crate::service::config::{LogFormat, LogSettings};
 
 /// Installs the global `tracing` subscriber: human or JSON lines on stderr, filtered by the
 /// configured level (`RUST_LOG` overrides it). Calling it twice is harmless.
@@ -55,14 +55,12 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Histogram>,
     stages: Family<StageLabels, Histogram>,
-    cache_hits: Counter,
-    cache_misses: Counter,
-    pool_size: Gauge,
-    pool_available: Gauge,
-    pool_waiting: Gauge,
-    pool_max_size: Gauge,
-    chunk_store_sets: Gauge,
-    chunk_store_text_bytes: Gauge,
+    /// Chunk cache hits and misses ([`CACHE_COUNTERS`]).
+    cache: [Counter; 2],
+    /// The pool's connections ([`POOL_GAUGES`]).
+    pool: [Gauge; 4],
+    /// What the passage store keeps ([`PASSAGE_STORE_GAUGES`]).
+    passage_store: [Gauge; 2],
     /// The dense leg's figures, by name (registered only with a model).
     dense: Vec<(&'static str, Gauge)>,
     /// Requests with a valid API key, by key name and outcome (`admitted`, `rate_limited`).
@@ -80,6 +78,42 @@ pub struct Metrics {
 struct ReplicaLabels {
     replica: String,
 }
+
+/// The chunk cache's counters, hits then misses: name and help.
+const CACHE_COUNTERS: [(&str, &str); 2] = [
+    (
+        "chunk_cache_hits",
+        "Candidate items whose chunks came from the cache",
+    ),
+    (
+        "chunk_cache_misses",
+        "Candidate items chunked because the cache had no valid set",
+    ),
+];
+
+/// The pool's gauges (open, idle, waiting requests, most): name and help.
+const POOL_GAUGES: [(&str, &str); 4] = [
+    ("pool_connections", "Open database connections"),
+    ("pool_idle_connections", "Idle database connections"),
+    (
+        "pool_waiting_requests",
+        "Requests waiting for a database connection",
+    ),
+    ("pool_max_connections", "Most database connections"),
+];
+
+/// The passage store's gauges (chunk sets, text bytes): name and help. The names say "chunk
+/// store", as before the store was named apart from the chunk cache: dashboards read them.
+const PASSAGE_STORE_GAUGES: [(&str, &str); 2] = [
+    (
+        "chunk_store_sets",
+        "Chunk sets whose term statistics are kept in memory",
+    ),
+    (
+        "chunk_store_text_bytes",
+        "Bytes of chunk text kept in memory, with the stems of its words",
+    ),
+];
 
 /// The read replicas' gauges: name and help.
 const REPLICA_GAUGES: [(&str, &str); 4] = [
@@ -122,7 +156,7 @@ pub(crate) struct DenseReport {
 const DENSE_GAUGES: [(&str, &str); 9] = [
     (
         "index_items",
-        "Items in the knowledge base (the indexer's last count)",
+        "Items in the knowledge base (the embedding backfill's last count)",
     ),
     (
         "index_indexed_items",
@@ -157,97 +191,66 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 15))
 }
 
+/// Latency histograms by label set.
+fn latency_family<L: Clone + std::hash::Hash + Eq>() -> Family<L, Histogram> {
+    Family::new_with_constructor(latency_histogram as fn() -> Histogram)
+}
+
+/// Registers `metric` under `name` with its `help`, and returns it (metrics are shared
+/// handles: the registry and the service hold the same one).
+fn registered<M>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M
+where
+    M: prometheus_client::registry::Metric + Clone,
+{
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 impl Default for Metrics {
+    /// Every metric, registered where it is made: its name and help are written once, here.
     fn default() -> Self {
-        let constructor = latency_histogram as fn() -> Histogram;
-        let mut metrics = Metrics {
-            registry: Registry::with_prefix("aiblox"),
-            requests: Family::new_with_constructor(constructor),
-            stages: Family::new_with_constructor(constructor),
-            cache_hits: Counter::default(),
-            cache_misses: Counter::default(),
-            pool_size: Gauge::default(),
-            pool_available: Gauge::default(),
-            pool_waiting: Gauge::default(),
-            pool_max_size: Gauge::default(),
-            chunk_store_sets: Gauge::default(),
-            chunk_store_text_bytes: Gauge::default(),
+        let mut registry = Registry::with_prefix("aiblox");
+        let r = &mut registry;
+        Metrics {
+            requests: registered(
+                r,
+                "http_request_duration_seconds",
+                "Latency of HTTP requests",
+                latency_family(),
+            ),
+            stages: registered(
+                r,
+                "stage_duration_seconds",
+                "Latency of the query pipeline's stages",
+                latency_family(),
+            ),
+            key_requests: registered(
+                r,
+                "api_key_requests",
+                "Requests to /v1/* with a valid API key, by key name and outcome (admitted, rate_limited)",
+                Family::default(),
+            ),
+            unauthorized: registered(
+                r,
+                "api_unauthorized_requests",
+                "Requests to /v1/* without a valid API key (401)",
+                Counter::default(),
+            ),
+            cache: CACHE_COUNTERS.map(|(name, help)| registered(r, name, help, Counter::default())),
+            pool: POOL_GAUGES.map(|(name, help)| registered(r, name, help, Gauge::default())),
+            replica_gauges: REPLICA_GAUGES
+                .map(|(name, help)| (name, registered(r, name, help, Family::default()))),
+            replica_reads_on_primary: registered(
+                r,
+                "replica_reads_on_primary",
+                "Reads meant for a read replica that the primary served (no replica within the lag bound)",
+                Gauge::default(),
+            ),
+            passage_store: PASSAGE_STORE_GAUGES
+                .map(|(name, help)| registered(r, name, help, Gauge::default())),
             dense: Vec::new(),
-            key_requests: Family::default(),
-            unauthorized: Counter::default(),
-            replica_gauges: REPLICA_GAUGES.map(|(name, _)| (name, Family::default())),
-            replica_reads_on_primary: Gauge::default(),
-        };
-        let registry = &mut metrics.registry;
-        registry.register(
-            "http_request_duration_seconds",
-            "Latency of HTTP requests",
-            metrics.requests.clone(),
-        );
-        registry.register(
-            "stage_duration_seconds",
-            "Latency of the query pipeline's stages",
-            metrics.stages.clone(),
-        );
-        registry.register(
-            "api_key_requests",
-            "Requests to /v1/* with a valid API key, by key name and outcome (admitted, rate_limited)",
-            metrics.key_requests.clone(),
-        );
-        registry.register(
-            "api_unauthorized_requests",
-            "Requests to /v1/* without a valid API key (401)",
-            metrics.unauthorized.clone(),
-        );
-        registry.register(
-            "chunk_cache_hits",
-            "Candidate items whose chunks came from the cache",
-            metrics.cache_hits.clone(),
-        );
-        registry.register(
-            "chunk_cache_misses",
-            "Candidate items chunked because the cache had no valid set",
-            metrics.cache_misses.clone(),
-        );
-        registry.register(
-            "pool_connections",
-            "Open database connections",
-            metrics.pool_size.clone(),
-        );
-        registry.register(
-            "pool_idle_connections",
-            "Idle database connections",
-            metrics.pool_available.clone(),
-        );
-        registry.register(
-            "pool_waiting_requests",
-            "Requests waiting for a database connection",
-            metrics.pool_waiting.clone(),
-        );
-        registry.register(
-            "pool_max_connections",
-            "Most database connections",
-            metrics.pool_max_size.clone(),
-        );
-        for ((name, help), (_, family)) in REPLICA_GAUGES.iter().zip(&metrics.replica_gauges) {
-            registry.register(*name, *help, family.clone());
+            registry,
         }
-        registry.register(
-            "replica_reads_on_primary",
-            "Reads meant for a read replica that the primary served (no replica within the lag bound)",
-            metrics.replica_reads_on_primary.clone(),
-        );
-        registry.register(
-            "chunk_store_sets",
-            "Chunk sets whose term statistics are kept in memory",
-            metrics.chunk_store_sets.clone(),
-        );
-        registry.register(
-            "chunk_store_text_bytes",
-            "Bytes of chunk text kept in memory, with the stems of its words",
-            metrics.chunk_store_text_bytes.clone(),
-        );
-        metrics
     }
 }
 
@@ -290,25 +293,24 @@ impl Metrics {
 
     /// Counts chunk-cache hits and misses of one query.
     pub fn count_cache(&self, hits: usize, misses: usize) {
-        self.cache_hits.inc_by(hits as u64);
-        self.cache_misses.inc_by(misses as u64);
+        self.cache[0].inc_by(hits as u64);
+        self.cache[1].inc_by(misses as u64);
     }
 
     /// Metrics with the dense leg's gauges registered too (a service with a model).
     pub(crate) fn with_dense_gauges(mut self) -> Self {
         for (name, help) in DENSE_GAUGES {
-            let gauge = Gauge::default();
-            self.registry.register(name, help, gauge.clone());
+            let gauge = registered(&mut self.registry, name, help, Gauge::default());
             self.dense.push((name, gauge));
         }
         self
     }
 
-    /// The Prometheus text exposition, with pool, chunk store and dense leg gauges as of now.
+    /// The Prometheus text exposition, with pool, passage store and dense leg gauges as of now.
     pub(crate) fn render(
         &self,
         pool: &aiblox_kb::KbPool,
-        chunk_store: (usize, usize),
+        passage_store: (usize, usize),
         dense: Option<DenseReport>,
     ) -> String {
         if let Some(report) = dense {
@@ -329,12 +331,19 @@ impl Metrics {
         }
         let status = pool.status();
         let as_gauge = |value: usize| i64::try_from(value).unwrap_or(i64::MAX);
-        self.chunk_store_sets.set(as_gauge(chunk_store.0));
-        self.chunk_store_text_bytes.set(as_gauge(chunk_store.1));
-        self.pool_size.set(as_gauge(status.size));
-        self.pool_available.set(as_gauge(status.available));
-        self.pool_waiting.set(as_gauge(status.waiting));
-        self.pool_max_size.set(as_gauge(status.max_size));
+        let kept = [passage_store.0, passage_store.1];
+        for (gauge, value) in self.passage_store.iter().zip(kept) {
+            gauge.set(as_gauge(value));
+        }
+        let connections = [
+            status.size,
+            status.available,
+            status.waiting,
+            status.max_size,
+        ];
+        for (gauge, value) in self.pool.iter().zip(connections) {
+            gauge.set(as_gauge(value));
+        }
         for replica in pool.replicas() {
             let labels = ReplicaLabels {
                 replica: replica.target.clone(),

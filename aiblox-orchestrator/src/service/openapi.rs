@@ -6,115 +6,128 @@ use crate::protocol::ErrorCode;
 
 /// The document.
 pub(crate) fn document() -> Value {
-    let error = json!({"$ref": "#/components/schemas/Error"});
-    let error_response = |description: &str| json!({"description": description, "content": {"application/json": {"schema": error}}});
     json!({
         "openapi": "3.1.0",
         "info": {"title": "aiblox orchestrator", "version": env!("CARGO_PKG_VERSION"),
                  "description": "Routed retrieval over the aiblox knowledge base, with cited evidence."},
-        "paths": {
-            "/v1/query": {"post": {
-                "summary": "Answer a question with evidence passages, best first",
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueryRequest"}}}},
-                "responses": {
-                    "200": {"description": "Evidence", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueryResponse"}}}},
-                    "400": error_response("Body is not valid JSON"),
-                    "413": error_response("Body over the size limit"),
-                    "415": error_response("Content-Type is not application/json"),
-                    "401": error_response("No API key, or an unknown one (with keys in force)"),
-                    "403": error_response("The key may not read any of the sources asked for"),
-                    "422": error_response("A field breaks the protocol's rules"),
-                    "429": error_response("The key is over its requests per second (Retry-After says when to retry)"),
-                    "503": error_response("Knowledge base unavailable, or the time budget ran out")
-                },
-                "security": [{"bearer": []}, {}]
-            }},
-            "/v1/items/{id}": {"get": {
-                "summary": "One item of the knowledge base",
-                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}}],
-                "responses": {
-                    "200": {"description": "The item", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
-                    "400": error_response("The id is not an integer"),
-                    "401": error_response("No API key, or an unknown one (with keys in force)"),
-                    "404": error_response("No such item, or one outside the key's sources"),
-                    "429": error_response("The key is over its requests per second"),
-                    "503": error_response("Knowledge base unavailable")
-                },
-                "security": [{"bearer": []}, {}]
-            }},
-            "/v1/index": {"get": {
-                "summary": "How far the dense leg's vectors cover the knowledge base",
-                "responses": {"200": {"description": "model (null without one: lexical only), chunker, mode, items, indexed, vectors_in_memory, vector_bytes_in_memory, embedded_here {items, chunks, seconds}",
-                    "content": {"application/json": {"schema": {"type": "object", "properties": {
-                        "model": {"type": ["string", "null"]}, "chunker": {"type": "string"},
-                        "mode": {"$ref": "#/components/schemas/Mode"},
-                        "items": {"type": "integer"}, "indexed": {"type": "integer"},
-                        "vectors_in_memory": {"type": "integer"}, "vector_bytes_in_memory": {"type": "integer"},
-                        "embedded_here": {"type": "object"}}}}}}}
-            }},
-            "/healthz": {"get": {"summary": "The process is alive", "responses": {"200": {"description": "Alive"}}}},
-            "/readyz": {"get": {"summary": "The database answers and its contract is compatible",
-                                "responses": {"200": {"description": "Ready"}, "503": error_response("Not ready")}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "OpenMetrics text"}}}},
-            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}}
-        },
+        "paths": paths(),
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
             "description": "An API key's token, when the service has a keys file (AIBLOX_API_KEYS_FILE); /v1/* only. Without keys the service is anonymous (on loopback unless allowed)."}},
-        "schemas": {
-            "QueryRequest": {"type": "object", "additionalProperties": false, "required": ["query"], "properties": {
-                "query": {"type": "string", "minLength": 1, "description": "A question, or source:external_id to name one item"},
-                "top_k": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5},
-                "sources": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 100},
-                "max_chunks_per_item": {"type": "integer", "minimum": 1, "maximum": 50},
-                "min_score": {"type": "number", "minimum": 0, "maximum": 1, "default": 0,
-                              "description": "Leave out evidence scoring below this"},
-                "explain": {"type": "boolean", "default": false,
-                            "description": "Add how each score was made to the response"},
-                "mode": {"$ref": "#/components/schemas/Mode"}
-            }},
-            "Mode": {"type": "string", "enum": ["lexical", "dense", "hybrid"],
-                     "description": "lexical: BM25; dense: cosine of embeddings; hybrid: both by reciprocal rank fusion. Default: hybrid when the service has an embedding model, else lexical (dense and hybrid are then refused with 422)"},
-            "LegRank": {"type": "object", "properties": {"rank": {"type": "integer", "minimum": 1}, "score": {"type": "number"}}},
-            "QueryResponse": {"type": "object", "required": ["route", "evidence", "stats"], "properties": {
-                "route": {"type": "string", "enum": ["lookup", "search", "none"]},
-                "evidence": {"type": "array", "items": {"$ref": "#/components/schemas/Evidence"}},
-                "stats": {"type": "object", "properties": {
-                    "mode": {"$ref": "#/components/schemas/Mode"}, "candidates": {"type": "integer"}, "chunk_cache_hits": {"type": "integer"},
-                        "chunk_cache_misses": {"type": "integer"}, "elapsed_ms": {"type": "integer"}}},
-                "explain": {"$ref": "#/components/schemas/QueryExplain"}
-            }},
-            "Evidence": {"type": "object", "description": "content[start..end] (byte offsets) equals text", "properties": {
-                "item_id": {"type": "integer"}, "source": {"type": "string"}, "external_id": {"type": "string"},
-                "title": {"type": ["string", "null"]}, "chunk_index": {"type": "integer"}, "text": {"type": "string"},
-                "start": {"type": "integer"}, "end": {"type": "integer"},
-                "score": {"type": "number", "minimum": 0, "maximum": 1},
-                "highlights": {"type": "array", "description": "[start, end) byte offsets in text of the question's terms",
-                               "items": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}},
-                "explain": {"$ref": "#/components/schemas/EvidenceExplain"}}},
-            "QueryExplain": {"type": "object", "description": "Only when the request sets explain", "properties": {
-                "terms": {"type": "array", "items": {"$ref": "#/components/schemas/TermWeight"}},
-                "candidates": {"type": "array", "items": {"type": "object", "properties": {
-                    "item_id": {"type": "integer"}, "source": {"type": "string"},
-                    "external_id": {"type": "string"}, "score": {"type": "number"},
-                    "lexical": {"$ref": "#/components/schemas/LegRank"}, "dense": {"$ref": "#/components/schemas/LegRank"}}}}}},
-            "TermWeight": {"type": "object", "properties": {"term": {"type": "string"}, "idf": {"type": "number"}}},
-            "EvidenceExplain": {"type": "object",
-                "description": "score = page_weight * page_score / best page_score + (1 - page_weight) * passage_score / best passage_score",
-                "properties": {
-                    "page_score": {"type": "number"}, "passage_score": {"type": "number"}, "page_weight": {"type": "number"},
-                    "passage_bm25": {"type": "number"}, "passage_cosine": {"type": "number"},
-                    "matched_terms": {"type": "array", "items": {"type": "object", "properties": {
-                        "term": {"type": "string"}, "idf": {"type": "number"}, "frequency": {"type": "integer"}}}}}},
-            "Item": {"type": "object", "properties": {
-                "id": {"type": "integer"}, "source": {"type": "string"}, "external_id": {"type": "string"},
-                "title": {"type": ["string", "null"]}, "content": {"type": "string"},
-                "content_hash": {"type": "string", "description": "SHA-256 of content, hex"},
-                "metadata": {"type": "object"}, "created_at": {"type": "string", "format": "date-time"},
-                "updated_at": {"type": "string", "format": "date-time"}}},
-            "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-                "code": {"type": "string", "enum": ErrorCode::ALL.map(ErrorCode::as_str)},
-                "message": {"type": "string"}}}}}
-        }}
+        "schemas": schemas()}
+    })
+}
+
+/// An error answer: its description and the error body.
+fn error_response(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+/// The routes and their answers.
+fn paths() -> Value {
+    json!({
+        "/v1/query": {"post": {
+            "summary": "Answer a question with evidence passages, best first",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueryRequest"}}}},
+            "responses": {
+                "200": {"description": "Evidence", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueryResponse"}}}},
+                "400": error_response("Body is not valid JSON"),
+                "413": error_response("Body over the size limit"),
+                "415": error_response("Content-Type is not application/json"),
+                "401": error_response("No API key, or an unknown one (with keys in force)"),
+                "403": error_response("The key may not read any of the sources asked for"),
+                "422": error_response("A field breaks the protocol's rules"),
+                "429": error_response("The key is over its requests per second (Retry-After says when to retry)"),
+                "503": error_response("Knowledge base unavailable, or the time budget ran out")
+            },
+            "security": [{"bearer": []}, {}]
+        }},
+        "/v1/items/{id}": {"get": {
+            "summary": "One item of the knowledge base",
+            "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}}],
+            "responses": {
+                "200": {"description": "The item", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
+                "400": error_response("The id is not an integer"),
+                "401": error_response("No API key, or an unknown one (with keys in force)"),
+                "404": error_response("No such item, or one outside the key's sources"),
+                "429": error_response("The key is over its requests per second"),
+                "503": error_response("Knowledge base unavailable")
+            },
+            "security": [{"bearer": []}, {}]
+        }},
+        "/v1/index": {"get": {
+            "summary": "How far the dense leg's vectors cover the knowledge base",
+            "responses": {"200": {"description": "model (null without one: lexical only), chunker, mode, items, indexed, vectors_in_memory, vector_bytes_in_memory, embedded_here {items, chunks, seconds}",
+                "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "model": {"type": ["string", "null"]}, "chunker": {"type": "string"},
+                    "mode": {"$ref": "#/components/schemas/Mode"},
+                    "items": {"type": "integer"}, "indexed": {"type": "integer"},
+                    "vectors_in_memory": {"type": "integer"}, "vector_bytes_in_memory": {"type": "integer"},
+                    "embedded_here": {"type": "object"}}}}}}}
+        }},
+        "/healthz": {"get": {"summary": "The process is alive", "responses": {"200": {"description": "Alive"}}}},
+        "/readyz": {"get": {"summary": "The database answers and its contract is compatible",
+                            "responses": {"200": {"description": "Ready"}, "503": error_response("Not ready")}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "OpenMetrics text"}}}},
+        "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.1"}}}}
+    })
+}
+
+/// The request and response bodies.
+fn schemas() -> Value {
+    json!({
+        "QueryRequest": {"type": "object", "additionalProperties": false, "required": ["query"], "properties": {
+            "query": {"type": "string", "minLength": 1, "description": "A question, or source:external_id to name one item"},
+            "top_k": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5},
+            "sources": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 100},
+            "max_chunks_per_item": {"type": "integer", "minimum": 1, "maximum": 50},
+            "min_score": {"type": "number", "minimum": 0, "maximum": 1, "default": 0,
+                          "description": "Leave out evidence scoring below this"},
+            "explain": {"type": "boolean", "default": false,
+                        "description": "Add how each score was made to the response"},
+            "mode": {"$ref": "#/components/schemas/Mode"}
+        }},
+        "Mode": {"type": "string", "enum": ["lexical", "dense", "hybrid"],
+                 "description": "lexical: BM25; dense: cosine of embeddings; hybrid: both by reciprocal rank fusion. Default: hybrid when the service has an embedding model, else lexical (dense and hybrid are then refused with 422)"},
+        "LegRank": {"type": "object", "properties": {"rank": {"type": "integer", "minimum": 1}, "score": {"type": "number"}}},
+        "QueryResponse": {"type": "object", "required": ["route", "evidence", "stats"], "properties": {
+            "route": {"type": "string", "enum": ["lookup", "search", "none"]},
+            "evidence": {"type": "array", "items": {"$ref": "#/components/schemas/Evidence"}},
+            "stats": {"type": "object", "properties": {
+                "mode": {"$ref": "#/components/schemas/Mode"}, "candidates": {"type": "integer"}, "chunk_cache_hits": {"type": "integer"},
+                    "chunk_cache_misses": {"type": "integer"}, "elapsed_ms": {"type": "integer"}}},
+            "explain": {"$ref": "#/components/schemas/QueryExplain"}
+        }},
+        "Evidence": {"type": "object", "description": "content[start..end] (byte offsets) equals text", "properties": {
+            "item_id": {"type": "integer"}, "source": {"type": "string"}, "external_id": {"type": "string"},
+            "title": {"type": ["string", "null"]}, "chunk_index": {"type": "integer"}, "text": {"type": "string"},
+            "start": {"type": "integer"}, "end": {"type": "integer"},
+            "score": {"type": "number", "minimum": 0, "maximum": 1},
+            "highlights": {"type": "array", "description": "[start, end) byte offsets in text of the question's terms",
+                           "items": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}},
+            "explain": {"$ref": "#/components/schemas/EvidenceExplain"}}},
+        "QueryExplain": {"type": "object", "description": "Only when the request sets explain", "properties": {
+            "terms": {"type": "array", "items": {"$ref": "#/components/schemas/TermWeight"}},
+            "candidates": {"type": "array", "items": {"type": "object", "properties": {
+                "item_id": {"type": "integer"}, "source": {"type": "string"},
+                "external_id": {"type": "string"}, "score": {"type": "number"},
+                "lexical": {"$ref": "#/components/schemas/LegRank"}, "dense": {"$ref": "#/components/schemas/LegRank"}}}}}},
+        "TermWeight": {"type": "object", "properties": {"term": {"type": "string"}, "idf": {"type": "number"}}},
+        "EvidenceExplain": {"type": "object",
+            "description": "score = page_weight * page_score / best page_score + (1 - page_weight) * passage_score / best passage_score",
+            "properties": {
+                "page_score": {"type": "number"}, "passage_score": {"type": "number"}, "page_weight": {"type": "number"},
+                "passage_bm25": {"type": "number"}, "passage_cosine": {"type": "number"},
+                "matched_terms": {"type": "array", "items": {"type": "object", "properties": {
+                    "term": {"type": "string"}, "idf": {"type": "number"}, "frequency": {"type": "integer"}}}}}},
+        "Item": {"type": "object", "properties": {
+            "id": {"type": "integer"}, "source": {"type": "string"}, "external_id": {"type": "string"},
+            "title": {"type": ["string", "null"]}, "content": {"type": "string"},
+            "content_hash": {"type": "string", "description": "SHA-256 of content, hex"},
+            "metadata": {"type": "object"}, "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"}}},
+        "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "string", "enum": ErrorCode::ALL.map(ErrorCode::as_str)},
+            "message": {"type": "string"}}}}}
     })
 }
 

@@ -230,7 +230,7 @@ const MODEL_KEY: &str = "all-MiniLM-L6-v2:53aa51172d14";
 async fn until_the_index_covers_the_corpus_queries_without_a_mode_are_lexical() {
     let kb = TestKb::new().await;
     ItemRepo::new(kb.pool()).upsert(&corpus()).await.unwrap();
-    // Another indexer holds one item for an hour: this replica cannot embed it, so the index
+    // Another replica's backfill holds one item for an hour: this replica cannot embed it, so the index
     // covers 3 of the 4 items, under the 95 % a query without `mode` needs to be hybrid.
     let settings = settings_with(kb.config(), kb.server_url(), Vec::new());
     let chunker = settings.retrieval.chunker_key();
@@ -278,7 +278,7 @@ async fn until_the_index_covers_the_corpus_queries_without_a_mode_are_lexical() 
         "{dense}"
     );
 
-    // The other indexer finishes (here: gives the item up as done): queries become hybrid.
+    // The other backfill finishes (here: gives the item up as done): queries become hybrid.
     embeddings.finish(&chunker, MODEL_KEY, &held).await.unwrap();
     index_until(&app, "the whole corpus", |index| index["mode"] == "hybrid").await;
     let (_, answer) = app.query(json!({"query": "dead tuples"})).await;

@@ -62,7 +62,7 @@ async fn the_service_role_reads_and_caches_but_cannot_write_items_or_change_the_
     ItemRepo::new(&writer_pool).upsert(&corpus()).await.unwrap();
 
     // The orchestrator, not migrating, serves with the reader role (and fills the chunk cache,
-    // and its indexer embeds every item).
+    // and its embedding backfill embeds every item).
     let reader_config = config_for(&reader);
     let mut settings = settings_with(
         &reader_config,
@@ -74,7 +74,7 @@ async fn the_service_role_reads_and_caches_but_cannot_write_items_or_change_the_
     let app = TestApp::spawn_with(settings, None).await;
     crate::hybrid::index_until(
         &app,
-        "the reader role's indexer",
+        "the reader role's embedding backfill",
         crate::hybrid::fully_indexed,
     )
     .await;

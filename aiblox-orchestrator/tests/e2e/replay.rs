@@ -58,12 +58,9 @@ fn same(recorded: &Value, answered: &Value, tolerance: f64, at: &str) -> Result<
             .zip(b)
             .enumerate()
             .try_for_each(|(i, (a, b))| same(a, b, tolerance, &format!("{at}[{i}]"))),
-        (Value::Object(a), Value::Object(b))
-            if a.keys().eq(b.keys()) =>
-        {
-            a.iter()
-                .try_for_each(|(key, value)| same(value, &b[key], tolerance, &format!("{at}.{key}")))
-        }
+        (Value::Object(a), Value::Object(b)) if a.keys().eq(b.keys()) => a
+            .iter()
+            .try_for_each(|(key, value)| same(value, &b[key], tolerance, &format!("{at}.{key}"))),
         _ if recorded == answered => Ok(()),
         _ => Err(format!("{at}: recorded {recorded}, answered {answered}")),
     }
@@ -98,7 +95,8 @@ async fn the_pipeline_answers_as_recorded() {
         if let Some(stats) = response.get_mut("stats").and_then(Value::as_object_mut) {
             stats.remove("elapsed_ms");
         }
-        answers.push(serde_json::json!({"request": request, "status": status, "response": response}));
+        answers
+            .push(serde_json::json!({"request": request, "status": status, "response": response}));
     }
     app.stop().await;
 
@@ -111,15 +109,27 @@ async fn the_pipeline_answers_as_recorded() {
         return;
     }
     let recorded: Vec<Value> = serde_json::from_str(
-        &std::fs::read_to_string(&path).expect("recorded answers: run with AIBLOX_RECORD_ANSWERS=1"),
+        &std::fs::read_to_string(&path)
+            .expect("recorded answers: run with AIBLOX_RECORD_ANSWERS=1"),
     )
     .unwrap();
-    assert_eq!(recorded.len(), answers.len(), "one recorded answer per request");
+    assert_eq!(
+        recorded.len(),
+        answers.len(),
+        "one recorded answer per request"
+    );
     let mut differences = Vec::new();
     for (recorded, answered) in recorded.iter().zip(&answers) {
-        assert_eq!(recorded["request"], answered["request"], "requests in the recorded order");
+        assert_eq!(
+            recorded["request"], answered["request"],
+            "requests in the recorded order"
+        );
         let mode = answered["response"]["stats"]["mode"].as_str().unwrap_or("");
-        let tolerance = if mode == "lexical" { 0.0 } else { MEANING_TOLERANCE };
+        let tolerance = if mode == "lexical" {
+            0.0
+        } else {
+            MEANING_TOLERANCE
+        };
         if let Err(difference) = same(recorded, answered, tolerance, "") {
             differences.push(format!("{}: {difference}", answered["request"]));
         }

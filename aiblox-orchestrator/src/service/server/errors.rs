@@ -6,7 +6,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use crate::orchestrator::PipelineError;
+use crate::pipeline::PipelineError;
 use crate::protocol::{ErrorBody, ErrorCode, ErrorDetail};
 
 /// An error response: status and `{"error": {"code", "message"}}`.

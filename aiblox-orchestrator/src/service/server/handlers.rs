@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 
 use super::errors::ApiError;
 use super::state::AppState;
-use crate::access::Caller;
 use crate::protocol::{ErrorCode, QueryRequest};
+use crate::service::access::Caller;
 
 pub(super) async fn query(
     State(state): State<Arc<AppState>>,
@@ -35,7 +35,7 @@ pub(super) async fn query(
             ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
         })?;
     }
-    let response = state.orchestrator.answer(&query).await?;
+    let response = state.pipeline.answer(&query).await?;
     tracing::info!(route = %response.route, candidates = response.stats.candidates, evidence = response.evidence.len(), "query answered");
     Ok(Json(response).into_response())
 }
@@ -59,7 +59,7 @@ pub(super) async fn item(
             .is_none_or(|Extension(caller)| caller.may_read(source))
     };
     // An item outside the caller's sources is answered as missing: its existence is not told.
-    match crate::retriever::items_now(&state.pool)
+    match crate::pipeline::lexical::items_now(&state.pool)
         .await?
         .get(id)
         .await?
@@ -75,11 +75,11 @@ pub(super) async fn item(
     }
 }
 
-/// How far the dense leg's vectors cover the knowledge base (counted by the indexer every
+/// How far the dense leg's vectors cover the knowledge base (counted by the backfill every
 /// few seconds while idle), and what this replica holds and did.
 pub(super) async fn index(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
-    let mode = state.orchestrator.default_mode().as_str();
-    let (Some(indexing), Some(report)) = (&state.indexing, state.dense_report()) else {
+    let mode = state.pipeline.default_mode().as_str();
+    let (Some(embedding), Some(report)) = (&state.embedding, state.dense_report()) else {
         return Json(serde_json::json!({
             "model": null,
             "mode": mode,
@@ -87,8 +87,8 @@ pub(super) async fn index(State(state): State<Arc<AppState>>) -> Json<serde_json
         }));
     };
     Json(serde_json::json!({
-        "model": indexing.embedder.key(),
-        "chunker": indexing.chunker_key,
+        "model": embedding.embedder.key(),
+        "chunker": embedding.chunker_key,
         "mode": mode,
         "items": report.items,
         "indexed": report.indexed,
@@ -119,11 +119,11 @@ pub(super) async fn readyz(
             message,
         )
     })?;
-    ready["retrieval"] = state.orchestrator.default_mode().as_str().into();
+    ready["retrieval"] = state.pipeline.default_mode().as_str().into();
     ready["embedding_model"] = state
-        .indexing
+        .embedding
         .as_ref()
-        .map(|indexing| indexing.embedder.key())
+        .map(|embedding| embedding.embedder.key())
         .into();
     Ok(Json(ready))
 }
@@ -131,7 +131,7 @@ pub(super) async fn readyz(
 pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let body = state.metrics.render(
         &state.pool,
-        state.orchestrator.chunk_store_sizes(),
+        state.pipeline.passage_store_sizes(),
         state.dense_report(),
     );
     (
@@ -145,5 +145,5 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
 }
 
 pub(super) async fn openapi() -> Json<serde_json::Value> {
-    Json(crate::openapi::document())
+    Json(crate::service::openapi::document())
 }

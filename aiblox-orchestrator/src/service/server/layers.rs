@@ -13,8 +13,8 @@ use tracing::Instrument as _;
 use super::REQUEST_ID;
 use super::errors::{ApiError, in_api_words};
 use super::state::AppState;
-use crate::observability;
 use crate::protocol::ErrorCode;
+use crate::service::observability;
 
 /// With keys in force: the caller's bearer token must match a key (401 otherwise, with
 /// `WWW-Authenticate`), and the key's rate limit must allow the request (429 with

@@ -8,14 +8,15 @@ use aiblox_kb::{KbConfig, KbPool, Migrator};
 
 use aiblox_embed::{BatchingEmbedder, Embedder};
 
-use crate::access::Access;
-use crate::chunker::Chunker;
-use crate::config::Settings;
-use crate::dense::DenseIndex;
-use crate::indexer::{IndexProgress, Indexer};
-use crate::observability::{DenseReport, Metrics};
-use crate::orchestrator::{DenseLeg, Orchestrator};
-use crate::retriever::Retriever;
+use crate::pipeline::Pipeline;
+use crate::pipeline::backfill::{Backfill, BackfillProgress};
+use crate::pipeline::chunker::Chunker;
+use crate::pipeline::dense::DenseLeg;
+use crate::pipeline::lexical::{BM25, LexicalLeg};
+use crate::pipeline::vectors::ChunkVectors;
+use crate::service::access::Access;
+use crate::service::config::Settings;
+use crate::service::observability::{DenseReport, Metrics};
 
 /// What every handler shares.
 #[derive(Debug)]
@@ -24,8 +25,8 @@ pub struct AppState {
     pub pool: KbPool,
     /// The contract configuration (for the readiness check).
     pub database: KbConfig,
-    /// The pipeline.
-    pub orchestrator: Orchestrator,
+    /// The question's path.
+    pub pipeline: Pipeline,
     /// Metrics.
     pub metrics: Arc<Metrics>,
     /// Longest query text.
@@ -34,9 +35,9 @@ pub struct AppState {
     pub max_chunks_per_item: u32,
     /// The time budget of a query.
     pub request_timeout: Duration,
-    /// The embedding model, the vectors in memory and the indexer's progress (`None`: lexical
-    /// retrieval only).
-    pub(crate) indexing: Option<Indexing>,
+    /// The embedding model, the vectors in memory and the backfill's progress (`None`:
+    /// lexical retrieval only).
+    pub(crate) embedding: Option<EmbeddingModel>,
     /// The API keys in force (`None`: anonymous access).
     pub(crate) access: Option<Arc<Access>>,
     /// The last readiness check: when, and what it found.
@@ -50,14 +51,49 @@ const READINESS_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the background readiness check reads the contract's history.
 const CONTRACT_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 
-/// What the dense leg's background tasks work with.
+/// The embedding model and what the dense leg's background tasks work with.
 #[derive(Debug)]
-pub(crate) struct Indexing {
+pub(crate) struct EmbeddingModel {
     pub(super) embedder: Arc<Embedder>,
-    index: Arc<DenseIndex>,
-    progress: Arc<IndexProgress>,
+    vectors: Arc<ChunkVectors>,
+    progress: Arc<BackfillProgress>,
     chunker: Chunker,
     pub(super) chunker_key: String,
+}
+
+impl EmbeddingModel {
+    /// Loads the model in `dir`; no vectors in memory yet.
+    fn load(
+        settings: &Settings,
+        dir: &std::path::Path,
+        chunker: Chunker,
+    ) -> Result<Self, SetupError> {
+        let embedder = Arc::new(Embedder::load(dir)?);
+        tracing::info!(model = %embedder.key(), "embedding model loaded");
+        Ok(EmbeddingModel {
+            vectors: Arc::new(ChunkVectors::new(
+                embedder.dimensions(),
+                settings.embedding.precision,
+            )),
+            embedder,
+            progress: Arc::default(),
+            chunker,
+            chunker_key: chunker.key(),
+        })
+    }
+
+    /// The pipeline's dense leg over this model: question batches on a worker per core.
+    fn dense_leg(&self) -> Result<DenseLeg, SetupError> {
+        Ok(DenseLeg {
+            embedder: BatchingEmbedder::start(
+                self.embedder.clone(),
+                QUESTION_BATCH,
+                std::thread::available_parallelism().map_or(1, usize::from),
+            )?,
+            vectors: self.vectors.clone(),
+            progress: self.progress.clone(),
+        })
+    }
 }
 
 /// Why the service could not be set up.
@@ -96,54 +132,27 @@ impl AppState {
             .connect_timeout(settings.pool.connect_timeout())
             .application_name("aiblox-orchestrator")
             .build()?;
-        let metrics = if settings.embedding.model.is_some() {
-            Arc::new(Metrics::default().with_dense_gauges())
-        } else {
-            Arc::new(Metrics::default())
-        };
-        let retriever = Retriever::new(
-            pool.clone(),
-            settings.retrieval.candidates,
-            crate::retriever::BM25,
-        );
-        let chunker = Chunker::new(
-            settings.retrieval.chunk_max_bytes,
-            settings.retrieval.chunk_overlap_bytes,
-        );
-        let indexing = match &settings.embedding.model {
-            Some(dir) => {
-                let embedder = Arc::new(Embedder::load(dir)?);
-                tracing::info!(model = %embedder.key(), "embedding model loaded");
-                Some(Indexing {
-                    index: Arc::new(DenseIndex::new(
-                        embedder.dimensions(),
-                        settings.embedding.precision,
-                    )),
-                    embedder,
-                    progress: Arc::default(),
-                    chunker,
-                    chunker_key: chunker.key(),
-                })
-            }
+        let metrics = Arc::new(match settings.embedding.model {
+            Some(_) => Metrics::default().with_dense_gauges(),
+            None => Metrics::default(),
+        });
+        let retrieval = &settings.retrieval;
+        let chunker = Chunker::new(retrieval.chunk_max_bytes, retrieval.chunk_overlap_bytes);
+        let embedding = match &settings.embedding.model {
+            Some(dir) => Some(EmbeddingModel::load(settings, dir, chunker)?),
             None => None,
         };
-        let dense = match &indexing {
-            Some(indexing) => Some(DenseLeg {
-                embedder: BatchingEmbedder::start(
-                    indexing.embedder.clone(),
-                    QUESTION_BATCH,
-                    std::thread::available_parallelism().map_or(1, usize::from),
-                )?,
-                index: indexing.index.clone(),
-                progress: indexing.progress.clone(),
-            }),
-            None => None,
-        };
-        let orchestrator = Orchestrator::new(
+        let dense = embedding
+            .as_ref()
+            .map(EmbeddingModel::dense_leg)
+            .transpose()?;
+        let lexical = LexicalLeg::new(pool.clone(), retrieval.candidates, BM25);
+        let budget = settings.limits.request_timeout();
+        let pipeline = Pipeline::new(
             pool.clone(),
-            retriever,
+            lexical,
             chunker,
-            settings.limits.request_timeout(),
+            budget,
             metrics.clone(),
             dense,
         );
@@ -156,21 +165,21 @@ impl AppState {
             access,
             pool,
             database: settings.database.clone(),
-            orchestrator,
+            pipeline,
             metrics,
             max_query_chars: settings.limits.max_query_chars,
-            max_chunks_per_item: settings.retrieval.max_chunks_per_item,
-            request_timeout: settings.limits.request_timeout(),
-            indexing,
+            max_chunks_per_item: retrieval.max_chunks_per_item,
+            request_timeout: budget,
+            embedding,
         })
     }
 
     /// The dense leg's figures as of now (`None` without a model).
     pub(super) fn dense_report(&self) -> Option<DenseReport> {
         use std::sync::atomic::Ordering::Relaxed;
-        let indexing = self.indexing.as_ref()?;
-        let ((vectors, vector_bytes), batches) = self.orchestrator.dense_sizes()?;
-        let progress = &indexing.progress;
+        let embedding = self.embedding.as_ref()?;
+        let ((vectors, vector_bytes), batches) = self.pipeline.dense_sizes()?;
+        let progress = &embedding.progress;
         Some(DenseReport {
             items: progress.items.load(Relaxed),
             indexed: progress.indexed.load(Relaxed),
@@ -184,26 +193,27 @@ impl AppState {
         })
     }
 
-    /// Starts the dense leg's background tasks on the current runtime: the indexer and the
-    /// sync of the vectors in memory (nothing without a model). They run until aborted.
+    /// Starts the dense leg's background tasks on the current runtime: the embedding backfill
+    /// and the sync of the vectors in memory (nothing without a model). They run until
+    /// aborted.
     pub fn start_indexing(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        let Some(indexing) = &self.indexing else {
+        let Some(embedding) = &self.embedding else {
             return Vec::new();
         };
-        let indexer = Indexer {
+        let backfill = Backfill {
             pool: self.pool.clone(),
-            chunker: indexing.chunker,
-            chunker_key: indexing.chunker_key.clone(),
-            embedder: indexing.embedder.clone(),
-            progress: indexing.progress.clone(),
+            chunker: embedding.chunker,
+            chunker_key: embedding.chunker_key.clone(),
+            embedder: embedding.embedder.clone(),
+            progress: embedding.progress.clone(),
         };
-        let sync = indexing.index.clone().sync(
+        let sync = embedding.vectors.clone().sync(
             self.pool.clone(),
-            indexing.chunker_key.clone(),
-            indexing.embedder.key().to_owned(),
+            embedding.chunker_key.clone(),
+            embedding.embedder.key().to_owned(),
             VECTOR_SYNC_INTERVAL,
         );
-        vec![tokio::spawn(indexer.run()), tokio::spawn(sync)]
+        vec![tokio::spawn(backfill.run()), tokio::spawn(sync)]
     }
 
     /// Whether the database answers (within 2 s), through a pooled connection.
@@ -323,7 +333,7 @@ impl AppState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Overrides;
+    use crate::service::config::Overrides;
 
     /// `/readyz` answers from a recent check without touching the database, and checks again
     /// once the last check is too old. (The database here does not exist: a check fails.)

@@ -1,0 +1,80 @@
+//! `explain`: how each score of an answer was made, for the request that asks for it: the
+//! question's terms with their IDF, every candidate with each leg's rank and score, and for
+//! every passage its page score, its own scores and the terms it holds.
+
+use std::collections::HashMap;
+
+use aiblox_kb::QueryTerm;
+
+use super::evidence::{PAGE_WEIGHT, Scored, rounded};
+use super::fusion::Legs;
+use super::lexical::Candidate;
+use super::passages::PassageScores;
+use crate::protocol::{
+    CandidateExplain, EvidenceExplain, LegRank, MatchedTerm, Mode, QueryExplain, TermWeight,
+};
+
+/// Each term's IDF, when the request asks to explain (else nothing: it is not needed).
+pub(crate) fn idf_of(terms: &[QueryTerm], explain: bool) -> HashMap<&str, f64> {
+    if explain {
+        terms.iter().map(|t| (t.term.as_str(), t.idf)).collect()
+    } else {
+        HashMap::new()
+    }
+}
+
+/// How one passage's score was made.
+pub(crate) fn passage(
+    scored: &Scored,
+    scores: &PassageScores<'_>,
+    mode: Mode,
+    idf: &HashMap<&str, f64>,
+) -> EvidenceExplain {
+    let passage = &scores.passages[scored.passage];
+    EvidenceExplain {
+        page_score: rounded(scored.page_score),
+        passage_score: rounded(scored.passage_score),
+        passage_bm25: (mode != Mode::Dense).then(|| rounded(scores.bm25[scored.passage])),
+        passage_cosine: scores.cosine[scored.passage].map(rounded),
+        page_weight: PAGE_WEIGHT,
+        matched_terms: passage
+            .terms
+            .iter()
+            .map(|(term, frequency)| MatchedTerm {
+                term: (*term).to_owned(),
+                idf: rounded(idf.get(term).copied().unwrap_or(0.0)),
+                frequency: *frequency,
+            })
+            .collect(),
+    }
+}
+
+/// How the candidates were found: the terms, and each candidate (best first) with where each
+/// leg ranked it.
+pub(crate) fn query(terms: &[QueryTerm], candidates: &[Candidate], legs: &[Legs]) -> QueryExplain {
+    let rounded_leg = |leg: LegRank| LegRank {
+        score: rounded(leg.score),
+        ..leg
+    };
+    QueryExplain {
+        terms: terms
+            .iter()
+            .map(|t| TermWeight {
+                term: t.term.clone(),
+                idf: rounded(t.idf),
+            })
+            .collect(),
+        candidates: candidates
+            .iter()
+            .zip(legs)
+            .map(|(c, legs)| CandidateExplain {
+                item_id: c.id,
+                source: c.source.clone(),
+                external_id: c.external_id.clone(),
+                score: rounded(c.score),
+                lexical: legs.lexical.map(rounded_leg),
+                dense: legs.dense.map(rounded_leg),
+            })
+            .collect(),
+    }
+}
