@@ -46,59 +46,11 @@ pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
     println!("demo: database URL {url} (no password: local socket, trust)");
 
     let corpus = corpus(workspace);
-    for (source, dir) in &corpus {
-        println!(
-            "demo: ingesting {} as source {source:?} (unchanged files are skipped)",
-            dir.display()
-        );
-        let status = workspace
-            .cargo_run(true, "aiblox-ingest", None)
-            .args([
-                "--source",
-                source,
-                // Pages only: a docs directory's .jsonl files are not items (the eval's
-                // questions).
-                "--types",
-                "html,md,txt",
-            ])
-            .arg(dir)
-            .env("AIBLOX_KB_DATABASE_URL", &url)
-            .status()
-            .context("could not run the ingestion block")?;
-        if !status.success() {
-            bail!(
-                "ingestion failed ({status}). If it says a migration changed after it was \
-                 applied, the demo's database was made by an older build: remove {} and run \
-                 the demo again",
-                data.display()
-            );
-        }
-    }
+    ingest(workspace, &corpus, &url, &data)?;
     let source = corpus[0].0;
 
     let model = embedding_model();
-    match &model {
-        Some(dir) => println!(
-            "demo: hybrid retrieval with the embedding model in {} (the service embeds the corpus in the background, progress below; answers are lexical until 95 % is embedded)",
-            dir.display()
-        ),
-        None => println!(
-            "demo: lexical retrieval only: no embedding model (run `cargo xtask fetch-model` first for hybrid retrieval)"
-        ),
-    }
-    println!("demo: starting the orchestrator on http://{listen}");
-    let mut service = workspace
-        .cargo_run(true, "aiblox-orchestrator", None)
-        .arg("serve")
-        .env("AIBLOX_KB_DATABASE_URL", &url)
-        .env("AIBLOX_LISTEN", listen)
-        .env("AIBLOX_EMBEDDING_MODEL", model.clone().unwrap_or_default())
-        .env(
-            "AIBLOX_LOG_LEVEL",
-            std::env::var("AIBLOX_LOG_LEVEL").unwrap_or_else(|_| "warn".to_owned()),
-        )
-        .spawn()
-        .context("could not start the orchestrator")?;
+    let mut service = start_orchestrator(workspace, listen, &url, model.as_deref())?;
     wait_until_listening(listen, &mut service)?;
     print_examples(listen, source);
     if model.is_some() {
@@ -122,6 +74,81 @@ pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
     cluster.stop();
     println!("demo: stopped; data kept in {}", data.display());
     Ok(())
+}
+
+/// Ingests each (source, directory) of `corpus` into the database at `url` with the ingestion
+/// block; `data` is the demo's directory, named when an old database is the likely cause of a
+/// failure.
+fn ingest(
+    workspace: &Workspace,
+    corpus: &[(&'static str, PathBuf)],
+    url: &str,
+    data: &Path,
+) -> anyhow::Result<()> {
+    for (source, dir) in corpus {
+        println!(
+            "demo: ingesting {} as source {source:?} (unchanged files are skipped)",
+            dir.display()
+        );
+        let status = workspace
+            .cargo_run(true, "aiblox-ingest", None)
+            .args([
+                "--source",
+                source,
+                // Pages only: a docs directory's .jsonl files are not items (the eval's
+                // questions).
+                "--types",
+                "html,md,txt",
+            ])
+            .arg(dir)
+            .env("AIBLOX_KB_DATABASE_URL", url)
+            .status()
+            .context("could not run the ingestion block")?;
+        if !status.success() {
+            bail!(
+                "ingestion failed ({status}). If it says a migration changed after it was \
+                 applied, the demo's database was made by an older build: remove {} and run \
+                 the demo again",
+                data.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Says which retrieval the demo offers (hybrid with `model`, else lexical only) and starts
+/// the orchestrator on `listen` against the database at `url`.
+fn start_orchestrator(
+    workspace: &Workspace,
+    listen: &str,
+    url: &str,
+    model: Option<&Path>,
+) -> anyhow::Result<Child> {
+    match model {
+        Some(dir) => println!(
+            "demo: hybrid retrieval with the embedding model in {} (the service embeds the corpus in the background, progress below; answers are lexical until 95 % is embedded)",
+            dir.display()
+        ),
+        None => println!(
+            "demo: lexical retrieval only: no embedding model (run `cargo xtask fetch-model` first for hybrid retrieval)"
+        ),
+    }
+    println!("demo: starting the orchestrator on http://{listen}");
+    workspace
+        .cargo_run(true, "aiblox-orchestrator", None)
+        .arg("serve")
+        .env("AIBLOX_KB_DATABASE_URL", url)
+        .env("AIBLOX_LISTEN", listen)
+        .env(
+            "AIBLOX_EMBEDDING_MODEL",
+            model.map(Path::to_path_buf).unwrap_or_default(),
+        )
+        .env(
+            "AIBLOX_LOG_LEVEL",
+            std::env::var("AIBLOX_LOG_LEVEL").unwrap_or_else(|_| "warn".to_owned()),
+        )
+        .spawn()
+        .context("could not start the orchestrator")
 }
 
 /// The embedding model: `AIBLOX_EMBEDDING_MODEL`, else the one `cargo xtask fetch-model`

@@ -147,3 +147,225 @@ fn every_module_says_what_it_is_for_and_no_dbg_is_left() {
         debugging.join(", ")
     );
 }
+
+/// Longest a function may be, in lines from its `fn` to its closing brace.
+const MAX_FUNCTION_LINES: usize = 80;
+/// Crates whose code runs in production: none of their functions may be longer.
+const RUNTIME_CRATES: [&str; 4] = [
+    "aiblox-kb",
+    "aiblox-orchestrator",
+    "aiblox-embed",
+    "aiblox-ingest",
+];
+/// Functions over the limit allowed in the rest of the workspace (xtask, benchmarks, test tooling).
+const MAX_LONG_FUNCTIONS_ELSEWHERE: usize = 5;
+
+/// A function over [`MAX_FUNCTION_LINES`]: where it is, its name and its length.
+#[derive(Debug)]
+struct LongFunction {
+    file: String,
+    name: String,
+    line: usize,
+    lines: usize,
+}
+
+/// Collects the functions of a file that are longer than the limit, outside tests.
+struct LongFunctions<'a> {
+    file: &'a str,
+    found: Vec<LongFunction>,
+}
+
+/// Whether attributes mark test code (`#[test]`, `#[tokio::test]`, `#[cfg(test)]`).
+fn is_test(attrs: &[syn::Attribute]) -> bool {
+    attrs.iter().any(|attr| {
+        let path = attr.path();
+        path.segments
+            .last()
+            .is_some_and(|last| last.ident == "test")
+            || (path.is_ident("cfg")
+                && attr
+                    .meta
+                    .require_list()
+                    .is_ok_and(|list| list.tokens.to_string() == "test"))
+    })
+}
+
+impl LongFunctions<'_> {
+    fn measure(&mut self, name: String, sig: &syn::Signature, body: &syn::Block) {
+        let first = sig.fn_token.span.start().line;
+        let last = body.brace_token.span.close().end().line;
+        let lines = last + 1 - first;
+        if lines > MAX_FUNCTION_LINES {
+            self.found.push(LongFunction {
+                file: self.file.to_owned(),
+                name,
+                line: first,
+                lines,
+            });
+        }
+    }
+}
+
+impl<'ast> syn::visit::Visit<'ast> for LongFunctions<'_> {
+    fn visit_item_mod(&mut self, module: &'ast syn::ItemMod) {
+        if !is_test(&module.attrs) {
+            syn::visit::visit_item_mod(self, module);
+        }
+    }
+
+    fn visit_item_fn(&mut self, function: &'ast syn::ItemFn) {
+        if !is_test(&function.attrs) {
+            self.measure(
+                function.sig.ident.to_string(),
+                &function.sig,
+                &function.block,
+            );
+        }
+    }
+
+    fn visit_item_impl(&mut self, block: &'ast syn::ItemImpl) {
+        if is_test(&block.attrs) {
+            return;
+        }
+        let owner = quote::ToTokens::to_token_stream(&block.self_ty)
+            .to_string()
+            .replace(' ', "");
+        for item in &block.items {
+            if let syn::ImplItem::Fn(method) = item
+                && !is_test(&method.attrs)
+            {
+                let name = format!("{owner}::{}", method.sig.ident);
+                self.measure(name, &method.sig, &method.block);
+            }
+        }
+    }
+
+    fn visit_item_trait(&mut self, block: &'ast syn::ItemTrait) {
+        for item in &block.items {
+            if let syn::TraitItem::Fn(method) = item
+                && let Some(body) = &method.default
+            {
+                let name = format!("{}::{}", block.ident, method.sig.ident);
+                self.measure(name, &method.sig, body);
+            }
+        }
+    }
+}
+
+/// The functions over the limit in the non-test code of every crate (its `src/` and build
+/// script; not `tests/`, `benches/` or `examples/`), generated code aside.
+fn long_functions(workspace: &Workspace) -> Vec<LongFunction> {
+    let mut found = Vec::new();
+    for krate in crates(workspace) {
+        if krate == "aiblox-kb/gen" {
+            continue;
+        }
+        let dir = workspace.root().join(&krate);
+        let files = rust_files(&dir.join("src"))
+            .into_iter()
+            .chain(Some(dir.join("build.rs")).filter(|path| path.is_file()));
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap();
+            let syntax =
+                syn::parse_file(&text).unwrap_or_else(|err| panic!("{}: {err}", file.display()));
+            let shown = workspace.display(&file);
+            let mut visitor = LongFunctions {
+                file: &shown,
+                found: Vec::new(),
+            };
+            syn::visit::Visit::visit_file(&mut visitor, &syntax);
+            found.extend(visitor.found);
+        }
+    }
+    found
+}
+
+/// The rule on function length: no non-test function of a runtime crate ([`RUNTIME_CRATES`])
+/// is longer than [`MAX_FUNCTION_LINES`] lines (from `fn` to its closing brace), and the rest
+/// of the workspace (xtask, benchmarks, test tooling; outside tests and examples) holds at
+/// most [`MAX_LONG_FUNCTIONS_ELSEWHERE`] such functions. A long function is a pipeline that
+/// has not been cut into its steps: name the steps as functions of their own.
+#[test]
+fn functions_are_short() {
+    let workspace = Workspace::current().unwrap();
+    let found = long_functions(&workspace);
+    let shown = |functions: &[&LongFunction]| {
+        functions
+            .iter()
+            .map(|f| format!("\n  {}:{} `{}` ({} lines)", f.file, f.line, f.name, f.lines))
+            .collect::<String>()
+    };
+    let (runtime, elsewhere): (Vec<&LongFunction>, Vec<&LongFunction>) =
+        found.iter().partition(|f| {
+            RUNTIME_CRATES
+                .iter()
+                .any(|krate| f.file.starts_with(&format!("{krate}/src/")))
+        });
+    assert!(
+        runtime.is_empty(),
+        "functions of the runtime crates over {MAX_FUNCTION_LINES} lines: cut them into named steps{}",
+        shown(&runtime)
+    );
+    assert!(
+        elsewhere.len() <= MAX_LONG_FUNCTIONS_ELSEWHERE,
+        "{} functions over {MAX_FUNCTION_LINES} lines outside the runtime crates, at most \
+         {MAX_LONG_FUNCTIONS_ELSEWHERE} allowed: cut them into named steps{}",
+        elsewhere.len(),
+        shown(&elsewhere)
+    );
+}
+
+/// The paths a page names in backticks: tokens with a `/` that start at a top-level entry of
+/// the repository (so `aiblox-kb/src/pool.rs` counts, `/v1/query` and `source:id` do not);
+/// placeholders (`schema/V<n>__name.sql`) are not paths.
+fn named_paths(text: &str, root: &Path) -> Vec<String> {
+    text.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|token| {
+            token.contains('/')
+                && !token.contains(|c: char| c.is_whitespace() || c == '<')
+                && token
+                    .split('/')
+                    .next()
+                    .is_some_and(|first| !first.is_empty() && root.join(first).exists())
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Pages that walk a reader through the code: every path they name must exist, so a renamed
+/// file cannot leave them pointing nowhere.
+const WALKTHROUGHS: [&str; 3] = [
+    "docs/queries.md",
+    "docs/migrations.md",
+    "docs/ARCHITECTURE.md",
+];
+
+#[test]
+fn docs_name_only_paths_that_exist() {
+    let workspace = Workspace::current().unwrap();
+    let root = workspace.root();
+    let mut missing = Vec::new();
+    for page in WALKTHROUGHS {
+        let text = std::fs::read_to_string(root.join(page)).unwrap();
+        for path in named_paths(&text, root) {
+            if !root.join(path.trim_end_matches('/')).exists() {
+                missing.push(format!("{page}: `{path}`"));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs name paths that do not exist: {}",
+        missing.join(", ")
+    );
+}
+
+#[test]
+fn named_paths_are_the_repository_s_own() {
+    let root = Workspace::current().unwrap().root().to_path_buf();
+    let text = "see `aiblox-kb/src/pool.rs`, `/v1/query`, `pgdocs:a.html`, `docs/`, `a b/c` \
+                and `schema/V<n>__x.sql`";
+    assert_eq!(named_paths(text, &root), ["aiblox-kb/src/pool.rs", "docs/"]);
+}

@@ -78,13 +78,7 @@ pub async fn run_all(
         warmup: options.warmup,
         postmaster,
     };
-    let mut builder = KbPool::builder(config)
-        .max_size(options.pool_size)
-        .application_name("aiblox-bench");
-    if let Some(shared) = options.shared_reads {
-        builder = builder.shared_read_connections(shared);
-    }
-    let pool = builder.build()?;
+    let pool = bench_pool(config, options)?;
     let mut results = Vec::new();
     let mut ceilings = std::collections::BTreeMap::new();
 
@@ -106,43 +100,8 @@ pub async fn run_all(
     settle(server, &schema).await?;
 
     // (4) reads.
-    let targets: Arc<Vec<i64>> = Arc::new(
-        std::iter::repeat_n(&workload.get, options.get_repeat.max(1))
-            .flatten()
-            .map(|&index| ids[index])
-            .collect(),
-    );
-    let get = timed_gets(&pool, &targets, reads).await?;
-    results.push(("get".to_owned(), get));
-
-    let single = RunOptions {
-        concurrency: 1,
-        ..reads
-    };
-    results.push((
-        "get_c1".to_owned(),
-        timed_gets(&pool, &targets, single).await?,
-    ));
-
-    let plain_pool = KbPool::builder(config)
-        .max_size(options.pool_size)
-        .shared_read_connections(0)
-        .application_name("aiblox-bench-plain")
-        .build()?;
-    results.push((
-        "get_plain_pool".to_owned(),
-        timed_gets(&plain_pool, &targets, reads).await?,
-    ));
-    results.push((
-        "get_c1_plain_pool".to_owned(),
-        timed_gets(&plain_pool, &targets, single).await?,
-    ));
-    plain_pool.close();
-
-    results.push((
-        "get_bare_deadpool".to_owned(),
-        bare_deadpool_gets(server, &schema, &targets, options.pool_size, reads).await?,
-    ));
+    let targets = get_targets(&workload, &ids, options.get_repeat);
+    results.extend(get_phases(server, config, &pool, &targets, options, reads).await?);
 
     results.push((
         "get_many".to_owned(),
@@ -176,6 +135,67 @@ pub async fn run_all(
         phases: results,
         ceilings,
     })
+}
+
+/// The pool the phases run through: `options.pool_size` connections, with
+/// `options.shared_reads` of them shared by point reads when given.
+fn bench_pool(config: &KbConfig, options: PhaseOptions) -> anyhow::Result<KbPool> {
+    let mut builder = KbPool::builder(config)
+        .max_size(options.pool_size)
+        .application_name("aiblox-bench");
+    if let Some(shared) = options.shared_reads {
+        builder = builder.shared_read_connections(shared);
+    }
+    Ok(builder.build()?)
+}
+
+/// The ids the get phases read: the workload's get list, `repeat` times over.
+fn get_targets(workload: &Workload, ids: &[i64], repeat: usize) -> Arc<Vec<i64>> {
+    Arc::new(
+        std::iter::repeat_n(&workload.get, repeat.max(1))
+            .flatten()
+            .map(|&index| ids[index])
+            .collect(),
+    )
+}
+
+/// The get phases on the same targets, in run order: through the phase's pool with every
+/// caller and with a single one, then the same two through a plain pool (no shared read
+/// connections), then a bare deadpool-postgres client running the same query.
+async fn get_phases(
+    server: &BenchServer,
+    config: &KbConfig,
+    pool: &KbPool,
+    targets: &Arc<Vec<i64>>,
+    options: PhaseOptions,
+    reads: RunOptions,
+) -> anyhow::Result<Vec<(String, PhaseResult)>> {
+    let get = timed_gets(pool, targets, reads).await?;
+
+    let single = RunOptions {
+        concurrency: 1,
+        ..reads
+    };
+    let get_c1 = timed_gets(pool, targets, single).await?;
+
+    let plain_pool = KbPool::builder(config)
+        .max_size(options.pool_size)
+        .shared_read_connections(0)
+        .application_name("aiblox-bench-plain")
+        .build()?;
+    let get_plain_pool = timed_gets(&plain_pool, targets, reads).await?;
+    let get_c1_plain_pool = timed_gets(&plain_pool, targets, single).await?;
+    plain_pool.close();
+
+    let get_bare_deadpool =
+        bare_deadpool_gets(server, config.schema(), targets, options.pool_size, reads).await?;
+    Ok(vec![
+        ("get".to_owned(), get),
+        ("get_c1".to_owned(), get_c1),
+        ("get_plain_pool".to_owned(), get_plain_pool),
+        ("get_c1_plain_pool".to_owned(), get_c1_plain_pool),
+        ("get_bare_deadpool".to_owned(), get_bare_deadpool),
+    ])
 }
 
 /// The distinct ids of each get_many call, as `ItemRepo::get_many` sends them.
@@ -271,50 +291,9 @@ async fn chunk_put_ceiling(
     options: PhaseOptions,
 ) -> anyhow::Result<Ceiling> {
     const TABLE: &str = "ceiling_put_chunks";
-    let columns = [
-        ("item_ids", "bigint[]"),
-        ("chunk_indexes", "int[]"),
-        ("chunk_counts", "int[]"),
-        ("content_hashes", "bytea[]"),
-        ("start_offsets", "int[]"),
-        ("end_offsets", "int[]"),
-        ("texts", "text[]"),
-        ("token_counts", "int[]"),
-        ("chunker_key", "text"),
-    ];
     let client = server.client().await?;
-    ceiling::create_table(&client, schema, TABLE, Statement::PutChunks, &columns).await?;
-    client
-        .batch_execute(&format!(
-            "DROP SEQUENCE IF EXISTS {schema}.{TABLE}_n; CREATE SEQUENCE {schema}.{TABLE}_n"
-        ))
-        .await?;
-    // Each set's arguments as the contract binds them: the sets are put through
-    // `ChunkCacheRepo::put` once, and every stored chunk column is one of its arguments, so the
-    // rows are gathered back into one array per argument, in chunk order.
-    let cache = ChunkCacheRepo::new(pool);
-    let sets_to_put: Vec<NewChunkSet> = workload
-        .chunk_put
-        .iter()
-        .map(|&index| chunk_set(ids[index], &workload.items[index].content))
-        .collect();
-    let mut expected = 0u64;
-    for batch in sets_to_put.chunks(100) {
-        expected += cache.put(CHUNKER_KEY, batch).await?;
-    }
-    client
-        .batch_execute(&format!(
-            "INSERT INTO {schema}.{TABLE} \
-             SELECT row_number() OVER (ORDER BY item_id)::int, \
-                 array_agg(item_id ORDER BY chunk_index), array_agg(chunk_index ORDER BY chunk_index), \
-                 array_agg(chunk_count ORDER BY chunk_index), array_agg(content_hash ORDER BY chunk_index), \
-                 array_agg(start_offset ORDER BY chunk_index), array_agg(end_offset ORDER BY chunk_index), \
-                 array_agg(text ORDER BY chunk_index), array_agg(token_count ORDER BY chunk_index), \
-                 min(chunker_key) \
-             FROM {schema}.chunk_cache WHERE chunker_key = '{CHUNKER_KEY}' GROUP BY item_id"
-        ))
-        .await
-        .context("could not fill the chunk_put ceiling's table")?;
+    let expected =
+        fill_chunk_put_ceiling_table(&client, pool, schema, TABLE, workload, ids).await?;
     let sets = workload.chunk_put.len();
     let clients = options.concurrency.max(1);
     let per_client = sets.div_ceil(clients);
@@ -364,6 +343,62 @@ async fn chunk_put_ceiling(
         calls_per_s: run.tps * sets as f64 / (per_client * clients) as f64,
         server_cpu_ms_per_call: per_call_ms(run.server_cpu_s, sets as u64),
     })
+}
+
+/// Creates the chunk_put ceiling's `table` (and the sequence its clients take the sets from)
+/// and fills it with each set's arguments; returns how many chunks the sets hold.
+async fn fill_chunk_put_ceiling_table(
+    client: &tokio_postgres::Client,
+    pool: &KbPool,
+    schema: &str,
+    table: &str,
+    workload: &Workload,
+    ids: &[i64],
+) -> anyhow::Result<u64> {
+    let columns = [
+        ("item_ids", "bigint[]"),
+        ("chunk_indexes", "int[]"),
+        ("chunk_counts", "int[]"),
+        ("content_hashes", "bytea[]"),
+        ("start_offsets", "int[]"),
+        ("end_offsets", "int[]"),
+        ("texts", "text[]"),
+        ("token_counts", "int[]"),
+        ("chunker_key", "text"),
+    ];
+    ceiling::create_table(client, schema, table, Statement::PutChunks, &columns).await?;
+    client
+        .batch_execute(&format!(
+            "DROP SEQUENCE IF EXISTS {schema}.{table}_n; CREATE SEQUENCE {schema}.{table}_n"
+        ))
+        .await?;
+    // Each set's arguments as the contract binds them: the sets are put through
+    // `ChunkCacheRepo::put` once, and every stored chunk column is one of its arguments, so the
+    // rows are gathered back into one array per argument, in chunk order.
+    let cache = ChunkCacheRepo::new(pool);
+    let sets_to_put: Vec<NewChunkSet> = workload
+        .chunk_put
+        .iter()
+        .map(|&index| chunk_set(ids[index], &workload.items[index].content))
+        .collect();
+    let mut expected = 0u64;
+    for batch in sets_to_put.chunks(100) {
+        expected += cache.put(CHUNKER_KEY, batch).await?;
+    }
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {schema}.{table} \
+             SELECT row_number() OVER (ORDER BY item_id)::int, \
+                 array_agg(item_id ORDER BY chunk_index), array_agg(chunk_index ORDER BY chunk_index), \
+                 array_agg(chunk_count ORDER BY chunk_index), array_agg(content_hash ORDER BY chunk_index), \
+                 array_agg(start_offset ORDER BY chunk_index), array_agg(end_offset ORDER BY chunk_index), \
+                 array_agg(text ORDER BY chunk_index), array_agg(token_count ORDER BY chunk_index), \
+                 min(chunker_key) \
+             FROM {schema}.chunk_cache WHERE chunker_key = '{CHUNKER_KEY}' GROUP BY item_id"
+        ))
+        .await
+        .context("could not fill the chunk_put ceiling's table")?;
+    Ok(expected)
 }
 
 /// VACUUM (ANALYZE) both tables, then CHECKPOINT: untimed, between phases.

@@ -44,44 +44,7 @@ fn main() -> std::process::ExitCode {
 
 async fn run(args: KbArgs) -> anyhow::Result<()> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let sizes = if args.quick {
-        let full = Sizes::default();
-        Sizes {
-            items: full.items / 10,
-            gets: full.gets / 10,
-            get_many_calls: full.get_many_calls / 10,
-            searches: full.searches / 10,
-            chunk_puts: full.chunk_puts / 10,
-            chunk_gets: full.chunk_gets / 10,
-            ..full
-        }
-    } else {
-        Sizes::default()
-    };
-    let generating = Instant::now();
-    let workload = Arc::new(Workload::generate(sizes));
-    let generate_s = generating.elapsed().as_secs_f64();
-    let items_sha256 = workload.items_sha256();
-    let workload_sha256 = workload.workload_sha256();
-    let reference = sizes == Sizes::default();
-    let fingerprints_match =
-        reference && items_sha256 == SPEC_ITEMS_SHA256 && workload_sha256 == SPEC_WORKLOAD_SHA256;
-    if reference && !fingerprints_match {
-        anyhow::bail!(
-            "the generated workload does not match the specification's fingerprints \
-             (items_sha256 {items_sha256}, workload_sha256 {workload_sha256}): fix the generator"
-        );
-    }
-    eprintln!(
-        "workload kbpeer-v1: {} items generated in {generate_s:.2} s; items_sha256 {items_sha256}, \
-         workload_sha256 {workload_sha256}{}",
-        workload.items.len(),
-        if fingerprints_match {
-            " (match the specification)"
-        } else {
-            " (reduced sizes)"
-        }
-    );
+    let (workload, dataset) = generate_workload(sizes(args.quick))?;
 
     let settings: Vec<String> = SPEC_SETTINGS.iter().map(|s| (*s).to_owned()).collect();
     let server = match &args.database_url {
@@ -99,103 +62,25 @@ async fn run(args: KbArgs) -> anyhow::Result<()> {
         .await?
         .contract_version;
 
-    let pgbench_tps = if args.pgbench_seconds > 0 {
-        let (scale, seconds) = if args.quick {
-            (1, 2)
-        } else {
-            (10, args.pgbench_seconds)
-        };
-        eprintln!("pgbench -i -s {scale}; pgbench -S -M prepared -c 16 -j 2 -T {seconds} ...");
-        let tps = server.pgbench_select_only(scale, 16, 2, seconds)?;
-        eprintln!("pgbench: {tps:.1} tps");
-        Some(tps)
-    } else {
-        None
-    };
+    let pgbench_tps = pgbench_select_only(&server, &args)?;
 
-    let options = PhaseOptions {
-        concurrency: args.concurrency,
-        pool_size: args.pool_size,
-        batch: args.batch,
-        warmup: if args.quick {
-            args.warmup / 10
-        } else {
-            args.warmup
-        },
-        shared_reads: args.shared_reads,
-        get_repeat: args.get_repeat,
-        get_many_repeat: args.get_many_repeat,
-        ceiling_seconds: if args.quick {
-            args.ceiling_seconds.min(1)
-        } else {
-            args.ceiling_seconds
-        },
-    };
+    let options = phase_options(&args);
     eprintln!("running the phases ...");
     let measured = kb_phases::run_all(&server, &config, Arc::clone(&workload), options).await?;
 
     let mut report = Report {
         implementation: "aiblox-kb".to_owned(),
         started_at,
-        env: [
-            ("aiblox_kb".to_owned(), json!(contract_version)),
-            ("postgres".to_owned(), json!(version)),
-            ("database".to_owned(), json!(config.redacted_url())),
-            ("own_cluster".to_owned(), json!(server.is_own())),
-            (
-                "server_settings".to_owned(),
-                json!(if server.is_own() {
-                    settings.clone()
-                } else {
-                    Vec::new()
-                }),
-            ),
-            (
-                "cpus".to_owned(),
-                json!(std::thread::available_parallelism().map_or(0, usize::from)),
-            ),
-            ("label".to_owned(), json!(args.label)),
-        ]
-        .into_iter()
-        .collect(),
-        dataset: [
-            ("generator".to_owned(), json!("kbpeer-v1")),
-            ("seed".to_owned(), json!(sizes.seed)),
-            ("items".to_owned(), json!(sizes.items)),
-            ("generate_s".to_owned(), json!(round(generate_s, 2))),
-            ("items_sha256".to_owned(), json!(items_sha256)),
-            ("workload_sha256".to_owned(), json!(workload_sha256)),
-            (
-                "sizes".to_owned(),
-                json!(if reference {
-                    "reference (fingerprints match the specification)"
-                } else {
-                    "quick: a tenth of every size, which has no reference fingerprint"
-                }),
-            ),
-        ]
-        .into_iter()
-        .collect(),
-        params: [
-            ("concurrency".to_owned(), json!(options.concurrency)),
-            ("pool_size".to_owned(), json!(options.pool_size)),
-            ("batch".to_owned(), json!(options.batch)),
-            ("warmup".to_owned(), json!(options.warmup)),
-            ("shared_reads".to_owned(), json!(options.shared_reads)),
-            ("get_repeat".to_owned(), json!(options.get_repeat)),
-            ("get_many_repeat".to_owned(), json!(options.get_many_repeat)),
-            ("ceiling_seconds".to_owned(), json!(options.ceiling_seconds)),
-            (
-                "runtime".to_owned(),
-                json!(if args.multi_thread {
-                    "tokio multi-thread"
-                } else {
-                    "tokio current-thread"
-                }),
-            ),
-        ]
-        .into_iter()
-        .collect(),
+        env: report_env(
+            &args,
+            &server,
+            &config,
+            &settings,
+            version,
+            contract_version,
+        ),
+        dataset: dataset.report_fields(),
+        params: report_params(&options, args.multi_thread),
         phases: measured.phases,
         pgbench_select_only_tps: pgbench_tps.map(|tps| round(tps, 1)),
         ceilings: measured
@@ -222,6 +107,195 @@ async fn run(args: KbArgs) -> anyhow::Result<()> {
         eprintln!("JSON report: {}", path.display());
     }
     Ok(())
+}
+
+/// The report's `env` section: the contract's and the server's versions, which server, and
+/// the machine.
+fn report_env(
+    args: &KbArgs,
+    server: &BenchServer,
+    config: &KbConfig,
+    settings: &[String],
+    postgres_version: String,
+    contract_version: String,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    [
+        ("aiblox_kb".to_owned(), json!(contract_version)),
+        ("postgres".to_owned(), json!(postgres_version)),
+        ("database".to_owned(), json!(config.redacted_url())),
+        ("own_cluster".to_owned(), json!(server.is_own())),
+        (
+            "server_settings".to_owned(),
+            json!(if server.is_own() {
+                settings.to_vec()
+            } else {
+                Vec::new()
+            }),
+        ),
+        (
+            "cpus".to_owned(),
+            json!(std::thread::available_parallelism().map_or(0, usize::from)),
+        ),
+        ("label".to_owned(), json!(args.label)),
+    ]
+    .into_iter()
+    .collect()
+}
+
+/// The specification's sizes, or a tenth of every count with `--quick`.
+fn sizes(quick: bool) -> Sizes {
+    if quick {
+        let full = Sizes::default();
+        Sizes {
+            items: full.items / 10,
+            gets: full.gets / 10,
+            get_many_calls: full.get_many_calls / 10,
+            searches: full.searches / 10,
+            chunk_puts: full.chunk_puts / 10,
+            chunk_gets: full.chunk_gets / 10,
+            ..full
+        }
+    } else {
+        Sizes::default()
+    }
+}
+
+/// What the report says of the generated data set.
+struct Dataset {
+    sizes: Sizes,
+    /// Seconds the generation took.
+    generate_s: f64,
+    items_sha256: String,
+    workload_sha256: String,
+    /// Whether the sizes are the specification's (whose fingerprints the workload matches).
+    reference: bool,
+}
+
+/// Generates the workload of `sizes`, fails when the specification's sizes do not give the
+/// specification's fingerprints, and says on stderr what was generated.
+fn generate_workload(sizes: Sizes) -> anyhow::Result<(Arc<Workload>, Dataset)> {
+    let generating = Instant::now();
+    let workload = Arc::new(Workload::generate(sizes));
+    let generate_s = generating.elapsed().as_secs_f64();
+    let items_sha256 = workload.items_sha256();
+    let workload_sha256 = workload.workload_sha256();
+    let reference = sizes == Sizes::default();
+    let fingerprints_match =
+        reference && items_sha256 == SPEC_ITEMS_SHA256 && workload_sha256 == SPEC_WORKLOAD_SHA256;
+    if reference && !fingerprints_match {
+        anyhow::bail!(
+            "the generated workload does not match the specification's fingerprints \
+             (items_sha256 {items_sha256}, workload_sha256 {workload_sha256}): fix the generator"
+        );
+    }
+    eprintln!(
+        "workload kbpeer-v1: {} items generated in {generate_s:.2} s; items_sha256 {items_sha256}, \
+         workload_sha256 {workload_sha256}{}",
+        workload.items.len(),
+        if fingerprints_match {
+            " (match the specification)"
+        } else {
+            " (reduced sizes)"
+        }
+    );
+    let dataset = Dataset {
+        sizes,
+        generate_s,
+        items_sha256,
+        workload_sha256,
+        reference,
+    };
+    Ok((workload, dataset))
+}
+
+impl Dataset {
+    /// The report's `dataset` section: the generator, its sizes and the fingerprints.
+    fn report_fields(&self) -> std::collections::BTreeMap<String, serde_json::Value> {
+        [
+            ("generator".to_owned(), json!("kbpeer-v1")),
+            ("seed".to_owned(), json!(self.sizes.seed)),
+            ("items".to_owned(), json!(self.sizes.items)),
+            ("generate_s".to_owned(), json!(round(self.generate_s, 2))),
+            ("items_sha256".to_owned(), json!(self.items_sha256)),
+            ("workload_sha256".to_owned(), json!(self.workload_sha256)),
+            (
+                "sizes".to_owned(),
+                json!(if self.reference {
+                    "reference (fingerprints match the specification)"
+                } else {
+                    "quick: a tenth of every size, which has no reference fingerprint"
+                }),
+            ),
+        ]
+        .into_iter()
+        .collect()
+    }
+}
+
+/// pgbench's select-only run on the same server, in transactions per second (a short one with
+/// `--quick`); `None` when `--pgbench-seconds` is 0.
+fn pgbench_select_only(server: &BenchServer, args: &KbArgs) -> anyhow::Result<Option<f64>> {
+    if args.pgbench_seconds == 0 {
+        return Ok(None);
+    }
+    let (scale, seconds) = if args.quick {
+        (1, 2)
+    } else {
+        (10, args.pgbench_seconds)
+    };
+    eprintln!("pgbench -i -s {scale}; pgbench -S -M prepared -c 16 -j 2 -T {seconds} ...");
+    let tps = server.pgbench_select_only(scale, 16, 2, seconds)?;
+    eprintln!("pgbench: {tps:.1} tps");
+    Ok(Some(tps))
+}
+
+/// How the phases run, from the command line (shorter warm-ups and ceilings with `--quick`).
+fn phase_options(args: &KbArgs) -> PhaseOptions {
+    PhaseOptions {
+        concurrency: args.concurrency,
+        pool_size: args.pool_size,
+        batch: args.batch,
+        warmup: if args.quick {
+            args.warmup / 10
+        } else {
+            args.warmup
+        },
+        shared_reads: args.shared_reads,
+        get_repeat: args.get_repeat,
+        get_many_repeat: args.get_many_repeat,
+        ceiling_seconds: if args.quick {
+            args.ceiling_seconds.min(1)
+        } else {
+            args.ceiling_seconds
+        },
+    }
+}
+
+/// The report's `params` section: how the phases ran, and on which runtime.
+fn report_params(
+    options: &PhaseOptions,
+    multi_thread: bool,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    [
+        ("concurrency".to_owned(), json!(options.concurrency)),
+        ("pool_size".to_owned(), json!(options.pool_size)),
+        ("batch".to_owned(), json!(options.batch)),
+        ("warmup".to_owned(), json!(options.warmup)),
+        ("shared_reads".to_owned(), json!(options.shared_reads)),
+        ("get_repeat".to_owned(), json!(options.get_repeat)),
+        ("get_many_repeat".to_owned(), json!(options.get_many_repeat)),
+        ("ceiling_seconds".to_owned(), json!(options.ceiling_seconds)),
+        (
+            "runtime".to_owned(),
+            json!(if multi_thread {
+                "tokio multi-thread"
+            } else {
+                "tokio current-thread"
+            }),
+        ),
+    ]
+    .into_iter()
+    .collect()
 }
 
 /// get ÷ pgbench and the other ratios the benchmark's targets are stated in.

@@ -319,37 +319,7 @@ impl ServerKeeper {
             .try_clone()
             .map_err(Error::io("could not open", &log_path))?;
 
-        let mut command = Command::new(setpriv());
-        command
-            .args(account.setpriv_args())
-            .arg("--pdeathsig=QUIT")
-            .arg("--")
-            .arg(binaries.program("postgres"));
-        command.arg("-D").arg(dir.join("data"));
-        command.arg("-c").arg(if options.tcp {
-            "listen_addresses=127.0.0.1"
-        } else {
-            "listen_addresses="
-        });
-        command
-            .arg("-c")
-            .arg(format!("unix_socket_directories={}", dir.display()));
-        command.arg("-c").arg(format!("port={port}"));
-        for setting in &options.settings {
-            command
-                .arg("-c")
-                .arg(setting.replace("{dir}", &dir.display().to_string()));
-        }
-        command.arg("-c").arg("max_connections=200");
-        if durability == Durability::Throwaway {
-            for setting in [
-                "fsync=off",
-                "synchronous_commit=off",
-                "full_page_writes=off",
-            ] {
-                command.arg("-c").arg(setting);
-            }
-        }
+        let mut command = postgres_command(binaries, account, dir, durability, port, options);
         command.stdin(Stdio::null()).stdout(log).stderr(log_err);
 
         let data_dir = dir.join("data");
@@ -407,6 +377,51 @@ impl ServerKeeper {
         let _ = self.stop.send(());
         let _ = self.thread.join();
     }
+}
+
+/// The command that runs the postmaster of the cluster in `dir` as `account`, dying with its
+/// parent (`setpriv --pdeathsig`), with the cluster's settings: the socket in `dir`, `port`,
+/// TCP when asked, the options' settings, and no durability for a throwaway cluster.
+fn postgres_command(
+    binaries: &ServerBinaries,
+    account: ServerAccount,
+    dir: &Path,
+    durability: Durability,
+    port: u16,
+    options: &ServerOptions,
+) -> Command {
+    let mut command = Command::new(setpriv());
+    command
+        .args(account.setpriv_args())
+        .arg("--pdeathsig=QUIT")
+        .arg("--")
+        .arg(binaries.program("postgres"));
+    command.arg("-D").arg(dir.join("data"));
+    command.arg("-c").arg(if options.tcp {
+        "listen_addresses=127.0.0.1"
+    } else {
+        "listen_addresses="
+    });
+    command
+        .arg("-c")
+        .arg(format!("unix_socket_directories={}", dir.display()));
+    command.arg("-c").arg(format!("port={port}"));
+    for setting in &options.settings {
+        command
+            .arg("-c")
+            .arg(setting.replace("{dir}", &dir.display().to_string()));
+    }
+    command.arg("-c").arg("max_connections=200");
+    if durability == Durability::Throwaway {
+        for setting in [
+            "fsync=off",
+            "synchronous_commit=off",
+            "full_page_writes=off",
+        ] {
+            command.arg("-c").arg(setting);
+        }
+    }
+    command
 }
 
 /// Throwaway clusters get an immediate shutdown (SIGQUIT, milliseconds); durable ones a fast

@@ -33,23 +33,9 @@ fn main() -> ExitCode {
         eprintln!("error: unexpected argument {then:?}\n\n{USAGE}");
         return ExitCode::from(2);
     }
-    let cluster = match LocalCluster::start_temporary() {
-        Ok(cluster) => cluster,
-        Err(err) => {
-            eprintln!("error: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let standby = if then == "--standby" {
-        match cluster.start_standby(&ServerOptions::default()) {
-            Ok(standby) => Some(standby),
-            Err(err) => {
-                eprintln!("error: the standby did not start: {err}");
-                return ExitCode::FAILURE;
-            }
-        }
-    } else {
-        None
+    let (cluster, standby) = match start_servers(then == "--standby") {
+        Ok(servers) => servers,
+        Err(code) => return code,
     };
     // Ctrl-C and SIGTERM are watched before the URL is printed: whoever reads it may signal
     // at once, and a signal that arrives before its handler is installed kills the process
@@ -63,25 +49,7 @@ fn main() -> ExitCode {
         }
     });
     let _ = watched.recv();
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "url={}", cluster.url("postgres"));
-    let _ = writeln!(stdout, "pid={}", cluster.pid());
-    let _ = writeln!(stdout, "dir={}", cluster.socket_dir().display());
-    let _ = writeln!(
-        stdout,
-        "psql: psql -h {} -U postgres",
-        cluster.socket_dir().display()
-    );
-    if let Some(standby) = &standby {
-        let _ = writeln!(stdout, "standby_url={}", standby.url("postgres"));
-        let _ = writeln!(stdout, "standby_dir={}", standby.socket_dir().display());
-    }
-    let _ = writeln!(
-        stdout,
-        "stop: Ctrl-D or Ctrl-C (the server stops and its directory is removed)"
-    );
-    let _ = stdout.flush();
-    drop(stdout);
+    print_how_to_reach(&cluster, standby.as_ref());
     if then == "panic" {
         // The cluster lives in a variable that is never dropped: only the parent-death
         // signal can stop the server.
@@ -106,6 +74,52 @@ fn main() -> ExitCode {
     }
     cluster.stop();
     ExitCode::SUCCESS
+}
+
+/// Starts the throwaway server, and a standby of it when asked; on failure, says why on
+/// stderr and gives the exit code.
+fn start_servers(with_standby: bool) -> Result<(LocalCluster, Option<LocalCluster>), ExitCode> {
+    let cluster = match LocalCluster::start_temporary() {
+        Ok(cluster) => cluster,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return Err(ExitCode::FAILURE);
+        }
+    };
+    let standby = if with_standby {
+        match cluster.start_standby(&ServerOptions::default()) {
+            Ok(standby) => Some(standby),
+            Err(err) => {
+                eprintln!("error: the standby did not start: {err}");
+                return Err(ExitCode::FAILURE);
+            }
+        }
+    } else {
+        None
+    };
+    Ok((cluster, standby))
+}
+
+/// Prints on stdout how to reach the server (and the standby) and how to stop them.
+fn print_how_to_reach(cluster: &LocalCluster, standby: Option<&LocalCluster>) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "url={}", cluster.url("postgres"));
+    let _ = writeln!(stdout, "pid={}", cluster.pid());
+    let _ = writeln!(stdout, "dir={}", cluster.socket_dir().display());
+    let _ = writeln!(
+        stdout,
+        "psql: psql -h {} -U postgres",
+        cluster.socket_dir().display()
+    );
+    if let Some(standby) = standby {
+        let _ = writeln!(stdout, "standby_url={}", standby.url("postgres"));
+        let _ = writeln!(stdout, "standby_dir={}", standby.socket_dir().display());
+    }
+    let _ = writeln!(
+        stdout,
+        "stop: Ctrl-D or Ctrl-C (the server stops and its directory is removed)"
+    );
+    let _ = stdout.flush();
 }
 
 /// Waits for Ctrl-C (SIGINT) or SIGTERM and says which; `None` if they cannot be watched.

@@ -56,25 +56,7 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
         .collect();
 
     // aiblox-kb's normal and build dependencies, transitively.
-    let nodes = metadata["resolve"]["nodes"]
-        .as_array()
-        .context("metadata without resolve graph")?;
-    let edges: HashMap<&str, Vec<&str>> = nodes
-        .iter()
-        .filter_map(|node| {
-            let deps = node["deps"].as_array()?.iter().filter(|dep| {
-                dep["dep_kinds"].as_array().is_some_and(|kinds| {
-                    kinds
-                        .iter()
-                        .any(|kind| kind["kind"].is_null() || kind["kind"] == "build")
-                })
-            });
-            Some((
-                node["id"].as_str()?,
-                deps.filter_map(|dep| dep["pkg"].as_str()).collect(),
-            ))
-        })
-        .collect();
+    let edges = runtime_edges(&metadata)?;
     let id_of = |wanted: &str| {
         name_of
             .iter()
@@ -97,6 +79,54 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
             "run the contract's code through cargo (as `cargo xtask migrate` runs its binary), or move what xtask needs into a crate of its own",
         ));
     }
+    if let Some(orchestrator) = orchestrator_in_contract_tree(packages, &reached, &name_of) {
+        return Ok(orchestrator_dependency(orchestrator));
+    }
+
+    let offenders = driver_offenders(&metadata, packages);
+    if !offenders.is_empty() {
+        return Ok(Verdict::fail(
+            format!("only aiblox-kb may run SQL, but {}", offenders.join(", ")),
+            "go through aiblox-kb's repositories (add a query to queries/ if one is missing) and remove the driver dependency",
+        ));
+    }
+    Ok(Verdict::Pass(format!(
+        "aiblox-kb's {} dependencies hold nothing of the orchestrator; xtask holds no contract crate; only the contract and tooling use a PostgreSQL driver",
+        reached.len()
+    )))
+}
+
+/// The resolved dependency graph, by package id, with only normal and build dependencies
+/// (what a crate needs to build and run; not what its tests need).
+fn runtime_edges(metadata: &Value) -> anyhow::Result<HashMap<&str, Vec<&str>>> {
+    let nodes = metadata["resolve"]["nodes"]
+        .as_array()
+        .context("metadata without resolve graph")?;
+    Ok(nodes
+        .iter()
+        .filter_map(|node| {
+            let deps = node["deps"].as_array()?.iter().filter(|dep| {
+                dep["dep_kinds"].as_array().is_some_and(|kinds| {
+                    kinds
+                        .iter()
+                        .any(|kind| kind["kind"].is_null() || kind["kind"] == "build")
+                })
+            });
+            Some((
+                node["id"].as_str()?,
+                deps.filter_map(|dep| dep["pkg"].as_str()).collect(),
+            ))
+        })
+        .collect())
+}
+
+/// An `aiblox-orchestrator*` package among aiblox-kb's declared (non-dev) dependencies or in
+/// its dependency tree (`reached`, by package id).
+fn orchestrator_in_contract_tree<'a>(
+    packages: &'a [Value],
+    reached: &BTreeSet<&'a str>,
+    name_of: &HashMap<&'a str, &'a str>,
+) -> Option<&'a str> {
     // Declared dependencies count too, even those cargo ignores (a crate without a library).
     let declared = packages
         .iter()
@@ -105,14 +135,14 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
         .filter(|dep| dep["kind"] != "dev")
         .filter_map(|dep| dep["name"].as_str());
     let in_tree = reached.iter().filter_map(|id| name_of.get(id).copied());
-    if let Some(orchestrator) = declared
+    declared
         .chain(in_tree)
         .find(|name| name.starts_with("aiblox-orchestrator"))
-    {
-        return Ok(orchestrator_dependency(orchestrator));
-    }
+}
 
-    // Direct driver dependencies of workspace members (normal and build; tests may reach beneath).
+/// Each direct driver dependency (normal and build; tests may reach beneath) of a workspace
+/// member not allowed one, as "member depends on driver".
+fn driver_offenders(metadata: &Value, packages: &[Value]) -> Vec<String> {
     let members: BTreeSet<&str> = metadata["workspace_members"]
         .as_array()
         .into_iter()
@@ -135,16 +165,7 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
             }
         }
     }
-    if !offenders.is_empty() {
-        return Ok(Verdict::fail(
-            format!("only aiblox-kb may run SQL, but {}", offenders.join(", ")),
-            "go through aiblox-kb's repositories (add a query to queries/ if one is missing) and remove the driver dependency",
-        ));
-    }
-    Ok(Verdict::Pass(format!(
-        "aiblox-kb's {} dependencies hold nothing of the orchestrator; xtask holds no contract crate; only the contract and tooling use a PostgreSQL driver",
-        reached.len()
-    )))
+    offenders
 }
 
 /// Every package `start` depends on (normal and build dependencies), transitively.

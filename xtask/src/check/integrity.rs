@@ -2,12 +2,13 @@
 //! `schema/migrations.sum` lists exactly the migrations of `schema/`.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 
 use super::{Options, Verdict, or_fail};
 use crate::codegen::migration_files;
-use crate::contract_record;
+use crate::contract_record::{self, ContractRecord};
 use crate::migrations_sum::{self, MigrationsSum};
 use crate::workspace::Workspace;
 
@@ -28,47 +29,12 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
             ));
         }
     };
-    let mut current = BTreeMap::new();
-    for path in &files {
-        let sql = std::fs::read_to_string(path)
-            .with_context(|| format!("could not read {}", path.display()))?;
-        current.insert(
-            path.file_name()
-                .expect("named")
-                .to_string_lossy()
-                .into_owned(),
-            aiblox_sqlfile::checksum(&sql),
-        );
-    }
+    let current = checksums(&files)?;
 
-    if let Some(record) = contract_record::latest(workspace)? {
-        for (name, released) in &record.sum.migrations {
-            match current.get(name) {
-                None => {
-                    return Ok(Verdict::fail(
-                        format!(
-                            "{name} was released in contract {} and is gone from schema/ (deleted or renumbered)",
-                            record.version
-                        ),
-                        format!(
-                            "restore schema/{name} as released; put further changes in a new migration"
-                        ),
-                    ));
-                }
-                Some(now) if now != released => {
-                    return Ok(Verdict::fail(
-                        format!(
-                            "{name} was released in contract {} and has been edited since (released checksum {released}, now {now})",
-                            record.version
-                        ),
-                        format!(
-                            "restore schema/{name} as released (applied migrations are never edited) and put the change in a new migration"
-                        ),
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
+    if let Some(record) = contract_record::latest(workspace)?
+        && let Some(broken) = changed_since_release(&record, &current)
+    {
+        return Ok(broken);
     }
 
     let sum_path = workspace.schema_dir().join(migrations_sum::FILE_NAME);
@@ -88,27 +54,11 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
         }
     };
     if sum.migrations != current {
-        let mut differences = Vec::new();
-        for (name, checksum) in &current {
-            match sum.migrations.get(name) {
-                None => differences.push(format!("{name} is not listed")),
-                Some(listed) if listed != checksum => {
-                    differences.push(format!("{name} changed since it was listed"))
-                }
-                Some(_) => {}
-            }
-        }
-        differences.extend(
-            sum.migrations
-                .keys()
-                .filter(|name| !current.contains_key(*name))
-                .map(|name| format!("{name} is listed but missing")),
-        );
         return Ok(Verdict::fail(
             format!(
                 "schema/{} does not match schema/: {}",
                 migrations_sum::FILE_NAME,
-                differences.join("; ")
+                sum_differences(&sum, &current).join("; ")
             ),
             "run `cargo xtask codegen` and commit schema/migrations.sum",
         ));
@@ -117,6 +67,81 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
         "{} migrations match schema/migrations.sum and the released ones are untouched",
         current.len()
     )))
+}
+
+/// The checksum of each migration file, by file name.
+fn checksums(files: &[PathBuf]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut current = BTreeMap::new();
+    for path in files {
+        let sql = std::fs::read_to_string(path)
+            .with_context(|| format!("could not read {}", path.display()))?;
+        current.insert(
+            path.file_name()
+                .expect("named")
+                .to_string_lossy()
+                .into_owned(),
+            aiblox_sqlfile::checksum(&sql),
+        );
+    }
+    Ok(current)
+}
+
+/// The failure for the first migration released in `record` that is gone from the `current`
+/// ones or has been edited since; `None` when every released migration is untouched.
+fn changed_since_release(
+    record: &ContractRecord,
+    current: &BTreeMap<String, String>,
+) -> Option<Verdict> {
+    for (name, released) in &record.sum.migrations {
+        match current.get(name) {
+            None => {
+                return Some(Verdict::fail(
+                    format!(
+                        "{name} was released in contract {} and is gone from schema/ (deleted or renumbered)",
+                        record.version
+                    ),
+                    format!(
+                        "restore schema/{name} as released; put further changes in a new migration"
+                    ),
+                ));
+            }
+            Some(now) if now != released => {
+                return Some(Verdict::fail(
+                    format!(
+                        "{name} was released in contract {} and has been edited since (released checksum {released}, now {now})",
+                        record.version
+                    ),
+                    format!(
+                        "restore schema/{name} as released (applied migrations are never edited) and put the change in a new migration"
+                    ),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    None
+}
+
+/// How the sum file differs from the `current` migrations: those not listed, changed since
+/// they were listed, then listed but missing.
+fn sum_differences(sum: &MigrationsSum, current: &BTreeMap<String, String>) -> Vec<String> {
+    let mut differences = Vec::new();
+    for (name, checksum) in current {
+        match sum.migrations.get(name) {
+            None => differences.push(format!("{name} is not listed")),
+            Some(listed) if listed != checksum => {
+                differences.push(format!("{name} changed since it was listed"))
+            }
+            Some(_) => {}
+        }
+    }
+    differences.extend(
+        sum.migrations
+            .keys()
+            .filter(|name| !current.contains_key(*name))
+            .map(|name| format!("{name} is listed but missing")),
+    );
+    differences
 }
 
 #[cfg(test)]

@@ -290,64 +290,21 @@ fn is_test_only(attrs: &[syn::Attribute]) -> bool {
     })
 }
 
+/// Adds a line for each public item of `items`, declared in `module`, and of the inline
+/// modules among them.
 fn collect(module: &str, items: &[Item], lines: &mut Vec<String>) {
     for item in items {
         match item {
             Item::Struct(item) if is_pub(&item.vis) && !is_test_only(&item.attrs) => {
-                let name = format!("{module}::{}", item.ident);
-                lines.push(format!(
-                    "pub struct {name}{}{}",
-                    tokens(&item.generics),
-                    non_exhaustive(&item.attrs)
-                ));
-                for field in item.fields.iter().filter(|field| is_pub(&field.vis)) {
-                    let field_name = field
-                        .ident
-                        .as_ref()
-                        .map_or_else(|| "_".to_owned(), ToString::to_string);
-                    lines.push(format!(
-                        "pub field {name}.{field_name}: {}",
-                        tokens(&field.ty)
-                    ));
-                }
+                collect_struct(module, item, lines);
             }
             Item::Enum(item) if is_pub(&item.vis) && !is_test_only(&item.attrs) => {
-                let name = format!("{module}::{}", item.ident);
-                lines.push(format!(
-                    "pub enum {name}{}{}",
-                    tokens(&item.generics),
-                    non_exhaustive(&item.attrs)
-                ));
-                for variant in &item.variants {
-                    lines.push(format!(
-                        "variant {name}::{}{}{}",
-                        variant.ident,
-                        fields_without_attributes(&variant.fields),
-                        non_exhaustive(&variant.attrs)
-                    ));
-                }
+                collect_enum(module, item, lines);
             }
             Item::Fn(item) if is_pub(&item.vis) && !is_test_only(&item.attrs) => {
                 lines.push(format!("pub {}", signature(module, &item.sig)));
             }
-            Item::Trait(item) if is_pub(&item.vis) => {
-                let name = format!("{module}::{}", item.ident);
-                let supertraits = tokens(&item.supertraits);
-                let bounds = if supertraits.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {supertraits}")
-                };
-                lines.push(format!(
-                    "pub trait {name}{}{bounds}",
-                    tokens(&item.generics)
-                ));
-                for trait_item in &item.items {
-                    if let syn::TraitItem::Fn(function) = trait_item {
-                        lines.push(format!("trait {}", signature(&name, &function.sig)));
-                    }
-                }
-            }
+            Item::Trait(item) if is_pub(&item.vis) => collect_trait(module, item, lines),
             Item::Const(item) if is_pub(&item.vis) => lines.push(format!(
                 "pub const {module}::{}: {}",
                 item.ident,
@@ -371,31 +328,95 @@ fn collect(module: &str, items: &[Item], lines: &mut Vec<String>) {
                     collect(&format!("{module}::{}", item.ident), inner, lines);
                 }
             }
-            Item::Impl(item) if !is_test_only(&item.attrs) => {
-                let self_ty = tokens(&item.self_ty);
-                if let Some((trait_path, _)) = &item.trait_ {
-                    lines.push(format!(
-                        "impl{} {} for {module}::{self_ty}",
-                        tokens(&item.generics),
-                        tokens(trait_path)
-                    ));
-                    continue;
-                }
-                for impl_item in &item.items {
-                    match impl_item {
-                        ImplItem::Fn(function) if is_pub(&function.vis) => lines.push(format!(
-                            "pub {}",
-                            signature(&format!("{module}::{self_ty}"), &function.sig)
-                        )),
-                        ImplItem::Const(constant) if is_pub(&constant.vis) => lines.push(format!(
-                            "pub const {module}::{self_ty}::{}: {}",
-                            constant.ident,
-                            tokens(&constant.ty)
-                        )),
-                        _ => {}
-                    }
-                }
-            }
+            Item::Impl(item) if !is_test_only(&item.attrs) => collect_impl(module, item, lines),
+            _ => {}
+        }
+    }
+}
+
+/// A public struct's line (with its generics, and whether it is non-exhaustive) and one line
+/// per public field.
+fn collect_struct(module: &str, item: &syn::ItemStruct, lines: &mut Vec<String>) {
+    let name = format!("{module}::{}", item.ident);
+    lines.push(format!(
+        "pub struct {name}{}{}",
+        tokens(&item.generics),
+        non_exhaustive(&item.attrs)
+    ));
+    for field in item.fields.iter().filter(|field| is_pub(&field.vis)) {
+        let field_name = field
+            .ident
+            .as_ref()
+            .map_or_else(|| "_".to_owned(), ToString::to_string);
+        lines.push(format!(
+            "pub field {name}.{field_name}: {}",
+            tokens(&field.ty)
+        ));
+    }
+}
+
+/// A public enum's line (with its generics, and whether it is non-exhaustive) and one line
+/// per variant, with its fields.
+fn collect_enum(module: &str, item: &syn::ItemEnum, lines: &mut Vec<String>) {
+    let name = format!("{module}::{}", item.ident);
+    lines.push(format!(
+        "pub enum {name}{}{}",
+        tokens(&item.generics),
+        non_exhaustive(&item.attrs)
+    ));
+    for variant in &item.variants {
+        lines.push(format!(
+            "variant {name}::{}{}{}",
+            variant.ident,
+            fields_without_attributes(&variant.fields),
+            non_exhaustive(&variant.attrs)
+        ));
+    }
+}
+
+/// A public trait's line (with its generics and supertraits) and one line per method.
+fn collect_trait(module: &str, item: &syn::ItemTrait, lines: &mut Vec<String>) {
+    let name = format!("{module}::{}", item.ident);
+    let supertraits = tokens(&item.supertraits);
+    let bounds = if supertraits.is_empty() {
+        String::new()
+    } else {
+        format!(": {supertraits}")
+    };
+    lines.push(format!(
+        "pub trait {name}{}{bounds}",
+        tokens(&item.generics)
+    ));
+    for trait_item in &item.items {
+        if let syn::TraitItem::Fn(function) = trait_item {
+            lines.push(format!("trait {}", signature(&name, &function.sig)));
+        }
+    }
+}
+
+/// A trait implementation's line; or, for an inherent implementation, one line per public
+/// method and constant.
+fn collect_impl(module: &str, item: &syn::ItemImpl, lines: &mut Vec<String>) {
+    let self_ty = tokens(&item.self_ty);
+    if let Some((trait_path, _)) = &item.trait_ {
+        lines.push(format!(
+            "impl{} {} for {module}::{self_ty}",
+            tokens(&item.generics),
+            tokens(trait_path)
+        ));
+        return;
+    }
+    for impl_item in &item.items {
+        match impl_item {
+            ImplItem::Fn(function) if is_pub(&function.vis) => lines.push(format!(
+                "pub {}",
+                signature(&format!("{module}::{self_ty}"), &function.sig)
+            )),
+            ImplItem::Const(constant) if is_pub(&constant.vis) => lines.push(format!(
+                "pub const {module}::{self_ty}::{}: {}",
+                constant.ident,
+                tokens(&constant.ty)
+            )),
             _ => {}
         }
     }

@@ -32,28 +32,62 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
         SemVer::parse(&workspace.kb_version()?).context("aiblox-kb's version is not semver")?;
     let schema_version = SemVer::parse(&workspace.kb_schema_version()?)
         .context("aiblox-kb's schema-version is not semver")?;
-    let recorded_schema = &record.schema_version;
     if fingerprint == record.sum.fingerprint {
-        if schema_version != *recorded_schema {
-            return Ok(Verdict::fail(
-                format!(
-                    "schema/ and queries/ are those of recorded contract {}, whose schema version is \
-                     {recorded_schema}, but the schema version is {schema_version}",
-                    record.version
-                ),
-                format!(
-                    "set schema-version back to {recorded_schema} in aiblox-kb/Cargo.toml: it moves \
-                     only with schema/ and queries/"
-                ),
-            ));
-        }
-        return Ok(Verdict::Pass(format!(
-            "schema/ and queries/ are those of recorded contract {} (schema version {recorded_schema})",
-            record.version
-        )));
+        return Ok(unchanged_contract(&record, &schema_version));
     }
-    if version <= record.version {
-        return Ok(Verdict::fail(
+    if let Some(missing) = missing_bump(&record, &version, &schema_version) {
+        return Ok(missing);
+    }
+    let breaking = breaking_changes(workspace, &record)?;
+    if !breaking.is_empty()
+        && let Some(too_small) = bump_too_small(&record, &version, &schema_version, &breaking)
+    {
+        return Ok(too_small);
+    }
+    let kind = if breaking.is_empty() {
+        "additive"
+    } else {
+        "breaking"
+    };
+    Ok(Verdict::Pass(format!(
+        "{kind} change since contract {}, versioned {version} (schema version {schema_version})",
+        record.version
+    )))
+}
+
+/// The verdict when schema/ and queries/ are those of `record`: the schema version must be
+/// the recorded one.
+fn unchanged_contract(record: &ContractRecord, schema_version: &SemVer) -> Verdict {
+    let recorded_schema = &record.schema_version;
+    if schema_version != recorded_schema {
+        return Verdict::fail(
+            format!(
+                "schema/ and queries/ are those of recorded contract {}, whose schema version is \
+                 {recorded_schema}, but the schema version is {schema_version}",
+                record.version
+            ),
+            format!(
+                "set schema-version back to {recorded_schema} in aiblox-kb/Cargo.toml: it moves \
+                 only with schema/ and queries/"
+            ),
+        );
+    }
+    Verdict::Pass(format!(
+        "schema/ and queries/ are those of recorded contract {} (schema version {recorded_schema})",
+        record.version
+    ))
+}
+
+/// The failure when schema/ or queries/ changed since `record` but aiblox-kb's version or the
+/// schema version is not greater than the recorded one; `None` when both moved up.
+fn missing_bump(
+    record: &ContractRecord,
+    version: &SemVer,
+    schema_version: &SemVer,
+) -> Option<Verdict> {
+    let recorded_schema = &record.schema_version;
+    if *version <= record.version {
+        return Some(Verdict::fail(
             format!(
                 "schema/ or queries/ changed since contract {} was recorded, but aiblox-kb is still {version}",
                 record.version
@@ -66,8 +100,8 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
             ),
         ));
     }
-    if schema_version <= *recorded_schema {
-        return Ok(Verdict::fail(
+    if schema_version <= recorded_schema {
+        return Some(Verdict::fail(
             format!(
                 "schema/ or queries/ changed since contract {} (schema version {recorded_schema}) was recorded, \
                  but the schema version is still {schema_version}",
@@ -81,49 +115,48 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
             ),
         ));
     }
-    let breaking = breaking_changes(workspace, &record)?;
-    if !breaking.is_empty() {
-        let compatible = [
-            (
-                "aiblox-kb",
-                &record.version,
-                &version,
-                "in aiblox-kb/Cargo.toml",
-            ),
-            (
-                "the schema version",
-                recorded_schema,
-                &schema_version,
-                "in aiblox-kb/Cargo.toml's [package.metadata.contract]",
-            ),
-        ]
-        .into_iter()
-        .find(|(_, recorded, current, _)| semver_compatible(recorded, current));
-        if let Some((what, recorded, current, place)) = compatible {
-            return Ok(Verdict::fail(
-                format!(
-                    "the change since contract {} is breaking ({}), but {what} {current} is semver-compatible \
-                     with {recorded}",
-                    record.version,
-                    breaking.join("; ")
-                ),
-                format!(
-                    "bump {what} to {} (a breaking version) {place}, or make the change additive in \
-                     expand/contract steps (docs/migrations.md)",
-                    next_breaking(recorded)
-                ),
-            ));
-        }
-    }
-    let kind = if breaking.is_empty() {
-        "additive"
-    } else {
-        "breaking"
-    };
-    Ok(Verdict::Pass(format!(
-        "{kind} change since contract {}, versioned {version} (schema version {schema_version})",
-        record.version
-    )))
+    None
+}
+
+/// The failure when the change since `record` is `breaking` but aiblox-kb's version or the
+/// schema version is still semver-compatible with the recorded one; `None` when both made a
+/// breaking bump.
+fn bump_too_small(
+    record: &ContractRecord,
+    version: &SemVer,
+    schema_version: &SemVer,
+    breaking: &[String],
+) -> Option<Verdict> {
+    let compatible = [
+        (
+            "aiblox-kb",
+            &record.version,
+            version,
+            "in aiblox-kb/Cargo.toml",
+        ),
+        (
+            "the schema version",
+            &record.schema_version,
+            schema_version,
+            "in aiblox-kb/Cargo.toml's [package.metadata.contract]",
+        ),
+    ]
+    .into_iter()
+    .find(|(_, recorded, current, _)| semver_compatible(recorded, current));
+    let (what, recorded, current, place) = compatible?;
+    Some(Verdict::fail(
+        format!(
+            "the change since contract {} is breaking ({}), but {what} {current} is semver-compatible \
+             with {recorded}",
+            record.version,
+            breaking.join("; ")
+        ),
+        format!(
+            "bump {what} to {} (a breaking version) {place}, or make the change additive in \
+             expand/contract steps (docs/migrations.md)",
+            next_breaking(recorded)
+        ),
+    ))
 }
 
 /// What the working tree removes or alters compared with `record`: tables, columns (and their

@@ -49,20 +49,8 @@ async fn run(args: ServiceArgs) -> anyhow::Result<()> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let orchestrator = sibling("aiblox-orchestrator", args.orchestrator.clone())?;
     let ingest = sibling("aiblox-ingest", args.ingest.clone())?;
-    let corpus = match args.corpus.clone().or_else(service::default_corpus) {
-        Some(corpus) => corpus,
-        None => bail!(
-            "the PostgreSQL documentation is not installed: apt-get install postgresql-doc-15 \
-             (or pass --corpus DIR)"
-        ),
-    };
-    let questions_file = args.questions.clone().unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/retrieval/pgdocs-dev.jsonl")
-    });
-    let questions = service::questions(&questions_file)?;
-    if questions.is_empty() {
-        bail!("{} holds no question", questions_file.display());
-    }
+    let corpus = corpus_dir(&args)?;
+    let questions = load_questions(&args)?;
     Command::new("wrk")
         .arg("--version")
         .output()
@@ -73,20 +61,7 @@ async fn run(args: ServiceArgs) -> anyhow::Result<()> {
         Some(url) => BenchServer::external(url),
         None => BenchServer::start_own(&settings).await?,
     };
-    let ingesting = Instant::now();
-    let status = Command::new(&ingest)
-        // Pages only: a docs directory's .jsonl files are not items (the eval's questions).
-        .args(["--source", "pgdocs", "--types", "html,md,txt"])
-        .arg(&corpus)
-        .env("AIBLOX_KB_DATABASE_URL", server.kb_url())
-        .status()
-        .with_context(|| format!("could not run {}", ingest.display()))?;
-    if !status.success() {
-        bail!("ingesting {} failed ({status})", corpus.display());
-    }
-    let ingest_s = ingesting.elapsed().as_secs_f64();
-    server.admin("VACUUM (ANALYZE)").await?;
-    server.admin("CHECKPOINT").await?;
+    let ingest_s = ingest_corpus(&ingest, &corpus, &server).await?;
 
     let listen = format!("127.0.0.1:{}", service::free_port()?);
     let service = Service::start(
@@ -99,6 +74,102 @@ async fn run(args: ServiceArgs) -> anyhow::Result<()> {
         Some(_) => Some(wait_for_index(&service, &listen)?),
         None => None,
     };
+    let script_path = write_wrk_script(&args, &questions)?;
+    let url = format!("http://{listen}");
+    let outcome = measure(&args, &server, &service, &script_path, &url);
+    let _ = std::fs::remove_file(&script_path);
+    let (warmup, measured, service_cpu, cpu) = outcome?;
+    let peak_rss = service.peak_rss_bytes();
+    drop(service);
+    let pgbench_tps = pgbench_select_only(&server, &args)?;
+
+    let rps = measured.requests_per_second();
+    let ratio = pgbench_tps.map(|tps| rps / tps);
+    let report = json!({
+        "impl": "aiblox-orchestrator",
+        "started_at": started_at,
+        "env": report_env(server.version().await?, &settings),
+        "corpus": { "path": corpus.display().to_string(), "ingest_s": round(ingest_s, 2) },
+        "params": report_params(&args, questions.len()),
+        "indexing": indexing,
+        "warmup": { "requests": warmup.requests, "errors": warmup.errors() },
+        "requests": measured.requests,
+        "requests_per_s": round(rps, 1),
+        "pgbench_select_only_tps": pgbench_tps.map(|tps| round(tps, 1)),
+        "requests_per_s_over_pgbench": ratio.map(|r| round(r, 4)),
+        "p50_ms": round(measured.p50_us as f64 / 1000.0, 3),
+        "p99_ms": round(measured.p99_us as f64 / 1000.0, 3),
+        "max_ms": round(measured.max_us as f64 / 1000.0, 3),
+        "errors": report_errors(&measured),
+        "service_peak_rss_mb": peak_rss.map(|bytes| round(bytes as f64 / 1048576.0, 1)),
+        "service_cpu_s": service_cpu.map(|s| round(s, 2)),
+        "server_cpu_s": cpu.server.map(|s| round(s, 2)),
+        "machine_busy_cpu_s": round(cpu.machine_busy, 2),
+    });
+    print_summary(&args, &measured, pgbench_tps, peak_rss, service_cpu, &cpu);
+    if let Some(path) = &args.json_out {
+        let text = serde_json::to_string_pretty(&report)?;
+        std::fs::write(path, format!("{text}\n"))
+            .with_context(|| format!("could not write {}", path.display()))?;
+        eprintln!("JSON report: {}", path.display());
+    }
+    if args.fail_on_errors && (measured.requests == 0 || measured.errors() > 0) {
+        bail!(
+            "{} requests, {} errors: the service did not answer every request",
+            measured.requests,
+            measured.errors()
+        );
+    }
+    Ok(())
+}
+
+/// The corpus to ingest: `--corpus`, else the installed PostgreSQL documentation.
+fn corpus_dir(args: &ServiceArgs) -> anyhow::Result<PathBuf> {
+    match args.corpus.clone().or_else(service::default_corpus) {
+        Some(corpus) => Ok(corpus),
+        None => bail!(
+            "the PostgreSQL documentation is not installed: apt-get install postgresql-doc-15 \
+             (or pass --corpus DIR)"
+        ),
+    }
+}
+
+/// The questions the load asks: those of `--questions`, else of the pgdocs development set;
+/// fails when there are none.
+fn load_questions(args: &ServiceArgs) -> anyhow::Result<Vec<String>> {
+    let questions_file = args.questions.clone().unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/retrieval/pgdocs-dev.jsonl")
+    });
+    let questions = service::questions(&questions_file)?;
+    if questions.is_empty() {
+        bail!("{} holds no question", questions_file.display());
+    }
+    Ok(questions)
+}
+
+/// Ingests `corpus` with the ingestion block, then vacuums and checkpoints the server;
+/// returns the seconds the ingestion took.
+async fn ingest_corpus(ingest: &Path, corpus: &Path, server: &BenchServer) -> anyhow::Result<f64> {
+    let ingesting = Instant::now();
+    let status = Command::new(ingest)
+        // Pages only: a docs directory's .jsonl files are not items (the eval's questions).
+        .args(["--source", "pgdocs", "--types", "html,md,txt"])
+        .arg(corpus)
+        .env("AIBLOX_KB_DATABASE_URL", server.kb_url())
+        .status()
+        .with_context(|| format!("could not run {}", ingest.display()))?;
+    if !status.success() {
+        bail!("ingesting {} failed ({status})", corpus.display());
+    }
+    let ingest_s = ingesting.elapsed().as_secs_f64();
+    server.admin("VACUUM (ANALYZE)").await?;
+    server.admin("CHECKPOINT").await?;
+    Ok(ingest_s)
+}
+
+/// Writes the wrk script that posts the questions to `/v1/query` (with `--top-k` and
+/// `--mode`) to a temporary file; returns its path.
+fn write_wrk_script(args: &ServiceArgs, questions: &[String]) -> anyhow::Result<PathBuf> {
     let bodies: Vec<String> = questions
         .iter()
         .map(|question| {
@@ -112,66 +183,73 @@ async fn run(args: ServiceArgs) -> anyhow::Result<()> {
     let script_path = std::env::temp_dir().join(format!("aiblox-wrk-{}.lua", std::process::id()));
     std::fs::write(&script_path, service::wrk_script("/v1/query", &bodies))
         .with_context(|| format!("could not write {}", script_path.display()))?;
-    let url = format!("http://{listen}");
-    let outcome = measure(&args, &server, &service, &script_path, &url);
-    let _ = std::fs::remove_file(&script_path);
-    let (warmup, measured, service_cpu, cpu) = outcome?;
-    let peak_rss = service.peak_rss_bytes();
-    drop(service);
-    let pgbench_tps = if args.pgbench_seconds > 0 {
-        eprintln!(
-            "pgbench -i -s 10; pgbench -S -M prepared -c 16 -j 2 -T {} ...",
-            args.pgbench_seconds
-        );
-        Some(server.pgbench_select_only(10, 16, 2, args.pgbench_seconds)?)
-    } else {
-        None
-    };
+    Ok(script_path)
+}
 
+/// pgbench's select-only run on the same server, in transactions per second; `None` when
+/// `--pgbench-seconds` is 0.
+fn pgbench_select_only(server: &BenchServer, args: &ServiceArgs) -> anyhow::Result<Option<f64>> {
+    if args.pgbench_seconds == 0 {
+        return Ok(None);
+    }
+    eprintln!(
+        "pgbench -i -s 10; pgbench -S -M prepared -c 16 -j 2 -T {} ...",
+        args.pgbench_seconds
+    );
+    Ok(Some(server.pgbench_select_only(
+        10,
+        16,
+        2,
+        args.pgbench_seconds,
+    )?))
+}
+
+/// The report's `env` section: the server's version and settings, and the machine's CPUs.
+fn report_env(postgres_version: String, settings: &[String]) -> serde_json::Value {
+    json!({
+        "postgres": postgres_version,
+        "server_settings": settings,
+        "cpus": std::thread::available_parallelism().map_or(0, usize::from),
+    })
+}
+
+/// The report's `params` section: how the load ran.
+fn report_params(args: &ServiceArgs, questions: usize) -> serde_json::Value {
+    json!({
+        "load_generator": "wrk",
+        "connections": args.connections,
+        "threads": args.threads,
+        "seconds": args.seconds,
+        "warmup_seconds": args.warmup_seconds,
+        "questions": questions,
+        "top_k": args.top_k,
+        "mode": args.mode,
+        "embedding_model": args.embedding_model.as_ref().map(|dir| dir.display().to_string()),
+    })
+}
+
+/// The report's `errors` section: the measured run's errors, in total and by kind.
+fn report_errors(measured: &service::WrkResult) -> serde_json::Value {
+    json!({
+        "total": measured.errors(),
+        "non_2xx": measured.non_2xx,
+        "connect": measured.connect_errors,
+        "read": measured.read_errors,
+        "write": measured.write_errors,
+        "timeout": measured.timeouts,
+    })
+}
+
+/// Prints the one-line summary of the measured run.
+fn print_summary(
+    args: &ServiceArgs,
+    measured: &service::WrkResult,
+    pgbench_tps: Option<f64>,
+    peak_rss: Option<u64>,
+    service_cpu: Option<f64>,
+    cpu: &aiblox_bench::cpu::CpuSpent,
+) {
     let rps = measured.requests_per_second();
-    let ratio = pgbench_tps.map(|tps| rps / tps);
-    let report = json!({
-        "impl": "aiblox-orchestrator",
-        "started_at": started_at,
-        "env": {
-            "postgres": server.version().await?,
-            "server_settings": settings,
-            "cpus": std::thread::available_parallelism().map_or(0, usize::from),
-        },
-        "corpus": { "path": corpus.display().to_string(), "ingest_s": round(ingest_s, 2) },
-        "params": {
-            "load_generator": "wrk",
-            "connections": args.connections,
-            "threads": args.threads,
-            "seconds": args.seconds,
-            "warmup_seconds": args.warmup_seconds,
-            "questions": questions.len(),
-            "top_k": args.top_k,
-            "mode": args.mode,
-            "embedding_model": args.embedding_model.as_ref().map(|dir| dir.display().to_string()),
-        },
-        "indexing": indexing,
-        "warmup": { "requests": warmup.requests, "errors": warmup.errors() },
-        "requests": measured.requests,
-        "requests_per_s": round(rps, 1),
-        "pgbench_select_only_tps": pgbench_tps.map(|tps| round(tps, 1)),
-        "requests_per_s_over_pgbench": ratio.map(|r| round(r, 4)),
-        "p50_ms": round(measured.p50_us as f64 / 1000.0, 3),
-        "p99_ms": round(measured.p99_us as f64 / 1000.0, 3),
-        "max_ms": round(measured.max_us as f64 / 1000.0, 3),
-        "errors": {
-            "total": measured.errors(),
-            "non_2xx": measured.non_2xx,
-            "connect": measured.connect_errors,
-            "read": measured.read_errors,
-            "write": measured.write_errors,
-            "timeout": measured.timeouts,
-        },
-        "service_peak_rss_mb": peak_rss.map(|bytes| round(bytes as f64 / 1048576.0, 1)),
-        "service_cpu_s": service_cpu.map(|s| round(s, 2)),
-        "server_cpu_s": cpu.server.map(|s| round(s, 2)),
-        "machine_busy_cpu_s": round(cpu.machine_busy, 2),
-    });
     println!(
         "service: {rps:.1} requests/s{}, p50 {:.2} ms, p99 {:.2} ms, {} errors, peak RSS {} \
          ({} requests in {} s, {} connections; service CPU {} s, PostgreSQL CPU {} s)",
@@ -193,20 +271,6 @@ async fn run(args: ServiceArgs) -> anyhow::Result<()> {
         cpu.server
             .map_or_else(|| "?".to_owned(), |s| format!("{s:.1}")),
     );
-    if let Some(path) = &args.json_out {
-        let text = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, format!("{text}\n"))
-            .with_context(|| format!("could not write {}", path.display()))?;
-        eprintln!("JSON report: {}", path.display());
-    }
-    if args.fail_on_errors && (measured.requests == 0 || measured.errors() > 0) {
-        bail!(
-            "{} requests, {} errors: the service did not answer every request",
-            measured.requests,
-            measured.errors()
-        );
-    }
-    Ok(())
 }
 
 /// Waits until the service has embedded the whole corpus, drawing a progress bar on stderr;
