@@ -209,11 +209,11 @@ pub struct Setting {
     /// A valid value other than the default: shown when a value is refused, and set from each
     /// source by the table's own test.
     example: &'static str,
-    target: Target,
+    slot: Slot,
 }
 
-/// Where a setting's value goes.
-enum Target {
+/// Where a setting's value goes in the settings (its slot).
+enum Slot {
     /// A field of [`Settings`].
     Field(fn(&mut Settings) -> &mut dyn Value),
     /// The contract's database URL (read first: every other setting is applied over it).
@@ -239,15 +239,15 @@ impl Setting {
 
     /// Its default in words, for `--help`.
     pub fn default_text(&self) -> String {
-        match self.target {
-            Target::DatabaseUrl => "none (required; a secret)".to_owned(),
-            Target::DatabaseSchema => KbConfig::DEFAULT_SCHEMA.to_owned(),
-            Target::DatabaseMigrationUrl => "none (the database URL; a secret)".to_owned(),
-            Target::DatabaseReadUrls => "none (reads go to the database URL; secrets)".to_owned(),
-            Target::DatabaseMaxReplicaLag => {
+        match self.slot {
+            Slot::DatabaseUrl => "none (required; a secret)".to_owned(),
+            Slot::DatabaseSchema => KbConfig::DEFAULT_SCHEMA.to_owned(),
+            Slot::DatabaseMigrationUrl => "none (the database URL; a secret)".to_owned(),
+            Slot::DatabaseReadUrls => "none (reads go to the database URL; secrets)".to_owned(),
+            Slot::DatabaseMaxReplicaLag => {
                 KbConfig::DEFAULT_MAX_REPLICA_LAG.as_millis().to_string()
             }
-            Target::Field(_) => match self.show(&Settings::with_defaults(placeholder_database())) {
+            Slot::Field(_) => match self.show(&Settings::with_defaults(placeholder_database())) {
                 Some(toml::Value::String(text)) => text,
                 Some(value) => value.to_string(),
                 None => "none".to_owned(),
@@ -257,28 +257,28 @@ impl Setting {
 
     /// Its value in `settings`, as TOML (none: unset).
     fn show(&self, settings: &Settings) -> Option<toml::Value> {
-        match self.target {
-            Target::DatabaseUrl => Some(toml::Value::String(settings.database.redacted_url())),
-            Target::DatabaseSchema => {
+        match self.slot {
+            Slot::DatabaseUrl => Some(toml::Value::String(settings.database.redacted_url())),
+            Slot::DatabaseSchema => {
                 Some(toml::Value::String(settings.database.schema().to_owned()))
             }
-            Target::DatabaseMigrationUrl => settings
+            Slot::DatabaseMigrationUrl => settings
                 .database
                 .redacted_migration_url()
                 .map(toml::Value::String),
-            Target::DatabaseReadUrls => Some(settings.database.redacted_read_replicas().join(" "))
+            Slot::DatabaseReadUrls => Some(settings.database.redacted_read_replicas().join(" "))
                 .filter(|urls| !urls.is_empty())
                 .map(toml::Value::String),
-            Target::DatabaseMaxReplicaLag => Some(toml::Value::Integer(
+            Slot::DatabaseMaxReplicaLag => Some(toml::Value::Integer(
                 i64::try_from(settings.database.max_replica_lag().as_millis()).unwrap_or(i64::MAX),
             )),
-            Target::Field(field) => field(&mut settings.clone()).show(),
+            Slot::Field(field) => field(&mut settings.clone()).show(),
         }
     }
 
     /// Sets its field in `settings` from `text`: the reason when the text is not a value of it.
     fn apply(&self, settings: &mut Settings, text: &str) -> Result<(), String> {
-        let Target::Field(field) = self.target else {
+        let Slot::Field(field) = self.slot else {
             unreachable!("the database settings are applied before the others")
         };
         let value = field(settings);
@@ -305,7 +305,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: None,
         secret: false,
         example: "127.0.0.1:9000",
-        target: Target::Field(|s| &mut s.listen),
+        slot: Slot::Field(|s| &mut s.listen),
     },
     Setting {
         key: "migrate_on_start",
@@ -315,7 +315,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: None,
         secret: false,
         example: "false",
-        target: Target::Field(|s| &mut s.migrate_on_start),
+        slot: Slot::Field(|s| &mut s.migrate_on_start),
     },
     Setting {
         key: "database.url",
@@ -325,7 +325,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: None,
         secret: true,
         example: "postgresql://example:secret@db.example:5433/knowledge",
-        target: Target::DatabaseUrl,
+        slot: Slot::DatabaseUrl,
     },
     Setting {
         key: "database.schema",
@@ -335,7 +335,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: None,
         secret: false,
         example: "kb_example",
-        target: Target::DatabaseSchema,
+        slot: Slot::DatabaseSchema,
     },
     Setting {
         key: "database.migration_url",
@@ -345,7 +345,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: None,
         secret: true,
         example: "postgresql://example:secret@primary.example:5432/knowledge",
-        target: Target::DatabaseMigrationUrl,
+        slot: Slot::DatabaseMigrationUrl,
     },
     Setting {
         key: "database.read_urls",
@@ -355,7 +355,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: None,
         secret: true,
         example: "postgresql://example:secret@replica1.example/knowledge postgresql://example:secret@replica2.example/knowledge",
-        target: Target::DatabaseReadUrls,
+        slot: Slot::DatabaseReadUrls,
     },
     Setting {
         key: "database.max_replica_lag_ms",
@@ -365,7 +365,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: None,
         secret: false,
         example: "250",
-        target: Target::DatabaseMaxReplicaLag,
+        slot: Slot::DatabaseMaxReplicaLag,
     },
     Setting {
         key: "pool.max_size",
@@ -375,7 +375,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: Some((1, 1_000)),
         secret: false,
         example: "7",
-        target: Target::Field(|s| &mut s.pool.max_size),
+        slot: Slot::Field(|s| &mut s.pool.max_size),
     },
     Setting {
         key: "pool.wait_timeout_ms",
@@ -385,7 +385,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: Some((1, u32::MAX as u64)),
         secret: false,
         example: "1500",
-        target: Target::Field(|s| &mut s.pool.wait_timeout_ms),
+        slot: Slot::Field(|s| &mut s.pool.wait_timeout_ms),
     },
     Setting {
         key: "pool.connect_timeout_ms",
@@ -395,7 +395,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: Some((1, u32::MAX as u64)),
         secret: false,
         example: "2500",
-        target: Target::Field(|s| &mut s.pool.connect_timeout_ms),
+        slot: Slot::Field(|s| &mut s.pool.connect_timeout_ms),
     },
     Setting {
         key: "limits.request_timeout_ms",
@@ -405,7 +405,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: Some((1, u32::MAX as u64)),
         secret: false,
         example: "4000",
-        target: Target::Field(|s| &mut s.limits.request_timeout_ms),
+        slot: Slot::Field(|s| &mut s.limits.request_timeout_ms),
     },
     Setting {
         key: "limits.max_body_bytes",
@@ -415,7 +415,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: Some((256, 64 * 1024 * 1024)),
         secret: false,
         example: "32768",
-        target: Target::Field(|s| &mut s.limits.max_body_bytes),
+        slot: Slot::Field(|s| &mut s.limits.max_body_bytes),
     },
     Setting {
         key: "limits.max_query_chars",
@@ -425,7 +425,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: Some((1, 100_000)),
         secret: false,
         example: "1000",
-        target: Target::Field(|s| &mut s.limits.max_query_chars),
+        slot: Slot::Field(|s| &mut s.limits.max_query_chars),
     },
     Setting {
         key: "retrieval.candidates",
@@ -435,7 +435,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: Some((1, 1_000)),
         secret: false,
         example: "25",
-        target: Target::Field(|s| &mut s.retrieval.candidates),
+        slot: Slot::Field(|s| &mut s.retrieval.candidates),
     },
     Setting {
         key: "retrieval.chunk_max_bytes",
@@ -445,7 +445,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: Some((64, 1_000_000)),
         secret: false,
         example: "900",
-        target: Target::Field(|s| &mut s.retrieval.chunk_max_bytes),
+        slot: Slot::Field(|s| &mut s.retrieval.chunk_max_bytes),
     },
     Setting {
         key: "retrieval.chunk_overlap_bytes",
@@ -455,7 +455,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: Some((0, 500_000)),
         secret: false,
         example: "100",
-        target: Target::Field(|s| &mut s.retrieval.chunk_overlap_bytes),
+        slot: Slot::Field(|s| &mut s.retrieval.chunk_overlap_bytes),
     },
     Setting {
         key: "retrieval.max_chunks_per_item",
@@ -465,7 +465,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: Some((1, 50)),
         secret: false,
         example: "5",
-        target: Target::Field(|s| &mut s.retrieval.max_chunks_per_item),
+        slot: Slot::Field(|s| &mut s.retrieval.max_chunks_per_item),
     },
     Setting {
         key: "embedding.model",
@@ -475,7 +475,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: None,
         secret: false,
         example: "/nonexistent/model",
-        target: Target::Field(|s| &mut s.embedding.model),
+        slot: Slot::Field(|s| &mut s.embedding.model),
     },
     Setting {
         key: "embedding.precision",
@@ -485,7 +485,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: None,
         secret: false,
         example: "f32",
-        target: Target::Field(|s| &mut s.embedding.precision),
+        slot: Slot::Field(|s| &mut s.embedding.precision),
     },
     Setting {
         key: "log.format",
@@ -495,7 +495,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: None,
         secret: false,
         example: "json",
-        target: Target::Field(|s| &mut s.log.format),
+        slot: Slot::Field(|s| &mut s.log.format),
     },
     Setting {
         key: "log.level",
@@ -505,7 +505,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: None,
         secret: false,
         example: "debug",
-        target: Target::Field(|s| &mut s.log.level),
+        slot: Slot::Field(|s| &mut s.log.level),
     },
     Setting {
         key: "access.keys_file",
@@ -515,7 +515,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: None,
         secret: false,
         example: "/nonexistent/keys.toml",
-        target: Target::Field(|s| &mut s.access.keys_file),
+        slot: Slot::Field(|s| &mut s.access.keys_file),
     },
     Setting {
         key: "access.allow_anonymous",
@@ -525,7 +525,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: None,
         secret: false,
         example: "true",
-        target: Target::Field(|s| &mut s.access.allow_anonymous),
+        slot: Slot::Field(|s| &mut s.access.allow_anonymous),
     },
 ];
 
@@ -718,8 +718,8 @@ impl Overrides {
             ..Overrides::default()
         };
         for setting in &SETTINGS {
-            let found = match setting.target {
-                Target::DatabaseUrl => KbConfig::database_url_in_env(lookup),
+            let found = match setting.slot {
+                Slot::DatabaseUrl => KbConfig::database_url_in_env(lookup),
                 _ => lookup(setting.env).map(|value| (setting.env, value)),
             };
             if let Some((name, value)) = found {
@@ -895,7 +895,7 @@ impl Settings {
             None => Vec::new(),
         };
         assignments.extend(overrides.values.iter().cloned());
-        let mut targets = Vec::with_capacity(assignments.len());
+        let mut assigned = Vec::with_capacity(assignments.len());
         for assignment in &assignments {
             let setting = setting(&assignment.key).ok_or_else(|| {
                 let hint = nearest_key(&assignment.key)
@@ -903,13 +903,13 @@ impl Settings {
                     .unwrap_or_default();
                 ConfigError(format!("unknown setting `{}`{hint}", assignment.key))
             })?;
-            targets.push((setting, assignment));
+            assigned.push((setting, assignment));
         }
-        let last = |wanted: fn(&Target) -> bool| {
-            targets
+        let last = |wanted: fn(&Slot) -> bool| {
+            assigned
                 .iter()
                 .rev()
-                .find(|(setting, _)| wanted(&setting.target))
+                .find(|(setting, _)| wanted(&setting.slot))
                 .map(|(_, assignment)| *assignment)
         };
         // The contract's configuration errors say "invalid configuration" themselves: keep
@@ -920,7 +920,7 @@ impl Settings {
             }
             other => ConfigError(format!("{}: {other}", assignment.describe())),
         };
-        let url = last(|target| matches!(target, Target::DatabaseUrl)).ok_or_else(|| {
+        let url = last(|slot| matches!(slot, Slot::DatabaseUrl)).ok_or_else(|| {
             ConfigError(format!(
                 "no database URL: set {} (or {}), `--database-url`, or `database.url` in the config file",
                 KbConfig::DATABASE_URL_ENV,
@@ -928,22 +928,22 @@ impl Settings {
             ))
         })?;
         let mut database = KbConfig::new(&url.value).map_err(|err| reason(url, err))?;
-        if let Some(schema) = last(|target| matches!(target, Target::DatabaseSchema)) {
+        if let Some(schema) = last(|slot| matches!(slot, Slot::DatabaseSchema)) {
             database = database
                 .with_schema(schema.value.trim())
                 .map_err(|err| reason(schema, err))?;
         }
-        if let Some(migration_url) = last(|target| matches!(target, Target::DatabaseMigrationUrl)) {
+        if let Some(migration_url) = last(|slot| matches!(slot, Slot::DatabaseMigrationUrl)) {
             database = database
                 .with_migration_url(migration_url.value.trim())
                 .map_err(|err| reason(migration_url, err))?;
         }
-        if let Some(read_urls) = last(|target| matches!(target, Target::DatabaseReadUrls)) {
+        if let Some(read_urls) = last(|slot| matches!(slot, Slot::DatabaseReadUrls)) {
             database = database
                 .with_read_replicas(&read_urls.value)
                 .map_err(|err| reason(read_urls, err))?;
         }
-        if let Some(lag) = last(|target| matches!(target, Target::DatabaseMaxReplicaLag)) {
+        if let Some(lag) = last(|slot| matches!(slot, Slot::DatabaseMaxReplicaLag)) {
             let milliseconds: u64 = lag.value.trim().parse().map_err(|_| {
                 ConfigError(format!(
                     "{}: database.max_replica_lag_ms must be a whole number of milliseconds",
@@ -953,8 +953,8 @@ impl Settings {
             database = database.with_max_replica_lag(Duration::from_millis(milliseconds));
         }
         let mut settings = Settings::with_defaults(database);
-        for (setting, assignment) in targets {
-            if matches!(setting.target, Target::Field(_)) {
+        for (setting, assignment) in assigned {
+            if matches!(setting.slot, Slot::Field(_)) {
                 setting
                     .apply(&mut settings, &assignment.value)
                     .map_err(|why| ConfigError(format!("{}: {why}", assignment.describe())))?;
@@ -1245,8 +1245,8 @@ mod tests {
                 None => line,
             };
             std::fs::write(&file, text).unwrap();
-            let from = |overrides: Overrides| match setting.target {
-                Target::DatabaseUrl => overrides,
+            let from = |overrides: Overrides| match setting.slot {
+                Slot::DatabaseUrl => overrides,
                 _ => with_url(overrides),
             };
             let sources = [
