@@ -78,3 +78,75 @@ pub(crate) fn query(terms: &[QueryTerm], candidates: &[Candidate], legs: &[Legs]
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::passages::Passage;
+
+    #[test]
+    fn a_passage_says_how_its_score_was_made_rounded() {
+        let scores = PassageScores {
+            passages: vec![Passage {
+                item: 0,
+                chunk: 3,
+                length: 40,
+                terms: vec![("vacuum", 2)],
+            }],
+            bm25: vec![1.234_567_89],
+            cosine: vec![Some(0.5)],
+            own: vec![1.234_567_89],
+        };
+        let scored = Scored {
+            passage: 0,
+            score: 0.9,
+            page_score: 7.000_000_4,
+            passage_score: 1.234_567_89,
+        };
+        let terms = [QueryTerm {
+            term: "vacuum".to_owned(),
+            idf: 3.141_592_65,
+        }];
+        let explained = passage(&scored, &scores, Mode::Hybrid, &idf_of(&terms, true));
+        assert_eq!(explained.page_score, 7.0);
+        assert_eq!(explained.passage_bm25, Some(1.234_568));
+        assert_eq!(explained.passage_cosine, Some(0.5));
+        assert_eq!(explained.matched_terms[0].idf, 3.141_593);
+        assert_eq!(explained.matched_terms[0].frequency, 2);
+        let dense = passage(&scored, &scores, Mode::Dense, &idf_of(&terms, true));
+        assert_eq!(dense.passage_bm25, None, "dense mode has no lexical leg");
+        assert!(
+            idf_of(&terms, false).is_empty(),
+            "not worked out unless asked"
+        );
+    }
+
+    #[test]
+    fn candidates_are_explained_in_order_with_their_legs() {
+        let candidate = Candidate {
+            id: 7,
+            source: "docs".to_owned(),
+            external_id: "a.md".to_owned(),
+            title: None,
+            content_hash: [0; 32],
+            score: 0.123_456_789,
+        };
+        let legs = Legs {
+            lexical: None,
+            dense: Some(LegRank {
+                rank: 1,
+                score: 0.987_654_321,
+            }),
+        };
+        let explained = query(&[], &[candidate], &[legs]);
+        assert_eq!(explained.candidates[0].score, 0.123_457);
+        assert_eq!(explained.candidates[0].lexical, None);
+        assert_eq!(
+            explained.candidates[0].dense,
+            Some(LegRank {
+                rank: 1,
+                score: 0.987_654
+            })
+        );
+    }
+}

@@ -189,3 +189,134 @@ fn passage_bm25(
         })
         .sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(id: i64) -> Candidate {
+        Candidate {
+            id,
+            source: "docs".to_owned(),
+            external_id: format!("{id}.md"),
+            title: None,
+            content_hash: [1; 32],
+            score: 1.0,
+        }
+    }
+
+    /// A set of `lengths.len()` chunks holding `postings` (term -> (chunk, frequency)).
+    fn set(lengths: &[u32], postings: &[(&str, &[(u32, u32)])]) -> Arc<SetIndex> {
+        Arc::new(SetIndex {
+            chunk_count: lengths.len() as u32,
+            lengths: lengths.to_vec(),
+            postings: postings
+                .iter()
+                .map(|(term, chunks)| ((*term).into(), chunks.to_vec()))
+                .collect(),
+        })
+    }
+
+    fn terms() -> Vec<QueryTerm> {
+        ["vacuum", "space"]
+            .map(|term| QueryTerm {
+                term: term.to_owned(),
+                idf: 2.0,
+            })
+            .to_vec()
+    }
+
+    #[test]
+    fn chunks_holding_a_term_are_passages_and_a_title_match_shows_its_first_chunk() {
+        let sets = HashMap::from([
+            (
+                1,
+                set(
+                    &[10, 20, 30],
+                    &[("vacuum", &[(0, 1), (2, 3)]), ("space", &[(2, 1)])],
+                ),
+            ),
+            (2, set(&[5, 5], &[])),
+        ]);
+        let terms = terms();
+        let scores = score(
+            &[candidate(1), candidate(2), candidate(3)],
+            &sets,
+            &terms,
+            &[],
+            Mode::Lexical,
+            5,
+            &Bm25::default(),
+        );
+        let found: Vec<(usize, u32, Vec<(&str, u32)>)> = scores
+            .passages
+            .iter()
+            .map(|p| (p.item, p.chunk, p.terms.clone()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (0, 0, vec![("vacuum", 1)]),
+                (0, 2, vec![("space", 1), ("vacuum", 3)]),
+                (1, 0, vec![]),
+            ],
+            "candidate 3 has no chunk set: no passage"
+        );
+        assert!(scores.bm25[1] > scores.bm25[0], "more of the terms");
+        assert_eq!(scores.bm25[2], 0.0);
+        assert_eq!(scores.own, scores.bm25, "lexical mode ranks by BM25");
+        assert_eq!(scores.cosine, [None, None, None]);
+    }
+
+    #[test]
+    fn a_lookup_shows_the_first_top_k_chunks() {
+        let sets = HashMap::from([(1, set(&[10, 20, 30], &[]))]);
+        let scores = score(
+            &[candidate(1)],
+            &sets,
+            &[],
+            &[],
+            Mode::Lexical,
+            2,
+            &Bm25::default(),
+        );
+        let chunks: Vec<u32> = scores.passages.iter().map(|p| p.chunk).collect();
+        assert_eq!(chunks, [0, 1]);
+    }
+
+    #[test]
+    fn modes_by_meaning_add_every_chunk_with_a_vector_and_rank_by_it() {
+        let sets = HashMap::from([(1, set(&[10, 20, 30], &[("vacuum", &[(1, 2)])]))]);
+        let terms = terms();
+        let cosines = [Some(vec![0.9, 0.1, 0.5])];
+        let dense = score(
+            &[candidate(1)],
+            &sets,
+            &terms,
+            &cosines,
+            Mode::Dense,
+            5,
+            &Bm25::default(),
+        );
+        let chunks: Vec<u32> = dense.passages.iter().map(|p| p.chunk).collect();
+        assert_eq!(chunks, [1, 0, 2], "the term's chunk first, then the others");
+        assert_eq!(
+            dense.own,
+            [f64::from(0.1f32), f64::from(0.9f32), f64::from(0.5f32)]
+        );
+        let hybrid = score(
+            &[candidate(1)],
+            &sets,
+            &terms,
+            &cosines,
+            Mode::Hybrid,
+            5,
+            &Bm25::default(),
+        );
+        assert_eq!(
+            hybrid.own,
+            reciprocal_rank_fusion(&hybrid.bm25, &hybrid.cosine)
+        );
+        assert!(hybrid.own[0] > hybrid.own[2], "ranked by both legs");
+    }
+}
