@@ -105,13 +105,13 @@ mod tests {
         };
         let terms = [QueryTerm {
             term: "vacuum".to_owned(),
-            idf: 2.718_281_9,
+            idf: 4.567_891_2,
         }];
         let explained = passage(&scored, &scores, Mode::Hybrid, &idf_of(&terms, true));
         assert_eq!(explained.page_score, 7.0);
         assert_eq!(explained.passage_bm25, Some(1.234_568));
         assert_eq!(explained.passage_cosine, Some(0.5));
-        assert_eq!(explained.matched_terms[0].idf, 2.718_282);
+        assert_eq!(explained.matched_terms[0].idf, 4.567_891);
         assert_eq!(explained.matched_terms[0].frequency, 2);
         let dense = passage(&scored, &scores, Mode::Dense, &idf_of(&terms, true));
         assert_eq!(dense.passage_bm25, None, "dense mode has no lexical leg");

@@ -248,7 +248,8 @@ mod tests {
             5,
             &Bm25::default(),
         );
-        let found: Vec<(usize, u32, Vec<(&str, u32)>)> = scores
+        type Found<'a> = (usize, u32, Vec<(&'a str, u32)>);
+        let found: Vec<Found<'_>> = scores
             .passages
             .iter()
             .map(|p| (p.item, p.chunk, p.terms.clone()))
