@@ -192,6 +192,7 @@ fn report(summary: &Summary, source: &str, json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// How often a progress line is printed when stderr is not a terminal.
 const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
 /// Skipped files listed on the terminal; `--json` lists every one.

@@ -162,7 +162,7 @@ fn embedding_model() -> Option<PathBuf> {
     cached.join("model.safetensors").is_file().then_some(cached)
 }
 
-/// Prints the indexer's progress (`GET /v1/index`) until every item is embedded.
+/// Prints the embedding backfill's progress (`GET /v1/index`) until every item is embedded.
 fn show_index_progress(listen: &str) {
     let started = Instant::now();
     loop {

@@ -95,7 +95,7 @@ impl Backfill {
                 }
                 Ok(_) => {}
                 Err(err) => {
-                    tracing::warn!(error = %err, "indexing failed; retrying");
+                    tracing::warn!(error = %err, "embedding backfill failed; retrying");
                     tokio::time::sleep(IDLE).await;
                 }
             }

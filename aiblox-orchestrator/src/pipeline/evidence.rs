@@ -25,7 +25,7 @@ pub(crate) struct Scored {
     pub passage: usize,
     /// Its score, in `[0, 1]`: comparable within one query.
     pub score: f64,
-    /// The page's BM25 score, as the retriever gave it.
+    /// The page's score, as the legs and their fusion gave it.
     pub page_score: f64,
     /// The passage's own BM25 score.
     pub passage_score: f64,

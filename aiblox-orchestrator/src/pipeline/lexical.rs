@@ -47,7 +47,7 @@ pub(crate) struct LexicalLeg {
 }
 
 impl LexicalLeg {
-    /// A retriever returning at most `limit` candidates per search, ranked with `bm25`.
+    /// The leg, returning at most `limit` candidates per search, ranked with `bm25`.
     pub(crate) fn new(pool: KbPool, limit: u32, bm25: Bm25) -> Self {
         LexicalLeg { pool, limit, bm25 }
     }

@@ -13,6 +13,7 @@ use super::lexical::Candidate;
 use super::passage_store::SetIndex;
 use crate::protocol::Mode;
 
+/// A passage to score: which candidate (by position), which chunk, and the question's terms
 /// it holds with their frequencies (none for a chunk standing in for a page without matches).
 #[derive(Debug, Clone)]
 pub(crate) struct Passage<'a> {

@@ -8,11 +8,11 @@ use crate::protocol::Mode;
 /// How a question finds its candidates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Route<'q> {
-    /// The item named `source:external_id`, if it exists; else a search in `then`'s mode.
+    /// The item named `source:external_id`, if it exists; else a search whose lexical leg
+    /// runs whatever the mode (the question may be words after all).
     Lookup {
         source: &'q str,
         external_id: &'q str,
-        then: Mode,
     },
     /// A search by the legs of the mode.
     Search(Mode),
@@ -44,7 +44,6 @@ impl<'q> Route<'q> {
             Some((source, external_id)) => Route::Lookup {
                 source,
                 external_id,
-                then: mode,
             },
             None => Route::Search(mode),
         }
@@ -103,7 +102,6 @@ mod tests {
             Route::Lookup {
                 source: "docs",
                 external_id: "a.md",
-                then: Mode::Dense
             }
         );
         assert!(Route::of("docs:a.md", Mode::Dense).searches_lexically());

@@ -9,7 +9,10 @@
 //! AIBLOX_RECORD_ANSWERS=1 cargo test -p aiblox-orchestrator --test e2e replay
 //! ```
 //!
-//! Only `stats.elapsed_ms` is left out (it is a time). Scores of passages ranked by meaning
+//! The lexical requests are asked twice: first of a service without a model whose chunk cache
+//! is empty (the pipeline chunks what it ranks), then with every other request of a service
+//! with the model once every item is embedded. Only `stats.elapsed_ms` is left out (it is a
+//! time). Scores of passages ranked by meaning
 //! (modes `dense` and `hybrid`) may differ by 1e-4: the model's arithmetic rounds differently
 //! with another batch shape; every other value, every order and every byte of text must be
 //! the same.
@@ -66,10 +69,42 @@ fn same(recorded: &Value, answered: &Value, tolerance: f64, at: &str) -> Result<
     }
 }
 
+/// Asks `app` every request of `requests`, and keeps each answer (without its time) with the
+/// request, its status and the `service` it was asked of.
+async fn replay(app: &TestApp, requests: &[Value], service: &str, answers: &mut Vec<Value>) {
+    for request in requests {
+        let (status, mut response) = app.query(request.clone()).await;
+        if let Some(stats) = response.get_mut("stats").and_then(Value::as_object_mut) {
+            stats.remove("elapsed_ms");
+        }
+        answers.push(serde_json::json!({
+            "service": service, "request": request, "status": status, "response": response,
+        }));
+    }
+}
+
 #[tokio::test]
 async fn the_pipeline_answers_as_recorded() {
     let kb = TestKb::new().await;
     ItemRepo::new(kb.pool()).upsert(&corpus()).await.unwrap();
+    let requests: Vec<Value> = REQUESTS
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let mut answers = Vec::new();
+
+    // First without a model, the chunk cache empty: the lexical requests chunk what they rank.
+    let lexical: Vec<Value> = requests
+        .iter()
+        .filter(|request| request["mode"] == "lexical")
+        .cloned()
+        .collect();
+    let settings = settings_with(kb.config(), kb.server_url(), Vec::new());
+    let app = TestApp::spawn_with(settings, None).await;
+    replay(&app, &lexical, "lexical, chunk cache cold", &mut answers).await;
+    app.stop().await;
+
+    // Then with the model, once every item is embedded and every vector in memory: all of them.
     let mut settings = settings_with(kb.config(), kb.server_url(), Vec::new());
     settings.embedding.model = Some(model_dir());
     let app = TestApp::spawn_with(settings, None).await;
@@ -87,17 +122,7 @@ async fn the_pipeline_answers_as_recorded() {
         index["vectors_in_memory"].as_i64() == Some(stored)
     })
     .await;
-
-    let mut answers = Vec::new();
-    for line in REQUESTS.lines() {
-        let request: Value = serde_json::from_str(line).unwrap();
-        let (status, mut response) = app.query(request.clone()).await;
-        if let Some(stats) = response.get_mut("stats").and_then(Value::as_object_mut) {
-            stats.remove("elapsed_ms");
-        }
-        answers
-            .push(serde_json::json!({"request": request, "status": status, "response": response}));
-    }
+    replay(&app, &requests, "hybrid, every item embedded", &mut answers).await;
     app.stop().await;
 
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(ANSWERS);
