@@ -76,6 +76,14 @@ JOIN item AS i ON i.source = k.source AND i.external_id = k.external_id;
 DELETE FROM item
 WHERE id = :id;
 
+--! sources_with_items
+-- Which of `sources` hold at least one item, in the order given (each one probe of the
+-- (source, external_id) index).
+SELECT s.source
+FROM unnest(:sources::text[]) WITH ORDINALITY AS s(source, position)
+WHERE EXISTS (SELECT 1 FROM item AS i WHERE i.source = s.source)
+ORDER BY s.position;
+
 --! search_items (sources?) : ItemHit
 -- Full-text search (websearch syntax), best first; `sources` NULL means every source.
 -- Matches are ranked on (id, rank) alone; only the best `limit` rows are read in full (a sort

@@ -66,8 +66,11 @@ pub struct ValidQuery {
     pub query: String,
     /// Passages wanted.
     pub top_k: usize,
-    /// Source filter.
+    /// Source filter (the request's, narrowed to the caller's scope; or the scope alone).
     pub sources: Option<Vec<String>>,
+    /// Whether the request named its sources (a caller is warned about the sources it named
+    /// that hold no item, not about those of its key's scope).
+    pub sources_named: bool,
     /// Cap per item.
     pub max_chunks_per_item: usize,
     /// Lowest score kept.
@@ -134,6 +137,7 @@ impl QueryRequest {
         Ok(ValidQuery {
             query: query.to_owned(),
             top_k: top_k as usize,
+            sources_named: self.sources.is_some(),
             sources: self.sources,
             max_chunks_per_item: max_chunks_per_item as usize,
             min_score,
@@ -155,6 +159,52 @@ pub struct QueryResponse {
     /// How the candidates were found (only when the request asks to `explain`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub explain: Option<QueryExplain>,
+    /// Why the answer is empty or not what was asked for (absent when nothing is to be said).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+}
+
+/// Something a caller should know about an answer: why it is empty, or how it differs from
+/// what was asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    /// Stable and machine-readable.
+    pub code: WarningCode,
+    /// For people.
+    pub message: String,
+}
+
+/// The `code` of a warning. The one home of every code: answers and the OpenAPI document take
+/// them from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarningCode {
+    /// No word of the question is in the lexical index (only stop words, or words no item
+    /// holds): the lexical search had nothing to rank.
+    NoSearchableTerms,
+    /// Some of the `sources` asked for hold no item.
+    SourcesWithoutItems,
+    /// The question named an item (`source:external_id`) that does not exist, or that the
+    /// caller may not read: it was answered as a search instead.
+    LookupNotFound,
+}
+
+impl WarningCode {
+    /// Every code, in the order the OpenAPI document lists them.
+    pub const ALL: [WarningCode; 3] = [
+        WarningCode::NoSearchableTerms,
+        WarningCode::SourcesWithoutItems,
+        WarningCode::LookupNotFound,
+    ];
+
+    /// The code as it appears in answers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WarningCode::NoSearchableTerms => "no_searchable_terms",
+            WarningCode::SourcesWithoutItems => "sources_without_items",
+            WarningCode::LookupNotFound => "lookup_not_found",
+        }
+    }
 }
 
 /// How a query's candidates were found.
@@ -435,6 +485,16 @@ mod tests {
     #[test]
     fn error_codes_serialize_as_their_names() {
         for code in ErrorCode::ALL {
+            assert_eq!(
+                serde_json::to_value(code).unwrap(),
+                serde_json::json!(code.as_str())
+            );
+        }
+    }
+
+    #[test]
+    fn warning_codes_serialize_as_their_names() {
+        for code in WarningCode::ALL {
             assert_eq!(
                 serde_json::to_value(code).unwrap(),
                 serde_json::json!(code.as_str())

@@ -122,6 +122,33 @@ impl<'a> ItemRepo<'a> {
         Ok(hand_out(ids, items))
     }
 
+    /// Which of `sources` hold at least one item, in the order given (for telling a caller
+    /// that a source it named has nothing). [`Error::InvalidInput`] for more than
+    /// 1,000 sources.
+    pub async fn sources_with_items(&self, sources: &[String]) -> Result<Vec<String>, Error> {
+        if sources.len() > MAX_SOURCES_ASKED {
+            return Err(Error::invalid(format!(
+                "{} sources asked about; the limit is {MAX_SOURCES_ASKED}",
+                sources.len()
+            )));
+        }
+        if sources.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(with_routed_read!(
+            self.target,
+            self.after,
+            checkout,
+            |client| {
+                queries::sources_with_items()
+                    .bind(client, &sources)
+                    .all()
+                    .await
+                    .map_err(Error::from_driver)?
+            }
+        ))
+    }
+
     /// The item with this identity, if it exists.
     pub async fn get_by_key(
         &self,
@@ -350,6 +377,9 @@ fn search_bounds(
     }
     Ok((sources, i64::from(limit)))
 }
+
+/// Most sources [`ItemRepo::sources_with_items`] is asked about at once.
+const MAX_SOURCES_ASKED: usize = 1_000;
 
 /// Most distinct words of a question used by [`ItemRepo::search_any_word`].
 const MAX_QUESTION_WORDS: usize = 32;

@@ -110,6 +110,17 @@ async fn item_queries_round_trip_including_null_titles() {
     ids.sort();
     assert_eq!(ids, [id_a, id_b]);
 
+    let present = item::sources_with_items()
+        .bind(client, &vec!["nope", "docs", "docs"])
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(
+        present,
+        ["docs", "docs"],
+        "in the order given; a source without items absent"
+    );
+
     let b = item::get_item_by_key()
         .bind(client, &"docs", &"b")
         .one()

@@ -420,3 +420,27 @@ async fn heads_come_in_the_order_asked_without_missing_ids() {
     assert_eq!(heads[1].content_hash, stored.content_hash);
     assert!(items.heads(&[]).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn sources_with_items_names_those_that_hold_one() {
+    let kb = TestKb::new().await;
+    let items = ItemRepo::new(kb.pool());
+    items
+        .upsert(&[
+            NewItem::new("docs", "a", "text"),
+            NewItem::new("wiki", "b", "text"),
+        ])
+        .await
+        .unwrap();
+    let asked = ["wiki", "nope", "docs"].map(str::to_owned);
+    assert_eq!(
+        items.sources_with_items(&asked).await.unwrap(),
+        ["wiki", "docs"]
+    );
+    assert!(items.sources_with_items(&[]).await.unwrap().is_empty());
+    let too_many: Vec<String> = (0..1_001).map(|n| n.to_string()).collect();
+    assert!(matches!(
+        items.sources_with_items(&too_many).await,
+        Err(Error::InvalidInput { .. })
+    ));
+}

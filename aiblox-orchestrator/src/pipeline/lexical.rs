@@ -80,6 +80,32 @@ impl LexicalLeg {
         })
     }
 
+    /// The sources of `asked` that hold no item, where no candidate is of them (a source
+    /// with a candidate holds one; the others cost one round trip, as of now).
+    pub(crate) async fn sources_without_items(
+        &self,
+        asked: &[String],
+        candidates: &[Candidate],
+    ) -> Result<Vec<String>, aiblox_kb::Error> {
+        let mut unseen: Vec<String> = Vec::new();
+        for source in asked {
+            if !candidates.iter().any(|c| &c.source == source) && !unseen.contains(source) {
+                unseen.push(source.clone());
+            }
+        }
+        if unseen.is_empty() {
+            return Ok(unseen);
+        }
+        let present = items_now(&self.pool)
+            .await?
+            .sources_with_items(&unseen)
+            .await?;
+        Ok(unseen
+            .into_iter()
+            .filter(|source| !present.contains(source))
+            .collect())
+    }
+
     /// The item with this identity, if it exists (and is in `sources`, when given).
     pub(crate) async fn lookup(
         &self,

@@ -9,6 +9,8 @@
 //! 5. [`passages`]: the chunks worth scoring and their own scores.
 //! 6. [`evidence`]: the best passages, cited, with [`highlights`]; [`explain`] when asked.
 //!
+//! Along the way, [`warnings`] say why an answer is empty or not what was asked for.
+//!
 //! [`Pipeline::run`] composes them and times each stage in one place, all within the
 //! request's time budget. [`backfill`] embeds the corpus in the background for the dense leg.
 
@@ -25,6 +27,7 @@ pub(crate) mod passage_store;
 mod passages;
 mod route;
 pub(crate) mod vectors;
+mod warnings;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -32,7 +35,7 @@ use std::time::{Duration, Instant};
 use aiblox_embed::EmbedError;
 use aiblox_kb::KbPool;
 
-use crate::protocol::{Mode, QueryResponse, Stats, ValidQuery};
+use crate::protocol::{Mode, QueryResponse, Stats, ValidQuery, Warning};
 use crate::service::observability::Metrics;
 use chunk_sets::{ChunkSets, ChunkSetsFound};
 use chunker::Chunker;
@@ -74,13 +77,21 @@ pub struct Pipeline {
 }
 
 /// What the legs found, fused: the route taken, the candidates (best first) with the
-/// question's terms, where each leg ranked each candidate, and the question's vector when a
-/// leg ranks by meaning.
+/// question's terms, where each leg ranked each candidate, the question's vector when a leg
+/// ranks by meaning, and what the caller should be told about it.
 struct Found<'a> {
     route: RouteName,
     retrieved: Retrieved,
     legs: Vec<Legs>,
     question: Option<(Vec<f32>, &'a DenseLeg)>,
+    warnings: Vec<Warning>,
+}
+
+/// What the lexical leg found: the route it took, its candidates, and whether it searched.
+struct LexicalFound {
+    route: RouteName,
+    retrieved: Retrieved,
+    searched: bool,
 }
 
 impl Pipeline {
@@ -185,6 +196,7 @@ impl Pipeline {
             explain: query
                 .explain
                 .then(|| explain::query(terms, candidates, &found.legs)),
+            warnings: found.warnings,
         })
     }
 
@@ -213,8 +225,25 @@ impl Pipeline {
             }
         };
         let (lexical, question) = tokio::join!(self.lexical_leg(route, query), embedding);
-        let (route, mut retrieved) = lexical?;
+        let LexicalFound {
+            route: taken,
+            mut retrieved,
+            searched,
+        } = lexical?;
         let question = question.transpose()?;
+        let mut warnings = Vec::new();
+        if let Route::Lookup {
+            source,
+            external_id,
+        } = route
+            && taken == RouteName::Search
+        {
+            warnings.push(warnings::lookup_not_found(source, external_id));
+        }
+        if searched && retrieved.terms.is_empty() {
+            warnings.push(warnings::no_searchable_terms());
+        }
+        let route = taken;
         // A lookup names its item: nothing to rank it against.
         let question = question.filter(|_| route == RouteName::Search).zip(dense);
         let legs = match &question {
@@ -230,11 +259,21 @@ impl Pipeline {
             }
             None => fusion::lexical_legs(&retrieved.candidates),
         };
+        if let Some(asked) = query.sources.as_ref().filter(|_| query.sources_named) {
+            let empty = self
+                .lexical
+                .sources_without_items(asked, &retrieved.candidates)
+                .await?;
+            if !empty.is_empty() {
+                warnings.push(warnings::sources_without_items(&empty));
+            }
+        }
         Ok(Found {
             route,
             retrieved,
             legs,
             question,
+            warnings,
         })
     }
 
@@ -244,7 +283,7 @@ impl Pipeline {
         &self,
         route: Route<'_>,
         query: &ValidQuery,
-    ) -> Result<(RouteName, Retrieved), aiblox_kb::Error> {
+    ) -> Result<LexicalFound, aiblox_kb::Error> {
         let sources = query.sources.as_deref();
         if let Route::Lookup {
             source,
@@ -257,13 +296,23 @@ impl Pipeline {
                 terms: Vec::new(),
                 candidates: vec![candidate],
             };
-            return Ok((RouteName::Lookup, named));
+            return Ok(LexicalFound {
+                route: RouteName::Lookup,
+                retrieved: named,
+                searched: false,
+            });
         }
-        if !route.searches_lexically() {
-            return Ok((RouteName::Search, Retrieved::default()));
-        }
-        let retrieved = self.lexical.search(&query.query, sources).await?;
-        Ok((RouteName::Search, retrieved))
+        let searched = route.searches_lexically();
+        let retrieved = if searched {
+            self.lexical.search(&query.query, sources).await?
+        } else {
+            Retrieved::default()
+        };
+        Ok(LexicalFound {
+            route: RouteName::Search,
+            retrieved,
+            searched,
+        })
     }
 
     /// The dense leg's items for the question's vector.

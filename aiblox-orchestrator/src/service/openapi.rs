@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::protocol::ErrorCode;
+use crate::protocol::{ErrorCode, WarningCode};
 
 /// The document.
 pub(crate) fn document() -> Value {
@@ -95,8 +95,13 @@ fn schemas() -> Value {
             "stats": {"type": "object", "properties": {
                 "mode": {"$ref": "#/components/schemas/Mode"}, "candidates": {"type": "integer"}, "chunk_cache_hits": {"type": "integer"},
                     "chunk_cache_misses": {"type": "integer"}, "elapsed_ms": {"type": "integer"}}},
-            "explain": {"$ref": "#/components/schemas/QueryExplain"}
+            "explain": {"$ref": "#/components/schemas/QueryExplain"},
+            "warnings": {"type": "array", "description": "Why the answer is empty or not what was asked for; absent when nothing is to be said",
+                         "items": {"$ref": "#/components/schemas/Warning"}}
         }},
+        "Warning": {"type": "object", "required": ["code", "message"], "properties": {
+            "code": {"type": "string", "enum": WarningCode::ALL.map(WarningCode::as_str)},
+            "message": {"type": "string"}}},
         "Evidence": {"type": "object", "description": "content[start..end] (byte offsets) equals text", "properties": {
             "item_id": {"type": "integer"}, "source": {"type": "string"}, "external_id": {"type": "string"},
             "title": {"type": ["string", "null"]}, "chunk_index": {"type": "integer"}, "text": {"type": "string"},

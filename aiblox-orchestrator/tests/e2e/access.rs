@@ -413,3 +413,55 @@ async fn sighup_without_keys_does_not_stop_the_service() {
     }
     served.stop_running();
 }
+
+#[tokio::test]
+async fn a_lookup_outside_the_scope_is_told_as_a_missing_one() {
+    let docs = key("docs-only", Some(&["docs", "later"]), None);
+    let (app, _dir) = spawn_with_keys(&[&docs]).await;
+    let warning = |query: &str| {
+        let app = &app;
+        let token = docs.token.clone();
+        let query = query.to_owned();
+        async move {
+            let (status, _, body) = call(
+                app,
+                Some(&token),
+                "/v1/query",
+                Some(json!({"query": query})),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            assert!(
+                body["evidence"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|e| e["source"] == "docs"),
+                "{body}"
+            );
+            // The key's scope holds `later`, which has no items: not warned about, as the
+            // request named no sources.
+            let warnings = body["warnings"].as_array().cloned().unwrap_or_default();
+            assert!(
+                warnings
+                    .iter()
+                    .all(|w| w["code"] != "sources_without_items"),
+                "{body}"
+            );
+            let lookup = warnings
+                .iter()
+                .find(|w| w["code"] == "lookup_not_found")
+                .unwrap_or_else(|| panic!("a lookup warning: {body}"));
+            lookup["message"].as_str().unwrap().to_owned()
+        }
+    };
+    // The item exists in `wiki`, which this key may not read; the other does not exist.
+    let outside = warning("wiki:replication.md").await;
+    let missing = warning("wiki:nothing-here.md").await;
+    assert_eq!(
+        outside.replace("replication.md", "NAME"),
+        missing.replace("nothing-here.md", "NAME"),
+        "the same words for both: nothing about the other source leaks"
+    );
+    app.stop().await;
+}

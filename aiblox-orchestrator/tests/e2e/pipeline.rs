@@ -302,3 +302,57 @@ async fn evidence_carries_highlights_and_explains_its_score() {
     assert_eq!(refused["error"]["code"], "invalid_request");
     app.stop().await;
 }
+
+/// The codes of an answer's warnings.
+fn warning_codes(body: &serde_json::Value) -> Vec<&str> {
+    body["warnings"]
+        .as_array()
+        .map(|warnings| {
+            warnings
+                .iter()
+                .map(|w| w["code"].as_str().unwrap())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn an_empty_or_unexpected_answer_says_why() {
+    let app = TestApp::spawn().await;
+    // Only stop words.
+    let (status, body) = app.query(json!({"query": "is the of and"})).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["evidence"].as_array().unwrap().is_empty(), "{body}");
+    assert_eq!(warning_codes(&body), ["no_searchable_terms"], "{body}");
+    // A source with no items, alone and beside one with items.
+    let (_, body) = app
+        .query(json!({"query": "vacuum", "sources": ["nope"]}))
+        .await;
+    assert!(body["evidence"].as_array().unwrap().is_empty(), "{body}");
+    assert_eq!(warning_codes(&body), ["sources_without_items"], "{body}");
+    assert!(
+        body["warnings"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`nope`"),
+        "{body}"
+    );
+    let (_, body) = app
+        .query(json!({"query": "vacuum", "sources": ["docs", "nope", "wiki"]}))
+        .await;
+    assert_eq!(body["evidence"][0]["external_id"], "vacuum.md", "{body}");
+    assert_eq!(warning_codes(&body), ["sources_without_items"], "{body}");
+    let message = body["warnings"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("`nope`") && !message.contains("`docs`") && !message.contains("`wiki`"),
+        "only the empty source is named: {message}"
+    );
+    // A lookup of a missing item falls back to a search, and says so.
+    let (_, body) = app.query(json!({"query": "docs:nope.md"})).await;
+    assert_eq!(body["route"], "search", "{body}");
+    assert!(warning_codes(&body).contains(&"lookup_not_found"), "{body}");
+    // A plain answer carries no warnings at all.
+    let (_, body) = app.query(json!({"query": "vacuum dead tuples"})).await;
+    assert!(body.get("warnings").is_none(), "{body}");
+    app.stop().await;
+}
