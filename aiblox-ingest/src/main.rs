@@ -22,12 +22,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Re-running changes nothing. Files of other types and empty documents are skipped; a file
 /// that fails is reported, the others are still loaded, and the exit status is 1.
 #[derive(Debug, Parser)]
-#[command(name = "aiblox-ingest", version)]
+#[command(
+    name = "aiblox-ingest",
+    version,
+    override_usage = "aiblox-ingest --source <NAME> [OPTIONS] <PATH>...\n       aiblox-ingest --completions <SHELL>"
+)]
 struct Args {
-    /// The source the items belong to (their external_id is unique within it).
+    /// The source the items belong to (their external_id is unique within it) (required).
     #[arg(long, value_name = "NAME", required_unless_present = "completions")]
     source: Option<String>,
-    /// Files and directories to load.
+    /// Files and directories to load (required).
     #[arg(value_name = "PATH", required_unless_present = "completions")]
     paths: Vec<PathBuf>,
     /// The database (default: AIBLOX_KB_DATABASE_URL, then DATABASE_URL; prefer the

@@ -195,3 +195,32 @@ fn the_binary_prints_shell_completions() {
         "{script}"
     );
 }
+
+#[test]
+fn required_arguments_read_as_required_in_help() {
+    let output = Command::new(env!("CARGO_BIN_EXE_aiblox-ingest"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success());
+    assert!(
+        help.contains("Usage: aiblox-ingest --source <NAME> [OPTIONS] <PATH>..."),
+        "{help}"
+    );
+    let source = help.split("--source <NAME>").nth(2).unwrap_or_default();
+    assert!(
+        source
+            .lines()
+            .take(2)
+            .any(|line| line.contains("(required)")),
+        "{help}"
+    );
+    // Without them the binary refuses to start, saying which is missing.
+    let output = Command::new(env!("CARGO_BIN_EXE_aiblox-ingest"))
+        .arg("docs")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--source <NAME>"));
+}

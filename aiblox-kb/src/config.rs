@@ -108,7 +108,7 @@ impl KbConfig {
     pub fn redacted_read_replicas(&self) -> Vec<String> {
         self.read_replicas
             .iter()
-            .map(|(pg, _)| redacted_url(pg))
+            .map(|(pg, tls)| redacted_url(pg, tls))
             .collect()
     }
 
@@ -236,13 +236,15 @@ impl KbConfig {
 
     /// The database URL with its password hidden, for logs and messages.
     pub fn redacted_url(&self) -> String {
-        redacted_url(&self.pg)
+        redacted_url(&self.pg, &self.tls)
     }
 
     /// The migration URL with its password hidden, when one is set
     /// ([`KbConfig::with_migration_url`]).
     pub fn redacted_migration_url(&self) -> Option<String> {
-        self.migration.as_ref().map(|(pg, _)| redacted_url(pg))
+        self.migration
+            .as_ref()
+            .map(|(pg, tls)| redacted_url(pg, tls))
     }
 
     /// The same schema on another server (a replica's, the migrations'), naming no other.
@@ -349,12 +351,13 @@ pub(crate) fn validate_schema_name(schema: &str) -> Result<(), Error> {
     })
 }
 
-/// `postgresql://user:***@host:port/dbname`, built from the parsed configuration so the
-/// password cannot slip through whatever the input's form.
-fn redacted_url(pg: &tokio_postgres::Config) -> String {
+/// The URL of `pg` and `tls` with the password shown as `***`: a URL that parses back to the
+/// same settings (socket directories and other text percent-encoded, the TLS mode and the other
+/// parameters kept), so it can be pasted back once the password is put in.
+fn redacted_url(pg: &tokio_postgres::Config, tls: &TlsMode) -> String {
     let mut url = String::from("postgresql://");
     if let Some(user) = pg.get_user() {
-        url.push_str(user);
+        url.push_str(&percent_encoded(user));
     }
     if pg.get_password().is_some() {
         url.push_str(":***");
@@ -362,15 +365,104 @@ fn redacted_url(pg: &tokio_postgres::Config) -> String {
     if pg.get_user().is_some() || pg.get_password().is_some() {
         url.push('@');
     }
-    url.push_str(&hosts(pg));
+    url.push_str(&url_hosts(pg));
     url.push('/');
     if let Some(dbname) = pg.get_dbname() {
-        url.push_str(dbname);
+        url.push_str(&percent_encoded(dbname));
+    }
+    let parameters = url_parameters(pg, tls);
+    if !parameters.is_empty() {
+        let parameters: Vec<String> = parameters
+            .iter()
+            .map(|(name, value)| format!("{name}={}", percent_encoded(value)))
+            .collect();
+        url.push('?');
+        url.push_str(&parameters.join("&"));
     }
     url
 }
 
-/// `host:port` of each host the URL names, comma-separated (a socket directory for a host).
+/// The hosts of a URL: `host:port` each, socket directories percent-encoded, IPv6 addresses
+/// in brackets.
+fn url_hosts(pg: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let ports = pg.get_ports();
+    let hosts: Vec<String> = pg
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(index, host)| {
+            let host = match host {
+                Host::Tcp(name) if name.contains(':') => format!("[{name}]"),
+                Host::Tcp(name) => percent_encoded(name),
+                Host::Unix(path) => percent_encoded(&path.to_string_lossy()),
+            };
+            match ports.get(index).or(ports.first()) {
+                Some(port) => format!("{host}:{port}"),
+                None => host,
+            }
+        })
+        .collect();
+    hosts.join(",")
+}
+
+/// The URL parameters that differ from libpq's defaults: the TLS mode (and its roots), the
+/// session attributes, the timeout, the application name and the server options.
+fn url_parameters(pg: &tokio_postgres::Config, tls: &TlsMode) -> Vec<(&'static str, String)> {
+    use tokio_postgres::config::{SslMode, TargetSessionAttrs};
+    let mut parameters = Vec::new();
+    match tls {
+        TlsMode::Disable => parameters.push(("sslmode", "disable".to_owned())),
+        TlsMode::Unverified if pg.get_ssl_mode() == SslMode::Require => {
+            parameters.push(("sslmode", "require".to_owned()));
+        }
+        TlsMode::Unverified => {}
+        TlsMode::VerifyCa(roots) | TlsMode::VerifyFull(roots) => {
+            let mode = if matches!(tls, TlsMode::VerifyCa(_)) {
+                "verify-ca"
+            } else {
+                "verify-full"
+            };
+            parameters.push(("sslmode", mode.to_owned()));
+            parameters.push(("sslrootcert", roots.to_string_lossy().into_owned()));
+        }
+    }
+    match pg.get_target_session_attrs() {
+        TargetSessionAttrs::ReadWrite => {
+            parameters.push(("target_session_attrs", "read-write".to_owned()));
+        }
+        TargetSessionAttrs::ReadOnly => {
+            parameters.push(("target_session_attrs", "read-only".to_owned()));
+        }
+        _ => {}
+    }
+    if let Some(timeout) = pg.get_connect_timeout() {
+        parameters.push(("connect_timeout", timeout.as_secs().to_string()));
+    }
+    if let Some(name) = pg.get_application_name() {
+        parameters.push(("application_name", name.to_owned()));
+    }
+    if let Some(options) = pg.get_options() {
+        parameters.push(("options", options.to_owned()));
+    }
+    parameters
+}
+
+/// `text` with every byte but letters, digits and `-._~` written `%XX`.
+fn percent_encoded(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+/// Where a server is, `host:port` (comma-separated for several hosts), for messages: no
+/// user, no password, paths as they are.
 fn hosts(pg: &tokio_postgres::Config) -> String {
     use tokio_postgres::config::Host;
     let ports = pg.get_ports();
@@ -417,6 +509,34 @@ mod tests {
             let err = validate_schema_name(bad).unwrap_err().to_string();
             assert!(err.contains("invalid schema name"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn a_shown_url_parses_back_to_the_same_settings() {
+        for url in [
+            "postgresql://app:hunter2@%2Ftmp%2Fpg%20dir:5432/kb?sslmode=disable",
+            "postgresql://app:hunter2@db1:5432,db2:5433/kb?target_session_attrs=read-write&connect_timeout=3&application_name=my%20app",
+            "postgresql://app:hunter2@[::1]:5433/kb?sslmode=require&options=-c%20statement_timeout%3D5s",
+            "postgresql://app:hunter2@db/kb?sslmode=verify-full&sslrootcert=%2Fetc%2Fca%20roots.pem",
+            "host=/var/run/postgresql user=app password=hunter2 dbname=kb port=5432",
+            "postgresql://db/kb",
+        ] {
+            let config = KbConfig::new(url).unwrap();
+            let shown = config.redacted_url();
+            let again = KbConfig::new(&shown.replace(":***@", ":hunter2@"))
+                .unwrap_or_else(|err| panic!("{url} shown as {shown}: {err}"));
+            assert_eq!(
+                (&again.pg, &again.tls),
+                (&config.pg, &config.tls),
+                "{url} shown as {shown}"
+            );
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+        let socket = KbConfig::new("postgresql://postgres@%2Ftmp%2Fpg:5432/postgres").unwrap();
+        assert_eq!(
+            socket.redacted_url(),
+            "postgresql://postgres@%2Ftmp%2Fpg:5432/postgres"
+        );
     }
 
     #[test]

@@ -125,7 +125,7 @@ enum KeysCommand {
     /// Make a new random token; print it once, and the [[key]] entry to add to the keys file
     /// (which holds only the token's SHA-256).
     New {
-        /// The key's name, shown in logs and metrics.
+        /// The key's name, shown in logs and metrics (required).
         #[arg(long)]
         name: String,
         /// The only sources it may read (default: every source).

@@ -95,7 +95,8 @@ impl QueryRequest {
         let chars = query.chars().count();
         if chars > max_query_chars {
             return Err(format!(
-                "`query` has {chars} characters; the limit is {max_query_chars}"
+                "`query` has {chars} characters; the limit is {max_query_chars} ({})",
+                crate::service::config::setting_names("limits.max_query_chars")
             ));
         }
         if query.contains('\0') {

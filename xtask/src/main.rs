@@ -98,7 +98,7 @@ enum Command {
     /// Ask a running orchestrator every question of a relevance file and print success@1,
     /// success@5, MRR@10 and latency percentiles.
     Eval {
-        /// JSONL, one `{"q": str, "relevant": [external_id, ...]}` per line.
+        /// JSONL, one `{"q": str, "relevant": [external_id, ...]}` per line (required).
         #[arg(long, value_name = "FILE")]
         queries: std::path::PathBuf,
         /// The service.
@@ -213,4 +213,31 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Every required option of every subcommand says so in its help (clap lists options under
+/// "Options" whether they are required or not).
+#[test]
+fn required_options_read_as_required_in_help() {
+    fn walk(command: &clap::Command, path: &str, unmarked: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            if arg.is_required_set() && arg.get_long().is_some() && !help.contains("(required)") {
+                unmarked.push(format!("{path} --{}", arg.get_long().unwrap_or_default()));
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, &format!("{path} {}", sub.get_name()), unmarked);
+        }
+    }
+    let mut unmarked = Vec::new();
+    walk(
+        &<Cli as clap::CommandFactory>::command(),
+        "cargo xtask",
+        &mut unmarked,
+    );
+    assert!(
+        unmarked.is_empty(),
+        "required options without `(required)`: {unmarked:?}"
+    );
 }

@@ -294,6 +294,18 @@ impl Setting {
     }
 }
 
+/// How messages name the setting `key` (its TOML key and its variable), for errors that
+/// mention a limit: the one place these names come from is [`SETTINGS`].
+pub(crate) fn setting_names(key: &str) -> String {
+    SETTINGS
+        .iter()
+        .find(|setting| setting.key == key)
+        .map_or_else(
+            || key.to_owned(),
+            |setting| format!("{}, {}", setting.key, setting.env),
+        )
+}
+
 /// Every setting, in the order `--help` and `check-config` show them (top-level keys first,
 /// then each section's keys together).
 pub static SETTINGS: [Setting; 23] = [
@@ -1010,10 +1022,13 @@ impl Settings {
     pub fn access_mode(&self) -> String {
         match &self.access.keys_file {
             Some(path) => format!("API keys from {}", path.display()),
-            None if self.listen.ip().is_loopback() => {
-                "anonymous, on loopback only (AIBLOX_API_KEYS_FILE requires keys)".to_owned()
-            }
-            None => format!("anonymous on {} (AIBLOX_ALLOW_ANONYMOUS=true)", self.listen),
+            None if self.listen.ip().is_loopback() => "anonymous callers, on loopback only \
+                 (allow_anonymous matters on other addresses; AIBLOX_API_KEYS_FILE requires keys)"
+                .to_owned(),
+            None => format!(
+                "anonymous callers on {}, as allow_anonymous = true",
+                self.listen
+            ),
         }
     }
 

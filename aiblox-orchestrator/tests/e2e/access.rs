@@ -302,13 +302,13 @@ fn without_keys_only_loopback_is_served_unless_anonymous_is_allowed() {
     assert!(
         allowed
             .to_redacted_toml()
-            .contains("# access: anonymous on 0.0.0.0:8080")
+            .contains("# access: anonymous callers on 0.0.0.0:8080, as allow_anonymous = true")
     );
     let local = resolve("127.0.0.1:8080", None).unwrap();
     assert!(
         local
             .to_redacted_toml()
-            .contains("# access: anonymous, on loopback only")
+            .contains("# access: anonymous callers, on loopback only")
     );
     assert!(resolve("0.0.0.0:8080", Some("maybe")).is_err());
 }

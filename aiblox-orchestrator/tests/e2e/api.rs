@@ -128,6 +128,23 @@ async fn bad_requests_get_a_4xx_with_a_json_error() {
         assert_error(got, &json, status, code);
     }
 
+    // A limit an error names comes with the setting that raises it.
+    for (body, said) in [
+        (
+            json!({"query": "x".repeat(70_000)}),
+            "over the limit of 65536 bytes (limits.max_body_bytes, AIBLOX_MAX_BODY_BYTES)",
+        ),
+        (
+            json!({"query": "x".repeat(2_001)}),
+            "the limit is 2000 (limits.max_query_chars, AIBLOX_MAX_QUERY_CHARS)",
+        ),
+    ] {
+        let response = post(body.to_string(), "application/json").await.unwrap();
+        let json: Value = response.json().await.unwrap();
+        let message = json["error"]["message"].as_str().unwrap();
+        assert!(message.contains(said), "{message}");
+    }
+
     let (status, body) = app.get("/v1/items/not-a-number").await;
     assert_error(status, &body, 400, "invalid_request");
     let (status, body) = app.get("/v1/items/987654321").await;

@@ -1,5 +1,6 @@
 //! The binary's command line: shell completions name its subcommands and flags;
-//! `purge-chunks` removes exactly the cached chunks nothing reads.
+//! `check-config` prints a database URL that can be pasted back; required flags read as
+//! required; `purge-chunks` removes exactly the cached chunks nothing reads.
 
 use std::process::Command;
 
@@ -27,6 +28,61 @@ fn completions_are_printed_for_each_shell() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(2), "an unknown shell is refused");
+}
+
+#[test]
+fn check_config_prints_a_url_that_parses_back() {
+    let url = "postgresql://app:hunter2@%2Ftmp%2Fpg%20dir:5433/kb?sslmode=disable";
+    let output = Command::new(env!("CARGO_BIN_EXE_aiblox-orchestrator"))
+        .arg("check-config")
+        .env("AIBLOX_KB_DATABASE_URL", url)
+        .env_remove("AIBLOX_API_KEYS_FILE")
+        .env_remove("AIBLOX_LISTEN")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(!printed.contains("hunter2"), "{printed}");
+    let shown = printed
+        .lines()
+        .find_map(|line| line.strip_prefix("url = "))
+        .expect("the database URL");
+    let shown: String = toml::from_str::<toml::Value>(&format!("url = {shown}")).unwrap()["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        shown,
+        "postgresql://app:***@%2Ftmp%2Fpg%20dir:5433/kb?sslmode=disable"
+    );
+    let again = aiblox_kb::KbConfig::new(&shown.replace("***", "hunter2")).unwrap();
+    assert_eq!(
+        again.redacted_url(),
+        shown,
+        "parses back to the same settings"
+    );
+    assert!(
+        printed.contains("# access: anonymous callers, on loopback only"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn required_flags_read_as_required_in_help() {
+    let help = |program: &str, args: &[&str]| {
+        let output = Command::new(program).args(args).output().unwrap();
+        assert!(output.status.success(), "{program} {args:?}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let keys = help(
+        env!("CARGO_BIN_EXE_aiblox-orchestrator"),
+        &["keys", "new", "--help"],
+    );
+    assert!(
+        keys.lines()
+            .any(|line| line.contains("--name <NAME>") && line.contains("(required)")),
+        "{keys}"
+    );
 }
 
 #[tokio::test]

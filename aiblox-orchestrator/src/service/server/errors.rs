@@ -39,14 +39,30 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<JsonRejection> for ApiError {
-    fn from(rejection: JsonRejection) -> Self {
+/// The body limit in force, for the message of a 413 (set by the router).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BodyLimit(pub(crate) usize);
+
+/// What a 413 says: the limit, and the setting that raises it.
+fn too_large(limit: Option<BodyLimit>) -> String {
+    let setting = crate::service::config::setting_names("limits.max_body_bytes");
+    match limit {
+        Some(BodyLimit(bytes)) => {
+            format!("the request body is over the limit of {bytes} bytes ({setting})")
+        }
+        None => format!("the request body is over the size limit ({setting})"),
+    }
+}
+
+impl ApiError {
+    /// The answer to a body the JSON extractor refused, under the body limit `limit`.
+    pub(super) fn from_json_rejection(rejection: JsonRejection, limit: Option<BodyLimit>) -> Self {
         let message = rejection.body_text();
         match rejection.status() {
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 ErrorCode::PayloadTooLarge,
-                "the request body is over the size limit",
+                too_large(limit),
             ),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -146,10 +162,7 @@ pub(super) fn in_api_words(response: Response, method: &str, path: &str) -> Resp
             ErrorCode::RequestTimeout,
             "the request did not arrive in time; send the whole body at once".to_owned(),
         ),
-        StatusCode::PAYLOAD_TOO_LARGE => (
-            ErrorCode::PayloadTooLarge,
-            "the request body is over the size limit".to_owned(),
-        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::PayloadTooLarge, too_large(None)),
         _ if status.is_server_error() => (
             ErrorCode::Internal,
             "internal error; the request id in the logs has details".to_owned(),

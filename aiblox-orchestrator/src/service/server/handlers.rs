@@ -9,7 +9,7 @@ use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
-use super::errors::ApiError;
+use super::errors::{ApiError, BodyLimit};
 use super::state::AppState;
 use crate::protocol::{ErrorCode, QueryRequest};
 use crate::service::access::Caller;
@@ -17,9 +17,12 @@ use crate::service::access::Caller;
 pub(super) async fn query(
     State(state): State<Arc<AppState>>,
     caller: Option<Extension<Caller>>,
+    limit: Option<Extension<BodyLimit>>,
     body: Result<Json<QueryRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(request) = body?;
+    let limit = limit.map(|Extension(limit)| limit);
+    let Json(request) =
+        body.map_err(|rejection| ApiError::from_json_rejection(rejection, limit))?;
     let mut query = request
         .validate(state.max_query_chars, state.max_chunks_per_item)
         .map_err(|message| {
