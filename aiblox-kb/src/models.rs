@@ -125,6 +125,25 @@ impl Default for Bm25 {
     }
 }
 
+impl Bm25 {
+    /// The inverse document frequency of a term held by `df` of `documents` documents: BM25's
+    /// `ln(1 + (N - df + 0.5) / (df + 0.5))`, never negative. The one place it is written:
+    /// pages ([`ItemRepo::search_bm25`](crate::ItemRepo::search_bm25)) and a service's
+    /// passages are weighted alike.
+    #[inline]
+    pub fn idf(documents: f64, df: f64) -> f64 {
+        (1.0 + (documents - df + 0.5) / (df + 0.5)).ln()
+    }
+
+    /// What one term adds to a document's score: its `idf`, its frequency `tf` in the
+    /// document, and the document's `length` against the `average_length` of its kind.
+    #[inline]
+    pub fn term_score(&self, idf: f64, tf: f64, length: f64, average_length: f64) -> f64 {
+        idf * tf * (self.k1 + 1.0)
+            / (tf + self.k1 * (1.0 - self.b + self.b * length / average_length))
+    }
+}
+
 /// A term of a question as the lexical index knows it, with its weight in this corpus.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueryTerm {

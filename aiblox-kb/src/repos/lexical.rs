@@ -349,11 +349,7 @@ fn rank(
     limit: usize,
     parameters: &Bm25,
 ) -> (Vec<QueryTerm>, Vec<(i64, f64)>) {
-    let Bm25 {
-        k1,
-        b,
-        title_weight,
-    } = *parameters;
+    let title_weight = parameters.title_weight;
     let items = corpus.items.max(1.0);
     let average_length =
         ((corpus.content_length + title_weight * corpus.title_length) / items).max(1.0);
@@ -372,7 +368,7 @@ fn rank(
             continue;
         };
         let df = postings.len() as f64;
-        let idf = (1.0 + (items - df + 0.5) / (df + 0.5)).ln();
+        let idf = Bm25::idf(items, df);
         terms.push(QueryTerm {
             term: term.clone(),
             idf,
@@ -384,7 +380,7 @@ fn rank(
             let tf = f64::from(posting.content_tf) + title_weight * f64::from(posting.title_tf);
             let length =
                 f64::from(posting.content_length) + title_weight * f64::from(posting.title_length);
-            let score = idf * tf * (k1 + 1.0) / (tf + k1 * (1.0 - b + b * length / average_length));
+            let score = parameters.term_score(idf, tf, length, average_length);
             *scores.entry(posting.item_id).or_default() += score;
         }
     }

@@ -179,14 +179,13 @@ fn passage_bm25(
     bm25: &Bm25,
     average_length: f64,
 ) -> f64 {
-    let length_norm = 1.0 - bm25.b + bm25.b * f64::from(passage.length) / average_length;
+    let length = f64::from(passage.length);
     passage
         .terms
         .iter()
         .map(|(term, frequency)| {
-            let tf = f64::from(*frequency);
-            idf.get(term).copied().unwrap_or(0.0) * tf * (bm25.k1 + 1.0)
-                / (tf + bm25.k1 * length_norm)
+            let idf = idf.get(term).copied().unwrap_or(0.0);
+            bm25.term_score(idf, f64::from(*frequency), length, average_length)
         })
         .sum()
 }
