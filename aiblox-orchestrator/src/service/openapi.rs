@@ -139,6 +139,184 @@ fn schemas() -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::{
+        CandidateExplain, ErrorBody, ErrorDetail, Evidence, EvidenceExplain, ItemResponse, LegRank,
+        MatchedTerm, Mode, QueryExplain, QueryRequest, QueryResponse, Stats, TermWeight, Warning,
+    };
+
+    /// A request with every field set.
+    fn every_request_field() -> QueryRequest {
+        QueryRequest {
+            query: "vacuum".to_owned(),
+            top_k: Some(3),
+            sources: Some(vec!["docs".to_owned()]),
+            max_chunks_per_item: Some(2),
+            min_score: Some(0.5),
+            explain: true,
+            mode: Some(Mode::Hybrid),
+        }
+    }
+
+    /// A response with every field set, optional ones included.
+    fn every_response_field() -> QueryResponse {
+        let leg = LegRank {
+            rank: 1,
+            score: 2.0,
+        };
+        QueryResponse {
+            route: "search".to_owned(),
+            evidence: vec![Evidence {
+                item_id: 1,
+                source: "docs".to_owned(),
+                external_id: "a.md".to_owned(),
+                title: Some("A".to_owned()),
+                chunk_index: 0,
+                text: "vacuum".to_owned(),
+                start: 0,
+                end: 6,
+                score: 1.0,
+                highlights: vec![[0, 6]],
+                explain: Some(EvidenceExplain {
+                    page_score: 1.0,
+                    passage_score: 1.0,
+                    passage_bm25: Some(1.0),
+                    passage_cosine: Some(0.5),
+                    page_weight: 0.7,
+                    matched_terms: vec![MatchedTerm {
+                        term: "vacuum".to_owned(),
+                        idf: 1.0,
+                        frequency: 1,
+                    }],
+                }),
+            }],
+            stats: Stats {
+                mode: "hybrid".to_owned(),
+                candidates: 1,
+                chunk_cache_hits: 1,
+                chunk_cache_misses: 0,
+                elapsed_ms: 1,
+            },
+            explain: Some(QueryExplain {
+                terms: vec![TermWeight {
+                    term: "vacuum".to_owned(),
+                    idf: 1.0,
+                }],
+                candidates: vec![CandidateExplain {
+                    item_id: 1,
+                    source: "docs".to_owned(),
+                    external_id: "a.md".to_owned(),
+                    score: 1.0,
+                    lexical: Some(leg),
+                    dense: Some(leg),
+                }],
+            }),
+            warnings: vec![Warning {
+                code: WarningCode::LookupNotFound,
+                message: "m".to_owned(),
+            }],
+        }
+    }
+
+    /// The schema `schema` stands for (following a `$ref` into the document's components).
+    fn resolved<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
+        match schema["$ref"].as_str() {
+            Some(reference) => {
+                let name = reference.trim_start_matches("#/components/schemas/");
+                &document["components"]["schemas"][name]
+            }
+            None => schema,
+        }
+    }
+
+    /// Every field of `value` (recursively) is a property of `schema`, and every property of
+    /// `schema` is a field of `value` (the examples set every field); the paths that are not.
+    fn differences(document: &Value, schema: &Value, value: &Value, at: &str) -> Vec<String> {
+        let schema = resolved(document, schema);
+        match value {
+            Value::Object(fields) => {
+                let Some(properties) = schema["properties"].as_object() else {
+                    // A free-form object (`metadata`) holds what it likes.
+                    if schema["type"] == "object" {
+                        return Vec::new();
+                    }
+                    return vec![format!("{at}: an object the document gives no properties")];
+                };
+                let mut found: Vec<String> = properties
+                    .keys()
+                    .filter(|key| !fields.contains_key(*key))
+                    .map(|key| format!("{at}.{key}: in the document, not in the type"))
+                    .collect();
+                for (key, field) in fields {
+                    match properties.get(key) {
+                        Some(property) => found.extend(differences(
+                            document,
+                            property,
+                            field,
+                            &format!("{at}.{key}"),
+                        )),
+                        None => found.push(format!("{at}.{key}: missing from the document")),
+                    }
+                }
+                found
+            }
+            Value::Array(items) if schema.get("items").is_some() => items
+                .iter()
+                .flat_map(|item| differences(document, &schema["items"], item, &format!("{at}[]")))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The document cannot miss a field of the protocol's types, nor name one they do not
+    /// have: each type, with every field set, is walked against its schema.
+    #[test]
+    fn the_document_describes_every_field_of_the_protocol() {
+        let document = document();
+        let schema = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+        let item = ItemResponse {
+            id: 1,
+            source: "docs".to_owned(),
+            external_id: "a.md".to_owned(),
+            title: Some("A".to_owned()),
+            content: "text".to_owned(),
+            content_hash: "00".repeat(32),
+            metadata: json!({}),
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            updated_at: chrono::DateTime::UNIX_EPOCH,
+        };
+        let error = ErrorBody {
+            error: ErrorDetail {
+                code: ErrorCode::NotFound,
+                message: "m".to_owned(),
+            },
+        };
+        let mut found = Vec::new();
+        for (name, value) in [
+            (
+                "QueryRequest",
+                serde_json::to_value(every_request_field()).unwrap(),
+            ),
+            (
+                "QueryResponse",
+                serde_json::to_value(every_response_field()).unwrap(),
+            ),
+            ("Item", serde_json::to_value(item).unwrap()),
+            ("Error", serde_json::to_value(error).unwrap()),
+        ] {
+            found.extend(differences(&document, &schema(name), &value, name));
+        }
+        assert!(
+            found.is_empty(),
+            "the OpenAPI document and the protocol differ: {found:#?}"
+        );
+        // The walk itself finds a field the document lacks.
+        let mut extra = serde_json::to_value(every_request_field()).unwrap();
+        extra["new_field"] = json!(1);
+        assert_eq!(
+            differences(&document, &schema("QueryRequest"), &extra, "QueryRequest"),
+            ["QueryRequest.new_field: missing from the document"]
+        );
+    }
 
     /// The HTTP API changes only when meant to: `openapi.json` beside this crate's manifest is
     /// the reviewed document, and this test fails when the served one differs. After a
