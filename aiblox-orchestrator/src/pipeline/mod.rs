@@ -46,7 +46,7 @@ use route::{Route, RouteName};
 
 /// Why a query got no answer.
 #[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
+pub(crate) enum PipelineError {
     /// The knowledge base failed.
     #[error(transparent)]
     Kb(#[from] aiblox_kb::Error),
@@ -66,7 +66,7 @@ pub enum PipelineError {
 
 /// Everything the stages need; shared by every request.
 #[derive(Debug)]
-pub struct Pipeline {
+pub(crate) struct Pipeline {
     pool: KbPool,
     lexical: LexicalLeg,
     /// The dense leg, when the service has an embedding model.
@@ -116,7 +116,7 @@ impl Pipeline {
 
     /// The mode of a query that names none: hybrid with an embedding model once its vectors
     /// cover [`dense::HYBRID_COVERAGE`] of the items, else lexical.
-    pub fn default_mode(&self) -> Mode {
+    pub(crate) fn default_mode(&self) -> Mode {
         match &self.dense {
             Some(dense) if dense.covers_the_corpus() => Mode::Hybrid,
             _ => Mode::Lexical,
@@ -131,12 +131,12 @@ impl Pipeline {
     }
 
     /// Chunk sets and bytes of passage text kept in memory (for metrics).
-    pub fn passage_store_sizes(&self) -> (usize, usize) {
+    pub(crate) fn passage_store_sizes(&self) -> (usize, usize) {
         self.chunk_sets.kept()
     }
 
     /// Answers one query, or gives up when the budget runs out.
-    pub async fn answer(&self, query: &ValidQuery) -> Result<QueryResponse, PipelineError> {
+    pub(crate) async fn answer(&self, query: &ValidQuery) -> Result<QueryResponse, PipelineError> {
         match tokio::time::timeout(self.budget, self.run(query)).await {
             Ok(result) => result,
             Err(_) => Err(PipelineError::Timeout(self.budget)),

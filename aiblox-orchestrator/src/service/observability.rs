@@ -51,7 +51,7 @@ pub(crate) struct StageLabels {
 
 /// The service's metrics.
 #[derive(Debug)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Histogram>,
     stages: Family<StageLabels, Histogram>,
@@ -271,7 +271,7 @@ impl Metrics {
         self.unauthorized.inc();
     }
 
-    pub fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+    pub(crate) fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
         let labels = RequestLabels {
             method: method.to_owned(),
             route: route.to_owned(),
@@ -283,7 +283,7 @@ impl Metrics {
     }
 
     /// Records a pipeline stage.
-    pub fn observe_stage(&self, stage: &str, elapsed: Duration) {
+    pub(crate) fn observe_stage(&self, stage: &str, elapsed: Duration) {
         self.stages
             .get_or_create(&StageLabels {
                 stage: stage.to_owned(),
@@ -292,7 +292,7 @@ impl Metrics {
     }
 
     /// Counts chunk-cache hits and misses of one query.
-    pub fn count_cache(&self, hits: usize, misses: usize) {
+    pub(crate) fn count_cache(&self, hits: usize, misses: usize) {
         self.cache[0].inc_by(hits as u64);
         self.cache[1].inc_by(misses as u64);
     }

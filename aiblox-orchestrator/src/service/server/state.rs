@@ -22,19 +22,19 @@ use crate::service::observability::{DenseReport, Metrics};
 #[derive(Debug)]
 pub struct AppState {
     /// The pool of the knowledge base.
-    pub pool: KbPool,
+    pub(crate) pool: KbPool,
     /// The contract configuration (for the readiness check).
-    pub database: KbConfig,
+    pub(crate) database: KbConfig,
     /// The question's path.
-    pub pipeline: Pipeline,
+    pub(crate) pipeline: Pipeline,
     /// Metrics.
-    pub metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     /// Longest query text.
-    pub max_query_chars: usize,
+    pub(crate) max_query_chars: usize,
     /// Default cap of passages per item.
-    pub max_chunks_per_item: u32,
+    pub(crate) max_chunks_per_item: u32,
     /// The time budget of a query.
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// The embedding model, the vectors in memory and the backfill's progress (`None`:
     /// lexical retrieval only).
     pub(crate) embedding: Option<EmbeddingModel>,
