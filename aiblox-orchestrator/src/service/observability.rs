@@ -271,7 +271,13 @@ impl Metrics {
         self.unauthorized.inc();
     }
 
-    pub(crate) fn observe_request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+    pub(crate) fn observe_request(
+        &self,
+        method: &str,
+        route: &str,
+        status: u16,
+        elapsed: Duration,
+    ) {
         let labels = RequestLabels {
             method: method.to_owned(),
             route: route.to_owned(),
