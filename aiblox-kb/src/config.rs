@@ -386,24 +386,11 @@ fn redacted_url(pg: &tokio_postgres::Config, tls: &TlsMode) -> String {
 /// in brackets.
 fn url_hosts(pg: &tokio_postgres::Config) -> String {
     use tokio_postgres::config::Host;
-    let ports = pg.get_ports();
-    let hosts: Vec<String> = pg
-        .get_hosts()
-        .iter()
-        .enumerate()
-        .map(|(index, host)| {
-            let host = match host {
-                Host::Tcp(name) if name.contains(':') => format!("[{name}]"),
-                Host::Tcp(name) => percent_encoded(name),
-                Host::Unix(path) => percent_encoded(&path.to_string_lossy()),
-            };
-            match ports.get(index).or(ports.first()) {
-                Some(port) => format!("{host}:{port}"),
-                None => host,
-            }
-        })
-        .collect();
-    hosts.join(",")
+    hosts_shown(pg, |host| match host {
+        Host::Tcp(name) if name.contains(':') => format!("[{name}]"),
+        Host::Tcp(name) => percent_encoded(name),
+        Host::Unix(path) => percent_encoded(&path.to_string_lossy()),
+    })
 }
 
 /// The URL parameters that differ from libpq's defaults: the TLS mode (and its roots), the
@@ -465,16 +452,25 @@ fn percent_encoded(text: &str) -> String {
 /// user, no password, paths as they are.
 fn hosts(pg: &tokio_postgres::Config) -> String {
     use tokio_postgres::config::Host;
+    hosts_shown(pg, |host| match host {
+        Host::Tcp(name) => name.clone(),
+        Host::Unix(path) => path.display().to_string(),
+    })
+}
+
+/// Every host of `pg` as `show` writes it, with its port (each host's, else the first),
+/// comma-separated.
+fn hosts_shown(
+    pg: &tokio_postgres::Config,
+    show: impl Fn(&tokio_postgres::config::Host) -> String,
+) -> String {
     let ports = pg.get_ports();
     let hosts: Vec<String> = pg
         .get_hosts()
         .iter()
         .enumerate()
         .map(|(index, host)| {
-            let host = match host {
-                Host::Tcp(name) => name.clone(),
-                Host::Unix(path) => path.display().to_string(),
-            };
+            let host = show(host);
             match ports.get(index).or(ports.first()) {
                 Some(port) => format!("{host}:{port}"),
                 None => host,

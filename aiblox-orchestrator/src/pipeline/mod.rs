@@ -231,18 +231,7 @@ impl Pipeline {
             searched,
         } = lexical?;
         let question = question.transpose()?;
-        let mut warnings = Vec::new();
-        if let Route::Lookup {
-            source,
-            external_id,
-        } = route
-            && taken == RouteName::Search
-        {
-            warnings.push(warnings::lookup_not_found(source, external_id));
-        }
-        if searched && retrieved.terms.is_empty() {
-            warnings.push(warnings::no_searchable_terms());
-        }
+        let mut warnings = warnings::of_the_route(route, taken, searched, &retrieved.terms);
         let route = taken;
         // A lookup names its item: nothing to rank it against.
         let question = question.filter(|_| route == RouteName::Search).zip(dense);

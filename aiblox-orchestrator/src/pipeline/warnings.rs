@@ -1,7 +1,33 @@
 //! Warnings: what a caller should know about an answer (why it is empty, or how it differs
 //! from what was asked), from what the legs found. Each says what happened and what to do.
 
+use aiblox_kb::QueryTerm;
+
+use super::route::{Route, RouteName};
 use crate::protocol::{Warning, WarningCode};
+
+/// What the lexical leg's outcome says: a lookup that fell back to a search (`route` asked,
+/// `taken` went), a search (`searched`) that found none of the question's `terms` indexed.
+pub(crate) fn of_the_route(
+    route: Route<'_>,
+    taken: RouteName,
+    searched: bool,
+    terms: &[QueryTerm],
+) -> Vec<Warning> {
+    let mut warnings = Vec::new();
+    if let Route::Lookup {
+        source,
+        external_id,
+    } = route
+        && taken == RouteName::Search
+    {
+        warnings.push(lookup_not_found(source, external_id));
+    }
+    if searched && terms.is_empty() {
+        warnings.push(no_searchable_terms());
+    }
+    warnings
+}
 
 /// The question named an item it may not have (missing, or outside the sources the request
 /// may read: the same words either way, so a caller learns nothing of items it may not read).

@@ -63,6 +63,22 @@ async fn answer_until(app: &TestApp, body: Value, external_id: &str) -> Value {
     }
 }
 
+/// Waits until the service holds in memory every vector stored in `kb` (it reads them every
+/// second), and returns its `/v1/index`.
+pub(crate) async fn every_stored_vector_in_memory(app: &TestApp, kb: &TestKb) -> Value {
+    let stored: i64 = kb
+        .raw_client()
+        .await
+        .query_one("SELECT count(*) FROM chunk_embedding", &[])
+        .await
+        .unwrap()
+        .get(0);
+    index_until(app, "the vectors in memory", |index| {
+        index["vectors_in_memory"] == stored
+    })
+    .await
+}
+
 pub(crate) fn fully_indexed(index: &Value) -> bool {
     index["items"].as_u64().is_some_and(|n| n > 0) && index["indexed"] == index["items"]
 }
@@ -246,17 +262,7 @@ async fn until_the_index_covers_the_corpus_queries_without_a_mode_are_lexical() 
     })
     .await;
     assert_eq!(index["chunker"], chunker.as_str());
-    let stored: i64 = kb
-        .raw_client()
-        .await
-        .query_one("SELECT count(*) FROM chunk_embedding", &[])
-        .await
-        .unwrap()
-        .get(0);
-    let index = index_until(&app, "the vectors in memory", |index| {
-        index["vectors_in_memory"] == stored
-    })
-    .await;
+    let index = every_stored_vector_in_memory(&app, &kb).await;
     assert_eq!(index["mode"], "lexical", "{index}");
     let (status, answer) = app.query(json!({"query": "dead tuples"})).await;
     assert_eq!(status, 200, "{answer}");

@@ -21,7 +21,7 @@ use aiblox_kb::{ItemRepo, NewItem};
 use aiblox_kb_testkit::TestKb;
 use serde_json::Value;
 
-use crate::hybrid::{fully_indexed, index_until, model_dir};
+use crate::hybrid::{every_stored_vector_in_memory, fully_indexed, index_until, model_dir};
 use crate::{TestApp, settings_with};
 
 const CORPUS: &str = include_str!("replay/corpus.jsonl");
@@ -109,19 +109,8 @@ async fn the_pipeline_answers_as_recorded() {
     settings.embedding.model = Some(model_dir());
     let app = TestApp::spawn_with(settings, None).await;
     index_until(&app, "the replay corpus", fully_indexed).await;
-    // Every stored vector in memory too (they are read every second), else the dense leg
-    // would rank a part of the corpus.
-    let stored: i64 = kb
-        .raw_client()
-        .await
-        .query_one("SELECT count(*) FROM chunk_embedding", &[])
-        .await
-        .unwrap()
-        .get(0);
-    index_until(&app, "the vectors in memory", |index| {
-        index["vectors_in_memory"].as_i64() == Some(stored)
-    })
-    .await;
+    // Every stored vector in memory too, else the dense leg would rank a part of the corpus.
+    every_stored_vector_in_memory(&app, &kb).await;
     replay(&app, &requests, "hybrid, every item embedded", &mut answers).await;
     app.stop().await;
 
