@@ -17,13 +17,15 @@
 //!
 //! # Layout
 //! - `config`: [`KbConfig`], schema name validation, password redaction.
-//! - `pool`: the deadpool-postgres pool and the [`Executor`] abstraction.
 //! - `models`: the plain serializable structs.
 //! - `repos`: [`ItemRepo`], [`ChunkCacheRepo`] and [`EmbeddingRepo`], the only callers of the generated queries
 //!   (crate `aiblox-kb-gen`, written by `cargo xtask codegen`; its types never leave here).
 //! - `migrate`: the embedded migrations and their runner.
 //! - `tls`: TLS to PostgreSQL (rustls), from the URL's `sslmode` and `sslrootcert`.
 //! - `error`: [`Error`], database failures mapped from SQLSTATE.
+//! - `engine`: the machinery under the repositories: the deadpool-postgres pool ([`KbPool`]),
+//!   shared read connections, read replicas, the get coalescer, the lexical postings kept in
+//!   memory, and the [`Executor`] abstraction with the one path every statement takes.
 //!
 //! # Example
 //! ```no_run
@@ -44,15 +46,18 @@
 #![warn(missing_docs)]
 
 mod config;
+mod engine;
 mod error;
 mod migrate;
 mod models;
-mod pool;
-mod replicas;
 mod repos;
 mod tls;
 
 pub use config::KbConfig;
+pub use engine::{
+    Executor, KbConnection, KbPool, KbPoolBuilder, KbPoolStatus, KbPosition, KbReplicaStatus,
+    KbTransaction,
+};
 pub use error::{Error, ErrorSource};
 pub use migrate::{
     AppliedMigration, ChecksumMismatch, Compatibility, MigrationReport, MigrationStatus, Migrator,
@@ -63,8 +68,6 @@ pub use models::{
     EmbeddingProgress, KbChunkCache, KbItem, NewChunk, NewChunkSet, NewEmbeddingSet, NewItem,
     QueryTerm, RankedItem, RankedItems, SearchHit, StoredVector, UpsertOutcome, UpsertStatus,
 };
-pub use pool::{Executor, KbConnection, KbPool, KbPoolBuilder, KbPoolStatus, KbTransaction};
-pub use replicas::{KbPosition, KbReplicaStatus};
 pub use repos::{ChunkCacheRepo, EmbeddingRepo, ItemRepo};
 
 /// The README's examples, compiled as doc tests so they cannot rot.

@@ -362,6 +362,90 @@ fn docs_name_only_paths_that_exist() {
     );
 }
 
+/// The fenced code blocks of `text` that start with a comment naming a file (`// path` or
+/// `-- path`): the path, and the block's other lines, each trimmed.
+fn quoted_blocks(text: &str) -> Vec<(String, Vec<String>)> {
+    let mut blocks = Vec::new();
+    let mut lines = text.lines().map(str::trim);
+    while let Some(line) = lines.next() {
+        if !line.starts_with("```") || line.len() == 3 {
+            continue;
+        }
+        let block: Vec<&str> = lines.by_ref().take_while(|line| *line != "```").collect();
+        let Some((first, rest)) = block.split_first() else {
+            continue;
+        };
+        if let Some(path) = first
+            .strip_prefix("// ")
+            .or_else(|| first.strip_prefix("-- "))
+            .filter(|path| path.contains('/') && !path.contains(' '))
+        {
+            blocks.push((
+                path.to_owned(),
+                rest.iter().map(|line| (*line).to_owned()).collect(),
+            ));
+        }
+    }
+    blocks
+}
+
+/// Whether `quote`'s lines appear one after another among `file`'s, each trimmed.
+fn quotes(file: &str, quote: &[String]) -> bool {
+    let lines: Vec<&str> = file.lines().map(str::trim).collect();
+    !quote.is_empty()
+        && lines.windows(quote.len()).any(|window| {
+            window
+                .iter()
+                .zip(quote)
+                .all(|(line, quoted)| line == quoted)
+        })
+}
+
+#[test]
+fn the_query_walkthrough_quotes_real_code() {
+    let root = Workspace::current().unwrap().root().to_path_buf();
+    let page = "docs/queries.md";
+    let blocks = quoted_blocks(&std::fs::read_to_string(root.join(page)).unwrap());
+    let files: Vec<&str> = blocks.iter().map(|(path, _)| path.as_str()).collect();
+    assert_eq!(
+        files,
+        [
+            "queries/item.sql",
+            "aiblox-kb/src/repos/item_repo.rs",
+            "aiblox-kb/tests/integration/generated_queries.rs"
+        ],
+        "{page} quotes the SQL, the repository method and the test of its example"
+    );
+    for (path, quote) in &blocks {
+        let file = std::fs::read_to_string(root.join(path)).unwrap();
+        assert!(
+            quotes(&file, quote),
+            "{page} quotes {path}, but {path} no longer holds these lines: mend the page or the \
+             code\n{}",
+            quote.join("\n")
+        );
+    }
+}
+
+#[test]
+fn a_quote_must_match_line_for_line() {
+    let file = "fn f() {\n    let a = 1;\n    let b = 2;\n}\n";
+    let quote = |lines: &[&str]| {
+        lines
+            .iter()
+            .map(|line| (*line).to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert!(quotes(file, &quote(&["let a = 1;", "let b = 2;"])));
+    assert!(!quotes(file, &quote(&["let a = 1;", "let b = 3;"])));
+    assert!(!quotes(file, &quote(&["let b = 2;", "let a = 1;"])));
+    let text = "```rust\n// a/b.rs\nx\n```\n```sql\nno path\n```\n";
+    assert_eq!(
+        quoted_blocks(text),
+        [("a/b.rs".to_owned(), vec!["x".to_owned()])]
+    );
+}
+
 #[test]
 fn named_paths_are_the_repository_s_own() {
     let root = Workspace::current().unwrap().root().to_path_buf();

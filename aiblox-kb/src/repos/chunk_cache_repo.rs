@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 
 use aiblox_kb_gen::queries::chunk_cache as queries;
 
-use crate::pool::{Executor, Target, target_of, with_client, with_routed_read};
+use crate::engine::{Executor, ReadPath, Runner};
 use crate::repos::{content_hash_from_db, timestamp_from_db, unsigned_from_db};
 use crate::{ChunkSetTerms, ChunkTerms, Error, KbChunkCache, KbPosition, NewChunkSet};
 
@@ -30,9 +30,7 @@ const MAX_STORED: u32 = i32::MAX as u32;
 /// ```
 #[derive(Clone, Copy)]
 pub struct ChunkCacheRepo<'a> {
-    target: Target<'a>,
-    /// Reads must see every write before this position ([`ChunkCacheRepo::after`]).
-    after: Option<KbPosition>,
+    runner: Runner<'a>,
 }
 
 impl<'a> ChunkCacheRepo<'a> {
@@ -40,8 +38,7 @@ impl<'a> ChunkCacheRepo<'a> {
     /// [`KbConnection`](crate::KbConnection) or a [`KbTransaction`](crate::KbTransaction).
     pub fn new(executor: &'a impl Executor) -> Self {
         ChunkCacheRepo {
-            target: target_of(executor),
-            after: None,
+            runner: Runner::of(executor),
         }
     }
 
@@ -51,7 +48,7 @@ impl<'a> ChunkCacheRepo<'a> {
     /// has replayed that far, else to the primary. Without replicas, or on a connection or a
     /// transaction, reads see every committed write anyway.
     pub fn after(mut self, position: KbPosition) -> Self {
-        self.after = Some(position);
+        self.runner = self.runner.after(position);
         self
     }
 
@@ -64,13 +61,16 @@ impl<'a> ChunkCacheRepo<'a> {
         content_hash: &[u8; 32],
     ) -> Result<Option<Vec<KbChunkCache>>, Error> {
         let hash = content_hash.as_slice();
-        let rows = with_routed_read!(self.target, self.after, read_client, |client| {
-            queries::get_chunks()
-                .bind(client, &item_id, &chunker_key, &hash)
-                .all()
-                .await
-                .map_err(Error::from_driver)?
-        });
+        let rows = self
+            .runner
+            .read(ReadPath::REPLICA_PIPELINED, |client| async move {
+                queries::get_chunks()
+                    .bind(&client, &item_id, &chunker_key, &hash)
+                    .all()
+                    .await
+                    .map_err(Error::from_driver)
+            })
+            .await?;
         let chunks = rows
             .into_iter()
             .map(chunk_from_row)
@@ -89,15 +89,18 @@ impl<'a> ChunkCacheRepo<'a> {
         if items.is_empty() {
             return Ok(HashMap::new());
         }
-        let item_ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
-        let hashes: Vec<&[u8]> = items.iter().map(|(_, hash)| hash.as_slice()).collect();
-        let rows = with_routed_read!(self.target, self.after, checkout, |client| {
-            queries::get_chunks_for_items()
-                .bind(client, &item_ids, &hashes, &chunker_key)
-                .all()
-                .await
-                .map_err(Error::from_driver)?
-        });
+        let item_ids: &Vec<i64> = &items.iter().map(|(id, _)| *id).collect();
+        let hashes: &Vec<&[u8]> = &items.iter().map(|(_, hash)| hash.as_slice()).collect();
+        let rows = self
+            .runner
+            .read(ReadPath::REPLICA, |client| async move {
+                queries::get_chunks_for_items()
+                    .bind(&client, item_ids, hashes, &chunker_key)
+                    .all()
+                    .await
+                    .map_err(Error::from_driver)
+            })
+            .await?;
         let mut by_item: HashMap<i64, Vec<KbChunkCache>> = HashMap::new();
         for row in rows {
             let chunk = chunk_from_row(row)?;
@@ -145,24 +148,27 @@ impl<'a> ChunkCacheRepo<'a> {
                 token_counts.push(stored(chunk.token_count.into()));
             }
         }
-        let written = with_client!(self.target, |client| {
-            queries::put_chunks()
-                .bind(
-                    client,
-                    &item_ids,
-                    &indexes,
-                    &counts,
-                    &hashes,
-                    &starts,
-                    &ends,
-                    &texts,
-                    &token_counts,
-                    &chunker_key,
-                )
-                .one()
-                .await
-                .map_err(Error::from_driver)?
-        });
+        let written = self
+            .runner
+            .write(|client| async move {
+                queries::put_chunks()
+                    .bind(
+                        &client,
+                        &item_ids,
+                        &indexes,
+                        &counts,
+                        &hashes,
+                        &starts,
+                        &ends,
+                        &texts,
+                        &token_counts,
+                        &chunker_key,
+                    )
+                    .one()
+                    .await
+                    .map_err(Error::from_driver)
+            })
+            .await?;
         Ok(u64::try_from(written.chunks_written).unwrap_or(0))
     }
 
@@ -182,15 +188,18 @@ impl<'a> ChunkCacheRepo<'a> {
         if items.is_empty() {
             return Ok(HashMap::new());
         }
-        let item_ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
-        let hashes: Vec<&[u8]> = items.iter().map(|(_, hash)| hash.as_slice()).collect();
-        let rows = with_client!(self.target, |client| {
-            queries::chunk_terms()
-                .bind(client, &item_ids, &hashes, &chunker_key)
-                .all()
-                .await
-                .map_err(Error::from_driver)?
-        });
+        let item_ids: &Vec<i64> = &items.iter().map(|(id, _)| *id).collect();
+        let hashes: &Vec<&[u8]> = &items.iter().map(|(_, hash)| hash.as_slice()).collect();
+        let rows = self
+            .runner
+            .read(ReadPath::PRIMARY, |client| async move {
+                queries::chunk_terms()
+                    .bind(&client, item_ids, hashes, &chunker_key)
+                    .all()
+                    .await
+                    .map_err(Error::from_driver)
+            })
+            .await?;
         sets_from_rows(rows, items.len())
     }
 
@@ -206,19 +215,22 @@ impl<'a> ChunkCacheRepo<'a> {
         if chunks.is_empty() {
             return Ok(Vec::new());
         }
-        let item_ids: Vec<i64> = chunks.iter().map(|(id, _, _)| *id).collect();
-        let indexes: Vec<i32> = chunks
+        let item_ids: &Vec<i64> = &chunks.iter().map(|(id, _, _)| *id).collect();
+        let indexes: &Vec<i32> = &chunks
             .iter()
             .map(|(_, index, _)| stored(u64::from(*index)))
             .collect();
-        let hashes: Vec<&[u8]> = chunks.iter().map(|(_, _, hash)| hash.as_slice()).collect();
-        let rows = with_client!(self.target, |client| {
-            queries::get_chunks_at()
-                .bind(client, &item_ids, &indexes, &hashes, &chunker_key)
-                .all()
-                .await
-                .map_err(Error::from_driver)?
-        });
+        let hashes: &Vec<&[u8]> = &chunks.iter().map(|(_, _, hash)| hash.as_slice()).collect();
+        let rows = self
+            .runner
+            .read(ReadPath::PRIMARY, |client| async move {
+                queries::get_chunks_at()
+                    .bind(&client, item_ids, indexes, hashes, &chunker_key)
+                    .all()
+                    .await
+                    .map_err(Error::from_driver)
+            })
+            .await?;
         let mut found: HashMap<(i64, u32), KbChunkCache> = HashMap::with_capacity(rows.len());
         for row in rows {
             let chunk = chunk_from_row(row)?;
@@ -232,22 +244,28 @@ impl<'a> ChunkCacheRepo<'a> {
 
     /// Removes every cached chunk made from content its item no longer has. Returns how many.
     pub async fn purge_stale(&self) -> Result<u64, Error> {
-        with_client!(self.target, |client| Ok(queries::delete_stale_chunks()
-            .bind(client)
+        self.runner
+            .write(|client| async move {
+                queries::delete_stale_chunks()
+                    .bind(&client)
+                    .await
+                    .map_err(Error::from_driver)
+            })
             .await
-            .map_err(Error::from_driver)?))
     }
 
     /// Removes every cached chunk made by a chunker other than `current_chunker_key` (after a
     /// chunker upgrade). Returns how many.
     pub async fn purge_other_chunkers(&self, current_chunker_key: &str) -> Result<u64, Error> {
         validate_chunker_key(current_chunker_key)?;
-        with_client!(self.target, |client| {
-            Ok(queries::delete_chunks_of_other_chunkers()
-                .bind(client, &current_chunker_key)
-                .await
-                .map_err(Error::from_driver)?)
-        })
+        self.runner
+            .write(|client| async move {
+                queries::delete_chunks_of_other_chunkers()
+                    .bind(&client, &current_chunker_key)
+                    .await
+                    .map_err(Error::from_driver)
+            })
+            .await
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aiblox_kb_gen::queries::embedding as queries;
 
-use crate::pool::{Executor, Target, target_of, with_client};
+use crate::engine::{Executor, ReadPath, Runner};
 use crate::repos::chunk_cache_repo::validate_chunker_key;
 use crate::repos::{content_hash_from_db, unsigned_from_db};
 use crate::{
@@ -47,7 +47,7 @@ const CHANGES_PAGE: usize = 5 * EmbeddingRepo::MAX_VECTORS_PER_PUT;
 /// ```
 #[derive(Clone, Copy)]
 pub struct EmbeddingRepo<'a> {
-    target: Target<'a>,
+    runner: Runner<'a>,
 }
 
 impl<'a> EmbeddingRepo<'a> {
@@ -60,7 +60,7 @@ impl<'a> EmbeddingRepo<'a> {
     /// [`KbConnection`](crate::KbConnection) or a [`KbTransaction`](crate::KbTransaction).
     pub fn new(executor: &'a impl Executor) -> Self {
         EmbeddingRepo {
-            target: target_of(executor),
+            runner: Runner::of(executor),
         }
     }
 
@@ -81,13 +81,22 @@ impl<'a> EmbeddingRepo<'a> {
         }
         let max_items = i64::from(max_items);
         let lease_seconds = lease.as_secs_f64();
-        let rows = with_client!(self.target, |client| {
-            queries::claim_unembedded()
-                .bind(client, &chunker_key, &model_key, &max_items, &lease_seconds)
-                .all()
-                .await
-                .map_err(Error::from_driver)?
-        });
+        let rows = self
+            .runner
+            .write(|client| async move {
+                queries::claim_unembedded()
+                    .bind(
+                        &client,
+                        &chunker_key,
+                        &model_key,
+                        &max_items,
+                        &lease_seconds,
+                    )
+                    .all()
+                    .await
+                    .map_err(Error::from_driver)
+            })
+            .await?;
         let mut claims = rows
             .into_iter()
             .map(|row| {
@@ -119,13 +128,16 @@ impl<'a> EmbeddingRepo<'a> {
             .iter()
             .map(|claim| claim.content_hash.as_slice())
             .collect();
-        let marked = with_client!(self.target, |client| {
-            queries::finish_claims()
-                .bind(client, &item_ids, &hashes, &chunker_key, &model_key)
-                .one()
-                .await
-                .map_err(Error::from_driver)?
-        });
+        let marked = self
+            .runner
+            .write(|client| async move {
+                queries::finish_claims()
+                    .bind(&client, &item_ids, &hashes, &chunker_key, &model_key)
+                    .one()
+                    .await
+                    .map_err(Error::from_driver)
+            })
+            .await?;
         Ok(u64::try_from(marked).unwrap_or(0))
     }
 
@@ -169,22 +181,25 @@ impl<'a> EmbeddingRepo<'a> {
                 );
             }
         }
-        let written = with_client!(self.target, |client| {
-            queries::put_embeddings()
-                .bind(
-                    client,
-                    &item_ids,
-                    &indexes,
-                    &counts,
-                    &hashes,
-                    &vectors,
-                    &chunker_key,
-                    &model_key,
-                )
-                .one()
-                .await
-                .map_err(Error::from_driver)?
-        });
+        let written = self
+            .runner
+            .write(|client| async move {
+                queries::put_embeddings()
+                    .bind(
+                        &client,
+                        &item_ids,
+                        &indexes,
+                        &counts,
+                        &hashes,
+                        &vectors,
+                        &chunker_key,
+                        &model_key,
+                    )
+                    .one()
+                    .await
+                    .map_err(Error::from_driver)
+            })
+            .await?;
         Ok(u64::try_from(written.vectors_written).unwrap_or(0))
     }
 
@@ -201,13 +216,16 @@ impl<'a> EmbeddingRepo<'a> {
     ) -> Result<EmbeddingChanges, Error> {
         validate_keys(chunker_key, model_key)?;
         let page = CHANGES_PAGE as i64;
-        let rows = with_client!(self.target, |client| {
-            queries::embeddings_since()
-                .bind(client, &chunker_key, &model_key, &cursor.0, &page)
-                .all()
-                .await
-                .map_err(Error::from_driver)?
-        });
+        let rows = self
+            .runner
+            .read(ReadPath::PRIMARY, |client| async move {
+                queries::embeddings_since()
+                    .bind(&client, &chunker_key, &model_key, &cursor.0, &page)
+                    .all()
+                    .await
+                    .map_err(Error::from_driver)
+            })
+            .await?;
         let horizon = rows.first().map_or(cursor.0, |row| row.horizon);
         let mut vectors = Vec::with_capacity(rows.len());
         let mut last_writer = None;
@@ -267,13 +285,16 @@ impl<'a> EmbeddingRepo<'a> {
         model_key: &str,
     ) -> Result<EmbeddingProgress, Error> {
         validate_keys(chunker_key, model_key)?;
-        let row = with_client!(self.target, |client| {
-            queries::embedding_progress()
-                .bind(client, &chunker_key, &model_key)
-                .one()
-                .await
-                .map_err(Error::from_driver)?
-        });
+        let row = self
+            .runner
+            .read(ReadPath::PRIMARY, |client| async move {
+                queries::embedding_progress()
+                    .bind(&client, &chunker_key, &model_key)
+                    .one()
+                    .await
+                    .map_err(Error::from_driver)
+            })
+            .await?;
         Ok(EmbeddingProgress {
             items: u64::try_from(row.items).unwrap_or(0),
             indexed: u64::try_from(row.indexed).unwrap_or(0),

@@ -1,5 +1,6 @@
 //! [`ItemRepo`]: writing items in idempotent batches, reading them back, searching them.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 
 use aiblox_kb_gen::client::GenericClient;
@@ -7,7 +8,10 @@ use aiblox_kb_gen::queries::item as queries;
 use futures::TryStreamExt as _;
 use sha2::{Digest as _, Sha256};
 
-use crate::pool::{Executor, Target, target_of, with_client, with_routed_read};
+use crate::engine::{
+    BatchFetch, Executor, ItemGets, KbClient, KbPool, ReadPath, Runner, Steps, distinct_sorted,
+    hand_out,
+};
 use crate::repos::lexical;
 use crate::repos::{content_hash_from_db, timestamp_from_db};
 use crate::{
@@ -39,9 +43,7 @@ const MAX_SEARCH_LIMIT: u32 = 1000;
 /// ```
 #[derive(Clone, Copy)]
 pub struct ItemRepo<'a> {
-    target: Target<'a>,
-    /// Reads must see every write before this position ([`ItemRepo::after`]).
-    after: Option<KbPosition>,
+    runner: Runner<'a>,
 }
 
 impl<'a> ItemRepo<'a> {
@@ -49,8 +51,7 @@ impl<'a> ItemRepo<'a> {
     /// or a [`KbTransaction`](crate::KbTransaction).
     pub fn new(executor: &'a impl Executor) -> Self {
         ItemRepo {
-            target: target_of(executor),
-            after: None,
+            runner: Runner::of(executor),
         }
     }
 
@@ -60,7 +61,7 @@ impl<'a> ItemRepo<'a> {
     /// has replayed that far, else to the primary. Without replicas, or on a connection or a
     /// transaction, reads see every committed write anyway.
     pub fn after(mut self, position: KbPosition) -> Self {
-        self.after = Some(position);
+        self.runner = self.runner.after(position);
         self
     }
 
@@ -80,7 +81,9 @@ impl<'a> ItemRepo<'a> {
             return Ok(Vec::new());
         }
         validate_batch(items)?;
-        with_client!(self.target, |client| upsert(client, items).await)
+        self.runner
+            .write(|client| async move { upsert(&client, items).await })
+            .await
     }
 
     /// The item with this id, if it exists.
@@ -89,22 +92,14 @@ impl<'a> ItemRepo<'a> {
     /// concurrent gets are coalesced: those that arrive while others are in flight go out
     /// together in one query. A lone get goes out at once.
     pub async fn get(&self, id: i64) -> Result<Option<KbItem>, Error> {
-        // Coalesced gets read with no position: a get given one runs on its own.
-        if let Target::Pool(pool) = self.target
-            && pool.item_gets().enabled()
-            && self.after.is_none()
-        {
-            return pool.item_gets().get(pool, id).await;
+        if let Some(pool) = self.runner.coalescing_pool() {
+            return pool.item_gets().get(&PoolItems(pool), id).await;
         }
-        with_routed_read!(self.target, self.after, read_client, |client| {
-            queries::get_item()
-                .bind(client, &id)
-                .map(item_from_borrowed)
-                .opt()
-                .await
-                .map_err(Error::from_driver)?
-                .transpose()
-        })
+        self.runner
+            .read(ReadPath::REPLICA_PIPELINED, |client| async move {
+                read_item(&client, id).await
+            })
+            .await
     }
 
     /// The items with these ids, in the order asked, `None` where an id does not exist
@@ -113,12 +108,13 @@ impl<'a> ItemRepo<'a> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let unique = distinct_sorted(ids);
-        let items = with_routed_read!(self.target, self.after, checkout, |client| read_items(
-            queries::get_items().bind(client, &unique),
-            unique.len()
-        )
-        .await?);
+        let unique = &distinct_sorted(ids);
+        let items = self
+            .runner
+            .read(ReadPath::REPLICA, |client| async move {
+                read_items(queries::get_items().bind(&client, unique), unique.len()).await
+            })
+            .await?;
         Ok(hand_out(ids, items))
     }
 
@@ -135,18 +131,15 @@ impl<'a> ItemRepo<'a> {
         if sources.is_empty() {
             return Ok(Vec::new());
         }
-        Ok(with_routed_read!(
-            self.target,
-            self.after,
-            checkout,
-            |client| {
+        self.runner
+            .read(ReadPath::REPLICA, |client| async move {
                 queries::sources_with_items()
-                    .bind(client, &sources)
+                    .bind(&client, &sources)
                     .all()
                     .await
-                    .map_err(Error::from_driver)?
-            }
-        ))
+                    .map_err(Error::from_driver)
+            })
+            .await
     }
 
     /// The item with this identity, if it exists.
@@ -155,24 +148,30 @@ impl<'a> ItemRepo<'a> {
         source: &str,
         external_id: &str,
     ) -> Result<Option<KbItem>, Error> {
-        with_routed_read!(self.target, self.after, read_client, |client| {
-            queries::get_item_by_key()
-                .bind(client, &source, &external_id)
-                .map(item_from_borrowed)
-                .opt()
-                .await
-                .map_err(Error::from_driver)?
-                .transpose()
-        })
+        self.runner
+            .read(ReadPath::REPLICA_PIPELINED, |client| async move {
+                queries::get_item_by_key()
+                    .bind(&client, &source, &external_id)
+                    .map(item_from_borrowed)
+                    .opt()
+                    .await
+                    .map_err(Error::from_driver)?
+                    .transpose()
+            })
+            .await
     }
 
     /// Deletes the item and its cached chunks. Returns whether it existed.
     pub async fn delete(&self, id: i64) -> Result<bool, Error> {
-        with_client!(self.target, |client| Ok(queries::delete_item()
-            .bind(client, &id)
+        self.runner
+            .write(|client| async move {
+                Ok(queries::delete_item()
+                    .bind(&client, &id)
+                    .await
+                    .map_err(Error::from_driver)?
+                    > 0)
+            })
             .await
-            .map_err(Error::from_driver)?
-            > 0))
     }
 
     /// Full-text search over titles (weighted higher) and contents, best first.
@@ -193,13 +192,17 @@ impl<'a> ItemRepo<'a> {
             return Err(Error::invalid("the search text contains a NUL character"));
         }
         let (sources, limit) = search_bounds(sources, limit)?;
-        let rows = with_routed_read!(self.target, self.after, checkout, |client| {
-            queries::search_items()
-                .bind(client, &text, &sources, &limit)
-                .all()
-                .await
-                .map_err(Error::from_driver)?
-        });
+        let sources = &sources;
+        let rows = self
+            .runner
+            .read(ReadPath::REPLICA, |client| async move {
+                queries::search_items()
+                    .bind(&client, &text, sources, &limit)
+                    .all()
+                    .await
+                    .map_err(Error::from_driver)
+            })
+            .await?;
         rows.into_iter().map(hit_from_row).collect()
     }
 
@@ -217,13 +220,17 @@ impl<'a> ItemRepo<'a> {
         let Some(query) = any_word_query(question) else {
             return Ok(Vec::new());
         };
-        let rows = with_client!(self.target, |client| {
-            queries::search_items_any_word()
-                .bind(client, &query, &sources, &limit)
-                .all()
-                .await
-                .map_err(Error::from_driver)?
-        });
+        let (query, sources) = (&query, &sources);
+        let rows = self
+            .runner
+            .read(ReadPath::PRIMARY, |client| async move {
+                queries::search_items_any_word()
+                    .bind(&client, query, sources, &limit)
+                    .all()
+                    .await
+                    .map_err(Error::from_driver)
+            })
+            .await?;
         rows.into_iter().map(hit_from_row).collect()
     }
 
@@ -264,26 +271,14 @@ impl<'a> ItemRepo<'a> {
         }
         let sources = sources.as_deref();
         let limit = limit as usize;
-        let cache = match self.target {
-            Target::Pool(pool) => Some(pool.lexical()),
-            _ => None,
-        };
+        let cache = self.runner.pool().map(KbPool::lexical);
         // On a replica, every statement of the search runs on one of its read connections; on
-        // the primary, as without replicas.
-        Ok(with_routed_read!(
-            self.target,
-            self.after,
-            |client| lexical::search(
-                Target::Connection(client),
-                cache,
-                question,
-                sources,
-                limit,
-                parameters
-            )
-            .await?,
-            else lexical::search(self.target, cache, question, sources, limit, parameters).await?
-        ))
+        // the primary, each where its own path says.
+        self.runner
+            .read_steps(|runner| async move {
+                lexical::search(runner, cache, question, sources, limit, parameters).await
+            })
+            .await
     }
 }
 
@@ -301,7 +296,7 @@ impl ItemRepo<'_> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let (_, read) = lexical::read_heads(self.target, ids).await?;
+        let (_, read) = lexical::read_heads(&Steps::Runner(self.runner), ids).await?;
         let mut by_id: HashMap<i64, _> = read.into_iter().collect();
         Ok(ids
             .iter()
@@ -549,15 +544,6 @@ async fn upsert<C: GenericClient>(
         .collect()
 }
 
-/// The distinct ids of `ids`, ascending: what the statement is asked for, in the order its
-/// index scan reads them.
-pub(super) fn distinct_sorted(ids: &[i64]) -> Vec<i64> {
-    let mut unique = ids.to_vec();
-    unique.sort_unstable();
-    unique.dedup();
-    unique
-}
-
 /// The rows of an item query, each mapped straight from the driver's buffer into a
 /// [`KbItem`] kept in a vector sized for the `expected` rows (no growth on the way).
 async fn read_items<C: GenericClient>(
@@ -577,58 +563,50 @@ async fn read_items<C: GenericClient>(
     Ok(items)
 }
 
-/// The item of each id of `ids`, in order (`None` where absent): moved out of `items`, and
-/// cloned only for an id asked for more than once. Found by binary search in `items` sorted
-/// by id, which a batch of 100 does in a fraction of what hashing each id twice cost.
-pub(super) fn hand_out(ids: &[i64], mut items: Vec<KbItem>) -> Vec<Option<KbItem>> {
-    items.sort_unstable_by_key(|item| item.id);
-    let places: Vec<Option<usize>> = ids
-        .iter()
-        .map(|id| items.binary_search_by_key(id, |item| item.id).ok())
-        .collect();
-    // How many of the remaining asks name each item: it is moved out at its last.
-    let mut asks = vec![0_u32; items.len()];
-    for place in places.iter().flatten() {
-        asks[*place] += 1;
+/// The items of coalesced gets ([`ItemRepo::get`] on a pool): the pool, borrowed or owned.
+struct PoolItems<P>(P);
+
+impl<P: Borrow<KbPool> + Send + Sync> BatchFetch for PoolItems<P> {
+    type Owned = PoolItems<KbPool>;
+
+    fn to_owned(&self) -> PoolItems<KbPool> {
+        PoolItems(self.0.borrow().clone())
     }
-    let mut items: Vec<Option<KbItem>> = items.into_iter().map(Some).collect();
-    places
-        .into_iter()
-        .map(|place| {
-            let place = place?;
-            asks[place] -= 1;
-            if asks[place] == 0 {
-                items[place].take()
-            } else {
-                items[place].clone()
-            }
-        })
-        .collect()
+
+    fn gets(&self) -> &ItemGets {
+        self.0.borrow().item_gets()
+    }
+
+    fn fetch(&self, ids: &[i64]) -> impl Future<Output = Result<Vec<KbItem>, Error>> + Send {
+        fetch_items(self.0.borrow(), ids)
+    }
 }
 
 /// The items with these (distinct) ids, in one query on a read connection of `pool` (a read
 /// replica's when one serves reads).
-pub(super) async fn fetch_items(pool: &crate::KbPool, ids: &[i64]) -> Result<Vec<KbItem>, Error> {
-    if let [id] = ids {
-        // A batch of one (no concurrent gets): the single-row statement. Through `= ANY($1)`
-        // a lone get cost 25 % more latency and 40 % more server CPU (docs/benchmarks.md).
-        return with_routed_read!(Target::Pool(pool), None, read_client, |client| {
-            queries::get_item()
-                .bind(client, id)
-                .map(item_from_borrowed)
-                .opt()
-                .await
-                .map_err(Error::from_driver)?
-                .transpose()
-                .map(|item| item.into_iter().collect())
-        });
-    }
-    Ok(with_routed_read!(
-        Target::Pool(pool),
-        None,
-        read_client,
-        |client| read_items(queries::get_items().bind(client, &ids), ids.len()).await?
-    ))
+async fn fetch_items(pool: &KbPool, ids: &[i64]) -> Result<Vec<KbItem>, Error> {
+    Runner::of(pool)
+        .read(ReadPath::REPLICA_PIPELINED, |client| async move {
+            match ids {
+                // A batch of one (no concurrent gets): the single-row statement. Through
+                // `= ANY($1)` a lone get cost 25 % more latency and 40 % more server CPU
+                // (docs/benchmarks.md).
+                [id] => Ok(read_item(&client, *id).await?.into_iter().collect()),
+                _ => read_items(queries::get_items().bind(&client, &ids), ids.len()).await,
+            }
+        })
+        .await
+}
+
+/// The item with this id, if it exists.
+async fn read_item(client: &KbClient<'_>, id: i64) -> Result<Option<KbItem>, Error> {
+    queries::get_item()
+        .bind(client, &id)
+        .map(item_from_borrowed)
+        .opt()
+        .await
+        .map_err(Error::from_driver)?
+        .transpose()
 }
 
 /// An item straight from the driver's row buffer: each field copied once, the content hash

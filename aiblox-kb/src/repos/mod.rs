@@ -3,15 +3,12 @@
 
 mod chunk_cache_repo;
 mod embedding_repo;
-mod item_gets;
 mod item_repo;
 mod lexical;
 
 pub use chunk_cache_repo::ChunkCacheRepo;
 pub use embedding_repo::EmbeddingRepo;
-pub(crate) use item_gets::ItemGets;
 pub use item_repo::ItemRepo;
-pub(crate) use lexical::LexicalCache;
 
 use chrono::{DateTime, FixedOffset, Utc};
 

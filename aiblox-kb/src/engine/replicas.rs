@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 
+use super::shared_reads::{ReadClient, SharedReads};
 use crate::Error;
-use crate::pool::{ReadClient, SharedReads};
 
 /// How often each replica's lag is measured: a replica falling behind stops serving reads
 /// within the lag bound plus this.
@@ -261,14 +261,25 @@ impl Replica {
         }
     }
 
-    /// Counts a read it served.
-    pub(crate) fn served(&self) {
-        self.reads.fetch_add(1, Ordering::Relaxed);
+    /// What came of a read it ran: the value of a read it served (counted), `None` when it
+    /// failed and the primary is to answer instead (an unreachable replica is passed over).
+    pub(crate) fn answered<T>(&self, result: Result<T, Error>) -> Option<T> {
+        match result {
+            Ok(value) => {
+                self.reads.fetch_add(1, Ordering::Relaxed);
+                Some(value)
+            }
+            Err(err @ Error::Unavailable { .. }) => {
+                self.pass_over(&err);
+                None
+            }
+            Err(_) => None,
+        }
     }
 
     /// Takes it out of the rotation after `err` (unreachable, or its connection broke) until
     /// its next good probe.
-    pub(crate) fn pass_over(&self, err: &Error) {
+    fn pass_over(&self, err: &Error) {
         if self.serving.swap(false, Ordering::Relaxed) {
             tracing::warn!(replica = %self.target, error = %err, "read replica passed over");
         }

@@ -15,7 +15,22 @@ use std::sync::{Mutex, PoisonError};
 
 use tokio::sync::oneshot;
 
-use crate::{Error, KbItem, KbPool};
+use crate::{Error, KbItem};
+
+/// Where coalesced gets are read: the pool's coalescer, and the statement that reads a batch.
+pub(crate) trait BatchFetch: Send + Sync {
+    /// The same, owned, for a batch that a task of its own runs.
+    type Owned: BatchFetch + 'static;
+
+    /// The same, owned.
+    fn to_owned(&self) -> Self::Owned;
+
+    /// The coalescer these gets go through.
+    fn gets(&self) -> &ItemGets;
+
+    /// The items with these (distinct, ascending) ids, in any order.
+    fn fetch(&self, ids: &[i64]) -> impl Future<Output = Result<Vec<KbItem>, Error>> + Send;
+}
 
 /// Most ids in one batch.
 const MAX_BATCH: usize = 256;
@@ -57,7 +72,11 @@ impl ItemGets {
     }
 
     /// The item with this id, fetched alone or in a batch with concurrent gets.
-    pub(crate) async fn get(&self, pool: &KbPool, id: i64) -> Result<Option<KbItem>, Error> {
+    pub(crate) async fn get(
+        &self,
+        fetch: &impl BatchFetch,
+        id: i64,
+    ) -> Result<Option<KbItem>, Error> {
         let (reply, answer) = oneshot::channel();
         let batch = {
             let mut state = self.lock();
@@ -65,7 +84,7 @@ impl ItemGets {
             self.start_batch(&mut state)
         };
         if let Some(batch) = batch {
-            run_batch(pool, batch).await;
+            run_batch(fetch, batch).await;
         }
         answer.await.unwrap_or_else(|_| {
             Err(Error::unavailable(
@@ -91,7 +110,7 @@ impl ItemGets {
 
     /// A batch is done (or abandoned, with `requeue` waiters still to serve): lets the next
     /// batch go out, run by a task of its own (its callers are all waiting).
-    fn finish(&self, pool: &KbPool, requeue: Vec<Waiter>) {
+    fn finish(&self, fetch: &impl BatchFetch, requeue: Vec<Waiter>) {
         let next = {
             let mut state = self.lock();
             state.in_flight -= 1;
@@ -101,8 +120,8 @@ impl ItemGets {
         if let Some(batch) = next {
             match tokio::runtime::Handle::try_current() {
                 Ok(runtime) => {
-                    let pool = pool.clone();
-                    runtime.spawn(async move { run_batch(&pool, batch).await });
+                    let fetch = fetch.to_owned();
+                    runtime.spawn(async move { run_batch(&fetch, batch).await });
                 }
                 Err(_) => {
                     // No runtime to run it on: its callers get an error instead of a hang.
@@ -119,19 +138,17 @@ impl ItemGets {
 }
 
 /// Runs one batch and answers its callers, then lets the next batch go.
-async fn run_batch(pool: &KbPool, waiters: Vec<Waiter>) {
+async fn run_batch<F: BatchFetch>(fetch: &F, waiters: Vec<Waiter>) {
     let mut guard = BatchGuard {
-        pool,
+        fetch,
         waiters: Some(waiters),
     };
     let ids = guard.ids();
-    pool.item_gets()
-        .batches_sent
-        .fetch_add(1, Ordering::Relaxed);
-    let result = super::item_repo::fetch_items(pool, &ids).await;
+    fetch.gets().batches_sent.fetch_add(1, Ordering::Relaxed);
+    let result = fetch.fetch(&ids).await;
     let waiters = guard.waiters.take().unwrap_or_default();
     answer(waiters, result);
-    pool.item_gets().finish(pool, Vec::new());
+    fetch.gets().finish(fetch, Vec::new());
 }
 
 /// Gives each caller its item.
@@ -139,7 +156,7 @@ fn answer(waiters: Vec<Waiter>, result: Result<Vec<KbItem>, Error>) {
     match result {
         Ok(items) => {
             let ids: Vec<i64> = waiters.iter().map(|waiter| waiter.id).collect();
-            let answers = super::item_repo::hand_out(&ids, items);
+            let answers = hand_out(&ids, items);
             for (waiter, item) in waiters.into_iter().zip(answers) {
                 let _ = waiter.reply.send(Ok(item));
             }
@@ -153,12 +170,12 @@ fn answer(waiters: Vec<Waiter>, result: Result<Vec<KbItem>, Error>) {
 }
 
 /// Puts the callers of a batch whose runner was cancelled back in the queue.
-struct BatchGuard<'p> {
-    pool: &'p KbPool,
+struct BatchGuard<'f, F: BatchFetch> {
+    fetch: &'f F,
     waiters: Option<Vec<Waiter>>,
 }
 
-impl BatchGuard<'_> {
+impl<F: BatchFetch> BatchGuard<'_, F> {
     fn ids(&self) -> Vec<i64> {
         let asked: Vec<i64> = self
             .waiters
@@ -166,16 +183,54 @@ impl BatchGuard<'_> {
             .flatten()
             .map(|waiter| waiter.id)
             .collect();
-        super::item_repo::distinct_sorted(&asked)
+        distinct_sorted(&asked)
     }
 }
 
-impl Drop for BatchGuard<'_> {
+impl<F: BatchFetch> Drop for BatchGuard<'_, F> {
     fn drop(&mut self) {
         if let Some(waiters) = self.waiters.take() {
-            self.pool.item_gets().finish(self.pool, waiters);
+            self.fetch.gets().finish(self.fetch, waiters);
         }
     }
+}
+
+/// The distinct ids of `ids`, ascending: what the statement is asked for, in the order its
+/// index scan reads them.
+pub(crate) fn distinct_sorted(ids: &[i64]) -> Vec<i64> {
+    let mut unique = ids.to_vec();
+    unique.sort_unstable();
+    unique.dedup();
+    unique
+}
+
+/// The item of each id of `ids`, in order (`None` where absent): moved out of `items`, and
+/// cloned only for an id asked for more than once. Found by binary search in `items` sorted
+/// by id, which a batch of 100 does in a fraction of what hashing each id twice cost.
+pub(crate) fn hand_out(ids: &[i64], mut items: Vec<KbItem>) -> Vec<Option<KbItem>> {
+    items.sort_unstable_by_key(|item| item.id);
+    let places: Vec<Option<usize>> = ids
+        .iter()
+        .map(|id| items.binary_search_by_key(id, |item| item.id).ok())
+        .collect();
+    // How many of the remaining asks name each item: it is moved out at its last.
+    let mut asks = vec![0_u32; items.len()];
+    for place in places.iter().flatten() {
+        asks[*place] += 1;
+    }
+    let mut items: Vec<Option<KbItem>> = items.into_iter().map(Some).collect();
+    places
+        .into_iter()
+        .map(|place| {
+            let place = place?;
+            asks[place] -= 1;
+            if asks[place] == 0 {
+                items[place].take()
+            } else {
+                items[place].clone()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -183,7 +238,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::{ItemRepo, KbConfig, NewItem};
+    use crate::{ItemRepo, KbConfig, KbPool, NewItem};
 
     /// A pool on a fresh schema of the test server, with `ids` of stored items.
     async fn pool_with_items(shared: usize, count: usize) -> (KbPool, Vec<i64>) {

@@ -1,15 +1,17 @@
-//! Connection pool, pooled connections and transactions, and the [`Executor`] trait that lets
-//! every repository method run on any of them.
+//! The connection pool ([`KbPool`]) with what it keeps beside its connections (shared read
+//! connections, the item get coalescer, the lexical postings, the read replicas), and pooled
+//! connections and transactions.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
-use crate::replicas::{KbPosition, KbReplicaStatus, Replica, Replicas};
-use crate::repos::{ItemGets, LexicalCache};
+use super::item_gets::ItemGets;
+use super::postings::LexicalCache;
+use super::replicas::{KbPosition, KbReplicaStatus, Replica, Replicas};
+use super::shared_reads::{ReadClient, SharedReads};
 use crate::{Error, KbConfig, tls};
 
 /// Coalesced item gets in flight per shared read connection: the server always has the next
@@ -226,76 +228,6 @@ impl KbPool {
     }
 }
 
-/// The connections of a pool that point reads share. Each is taken from the pool once and
-/// kept; one that breaks is replaced by the next read that picks it (the broken one goes back
-/// to the pool, which discards it).
-#[derive(Debug)]
-pub(crate) struct SharedReads {
-    connections: Box<[Mutex<Option<Arc<deadpool_postgres::Client>>>]>,
-    next: AtomicUsize,
-}
-
-impl SharedReads {
-    pub(crate) fn new(count: usize) -> SharedReads {
-        SharedReads {
-            connections: (0..count).map(|_| Mutex::new(None)).collect(),
-            next: AtomicUsize::new(0),
-        }
-    }
-
-    /// The next shared connection in turn, else (none shared) one of its own; connections are
-    /// taken from the pool with `take`.
-    pub(crate) async fn read_client<F>(&self, take: impl Fn() -> F) -> Result<ReadClient, Error>
-    where
-        F: Future<Output = Result<deadpool_postgres::Client, Error>>,
-    {
-        if self.connections.is_empty() {
-            return Ok(ReadClient::Own(take().await?));
-        }
-        let slot =
-            &self.connections[self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len()];
-        if let Some(client) = slot
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .filter(|client| !client.is_closed())
-        {
-            return Ok(ReadClient::Shared(Arc::clone(client)));
-        }
-        // Two reads may open the same slot at once: the later one's connection stays, the
-        // other goes back to the pool when its read is done.
-        let client = Arc::new(take().await?);
-        *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&client));
-        Ok(ReadClient::Shared(client))
-    }
-
-    /// Gives every shared connection back to the pool (once its reads in flight are done).
-    pub(crate) fn release_all(&self) {
-        for slot in &self.connections {
-            slot.lock().unwrap_or_else(PoisonError::into_inner).take();
-        }
-    }
-}
-
-/// The connection a read runs on.
-// Lives on the stack for one call; boxing the larger variant would allocate per read.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum ReadClient {
-    Shared(Arc<deadpool_postgres::Client>),
-    Own(deadpool_postgres::Client),
-}
-
-impl std::ops::Deref for ReadClient {
-    type Target = deadpool_postgres::Client;
-
-    fn deref(&self) -> &Self::Target {
-        match self {
-            ReadClient::Shared(client) => client,
-            ReadClient::Own(client) => client,
-        }
-    }
-}
-
 impl KbPoolBuilder {
     /// Maximum number of connections (default 16).
     pub fn max_size(mut self, max_size: usize) -> Self {
@@ -423,6 +355,13 @@ pub struct KbConnection {
 }
 
 impl KbConnection {
+    /// The pooled connection, for the repositories.
+    pub(crate) fn client(&self) -> &deadpool_postgres::Client {
+        &self.client
+    }
+}
+
+impl KbConnection {
     /// Starts a transaction. Repositories built on it run inside it; it rolls back when
     /// dropped without [`KbTransaction::commit`].
     ///
@@ -454,6 +393,13 @@ pub struct KbTransaction<'c> {
     transaction: deadpool_postgres::Transaction<'c>,
 }
 
+impl<'c> KbTransaction<'c> {
+    /// The transaction, for the repositories.
+    pub(crate) fn transaction(&self) -> &deadpool_postgres::Transaction<'c> {
+        &self.transaction
+    }
+}
+
 impl KbTransaction<'_> {
     /// Commits.
     pub async fn commit(self) -> Result<(), Error> {
@@ -468,116 +414,3 @@ impl KbTransaction<'_> {
             .map_err(Error::from_driver)
     }
 }
-
-/// Where a repository runs its queries: a [`KbPool`] (a pooled connection per call), a
-/// [`KbConnection`], or a [`KbTransaction`]. Implemented by those three only.
-pub trait Executor: sealed::Sealed {}
-
-impl Executor for KbPool {}
-impl Executor for KbConnection {}
-impl Executor for KbTransaction<'_> {}
-
-pub(crate) use sealed::Target;
-
-mod sealed {
-    /// What an [`Executor`](super::Executor) gives the repositories.
-    #[derive(Clone, Copy)]
-    pub enum Target<'a> {
-        Pool(&'a super::KbPool),
-        Connection(&'a deadpool_postgres::Client),
-        Transaction(&'a deadpool_postgres::Transaction<'a>),
-    }
-
-    pub trait Sealed {
-        fn target(&self) -> Target<'_>;
-    }
-
-    impl Sealed for super::KbPool {
-        fn target(&self) -> Target<'_> {
-            Target::Pool(self)
-        }
-    }
-
-    impl Sealed for super::KbConnection {
-        fn target(&self) -> Target<'_> {
-            Target::Connection(&self.client)
-        }
-    }
-
-    impl Sealed for super::KbTransaction<'_> {
-        fn target(&self) -> Target<'_> {
-            Target::Transaction(&self.transaction)
-        }
-    }
-}
-
-pub(crate) fn target_of(executor: &impl Executor) -> Target<'_> {
-    sealed::Sealed::target(executor)
-}
-
-/// Runs `$body` with `$client` bound to a client of `$target`, generic over the three kinds.
-/// On a pool the client comes from `KbPool::$lease` (default: a connection of its own).
-macro_rules! with_client {
-    ($target:expr, |$client:ident| $body:expr) => {
-        $crate::pool::with_client!($target, checkout, |$client| $body)
-    };
-    ($target:expr, $lease:ident, |$client:ident| $body:expr) => {
-        match $target {
-            $crate::pool::Target::Pool(pool) => {
-                let lease = pool.$lease().await?;
-                let $client: &deadpool_postgres::Client = &lease;
-                $body
-            }
-            $crate::pool::Target::Connection($client) => $body,
-            $crate::pool::Target::Transaction($client) => $body,
-        }
-    };
-}
-pub(crate) use with_client;
-
-/// [`with_client!`] for a point read: on a pool, a shared (pipelined) connection when the pool
-/// has them.
-macro_rules! with_read_client {
-    ($target:expr, |$client:ident| $body:expr) => {
-        $crate::pool::with_client!($target, read_client, |$client| $body)
-    };
-}
-pub(crate) use with_read_client;
-
-/// [`with_client!`] for a read that a read replica may serve: on a pool with replicas, a
-/// replica within the lag bound (and past the [`KbPosition`] `$after`, when some) if there is
-/// one; a read the replica fails runs again on the primary (an unreachable replica is also
-/// passed over); otherwise as [`with_client!`] with `$lease`, or `$primary` when given.
-macro_rules! with_routed_read {
-    ($target:expr, $after:expr, $lease:ident, |$client:ident| $body:expr) => {
-        $crate::pool::with_routed_read!(
-            $target,
-            $after,
-            |$client| $body,
-            else $crate::pool::with_client!($target, $lease, |$client| $body)
-        )
-    };
-    ($target:expr, $after:expr, |$client:ident| $body:expr, else $primary:expr) => {
-        'routed: {
-            if let $crate::pool::Target::Pool(pool) = $target
-                && let Some(replica) = pool.replica($after)
-                && let Some(lease) = replica.read_client().await
-            {
-                let $client: &deadpool_postgres::Client = &lease;
-                match (async { Ok::<_, $crate::Error>($body) }).await {
-                    Ok(value) => {
-                        replica.served();
-                        break 'routed value;
-                    }
-                    // Unreachable: out of the rotation until its next good probe. Any other
-                    // error (a replica behind a migration misses a table or a column) may not
-                    // be the primary's: the primary answers instead, with its own error if any.
-                    Err(err @ $crate::Error::Unavailable { .. }) => replica.pass_over(&err),
-                    Err(_) => {}
-                }
-            }
-            $primary
-        }
-    };
-}
-pub(crate) use with_routed_read;
