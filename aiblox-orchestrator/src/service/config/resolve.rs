@@ -1,0 +1,206 @@
+//! Resolving the settings: every default, then the file and the overrides in their order, then
+//! the checks that span settings (chunk sizes, the model's files, the keys file, anonymous
+//! access off loopback); and the resolved settings as `check-config` prints them.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use aiblox_kb::KbConfig;
+
+use super::ConfigError;
+use super::settings::{
+    AccessSettings, EmbeddingSettings, Limits, LogSettings, PoolSettings, RetrievalSettings,
+    Settings,
+};
+use super::sources::{Assignment, Overrides, nearest_key, read_file};
+use super::table::{SETTINGS, Slot, setting};
+
+impl Settings {
+    /// Every default, over `database`.
+    pub(super) fn with_defaults(database: KbConfig) -> Settings {
+        Settings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            migrate_on_start: true,
+            database,
+            pool: PoolSettings::default(),
+            limits: Limits::default(),
+            retrieval: RetrievalSettings::default(),
+            embedding: EmbeddingSettings::default(),
+            log: LogSettings::default(),
+            access: AccessSettings::default(),
+        }
+    }
+
+    /// Resolves the settings: defaults, the file named by the overrides (if any), then the
+    /// overrides themselves in their order (environment, then flags, merged by the caller).
+    pub fn resolve(overrides: &Overrides) -> Result<Settings, ConfigError> {
+        let mut assignments = match &overrides.config_file {
+            Some(path) => read_file(path)?,
+            None => Vec::new(),
+        };
+        assignments.extend(overrides.values.iter().cloned());
+        let mut assigned = Vec::with_capacity(assignments.len());
+        for assignment in &assignments {
+            let setting = setting(&assignment.key).ok_or_else(|| {
+                let hint = nearest_key(&assignment.key)
+                    .map(|near| format!(" (did you mean `{near}`?)"))
+                    .unwrap_or_default();
+                ConfigError(format!("unknown setting `{}`{hint}", assignment.key))
+            })?;
+            assigned.push((setting, assignment));
+        }
+        let last = |wanted: fn(&Slot) -> bool| {
+            assigned
+                .iter()
+                .rev()
+                .find(|(setting, _)| wanted(&setting.slot))
+                .map(|(_, assignment)| *assignment)
+        };
+        // The contract's configuration errors say "invalid configuration" themselves: keep
+        // only their reason, and say where the value came from.
+        let reason = |assignment: &Assignment, err: aiblox_kb::Error| match err {
+            aiblox_kb::Error::Config { message, .. } => {
+                ConfigError(format!("{}: {message}", assignment.describe()))
+            }
+            other => ConfigError(format!("{}: {other}", assignment.describe())),
+        };
+        let url = last(|slot| matches!(slot, Slot::DatabaseUrl)).ok_or_else(|| {
+            ConfigError(format!(
+                "no database URL: set {} (or {}), `--database-url`, or `database.url` in the config file",
+                KbConfig::DATABASE_URL_ENV,
+                KbConfig::DATABASE_URL_FALLBACK_ENV
+            ))
+        })?;
+        let mut database = KbConfig::new(&url.value).map_err(|err| reason(url, err))?;
+        if let Some(schema) = last(|slot| matches!(slot, Slot::DatabaseSchema)) {
+            database = database
+                .with_schema(schema.value.trim())
+                .map_err(|err| reason(schema, err))?;
+        }
+        if let Some(migration_url) = last(|slot| matches!(slot, Slot::DatabaseMigrationUrl)) {
+            database = database
+                .with_migration_url(migration_url.value.trim())
+                .map_err(|err| reason(migration_url, err))?;
+        }
+        if let Some(read_urls) = last(|slot| matches!(slot, Slot::DatabaseReadUrls)) {
+            database = database
+                .with_read_replicas(&read_urls.value)
+                .map_err(|err| reason(read_urls, err))?;
+        }
+        if let Some(lag) = last(|slot| matches!(slot, Slot::DatabaseMaxReplicaLag)) {
+            let milliseconds: u64 = lag.value.trim().parse().map_err(|_| {
+                ConfigError(format!(
+                    "{}: database.max_replica_lag_ms must be a whole number of milliseconds",
+                    lag.describe()
+                ))
+            })?;
+            database = database.with_max_replica_lag(Duration::from_millis(milliseconds));
+        }
+        let mut settings = Settings::with_defaults(database);
+        for (setting, assignment) in assigned {
+            if matches!(setting.slot, Slot::Field(_)) {
+                setting
+                    .apply(&mut settings, &assignment.value)
+                    .map_err(|why| ConfigError(format!("{}: {why}", assignment.describe())))?;
+            }
+        }
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if self.retrieval.chunk_overlap_bytes >= self.retrieval.chunk_max_bytes / 2 {
+            return Err(ConfigError(
+                "retrieval.chunk_overlap_bytes must be under half of retrieval.chunk_max_bytes"
+                    .to_owned(),
+            ));
+        }
+        if let Some(dir) = &self.embedding.model {
+            let missing: Vec<&str> = ["config.json", "tokenizer.json", "model.safetensors"]
+                .into_iter()
+                .filter(|file| !dir.join(file).is_file())
+                .collect();
+            if !missing.is_empty() {
+                return Err(ConfigError(format!(
+                    "embedding.model {} lacks {}: it must be a model directory in Hugging Face format (`cargo xtask fetch-model` prints one as its last line)",
+                    dir.display(),
+                    missing.join(", ")
+                )));
+            }
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|err| ConfigError(format!("log level {:?}: {err}", self.log.level)))?;
+        match &self.access.keys_file {
+            Some(path) => {
+                crate::service::access::Access::open(path).map_err(ConfigError)?;
+            }
+            None if !self.listen.ip().is_loopback() && !self.access.allow_anonymous => {
+                return Err(ConfigError(format!(
+                    "refusing to serve {} without API keys: create a key with \
+                     `aiblox-orchestrator keys new --name NAME`, add its entry to a keys file and \
+                     set AIBLOX_API_KEYS_FILE (docs/operations.md); or set \
+                     AIBLOX_ALLOW_ANONYMOUS=true to serve anyone who can reach the port, \
+                     deliberately",
+                    self.listen
+                )));
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Who may call the API under these settings, in words (check-config and the start-up
+    /// log say it).
+    pub fn access_mode(&self) -> String {
+        match &self.access.keys_file {
+            Some(path) => format!("API keys from {}", path.display()),
+            None if self.listen.ip().is_loopback() => "anonymous callers, on loopback only \
+                 (allow_anonymous matters on other addresses; AIBLOX_API_KEYS_FILE requires keys)"
+                .to_owned(),
+            None => format!(
+                "anonymous callers on {}, as allow_anonymous = true",
+                self.listen
+            ),
+        }
+    }
+
+    /// What retrieval the settings give, in words (check-config and the start-up log say it).
+    pub fn retrieval_modes(&self) -> String {
+        match &self.embedding.model {
+            Some(model) => format!(
+                "hybrid (lexical and dense; model at {})",
+                model.display()
+            ),
+            None => "lexical only (no embedding.model / AIBLOX_EMBEDDING_MODEL; `cargo xtask fetch-model` gets one)".to_owned(),
+        }
+    }
+
+    /// The settings as TOML, with the database password hidden: what `check-config` prints.
+    /// Every setting of [`SETTINGS`] is shown, but those unset (no model, no keys file).
+    pub fn to_redacted_toml(&self) -> String {
+        let mut text = String::new();
+        let mut section = "";
+        for setting in &SETTINGS {
+            let (this_section, name) = setting.key.split_once('.').unwrap_or(("", setting.key));
+            if this_section != section {
+                self.end_section(section, &mut text);
+                text.push_str(&format!("\n[{this_section}]\n"));
+                section = this_section;
+            }
+            if let Some(value) = setting.show(self) {
+                text.push_str(&format!("{name} = {value}\n"));
+            }
+        }
+        self.end_section(section, &mut text);
+        text
+    }
+
+    /// What a section's values mean together, as a TOML comment after it.
+    fn end_section(&self, section: &str, text: &mut String) {
+        match section {
+            "embedding" => text.push_str(&format!("# retrieval: {}\n", self.retrieval_modes())),
+            "access" => text.push_str(&format!("# access: {}\n", self.access_mode())),
+            _ => {}
+        }
+    }
+}
