@@ -5,54 +5,101 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use aiblox_orchestrator::config::{
-    CONFIG_FILE_ENV, LogFormat, Overrides, SETTINGS, Settings, settings_help,
+    CONFIG_FILE_ENV, Command as SettingsCommand, LogFormat, Overrides, SETTINGS, Settings,
+    settings_help,
 };
 use aiblox_orchestrator::init_tracing;
 use aiblox_orchestrator::server::{Application, shutdown_signal};
 use clap::{Arg, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
+/// With no subcommand the binary serves, and takes `serve`'s flags; a subcommand takes only
+/// the flags of the settings it reads, after it.
 #[derive(Debug, Parser)]
-#[command(name = "aiblox-orchestrator", version, about = "Answers questions with cited passages from the aiblox knowledge base", after_long_help = settings_help())]
+#[command(name = "aiblox-orchestrator", version, about = "Answers questions with cited passages from the aiblox knowledge base", after_long_help = settings_help(SettingsCommand::Serve), args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
-    flags: Flags,
+    flags: Flags<ForServe>,
 }
 
-/// `--config` and one flag per setting, made from the settings table (global: they may follow
-/// the subcommand).
-#[derive(Debug, Default)]
-struct Flags {
+/// The settings commands read, as a type: which flags a command's [`Flags`] take.
+trait Reads {
+    const COMMAND: SettingsCommand;
+}
+
+#[derive(Debug)]
+struct ForServe;
+impl Reads for ForServe {
+    const COMMAND: SettingsCommand = SettingsCommand::Serve;
+}
+
+#[derive(Debug)]
+struct ForCheckConfig;
+impl Reads for ForCheckConfig {
+    const COMMAND: SettingsCommand = SettingsCommand::CheckConfig;
+}
+
+#[derive(Debug)]
+struct ForMigrate;
+impl Reads for ForMigrate {
+    const COMMAND: SettingsCommand = SettingsCommand::Migrate;
+}
+
+#[derive(Debug)]
+struct ForPurgeChunks;
+impl Reads for ForPurgeChunks {
+    const COMMAND: SettingsCommand = SettingsCommand::PurgeChunks;
+}
+
+/// `--config` and one flag per setting the command `R` reads, made from the settings table.
+#[derive(Debug)]
+struct Flags<R> {
     config: Option<PathBuf>,
     /// (TOML key, value) of each setting given on the command line.
     settings: Vec<(&'static str, String)>,
+    command: std::marker::PhantomData<R>,
 }
 
-impl Args for Flags {
+impl<R> Default for Flags<R> {
+    fn default() -> Self {
+        Flags {
+            config: None,
+            settings: Vec::new(),
+            command: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<R: Reads> Args for Flags<R> {
     fn augment_args(command: clap::Command) -> clap::Command {
         let command = command.arg(
             Arg::new("config")
                 .long("config")
-                .global(true)
                 .value_name("FILE")
                 .value_parser(clap::value_parser!(PathBuf))
                 .help(format!("TOML settings file [env: {CONFIG_FILE_ENV}]")),
         );
-        SETTINGS.iter().fold(command, |command, setting| {
-            command.arg(
-                Arg::new(setting.key)
-                    .long(setting.flag())
-                    .global(true)
-                    .value_name(setting.value_name)
-                    .help(format!(
-                        "{} [env: {}] [default: {}]",
-                        setting.help,
-                        setting.env,
-                        setting.default_text()
-                    )),
-            )
-        })
+        let command = match R::COMMAND {
+            SettingsCommand::Serve => command,
+            other => command.after_long_help(settings_help(other)),
+        };
+        SETTINGS
+            .iter()
+            .filter(|setting| R::COMMAND.reads(setting))
+            .fold(command, |command, setting| {
+                command.arg(
+                    Arg::new(setting.key)
+                        .long(setting.flag())
+                        .value_name(setting.value_name)
+                        .help(format!(
+                            "{} [env: {}] [default: {}]",
+                            setting.help,
+                            setting.env,
+                            setting.default_text()
+                        )),
+                )
+            })
     }
 
     fn augment_args_for_update(command: clap::Command) -> clap::Command {
@@ -60,7 +107,7 @@ impl Args for Flags {
     }
 }
 
-impl FromArgMatches for Flags {
+impl<R: Reads> FromArgMatches for Flags<R> {
     fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
         let mut flags = Flags::default();
         flags.update_from_arg_matches(matches)?;
@@ -71,7 +118,7 @@ impl FromArgMatches for Flags {
         if let Some(path) = matches.get_one::<PathBuf>("config") {
             self.config = Some(path.clone());
         }
-        for setting in &SETTINGS {
+        for setting in SETTINGS.iter().filter(|setting| R::COMMAND.reads(setting)) {
             if let Some(value) = matches.get_one::<String>(setting.key) {
                 self.settings.push((setting.key, value.clone()));
             }
@@ -80,7 +127,7 @@ impl FromArgMatches for Flags {
     }
 }
 
-impl Flags {
+impl<R> Flags<R> {
     /// The flags as overrides (applied over the environment's).
     fn overrides(self) -> Overrides {
         let overrides = match self.config {
@@ -102,14 +149,25 @@ enum Command {
         /// Do not migrate at start; refuse to start unless the database is compatible.
         #[arg(long)]
         no_migrate: bool,
+        #[command(flatten)]
+        flags: Flags<ForServe>,
     },
     /// Apply the contract's migrations and exit.
-    Migrate,
+    Migrate {
+        #[command(flatten)]
+        flags: Flags<ForMigrate>,
+    },
     /// Print the resolved settings (password hidden) and exit.
-    CheckConfig,
+    CheckConfig {
+        #[command(flatten)]
+        flags: Flags<ForCheckConfig>,
+    },
     /// Remove cached chunks no service of this configuration reads: chunks of content their
     /// item no longer has, and chunks made by another chunker than this configuration's.
-    PurgeChunks,
+    PurgeChunks {
+        #[command(flatten)]
+        flags: Flags<ForPurgeChunks>,
+    },
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) and exit.
     Completions {
         /// The shell.
@@ -170,13 +228,29 @@ fn pin_model_threads() {
 fn main() -> ExitCode {
     pin_model_threads();
     let cli = Cli::parse();
-    match cli.command.unwrap_or(Command::Serve { no_migrate: false }) {
+    let command = cli.command.unwrap_or(Command::Serve {
+        no_migrate: false,
+        flags: cli.flags,
+    });
+    let (command, flags) = match command {
         Command::Keys(KeysCommand::New { name, sources, rps }) => {
-            new_key(&name, sources.as_deref(), rps)
+            return new_key(&name, sources.as_deref(), rps);
         }
-        Command::Completions { shell } => completions(shell),
-        command => with_settings(command, cli.flags),
-    }
+        Command::Completions { shell } => return completions(shell),
+        Command::Serve { no_migrate, flags } => {
+            let flags = flags.overrides();
+            let flags = if no_migrate {
+                flags.set("migrate_on_start", "false")
+            } else {
+                flags
+            };
+            (SettingsCommand::Serve, flags)
+        }
+        Command::Migrate { flags } => (SettingsCommand::Migrate, flags.overrides()),
+        Command::CheckConfig { flags } => (SettingsCommand::CheckConfig, flags.overrides()),
+        Command::PurgeChunks { flags } => (SettingsCommand::PurgeChunks, flags.overrides()),
+    };
+    with_settings(command, flags)
 }
 
 /// `keys new`: prints a new token and its keys-file entry.
@@ -208,20 +282,16 @@ fn completions(shell: clap_complete::Shell) -> ExitCode {
 
 /// The commands that need the settings: resolves them (defaults, file, environment, flags),
 /// then prints them (`check-config`) or runs the command on an async runtime with logs.
-fn with_settings(command: Command, flags: Flags) -> ExitCode {
-    let mut flags = flags.overrides();
-    if matches!(command, Command::Serve { no_migrate: true }) {
-        flags = flags.set("migrate_on_start", "false");
-    }
+fn with_settings(command: SettingsCommand, flags: Overrides) -> ExitCode {
     let overrides = Overrides::from_env(std::env::vars()).then(flags);
-    let settings = match Settings::resolve(&overrides) {
+    let settings = match Settings::resolve_for(&overrides, command) {
         Ok(settings) => settings,
         Err(err) => {
             eprintln!("error: {err}");
             return ExitCode::from(2);
         }
     };
-    if matches!(command, Command::CheckConfig) {
+    if command == SettingsCommand::CheckConfig {
         print!("{}", settings.to_redacted_toml());
         for warning in overrides.unknown_variables() {
             println!("# warning: {warning}");
@@ -247,9 +317,9 @@ fn with_settings(command: Command, flags: Flags) -> ExitCode {
 }
 
 /// Runs `serve`, `migrate` or `purge-chunks`.
-async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
+async fn run(command: SettingsCommand, settings: &Settings) -> anyhow::Result<()> {
     match command {
-        Command::Migrate => {
+        SettingsCommand::Migrate => {
             let report = aiblox_kb::migrate(&settings.database).await?;
             println!(
                 "schema {}: {} applied now, {} before",
@@ -259,7 +329,7 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::PurgeChunks => {
+        SettingsCommand::PurgeChunks => {
             let pool = aiblox_kb::KbPool::new(&settings.database)?;
             let cache = aiblox_kb::ChunkCacheRepo::new(&pool);
             let chunker = settings.retrieval.chunker_key();
@@ -316,24 +386,114 @@ mod tests {
     use super::*;
     use clap::CommandFactory as _;
 
-    /// Every setting of the table has its flag, before or after the subcommand, and the long
-    /// help carries the settings table.
+    /// Every setting of the table has its flag, with no subcommand (serving), after `serve` and
+    /// after `check-config`, and the long help carries the settings table.
     #[test]
     fn every_setting_has_a_flag_and_the_long_help_lists_every_setting() {
         let long_help = Cli::command().render_long_help().to_string();
-        assert!(long_help.contains(&settings_help()), "{long_help}");
+        assert!(
+            long_help.contains(&settings_help(SettingsCommand::Serve)),
+            "{long_help}"
+        );
         for setting in &SETTINGS {
             let flag = format!("--{}", setting.flag());
             assert!(long_help.contains(&flag), "{flag} is not in the help");
-            for arguments in [
-                ["aiblox-orchestrator", flag.as_str(), "text", "check-config"],
-                ["aiblox-orchestrator", "check-config", flag.as_str(), "text"],
-            ] {
-                let cli = Cli::try_parse_from(arguments).unwrap();
-                assert_eq!(cli.flags.settings, [(setting.key, "text".to_owned())]);
+            let cli = Cli::try_parse_from(["aiblox-orchestrator", flag.as_str(), "text"]).unwrap();
+            assert_eq!(cli.flags.settings, [(setting.key, "text".to_owned())]);
+            for command in ["serve", "check-config"] {
+                let cli =
+                    Cli::try_parse_from(["aiblox-orchestrator", command, flag.as_str(), "text"])
+                        .unwrap();
+                let given = match cli.command {
+                    Some(Command::Serve { flags, .. }) => flags.settings,
+                    Some(Command::CheckConfig { flags }) => flags.settings,
+                    other => panic!("{other:?}"),
+                };
+                assert_eq!(given, [(setting.key, "text".to_owned())]);
             }
         }
         let cli = Cli::try_parse_from(["aiblox-orchestrator", "--config", "/etc/a.toml"]).unwrap();
         assert_eq!(cli.flags.config, Some(PathBuf::from("/etc/a.toml")));
+    }
+
+    /// The flags of a subcommand's help: `--NAME` of every long flag it lists.
+    fn flags_in_help(arguments: &[&str]) -> Vec<String> {
+        let err = Cli::try_parse_from(arguments).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::DisplayHelp);
+        err.to_string()
+            .split_whitespace()
+            .filter(|word| word.starts_with("--"))
+            .map(|word| word.trim_end_matches([',', '.']).to_owned())
+            .collect()
+    }
+
+    /// `migrate` and `purge-chunks` take only the flags of the settings they read, `keys new`
+    /// none; a setting's flag before a subcommand is refused rather than taken for serving.
+    #[test]
+    fn each_subcommand_takes_only_the_settings_it_reads() {
+        let setting_flags: Vec<String> = SETTINGS
+            .iter()
+            .map(|setting| format!("--{}", setting.flag()))
+            .collect();
+        let taken = |arguments: &[&str]| -> Vec<String> {
+            flags_in_help(arguments)
+                .into_iter()
+                .filter(|flag| setting_flags.contains(flag))
+                .collect()
+        };
+        assert_eq!(
+            taken(&["aiblox-orchestrator", "migrate", "--help"]),
+            [
+                "--database-url",
+                "--schema",
+                "--migration-url",
+                "--log-format",
+                "--log-level"
+            ]
+        );
+        assert_eq!(
+            taken(&["aiblox-orchestrator", "purge-chunks", "--help"]),
+            [
+                "--database-url",
+                "--schema",
+                "--migration-url",
+                "--chunk-max-bytes",
+                "--chunk-overlap-bytes",
+                "--log-format",
+                "--log-level"
+            ]
+        );
+        assert!(taken(&["aiblox-orchestrator", "keys", "new", "--help"]).is_empty());
+        assert_eq!(
+            taken(&["aiblox-orchestrator", "serve", "--help"]).len(),
+            SETTINGS.len()
+        );
+        for refused in [
+            &["aiblox-orchestrator", "migrate", "--listen", "127.0.0.1:1"][..],
+            &[
+                "aiblox-orchestrator",
+                "purge-chunks",
+                "--pool-max-size",
+                "3",
+            ],
+            &[
+                "aiblox-orchestrator",
+                "keys",
+                "new",
+                "--name",
+                "a",
+                "--schema",
+                "kb",
+            ],
+            &["aiblox-orchestrator", "--schema", "kb", "migrate"],
+        ] {
+            assert!(Cli::try_parse_from(refused).is_err(), "{refused:?}");
+        }
+        let cli = Cli::try_parse_from(["aiblox-orchestrator", "migrate", "--schema", "kb_other"])
+            .unwrap();
+        let Some(Command::Migrate { flags }) = cli.command else {
+            panic!("migrate")
+        };
+        assert_eq!(flags.settings, [("database.schema", "kb_other".to_owned())]);
     }
 }

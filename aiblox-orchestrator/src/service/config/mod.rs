@@ -25,7 +25,7 @@ pub use settings::{
 };
 pub use sources::Overrides;
 pub(crate) use table::setting_names;
-pub use table::{SETTINGS, Setting, settings_help};
+pub use table::{Command, SETTINGS, Setting, settings_help};
 
 /// A setting that could not be used: which one, and why.
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,7 @@ use super::settings::{
     Settings,
 };
 use super::sources::{Assignment, Overrides, nearest_key, read_file};
-use super::table::{SETTINGS, Slot, setting};
+use super::table::{Command, SETTINGS, Slot, setting};
 
 impl Settings {
     /// Every default, over `database`.
@@ -34,6 +34,13 @@ impl Settings {
     /// Resolves the settings: defaults, the file named by the overrides (if any), then the
     /// overrides themselves in their order (environment, then flags, merged by the caller).
     pub fn resolve(overrides: &Overrides) -> Result<Settings, ConfigError> {
+        Settings::resolve_for(overrides, Command::Serve)
+    }
+
+    /// [`Settings::resolve`] for `command`: every value given is parsed, but only the settings
+    /// the command reads are checked against each other (`migrate` does not open the keys
+    /// file, nor look for the model).
+    pub fn resolve_for(overrides: &Overrides, command: Command) -> Result<Settings, ConfigError> {
         let mut assignments = match &overrides.config_file {
             Some(path) => read_file(path)?,
             None => Vec::new(),
@@ -104,16 +111,24 @@ impl Settings {
                     .map_err(|why| ConfigError(format!("{}: {why}", assignment.describe())))?;
             }
         }
-        settings.validate()?;
+        settings.validate(command)?;
         Ok(settings)
     }
 
-    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+    pub(super) fn validate(&self, command: Command) -> Result<(), ConfigError> {
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|err| ConfigError(format!("log level {:?}: {err}", self.log.level)))?;
+        if command == Command::Migrate {
+            return Ok(());
+        }
         if self.retrieval.chunk_overlap_bytes >= self.retrieval.chunk_max_bytes / 2 {
             return Err(ConfigError(
                 "retrieval.chunk_overlap_bytes must be under half of retrieval.chunk_max_bytes"
                     .to_owned(),
             ));
+        }
+        if !command.reads_all() {
+            return Ok(());
         }
         if let Some(dir) = &self.embedding.model {
             let missing: Vec<&str> = ["config.json", "tokenizer.json", "model.safetensors"]
@@ -128,8 +143,6 @@ impl Settings {
                 )));
             }
         }
-        tracing_subscriber::EnvFilter::try_new(&self.log.level)
-            .map_err(|err| ConfigError(format!("log level {:?}: {err}", self.log.level)))?;
         match &self.access.keys_file {
             Some(path) => {
                 crate::service::access::Access::open(path).map_err(ConfigError)?;

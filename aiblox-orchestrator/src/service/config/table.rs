@@ -25,6 +25,52 @@ pub struct Setting {
     /// source by the table's own test.
     pub(super) example: &'static str,
     pub(super) slot: Slot,
+    /// Which commands read it.
+    pub(super) scope: Scope,
+}
+
+/// Which commands read a setting: `serve` and `check-config` read every setting; `migrate` and
+/// `purge-chunks` only some, and take only their flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Scope {
+    /// The service alone.
+    Service,
+    /// Every command that connects: where the knowledge base is.
+    Database,
+    /// The service and `purge-chunks`: the chunker the cached chunks are kept for.
+    Chunking,
+    /// Every command that logs.
+    Logging,
+}
+
+/// A command of the binary that reads settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// `serve`, the default.
+    Serve,
+    /// `check-config`: resolves and prints every setting.
+    CheckConfig,
+    /// `migrate`.
+    Migrate,
+    /// `purge-chunks`.
+    PurgeChunks,
+}
+
+impl Command {
+    /// Whether this command reads every setting.
+    pub fn reads_all(self) -> bool {
+        matches!(self, Command::Serve | Command::CheckConfig)
+    }
+
+    /// Whether this command reads `setting` (and so takes its flag).
+    pub fn reads(self, setting: &Setting) -> bool {
+        match (self, setting.scope) {
+            (Command::Serve | Command::CheckConfig, _) => true,
+            (_, Scope::Database | Scope::Logging) => true,
+            (Command::PurgeChunks, Scope::Chunking) => true,
+            (Command::Migrate | Command::PurgeChunks, _) => false,
+        }
+    }
 }
 
 /// Where a setting's value goes in the settings (its slot).
@@ -133,6 +179,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: false,
         example: "127.0.0.1:9000",
         slot: Slot::Field(|s| &mut s.listen),
+        scope: Scope::Service,
     },
     Setting {
         key: "migrate_on_start",
@@ -143,6 +190,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: false,
         example: "false",
         slot: Slot::Field(|s| &mut s.migrate_on_start),
+        scope: Scope::Service,
     },
     Setting {
         key: "database.url",
@@ -153,6 +201,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: true,
         example: "postgresql://example:secret@db.example:5433/knowledge",
         slot: Slot::DatabaseUrl,
+        scope: Scope::Database,
     },
     Setting {
         key: "database.schema",
@@ -163,6 +212,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: false,
         example: "kb_example",
         slot: Slot::DatabaseSchema,
+        scope: Scope::Database,
     },
     Setting {
         key: "database.migration_url",
@@ -173,6 +223,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: true,
         example: "postgresql://example:secret@primary.example:5432/knowledge",
         slot: Slot::DatabaseMigrationUrl,
+        scope: Scope::Database,
     },
     Setting {
         key: "database.read_urls",
@@ -183,6 +234,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: true,
         example: "postgresql://example:secret@replica1.example/knowledge postgresql://example:secret@replica2.example/knowledge",
         slot: Slot::DatabaseReadUrls,
+        scope: Scope::Service,
     },
     Setting {
         key: "database.max_replica_lag_ms",
@@ -193,6 +245,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: false,
         example: "250",
         slot: Slot::DatabaseMaxReplicaLag,
+        scope: Scope::Service,
     },
     Setting {
         key: "pool.max_size",
@@ -203,6 +256,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: false,
         example: "7",
         slot: Slot::Field(|s| &mut s.pool.max_size),
+        scope: Scope::Service,
     },
     Setting {
         key: "pool.wait_timeout_ms",
@@ -213,6 +267,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: false,
         example: "1500",
         slot: Slot::Field(|s| &mut s.pool.wait_timeout_ms),
+        scope: Scope::Service,
     },
     Setting {
         key: "pool.connect_timeout_ms",
@@ -223,6 +278,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: false,
         example: "2500",
         slot: Slot::Field(|s| &mut s.pool.connect_timeout_ms),
+        scope: Scope::Service,
     },
     Setting {
         key: "limits.request_timeout_ms",
@@ -233,6 +289,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: false,
         example: "4000",
         slot: Slot::Field(|s| &mut s.limits.request_timeout_ms),
+        scope: Scope::Service,
     },
     Setting {
         key: "limits.max_body_bytes",
@@ -243,6 +300,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: false,
         example: "32768",
         slot: Slot::Field(|s| &mut s.limits.max_body_bytes),
+        scope: Scope::Service,
     },
     Setting {
         key: "limits.max_query_chars",
@@ -253,6 +311,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: false,
         example: "1000",
         slot: Slot::Field(|s| &mut s.limits.max_query_chars),
+        scope: Scope::Service,
     },
     Setting {
         key: "retrieval.candidates",
@@ -263,6 +322,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: false,
         example: "25",
         slot: Slot::Field(|s| &mut s.retrieval.candidates),
+        scope: Scope::Service,
     },
     Setting {
         key: "retrieval.chunk_max_bytes",
@@ -273,6 +333,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: false,
         example: "900",
         slot: Slot::Field(|s| &mut s.retrieval.chunk_max_bytes),
+        scope: Scope::Chunking,
     },
     Setting {
         key: "retrieval.chunk_overlap_bytes",
@@ -283,6 +344,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: false,
         example: "100",
         slot: Slot::Field(|s| &mut s.retrieval.chunk_overlap_bytes),
+        scope: Scope::Chunking,
     },
     Setting {
         key: "retrieval.max_chunks_per_item",
@@ -293,6 +355,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: false,
         example: "5",
         slot: Slot::Field(|s| &mut s.retrieval.max_chunks_per_item),
+        scope: Scope::Service,
     },
     Setting {
         key: "embedding.model",
@@ -303,6 +366,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: false,
         example: "/nonexistent/model",
         slot: Slot::Field(|s| &mut s.embedding.model),
+        scope: Scope::Service,
     },
     Setting {
         key: "embedding.precision",
@@ -313,6 +377,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: false,
         example: "f32",
         slot: Slot::Field(|s| &mut s.embedding.precision),
+        scope: Scope::Service,
     },
     Setting {
         key: "log.format",
@@ -323,6 +388,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: false,
         example: "json",
         slot: Slot::Field(|s| &mut s.log.format),
+        scope: Scope::Logging,
     },
     Setting {
         key: "log.level",
@@ -333,6 +399,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: false,
         example: "debug",
         slot: Slot::Field(|s| &mut s.log.level),
+        scope: Scope::Logging,
     },
     Setting {
         key: "access.keys_file",
@@ -343,6 +410,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: false,
         example: "/nonexistent/keys.toml",
         slot: Slot::Field(|s| &mut s.access.keys_file),
+        scope: Scope::Service,
     },
     Setting {
         key: "access.allow_anonymous",
@@ -353,6 +421,7 @@ pub static SETTINGS: [Setting; 23] = [
         secret: false,
         example: "true",
         slot: Slot::Field(|s| &mut s.access.allow_anonymous),
+        scope: Scope::Service,
     },
 ];
 
@@ -366,14 +435,20 @@ pub(super) fn placeholder_database() -> KbConfig {
     KbConfig::new("postgresql://localhost/postgres").expect("a valid URL")
 }
 
-/// The table of every setting for `--help`: TOML key, environment variable, default.
-pub fn settings_help() -> String {
+/// The table of the settings `command` reads, for its `--help`: TOML key, environment
+/// variable, default.
+pub fn settings_help(command: Command) -> String {
+    let which = if command.reads_all() {
+        "Every setting"
+    } else {
+        "The settings this command reads"
+    };
     let mut text = format!(
         "Settings come from defaults, then the TOML file (--config or {CONFIG_FILE_ENV}), then the\n\
-         environment, then flags (each setting's flag is shown above). Every setting, with its\n\
+         environment, then flags (each setting's flag is shown above). {which}, with its\n\
          TOML key, variable and default:\n\n"
     );
-    for setting in &SETTINGS {
+    for setting in SETTINGS.iter().filter(|setting| command.reads(setting)) {
         text.push_str(&format!(
             "  {:<31} {:<31} {}\n",
             setting.key,

@@ -23,7 +23,7 @@ fn the_example_file_parses_shows_the_defaults_and_lists_every_setting() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../aiblox.example.toml");
     let from_example =
         Settings::resolve(&Overrides::default().config_file(example.clone())).unwrap();
-    from_example.validate().unwrap();
+    from_example.validate(Command::Serve).unwrap();
     let defaults = Settings::resolve(
         &Overrides::default().set("database.url", "postgresql://aiblox@localhost:5432/aiblox"),
     )
@@ -125,7 +125,7 @@ fn every_setting_parses_from_the_file_the_environment_and_a_flag_and_is_in_the_h
     let url = "postgresql://app@db.internal/kb";
     let with_url = |overrides: Overrides| env(&[(KbConfig::DATABASE_URL_ENV, url)]).then(overrides);
     let defaults = Settings::resolve(&with_url(Overrides::default())).unwrap();
-    let help = settings_help();
+    let help = settings_help(Command::Serve);
     for setting in &SETTINGS {
         let row = help
             .lines()
@@ -422,4 +422,42 @@ fn bad_settings_are_refused_with_the_reason() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("a TOML array is not accepted"), "{err}");
+}
+
+/// A command checks only the settings it reads: `migrate` neither opens the keys file nor
+/// looks for the model, nor minds the chunk sizes; `purge-chunks` minds the chunk sizes (its
+/// chunker key comes from them); every value given is still parsed, and the log level checked.
+#[test]
+fn a_command_checks_only_the_settings_it_reads() {
+    let service_only = env(&[
+        (KbConfig::DATABASE_URL_ENV, "postgresql://localhost/kb"),
+        ("AIBLOX_API_KEYS_FILE", "/nonexistent/keys.toml"),
+        ("AIBLOX_EMBEDDING_MODEL", "/nonexistent/model"),
+    ]);
+    assert!(Settings::resolve(&service_only).is_err());
+    assert!(Settings::resolve_for(&service_only, Command::CheckConfig).is_err());
+    for command in [Command::Migrate, Command::PurgeChunks] {
+        let settings = Settings::resolve_for(&service_only, command).unwrap();
+        assert_eq!(settings.database.schema(), "kb");
+    }
+    let chunks = env(&[
+        (KbConfig::DATABASE_URL_ENV, "postgresql://localhost/kb"),
+        ("AIBLOX_CHUNK_MAX_BYTES", "400"),
+        ("AIBLOX_CHUNK_OVERLAP_BYTES", "300"),
+    ]);
+    assert!(Settings::resolve_for(&chunks, Command::PurgeChunks).is_err());
+    assert!(Settings::resolve_for(&chunks, Command::Migrate).is_ok());
+    for (name, value) in [
+        ("AIBLOX_POOL_MAX_SIZE", "many"),
+        ("AIBLOX_LOG_LEVEL", "no=such=level"),
+    ] {
+        let bad = env(&[
+            (KbConfig::DATABASE_URL_ENV, "postgresql://localhost/kb"),
+            (name, value),
+        ]);
+        assert!(
+            Settings::resolve_for(&bad, Command::Migrate).is_err(),
+            "{name}={value}"
+        );
+    }
 }
