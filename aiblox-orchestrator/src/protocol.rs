@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::service::config::{Limits, RetrievalSettings};
+
 /// Most evidence passages one query may ask for.
 pub const MAX_TOP_K: u32 = 50;
 /// Passages returned when a query does not say.
@@ -81,58 +83,95 @@ pub struct ValidQuery {
     pub mode: Option<Mode>,
 }
 
+/// A request that breaks one of the protocol's rules: answered 422 with code
+/// `invalid_request` and a message saying which rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidRequest {
+    message: String,
+}
+
+impl InvalidRequest {
+    fn new(message: impl Into<String>) -> InvalidRequest {
+        InvalidRequest {
+            message: message.into(),
+        }
+    }
+
+    /// The error code of the answer.
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::InvalidRequest
+    }
+
+    /// The HTTP status of the answer.
+    pub fn status(&self) -> u16 {
+        422
+    }
+}
+
 impl QueryRequest {
-    /// Checks the request against the protocol's rules; the message says which one failed.
+    /// Checks the request against the protocol's rules, with the service's `limits` and
+    /// `retrieval` settings for what the request leaves to the server (the limit of a query's
+    /// length, the default cap of passages per item); the error says which rule failed.
     pub fn validate(
         self,
-        max_query_chars: usize,
-        default_max_chunks_per_item: u32,
-    ) -> Result<ValidQuery, String> {
+        limits: &Limits,
+        retrieval: &RetrievalSettings,
+    ) -> Result<ValidQuery, InvalidRequest> {
+        let max_query_chars = limits.max_query_chars;
         let query = self.query.trim();
         if query.is_empty() {
-            return Err("`query` is empty".to_owned());
+            return Err(InvalidRequest::new("`query` is empty"));
         }
         let chars = query.chars().count();
         if chars > max_query_chars {
-            return Err(format!(
+            return Err(InvalidRequest::new(format!(
                 "`query` has {chars} characters; the limit is {max_query_chars} ({})",
                 crate::service::config::setting_names("limits.max_query_chars")
-            ));
+            )));
         }
         if query.contains('\0') {
-            return Err("`query` contains a NUL character".to_owned());
+            return Err(InvalidRequest::new("`query` contains a NUL character"));
         }
         let top_k = self.top_k.unwrap_or(DEFAULT_TOP_K);
         if !(1..=MAX_TOP_K).contains(&top_k) {
-            return Err(format!("`top_k` is {top_k}; it must be 1 to {MAX_TOP_K}"));
+            return Err(InvalidRequest::new(format!(
+                "`top_k` is {top_k}; it must be 1 to {MAX_TOP_K}"
+            )));
         }
         let max_chunks_per_item = self
             .max_chunks_per_item
-            .unwrap_or(default_max_chunks_per_item);
+            .unwrap_or(retrieval.max_chunks_per_item);
         if !(1..=MAX_TOP_K).contains(&max_chunks_per_item) {
-            return Err(format!(
+            return Err(InvalidRequest::new(format!(
                 "`max_chunks_per_item` is {max_chunks_per_item}; it must be 1 to {MAX_TOP_K}"
-            ));
+            )));
         }
         let min_score = self.min_score.unwrap_or(0.0);
         if !(0.0..=1.0).contains(&min_score) {
-            return Err(format!("`min_score` is {min_score}; it must be 0 to 1"));
+            return Err(InvalidRequest::new(format!(
+                "`min_score` is {min_score}; it must be 0 to 1"
+            )));
         }
         if let Some(sources) = &self.sources {
             if sources.is_empty() {
-                return Err("`sources` is empty: leave it out to search every source".to_owned());
+                return Err(InvalidRequest::new(
+                    "`sources` is empty: leave it out to search every source",
+                ));
             }
             if sources.len() > MAX_SOURCES {
-                return Err(format!(
+                return Err(InvalidRequest::new(format!(
                     "`sources` has {} entries; the limit is {MAX_SOURCES}",
                     sources.len()
-                ));
+                )));
             }
             if sources
                 .iter()
                 .any(|source| source.is_empty() || source.len() > 256 || source.contains('\0'))
             {
-                return Err("every entry of `sources` must be 1 to 256 bytes".to_owned());
+                return Err(InvalidRequest::new(
+                    "every entry of `sources` must be 1 to 256 bytes",
+                ));
             }
         }
         Ok(ValidQuery {
@@ -504,9 +543,18 @@ mod tests {
     }
 
     fn request(json: serde_json::Value) -> Result<ValidQuery, String> {
+        let limits = Limits {
+            max_query_chars: 100,
+            ..Limits::default()
+        };
+        let retrieval = RetrievalSettings {
+            max_chunks_per_item: 3,
+            ..RetrievalSettings::default()
+        };
         serde_json::from_value::<QueryRequest>(json)
             .map_err(|err| err.to_string())?
-            .validate(100, 3)
+            .validate(&limits, &retrieval)
+            .map_err(|err| err.to_string())
     }
 
     #[test]

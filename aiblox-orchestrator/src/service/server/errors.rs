@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::pipeline::PipelineError;
-use crate::protocol::{ErrorBody, ErrorCode, ErrorDetail};
+use crate::protocol::{ErrorBody, ErrorCode, ErrorDetail, InvalidRequest};
 
 /// An error response: status and `{"error": {"code", "message"}}`.
 #[derive(Debug)]
@@ -36,6 +36,14 @@ impl IntoResponse for ApiError {
             },
         };
         (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<InvalidRequest> for ApiError {
+    fn from(invalid: InvalidRequest) -> Self {
+        let status =
+            StatusCode::from_u16(invalid.status()).unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+        ApiError::new(status, invalid.code(), invalid.to_string())
     }
 }
 

@@ -23,15 +23,7 @@ pub(super) async fn query(
     let limit = limit.map(|Extension(limit)| limit);
     let Json(request) =
         body.map_err(|rejection| ApiError::from_json_rejection(rejection, limit))?;
-    let mut query = request
-        .validate(state.max_query_chars, state.max_chunks_per_item)
-        .map_err(|message| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                ErrorCode::InvalidRequest,
-                message,
-            )
-        })?;
+    let mut query = request.validate(&state.limits, &state.retrieval)?;
     // A valid request, narrowed to the caller's sources.
     if let Some(Extension(caller)) = &caller {
         query.sources = caller.scope(query.sources.take()).map_err(|message| {

@@ -52,7 +52,7 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         // Bounds slow clients too: a body that never finishes arriving gets 408.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
-            state.request_timeout + SLOW_CLIENT_GRACE,
+            state.limits.request_timeout() + SLOW_CLIENT_GRACE,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .with_state(state)

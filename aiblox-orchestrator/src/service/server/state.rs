@@ -8,6 +8,7 @@ use aiblox_kb::{KbConfig, KbPool, Migrator};
 
 use aiblox_embed::{BatchingEmbedder, Embedder};
 
+use crate::config::{Limits, RetrievalSettings};
 use crate::pipeline::Pipeline;
 use crate::pipeline::backfill::{Backfill, BackfillProgress};
 use crate::pipeline::chunker::Chunker;
@@ -29,12 +30,10 @@ pub struct AppState {
     pub(crate) pipeline: Pipeline,
     /// Metrics.
     pub(crate) metrics: Arc<Metrics>,
-    /// Longest query text.
-    pub(crate) max_query_chars: usize,
-    /// Default cap of passages per item.
-    pub(crate) max_chunks_per_item: u32,
-    /// The time budget of a query.
-    pub(crate) request_timeout: Duration,
+    /// The request limits (the longest query, the time budget of one).
+    pub(crate) limits: Limits,
+    /// Retrieval settings (what a request leaves to the server).
+    pub(crate) retrieval: RetrievalSettings,
     /// The embedding model, the vectors in memory and the backfill's progress (`None`:
     /// lexical retrieval only).
     pub(crate) embedding: Option<EmbeddingModel>,
@@ -167,9 +166,8 @@ impl AppState {
             database: settings.database.clone(),
             pipeline,
             metrics,
-            max_query_chars: settings.limits.max_query_chars,
-            max_chunks_per_item: retrieval.max_chunks_per_item,
-            request_timeout: budget,
+            limits: settings.limits,
+            retrieval: settings.retrieval,
             embedding,
         })
     }
