@@ -18,6 +18,7 @@ use std::collections::HashSet;
 
 use aiblox_kb::{ItemRepo, KbPool, NewItem, UpsertStatus};
 use serde::Serialize;
+use sha2::Digest as _;
 
 pub use source::{
     Document, Failure, FileType, Loaded, Skip, count_files, documents, documents_of_types,
@@ -61,7 +62,7 @@ pub async fn ingest(
     progress: Progress<'_>,
 ) -> Result<Summary, aiblox_kb::Error> {
     let mut summary = Summary::default();
-    let mut seen = HashSet::new();
+    let mut seen = SeenIds::default();
     let mut batch = Batch::default();
     let mut done = 0;
     for loaded in documents {
@@ -94,6 +95,21 @@ pub async fn ingest(
     write(pool, &mut batch, &mut summary).await?;
     progress(done);
     Ok(summary)
+}
+
+/// The external ids of a run so far, each kept as 16 bytes of its SHA-256 (not the id itself):
+/// a run of millions of items holds a few dozen bytes per item, whatever the ids' length.
+#[derive(Default)]
+struct SeenIds(HashSet<[u8; 16]>);
+
+impl SeenIds {
+    /// Whether `external_id` is new to the run (and now seen).
+    fn insert(&mut self, external_id: &str) -> bool {
+        let digest = sha2::Sha256::digest(external_id.as_bytes());
+        let mut key = [0; 16];
+        key.copy_from_slice(&digest[..16]);
+        self.0.insert(key)
+    }
 }
 
 /// Items waiting for their upsert, with the origin of each (for failures).
@@ -137,11 +153,7 @@ impl Summary {
 
 /// Checks a document against the contract's rules, so that one bad file cannot sink a batch;
 /// the error says why.
-fn to_item(
-    source: &str,
-    document: Document,
-    seen: &mut HashSet<String>,
-) -> Result<NewItem, String> {
+fn to_item(source: &str, document: Document, seen: &mut SeenIds) -> Result<NewItem, String> {
     if document.external_id.is_empty() || document.external_id.len() > 1024 {
         return Err("its external_id must be 1 to 1024 bytes".to_owned());
     }
@@ -156,7 +168,7 @@ fn to_item(
     if !document.metadata.is_object() {
         return Err("its metadata is not a JSON object".to_owned());
     }
-    if !seen.insert(document.external_id.clone()) {
+    if !seen.insert(&document.external_id) {
         return Err(format!(
             "its external_id {:?} appears twice in this run; the first one was kept",
             document.external_id

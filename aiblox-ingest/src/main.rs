@@ -19,7 +19,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// knowledge base.
 ///
 /// HTML is decoded by its declared charset, other files as UTF-8 (a byte order mark wins).
-/// Re-running changes nothing. Files of other types and empty documents are skipped; a file
+/// A JSONL file is read line by line, whatever its size; a document (a file, or a JSONL
+/// line) is at most 16 MiB. Re-running changes nothing. Files of other types and empty documents are skipped; a file
 /// that fails is reported, the others are still loaded, and the exit status is 1.
 #[derive(Debug, Parser)]
 #[command(

@@ -3,6 +3,8 @@
 //! (`{"external_id", "content", "title"?, "metadata"?}` per line). Files of other types in a
 //! directory are skipped; every failure and skip names the file by its path as given.
 
+use std::fs::File;
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -10,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::decode::decode;
 use crate::html;
 
-/// Largest file read, in bytes.
-const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+/// Largest document read, in bytes: a whole file, or one line of a JSONL file (a JSONL file is
+/// read line by line, whatever its size).
+const MAX_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
 
 /// One item to ingest.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -87,20 +90,29 @@ pub fn documents_of_types<'a>(
                 false,
             )
         };
-        files.into_iter().flat_map(move |file| match file {
-            Ok(file) => match FileType::of(&file) {
-                Some(file_type) if types.contains(&file_type) => load(&root, &file, file_type),
-                None if !walked => vec![Loaded::Failed(Failure {
-                    location: file.display().to_string(),
-                    reason: format!("not a {} file", FileType::names(&FileType::ALL)),
-                })],
-                _ => vec![Loaded::Skipped(Skip {
-                    location: file.display().to_string(),
-                    reason: format!("not a {} file", FileType::names(types)),
-                })],
-            },
-            Err(failure) => vec![Loaded::Failed(failure)],
-        })
+        files
+            .into_iter()
+            .flat_map(move |file| -> Box<dyn Iterator<Item = Loaded>> {
+                match file {
+                    Ok(file) => match FileType::of(&file) {
+                        Some(FileType::Jsonl) if types.contains(&FileType::Jsonl) => {
+                            Box::new(JsonlLines::open(&file))
+                        }
+                        Some(file_type) if types.contains(&file_type) => {
+                            Box::new(std::iter::once(load(&root, &file, file_type)))
+                        }
+                        None if !walked => Box::new(std::iter::once(Loaded::Failed(Failure {
+                            location: file.display().to_string(),
+                            reason: format!("not a {} file", FileType::names(&FileType::ALL)),
+                        }))),
+                        _ => Box::new(std::iter::once(Loaded::Skipped(Skip {
+                            location: file.display().to_string(),
+                            reason: format!("not a {} file", FileType::names(types)),
+                        }))),
+                    },
+                    Err(failure) => Box::new(std::iter::once(Loaded::Failed(failure))),
+                }
+            })
     })
 }
 
@@ -207,7 +219,8 @@ fn files_under(dir: &Path) -> Vec<Result<PathBuf, Failure>> {
     files
 }
 
-fn load(root: &Path, path: &Path, file_type: FileType) -> Vec<Loaded> {
+/// The document of one file that is not JSONL.
+fn load(root: &Path, path: &Path, file_type: FileType) -> Loaded {
     let external_id = path
         .strip_prefix(root)
         .unwrap_or(path)
@@ -217,14 +230,14 @@ fn load(root: &Path, path: &Path, file_type: FileType) -> Vec<Loaded> {
         .join("/");
     let origin = path.display().to_string();
     let fail = |reason: String| {
-        vec![Loaded::Failed(Failure {
+        Loaded::Failed(Failure {
             location: origin.clone(),
             reason,
-        })]
+        })
     };
     match std::fs::metadata(path) {
-        Ok(meta) if meta.len() > MAX_FILE_BYTES => {
-            return fail(format!("larger than {MAX_FILE_BYTES} bytes"));
+        Ok(meta) if meta.len() > MAX_DOCUMENT_BYTES => {
+            return fail(format!("larger than {MAX_DOCUMENT_BYTES} bytes"));
         }
         Err(err) => return fail(format!("cannot read: {err}")),
         Ok(_) => {}
@@ -239,15 +252,15 @@ fn load(root: &Path, path: &Path, file_type: FileType) -> Vec<Loaded> {
     };
     let metadata = |format: &str| serde_json::json!({ "path": external_id, "format": format, "bytes": text.len() });
     if file_type == FileType::Html && is_whole_book_page(path, &text) {
-        return vec![Loaded::Skipped(Skip {
+        return Loaded::Skipped(Skip {
             location: origin,
             reason: "an mdBook's whole-book page (print.html, toc.html): its chapters are read \
                      one by one"
                 .to_owned(),
-        })];
+        });
     }
     let document = match file_type {
-        FileType::Jsonl => return jsonl(&origin, &text),
+        FileType::Jsonl => unreachable!("JSONL files are read line by line (JsonlLines)"),
         FileType::Html => {
             let extracted = html::extract(&text);
             Document {
@@ -276,7 +289,7 @@ fn load(root: &Path, path: &Path, file_type: FileType) -> Vec<Loaded> {
             origin,
         },
     };
-    vec![Loaded::Document(document)]
+    Loaded::Document(document)
 }
 
 /// mdBook's `print.html` (every chapter in one page) and `toc.html` (the table of contents):
@@ -295,13 +308,108 @@ fn is_whole_book_page(path: &Path, text: &str) -> bool {
         && text[..head].to_ascii_lowercase().contains("mdbook")
 }
 
-fn jsonl(origin: &str, text: &str) -> Vec<Loaded> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(index, line)| {
-            let location = format!("{origin}:{}", index + 1);
-            match serde_json::from_str::<Document>(line) {
+/// The lines of a JSONL file, read one at a time (memory holds one line, whatever the file's
+/// size): a document per line, a failure per line that is not one (not JSON, not UTF-8, over
+/// [`MAX_DOCUMENT_BYTES`]); blank lines are passed over. A file that cannot be opened or read
+/// further is one failure.
+struct JsonlLines {
+    origin: String,
+    file: JsonlFile,
+    /// Lines read so far.
+    line: usize,
+}
+
+enum JsonlFile {
+    Reading(BufReader<File>),
+    Unopened(std::io::Error),
+    Done,
+}
+
+impl JsonlLines {
+    fn open(path: &Path) -> JsonlLines {
+        JsonlLines {
+            origin: path.display().to_string(),
+            file: match File::open(path) {
+                Ok(file) => JsonlFile::Reading(BufReader::new(file)),
+                Err(err) => JsonlFile::Unopened(err),
+            },
+            line: 0,
+        }
+    }
+
+    fn failure(&self, location: String, reason: String) -> Option<Loaded> {
+        Some(Loaded::Failed(Failure { location, reason }))
+    }
+}
+
+impl Iterator for JsonlLines {
+    type Item = Loaded;
+
+    fn next(&mut self) -> Option<Loaded> {
+        loop {
+            let reader = match &mut self.file {
+                JsonlFile::Reading(reader) => reader,
+                JsonlFile::Unopened(_) => {
+                    let JsonlFile::Unopened(err) =
+                        std::mem::replace(&mut self.file, JsonlFile::Done)
+                    else {
+                        unreachable!("matched above")
+                    };
+                    return self.failure(self.origin.clone(), format!("cannot read: {err}"));
+                }
+                JsonlFile::Done => return None,
+            };
+            let mut bytes = Vec::new();
+            let read = reader
+                .by_ref()
+                .take(MAX_DOCUMENT_BYTES + 1)
+                .read_until(b'\n', &mut bytes);
+            self.line += 1;
+            let location = format!("{}:{}", self.origin, self.line);
+            match read {
+                Ok(0) => {
+                    self.file = JsonlFile::Done;
+                    return None;
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    self.file = JsonlFile::Done;
+                    return self.failure(location, format!("cannot read further: {err}"));
+                }
+            }
+            if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
+                // Pass over the rest of the line, unread.
+                if let Err(err) = reader.skip_until(b'\n') {
+                    self.file = JsonlFile::Done;
+                    return self.failure(location, format!("cannot read further: {err}"));
+                }
+                return self.failure(
+                    location,
+                    format!("a line over {MAX_DOCUMENT_BYTES} bytes: one item per line, each under the limit"),
+                );
+            }
+            let mut line = bytes.as_slice();
+            line = line.strip_suffix(b"\n").unwrap_or(line);
+            line = line.strip_suffix(b"\r").unwrap_or(line);
+            if self.line == 1 {
+                line = line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(line);
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let text = match std::str::from_utf8(line) {
+                Ok(text) => text,
+                Err(err) => {
+                    return self.failure(
+                        location,
+                        format!(
+                            "not UTF-8 (invalid byte at offset {}): JSON lines are UTF-8",
+                            err.valid_up_to()
+                        ),
+                    );
+                }
+            };
+            return Some(match serde_json::from_str::<Document>(text) {
                 Ok(document) => Loaded::Document(Document {
                     origin: location,
                     ..document
@@ -310,9 +418,9 @@ fn jsonl(origin: &str, text: &str) -> Vec<Loaded> {
                     location,
                     reason: err.to_string(),
                 }),
-            }
-        })
-        .collect()
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -458,5 +566,77 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// A JSONL file is read line by line: a file over the document limit is read whole, a line
+    /// over it is one failure (the lines after it still read), and a line that is not UTF-8 is
+    /// one failure; a byte order mark and CRLF line ends are accepted.
+    #[test]
+    fn a_jsonl_file_of_any_size_is_read_line_by_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("big.jsonl");
+        let filler = "x".repeat(1000);
+        let lines = (MAX_DOCUMENT_BYTES / 1000 + 1000) as usize;
+        let mut text = String::from("\u{feff}");
+        for n in 0..lines {
+            text.push_str(&format!(
+                "{{\"external_id\": \"{n}\", \"content\": \"{filler}\"}}\r\n"
+            ));
+        }
+        assert!(text.len() as u64 > MAX_DOCUMENT_BYTES);
+        std::fs::write(&file, &text).unwrap();
+        let loaded: Vec<Loaded> = documents(std::slice::from_ref(&file)).collect();
+        assert_eq!(loaded.len(), lines);
+        assert!(
+            loaded
+                .iter()
+                .all(|entry| matches!(entry, Loaded::Document(d) if d.content == filler)),
+            "every line is a document"
+        );
+
+        let mixed = dir.path().join("mixed.jsonl");
+        let huge = format!(
+            "{{\"external_id\": \"huge\", \"content\": \"{}\"}}",
+            "y".repeat(MAX_DOCUMENT_BYTES as usize)
+        );
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(huge.as_bytes());
+        bytes.extend_from_slice(b"\n{\"external_id\": \"bad\", \"content\": \"\xff\"}\n");
+        bytes.extend_from_slice(b"{\"external_id\": \"after\", \"content\": \"kept\"}\n");
+        std::fs::write(&mixed, bytes).unwrap();
+        let loaded: Vec<Loaded> = documents(std::slice::from_ref(&mixed)).collect();
+        let origin = |line: usize| format!("{}:{line}", mixed.display());
+        match &loaded[..] {
+            [
+                Loaded::Failed(too_long),
+                Loaded::Failed(not_utf8),
+                Loaded::Document(after),
+            ] => {
+                assert_eq!(too_long.location, origin(1));
+                assert!(too_long.reason.contains("a line over"), "{too_long:?}");
+                assert_eq!(not_utf8.location, origin(2));
+                assert!(not_utf8.reason.contains("not UTF-8"), "{not_utf8:?}");
+                assert_eq!(
+                    (after.external_id.as_str(), after.origin.clone()),
+                    ("after", origin(3))
+                );
+            }
+            other => panic!(
+                "{:?}",
+                other
+                    .iter()
+                    .map(|entry| match entry {
+                        Loaded::Document(d) => format!("document {}", d.origin),
+                        Loaded::Failed(f) => format!("failed {f:?}"),
+                        Loaded::Skipped(s) => format!("skipped {s:?}"),
+                    })
+                    .collect::<Vec<_>>()
+            ),
+        }
+        let missing: Vec<Loaded> = documents(&[dir.path().join("gone.jsonl")]).collect();
+        assert!(
+            matches!(&missing[..], [Loaded::Failed(f)] if f.reason.starts_with("cannot read")),
+            "{missing:?}"
+        );
     }
 }
