@@ -117,10 +117,16 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
         if terminal {
             bar.set_length(bar.length().unwrap_or(0).max(done as u64));
             bar.set_position(done as u64);
-        } else if last_line.elapsed() >= PLAIN_PROGRESS_EVERY || done >= total {
+        } else if last_line.elapsed() >= PLAIN_PROGRESS_EVERY {
+            // The total counts files: JSONL files hold many documents each.
             last_line = Instant::now();
             let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
-            eprintln!("ingesting: {done} of about {total} files and documents ({rate:.0}/s)");
+            let of = if done <= total {
+                format!(" of about {total}")
+            } else {
+                String::new()
+            };
+            eprintln!("ingesting: {done}{of} files and documents ({rate:.0}/s)");
         }
     };
     let summary = ingest(
