@@ -194,8 +194,56 @@ impl Hasher for ItemIdHasher {
     }
 }
 
+/// How a term's postings score: the corpus's average length and the parameters.
+struct Scoring<'p> {
+    parameters: &'p Bm25,
+    average_length: f64,
+}
+
+impl Scoring<'_> {
+    /// What `posting` adds for a term of weight `idf`.
+    #[inline]
+    fn score(&self, idf: f64, posting: &Posting) -> f64 {
+        let title_weight = self.parameters.title_weight;
+        let tf = f64::from(posting.content_tf) + title_weight * f64::from(posting.title_tf);
+        let length =
+            f64::from(posting.content_length) + title_weight * f64::from(posting.title_length);
+        self.parameters
+            .term_score(idf, tf, length, self.average_length)
+    }
+
+    /// At least what any of `postings` adds: BM25 grows with the frequency and falls with the
+    /// length, so the most frequent and the shortest, even if not one posting, bound them all.
+    fn bound(&self, idf: f64, postings: &[Posting]) -> f64 {
+        let most = |field: fn(&Posting) -> u32| postings.iter().map(field).max().unwrap_or(0);
+        let least = |field: fn(&Posting) -> u32| postings.iter().map(field).min().unwrap_or(0);
+        let bounding = Posting {
+            item_id: 0,
+            title_tf: most(|p| p.title_tf),
+            content_tf: most(|p| p.content_tf),
+            title_length: least(|p| p.title_length),
+            content_length: least(|p| p.content_length),
+            source: Arc::from(""),
+        };
+        self.score(idf, &bounding)
+    }
+}
+
+/// One term of the question with its postings (in item id order) and weight.
+struct TermList<'p> {
+    postings: &'p [Posting],
+    idf: f64,
+}
+
 /// The question's terms with their IDF, and the best `limit` items of `sources` (all when
 /// `None`) by BM25, best first, equal scores in id order.
+///
+/// Exact and pruned (MaxScore, document at a time): the terms are taken in order of their
+/// score bound, and once `limit` items are held, the terms whose bounds together stay under the
+/// last one's score no longer propose items: only items of the other terms are scored, each in
+/// full and in the question's term order, so its score is the one scoring every posting gives
+/// to the last bit. Postings must be in item id order (as the statements read them); any other
+/// order is scored exhaustively.
 pub(crate) fn rank(
     corpus: &Corpus,
     postings: &PostingsByTerm,
@@ -203,49 +251,215 @@ pub(crate) fn rank(
     limit: usize,
     parameters: &Bm25,
 ) -> (Vec<QueryTerm>, Vec<(i64, f64)>) {
-    let title_weight = parameters.title_weight;
+    let (terms, lists, scoring) = term_lists(corpus, postings, parameters);
+    let in_order = lists.iter().all(|list| {
+        list.postings
+            .windows(2)
+            .all(|pair| pair[0].item_id < pair[1].item_id)
+    });
+    let ranked = if in_order && parameters.k1 > 0.0 {
+        top_by_max_score(&lists, &scoring, sources, limit).0
+    } else {
+        score_every_posting(&lists, &scoring, sources, limit)
+    };
+    (terms, ranked)
+}
+
+/// [`rank`] scoring every posting: the reference the pruned ranking must equal.
+#[cfg(test)]
+pub(crate) fn rank_exhaustive(
+    corpus: &Corpus,
+    postings: &PostingsByTerm,
+    sources: Option<&[&str]>,
+    limit: usize,
+    parameters: &Bm25,
+) -> (Vec<QueryTerm>, Vec<(i64, f64)>) {
+    let (terms, lists, scoring) = term_lists(corpus, postings, parameters);
+    (terms, score_every_posting(&lists, &scoring, sources, limit))
+}
+
+/// The question's terms that have postings, in its order: their weights, and their lists.
+fn term_lists<'p>(
+    corpus: &Corpus,
+    postings: &'p PostingsByTerm,
+    parameters: &'p Bm25,
+) -> (Vec<QueryTerm>, Vec<TermList<'p>>, Scoring<'p>) {
     let items = corpus.items.max(1.0);
     let average_length =
-        ((corpus.content_length + title_weight * corpus.title_length) / items).max(1.0);
+        ((corpus.content_length + parameters.title_weight * corpus.title_length) / items).max(1.0);
     let mut terms = Vec::with_capacity(corpus.terms.len());
-    // Sized for every posting at once (no growing while scoring), keyed by a cheap hash.
-    let postings_read: usize = corpus
-        .terms
-        .iter()
-        .filter_map(|term| postings.get(term))
-        .map(|postings| postings.len())
-        .sum();
-    let mut scores: HashMap<i64, f64, BuildHasherDefault<ItemIdHasher>> =
-        HashMap::with_capacity_and_hasher(postings_read, BuildHasherDefault::default());
+    let mut lists = Vec::with_capacity(corpus.terms.len());
     for term in &corpus.terms {
         let Some(postings) = postings.get(term).filter(|p| !p.is_empty()) else {
             continue;
         };
-        let df = postings.len() as f64;
-        let idf = Bm25::idf(items, df);
+        let idf = Bm25::idf(items, postings.len() as f64);
         terms.push(QueryTerm {
             term: term.clone(),
             idf,
         });
-        for posting in postings.iter() {
-            if sources.is_some_and(|sources| !sources.contains(&&*posting.source)) {
+        lists.push(TermList { postings, idf });
+    }
+    let scoring = Scoring {
+        parameters,
+        average_length,
+    };
+    (terms, lists, scoring)
+}
+
+/// Whether an item of `source` is kept by the filter.
+fn kept(sources: Option<&[&str]>, source: &str) -> bool {
+    sources.is_none_or(|sources| sources.contains(&source))
+}
+
+/// Best first, equal scores in id order.
+fn by_rank(a: &(i64, f64), b: &(i64, f64)) -> std::cmp::Ordering {
+    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+}
+
+/// Every posting scored, summed per item in the question's term order; the best `limit`.
+fn score_every_posting(
+    lists: &[TermList<'_>],
+    scoring: &Scoring<'_>,
+    sources: Option<&[&str]>,
+    limit: usize,
+) -> Vec<(i64, f64)> {
+    // Sized for every posting at once (no growing while scoring), keyed by a cheap hash.
+    let postings_read: usize = lists.iter().map(|list| list.postings.len()).sum();
+    let mut scores: HashMap<i64, f64, BuildHasherDefault<ItemIdHasher>> =
+        HashMap::with_capacity_and_hasher(postings_read, BuildHasherDefault::default());
+    for list in lists {
+        for posting in list.postings {
+            if !kept(sources, &posting.source) {
                 continue;
             }
-            let tf = f64::from(posting.content_tf) + title_weight * f64::from(posting.title_tf);
-            let length =
-                f64::from(posting.content_length) + title_weight * f64::from(posting.title_length);
-            let score = parameters.term_score(idf, tf, length, average_length);
-            *scores.entry(posting.item_id).or_default() += score;
+            *scores.entry(posting.item_id).or_default() += scoring.score(list.idf, posting);
         }
     }
     let mut ranked: Vec<(i64, f64)> = scores.into_iter().collect();
-    let by_rank = |a: &(i64, f64), b: &(i64, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
     if ranked.len() > limit {
         ranked.select_nth_unstable_by(limit, by_rank);
         ranked.truncate(limit);
     }
     ranked.sort_unstable_by(by_rank);
-    (terms, ranked)
+    ranked
+}
+
+/// An item held among the best: ordered so that the worst (lowest score, then highest id) is
+/// the greatest, at the top of the heap.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    id: i64,
+    score: f64,
+}
+
+impl PartialEq for Held {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == std::cmp::Ordering::Equal
+    }
+}
+
+impl Eq for Held {}
+
+impl PartialOrd for Held {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Held {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other
+            .score
+            .total_cmp(&self.score)
+            .then(self.id.cmp(&other.id))
+    }
+}
+
+/// How far under a score a bound must be to rule an item out: sums of the same terms in
+/// another order differ in their last bits, never by this much.
+fn margin(score: f64) -> f64 {
+    1e-9 * score.abs().max(1.0)
+}
+
+/// The best `limit` items by MaxScore over postings in item id order (see [`rank`]), and how
+/// many items were scored.
+fn top_by_max_score(
+    lists: &[TermList<'_>],
+    scoring: &Scoring<'_>,
+    sources: Option<&[&str]>,
+    limit: usize,
+) -> (Vec<(i64, f64)>, usize) {
+    if limit == 0 {
+        return (Vec::new(), 0);
+    }
+    let mut scored = 0;
+    // The lists by bound, smallest first, and the bounds summed from the smallest.
+    let bounds: Vec<f64> = lists
+        .iter()
+        .map(|list| scoring.bound(list.idf, list.postings))
+        .collect();
+    let mut by_bound: Vec<usize> = (0..lists.len()).collect();
+    by_bound.sort_by(|a, b| bounds[*a].total_cmp(&bounds[*b]));
+    let summed: Vec<f64> = by_bound
+        .iter()
+        .scan(0.0, |sum, list| {
+            *sum += bounds[*list];
+            Some(*sum)
+        })
+        .collect();
+    // Each list's next posting; lists by_bound[..essential] propose no item.
+    let mut next = vec![0_usize; lists.len()];
+    let mut essential = 0;
+    let mut best: std::collections::BinaryHeap<Held> =
+        std::collections::BinaryHeap::with_capacity(limit + 1);
+    while let Some(id) = by_bound[essential..]
+        .iter()
+        .filter_map(|list| lists[*list].postings.get(next[*list]))
+        .map(|posting| posting.item_id)
+        .min()
+    {
+        scored += 1;
+        let mut score = 0.0;
+        let mut any_kept = false;
+        for (list, at) in lists.iter().zip(next.iter_mut()) {
+            // Past the postings of items before `id` (binary search: the list may be far
+            // behind when it proposes no item).
+            *at += list.postings[*at..].partition_point(|posting| posting.item_id < id);
+            let Some(posting) = list.postings.get(*at).filter(|p| p.item_id == id) else {
+                continue;
+            };
+            *at += 1;
+            // Each posting names its item's source, as scoring every posting filters them.
+            if kept(sources, &posting.source) {
+                any_kept = true;
+                score += scoring.score(list.idf, posting);
+            }
+        }
+        if !any_kept {
+            continue;
+        }
+        let candidate = Held { id, score };
+        if best.len() < limit {
+            best.push(candidate);
+        } else if best.peek().is_some_and(|worst| candidate < *worst) {
+            best.pop();
+            best.push(candidate);
+        } else {
+            continue;
+        }
+        if best.len() == limit
+            && let Some(worst) = best.peek()
+        {
+            let floor = worst.score - margin(worst.score);
+            while essential < by_bound.len() && summed[essential] < floor {
+                essential += 1;
+            }
+        }
+    }
+    let mut ranked: Vec<(i64, f64)> = best.into_iter().map(|held| (held.id, held.score)).collect();
+    ranked.sort_unstable_by(by_rank);
+    (ranked, scored)
 }
 
 #[cfg(test)]
@@ -326,5 +540,156 @@ mod tests {
         // A write moved the index on: everything kept goes.
         assert!(kept.at(6));
         assert!(kept.postings.is_empty());
+    }
+
+    /// A corpus of `items` items with random postings for `terms` terms (each item holding a
+    /// term with probability `density`), random frequencies, lengths and sources.
+    fn random_postings(
+        items: i64,
+        terms: usize,
+        density: f64,
+        seed: u64,
+    ) -> (Corpus, PostingsByTerm) {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let sources = ["a", "b", "c"];
+        let lengths: Vec<(u32, u32, &str)> = (0..items)
+            .map(|_| {
+                (
+                    (next() % 12) as u32,
+                    1 + (next() % 400) as u32,
+                    sources[(next() % 3) as usize],
+                )
+            })
+            .collect();
+        let mut postings = PostingsByTerm::new();
+        let names: Vec<String> = (0..terms).map(|term| format!("t{term}")).collect();
+        for name in &names {
+            let mut list = Vec::new();
+            for id in 0..items {
+                if (next() % 10_000) as f64 / 10_000.0 >= density {
+                    continue;
+                }
+                let (title_length, content_length, source) = lengths[id as usize];
+                list.push(Posting {
+                    item_id: id + 1,
+                    title_tf: (next() % 3) as u32,
+                    content_tf: 1 + (next() % 6) as u32,
+                    title_length,
+                    content_length,
+                    source: Arc::from(source),
+                });
+            }
+            postings.insert(name.clone(), Arc::from(list));
+        }
+        let corpus = Corpus {
+            version: 1,
+            items: items as f64,
+            title_length: lengths.iter().map(|l| f64::from(l.0)).sum(),
+            content_length: lengths.iter().map(|l| f64::from(l.1)).sum(),
+            terms: names,
+        };
+        (corpus, postings)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// The pruned ranking equals scoring every posting, to the last bit and in the same
+        /// order, whatever the corpus, the question's terms (repeated ones too), the limit,
+        /// the parameters and the source filter.
+        #[test]
+        fn pruned_ranking_equals_scoring_every_posting(
+            items in 1_i64..400,
+            terms in 1_usize..6,
+            density in 0.0_f64..0.9,
+            seed in proptest::prelude::any::<u64>(),
+            limit in 1_usize..40,
+            k1 in 0.01_f64..3.0,
+            b in 0.0_f64..=1.0,
+            title_weight in 0.0_f64..4.0,
+            filter in 0_usize..4,
+            repeat_first in proptest::prelude::any::<bool>(),
+        ) {
+            let (mut corpus, postings) = random_postings(items, terms, density, seed);
+            if repeat_first {
+                let first = corpus.terms[0].clone();
+                corpus.terms.push(first);
+            }
+            corpus.terms.push("absent".to_owned());
+            let parameters = Bm25 { k1, b, title_weight };
+            let filters: [Option<&[&str]>; 4] =
+                [None, Some(&["a"]), Some(&["b", "c"]), Some(&["none"])];
+            let sources = filters[filter];
+            let pruned = rank(&corpus, &postings, sources, limit, &parameters);
+            let every = rank_exhaustive(&corpus, &postings, sources, limit, &parameters);
+            proptest::prop_assert_eq!(pruned, every);
+        }
+    }
+
+    /// Proves the property can fail: a ranking that drops an item differs from it.
+    #[test]
+    fn the_equality_sees_a_dropped_item() {
+        let (corpus, postings) = random_postings(200, 3, 0.3, 7);
+        let parameters = Bm25::default();
+        let (_, every) = rank_exhaustive(&corpus, &postings, None, 10, &parameters);
+        let (_, pruned) = rank(&corpus, &postings, None, 10, &parameters);
+        assert_eq!(pruned, every);
+        let mut fewer = postings.clone();
+        let first = every[0].0;
+        for list in fewer.values_mut() {
+            *list = list
+                .iter()
+                .filter(|p| p.item_id != first)
+                .cloned()
+                .collect();
+        }
+        let (_, without) = rank(&corpus, &fewer, None, 10, &parameters);
+        assert_ne!(without, every);
+    }
+
+    /// The pruning prunes: with one rare term and one held by most items, once the best items
+    /// are held the common term proposes no more items, and far fewer items are scored than
+    /// hold a term.
+    #[test]
+    fn a_common_term_stops_proposing_items_once_the_best_are_held() {
+        let holding = |ids: std::ops::Range<i64>| -> Arc<[Posting]> {
+            ids.map(|id| posting(id, 1, 100, "a"))
+                .collect::<Vec<_>>()
+                .into()
+        };
+        let postings: PostingsByTerm = [
+            ("rare".to_owned(), holding(1..4)),
+            ("common".to_owned(), holding(1..10_001)),
+        ]
+        .into_iter()
+        .collect();
+        let corpus = Corpus {
+            version: 1,
+            items: 10_000.0,
+            title_length: 0.0,
+            content_length: 1_000_000.0,
+            terms: vec!["rare".to_owned(), "common".to_owned()],
+        };
+        let parameters = Bm25::default();
+        let (_, lists, scoring) = term_lists(&corpus, &postings, &parameters);
+        let (ranked, scored) = top_by_max_score(&lists, &scoring, None, 3);
+        assert_eq!(
+            ranked.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        assert!(
+            scored < 10,
+            "{scored} items scored of 10,000 holding a term"
+        );
+        assert_eq!(
+            ranked,
+            rank_exhaustive(&corpus, &postings, None, 3, &parameters).1
+        );
     }
 }

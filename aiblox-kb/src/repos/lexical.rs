@@ -129,9 +129,13 @@ async fn postings(
             source,
         });
     }
+    // In item id order, as the pruned ranking reads them.
     let read: Vec<(String, Arc<[Posting]>)> = read
         .into_iter()
-        .map(|(term, postings)| (term, Arc::from(postings)))
+        .map(|(term, mut postings)| {
+            postings.sort_unstable_by_key(|posting| posting.item_id);
+            (term, Arc::from(postings))
+        })
         .collect();
     if let Some(cache) = cache
         && version == corpus.version
