@@ -18,7 +18,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// and .jsonl files ({"external_id", "content", "title"?, "metadata"?} per line) into the
 /// knowledge base.
 ///
-/// HTML is decoded by its declared charset, other files as UTF-8 (a byte order mark wins).
+/// HTML is decoded by its declared charset, other files as UTF-8 (a byte order mark wins; a
+/// UTF-16 JSONL file is read whole).
 /// A JSONL file is read line by line, whatever its size; a document (a file, or a JSONL
 /// line) is at most 16 MiB. Re-running changes nothing. Files of other types and empty documents are skipped; a file
 /// that fails is reported, the others are still loaded, and the exit status is 1.

@@ -96,7 +96,7 @@ pub fn documents_of_types<'a>(
                 match file {
                     Ok(file) => match FileType::of(&file) {
                         Some(FileType::Jsonl) if types.contains(&FileType::Jsonl) => {
-                            Box::new(JsonlLines::open(&file))
+                            jsonl_documents(&file)
                         }
                         Some(file_type) if types.contains(&file_type) => {
                             Box::new(std::iter::once(load(&root, &file, file_type)))
@@ -308,38 +308,79 @@ fn is_whole_book_page(path: &Path, text: &str) -> bool {
         && text[..head].to_ascii_lowercase().contains("mdbook")
 }
 
-/// The lines of a JSONL file, read one at a time (memory holds one line, whatever the file's
-/// size): a document per line, a failure per line that is not one (not JSON, not UTF-8, over
-/// [`MAX_DOCUMENT_BYTES`]); blank lines are passed over. A file that cannot be opened or read
-/// further is one failure.
+/// The documents of a JSONL file: a UTF-8 file line by line ([`JsonlLines`], whatever its
+/// size); a UTF-16 one (by its byte order mark) decoded whole, within the document limit, as
+/// other files are.
+fn jsonl_documents(path: &Path) -> Box<dyn Iterator<Item = Loaded>> {
+    let origin = path.display().to_string();
+    let fail = |reason: String| -> Box<dyn Iterator<Item = Loaded>> {
+        Box::new(std::iter::once(Loaded::Failed(Failure {
+            location: origin.clone(),
+            reason,
+        })))
+    };
+    let mut reader = match File::open(path) {
+        Ok(file) => BufReader::new(file),
+        Err(err) => return fail(format!("cannot read: {err}")),
+    };
+    let utf16 = match reader.fill_buf() {
+        Ok(start) => start.starts_with(&[0xff, 0xfe]) || start.starts_with(&[0xfe, 0xff]),
+        Err(err) => return fail(format!("cannot read: {err}")),
+    };
+    if !utf16 {
+        return Box::new(JsonlLines {
+            origin,
+            reader: Some(reader),
+            line: 0,
+        });
+    }
+    let mut bytes = Vec::new();
+    match reader.take(MAX_DOCUMENT_BYTES + 1).read_to_end(&mut bytes) {
+        Ok(_) if bytes.len() as u64 > MAX_DOCUMENT_BYTES => fail(format!(
+            "a UTF-16 file larger than {MAX_DOCUMENT_BYTES} bytes: convert it to UTF-8, which \
+             is read line by line whatever its size"
+        )),
+        Ok(_) => match decode(&bytes, false) {
+            Ok(text) => Box::new(jsonl(&origin, &text).into_iter()),
+            Err(reason) => fail(reason),
+        },
+        Err(err) => fail(format!("cannot read: {err}")),
+    }
+}
+
+/// Each line of a decoded JSONL text: a document, or a failure.
+fn jsonl(origin: &str, text: &str) -> Vec<Loaded> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(index, line)| document_of_line(format!("{origin}:{}", index + 1), line))
+        .collect()
+}
+
+/// The document a JSONL line holds, from `location`.
+fn document_of_line(location: String, line: &str) -> Loaded {
+    match serde_json::from_str::<Document>(line) {
+        Ok(document) => Loaded::Document(Document {
+            origin: location,
+            ..document
+        }),
+        Err(err) => Loaded::Failed(Failure {
+            location,
+            reason: err.to_string(),
+        }),
+    }
+}
+
+/// The lines of a UTF-8 JSONL file, read one at a time (memory holds one line, whatever the
+/// file's size): a document per line, a failure per line that is not one (not JSON, not
+/// UTF-8, over [`MAX_DOCUMENT_BYTES`] without its line end); blank lines are passed over; a
+/// read error ends the file with one failure.
 struct JsonlLines {
     origin: String,
-    file: JsonlFile,
+    /// `None` once the file is read.
+    reader: Option<BufReader<File>>,
     /// Lines read so far.
     line: usize,
-}
-
-enum JsonlFile {
-    Reading(BufReader<File>),
-    Unopened(std::io::Error),
-    Done,
-}
-
-impl JsonlLines {
-    fn open(path: &Path) -> JsonlLines {
-        JsonlLines {
-            origin: path.display().to_string(),
-            file: match File::open(path) {
-                Ok(file) => JsonlFile::Reading(BufReader::new(file)),
-                Err(err) => JsonlFile::Unopened(err),
-            },
-            line: 0,
-        }
-    }
-
-    fn failure(&self, location: String, reason: String) -> Option<Loaded> {
-        Some(Loaded::Failed(Failure { location, reason }))
-    }
 }
 
 impl Iterator for JsonlLines {
@@ -347,80 +388,64 @@ impl Iterator for JsonlLines {
 
     fn next(&mut self) -> Option<Loaded> {
         loop {
-            let reader = match &mut self.file {
-                JsonlFile::Reading(reader) => reader,
-                JsonlFile::Unopened(_) => {
-                    let JsonlFile::Unopened(err) =
-                        std::mem::replace(&mut self.file, JsonlFile::Done)
-                    else {
-                        unreachable!("matched above")
-                    };
-                    return self.failure(self.origin.clone(), format!("cannot read: {err}"));
-                }
-                JsonlFile::Done => return None,
-            };
+            let reader = self.reader.as_mut()?;
             let mut bytes = Vec::new();
+            // Room for the longest line allowed and a CRLF end.
             let read = reader
                 .by_ref()
-                .take(MAX_DOCUMENT_BYTES + 1)
+                .take(MAX_DOCUMENT_BYTES + 2)
                 .read_until(b'\n', &mut bytes);
-            self.line += 1;
-            let location = format!("{}:{}", self.origin, self.line);
+            let location = format!("{}:{}", self.origin, self.line + 1);
             match read {
                 Ok(0) => {
-                    self.file = JsonlFile::Done;
+                    self.reader = None;
                     return None;
                 }
-                Ok(_) => {}
+                Ok(_) => self.line += 1,
                 Err(err) => {
-                    self.file = JsonlFile::Done;
-                    return self.failure(location, format!("cannot read further: {err}"));
+                    self.reader = None;
+                    return Some(failure(location, format!("cannot read further: {err}")));
                 }
             }
-            if bytes.len() as u64 > MAX_DOCUMENT_BYTES {
-                // Pass over the rest of the line, unread.
-                if let Err(err) = reader.skip_until(b'\n') {
-                    self.file = JsonlFile::Done;
-                    return self.failure(location, format!("cannot read further: {err}"));
-                }
-                return self.failure(
-                    location,
-                    format!("a line over {MAX_DOCUMENT_BYTES} bytes: one item per line, each under the limit"),
-                );
-            }
+            let ended = bytes.ends_with(b"\n");
             let mut line = bytes.as_slice();
             line = line.strip_suffix(b"\n").unwrap_or(line);
             line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.len() as u64 > MAX_DOCUMENT_BYTES {
+                // Pass over the rest of the line, unread.
+                if !ended && let Err(err) = reader.skip_until(b'\n') {
+                    self.reader = None;
+                    return Some(failure(location, format!("cannot read further: {err}")));
+                }
+                return Some(failure(
+                    location,
+                    format!(
+                        "a line over {MAX_DOCUMENT_BYTES} bytes: one item per line, each under \
+                         the limit"
+                    ),
+                ));
+            }
             if self.line == 1 {
                 line = line.strip_prefix("\u{feff}".as_bytes()).unwrap_or(line);
             }
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let text = match std::str::from_utf8(line) {
-                Ok(text) => text,
-                Err(err) => {
-                    return self.failure(
-                        location,
-                        format!(
-                            "not UTF-8 (invalid byte at offset {}): JSON lines are UTF-8",
-                            err.valid_up_to()
-                        ),
-                    );
-                }
-            };
-            return Some(match serde_json::from_str::<Document>(text) {
-                Ok(document) => Loaded::Document(Document {
-                    origin: location,
-                    ..document
-                }),
-                Err(err) => Loaded::Failed(Failure {
+            return Some(match std::str::from_utf8(line) {
+                Ok(text) if text.trim().is_empty() => continue,
+                Ok(text) => document_of_line(location, text),
+                Err(err) => failure(
                     location,
-                    reason: err.to_string(),
-                }),
+                    format!(
+                        "not UTF-8 (invalid byte at offset {}): JSON lines are UTF-8",
+                        err.valid_up_to()
+                    ),
+                ),
             });
         }
     }
+}
+
+/// A line or file that failed, at `location`.
+fn failure(location: String, reason: String) -> Loaded {
+    Loaded::Failed(Failure { location, reason })
 }
 
 #[cfg(test)]
@@ -595,30 +620,42 @@ mod tests {
         );
 
         let mixed = dir.path().join("mixed.jsonl");
-        let huge = format!(
-            "{{\"external_id\": \"huge\", \"content\": \"{}\"}}",
-            "y".repeat(MAX_DOCUMENT_BYTES as usize)
-        );
+        let line_of = |id: &str, bytes: usize| {
+            let empty = format!("{{\"external_id\": \"{id}\", \"content\": \"\"}}");
+            format!(
+                "{{\"external_id\": \"{id}\", \"content\": \"{}\"}}",
+                "y".repeat(bytes - empty.len())
+            )
+        };
         let mut bytes = Vec::new();
-        bytes.extend_from_slice(huge.as_bytes());
+        // Exactly at the limit, with a CRLF end: read; one byte more: refused.
+        bytes.extend_from_slice(line_of("full", MAX_DOCUMENT_BYTES as usize).as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+        bytes.extend_from_slice(line_of("huge", MAX_DOCUMENT_BYTES as usize + 1).as_bytes());
         bytes.extend_from_slice(b"\n{\"external_id\": \"bad\", \"content\": \"\xff\"}\n");
-        bytes.extend_from_slice(b"{\"external_id\": \"after\", \"content\": \"kept\"}\n");
+        bytes.extend_from_slice(b"{\"external_id\": \"after\", \"content\": \"kept\"}");
         std::fs::write(&mixed, bytes).unwrap();
         let loaded: Vec<Loaded> = documents(std::slice::from_ref(&mixed)).collect();
         let origin = |line: usize| format!("{}:{line}", mixed.display());
         match &loaded[..] {
             [
+                Loaded::Document(full),
                 Loaded::Failed(too_long),
                 Loaded::Failed(not_utf8),
                 Loaded::Document(after),
             ] => {
-                assert_eq!(too_long.location, origin(1));
+                assert_eq!(
+                    (full.external_id.as_str(), full.origin.clone()),
+                    ("full", origin(1))
+                );
+                assert_eq!(too_long.location, origin(2));
                 assert!(too_long.reason.contains("a line over"), "{too_long:?}");
-                assert_eq!(not_utf8.location, origin(2));
+                assert_eq!(not_utf8.location, origin(3));
                 assert!(not_utf8.reason.contains("not UTF-8"), "{not_utf8:?}");
                 assert_eq!(
                     (after.external_id.as_str(), after.origin.clone()),
-                    ("after", origin(3))
+                    ("after", origin(4)),
+                    "the last line needs no line end"
                 );
             }
             other => panic!(
@@ -633,6 +670,19 @@ mod tests {
                     .collect::<Vec<_>>()
             ),
         }
+        // UTF-16 (by its byte order mark), decoded whole as before.
+        let utf16 = dir.path().join("utf16.jsonl");
+        let text = "{\"external_id\": \"é\", \"content\": \"one\"}\n\n{\"external_id\": \"2\", \"content\": \"two\"}\n";
+        let mut encoded = vec![0xff, 0xfe];
+        encoded.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        std::fs::write(&utf16, encoded).unwrap();
+        let loaded: Vec<Loaded> = documents(std::slice::from_ref(&utf16)).collect();
+        let ids: Vec<(&str, String)> = documents_of(&loaded)
+            .iter()
+            .map(|d| (d.external_id.as_str(), d.origin.clone()))
+            .collect();
+        let at = |line: usize| format!("{}:{line}", utf16.display());
+        assert_eq!(ids, [("é", at(1)), ("2", at(3))], "{loaded:?}");
         let missing: Vec<Loaded> = documents(&[dir.path().join("gone.jsonl")]).collect();
         assert!(
             matches!(&missing[..], [Loaded::Failed(f)] if f.reason.starts_with("cannot read")),

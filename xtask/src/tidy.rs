@@ -316,7 +316,7 @@ fn functions_are_short() {
 }
 
 /// The paths a page names in backticks: tokens with a `/` that start at a top-level entry of
-/// the repository (so `aiblox-kb/src/pool.rs` counts, `/v1/query` and `source:id` do not);
+/// the repository (so `aiblox-kb/src/engine/pool.rs` counts, `/v1/query` and `source:id` do not);
 /// placeholders (`schema/V<n>__name.sql`) are not paths.
 fn named_paths(text: &str, root: &Path) -> Vec<String> {
     text.split('`')
@@ -449,7 +449,10 @@ fn a_quote_must_match_line_for_line() {
 #[test]
 fn named_paths_are_the_repository_s_own() {
     let root = Workspace::current().unwrap().root().to_path_buf();
-    let text = "see `aiblox-kb/src/pool.rs`, `/v1/query`, `pgdocs:a.html`, `docs/`, `a b/c` \
-                and `schema/V<n>__x.sql`";
-    assert_eq!(named_paths(text, &root), ["aiblox-kb/src/pool.rs", "docs/"]);
+    let text = "see `aiblox-kb/src/engine/pool.rs`, `/v1/query`, `pgdocs:a.html`, `docs/`, \
+                `a b/c` and `schema/V<n>__x.sql`";
+    assert_eq!(
+        named_paths(text, &root),
+        ["aiblox-kb/src/engine/pool.rs", "docs/"]
+    );
 }

@@ -21,8 +21,9 @@ pub(crate) struct ReadPath {
     /// serve it; else the primary does.
     may_use_replica: bool,
     /// On the primary, one of the pool's shared connections, pipelined with other reads (a
-    /// short statement whose delay behind others' is small); else a connection of its own.
-    /// On a replica, reads always share its connections.
+    /// short statement whose delay behind others' is small), when the pool shares some (the
+    /// default from 4 connections); else a connection of its own. On a replica, every read
+    /// takes one of its read connections, shared likewise.
     may_share_connection: bool,
 }
 
@@ -232,8 +233,8 @@ impl<'a> Steps<'a> {
 }
 
 /// The client statements run on: a connection of a pool (its own or shared), the caller's
-/// connection or transaction. All of them prepare each statement once per connection
-/// (deadpool's statement cache), as the generated code expects of them.
+/// connection or transaction. The generated code prepares a statement first (`stmt_cache`):
+/// a connection keeps it (deadpool's statement cache), a transaction does not.
 // Lives for one call; boxing the larger variant would allocate per read.
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum KbClient<'a> {
@@ -265,10 +266,17 @@ impl GenericClient for KbClient<'_> {
         true
     }
 
+    /// On a connection, prepared once and kept (deadpool's statement cache); in a caller's
+    /// transaction, prepared for this use only, as the generated code does on a transaction
+    /// (whose type says it keeps no statement): a transaction behind a pooler in transaction
+    /// mode keeps working.
     async fn prepare(&self, query: &str) -> Result<Statement, tokio_postgres::Error> {
         match self.driver() {
             Driver::Client(client) => GenericClient::prepare(client, query).await,
-            Driver::Transaction(transaction) => GenericClient::prepare(transaction, query).await,
+            Driver::Transaction(transaction) => {
+                let uncached: &tokio_postgres::Transaction<'_> = transaction;
+                GenericClient::prepare(uncached, query).await
+            }
         }
     }
 

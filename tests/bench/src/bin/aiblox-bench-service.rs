@@ -62,6 +62,7 @@ async fn run(args: ServiceArgs) -> anyhow::Result<()> {
         Some(url) => BenchServer::external(url),
         None => BenchServer::start_own(&settings).await?,
     };
+    let (items_before, _) = database_size(&server).await?;
     let ingest_s = ingest_corpus(&ingest, &input, &server).await?;
     let (items, database_bytes) = database_size(&server).await?;
 
@@ -96,7 +97,8 @@ async fn run(args: ServiceArgs) -> anyhow::Result<()> {
             "scale_items": args.scale_items,
             "items": items,
             "ingest_s": round(ingest_s, 2),
-            "ingest_items_per_s": round(items as f64 / ingest_s.max(1e-9), 1),
+            // Items the run added (none of those already there, on a database given).
+            "ingest_items_per_s": round(items.saturating_sub(items_before) as f64 / ingest_s.max(1e-9), 1),
             "database_mb": round(database_bytes as f64 / 1_048_576.0, 1),
         },
         "params": report_params(&args, questions.len()),
@@ -206,12 +208,28 @@ fn load_questions(questions_file: &Path) -> anyhow::Result<Vec<String>> {
     Ok(questions)
 }
 
-/// The items of the knowledge base and the database's size in bytes, after ingestion.
+/// The items of the knowledge base (in the schema the service and the ingestion use:
+/// `AIBLOX_KB_SCHEMA`, default `kb`; 0 before it exists) and the database's size in bytes.
 async fn database_size(server: &BenchServer) -> anyhow::Result<(u64, u64)> {
+    let schema = std::env::var("AIBLOX_KB_SCHEMA")
+        .ok()
+        .filter(|schema| !schema.trim().is_empty())
+        .unwrap_or_else(|| "kb".to_owned());
     let client = server.client().await?;
+    let table = format!("\"{}\".item", schema.replace('"', "\"\""));
+    let exists: bool = client
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+        .await
+        .context("could not look for the items' table")?
+        .get(0);
+    let count_items = if exists {
+        format!("SELECT count(*) FROM {table}")
+    } else {
+        "SELECT 0::bigint".to_owned()
+    };
     let row = client
         .query_one(
-            "SELECT (SELECT count(*) FROM kb.item), pg_database_size(current_database())",
+            &format!("SELECT ({count_items}), pg_database_size(current_database())"),
             &[],
         )
         .await
