@@ -212,27 +212,48 @@ impl Scoring<'_> {
             .term_score(idf, tf, length, self.average_length)
     }
 
-    /// At least what any of `postings` adds: BM25 grows with the frequency and falls with the
-    /// length, so the most frequent and the shortest, even if not one posting, bound them all.
-    fn bound(&self, idf: f64, postings: &[Posting]) -> f64 {
-        let most = |field: fn(&Posting) -> u32| postings.iter().map(field).max().unwrap_or(0);
-        let least = |field: fn(&Posting) -> u32| postings.iter().map(field).min().unwrap_or(0);
+    /// At least what any posting of `list` adds: BM25 grows with the frequency and falls with
+    /// the length, so the most frequent and the shortest, even if not one posting, bound them
+    /// all.
+    fn bound(&self, list: &TermList<'_>) -> f64 {
+        let (title_tf, content_tf, title_length, content_length) =
+            list.bounding.unwrap_or((u32::MAX, u32::MAX, 0, 0));
         let bounding = Posting {
             item_id: 0,
-            title_tf: most(|p| p.title_tf),
-            content_tf: most(|p| p.content_tf),
-            title_length: least(|p| p.title_length),
-            content_length: least(|p| p.content_length),
+            title_tf,
+            content_tf,
+            title_length,
+            content_length,
             source: Arc::from(""),
         };
-        self.score(idf, &bounding)
+        self.score(list.idf, &bounding)
     }
 }
 
-/// One term of the question with its postings (in item id order) and weight.
+/// One term of the question with its postings and weight.
 struct TermList<'p> {
     postings: &'p [Posting],
     idf: f64,
+    /// With the postings in item id order, the most frequent and the shortest of them (title
+    /// and content frequencies, title and content lengths); `None` out of order.
+    bounding: Option<(u32, u32, u32, u32)>,
+}
+
+/// [`TermList::bounding`] of `postings`, in one pass.
+fn bounding(postings: &[Posting]) -> Option<(u32, u32, u32, u32)> {
+    let mut previous = i64::MIN;
+    let mut bounds = (0, 0, u32::MAX, u32::MAX);
+    for posting in postings {
+        if posting.item_id <= previous {
+            return None;
+        }
+        previous = posting.item_id;
+        bounds.0 = bounds.0.max(posting.title_tf);
+        bounds.1 = bounds.1.max(posting.content_tf);
+        bounds.2 = bounds.2.min(posting.title_length);
+        bounds.3 = bounds.3.min(posting.content_length);
+    }
+    Some(bounds)
 }
 
 /// The question's terms with their IDF, and the best `limit` items of `sources` (all when
@@ -252,11 +273,7 @@ pub(crate) fn rank(
     parameters: &Bm25,
 ) -> (Vec<QueryTerm>, Vec<(i64, f64)>) {
     let (terms, lists, scoring) = term_lists(corpus, postings, parameters);
-    let in_order = lists.iter().all(|list| {
-        list.postings
-            .windows(2)
-            .all(|pair| pair[0].item_id < pair[1].item_id)
-    });
+    let in_order = lists.iter().all(|list| list.bounding.is_some());
     let ranked = if in_order && parameters.k1 > 0.0 {
         top_by_max_score(&lists, &scoring, sources, limit).0
     } else {
@@ -298,7 +315,11 @@ fn term_lists<'p>(
             term: term.clone(),
             idf,
         });
-        lists.push(TermList { postings, idf });
+        lists.push(TermList {
+            postings,
+            idf,
+            bounding: bounding(postings),
+        });
     }
     let scoring = Scoring {
         parameters,
@@ -382,6 +403,24 @@ fn margin(score: f64) -> f64 {
     1e-9 * score.abs().max(1.0)
 }
 
+/// The first place from `at` on in `postings` (in item id order) of an item `id` or later:
+/// `at` itself for a list that proposes items (it is never behind), else found by galloping
+/// from `at` (a list that proposes none may be far behind).
+#[inline]
+fn skip_to(postings: &[Posting], at: usize, id: i64) -> usize {
+    if postings.get(at).is_none_or(|posting| posting.item_id >= id) {
+        return at;
+    }
+    // postings[low] is before `id`; double the step until past it.
+    let (mut low, mut step) = (at, 1);
+    while low + step < postings.len() && postings[low + step].item_id < id {
+        low += step;
+        step *= 2;
+    }
+    let high = (low + step).min(postings.len());
+    low + 1 + postings[low + 1..high].partition_point(|posting| posting.item_id < id)
+}
+
 /// The best `limit` items by MaxScore over postings in item id order (see [`rank`]), and how
 /// many items were scored.
 fn top_by_max_score(
@@ -395,10 +434,7 @@ fn top_by_max_score(
     }
     let mut scored = 0;
     // The lists by bound, smallest first, and the bounds summed from the smallest.
-    let bounds: Vec<f64> = lists
-        .iter()
-        .map(|list| scoring.bound(list.idf, list.postings))
-        .collect();
+    let bounds: Vec<f64> = lists.iter().map(|list| scoring.bound(list)).collect();
     let mut by_bound: Vec<usize> = (0..lists.len()).collect();
     by_bound.sort_by(|a, b| bounds[*a].total_cmp(&bounds[*b]));
     let summed: Vec<f64> = by_bound
@@ -423,9 +459,7 @@ fn top_by_max_score(
         let mut score = 0.0;
         let mut any_kept = false;
         for (list, at) in lists.iter().zip(next.iter_mut()) {
-            // Past the postings of items before `id` (binary search: the list may be far
-            // behind when it proposes no item).
-            *at += list.postings[*at..].partition_point(|posting| posting.item_id < id);
+            *at = skip_to(list.postings, *at, id);
             let Some(posting) = list.postings.get(*at).filter(|p| p.item_id == id) else {
                 continue;
             };
