@@ -15,7 +15,12 @@ use clap::{Arg, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 /// With no subcommand the binary serves, and takes `serve`'s flags; a subcommand takes only
 /// the flags of the settings it reads, after it.
 #[derive(Debug, Parser)]
-#[command(name = "aiblox-orchestrator", version, about = "Answers questions with cited passages from the aiblox knowledge base", after_long_help = settings_help(SettingsCommand::Serve), args_conflicts_with_subcommands = true)]
+#[command(
+    name = "aiblox-orchestrator",
+    version,
+    about = "Answers questions with cited passages from the aiblox knowledge base",
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -80,10 +85,8 @@ impl<R: Reads> Args for Flags<R> {
                 .value_parser(clap::value_parser!(PathBuf))
                 .help(format!("TOML settings file [env: {CONFIG_FILE_ENV}]")),
         );
-        let command = match R::COMMAND {
-            SettingsCommand::Serve => command,
-            other => command.after_long_help(settings_help(other)),
-        };
+        // The table of the settings this command reads (the binary's own help: serve's).
+        let command = command.after_long_help(settings_help(R::COMMAND));
         SETTINGS
             .iter()
             .filter(|setting| R::COMMAND.reads(setting))

@@ -181,7 +181,11 @@ impl Input {
 /// The scale corpus of `items` items under target/bench-scale/, written now unless it is
 /// there from an earlier run (the same size always gives the same files).
 fn scale_corpus(items: u64) -> anyhow::Result<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/bench-scale");
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = workspace
+        .canonicalize()
+        .unwrap_or(workspace)
+        .join("target/bench-scale");
     let dir = root.join(items.to_string());
     if dir.join("questions.jsonl").is_file() {
         return Ok(dir);
