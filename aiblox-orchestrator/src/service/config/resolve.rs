@@ -3,7 +3,6 @@
 //! access off loopback); and the resolved settings as `check-config` prints them.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use aiblox_kb::KbConfig;
 
@@ -12,7 +11,7 @@ use super::settings::{
     AccessSettings, EmbeddingSettings, Limits, LogSettings, PoolSettings, RetrievalSettings,
     Settings,
 };
-use super::sources::{Assignment, Overrides, nearest_key, read_file};
+use super::sources::{Overrides, nearest_key, read_file};
 use super::table::{Command, SETTINGS, Slot, setting};
 
 impl Settings {
@@ -63,46 +62,35 @@ impl Settings {
                 .find(|(setting, _)| wanted(&setting.slot))
                 .map(|(_, assignment)| *assignment)
         };
-        // The contract's configuration errors say "invalid configuration" themselves: keep
-        // only their reason, and say where the value came from.
-        let reason = |assignment: &Assignment, err: aiblox_kb::Error| match err {
-            aiblox_kb::Error::Config { message, .. } => {
-                ConfigError(format!("{}: {message}", assignment.describe()))
-            }
-            other => ConfigError(format!("{}: {other}", assignment.describe())),
-        };
-        let url = last(|slot| matches!(slot, Slot::DatabaseUrl)).ok_or_else(|| {
-            ConfigError(format!(
+        let url = last(|slot| matches!(slot, Slot::Database(part) if part.makes_the_configuration));
+        if url.is_none() {
+            return Err(ConfigError(format!(
                 "no database URL: set {} (or {}), `--database-url`, or `database.url` in the config file",
                 KbConfig::DATABASE_URL_ENV,
                 KbConfig::DATABASE_URL_FALLBACK_ENV
-            ))
-        })?;
-        let mut database = KbConfig::new(&url.value).map_err(|err| reason(url, err))?;
-        if let Some(schema) = last(|slot| matches!(slot, Slot::DatabaseSchema)) {
-            database = database
-                .with_schema(schema.value.trim())
-                .map_err(|err| reason(schema, err))?;
+            )));
         }
-        if let Some(migration_url) = last(|slot| matches!(slot, Slot::DatabaseMigrationUrl)) {
-            database = database
-                .with_migration_url(migration_url.value.trim())
-                .map_err(|err| reason(migration_url, err))?;
+        // The database rows in the table's order, the URL first: each changes the
+        // configuration the ones before made.
+        let mut database = None;
+        for setting in &SETTINGS {
+            let Slot::Database(part) = &setting.slot else {
+                continue;
+            };
+            let Some(assignment) = assigned
+                .iter()
+                .rev()
+                .find(|(assigned, _)| std::ptr::eq(*assigned, setting))
+                .map(|(_, assignment)| *assignment)
+            else {
+                continue;
+            };
+            database = Some(
+                (part.apply)(database, &assignment.value)
+                    .map_err(|why| ConfigError(format!("{}: {why}", assignment.describe())))?,
+            );
         }
-        if let Some(read_urls) = last(|slot| matches!(slot, Slot::DatabaseReadUrls)) {
-            database = database
-                .with_read_replicas(&read_urls.value)
-                .map_err(|err| reason(read_urls, err))?;
-        }
-        if let Some(lag) = last(|slot| matches!(slot, Slot::DatabaseMaxReplicaLag)) {
-            let milliseconds: u64 = lag.value.trim().parse().map_err(|_| {
-                ConfigError(format!(
-                    "{}: database.max_replica_lag_ms must be a whole number of milliseconds",
-                    lag.describe()
-                ))
-            })?;
-            database = database.with_max_replica_lag(Duration::from_millis(milliseconds));
-        }
+        let database = database.expect("the URL is assigned, and makes the configuration");
         let mut settings = Settings::with_defaults(database);
         for (setting, assignment) in assigned {
             if matches!(setting.slot, Slot::Field(_)) {

@@ -78,7 +78,9 @@ impl Overrides {
         };
         for setting in &SETTINGS {
             let found = match setting.slot {
-                Slot::DatabaseUrl => KbConfig::database_url_in_env(lookup),
+                Slot::Database(part) if part.makes_the_configuration => {
+                    KbConfig::database_url_in_env(lookup)
+                }
                 _ => lookup(setting.env).map(|value| (setting.env, value)),
             };
             if let Some((name, value)) = found {

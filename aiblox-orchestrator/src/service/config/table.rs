@@ -77,16 +77,91 @@ impl Command {
 pub(super) enum Slot {
     /// A field of [`Settings`].
     Field(fn(&mut Settings) -> &mut dyn Value),
-    /// The contract's database URL (read first: every other setting is applied over it).
-    DatabaseUrl,
-    /// The contract's schema name.
-    DatabaseSchema,
-    /// The contract's migration URL (optional: migrations use the database URL without it).
-    DatabaseMigrationUrl,
-    /// The contract's read replicas' URLs, separated by white space.
-    DatabaseReadUrls,
-    /// The contract's replay lag bound for read replicas, in milliseconds.
-    DatabaseMaxReplicaLag,
+    /// A part of the contract's configuration ([`KbConfig`]).
+    Database(DatabasePart),
+}
+
+/// How a part of the contract's configuration is set, shown and said by default: the database
+/// rows of [`SETTINGS`] are applied in their order, the URL first (it makes the configuration
+/// the others change).
+#[derive(Clone, Copy)]
+pub(super) struct DatabasePart {
+    /// The URL: required, and applied first (no configuration exists before it).
+    pub(super) makes_the_configuration: bool,
+    /// The configuration with this part set from the text, or why the text is refused.
+    pub(super) apply: fn(Option<KbConfig>, &str) -> Result<KbConfig, String>,
+    /// The part as TOML, secrets redacted (none: unset).
+    pub(super) show: fn(&KbConfig) -> Option<toml::Value>,
+    /// The default, in words.
+    pub(super) default: fn() -> String,
+}
+
+impl DatabasePart {
+    /// The configuration `database` with `change` made; a refusal in the contract's words.
+    fn change(
+        database: Option<KbConfig>,
+        change: impl FnOnce(KbConfig) -> Result<KbConfig, aiblox_kb::Error>,
+    ) -> Result<KbConfig, String> {
+        let database = database.ok_or_else(|| "set the database URL first".to_owned())?;
+        change(database).map_err(refusal)
+    }
+
+    const URL: DatabasePart = DatabasePart {
+        makes_the_configuration: true,
+        apply: |_, text| KbConfig::new(text).map_err(refusal),
+        show: |database| Some(toml::Value::String(database.redacted_url())),
+        default: || "none (required; a secret)".to_owned(),
+    };
+    const SCHEMA: DatabasePart = DatabasePart {
+        makes_the_configuration: false,
+        apply: |database, text| DatabasePart::change(database, |d| d.with_schema(text.trim())),
+        show: |database| Some(toml::Value::String(database.schema().to_owned())),
+        default: || KbConfig::DEFAULT_SCHEMA.to_owned(),
+    };
+    const MIGRATION_URL: DatabasePart = DatabasePart {
+        makes_the_configuration: false,
+        apply: |database, text| {
+            DatabasePart::change(database, |d| d.with_migration_url(text.trim()))
+        },
+        show: |database| database.redacted_migration_url().map(toml::Value::String),
+        default: || "none (the database URL; a secret)".to_owned(),
+    };
+    const READ_URLS: DatabasePart = DatabasePart {
+        makes_the_configuration: false,
+        apply: |database, text| DatabasePart::change(database, |d| d.with_read_replicas(text)),
+        show: |database| {
+            Some(database.redacted_read_replicas().join(" "))
+                .filter(|urls| !urls.is_empty())
+                .map(toml::Value::String)
+        },
+        default: || "none (reads go to the database URL; secrets)".to_owned(),
+    };
+    const MAX_REPLICA_LAG: DatabasePart = DatabasePart {
+        makes_the_configuration: false,
+        apply: |database, text| {
+            let milliseconds: u64 = text.trim().parse().map_err(|_| {
+                "database.max_replica_lag_ms must be a whole number of milliseconds".to_owned()
+            })?;
+            DatabasePart::change(database, |d| {
+                Ok(d.with_max_replica_lag(std::time::Duration::from_millis(milliseconds)))
+            })
+        },
+        show: |database| {
+            Some(toml::Value::Integer(
+                i64::try_from(database.max_replica_lag().as_millis()).unwrap_or(i64::MAX),
+            ))
+        },
+        default: || KbConfig::DEFAULT_MAX_REPLICA_LAG.as_millis().to_string(),
+    };
+}
+
+/// A refusal of the contract, in its words: its configuration errors say "invalid
+/// configuration" themselves, so only their reason is kept.
+fn refusal(err: aiblox_kb::Error) -> String {
+    match err {
+        aiblox_kb::Error::Config { message, .. } => message,
+        other => other.to_string(),
+    }
 }
 
 impl Setting {
@@ -101,13 +176,7 @@ impl Setting {
     /// Its default in words, for `--help`.
     pub fn default_text(&self) -> String {
         match self.slot {
-            Slot::DatabaseUrl => "none (required; a secret)".to_owned(),
-            Slot::DatabaseSchema => KbConfig::DEFAULT_SCHEMA.to_owned(),
-            Slot::DatabaseMigrationUrl => "none (the database URL; a secret)".to_owned(),
-            Slot::DatabaseReadUrls => "none (reads go to the database URL; secrets)".to_owned(),
-            Slot::DatabaseMaxReplicaLag => {
-                KbConfig::DEFAULT_MAX_REPLICA_LAG.as_millis().to_string()
-            }
+            Slot::Database(part) => (part.default)(),
             Slot::Field(_) => match self.show(&Settings::with_defaults(placeholder_database())) {
                 Some(toml::Value::String(text)) => text,
                 Some(value) => value.to_string(),
@@ -119,20 +188,7 @@ impl Setting {
     /// Its value in `settings`, as TOML (none: unset).
     pub(super) fn show(&self, settings: &Settings) -> Option<toml::Value> {
         match self.slot {
-            Slot::DatabaseUrl => Some(toml::Value::String(settings.database.redacted_url())),
-            Slot::DatabaseSchema => {
-                Some(toml::Value::String(settings.database.schema().to_owned()))
-            }
-            Slot::DatabaseMigrationUrl => settings
-                .database
-                .redacted_migration_url()
-                .map(toml::Value::String),
-            Slot::DatabaseReadUrls => Some(settings.database.redacted_read_replicas().join(" "))
-                .filter(|urls| !urls.is_empty())
-                .map(toml::Value::String),
-            Slot::DatabaseMaxReplicaLag => Some(toml::Value::Integer(
-                i64::try_from(settings.database.max_replica_lag().as_millis()).unwrap_or(i64::MAX),
-            )),
+            Slot::Database(part) => (part.show)(&settings.database),
             Slot::Field(field) => field(&mut settings.clone()).show(),
         }
     }
@@ -200,7 +256,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: None,
         secret: true,
         example: "postgresql://example:secret@db.example:5433/knowledge",
-        slot: Slot::DatabaseUrl,
+        slot: Slot::Database(DatabasePart::URL),
         scope: Scope::Database,
     },
     Setting {
@@ -211,7 +267,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: None,
         secret: false,
         example: "kb_example",
-        slot: Slot::DatabaseSchema,
+        slot: Slot::Database(DatabasePart::SCHEMA),
         scope: Scope::Database,
     },
     Setting {
@@ -222,7 +278,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: None,
         secret: true,
         example: "postgresql://example:secret@primary.example:5432/knowledge",
-        slot: Slot::DatabaseMigrationUrl,
+        slot: Slot::Database(DatabasePart::MIGRATION_URL),
         scope: Scope::Database,
     },
     Setting {
@@ -233,7 +289,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: None,
         secret: true,
         example: "postgresql://example:secret@replica1.example/knowledge postgresql://example:secret@replica2.example/knowledge",
-        slot: Slot::DatabaseReadUrls,
+        slot: Slot::Database(DatabasePart::READ_URLS),
         scope: Scope::Service,
     },
     Setting {
@@ -244,7 +300,7 @@ pub static SETTINGS: [Setting; 23] = [
         range: None,
         secret: false,
         example: "250",
-        slot: Slot::DatabaseMaxReplicaLag,
+        slot: Slot::Database(DatabasePart::MAX_REPLICA_LAG),
         scope: Scope::Service,
     },
     Setting {

@@ -168,7 +168,7 @@ fn every_setting_parses_from_the_file_the_environment_and_a_flag_and_is_in_the_h
         };
         std::fs::write(&file, text).unwrap();
         let from = |overrides: Overrides| match setting.slot {
-            Slot::DatabaseUrl => overrides,
+            Slot::Database(part) if part.makes_the_configuration => overrides,
             _ => with_url(overrides),
         };
         let sources = [
