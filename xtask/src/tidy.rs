@@ -316,8 +316,9 @@ fn functions_are_short() {
 }
 
 /// The paths a page names in backticks: tokens with a `/` that start at a top-level entry of
-/// the repository (so `aiblox-kb/src/engine/pool.rs` counts, `/v1/query` and `source:id` do not);
-/// placeholders (`schema/V<n>__name.sql`) are not paths.
+/// the repository (so `aiblox-kb/src/engine/pool.rs` counts, `/v1/query`, `source:id` and
+/// `../shared/x` outside the repository do not); placeholders (`schema/V<n>__name.sql`) are not
+/// paths.
 fn named_paths(text: &str, root: &Path) -> Vec<String> {
     text.split('`')
         .skip(1)
@@ -325,10 +326,9 @@ fn named_paths(text: &str, root: &Path) -> Vec<String> {
         .filter(|token| {
             token.contains('/')
                 && !token.contains(|c: char| c.is_whitespace() || c == '<')
-                && token
-                    .split('/')
-                    .next()
-                    .is_some_and(|first| !first.is_empty() && root.join(first).exists())
+                && token.split('/').next().is_some_and(|first| {
+                    !matches!(first, "" | "." | "..") && root.join(first).exists()
+                })
         })
         .map(str::to_owned)
         .collect()
@@ -450,7 +450,7 @@ fn a_quote_must_match_line_for_line() {
 fn named_paths_are_the_repository_s_own() {
     let root = Workspace::current().unwrap().root().to_path_buf();
     let text = "see `aiblox-kb/src/engine/pool.rs`, `/v1/query`, `pgdocs:a.html`, `docs/`, \
-                `a b/c` and `schema/V<n>__x.sql`";
+                `a b/c`, `../shared/bench/x.py` and `schema/V<n>__x.sql`";
     assert_eq!(
         named_paths(text, &root),
         ["aiblox-kb/src/engine/pool.rs", "docs/"]
