@@ -204,10 +204,27 @@ impl Scoring<'_> {
     /// What `posting` adds for a term of weight `idf`.
     #[inline]
     fn score(&self, idf: f64, posting: &Posting) -> f64 {
+        self.score_of(
+            idf,
+            (
+                posting.title_tf,
+                posting.content_tf,
+                posting.title_length,
+                posting.content_length,
+            ),
+        )
+    }
+
+    /// What a posting of these title and content frequencies and lengths adds.
+    #[inline]
+    fn score_of(
+        &self,
+        idf: f64,
+        (title_tf, content_tf, title_length, content_length): Stats,
+    ) -> f64 {
         let title_weight = self.parameters.title_weight;
-        let tf = f64::from(posting.content_tf) + title_weight * f64::from(posting.title_tf);
-        let length =
-            f64::from(posting.content_length) + title_weight * f64::from(posting.title_length);
+        let tf = f64::from(content_tf) + title_weight * f64::from(title_tf);
+        let length = f64::from(content_length) + title_weight * f64::from(title_length);
         self.parameters
             .term_score(idf, tf, length, self.average_length)
     }
@@ -216,19 +233,15 @@ impl Scoring<'_> {
     /// the length, so the most frequent and the shortest, even if not one posting, bound them
     /// all.
     fn bound(&self, list: &TermList<'_>) -> f64 {
-        let (title_tf, content_tf, title_length, content_length) =
-            list.bounding.unwrap_or((u32::MAX, u32::MAX, 0, 0));
-        let bounding = Posting {
-            item_id: 0,
-            title_tf,
-            content_tf,
-            title_length,
-            content_length,
-            source: Arc::from(""),
-        };
-        self.score(list.idf, &bounding)
+        self.score_of(
+            list.idf,
+            list.bounding.unwrap_or((u32::MAX, u32::MAX, 0, 0)),
+        )
     }
 }
+
+/// A posting's title and content frequencies and title and content lengths.
+type Stats = (u32, u32, u32, u32);
 
 /// One term of the question with its postings and weight.
 struct TermList<'p> {
@@ -236,11 +249,11 @@ struct TermList<'p> {
     idf: f64,
     /// With the postings in item id order, the most frequent and the shortest of them (title
     /// and content frequencies, title and content lengths); `None` out of order.
-    bounding: Option<(u32, u32, u32, u32)>,
+    bounding: Option<Stats>,
 }
 
 /// [`TermList::bounding`] of `postings`, in one pass.
-fn bounding(postings: &[Posting]) -> Option<(u32, u32, u32, u32)> {
+fn bounding(postings: &[Posting]) -> Option<Stats> {
     let mut previous = i64::MIN;
     let mut bounds = (0, 0, u32::MAX, u32::MAX);
     for posting in postings {

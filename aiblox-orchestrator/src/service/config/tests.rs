@@ -108,6 +108,48 @@ fn changed_fields(settings: &Settings, defaults: &Settings) -> Vec<String> {
         .collect()
 }
 
+/// The help's row of `setting` names its variable and ends with its default.
+fn assert_in_help(help: &str, setting: &Setting) {
+    let row = help
+        .lines()
+        .find(|line| line.split_whitespace().next() == Some(setting.key))
+        .unwrap_or_else(|| panic!("{} is not in the help:\n{help}", setting.key));
+    assert!(
+        row.contains(setting.env) && row.trim_end().ends_with(&setting.default_text()),
+        "{row}"
+    );
+}
+
+/// What `check-config` shows for `setting` set to `example`: a secret redacted (several URLs,
+/// the read replicas', are separated by white space).
+fn shown(setting: &Setting, example: &str) -> String {
+    if setting.secret {
+        example
+            .split_whitespace()
+            .map(|url| KbConfig::new(url).unwrap().redacted_url())
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else {
+        example.to_owned()
+    }
+}
+
+/// A TOML file in `dir` setting only `setting`, to `example`.
+fn file_setting(dir: &Path, setting: &Setting, example: &str) -> PathBuf {
+    let file = dir.join(format!("{}.toml", setting.key));
+    let line = format!(
+        "{} = {}\n",
+        setting.key.rsplit('.').next().unwrap(),
+        toml_literal(example)
+    );
+    let text = match setting.key.split_once('.') {
+        Some((section, _)) => format!("[{section}]\n{line}"),
+        None => line,
+    };
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
 /// The table is the one home of the settings: every setting, set to a value other than its
 /// default from the file, from its variable and from its flag in turn, resolves to that
 /// value, and the `--help` table names its key, variable and default.
@@ -127,46 +169,20 @@ fn every_setting_parses_from_the_file_the_environment_and_a_flag_and_is_in_the_h
     let defaults = Settings::resolve(&with_url(Overrides::default())).unwrap();
     let help = settings_help(Command::Serve);
     for setting in &SETTINGS {
-        let row = help
-            .lines()
-            .find(|line| line.split_whitespace().next() == Some(setting.key))
-            .unwrap_or_else(|| panic!("{} is not in the help:\n{help}", setting.key));
-        assert!(
-            row.contains(setting.env) && row.trim_end().ends_with(&setting.default_text()),
-            "{row}"
-        );
+        assert_in_help(&help, setting);
         let example = match setting.key {
             "embedding.model" => model.display().to_string(),
             "access.keys_file" => keys.display().to_string(),
             _ => setting.example.to_owned(),
         };
-        let expected = if setting.secret {
-            // Several URLs (the read replicas') are separated by white space.
-            example
-                .split_whitespace()
-                .map(|url| KbConfig::new(url).unwrap().redacted_url())
-                .collect::<Vec<_>>()
-                .join(" ")
-        } else {
-            example.clone()
-        };
+        let expected = shown(setting, &example);
         assert_ne!(
             expected,
             plain(setting.show(&defaults)),
             "{}: the example must differ from the default",
             setting.key
         );
-        let file = dir.path().join(format!("{}.toml", setting.key));
-        let line = format!(
-            "{} = {}\n",
-            setting.key.rsplit('.').next().unwrap(),
-            toml_literal(&example)
-        );
-        let text = match setting.key.split_once('.') {
-            Some((section, _)) => format!("[{section}]\n{line}"),
-            None => line,
-        };
-        std::fs::write(&file, text).unwrap();
+        let file = file_setting(dir.path(), setting, &example);
         let from = |overrides: Overrides| match setting.slot {
             Slot::Database(part) if part.makes_the_configuration => overrides,
             _ => with_url(overrides),

@@ -62,9 +62,7 @@ async fn run(args: ServiceArgs) -> anyhow::Result<()> {
         Some(url) => BenchServer::external(url),
         None => BenchServer::start_own(&settings).await?,
     };
-    let (items_before, _) = database_size(&server).await?;
-    let ingest_s = ingest_corpus(&ingest, &input, &server).await?;
-    let (items, database_bytes) = database_size(&server).await?;
+    let loaded = Loaded::ingesting(&ingest, &input, &server).await?;
 
     let listen = format!("127.0.0.1:{}", service::free_port()?);
     let service = Service::start(
@@ -92,15 +90,7 @@ async fn run(args: ServiceArgs) -> anyhow::Result<()> {
         "impl": "aiblox-orchestrator",
         "started_at": started_at,
         "env": report_env(server.version().await?, &settings),
-        "corpus": {
-            "path": corpus.display().to_string(),
-            "scale_items": args.scale_items,
-            "items": items,
-            "ingest_s": round(ingest_s, 2),
-            // Items the run added (none of those already there, on a database given).
-            "ingest_items_per_s": round(items.saturating_sub(items_before) as f64 / ingest_s.max(1e-9), 1),
-            "database_mb": round(database_bytes as f64 / 1_048_576.0, 1),
-        },
+        "corpus": loaded.report(&corpus, args.scale_items),
         "params": report_params(&args, questions.len()),
         "indexing": indexing,
         "warmup": { "requests": warmup.requests, "errors": warmup.errors() },
@@ -119,10 +109,7 @@ async fn run(args: ServiceArgs) -> anyhow::Result<()> {
     });
     print_summary(&args, &measured, pgbench_tps, peak_rss, service_cpu, &cpu);
     if let Some(path) = &args.json_out {
-        let text = serde_json::to_string_pretty(&report)?;
-        std::fs::write(path, format!("{text}\n"))
-            .with_context(|| format!("could not write {}", path.display()))?;
-        eprintln!("JSON report: {}", path.display());
+        write_report(path, &report)?;
     }
     if args.fail_on_errors && (measured.requests == 0 || measured.errors() > 0) {
         bail!(
@@ -132,6 +119,57 @@ async fn run(args: ServiceArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Writes the JSON report to `path`.
+fn write_report(path: &Path, report: &serde_json::Value) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(report)?;
+    std::fs::write(path, format!("{text}\n"))
+        .with_context(|| format!("could not write {}", path.display()))?;
+    eprintln!("JSON report: {}", path.display());
+    Ok(())
+}
+
+/// What ingesting the corpus did: how long it took, the items before and after, and the
+/// database's size.
+struct Loaded {
+    ingest_s: f64,
+    items_before: u64,
+    items: u64,
+    database_bytes: u64,
+}
+
+impl Loaded {
+    /// Ingests `input` into `server`, measured.
+    async fn ingesting(
+        ingest: &Path,
+        input: &Input,
+        server: &BenchServer,
+    ) -> anyhow::Result<Loaded> {
+        let (items_before, _) = database_size(server).await?;
+        let ingest_s = ingest_corpus(ingest, input, server).await?;
+        let (items, database_bytes) = database_size(server).await?;
+        Ok(Loaded {
+            ingest_s,
+            items_before,
+            items,
+            database_bytes,
+        })
+    }
+
+    /// The report's `corpus` section.
+    fn report(&self, corpus: &Path, scale_items: Option<u64>) -> serde_json::Value {
+        // Items the run added (none of those already there, on a database given).
+        let added = self.items.saturating_sub(self.items_before) as f64;
+        json!({
+            "path": corpus.display().to_string(),
+            "scale_items": scale_items,
+            "items": self.items,
+            "ingest_s": round(self.ingest_s, 2),
+            "ingest_items_per_s": round(added / self.ingest_s.max(1e-9), 1),
+            "database_mb": round(self.database_bytes as f64 / 1_048_576.0, 1),
+        })
+    }
 }
 
 /// What the run ingests and asks.
