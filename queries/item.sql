@@ -124,46 +124,71 @@ FROM ranked
 JOIN item AS i ON i.id = ranked.id
 ORDER BY ranked.rank DESC, i.id;
 
---: LexicalPosting(item_id?, source?, title_tf?, content_tf?, title_length?, content_length?)
-
---! lexical_corpus
+--! lexical_corpus (sources?)
 -- The lexical index's corpus totals and version (the sum only grows: every statement that
--- changes the postings adds one), and the terms of `question`: the lexemes of PostgreSQL's
--- `english` configuration, in term order, as the index holds them.
+-- changes the postings adds one), the terms of `question`: the lexemes of PostgreSQL's
+-- `english` configuration, in term order, as the index holds them, and the numbers of the
+-- `sources` that postings name (none when NULL).
 SELECT coalesce(sum(s.version), 0)::bigint AS version,
     coalesce(sum(s.items), 0)::bigint AS items,
     coalesce(sum(s.title_length), 0)::bigint AS title_length,
     coalesce(sum(s.content_length), 0)::bigint AS content_length,
     array(
         SELECT u.lexeme FROM unnest(to_tsvector('english'::regconfig, :question::text)) AS u
-    ) AS terms
+    ) AS terms,
+    array(
+        SELECT x.id FROM item_source AS x WHERE x.source = ANY(:sources::text[])
+    ) AS source_ids
 FROM item_term_stats AS s;
 
---! lexical_postings : LexicalPosting
--- Every posting of `terms`: each item holding the term (found through `search_vector`'s GIN
--- index), its source, the term's frequencies in its title and content (its positions in
--- `search_vector`, and those of weight 'A': the lexeme is cut out of the vector, or of its
--- title part, by marking it with weight 'D', which stored vectors never carry, and filtering) and
--- its lengths (from `item_term`), with the index's version in the same snapshot; a term
--- without postings has one row of NULLs. Every lookup is a LATERAL probe (`OFFSET 0` keeps it
--- one), so the plan stays index scans in a generic plan and on tables never analysed.
-SELECT q.term, p.item_id, p.source, p.title_tf, p.content_tf, p.title_length,
-    p.content_length,
+--: LexicalPostings(block?, item_ids?, title_tfs?, content_tfs?, title_lengths?, content_lengths?, source_ids?, dead_item_ids?)
+
+--! lexical_postings : LexicalPostings
+-- The postings of `terms` (V0006): each block of a term in parallel arrays (items, frequencies
+-- in title and content, lengths, source numbers) with the items whose postings in it are no
+-- longer current, and one more row (`block` NULL) for the fresh items that hold the term, their
+-- frequencies cut out of `search_vector` (the lexeme is marked with weight 'D', which stored
+-- vectors never carry, in the vector or its title part, and filtered); the index's version in
+-- the same snapshot; a term without postings has one row of NULLs. Each lookup is a LATERAL
+-- probe (`OFFSET 0` keeps it one), so the plan stays index scans in a generic plan and on
+-- tables never analysed.
+SELECT q.term, p.block, p.item_ids, p.title_tfs, p.content_tfs, p.title_lengths,
+    p.content_lengths, p.source_ids, p.dead_item_ids,
     (SELECT coalesce(sum(s.version), 0)::bigint FROM item_term_stats AS s) AS version
 FROM unnest(:terms::text[]) AS q(term)
 LEFT JOIN LATERAL (
-    SELECT i.id AS item_id, i.source, f.title_tf, f.content_tf, t.title_length,
-        t.content_length
-    FROM item AS i
-    CROSS JOIN LATERAL (
-        SELECT x.title_length, x.content_length
-        FROM item_term AS x
-        WHERE x.item_id = i.id
-        OFFSET 0
-    ) AS t
-    CROSS JOIN LATERAL (
-        SELECT tf.title::smallint AS title_tf, (tf.every - tf.title)::smallint AS content_tf
-        FROM (
+    SELECT b.block, b.item_ids, b.title_tfs, b.content_tfs, b.title_lengths,
+        b.content_lengths, b.source_ids,
+        array(
+            SELECT d.item_id FROM item_posting_dead AS d WHERE d.before_block > b.block
+        ) AS dead_item_ids
+    FROM item_posting AS b
+    WHERE b.term = q.term
+    UNION ALL
+    SELECT NULL, array_agg(f.item_id), array_agg(f.title_tf), array_agg(f.content_tf),
+        array_agg(f.title_length), array_agg(f.content_length), array_agg(f.source_id),
+        '{}'
+    FROM (
+        SELECT i.id AS item_id, tf.title::smallint AS title_tf,
+            (tf.every - tf.title)::smallint AS content_tf, t.title_length, t.content_length,
+            s.id AS source_id
+        FROM item_posting_fresh AS x
+        CROSS JOIN LATERAL (
+            SELECT item.id, item.source, item.search_vector
+            FROM item
+            WHERE item.id = x.item_id
+            OFFSET 0
+        ) AS i
+        CROSS JOIN LATERAL (
+            SELECT y.title_length, y.content_length
+            FROM item_term AS y
+            WHERE y.item_id = i.id
+            OFFSET 0
+        ) AS t
+        CROSS JOIN LATERAL (
+            SELECT z.id FROM item_source AS z WHERE z.source = i.source OFFSET 0
+        ) AS s
+        CROSS JOIN LATERAL (
             SELECT (
                 SELECT coalesce(sum(cardinality(u.positions)), 0)
                 FROM unnest(ts_filter(setweight(i.search_vector, 'D', ARRAY[q.term]), '{d}'))
@@ -176,11 +201,21 @@ LEFT JOIN LATERAL (
             ) AS title
             OFFSET 0
         ) AS tf
+        WHERE i.search_vector @@ quote_literal(q.term)::tsquery
+            AND tf.every > 0
     ) AS f
-    WHERE i.search_vector @@ quote_literal(q.term)::tsquery
-        AND f.title_tf + f.content_tf > 0
-    OFFSET 0
+    HAVING count(*) > 0
 ) AS p ON true;
+
+--! merge_fresh_postings
+-- Writes the postings of up to `most_items` fresh items into blocks and returns how many it
+-- took, 0 when none is fresh (V0006 `merge_fresh_item_postings`).
+SELECT merge_fresh_item_postings(:most_items::integer) AS taken;
+
+--! merge_postings (after?) : (last_term?)
+-- Merges the blocks of up to `most_terms` terms after `after` (from the first when NULL) and
+-- returns the last term looked at, NULL past the last one (V0006 `merge_item_postings`).
+SELECT merge_item_postings(:after::text, :most_terms::integer) AS last_term;
 
 --: ItemHead(title?)
 

@@ -50,7 +50,8 @@ pub struct Summary {
 pub type Progress<'a> = &'a mut dyn FnMut(usize);
 
 /// Upserts `documents` as items of `source`, in batches, and reports what happened. A document
-/// with no text but whitespace is skipped, not stored.
+/// with no text but whitespace is skipped, not stored. A run that writes items merges the
+/// lexical index's postings ([`ItemRepo::merge_postings`]) every 50,000 items and at its end.
 ///
 /// # Errors
 /// Only when the database fails; a bad document is counted in [`Summary::failed`].
@@ -65,6 +66,7 @@ pub async fn ingest(
     let mut seen = SeenIds::default();
     let mut batch = Batch::default();
     let mut done = 0;
+    let mut written_at_merge = 0;
     for loaded in documents {
         done += 1;
         match loaded {
@@ -90,12 +92,23 @@ pub async fn ingest(
         if batch.items.len() >= batch_size.max(1) {
             write(pool, &mut batch, &mut summary).await?;
             progress(done);
+            if summary.inserted + summary.changed - written_at_merge >= MERGE_EVERY_ITEMS {
+                ItemRepo::new(pool).merge_postings().await?;
+                written_at_merge = summary.inserted + summary.changed;
+            }
         }
     }
     write(pool, &mut batch, &mut summary).await?;
     progress(done);
+    if summary.inserted + summary.changed > written_at_merge {
+        ItemRepo::new(pool).merge_postings().await?;
+    }
     Ok(summary)
 }
+
+/// Items written between two merges of the lexical index's postings: a search's cost grows
+/// with the items written since the last merge.
+const MERGE_EVERY_ITEMS: usize = 50_000;
 
 /// The external ids of a run so far, each kept as 16 bytes of its SHA-256 (not the id itself):
 /// a run of millions of items holds a few dozen bytes per item, whatever the ids' length.

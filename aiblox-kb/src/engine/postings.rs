@@ -13,20 +13,21 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::{Bm25, QueryTerm, RankedItem};
 
-/// Most postings a pool keeps (about 40 bytes each); past it the copy starts over.
+/// Most postings a pool keeps (32 bytes each); past it the copy starts over.
 const MAX_KEPT_POSTINGS: usize = 1_000_000;
 /// Most result heads a pool keeps.
 const MAX_KEPT_HEADS: usize = 100_000;
 
 /// One posting: an item holding a term.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Posting {
     pub(crate) item_id: i64,
     pub(crate) title_tf: u32,
     pub(crate) content_tf: u32,
     pub(crate) title_length: u32,
     pub(crate) content_length: u32,
-    pub(crate) source: Arc<str>,
+    /// The item's source, by its number in `item_source` (V0006).
+    pub(crate) source_id: i32,
 }
 
 /// Postings by term.
@@ -63,6 +64,9 @@ pub(crate) struct Corpus {
     pub(crate) content_length: f64,
     pub(crate) terms: Vec<String>,
 }
+
+/// The sources a search keeps, by their numbers in `item_source`; `None` keeps every item.
+pub(crate) type SourceFilter<'s> = Option<&'s [i32]>;
 
 /// A pool's copy of postings and heads, valid for one version of the index.
 #[derive(Debug, Default)]
@@ -281,7 +285,7 @@ fn bounding(postings: &[Posting]) -> Option<Stats> {
 pub(crate) fn rank(
     corpus: &Corpus,
     postings: &PostingsByTerm,
-    sources: Option<&[&str]>,
+    sources: SourceFilter<'_>,
     limit: usize,
     parameters: &Bm25,
 ) -> (Vec<QueryTerm>, Vec<(i64, f64)>) {
@@ -300,7 +304,7 @@ pub(crate) fn rank(
 pub(crate) fn rank_exhaustive(
     corpus: &Corpus,
     postings: &PostingsByTerm,
-    sources: Option<&[&str]>,
+    sources: SourceFilter<'_>,
     limit: usize,
     parameters: &Bm25,
 ) -> (Vec<QueryTerm>, Vec<(i64, f64)>) {
@@ -341,9 +345,10 @@ fn term_lists<'p>(
     (terms, lists, scoring)
 }
 
-/// Whether an item of `source` is kept by the filter.
-fn kept(sources: Option<&[&str]>, source: &str) -> bool {
-    sources.is_none_or(|sources| sources.contains(&source))
+/// Whether an item of source `source_id` is kept by the filter.
+#[inline]
+fn kept(sources: SourceFilter<'_>, source_id: i32) -> bool {
+    sources.is_none_or(|sources| sources.contains(&source_id))
 }
 
 /// Best first, equal scores in id order.
@@ -355,7 +360,7 @@ fn by_rank(a: &(i64, f64), b: &(i64, f64)) -> std::cmp::Ordering {
 fn score_every_posting(
     lists: &[TermList<'_>],
     scoring: &Scoring<'_>,
-    sources: Option<&[&str]>,
+    sources: SourceFilter<'_>,
     limit: usize,
 ) -> Vec<(i64, f64)> {
     // Sized for every posting at once (no growing while scoring), keyed by a cheap hash.
@@ -364,7 +369,7 @@ fn score_every_posting(
         HashMap::with_capacity_and_hasher(postings_read, BuildHasherDefault::default());
     for list in lists {
         for posting in list.postings {
-            if !kept(sources, &posting.source) {
+            if !kept(sources, posting.source_id) {
                 continue;
             }
             *scores.entry(posting.item_id).or_default() += scoring.score(list.idf, posting);
@@ -436,56 +441,37 @@ fn skip_to(postings: &[Posting], at: usize, id: i64) -> usize {
 
 /// The best `limit` items by MaxScore over postings in item id order (see [`rank`]), and how
 /// many items were scored.
+///
+/// Each step takes the next item of the lists that still propose items (the *essential*
+/// ones) and advances those holding it, finding the item after it in the same pass; then the
+/// other lists, highest bound first, are searched for it only while it can still enter the
+/// best (its score so far plus their bounds reach the last held score). Its score is summed in
+/// the question's term order, as scoring every posting sums it.
 fn top_by_max_score(
     lists: &[TermList<'_>],
     scoring: &Scoring<'_>,
-    sources: Option<&[&str]>,
+    sources: SourceFilter<'_>,
     limit: usize,
 ) -> (Vec<(i64, f64)>, usize) {
     if limit == 0 {
         return (Vec::new(), 0);
     }
+    let mut walk = MaxScoreWalk::new(lists, scoring, sources);
     let mut scored = 0;
-    // The lists by bound, smallest first, and the bounds summed from the smallest.
-    let bounds: Vec<f64> = lists.iter().map(|list| scoring.bound(list)).collect();
-    let mut by_bound: Vec<usize> = (0..lists.len()).collect();
-    by_bound.sort_by(|a, b| bounds[*a].total_cmp(&bounds[*b]));
-    let summed: Vec<f64> = by_bound
-        .iter()
-        .scan(0.0, |sum, list| {
-            *sum += bounds[*list];
-            Some(*sum)
-        })
-        .collect();
-    // Each list's next posting; lists by_bound[..essential] propose no item.
-    let mut next = vec![0_usize; lists.len()];
-    let mut essential = 0;
     let mut best: std::collections::BinaryHeap<Held> =
         std::collections::BinaryHeap::with_capacity(limit + 1);
-    while let Some(id) = by_bound[essential..]
+    let mut at = lists
         .iter()
-        .filter_map(|list| lists[*list].postings.get(next[*list]))
+        .filter_map(|list| list.postings.first())
         .map(|posting| posting.item_id)
-        .min()
-    {
+        .min();
+    while let Some(id) = at {
         scored += 1;
-        let mut score = 0.0;
-        let mut any_kept = false;
-        for (list, at) in lists.iter().zip(next.iter_mut()) {
-            *at = skip_to(list.postings, *at, id);
-            let Some(posting) = list.postings.get(*at).filter(|p| p.item_id == id) else {
-                continue;
-            };
-            *at += 1;
-            // Each posting names its item's source, as scoring every posting filters them.
-            if kept(sources, &posting.source) {
-                any_kept = true;
-                score += scoring.score(list.idf, posting);
-            }
-        }
-        if !any_kept {
+        let (score, after) = walk.score(id);
+        at = after;
+        let Some(score) = score else {
             continue;
-        }
+        };
         let candidate = Held { id, score };
         if best.len() < limit {
             best.push(candidate);
@@ -498,10 +484,7 @@ fn top_by_max_score(
         if best.len() == limit
             && let Some(worst) = best.peek()
         {
-            let floor = worst.score - margin(worst.score);
-            while essential < by_bound.len() && summed[essential] < floor {
-                essential += 1;
-            }
+            walk.raise_floor(worst.score - margin(worst.score));
         }
     }
     let mut ranked: Vec<(i64, f64)> = best.into_iter().map(|held| (held.id, held.score)).collect();
@@ -509,18 +492,123 @@ fn top_by_max_score(
     (ranked, scored)
 }
 
+/// Where [`top_by_max_score`] stands in each list, and what it needs to rule items out.
+struct MaxScoreWalk<'w, 'p> {
+    lists: &'w [TermList<'p>],
+    scoring: &'w Scoring<'p>,
+    sources: SourceFilter<'w>,
+    /// The lists by bound, smallest first, and the bounds summed from the smallest.
+    by_bound: Vec<usize>,
+    summed: Vec<f64>,
+    /// Each list's next posting; lists `by_bound[..essential]` propose no item.
+    next: Vec<usize>,
+    essential: usize,
+    /// What each list adds to the item at hand, in the question's term order.
+    added: Vec<f64>,
+    /// A score under which no item enters the best.
+    floor: f64,
+}
+
+impl<'w, 'p> MaxScoreWalk<'w, 'p> {
+    fn new(lists: &'w [TermList<'p>], scoring: &'w Scoring<'p>, sources: SourceFilter<'w>) -> Self {
+        let bounds: Vec<f64> = lists.iter().map(|list| scoring.bound(list)).collect();
+        let mut by_bound: Vec<usize> = (0..lists.len()).collect();
+        by_bound.sort_by(|a, b| bounds[*a].total_cmp(&bounds[*b]));
+        let summed = by_bound
+            .iter()
+            .scan(0.0, |sum, list| {
+                *sum += bounds[*list];
+                Some(*sum)
+            })
+            .collect();
+        MaxScoreWalk {
+            lists,
+            scoring,
+            sources,
+            by_bound,
+            summed,
+            next: vec![0; lists.len()],
+            essential: 0,
+            added: vec![0.0; lists.len()],
+            floor: f64::NEG_INFINITY,
+        }
+    }
+
+    /// Item `id`'s score (`None` when no posting of it is kept, or when it cannot reach the
+    /// floor), with every list moved past it, and the next item an essential list proposes.
+    fn score(&mut self, id: i64) -> (Option<f64>, Option<i64>) {
+        let mut so_far = 0.0;
+        let mut any_kept = false;
+        let mut after: Option<i64> = None;
+        for place in self.essential..self.by_bound.len() {
+            let list = self.by_bound[place];
+            let postings = self.lists[list].postings;
+            let Some(posting) = postings.get(self.next[list]) else {
+                continue;
+            };
+            let following = if posting.item_id == id {
+                self.next[list] += 1;
+                any_kept |= self.add(list, posting, &mut so_far);
+                postings.get(self.next[list])
+            } else {
+                Some(posting)
+            };
+            if let Some(following) = following {
+                after = Some(after.map_or(following.item_id, |a| a.min(following.item_id)));
+            }
+        }
+        let mut complete = true;
+        for place in (0..self.essential).rev() {
+            if so_far + self.summed[place] < self.floor {
+                complete = false;
+                break;
+            }
+            let list = self.by_bound[place];
+            let postings = self.lists[list].postings;
+            self.next[list] = skip_to(postings, self.next[list], id);
+            if let Some(posting) = postings.get(self.next[list]).filter(|p| p.item_id == id) {
+                self.next[list] += 1;
+                any_kept |= self.add(list, posting, &mut so_far);
+            }
+        }
+        let score = self.added.iter().fold(0.0, |sum, add| sum + add);
+        self.added.fill(0.0);
+        ((any_kept && complete).then_some(score), after)
+    }
+
+    /// Adds what `posting` of `list` scores, when its source is kept; whether it was.
+    #[inline]
+    fn add(&mut self, list: usize, posting: &Posting, so_far: &mut f64) -> bool {
+        if !kept(self.sources, posting.source_id) {
+            return false;
+        }
+        self.added[list] = self.scoring.score(self.lists[list].idf, posting);
+        *so_far += self.added[list];
+        true
+    }
+
+    /// No item under `floor` enters the best any more: the lists whose bounds together stay
+    /// under it propose no more items.
+    fn raise_floor(&mut self, floor: f64) {
+        self.floor = floor;
+        while self.essential < self.by_bound.len() && self.summed[self.essential] < floor {
+            self.essential += 1;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn posting(item_id: i64, content_tf: u32, content_length: u32, source: &str) -> Posting {
+    fn posting(item_id: i64, content_tf: u32, content_length: u32, source_id: i32) -> Posting {
         Posting {
             item_id,
             title_tf: 0,
             content_tf,
             title_length: 0,
             content_length,
-            source: Arc::from(source),
+            source_id,
         }
     }
 
@@ -534,12 +622,12 @@ mod tests {
             terms: vec!["rare".to_owned(), "common".to_owned(), "absent".to_owned()],
         };
         let postings: HashMap<String, Arc<[Posting]>> = [
-            ("rare".to_owned(), Arc::from(vec![posting(7, 1, 10, "a")])),
+            ("rare".to_owned(), Arc::from(vec![posting(7, 1, 10, 1)])),
             (
                 "common".to_owned(),
                 Arc::from(
                     (1..=8)
-                        .map(|id| posting(id, 1, 10, if id % 2 == 0 { "a" } else { "b" }))
+                        .map(|id| posting(id, 1, 10, if id % 2 == 0 { 1 } else { 2 }))
                         .collect::<Vec<_>>(),
                 ),
             ),
@@ -565,7 +653,7 @@ mod tests {
         // One posting of length = average, tf 1: idf * (k1 + 1) / (1 + k1).
         let common_idf = (1.0 + (10.0 - 8.0 + 0.5) / 8.5f64).ln();
         assert!((ranked[1].1 - common_idf).abs() < 1e-12);
-        let only_b = ["b"];
+        let only_b = [2];
         let (_, ranked) = rank(&corpus, &postings, Some(&only_b), 10, &parameters);
         assert_eq!(
             ranked.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
@@ -578,7 +666,7 @@ mod tests {
         let mut kept = Kept::default();
         assert!(kept.at(5));
         kept.postings
-            .insert("vacuum".to_owned(), Arc::from(vec![posting(1, 1, 10, "a")]));
+            .insert("vacuum".to_owned(), Arc::from(vec![posting(1, 1, 10, 1)]));
         assert!(kept.at(5), "the same version");
         // A replica behind the primary: not served from here, and nothing is dropped.
         assert!(!kept.at(4));
@@ -604,13 +692,12 @@ mod tests {
             state ^= state << 17;
             state
         };
-        let sources = ["a", "b", "c"];
-        let lengths: Vec<(u32, u32, &str)> = (0..items)
+        let lengths: Vec<(u32, u32, i32)> = (0..items)
             .map(|_| {
                 (
                     (next() % 12) as u32,
                     1 + (next() % 400) as u32,
-                    sources[(next() % 3) as usize],
+                    1 + (next() % 3) as i32,
                 )
             })
             .collect();
@@ -622,14 +709,14 @@ mod tests {
                 if (next() % 10_000) as f64 / 10_000.0 >= density {
                     continue;
                 }
-                let (title_length, content_length, source) = lengths[id as usize];
+                let (title_length, content_length, source_id) = lengths[id as usize];
                 list.push(Posting {
                     item_id: id + 1,
                     title_tf: (next() % 3) as u32,
                     content_tf: 1 + (next() % 6) as u32,
                     title_length,
                     content_length,
-                    source: Arc::from(source),
+                    source_id,
                 });
             }
             postings.insert(name.clone(), Arc::from(list));
@@ -670,8 +757,7 @@ mod tests {
             }
             corpus.terms.push("absent".to_owned());
             let parameters = Bm25 { k1, b, title_weight };
-            let filters: [Option<&[&str]>; 4] =
-                [None, Some(&["a"]), Some(&["b", "c"]), Some(&["none"])];
+            let filters: [SourceFilter<'_>; 4] = [None, Some(&[1]), Some(&[2, 3]), Some(&[99])];
             let sources = filters[filter];
             let pruned = rank(&corpus, &postings, sources, limit, &parameters);
             let every = rank_exhaustive(&corpus, &postings, sources, limit, &parameters);
@@ -706,7 +792,7 @@ mod tests {
     #[test]
     fn a_common_term_stops_proposing_items_once_the_best_are_held() {
         let holding = |ids: std::ops::Range<i64>| -> Arc<[Posting]> {
-            ids.map(|id| posting(id, 1, 100, "a"))
+            ids.map(|id| posting(id, 1, 100, 1))
                 .collect::<Vec<_>>()
                 .into()
         };

@@ -7,10 +7,10 @@
 //! a pool whose copy holds the postings and heads it needs at that version, that is the only
 //! statement, so repeated terms cost the database nothing more.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use aiblox_kb_gen::queries::item as queries;
+use aiblox_kb_gen::queries::item::{self as queries, LexicalPostings};
 
 use crate::engine::{Corpus, Head, LexicalCache, Posting, PostingsByTerm, ReadPath, Steps, rank};
 use crate::repos::content_hash_from_db;
@@ -32,7 +32,7 @@ pub(crate) async fn search(
     parameters: &Bm25,
 ) -> Result<RankedItems, Error> {
     for attempt in 1..=ATTEMPTS {
-        let corpus = corpus(&steps, question).await?;
+        let (corpus, source_ids) = corpus(&steps, question, sources).await?;
         if corpus.terms.is_empty() {
             return Ok(RankedItems::default());
         }
@@ -40,7 +40,8 @@ pub(crate) async fn search(
         if !current && attempt < ATTEMPTS {
             continue;
         }
-        let (terms, ranked) = rank(&corpus, &postings, sources, limit, parameters);
+        let kept_sources = sources.map(|_| source_ids.as_slice());
+        let (terms, ranked) = rank(&corpus, &postings, kept_sources, limit, parameters);
         let ids: Vec<i64> = ranked.iter().map(|(id, _)| *id).collect();
         let (heads, current) = heads(&steps, cache, corpus.version, &ids).await?;
         if !current && attempt < ATTEMPTS {
@@ -58,24 +59,30 @@ pub(crate) async fn search(
     unreachable!("the last attempt always returns")
 }
 
-/// The corpus totals, version and the question's terms, in one short statement.
-async fn corpus(steps: &Steps<'_>, question: &str) -> Result<Corpus, Error> {
+/// The corpus totals, version and the question's terms, and the numbers of `sources` that
+/// postings name, in one short statement.
+async fn corpus(
+    steps: &Steps<'_>,
+    question: &str,
+    sources: Option<&[&str]>,
+) -> Result<(Corpus, Vec<i32>), Error> {
     let row = steps
         .read(ReadPath::PRIMARY_PIPELINED, |client| async move {
             queries::lexical_corpus()
-                .bind(&client, &question)
+                .bind(&client, &question, &sources)
                 .one()
                 .await
                 .map_err(Error::from_driver)
         })
         .await?;
-    Ok(Corpus {
+    let corpus = Corpus {
         version: row.version,
         items: row.items as f64,
         title_length: row.title_length as f64,
         content_length: row.content_length as f64,
         terms: row.terms,
-    })
+    };
+    Ok((corpus, row.source_ids))
 }
 
 /// The postings of the corpus's terms, from the pool's copy where it holds them at the
@@ -107,27 +114,10 @@ async fn postings(
         })
         .await?;
     let version = rows.first().map_or(corpus.version, |row| row.version);
-    let mut sources: HashMap<String, Arc<str>> = HashMap::new();
     let mut read: HashMap<String, Vec<Posting>> = HashMap::with_capacity(missing.len());
     for row in rows {
-        let postings = read.entry(row.term).or_default();
-        let (Some(item_id), Some(source), Some(title_tf), Some(content_tf)) =
-            (row.item_id, row.source, row.title_tf, row.content_tf)
-        else {
-            continue;
-        };
-        let source = sources
-            .entry(source)
-            .or_insert_with_key(|source| Arc::from(source.as_str()))
-            .clone();
-        postings.push(Posting {
-            item_id,
-            title_tf: title_tf.max(0) as u32,
-            content_tf: content_tf.max(0) as u32,
-            title_length: row.title_length.unwrap_or(0).max(0) as u32,
-            content_length: row.content_length.unwrap_or(0).max(0) as u32,
-            source,
-        });
+        let postings = read.entry(row.term.clone()).or_default();
+        postings.extend(current_postings(row));
     }
     // In item id order, as the pruned ranking reads them.
     let read: Vec<(String, Arc<[Posting]>)> = read
@@ -144,6 +134,33 @@ async fn postings(
     }
     found.extend(read);
     Ok((found, version == corpus.version))
+}
+
+/// The postings of a row of `lexical_postings` that are current: those of a block (or of the
+/// fresh items) less those the block's marks name; none for a term's row of NULLs.
+fn current_postings(row: LexicalPostings) -> impl Iterator<Item = Posting> {
+    let dead: HashSet<i64> = row.dead_item_ids.unwrap_or_default().into_iter().collect();
+    let block = row
+        .item_ids
+        .unwrap_or_default()
+        .into_iter()
+        .zip(row.title_tfs.unwrap_or_default())
+        .zip(row.content_tfs.unwrap_or_default())
+        .zip(row.title_lengths.unwrap_or_default())
+        .zip(row.content_lengths.unwrap_or_default())
+        .zip(row.source_ids.unwrap_or_default());
+    block.filter_map(
+        move |(((((item_id, title_tf), content_tf), title_length), content_length), source_id)| {
+            (!dead.contains(&item_id)).then_some(Posting {
+                item_id,
+                title_tf: title_tf.max(0) as u32,
+                content_tf: content_tf.max(0) as u32,
+                title_length: title_length.max(0) as u32,
+                content_length: content_length.max(0) as u32,
+                source_id,
+            })
+        },
+    )
 }
 
 /// The heads of `ids`, from the pool's copy where it holds them at `version`, else read (and

@@ -387,12 +387,21 @@ async fn lexical_index_queries_read_null_titles_and_sets_without_hits() {
     let (a, b) = (rows[0].id.unwrap(), rows[1].id.unwrap());
 
     let corpus = item::lexical_corpus()
-        .bind(client, &"The vacuuming of spaces")
+        .bind(
+            client,
+            &"The vacuuming of spaces",
+            &Some(vec!["wiki", "absent"]),
+        )
         .one()
         .await
         .unwrap();
     assert_eq!(corpus.terms, ["space", "vacuum"]);
     assert_eq!(corpus.items, 2);
+    assert_eq!(
+        corpus.source_ids.len(),
+        1,
+        "only sources that hold items have numbers"
+    );
     let postings = item::lexical_postings()
         .bind(client, &vec!["vacuum", "nowher"])
         .all()
@@ -400,21 +409,57 @@ async fn lexical_index_queries_read_null_titles_and_sets_without_hits() {
         .unwrap();
     assert_eq!(
         postings.len(),
-        3,
-        "a posting each for a and b, a row of NULLs"
+        2,
+        "a row for the fresh items a and b, a row of NULLs"
     );
     assert!(postings.iter().all(|p| p.version == corpus.version));
     let absent = postings.iter().find(|p| p.term == "nowher").unwrap();
-    assert_eq!((absent.item_id, absent.source.as_deref()), (None, None));
-    let present = postings.iter().find(|p| p.item_id == Some(b)).unwrap();
+    assert_eq!((absent.block, absent.item_ids.as_ref()), (None, None));
+    let block = postings.iter().find(|p| p.term == "vacuum").unwrap();
+    let ids = block.item_ids.as_ref().unwrap();
+    assert_eq!(ids.len(), 2);
+    let at_b = ids.iter().position(|id| *id == b).unwrap();
     assert_eq!(
         (
-            present.source.as_deref(),
-            present.title_tf,
-            present.content_tf
+            block.source_ids.as_ref().unwrap()[at_b],
+            block.title_tfs.as_ref().unwrap()[at_b],
+            block.content_tfs.as_ref().unwrap()[at_b]
         ),
-        (Some("wiki"), Some(1), Some(0))
+        (corpus.source_ids[0], 1, 0)
     );
+    assert_eq!(block.dead_item_ids.as_deref(), Some(&[][..]));
+    assert_eq!(block.block, None, "fresh items are in no block yet");
+
+    // Merging: the fresh items into a block, then a sweep of every term (two steps: the terms
+    // up to the last one, then past it).
+    let taken = item::merge_fresh_postings()
+        .bind(client, &10)
+        .one()
+        .await
+        .unwrap();
+    assert_eq!(taken, 2);
+    let merged = item::lexical_postings()
+        .bind(client, &vec!["vacuum"])
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(merged.len(), 1);
+    assert!(merged[0].block.is_some());
+    let mut ids = merged[0].item_ids.clone().unwrap();
+    ids.sort_unstable();
+    assert_eq!(ids, [a, b]);
+    let last = item::merge_postings()
+        .bind(client, &None::<&str>, &500)
+        .one()
+        .await
+        .unwrap();
+    assert_eq!(last.as_deref(), Some("vacuum"), "the last term in order");
+    let past = item::merge_postings()
+        .bind(client, &last, &500)
+        .one()
+        .await
+        .unwrap();
+    assert_eq!(past, None);
     let heads = item::get_item_heads()
         .bind(client, &vec![a, b, -1])
         .all()
@@ -513,24 +558,39 @@ async fn lexical_index_queries_read_null_titles_and_sets_without_hits() {
             .all()
             .await
             .unwrap();
-        let p = postings.iter().find(|p| p.item_id == Some(c)).unwrap();
-        (p.title_tf, p.content_tf, p.title_length, p.content_length)
+        // The current posting: in a block that does not mark it dead (an update writes a
+        // new block and marks the old posting dead).
+        let current: Vec<_> = postings
+            .iter()
+            .filter(|p| !p.dead_item_ids.as_ref().unwrap().contains(&c))
+            .filter_map(|p| {
+                let at = p
+                    .item_ids
+                    .as_ref()
+                    .unwrap()
+                    .iter()
+                    .position(|id| *id == c)?;
+                Some((
+                    p.title_tfs.as_ref().unwrap()[at],
+                    p.content_tfs.as_ref().unwrap()[at],
+                    p.title_lengths.as_ref().unwrap()[at],
+                    p.content_lengths.as_ref().unwrap()[at],
+                ))
+            })
+            .collect();
+        assert_eq!(
+            current.len(),
+            1,
+            "one current posting of {term}: {postings:?}"
+        );
+        current[0]
     };
     let c = upsert_c("Vacuum the table, then vacuum it again: vacuum.", hash(3)).await;
-    assert_eq!(
-        of_c(c, "vacuum").await,
-        (Some(2), Some(3), Some(20), Some(47))
-    );
-    assert_eq!(
-        of_c(c, "guid").await,
-        (Some(1), Some(0), Some(20), Some(47))
-    );
+    assert_eq!(of_c(c, "vacuum").await, (2, 3, 20, 47));
+    assert_eq!(of_c(c, "guid").await, (1, 0, 20, 47));
     // A change the search vector does not see (one more space) still changes the length.
     upsert_c("Vacuum the table,  then vacuum it again: vacuum.", hash(4)).await;
-    assert_eq!(
-        of_c(c, "vacuum").await,
-        (Some(2), Some(3), Some(20), Some(48))
-    );
+    assert_eq!(of_c(c, "vacuum").await, (2, 3, 20, 48));
 }
 
 #[tokio::test]

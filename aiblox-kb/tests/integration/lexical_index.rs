@@ -1,6 +1,6 @@
-//! The lexical index (V0003) against a real database: written in the same transaction as the
-//! items and chunks it describes, never inconsistent under concurrent writers, and ranking by
-//! BM25 as users of a search engine expect.
+//! The lexical index (V0003, its stored postings V0006) against a real database: written in
+//! the same transaction as the items and chunks it describes, never inconsistent under
+//! concurrent writers and merges, and ranking by BM25 as users of a search engine expect.
 
 use aiblox_kb::{Bm25, ChunkCacheRepo, Error, ItemRepo, Migrator, NewChunk, NewChunkSet, NewItem};
 use aiblox_kb_testkit::TestKb;
@@ -49,6 +49,49 @@ async fn assert_index_consistent(client: &Client) {
     assert!(
         totals.get::<_, bool>(0) && totals.get::<_, bool>(1) && totals.get::<_, bool>(2),
         "item_term_stats differs from the items"
+    );
+    // The postings a search reads (V0006): every posting of every block, less those a mark
+    // above its block names, and the fresh items' own (which it computes as recomputed here):
+    // every item is fresh or in blocks, never both.
+    let stray_postings: i64 = client
+        .query_one(
+            "WITH recomputed AS (
+                SELECT u.lexeme, i.id,
+                    (SELECT count(*) FROM unnest(u.weights) AS w WHERE w = 'A')::smallint,
+                    (SELECT count(*) FROM unnest(u.weights) AS w WHERE w <> 'A')::smallint,
+                    item_title_length(i.title), item_content_length(i.content), i.source
+                FROM item AS i
+                CROSS JOIN LATERAL unnest(i.search_vector) AS u
+            ),
+            stored AS (
+                SELECT p.term, u.item_id, u.title_tf, u.content_tf, u.title_length,
+                    u.content_length, s.source
+                FROM item_posting AS p
+                CROSS JOIN LATERAL unnest(p.item_ids, p.title_tfs, p.content_tfs,
+                    p.title_lengths, p.content_lengths, p.source_ids)
+                    AS u(item_id, title_tf, content_tf, title_length, content_length, source_id)
+                JOIN item_source AS s ON s.id = u.source_id
+                WHERE NOT EXISTS (
+                    SELECT FROM item_posting_dead AS d
+                    WHERE d.item_id = u.item_id AND d.before_block > p.block
+                )
+                UNION ALL
+                SELECT r.* FROM recomputed AS r
+                WHERE r.id IN (SELECT f.item_id FROM item_posting_fresh AS f)
+            )
+            SELECT count(*) FROM (
+                (SELECT * FROM stored EXCEPT ALL SELECT * FROM recomputed)
+                UNION ALL
+                (SELECT * FROM recomputed EXCEPT ALL SELECT * FROM stored)
+            ) AS differences",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        stray_postings, 0,
+        "the current stored and fresh postings differ from the items' search vectors"
     );
     let stray_chunks: i64 = client
         .query_one(
@@ -288,9 +331,26 @@ async fn concurrent_writers_leave_the_index_consistent() {
             }
         }));
     }
+    // Merges beside the writers, until they are done.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let merger = {
+        let (pool, done) = (kb.pool().clone(), done.clone());
+        tokio::spawn(async move {
+            let mut merges = 0;
+            while !done.load(std::sync::atomic::Ordering::Relaxed) || merges == 0 {
+                ItemRepo::new(&pool).merge_postings().await.unwrap();
+                merges += 1;
+            }
+            merges
+        })
+    };
     for writer in writers {
         writer.await.unwrap();
     }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(merger.await.unwrap() > 0);
+    assert_index_consistent(&client).await;
+    ItemRepo::new(kb.pool()).merge_postings().await.unwrap();
     assert_index_consistent(&client).await;
 }
 
@@ -629,4 +689,136 @@ async fn truncating_the_items_empties_the_index_with_them() {
         .unwrap();
     assert_index_consistent(&client).await;
     assert_eq!(found(&kb, "vacuum").await, ["c"]);
+}
+
+/// What `question` finds read from the stored postings now (a connection keeps no copy of
+/// postings, as a pool does), with scores, optionally of some sources.
+async fn ranked_now(kb: &TestKb, question: &str, sources: Option<&[String]>) -> Vec<(String, f64)> {
+    let connection = kb.pool().get().await.unwrap();
+    ItemRepo::new(&connection)
+        .search_bm25(question, sources, 20, &Bm25::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|item| (item.external_id, item.score))
+        .collect()
+}
+
+#[tokio::test]
+async fn merging_keeps_every_answer_and_moves_fresh_and_dead_postings_out() {
+    let kb = TestKb::new().await;
+    let client = kb.raw_client().await;
+    let items = ItemRepo::new(kb.pool());
+    let count = |sql: &'static str| {
+        let client = &client;
+        async move { client.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    let vacuum_blocks = "SELECT count(*) FROM item_posting WHERE term = 'vacuum'";
+    let fresh = "SELECT count(*) FROM item_posting_fresh";
+    let page = |n: usize, content: String| {
+        NewItem::new(
+            if n.is_multiple_of(3) { "wiki" } else { "docs" },
+            format!("page-{n}"),
+            content,
+        )
+    };
+    let written: Vec<NewItem> = (0..40)
+        .map(|n| {
+            let flavour = ["autovacuum", "checkpoint", "replica", "bloat"][n % 4];
+            page(n, format!("vacuum {flavour} note {n} unique{n}word"))
+                .with_title(format!("Vacuum {flavour}"))
+        })
+        .collect();
+    items.upsert(&written[..38]).await.unwrap();
+    assert_eq!(count(fresh).await, 38, "written items are fresh");
+    assert_eq!(count(vacuum_blocks).await, 0);
+    items.merge_postings().await.unwrap();
+    // Two more items, merged apart: 38 postings are more than twice 2, so two blocks.
+    items.upsert(&written[38..]).await.unwrap();
+    items.merge_postings().await.unwrap();
+    assert_eq!((count(fresh).await, count(vacuum_blocks).await), (0, 2));
+    // Changed contents, a source moved by hand, deleted items: their postings in blocks are
+    // dead, the changed ones fresh.
+    for n in 0..10 {
+        items
+            .upsert(&[page(n, format!("vacuum vacuum freezing {n}"))])
+            .await
+            .unwrap();
+    }
+    client
+        .execute(
+            "UPDATE item SET source = 'archive' WHERE external_id IN ('page-11', 'page-12')",
+            &[],
+        )
+        .await
+        .unwrap();
+    for n in 30..35_usize {
+        let source = if n.is_multiple_of(3) { "wiki" } else { "docs" };
+        let item = items
+            .get_by_key(source, &format!("page-{n}"))
+            .await
+            .unwrap();
+        assert!(items.delete(item.unwrap().id).await.unwrap());
+    }
+    assert_eq!(count(fresh).await, 12);
+    assert_eq!(count("SELECT count(*) FROM item_posting_dead").await, 17);
+    let gone_term = "SELECT count(*) FROM item_posting WHERE term = 'unique31word'";
+    assert_eq!(count(gone_term).await, 1);
+    assert_index_consistent(&client).await;
+    let archive = ["archive".to_owned()];
+    let questions: [(&str, Option<&[String]>); 5] = [
+        ("vacuum", None),
+        ("vacuum freezing checkpoint", None),
+        ("autovacuum bloat", None),
+        ("vacuum note", Some(&archive)),
+        ("unique31word unique7word unique12word", None),
+    ];
+    let mut before = Vec::new();
+    for (question, sources) in questions {
+        before.push(ranked_now(&kb, question, sources).await);
+    }
+    assert!(before.iter().all(|answer| !answer.is_empty()), "{before:?}");
+    assert_eq!(
+        before[4][0].0, "page-12",
+        "page-31 is deleted, page-7 changed, page-12 moved: {before:?}"
+    );
+    assert_eq!(before[4].len(), 1);
+
+    let steps = items.merge_postings().await.unwrap();
+    assert!(steps >= 2, "one step of terms, and the one past the last");
+    assert_index_consistent(&client).await;
+    assert_eq!(count(fresh).await, 0);
+    assert_eq!(
+        count(vacuum_blocks).await,
+        2,
+        "the 12 fresh postings and the block of 2 make one; 38 is more than twice 14: it stays"
+    );
+    assert_eq!(
+        count(gone_term).await,
+        0,
+        "a block with more marks above it than postings is rewritten: none is current"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM item_posting_dead").await,
+        17,
+        "marks stay while a block older than them holds postings"
+    );
+    for ((question, sources), answer) in questions.into_iter().zip(&before) {
+        assert_eq!(
+            &ranked_now(&kb, question, sources).await,
+            answer,
+            "{question}"
+        );
+    }
+    // Nothing left to merge: a second merge rewrites nothing.
+    let blocks = "SELECT count(*) FROM item_posting";
+    let rows = count(blocks).await;
+    let newest = "SELECT max(block) FROM item_posting";
+    let newest_before = count(newest).await;
+    items.merge_postings().await.unwrap();
+    assert_eq!(
+        (count(blocks).await, count(newest).await),
+        (rows, newest_before)
+    );
 }

@@ -46,7 +46,9 @@ async fn the_service_role_reads_and_caches_but_cannot_write_items_or_change_the_
             "SET ROLE {owner};
              GRANT USAGE ON SCHEMA {schema} TO {reader}, {writer};
              GRANT SELECT ON {schema}.aiblox_kb_migrations TO {reader}, {writer};
-             GRANT SELECT ON {schema}.item, {schema}.item_term, {schema}.item_term_stats
+             GRANT SELECT ON {schema}.item, {schema}.item_term, {schema}.item_term_stats,
+                 {schema}.item_posting, {schema}.item_posting_dead, {schema}.item_posting_fresh,
+                 {schema}.item_source
                  TO {reader};
              GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.chunk_cache TO {reader};
              GRANT SELECT, INSERT, UPDATE, DELETE
@@ -60,6 +62,8 @@ async fn the_service_role_reads_and_caches_but_cannot_write_items_or_change_the_
     // Ingestion writes items with its role.
     let writer_pool = KbPool::new(&config_for(&writer)).unwrap();
     ItemRepo::new(&writer_pool).upsert(&corpus()).await.unwrap();
+    // And merges the postings it wrote (the merge runs with the owner's rights).
+    ItemRepo::new(&writer_pool).merge_postings().await.unwrap();
 
     // The orchestrator, not migrating, serves with the reader role (and fills the chunk cache,
     // and its embedding backfill embeds every item).

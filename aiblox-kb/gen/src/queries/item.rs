@@ -57,6 +57,20 @@ pub struct SearchItemsAnyWordParams<
     pub sources: Option<T3>,
     pub limit: i64,
 }
+#[derive(Debug)]
+pub struct LexicalCorpusParams<
+    T1: crate::StringSql,
+    T2: crate::StringSql,
+    T3: crate::ArraySql<Item = T2>,
+> {
+    pub question: T1,
+    pub sources: Option<T3>,
+}
+#[derive(Debug)]
+pub struct MergePostingsParams<T1: crate::StringSql> {
+    pub after: Option<T1>,
+    pub most_terms: i32,
+}
 #[derive(Debug, Clone, PartialEq, Copy)]
 pub struct UpsertItems {
     pub ordinal: i64,
@@ -201,6 +215,7 @@ pub struct LexicalCorpus {
     pub title_length: i64,
     pub content_length: i64,
     pub terms: Vec<String>,
+    pub source_ids: Vec<i32>,
 }
 pub struct LexicalCorpusBorrowed<'a> {
     pub version: i64,
@@ -208,6 +223,7 @@ pub struct LexicalCorpusBorrowed<'a> {
     pub title_length: i64,
     pub content_length: i64,
     pub terms: crate::ArrayIterator<'a, &'a str>,
+    pub source_ids: crate::ArrayIterator<'a, i32>,
 }
 impl<'a> From<LexicalCorpusBorrowed<'a>> for LexicalCorpus {
     fn from(
@@ -217,6 +233,7 @@ impl<'a> From<LexicalCorpusBorrowed<'a>> for LexicalCorpus {
             title_length,
             content_length,
             terms,
+            source_ids,
         }: LexicalCorpusBorrowed<'a>,
     ) -> Self {
         Self {
@@ -225,51 +242,60 @@ impl<'a> From<LexicalCorpusBorrowed<'a>> for LexicalCorpus {
             title_length,
             content_length,
             terms: terms.map(|v| v.into()).collect(),
+            source_ids: source_ids.map(|v| v).collect(),
         }
     }
 }
 #[derive(Debug, Clone, PartialEq)]
-pub struct LexicalPosting {
+pub struct LexicalPostings {
     pub term: String,
-    pub item_id: Option<i64>,
-    pub source: Option<String>,
-    pub title_tf: Option<i16>,
-    pub content_tf: Option<i16>,
-    pub title_length: Option<i32>,
-    pub content_length: Option<i32>,
+    pub block: Option<i64>,
+    pub item_ids: Option<Vec<i64>>,
+    pub title_tfs: Option<Vec<i16>>,
+    pub content_tfs: Option<Vec<i16>>,
+    pub title_lengths: Option<Vec<i32>>,
+    pub content_lengths: Option<Vec<i32>>,
+    pub source_ids: Option<Vec<i32>>,
+    pub dead_item_ids: Option<Vec<i64>>,
     pub version: i64,
 }
-pub struct LexicalPostingBorrowed<'a> {
+pub struct LexicalPostingsBorrowed<'a> {
     pub term: &'a str,
-    pub item_id: Option<i64>,
-    pub source: Option<&'a str>,
-    pub title_tf: Option<i16>,
-    pub content_tf: Option<i16>,
-    pub title_length: Option<i32>,
-    pub content_length: Option<i32>,
+    pub block: Option<i64>,
+    pub item_ids: Option<crate::ArrayIterator<'a, i64>>,
+    pub title_tfs: Option<crate::ArrayIterator<'a, i16>>,
+    pub content_tfs: Option<crate::ArrayIterator<'a, i16>>,
+    pub title_lengths: Option<crate::ArrayIterator<'a, i32>>,
+    pub content_lengths: Option<crate::ArrayIterator<'a, i32>>,
+    pub source_ids: Option<crate::ArrayIterator<'a, i32>>,
+    pub dead_item_ids: Option<crate::ArrayIterator<'a, i64>>,
     pub version: i64,
 }
-impl<'a> From<LexicalPostingBorrowed<'a>> for LexicalPosting {
+impl<'a> From<LexicalPostingsBorrowed<'a>> for LexicalPostings {
     fn from(
-        LexicalPostingBorrowed {
+        LexicalPostingsBorrowed {
             term,
-            item_id,
-            source,
-            title_tf,
-            content_tf,
-            title_length,
-            content_length,
+            block,
+            item_ids,
+            title_tfs,
+            content_tfs,
+            title_lengths,
+            content_lengths,
+            source_ids,
+            dead_item_ids,
             version,
-        }: LexicalPostingBorrowed<'a>,
+        }: LexicalPostingsBorrowed<'a>,
     ) -> Self {
         Self {
             term: term.into(),
-            item_id,
-            source: source.map(|v| v.into()),
-            title_tf,
-            content_tf,
-            title_length,
-            content_length,
+            block,
+            item_ids: item_ids.map(|v| v.map(|v| v).collect()),
+            title_tfs: title_tfs.map(|v| v.map(|v| v).collect()),
+            content_tfs: content_tfs.map(|v| v.map(|v| v).collect()),
+            title_lengths: title_lengths.map(|v| v.map(|v| v).collect()),
+            content_lengths: content_lengths.map(|v| v.map(|v| v).collect()),
+            source_ids: source_ids.map(|v| v.map(|v| v).collect()),
+            dead_item_ids: dead_item_ids.map(|v| v.map(|v| v).collect()),
             version,
         }
     }
@@ -704,23 +730,151 @@ where
         Ok(mapped)
     }
 }
-pub struct LexicalPostingQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+pub struct LexicalPostingsQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
     client: &'c C,
     params: [&'a (dyn postgres_types::ToSql + Sync); N],
     query: &'static str,
     cached: Option<&'s tokio_postgres::Statement>,
-    extractor: fn(&tokio_postgres::Row) -> Result<LexicalPostingBorrowed, tokio_postgres::Error>,
-    mapper: fn(LexicalPostingBorrowed) -> T,
+    extractor: fn(&tokio_postgres::Row) -> Result<LexicalPostingsBorrowed, tokio_postgres::Error>,
+    mapper: fn(LexicalPostingsBorrowed) -> T,
 }
-impl<'c, 'a, 's, C, T: 'c, const N: usize> LexicalPostingQuery<'c, 'a, 's, C, T, N>
+impl<'c, 'a, 's, C, T: 'c, const N: usize> LexicalPostingsQuery<'c, 'a, 's, C, T, N>
 where
     C: GenericClient,
 {
     pub fn map<R>(
         self,
-        mapper: fn(LexicalPostingBorrowed) -> R,
-    ) -> LexicalPostingQuery<'c, 'a, 's, C, R, N> {
-        LexicalPostingQuery {
+        mapper: fn(LexicalPostingsBorrowed) -> R,
+    ) -> LexicalPostingsQuery<'c, 'a, 's, C, R, N> {
+        LexicalPostingsQuery {
+            client: self.client,
+            params: self.params,
+            query: self.query,
+            cached: self.cached,
+            extractor: self.extractor,
+            mapper,
+        }
+    }
+    pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+        let row =
+            crate::client::async_::one(self.client, self.query, &self.params, self.cached).await?;
+        Ok((self.mapper)((self.extractor)(&row)?))
+    }
+    pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+        self.iter().await?.try_collect().await
+    }
+    pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+        let opt_row =
+            crate::client::async_::opt(self.client, self.query, &self.params, self.cached).await?;
+        Ok(opt_row
+            .map(|row| {
+                let extracted = (self.extractor)(&row)?;
+                Ok((self.mapper)(extracted))
+            })
+            .transpose()?)
+    }
+    pub async fn iter(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+        tokio_postgres::Error,
+    > {
+        let stream = crate::client::async_::raw(
+            self.client,
+            self.query,
+            crate::slice_iter(&self.params),
+            self.cached,
+        )
+        .await?;
+        let mapped = stream
+            .map(move |res| {
+                res.and_then(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+            })
+            .into_stream();
+        Ok(mapped)
+    }
+}
+pub struct I32Query<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+    client: &'c C,
+    params: [&'a (dyn postgres_types::ToSql + Sync); N],
+    query: &'static str,
+    cached: Option<&'s tokio_postgres::Statement>,
+    extractor: fn(&tokio_postgres::Row) -> Result<i32, tokio_postgres::Error>,
+    mapper: fn(i32) -> T,
+}
+impl<'c, 'a, 's, C, T: 'c, const N: usize> I32Query<'c, 'a, 's, C, T, N>
+where
+    C: GenericClient,
+{
+    pub fn map<R>(self, mapper: fn(i32) -> R) -> I32Query<'c, 'a, 's, C, R, N> {
+        I32Query {
+            client: self.client,
+            params: self.params,
+            query: self.query,
+            cached: self.cached,
+            extractor: self.extractor,
+            mapper,
+        }
+    }
+    pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+        let row =
+            crate::client::async_::one(self.client, self.query, &self.params, self.cached).await?;
+        Ok((self.mapper)((self.extractor)(&row)?))
+    }
+    pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+        self.iter().await?.try_collect().await
+    }
+    pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+        let opt_row =
+            crate::client::async_::opt(self.client, self.query, &self.params, self.cached).await?;
+        Ok(opt_row
+            .map(|row| {
+                let extracted = (self.extractor)(&row)?;
+                Ok((self.mapper)(extracted))
+            })
+            .transpose()?)
+    }
+    pub async fn iter(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+        tokio_postgres::Error,
+    > {
+        let stream = crate::client::async_::raw(
+            self.client,
+            self.query,
+            crate::slice_iter(&self.params),
+            self.cached,
+        )
+        .await?;
+        let mapped = stream
+            .map(move |res| {
+                res.and_then(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+            })
+            .into_stream();
+        Ok(mapped)
+    }
+}
+pub struct OptionStringQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+    client: &'c C,
+    params: [&'a (dyn postgres_types::ToSql + Sync); N],
+    query: &'static str,
+    cached: Option<&'s tokio_postgres::Statement>,
+    extractor: fn(&tokio_postgres::Row) -> Result<Option<&str>, tokio_postgres::Error>,
+    mapper: fn(Option<&str>) -> T,
+}
+impl<'c, 'a, 's, C, T: 'c, const N: usize> OptionStringQuery<'c, 'a, 's, C, T, N>
+where
+    C: GenericClient,
+{
+    pub fn map<R>(self, mapper: fn(Option<&str>) -> R) -> OptionStringQuery<'c, 'a, 's, C, R, N> {
+        OptionStringQuery {
             client: self.client,
             params: self.params,
             query: self.query,
@@ -1384,7 +1538,7 @@ impl<
 pub struct LexicalCorpusStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn lexical_corpus() -> LexicalCorpusStmt {
     LexicalCorpusStmt(
-        "SELECT coalesce(sum(s.version), 0)::bigint AS version, coalesce(sum(s.items), 0)::bigint AS items, coalesce(sum(s.title_length), 0)::bigint AS title_length, coalesce(sum(s.content_length), 0)::bigint AS content_length, array( SELECT u.lexeme FROM unnest(to_tsvector('english'::regconfig, $1::text)) AS u ) AS terms FROM item_term_stats AS s",
+        "SELECT coalesce(sum(s.version), 0)::bigint AS version, coalesce(sum(s.items), 0)::bigint AS items, coalesce(sum(s.title_length), 0)::bigint AS title_length, coalesce(sum(s.content_length), 0)::bigint AS content_length, array( SELECT u.lexeme FROM unnest(to_tsvector('english'::regconfig, $1::text)) AS u ) AS terms, array( SELECT x.id FROM item_source AS x WHERE x.source = ANY($2::text[]) ) AS source_ids FROM item_term_stats AS s",
         None,
     )
 }
@@ -1396,14 +1550,23 @@ impl LexicalCorpusStmt {
         self.1 = Some(client.prepare(self.0).await?);
         Ok(self)
     }
-    pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::StringSql>(
+    pub fn bind<
+        'c,
+        'a,
+        's,
+        C: GenericClient,
+        T1: crate::StringSql,
+        T2: crate::StringSql,
+        T3: crate::ArraySql<Item = T2>,
+    >(
         &'s self,
         client: &'c C,
         question: &'a T1,
-    ) -> LexicalCorpusQuery<'c, 'a, 's, C, LexicalCorpus, 1> {
+        sources: &'a Option<T3>,
+    ) -> LexicalCorpusQuery<'c, 'a, 's, C, LexicalCorpus, 2> {
         LexicalCorpusQuery {
             client,
-            params: [question],
+            params: [question, sources],
             query: self.0,
             cached: self.1.as_ref(),
             extractor:
@@ -1414,16 +1577,43 @@ impl LexicalCorpusStmt {
                         title_length: row.try_get(2)?,
                         content_length: row.try_get(3)?,
                         terms: row.try_get(4)?,
+                        source_ids: row.try_get(5)?,
                     })
                 },
             mapper: |it| LexicalCorpus::from(it),
         }
     }
 }
+impl<
+    'c,
+    'a,
+    's,
+    C: GenericClient,
+    T1: crate::StringSql,
+    T2: crate::StringSql,
+    T3: crate::ArraySql<Item = T2>,
+>
+    crate::client::async_::Params<
+        'c,
+        'a,
+        's,
+        LexicalCorpusParams<T1, T2, T3>,
+        LexicalCorpusQuery<'c, 'a, 's, C, LexicalCorpus, 2>,
+        C,
+    > for LexicalCorpusStmt
+{
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a LexicalCorpusParams<T1, T2, T3>,
+    ) -> LexicalCorpusQuery<'c, 'a, 's, C, LexicalCorpus, 2> {
+        self.bind(client, &params.question, &params.sources)
+    }
+}
 pub struct LexicalPostingsStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn lexical_postings() -> LexicalPostingsStmt {
     LexicalPostingsStmt(
-        "SELECT q.term, p.item_id, p.source, p.title_tf, p.content_tf, p.title_length, p.content_length, (SELECT coalesce(sum(s.version), 0)::bigint FROM item_term_stats AS s) AS version FROM unnest($1::text[]) AS q(term) LEFT JOIN LATERAL ( SELECT i.id AS item_id, i.source, f.title_tf, f.content_tf, t.title_length, t.content_length FROM item AS i CROSS JOIN LATERAL ( SELECT x.title_length, x.content_length FROM item_term AS x WHERE x.item_id = i.id OFFSET 0 ) AS t CROSS JOIN LATERAL ( SELECT tf.title::smallint AS title_tf, (tf.every - tf.title)::smallint AS content_tf FROM ( SELECT ( SELECT coalesce(sum(cardinality(u.positions)), 0) FROM unnest(ts_filter(setweight(i.search_vector, 'D', ARRAY[q.term]), '{d}')) AS u ) AS every, ( SELECT coalesce(sum(cardinality(u.positions)), 0) FROM unnest(ts_filter( setweight(ts_filter(i.search_vector, '{a}'), 'D', ARRAY[q.term]), '{d}')) AS u ) AS title OFFSET 0 ) AS tf ) AS f WHERE i.search_vector @@ quote_literal(q.term)::tsquery AND f.title_tf + f.content_tf > 0 OFFSET 0 ) AS p ON true",
+        "SELECT q.term, p.block, p.item_ids, p.title_tfs, p.content_tfs, p.title_lengths, p.content_lengths, p.source_ids, p.dead_item_ids, (SELECT coalesce(sum(s.version), 0)::bigint FROM item_term_stats AS s) AS version FROM unnest($1::text[]) AS q(term) LEFT JOIN LATERAL ( SELECT b.block, b.item_ids, b.title_tfs, b.content_tfs, b.title_lengths, b.content_lengths, b.source_ids, array( SELECT d.item_id FROM item_posting_dead AS d WHERE d.before_block > b.block ) AS dead_item_ids FROM item_posting AS b WHERE b.term = q.term UNION ALL SELECT NULL, array_agg(f.item_id), array_agg(f.title_tf), array_agg(f.content_tf), array_agg(f.title_length), array_agg(f.content_length), array_agg(f.source_id), '{}' FROM ( SELECT i.id AS item_id, tf.title::smallint AS title_tf, (tf.every - tf.title)::smallint AS content_tf, t.title_length, t.content_length, s.id AS source_id FROM item_posting_fresh AS x CROSS JOIN LATERAL ( SELECT item.id, item.source, item.search_vector FROM item WHERE item.id = x.item_id OFFSET 0 ) AS i CROSS JOIN LATERAL ( SELECT y.title_length, y.content_length FROM item_term AS y WHERE y.item_id = i.id OFFSET 0 ) AS t CROSS JOIN LATERAL ( SELECT z.id FROM item_source AS z WHERE z.source = i.source OFFSET 0 ) AS s CROSS JOIN LATERAL ( SELECT ( SELECT coalesce(sum(cardinality(u.positions)), 0) FROM unnest(ts_filter(setweight(i.search_vector, 'D', ARRAY[q.term]), '{d}')) AS u ) AS every, ( SELECT coalesce(sum(cardinality(u.positions)), 0) FROM unnest(ts_filter( setweight(ts_filter(i.search_vector, '{a}'), 'D', ARRAY[q.term]), '{d}')) AS u ) AS title OFFSET 0 ) AS tf WHERE i.search_vector @@ quote_literal(q.term)::tsquery AND tf.every > 0 ) AS f HAVING count(*) > 0 ) AS p ON true",
         None,
     )
 }
@@ -1446,28 +1636,109 @@ impl LexicalPostingsStmt {
         &'s self,
         client: &'c C,
         terms: &'a T2,
-    ) -> LexicalPostingQuery<'c, 'a, 's, C, LexicalPosting, 1> {
-        LexicalPostingQuery {
+    ) -> LexicalPostingsQuery<'c, 'a, 's, C, LexicalPostings, 1> {
+        LexicalPostingsQuery {
             client,
             params: [terms],
             query: self.0,
             cached: self.1.as_ref(),
             extractor: |
                 row: &tokio_postgres::Row,
-            | -> Result<LexicalPostingBorrowed, tokio_postgres::Error> {
-                Ok(LexicalPostingBorrowed {
+            | -> Result<LexicalPostingsBorrowed, tokio_postgres::Error> {
+                Ok(LexicalPostingsBorrowed {
                     term: row.try_get(0)?,
-                    item_id: row.try_get(1)?,
-                    source: row.try_get(2)?,
-                    title_tf: row.try_get(3)?,
-                    content_tf: row.try_get(4)?,
-                    title_length: row.try_get(5)?,
-                    content_length: row.try_get(6)?,
-                    version: row.try_get(7)?,
+                    block: row.try_get(1)?,
+                    item_ids: row.try_get(2)?,
+                    title_tfs: row.try_get(3)?,
+                    content_tfs: row.try_get(4)?,
+                    title_lengths: row.try_get(5)?,
+                    content_lengths: row.try_get(6)?,
+                    source_ids: row.try_get(7)?,
+                    dead_item_ids: row.try_get(8)?,
+                    version: row.try_get(9)?,
                 })
             },
-            mapper: |it| LexicalPosting::from(it),
+            mapper: |it| LexicalPostings::from(it),
         }
+    }
+}
+pub struct MergeFreshPostingsStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn merge_fresh_postings() -> MergeFreshPostingsStmt {
+    MergeFreshPostingsStmt(
+        "SELECT merge_fresh_item_postings($1::integer) AS taken",
+        None,
+    )
+}
+impl MergeFreshPostingsStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient>(
+        &'s self,
+        client: &'c C,
+        most_items: &'a i32,
+    ) -> I32Query<'c, 'a, 's, C, i32, 1> {
+        I32Query {
+            client,
+            params: [most_items],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |row| Ok(row.try_get(0)?),
+            mapper: |it| it,
+        }
+    }
+}
+pub struct MergePostingsStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn merge_postings() -> MergePostingsStmt {
+    MergePostingsStmt(
+        "SELECT merge_item_postings($1::text, $2::integer) AS last_term",
+        None,
+    )
+}
+impl MergePostingsStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::StringSql>(
+        &'s self,
+        client: &'c C,
+        after: &'a Option<T1>,
+        most_terms: &'a i32,
+    ) -> OptionStringQuery<'c, 'a, 's, C, Option<String>, 2> {
+        OptionStringQuery {
+            client,
+            params: [after, most_terms],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |row| Ok(row.try_get(0)?),
+            mapper: |it| it.map(|v| v.into()),
+        }
+    }
+}
+impl<'c, 'a, 's, C: GenericClient, T1: crate::StringSql>
+    crate::client::async_::Params<
+        'c,
+        'a,
+        's,
+        MergePostingsParams<T1>,
+        OptionStringQuery<'c, 'a, 's, C, Option<String>, 2>,
+        C,
+    > for MergePostingsStmt
+{
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a MergePostingsParams<T1>,
+    ) -> OptionStringQuery<'c, 'a, 's, C, Option<String>, 2> {
+        self.bind(client, &params.after, &params.most_terms)
     }
 }
 pub struct GetItemHeadsStmt(&'static str, Option<tokio_postgres::Statement>);

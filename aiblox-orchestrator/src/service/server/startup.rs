@@ -43,6 +43,7 @@ impl Application {
         let mut background = state.start_indexing();
         background.extend(state.reload_keys_on_hangup());
         background.push(state.check_readiness_in_background());
+        background.push(state.merge_postings_in_background());
         let pool = state.pool.clone();
         let router = app(state, settings.limits.max_body_bytes);
         let listener = TcpListener::bind(settings.listen)

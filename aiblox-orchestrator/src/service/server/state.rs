@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aiblox_kb::{KbConfig, KbPool, Migrator};
+use aiblox_kb::{ItemRepo, KbConfig, KbPool, Migrator};
 
 use aiblox_embed::{BatchingEmbedder, Embedder};
 
@@ -49,6 +49,9 @@ const READINESS_MAX_AGE: Duration = Duration::from_secs(3);
 const READINESS_INTERVAL: Duration = Duration::from_secs(1);
 /// How often the background readiness check reads the contract's history.
 const CONTRACT_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the service merges the lexical index's postings (items written since the last
+/// merge cost every search more until then).
+const POSTINGS_MERGE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The embedding model and what the dense leg's background tasks work with.
 #[derive(Debug)]
@@ -212,6 +215,27 @@ impl AppState {
             VECTOR_SYNC_INTERVAL,
         );
         vec![tokio::spawn(backfill.run()), tokio::spawn(sync)]
+    }
+
+    /// Merges the lexical index's stored postings at start and then every
+    /// `POSTINGS_MERGE_INTERVAL` (10 s), so that items any writer added (fresh ones, whose
+    /// postings a search computes from their search vectors) stop costing searches more;
+    /// with nothing to merge, that is two short statements. A merge that fails is logged and
+    /// tried again next time. Runs until aborted.
+    pub fn merge_postings_in_background(&self) -> tokio::task::JoinHandle<()> {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(err) = ItemRepo::new(&pool).merge_postings().await {
+                    tracing::warn!(
+                        error = %err,
+                        retry_in_s = POSTINGS_MERGE_INTERVAL.as_secs(),
+                        "merging the lexical index's postings failed"
+                    );
+                }
+                tokio::time::sleep(POSTINGS_MERGE_INTERVAL).await;
+            }
+        })
     }
 
     /// Whether the database answers (within 2 s), through a pooled connection.
