@@ -113,6 +113,20 @@ async fn ingesting_twice_changes_nothing_and_changes_are_picked_up() {
         (changed.inserted, changed.changed, changed.unchanged),
         (0, 1, 3)
     );
+    // A run that wrote items ends with their postings merged: none is left fresh.
+    let fresh: i64 = kb
+        .raw_client()
+        .await
+        .query_one("SELECT count(*) FROM item_posting_fresh", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(fresh, 0);
+    let found = ItemRepo::new(kb.pool())
+        .search_bm25("revised", None, 5, &aiblox_kb::Bm25::default())
+        .await
+        .unwrap();
+    assert_eq!(found.items[0].external_id, "notes.md");
 
     let page = ItemRepo::new(kb.pool())
         .get_by_key("docs", "guide/vacuum.html")

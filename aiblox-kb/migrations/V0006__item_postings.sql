@@ -24,8 +24,8 @@
 -- * Merging (`merge_fresh_item_postings`, then `merge_item_postings` over every term, which
 --   `ItemRepo::merge_postings` runs, and aiblox-ingest after loading): fresh items become one
 --   block per term; then per term the newest blocks, while each holds at most twice the
---   postings of those newer than it, become one block without dead postings, so a term keeps
---   a few blocks of growing size (each posting is rewritten a logarithmic number of times; a
+--   postings of those newer than it, become one block without dead postings once there are
+--   four of them, so a term keeps a few blocks of growing size (each posting is rewritten a logarithmic number of times; a
 --   block of 65,536 postings or more is full and rewritten only as below); a block is
 --   rewritten too once more marks are above it than it holds postings (a search reads those
 --   marks with the block). Merges change no posting a search sees, only where it reads them.
@@ -201,7 +201,9 @@ INSERT INTO item_posting_sweep (numbered) VALUES (0);
 -- Writes the postings of up to `most_items` fresh items (the oldest ids first) into one new
 -- block per term, and returns how many items it took (0 when none is fresh).
 CREATE FUNCTION merge_fresh_item_postings(most_items integer) RETURNS integer
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT
+-- Grouping a step's postings by term in memory (at 4 MB it spilled to disk).
+SET work_mem = '64MB' AS $$
 DECLARE
     merged_block bigint;
     taken bigint[];
@@ -227,10 +229,10 @@ $$;
 -- Merges up to `most_terms` terms after `after` (from the first when NULL), in term order, and
 -- returns the last term looked at (NULL past the last one, when marks no block needs any more
 -- are dropped): a caller repeats it with that term until NULL, in short transactions. Per
--- term, the run of newest blocks that fit (see above) when it has two blocks or more, and any
+-- term, the run of newest blocks that fit (see above) when it has four blocks or more, and any
 -- block with more marks above it than postings, become one block without dead postings.
 CREATE FUNCTION merge_item_postings(after text, most_terms integer) RETURNS text
-LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT SET work_mem = '64MB' AS $$
 DECLARE
     merged_block bigint;
     last_term text;
@@ -291,7 +293,7 @@ BEGIN
         FROM sized AS s
     ),
     chosen AS (
-        -- The run when it has two blocks or more, or when a stale block is rewritten anyway.
+        -- The run when it has four blocks or more, or when a stale block is rewritten anyway.
         SELECT r.term, r.block
         FROM (
             SELECT r.term, r.block, r.in_run, r.stale,
@@ -299,7 +301,7 @@ BEGIN
                 bool_or(r.stale) OVER (PARTITION BY r.term) AS any_stale
             FROM runs AS r
         ) AS r
-        WHERE (r.in_run AND (r.run_length >= 2 OR r.any_stale)) OR r.stale
+        WHERE (r.in_run AND (r.run_length >= 4 OR r.any_stale)) OR r.stale
     ),
     taken AS (
         DELETE FROM item_posting AS p

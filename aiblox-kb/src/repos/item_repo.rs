@@ -293,7 +293,7 @@ impl ItemRepo<'_> {
     /// Writers keep the index right without it; a search's cost grows with the fresh items
     /// until a merge. Run it after loading (aiblox-ingest does, every 50,000 items written and
     /// at the end of a run) or now and then beside writers: each step is one statement (on a
-    /// pool or a connection, its own short transaction) of up to 50,000 fresh items or 500
+    /// pool or a connection, its own short transaction) of up to 25,000 fresh items or 500
     /// terms, and statements that change or delete items wait for the step at hand (inserts do
     /// not). Returns how many steps ran.
     pub async fn merge_postings(&self) -> Result<u64, Error> {
@@ -357,7 +357,7 @@ impl ItemRepo<'_> {
 }
 
 /// Most fresh items one step of [`ItemRepo::merge_postings`] writes into blocks.
-const MERGE_FRESH_ITEMS_PER_STEP: i32 = 50_000;
+const MERGE_FRESH_ITEMS_PER_STEP: i32 = 25_000;
 
 /// Most terms one step of [`ItemRepo::merge_postings`] merges.
 const MERGE_TERMS_PER_STEP: i32 = 500;

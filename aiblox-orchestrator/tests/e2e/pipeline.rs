@@ -356,3 +356,50 @@ async fn an_empty_or_unexpected_answer_says_why() {
     assert!(body.get("warnings").is_none(), "{body}");
     app.stop().await;
 }
+
+/// The service merges the lexical index's postings of items any writer adds: those written
+/// before it started at once, one written beside it within its interval (10 s); the item is
+/// found before the merge (its postings computed from its vector) and after it alike.
+#[tokio::test]
+async fn the_service_merges_the_postings_of_items_written_beside_it() {
+    let app = TestApp::spawn().await;
+    let client = app.kb().raw_client().await;
+    let fresh = || async {
+        client
+            .query_one("SELECT count(*) FROM item_posting_fresh", &[])
+            .await
+            .unwrap()
+            .get::<_, i64>(0)
+    };
+    let merged = || async {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while fresh().await > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "fresh items left unmerged for 30 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    };
+    merged().await;
+    ItemRepo::new(app.kb().pool())
+        .upsert(&[NewItem::new(
+            "wiki",
+            "checkpoints.md",
+            "A checkpoint flushes every dirty page of the buffer cache to disk.",
+        )])
+        .await
+        .unwrap();
+    assert_eq!(fresh().await, 1, "a written item is fresh until a merge");
+    let question = json!({"query": "which checkpoint flushes dirty pages", "mode": "lexical"});
+    let (status, before) = app.query(question.clone()).await;
+    assert_eq!(status, 200, "{before}");
+    assert_eq!(
+        before["evidence"][0]["external_id"], "checkpoints.md",
+        "{before}"
+    );
+    merged().await;
+    let (_, after) = app.query(question).await;
+    assert_eq!(after["evidence"], before["evidence"]);
+    app.stop().await;
+}
