@@ -261,8 +261,8 @@ BEGIN
         UPDATE item_posting_sweep SET numbered = item_posting_numbered();
         RETURN NULL;
     END IF;
-    WITH marks AS (
-        -- Marks by number, with how many are at or above it.
+    WITH marks AS MATERIALIZED (
+        -- Marks by number, with how many are at or above it (once per step, not per block).
         SELECT d.before_block, sum(count(*)) OVER (ORDER BY d.before_block DESC) AS at_or_above
         FROM item_posting_dead AS d
         GROUP BY d.before_block

@@ -5,7 +5,8 @@
 //!
 //! Each search reads the index's version with the question's terms in one small statement; on
 //! a pool whose copy holds the postings and heads it needs at that version, that is the only
-//! statement, so repeated terms cost the database nothing more.
+//! statement, so repeated terms cost the database nothing more. Postings are read from their
+//! blocks (V0006), less those marked dead, with the fresh items' computed from their vectors.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
