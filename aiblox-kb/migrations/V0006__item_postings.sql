@@ -153,6 +153,9 @@ LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
     new_mark bigint;
 BEGIN
+    IF NOT EXISTS (SELECT FROM old_rows) THEN
+        RETURN NULL;
+    END IF;
     LOCK TABLE item_posting_dead IN ROW EXCLUSIVE MODE;
     new_mark := nextval('item_posting_block_number');
     INSERT INTO item_posting_dead (before_block, item_id)
@@ -198,6 +201,24 @@ CREATE TABLE item_posting_sweep (
 
 INSERT INTO item_posting_sweep (numbered) VALUES (0);
 
+-- What a merge step takes before it reads or numbers anything: `item` first (in the order a
+-- TRUNCATE of it takes its tables, so the two wait for each other instead of deadlocking),
+-- then the lock that orders it against writers that mark. Each of the step's statements must
+-- see what committed before the lock, so the step runs at READ COMMITTED only (at REPEATABLE
+-- READ it would read a snapshot taken before the lock and could bring dead postings back).
+CREATE FUNCTION item_posting_merge_lock() RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF current_setting('transaction_isolation') <> 'read committed' THEN
+        RAISE EXCEPTION 'merging postings needs READ COMMITTED, not %',
+            current_setting('transaction_isolation')
+            USING HINT = 'merge outside the transaction, or in one at READ COMMITTED';
+    END IF;
+    LOCK TABLE item IN ACCESS SHARE MODE;
+    LOCK TABLE item_posting_dead IN SHARE ROW EXCLUSIVE MODE;
+END
+$$;
+
 -- Writes the postings of up to `most_items` fresh items (the oldest ids first) into one new
 -- block per term, and returns how many items it took (0 when none is fresh).
 CREATE FUNCTION merge_fresh_item_postings(most_items integer) RETURNS integer
@@ -208,7 +229,7 @@ DECLARE
     merged_block bigint;
     taken bigint[];
 BEGIN
-    LOCK TABLE item_posting_dead IN SHARE ROW EXCLUSIVE MODE;
+    PERFORM item_posting_merge_lock();
     WITH oldest AS (
         DELETE FROM item_posting_fresh AS f
         WHERE f.item_id IN (
@@ -243,7 +264,7 @@ BEGIN
         -- Nothing numbered since the last sweep ended: no block or mark to merge.
         RETURN NULL;
     END IF;
-    LOCK TABLE item_posting_dead IN SHARE ROW EXCLUSIVE MODE;
+    PERFORM item_posting_merge_lock();
     merged_block := nextval('item_posting_block_number');
     SELECT max(t.term) INTO last_term
     FROM (

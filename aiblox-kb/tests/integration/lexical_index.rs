@@ -822,3 +822,28 @@ async fn merging_keeps_every_answer_and_moves_fresh_and_dead_postings_out() {
         (rows, newest_before)
     );
 }
+
+/// A merge step refuses a transaction above READ COMMITTED: its statements would read a
+/// snapshot taken before its lock and could bring dead postings back.
+#[tokio::test]
+async fn a_merge_refuses_repeatable_read_with_what_to_do() {
+    let kb = TestKb::new().await;
+    let mut client = kb.raw_client().await;
+    let transaction = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .start()
+        .await
+        .unwrap();
+    let err = transaction
+        .query_one("SELECT merge_fresh_item_postings(10)", &[])
+        .await
+        .unwrap_err();
+    let db = err.as_db_error().unwrap();
+    assert!(
+        db.message()
+            .contains("needs READ COMMITTED, not repeatable read"),
+        "{db:?}"
+    );
+    assert!(db.hint().unwrap().contains("READ COMMITTED"));
+}
