@@ -296,6 +296,10 @@ impl ItemRepo<'_> {
     /// pool or a connection, its own short transaction) of up to 25,000 fresh items or 500
     /// terms, and statements that change or delete items wait for the step at hand (inserts do
     /// not). Returns how many steps ran.
+    ///
+    /// # Errors
+    /// [`Error::Database`] from a caller's transaction above READ COMMITTED (a step must see
+    /// what committed before its lock), and as any write.
     pub async fn merge_postings(&self) -> Result<u64, Error> {
         let mut steps = 0;
         loop {
