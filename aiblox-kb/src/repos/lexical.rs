@@ -116,9 +116,9 @@ async fn postings(
         .await?;
     let version = rows.first().map_or(corpus.version, |row| row.version);
     let mut read: HashMap<String, Vec<Posting>> = HashMap::with_capacity(missing.len());
-    for row in rows {
-        let postings = read.entry(row.term.clone()).or_default();
-        postings.extend(current_postings(row));
+    for mut row in rows {
+        let term = std::mem::take(&mut row.term);
+        read.entry(term).or_default().extend(current_postings(row));
     }
     // In item id order, as the pruned ranking reads them.
     let read: Vec<(String, Arc<[Posting]>)> = read
