@@ -43,26 +43,26 @@ proptest! {
 
     #[test]
     fn validation_accepts_exactly_what_the_protocol_allows(request in query_request()) {
-        let expected = protocol_verdict(&request);
+        let faults = protocol_verdict(&request);
         let validated = validate(request.clone());
-        match (&validated, expected) {
-            (Ok(valid), None) => {
+        match (&validated, faults.as_slice()) {
+            (Ok(valid), []) => {
                 prop_assert_eq!(valid.query.as_str(), request.query.trim());
                 prop_assert_eq!(valid.top_k, request.top_k.unwrap_or(5) as usize);
                 prop_assert_eq!(valid.max_chunks_per_item, request.max_chunks_per_item.unwrap_or(3) as usize);
                 prop_assert_eq!(valid.min_score, request.min_score.unwrap_or(0.0));
                 prop_assert_eq!(&valid.sources, &request.sources);
             }
-            (Err(message), Some(field)) => prop_assert!(message.to_string().contains(field), "{message:?} should name `{field}`"),
-            (outcome, expected) => prop_assert!(false, "{request:?}: validated as {outcome:?}, the rules say {expected:?}"),
+            (Err(message), [_, ..]) => prop_assert!(faults.iter().any(|field| message.to_string().contains(field)), "{message:?} should name one of {faults:?}"),
+            (outcome, faults) => prop_assert!(false, "{request:?}: validated as {outcome:?}, the rules find fault with {faults:?}"),
         }
     }
 
     #[test]
     fn any_body_that_parses_is_judged_by_the_same_rules(bytes in proptest::collection::vec(any::<u8>(), 0..3000)) {
         if let Ok(request) = serde_json::from_slice::<QueryRequest>(&bytes) {
-            let expected = protocol_verdict(&request);
-            prop_assert_eq!(validate(request).is_ok(), expected.is_none());
+            let faults = protocol_verdict(&request);
+            prop_assert_eq!(validate(request).is_ok(), faults.is_empty());
         }
     }
 
@@ -310,33 +310,33 @@ fn query_request() -> impl Strategy<Value = QueryRequest> {
     )
 }
 
-/// The field the protocol's rules (docs and OpenAPI) find at fault first, or `None` for a
-/// request they accept: written from the rules, apart from the validation under test.
-fn protocol_verdict(request: &QueryRequest) -> Option<&'static str> {
+/// The fields the protocol's rules (docs and OpenAPI) find at fault, none for a request they
+/// accept: written from the rules, apart from the validation under test.
+fn protocol_verdict(request: &QueryRequest) -> Vec<&'static str> {
+    let mut faults = Vec::new();
     let query = request.query.trim();
     if query.is_empty() || query.chars().count() > MAX_QUERY_CHARS || query.contains('\0') {
-        return Some("query");
+        faults.push("query");
     }
     let in_range = |count: Option<u32>, default: u32| (1..=50).contains(&count.unwrap_or(default));
     if !in_range(request.top_k, 5) {
-        return Some("top_k");
+        faults.push("top_k");
     }
     if !in_range(request.max_chunks_per_item, 3) {
-        return Some("max_chunks_per_item");
+        faults.push("max_chunks_per_item");
     }
     if !(0.0..=1.0).contains(&request.min_score.unwrap_or(0.0)) {
-        return Some("min_score");
+        faults.push("min_score");
     }
-    let bad_source =
-        |source: &String| source.is_empty() || source.len() > 256 || source.contains('\0');
-    match &request.sources {
-        Some(sources)
-            if sources.is_empty() || sources.len() > 100 || sources.iter().any(bad_source) =>
-        {
-            Some("sources")
-        }
-        _ => None,
+    let bad_source = |source: &String| {
+        source.is_empty() || source.chars().count() > 256 || source.contains('\0')
+    };
+    if let Some(sources) = &request.sources
+        && (sources.is_empty() || sources.len() > 100 || sources.iter().any(bad_source))
+    {
+        faults.push("sources");
     }
+    faults
 }
 
 /// Pages of a knowledge base for the fuzz below: prose in two sources, text in other scripts

@@ -35,14 +35,14 @@ use std::time::{Duration, Instant};
 use aiblox_embed::EmbedError;
 use aiblox_kb::KbPool;
 
-use crate::protocol::{Mode, QueryResponse, Stats, ValidQuery, Warning};
+use crate::protocol::{Mode, QueryResponse, RouteName, Stats, ValidQuery, Warning};
 use crate::service::observability::Metrics;
 use chunk_sets::{ChunkSets, ChunkSetsFound};
 use chunker::Chunker;
 use dense::DenseLeg;
 use fusion::{DenseFound, Legs};
 use lexical::{LexicalLeg, Retrieved};
-use route::{Route, RouteName};
+use route::Route;
 
 /// Why a query got no answer.
 #[derive(Debug, thiserror::Error)]
@@ -184,10 +184,10 @@ impl Pipeline {
         self.metrics.observe_stage("score", scoring.elapsed());
 
         Ok(QueryResponse {
-            route: found.route.as_str().to_owned(),
+            route: found.route,
             evidence,
             stats: Stats {
-                mode: mode.as_str().to_owned(),
+                mode,
                 candidates: candidates.len(),
                 chunk_cache_hits: hits,
                 chunk_cache_misses: misses,

@@ -18,25 +18,6 @@ pub(crate) enum Route<'q> {
     Search(Mode),
 }
 
-/// The route's name as responses and logs give it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RouteName {
-    /// One named item.
-    Lookup,
-    /// A ranked search.
-    Search,
-}
-
-impl RouteName {
-    /// The name in the protocol.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            RouteName::Lookup => "lookup",
-            RouteName::Search => "search",
-        }
-    }
-}
-
 impl<'q> Route<'q> {
     /// The route of `question` in `mode`.
     pub(crate) fn of(question: &'q str, mode: Mode) -> Route<'q> {

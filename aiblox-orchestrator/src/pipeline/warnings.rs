@@ -3,7 +3,8 @@
 
 use aiblox_kb::QueryTerm;
 
-use super::route::{Route, RouteName};
+use super::route::Route;
+use crate::protocol::RouteName;
 use crate::protocol::{Warning, WarningCode};
 
 /// What the lexical leg's outcome says: a lookup that fell back to a search (`route` asked,

@@ -1,8 +1,10 @@
-//! The OpenAPI 3.1 description of the HTTP API, served at `/openapi.json`.
+//! The OpenAPI 3.1 description of the HTTP API, served at `/openapi.json`: the routes and
+//! their answers are written here; every body's schema is derived from the protocol's types.
 
 use serde_json::{Value, json};
 
-use crate::protocol::{ErrorCode, WarningCode};
+use crate::protocol::schema::{components, reference};
+use crate::protocol::{ErrorBody, ItemResponse, Mode, QueryRequest, QueryResponse};
 
 /// The document.
 pub(crate) fn document() -> Value {
@@ -13,13 +15,13 @@ pub(crate) fn document() -> Value {
         "paths": paths(),
         "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
             "description": "An API key's token, when the service has a keys file (AIBLOX_API_KEYS_FILE); /v1/* only. Without keys the service is anonymous (on loopback unless allowed)."}},
-        "schemas": schemas()}
+        "schemas": components()}
     })
 }
 
 /// An error answer: its description and the error body.
 fn error_response(description: &str) -> Value {
-    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+    json!({"description": description, "content": {"application/json": {"schema": reference::<ErrorBody>()}}})
 }
 
 /// The routes and their answers.
@@ -27,9 +29,9 @@ fn paths() -> Value {
     json!({
         "/v1/query": {"post": {
             "summary": "Answer a question with evidence passages, best first",
-            "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueryRequest"}}}},
+            "requestBody": {"required": true, "content": {"application/json": {"schema": reference::<QueryRequest>()}}},
             "responses": {
-                "200": {"description": "Evidence", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueryResponse"}}}},
+                "200": {"description": "Evidence", "content": {"application/json": {"schema": reference::<QueryResponse>()}}},
                 "400": error_response("Body is not valid JSON"),
                 "413": error_response("Body over the size limit"),
                 "415": error_response("Content-Type is not application/json"),
@@ -45,7 +47,7 @@ fn paths() -> Value {
             "summary": "One item of the knowledge base",
             "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "integer", "format": "int64"}}],
             "responses": {
-                "200": {"description": "The item", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Item"}}}},
+                "200": {"description": "The item", "content": {"application/json": {"schema": reference::<ItemResponse>()}}},
                 "400": error_response("The id is not an integer"),
                 "401": error_response("No API key, or an unknown one (with keys in force)"),
                 "404": error_response("No such item, or one outside the key's sources"),
@@ -59,7 +61,7 @@ fn paths() -> Value {
             "responses": {"200": {"description": "model (null without one: lexical only), chunker, mode, items, indexed, vectors_in_memory, vector_bytes_in_memory, embedded_here {items, chunks, seconds}",
                 "content": {"application/json": {"schema": {"type": "object", "properties": {
                     "model": {"type": ["string", "null"]}, "chunker": {"type": "string"},
-                    "mode": {"$ref": "#/components/schemas/Mode"},
+                    "mode": reference::<Mode>(),
                     "items": {"type": "integer"}, "indexed": {"type": "integer"},
                     "vectors_in_memory": {"type": "integer"}, "vector_bytes_in_memory": {"type": "integer"},
                     "embedded_here": {"type": "object"}}}}}}}
@@ -72,76 +74,13 @@ fn paths() -> Value {
     })
 }
 
-/// The request and response bodies.
-fn schemas() -> Value {
-    json!({
-        "QueryRequest": {"type": "object", "additionalProperties": false, "required": ["query"], "properties": {
-            "query": {"type": "string", "minLength": 1, "description": "A question, or source:external_id to name one item"},
-            "top_k": {"type": "integer", "minimum": 1, "maximum": 50, "default": 5},
-            "sources": {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 100},
-            "max_chunks_per_item": {"type": "integer", "minimum": 1, "maximum": 50},
-            "min_score": {"type": "number", "minimum": 0, "maximum": 1, "default": 0,
-                          "description": "Leave out evidence scoring below this"},
-            "explain": {"type": "boolean", "default": false,
-                        "description": "Add how each score was made to the response"},
-            "mode": {"$ref": "#/components/schemas/Mode"}
-        }},
-        "Mode": {"type": "string", "enum": ["lexical", "dense", "hybrid"],
-                 "description": "lexical: BM25; dense: cosine of embeddings; hybrid: both by reciprocal rank fusion. Default: hybrid when the service has an embedding model, else lexical (dense and hybrid are then refused with 422)"},
-        "LegRank": {"type": "object", "properties": {"rank": {"type": "integer", "minimum": 1}, "score": {"type": "number"}}},
-        "QueryResponse": {"type": "object", "required": ["route", "evidence", "stats"], "properties": {
-            "route": {"type": "string", "enum": ["lookup", "search", "none"]},
-            "evidence": {"type": "array", "items": {"$ref": "#/components/schemas/Evidence"}},
-            "stats": {"type": "object", "properties": {
-                "mode": {"$ref": "#/components/schemas/Mode"}, "candidates": {"type": "integer"}, "chunk_cache_hits": {"type": "integer"},
-                    "chunk_cache_misses": {"type": "integer"}, "elapsed_ms": {"type": "integer"}}},
-            "explain": {"$ref": "#/components/schemas/QueryExplain"},
-            "warnings": {"type": "array", "description": "Why the answer is empty or not what was asked for; absent when nothing is to be said",
-                         "items": {"$ref": "#/components/schemas/Warning"}}
-        }},
-        "Warning": {"type": "object", "required": ["code", "message"], "properties": {
-            "code": {"type": "string", "enum": WarningCode::ALL.map(WarningCode::as_str)},
-            "message": {"type": "string"}}},
-        "Evidence": {"type": "object", "description": "content[start..end] (byte offsets) equals text", "properties": {
-            "item_id": {"type": "integer"}, "source": {"type": "string"}, "external_id": {"type": "string"},
-            "title": {"type": ["string", "null"]}, "chunk_index": {"type": "integer"}, "text": {"type": "string"},
-            "start": {"type": "integer"}, "end": {"type": "integer"},
-            "score": {"type": "number", "minimum": 0, "maximum": 1},
-            "highlights": {"type": "array", "description": "[start, end) byte offsets in text of the question's terms",
-                           "items": {"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2}},
-            "explain": {"$ref": "#/components/schemas/EvidenceExplain"}}},
-        "QueryExplain": {"type": "object", "description": "Only when the request sets explain", "properties": {
-            "terms": {"type": "array", "items": {"$ref": "#/components/schemas/TermWeight"}},
-            "candidates": {"type": "array", "items": {"type": "object", "properties": {
-                "item_id": {"type": "integer"}, "source": {"type": "string"},
-                "external_id": {"type": "string"}, "score": {"type": "number"},
-                "lexical": {"$ref": "#/components/schemas/LegRank"}, "dense": {"$ref": "#/components/schemas/LegRank"}}}}}},
-        "TermWeight": {"type": "object", "properties": {"term": {"type": "string"}, "idf": {"type": "number"}}},
-        "EvidenceExplain": {"type": "object",
-            "description": "score = page_weight * page_score / best page_score + (1 - page_weight) * passage_score / best passage_score",
-            "properties": {
-                "page_score": {"type": "number"}, "passage_score": {"type": "number"}, "page_weight": {"type": "number"},
-                "passage_bm25": {"type": "number"}, "passage_cosine": {"type": "number"},
-                "matched_terms": {"type": "array", "items": {"type": "object", "properties": {
-                    "term": {"type": "string"}, "idf": {"type": "number"}, "frequency": {"type": "integer"}}}}}},
-        "Item": {"type": "object", "properties": {
-            "id": {"type": "integer"}, "source": {"type": "string"}, "external_id": {"type": "string"},
-            "title": {"type": ["string", "null"]}, "content": {"type": "string"},
-            "content_hash": {"type": "string", "description": "SHA-256 of content, hex"},
-            "metadata": {"type": "object"}, "created_at": {"type": "string", "format": "date-time"},
-            "updated_at": {"type": "string", "format": "date-time"}}},
-        "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {
-            "code": {"type": "string", "enum": ErrorCode::ALL.map(ErrorCode::as_str)},
-            "message": {"type": "string"}}}}}
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::protocol::{
-        CandidateExplain, ErrorBody, ErrorDetail, Evidence, EvidenceExplain, ItemResponse, LegRank,
-        MatchedTerm, Mode, QueryExplain, QueryRequest, QueryResponse, Stats, TermWeight, Warning,
+        CandidateExplain, ErrorBody, ErrorCode, ErrorDetail, Evidence, EvidenceExplain,
+        ItemResponse, LegRank, MatchedTerm, QueryExplain, RouteName, Stats, TermWeight, Warning,
+        WarningCode,
     };
 
     /// A request with every field set.
@@ -164,7 +103,7 @@ mod tests {
             score: 2.0,
         };
         QueryResponse {
-            route: "search".to_owned(),
+            route: RouteName::Search,
             evidence: vec![Evidence {
                 item_id: 1,
                 source: "docs".to_owned(),
@@ -190,7 +129,7 @@ mod tests {
                 }),
             }],
             stats: Stats {
-                mode: "hybrid".to_owned(),
+                mode: Mode::Hybrid,
                 candidates: 1,
                 chunk_cache_hits: 1,
                 chunk_cache_misses: 0,
@@ -217,14 +156,16 @@ mod tests {
         }
     }
 
-    /// The schema `schema` stands for (following a `$ref` into the document's components).
+    /// The schema `schema` stands for: following a `$ref` into the document's components, and
+    /// an optional value's `anyOf` (the schema and null) to the schema.
     fn resolved<'a>(document: &'a Value, schema: &'a Value) -> &'a Value {
-        match schema["$ref"].as_str() {
-            Some(reference) => {
-                let name = reference.trim_start_matches("#/components/schemas/");
-                &document["components"]["schemas"][name]
-            }
-            None => schema,
+        if let Some(reference) = schema["$ref"].as_str() {
+            let name = reference.trim_start_matches("#/components/schemas/");
+            return &document["components"]["schemas"][name];
+        }
+        match schema["anyOf"].as_array().map(Vec::as_slice) {
+            Some([one, null] | [null, one]) if null["type"] == "null" => resolved(document, one),
+            _ => schema,
         }
     }
 

@@ -407,7 +407,7 @@ pub static SETTINGS: [Setting; 23] = [
         env: "AIBLOX_MAX_CHUNKS_PER_ITEM",
         value_name: "N",
         help: "Default cap of passages per item in one answer",
-        range: Some((1, 50)),
+        range: Some((1, crate::protocol::MAX_TOP_K as u64)),
         secret: false,
         example: "5",
         slot: Slot::Field(|s| &mut s.retrieval.max_chunks_per_item),

@@ -31,7 +31,12 @@ pub(super) async fn query(
         })?;
     }
     let response = state.pipeline.answer(&query).await?;
-    tracing::info!(route = %response.route, candidates = response.stats.candidates, evidence = response.evidence.len(), "query answered");
+    tracing::info!(
+        route = response.route.as_str(),
+        candidates = response.stats.candidates,
+        evidence = response.evidence.len(),
+        "query answered"
+    );
     Ok(Json(response).into_response())
 }
 

@@ -1,8 +1,13 @@
-//! The versioned JSON protocol of the HTTP API (`/v1/...`): requests, responses, errors.
+//! The versioned JSON protocol of the HTTP API (`/v1/...`): requests, responses, errors. Each
+//! type derives its JSON Schema: the OpenAPI document's components, and the bounds a request is
+//! checked against ([`schema`]), come from the declarations below.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::service::config::{Limits, RetrievalSettings};
+
+pub(crate) mod schema;
 
 /// Most evidence passages one query may ask for.
 pub const MAX_TOP_K: u32 = 50;
@@ -10,36 +15,46 @@ pub const MAX_TOP_K: u32 = 50;
 pub const DEFAULT_TOP_K: u32 = 5;
 /// Most sources one query may filter on.
 pub const MAX_SOURCES: usize = 100;
+/// Longest source name a query may filter on, in characters (the contract stores at most 256
+/// bytes).
+pub const MAX_SOURCE_CHARS: usize = 256;
 
 /// `POST /v1/query`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueryRequest {
-    /// The question, or `source:external_id` to name one item.
+    /// A question, or `source:external_id` to name one item; at most `limits.max_query_chars`
+    /// characters (a setting: 2,000 by default).
+    #[schemars(length(min = 1))]
     pub query: String,
-    /// Passages wanted, 1 to 50 (default 5).
+    /// Passages wanted.
     #[serde(default)]
+    #[schemars(range(min = 1, max = MAX_TOP_K), extend("default" = DEFAULT_TOP_K))]
     pub top_k: Option<u32>,
-    /// Only items of these sources.
+    /// Only items of these sources (left out: every source the caller may read).
     #[serde(default)]
+    #[schemars(length(min = 1, max = MAX_SOURCES), inner(length(min = 1, max = MAX_SOURCE_CHARS)))]
     pub sources: Option<Vec<String>>,
-    /// At most this many passages from one item (default from the settings).
+    /// At most this many passages from one item (left out: `retrieval.max_chunks_per_item`, a
+    /// setting).
     #[serde(default)]
+    #[schemars(range(min = 1, max = MAX_TOP_K))]
     pub max_chunks_per_item: Option<u32>,
-    /// Leave out passages scoring below this, 0 to 1 (default 0: keep all).
+    /// Leave out passages scoring below this.
     #[serde(default)]
+    #[schemars(range(min = 0, max = 1), extend("default" = 0))]
     pub min_score: Option<f64>,
     /// Add how each score was made (`explain` objects) to the response.
     #[serde(default)]
     pub explain: bool,
-    /// Which retrieval to use (default: hybrid when the service has an embedding model,
-    /// else lexical).
+    /// Which retrieval to use (left out: hybrid when the service has an embedding model, else
+    /// lexical).
     #[serde(default)]
     pub mode: Option<Mode>,
 }
 
 /// How candidates and passages are ranked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// BM25 over the knowledge base's lexical index.
@@ -92,7 +107,7 @@ pub struct InvalidRequest {
 }
 
 impl InvalidRequest {
-    fn new(message: impl Into<String>) -> InvalidRequest {
+    pub(crate) fn new(message: impl Into<String>) -> InvalidRequest {
         InvalidRequest {
             message: message.into(),
         }
@@ -110,14 +125,17 @@ impl InvalidRequest {
 }
 
 impl QueryRequest {
-    /// Checks the request against the protocol's rules, with the service's `limits` and
-    /// `retrieval` settings for what the request leaves to the server (the limit of a query's
-    /// length, the default cap of passages per item); the error says which rule failed.
+    /// Checks the request against the protocol's rules: the bounds its JSON Schema declares
+    /// (the attributes above), then the rules no schema states (a question of spaces, NUL
+    /// characters) with the service's `limits` and `retrieval` settings for what the request
+    /// leaves to the server (the limit of a query's length, the default cap of passages per
+    /// item); the error says which rule failed.
     pub fn validate(
         self,
         limits: &Limits,
         retrieval: &RetrievalSettings,
     ) -> Result<ValidQuery, InvalidRequest> {
+        schema::check_request(&self)?;
         let max_query_chars = limits.max_query_chars;
         let query = self.query.trim();
         if query.is_empty() {
@@ -133,47 +151,18 @@ impl QueryRequest {
         if query.contains('\0') {
             return Err(InvalidRequest::new("`query` contains a NUL character"));
         }
-        let top_k = self.top_k.unwrap_or(DEFAULT_TOP_K);
-        if !(1..=MAX_TOP_K).contains(&top_k) {
-            return Err(InvalidRequest::new(format!(
-                "`top_k` is {top_k}; it must be 1 to {MAX_TOP_K}"
-            )));
+        if let Some(sources) = &self.sources
+            && sources.iter().any(|source| source.contains('\0'))
+        {
+            return Err(InvalidRequest::new(
+                "an entry of `sources` contains a NUL character",
+            ));
         }
+        let top_k = self.top_k.unwrap_or(DEFAULT_TOP_K);
         let max_chunks_per_item = self
             .max_chunks_per_item
             .unwrap_or(retrieval.max_chunks_per_item);
-        if !(1..=MAX_TOP_K).contains(&max_chunks_per_item) {
-            return Err(InvalidRequest::new(format!(
-                "`max_chunks_per_item` is {max_chunks_per_item}; it must be 1 to {MAX_TOP_K}"
-            )));
-        }
         let min_score = self.min_score.unwrap_or(0.0);
-        if !(0.0..=1.0).contains(&min_score) {
-            return Err(InvalidRequest::new(format!(
-                "`min_score` is {min_score}; it must be 0 to 1"
-            )));
-        }
-        if let Some(sources) = &self.sources {
-            if sources.is_empty() {
-                return Err(InvalidRequest::new(
-                    "`sources` is empty: leave it out to search every source",
-                ));
-            }
-            if sources.len() > MAX_SOURCES {
-                return Err(InvalidRequest::new(format!(
-                    "`sources` has {} entries; the limit is {MAX_SOURCES}",
-                    sources.len()
-                )));
-            }
-            if sources
-                .iter()
-                .any(|source| source.is_empty() || source.len() > 256 || source.contains('\0'))
-            {
-                return Err(InvalidRequest::new(
-                    "every entry of `sources` must be 1 to 256 bytes",
-                ));
-            }
-        }
         Ok(ValidQuery {
             query: query.to_owned(),
             top_k: top_k as usize,
@@ -188,10 +177,10 @@ impl QueryRequest {
 }
 
 /// The answer to a query.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct QueryResponse {
-    /// The route taken (`lookup`, `search`).
-    pub route: String,
+    /// The route taken.
+    pub route: RouteName,
     /// Passages, best first.
     pub evidence: Vec<Evidence>,
     /// What it took.
@@ -204,9 +193,29 @@ pub struct QueryResponse {
     pub warnings: Vec<Warning>,
 }
 
+/// How a question was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RouteName {
+    /// The question named one item (`source:external_id`) and is answered from it alone.
+    Lookup,
+    /// A ranked search.
+    Search,
+}
+
+impl RouteName {
+    /// The name in the protocol.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteName::Lookup => "lookup",
+            RouteName::Search => "search",
+        }
+    }
+}
+
 /// Something a caller should know about an answer: why it is empty, or how it differs from
 /// what was asked.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Warning {
     /// Stable and machine-readable.
     pub code: WarningCode,
@@ -216,7 +225,7 @@ pub struct Warning {
 
 /// The `code` of a warning. The one home of every code: answers and the OpenAPI document take
 /// them from here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WarningCode {
     /// No word of the question is in the lexical index (only stop words, or words no item
@@ -248,7 +257,7 @@ impl WarningCode {
 }
 
 /// How a query's candidates were found.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct QueryExplain {
     /// The question's terms as the index knows them (stemmed), with their IDF.
     pub terms: Vec<TermWeight>,
@@ -257,7 +266,7 @@ pub struct QueryExplain {
 }
 
 /// A term with its inverse document frequency over the whole corpus.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TermWeight {
     /// The term (a PostgreSQL `english` lexeme).
     pub term: String,
@@ -266,7 +275,7 @@ pub struct TermWeight {
 }
 
 /// One candidate item and its page-level score.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct CandidateExplain {
     /// The item.
     pub item_id: i64,
@@ -286,7 +295,7 @@ pub struct CandidateExplain {
 }
 
 /// Where one leg of retrieval put a candidate.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct LegRank {
     /// Rank in the leg, from 1.
     pub rank: usize,
@@ -296,7 +305,7 @@ pub struct LegRank {
 
 /// How one passage's score was made: `score = page_weight * page_score / best page_score +
 /// (1 - page_weight) * passage_score / best passage_score` over the query's passages.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct EvidenceExplain {
     /// The item's page score (as in the candidate's explain).
     pub page_score: f64,
@@ -317,7 +326,7 @@ pub struct EvidenceExplain {
 }
 
 /// A question term found in a passage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct MatchedTerm {
     /// The term (a PostgreSQL `english` lexeme).
     pub term: String,
@@ -328,7 +337,7 @@ pub struct MatchedTerm {
 }
 
 /// One cited passage: `content[start..end] == text` for the item's content.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Evidence {
     /// The item.
     pub item_id: i64,
@@ -357,10 +366,10 @@ pub struct Evidence {
 }
 
 /// Counters of one query.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Stats {
-    /// The retrieval used: `lexical`, `dense` or `hybrid`.
-    pub mode: String,
+    /// The retrieval used.
+    pub mode: Mode,
     /// Candidate items considered.
     pub candidates: usize,
     /// Items whose chunks came from the cache.
@@ -372,14 +381,15 @@ pub struct Stats {
 }
 
 /// The body of every error response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "Error")]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
 }
 
 /// What went wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorDetail {
     /// Stable and machine-readable.
     pub code: ErrorCode,
@@ -389,7 +399,8 @@ pub struct ErrorDetail {
 
 /// `GET /v1/items/{id}`: one item, as the HTTP API shows it. The service's own type, so that a
 /// field added to the contract's `KbItem` changes the API only when this type says so.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "Item")]
 pub struct ItemResponse {
     /// The item's id in the knowledge base.
     pub id: i64,
@@ -404,6 +415,7 @@ pub struct ItemResponse {
     /// SHA-256 of `content`, hex.
     pub content_hash: String,
     /// Its metadata (a JSON object).
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     pub metadata: serde_json::Value,
     /// When it was first written.
     pub created_at: chrono::DateTime<chrono::Utc>,
@@ -429,7 +441,7 @@ impl From<aiblox_kb::KbItem> for ItemResponse {
 
 /// The `code` of an error answer: stable and machine-readable. The one home of every code:
 /// responses and the OpenAPI document take them from here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The body is not valid JSON (400).
@@ -604,6 +616,18 @@ mod tests {
             (
                 serde_json::json!({"query": "x", "explain": "yes"}),
                 "invalid type",
+            ),
+            (
+                serde_json::json!({"query": "x", "sources": ["docs", "é".repeat(257)]}),
+                "`sources[1]` has 257 characters; it must have 1 to 256",
+            ),
+            (
+                serde_json::json!({"query": "x", "sources": vec!["docs"; 101]}),
+                "`sources` has 101 entries; it must have 1 to 100",
+            ),
+            (
+                serde_json::json!({"query": "x", "sources": ["a\u{0}"]}),
+                "contains a NUL character",
             ),
             (
                 serde_json::json!({"query": "x", "top_k": -1}),
