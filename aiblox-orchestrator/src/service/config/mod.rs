@@ -7,10 +7,12 @@
 //! - `settings`: the settings' types, as the service reads them.
 //! - `table`: [`SETTINGS`], one row per setting, and what each row derives (flag, default text,
 //!   help).
+//! - `database`: the database rows, each a part of the contract's configuration.
 //! - `values`: how a setting's text becomes its value, and back.
 //! - `sources`: the TOML file, the environment and the flags, as [`Overrides`].
 //! - `resolve`: defaults, then the sources in order, then the checks across settings.
 
+mod database;
 mod resolve;
 mod settings;
 mod sources;

@@ -8,26 +8,68 @@ use aiblox_kb::KbConfig;
 
 use super::ConfigError;
 use super::settings::{
-    AccessSettings, EmbeddingSettings, Limits, LogSettings, PoolSettings, RetrievalSettings,
-    Settings,
+    AccessSettings, EmbeddingSettings, Limits, LogFormat, LogSettings, PoolSettings, Precision,
+    RetrievalSettings, Settings,
 };
 use super::sources::{Overrides, nearest_key, read_file};
 use super::table::{Command, SETTINGS, Slot, setting};
 
 impl Settings {
-    /// Every default, over `database`.
+    /// Every default (each row's of [`SETTINGS`]), over `database`.
     pub(super) fn with_defaults(database: KbConfig) -> Settings {
-        Settings {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
-            migrate_on_start: true,
-            database,
-            pool: PoolSettings::default(),
-            limits: Limits::default(),
-            retrieval: RetrievalSettings::default(),
-            embedding: EmbeddingSettings::default(),
-            log: LogSettings::default(),
-            access: AccessSettings::default(),
+        let mut settings = Settings::unset(database);
+        for setting in &SETTINGS {
+            if let (Slot::Field(_), Some(default)) = (&setting.slot, setting.default) {
+                setting
+                    .apply(&mut settings, default)
+                    .expect("the table's defaults are values of their settings (tested)");
+            }
         }
+        settings
+    }
+
+    /// The settings' shape before any default: zeros and nothing, replaced by every row's
+    /// default in [`Settings::with_defaults`] (a test fails if a setting keeps one of these).
+    fn unset(database: KbConfig) -> Settings {
+        Settings {
+            listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+            migrate_on_start: false,
+            database,
+            pool: PoolSettings {
+                max_size: 0,
+                wait_timeout_ms: 0,
+                connect_timeout_ms: 0,
+            },
+            limits: Limits {
+                request_timeout_ms: 0,
+                max_body_bytes: 0,
+                max_query_chars: 0,
+            },
+            retrieval: RetrievalSettings {
+                candidates: 0,
+                chunk_max_bytes: 0,
+                chunk_overlap_bytes: 0,
+                max_chunks_per_item: 0,
+            },
+            embedding: EmbeddingSettings {
+                model: None,
+                precision: Precision::F32,
+            },
+            log: LogSettings {
+                format: LogFormat::Json,
+                level: String::new(),
+            },
+            access: AccessSettings {
+                keys_file: None,
+                allow_anonymous: false,
+            },
+        }
+    }
+
+    /// The defaults of every setting, over a database that is never connected to (for the
+    /// sections' `Default`).
+    pub(super) fn defaults() -> Settings {
+        Settings::with_defaults(super::table::placeholder_database())
     }
 
     /// Resolves the settings: defaults, the file named by the overrides (if any), then the

@@ -30,7 +30,7 @@ pub struct Settings {
 }
 
 /// Who may call `/v1/*`: API keys from a file, or anyone (on loopback, or when allowed).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessSettings {
     /// A TOML file of `[[key]]` entries (name, sha256 of the token, optional sources and
     /// requests_per_second); re-read on SIGHUP. None: no keys.
@@ -75,20 +75,19 @@ pub struct RetrievalSettings {
 }
 
 /// The dense leg's model and how its vectors are held.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmbeddingSettings {
     /// Directory of a sentence-embedding model in Hugging Face format (`cargo xtask
     /// fetch-model` prints one); none: lexical retrieval only.
     pub model: Option<PathBuf>,
-    /// `int8` (default) or `f32`.
+    /// `int8` or `f32`.
     pub precision: Precision,
 }
 
 /// How the dense leg holds vectors in memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Precision {
     /// One byte per value and a scale per vector (a quarter of f32's memory).
-    #[default]
     Int8,
     /// Four bytes per value, as stored.
     F32,
@@ -112,45 +111,24 @@ pub enum LogFormat {
     Json,
 }
 
-impl Default for PoolSettings {
-    fn default() -> Self {
-        PoolSettings {
-            max_size: 16,
-            wait_timeout_ms: 2_000,
-            connect_timeout_ms: 3_000,
+/// The sections' defaults are their rows' in [`super::SETTINGS`].
+macro_rules! default_from_the_table {
+    ($($section:ident: $field:ident),* $(,)?) => {$(
+        impl Default for $section {
+            fn default() -> Self {
+                Settings::defaults().$field
+            }
         }
-    }
+    )*};
 }
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            request_timeout_ms: 5_000,
-            max_body_bytes: 64 * 1024,
-            max_query_chars: 2_000,
-        }
-    }
-}
-
-impl Default for RetrievalSettings {
-    fn default() -> Self {
-        RetrievalSettings {
-            candidates: 15,
-            chunk_max_bytes: 1200,
-            chunk_overlap_bytes: 0,
-            max_chunks_per_item: 3,
-        }
-    }
-}
-
-impl Default for LogSettings {
-    fn default() -> Self {
-        LogSettings {
-            format: LogFormat::Human,
-            level: "info".to_owned(),
-        }
-    }
-}
+default_from_the_table!(
+    PoolSettings: pool,
+    Limits: limits,
+    RetrievalSettings: retrieval,
+    EmbeddingSettings: embedding,
+    LogSettings: log,
+    AccessSettings: access,
+);
 
 impl PoolSettings {
     pub(crate) fn wait_timeout(&self) -> Duration {

@@ -4,6 +4,7 @@
 use aiblox_kb::KbConfig;
 
 use super::CONFIG_FILE_ENV;
+pub(super) use super::database::DatabasePart;
 use super::settings::Settings;
 use super::values::Value;
 
@@ -21,6 +22,11 @@ pub struct Setting {
     pub(super) range: Option<(u64, u64)>,
     /// Its value is a secret: never repeated in messages.
     pub(super) secret: bool,
+    /// Its default, as the TOML file or its variable would write it (the one home of every
+    /// default of the service's own settings: the service, `--help`, `check-config` and the
+    /// operations guide read it here); none: unset (an optional file or directory), or, for the
+    /// database rows, the contract's default ([`DatabasePart`]).
+    pub(super) default: Option<&'static str>,
     /// A valid value other than the default: shown when a value is refused, and set from each
     /// source by the table's own test.
     pub(super) example: &'static str,
@@ -81,89 +87,6 @@ pub(super) enum Slot {
     Database(DatabasePart),
 }
 
-/// How a part of the contract's configuration is set, shown and said by default: the database
-/// rows of [`SETTINGS`] are applied in their order, the URL first (it makes the configuration
-/// the others change).
-#[derive(Clone, Copy)]
-pub(super) struct DatabasePart {
-    /// The URL: required, and applied first (no configuration exists before it).
-    pub(super) makes_the_configuration: bool,
-    /// The configuration with this part set from the text, or why the text is refused.
-    pub(super) apply: fn(Option<KbConfig>, &str) -> Result<KbConfig, String>,
-    /// The part as TOML, secrets redacted (none: unset).
-    pub(super) show: fn(&KbConfig) -> Option<toml::Value>,
-    /// The default, in words.
-    pub(super) default: fn() -> String,
-}
-
-impl DatabasePart {
-    /// The configuration `database` with `change` made; a refusal in the contract's words.
-    fn change(
-        database: Option<KbConfig>,
-        change: impl FnOnce(KbConfig) -> Result<KbConfig, aiblox_kb::Error>,
-    ) -> Result<KbConfig, String> {
-        let database = database.ok_or_else(|| "set the database URL first".to_owned())?;
-        change(database).map_err(refusal)
-    }
-
-    const URL: DatabasePart = DatabasePart {
-        makes_the_configuration: true,
-        apply: |_, text| KbConfig::new(text).map_err(refusal),
-        show: |database| Some(toml::Value::String(database.redacted_url())),
-        default: || "none (required; a secret)".to_owned(),
-    };
-    const SCHEMA: DatabasePart = DatabasePart {
-        makes_the_configuration: false,
-        apply: |database, text| DatabasePart::change(database, |d| d.with_schema(text.trim())),
-        show: |database| Some(toml::Value::String(database.schema().to_owned())),
-        default: || KbConfig::DEFAULT_SCHEMA.to_owned(),
-    };
-    const MIGRATION_URL: DatabasePart = DatabasePart {
-        makes_the_configuration: false,
-        apply: |database, text| {
-            DatabasePart::change(database, |d| d.with_migration_url(text.trim()))
-        },
-        show: |database| database.redacted_migration_url().map(toml::Value::String),
-        default: || "none (the database URL; a secret)".to_owned(),
-    };
-    const READ_URLS: DatabasePart = DatabasePart {
-        makes_the_configuration: false,
-        apply: |database, text| DatabasePart::change(database, |d| d.with_read_replicas(text)),
-        show: |database| {
-            Some(database.redacted_read_replicas().join(" "))
-                .filter(|urls| !urls.is_empty())
-                .map(toml::Value::String)
-        },
-        default: || "none (reads go to the database URL; secrets)".to_owned(),
-    };
-    const MAX_REPLICA_LAG: DatabasePart = DatabasePart {
-        makes_the_configuration: false,
-        apply: |database, text| {
-            let milliseconds: u64 = text.trim().parse().map_err(|_| {
-                "database.max_replica_lag_ms must be a whole number of milliseconds".to_owned()
-            })?;
-            DatabasePart::change(database, |d| {
-                Ok(d.with_max_replica_lag(std::time::Duration::from_millis(milliseconds)))
-            })
-        },
-        show: |database| {
-            Some(toml::Value::Integer(
-                i64::try_from(database.max_replica_lag().as_millis()).unwrap_or(i64::MAX),
-            ))
-        },
-        default: || KbConfig::DEFAULT_MAX_REPLICA_LAG.as_millis().to_string(),
-    };
-}
-
-/// A refusal of the contract, in its words: its configuration errors say "invalid
-/// configuration" themselves, so only their reason is kept.
-fn refusal(err: aiblox_kb::Error) -> String {
-    match err {
-        aiblox_kb::Error::Config { message, .. } => message,
-        other => other.to_string(),
-    }
-}
-
 impl Setting {
     /// Its command-line flag, made from the variable: `AIBLOX_POOL_MAX_SIZE` is
     /// `--pool-max-size`, `AIBLOX_KB_SCHEMA` is `--schema`.
@@ -177,7 +100,7 @@ impl Setting {
     pub fn default_text(&self) -> String {
         match self.slot {
             Slot::Database(part) => (part.default)(),
-            Slot::Field(_) => match self.show(&Settings::with_defaults(placeholder_database())) {
+            Slot::Field(_) => match self.show(&Settings::defaults()) {
                 Some(toml::Value::String(text)) => text,
                 Some(value) => value.to_string(),
                 None => "none".to_owned(),
@@ -233,6 +156,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "Address to listen on",
         range: None,
         secret: false,
+        default: Some("127.0.0.1:8080"),
         example: "127.0.0.1:9000",
         slot: Slot::Field(|s| &mut s.listen),
         scope: Scope::Service,
@@ -244,6 +168,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "Run the contract's migrations at start (serve --no-migrate: false)",
         range: None,
         secret: false,
+        default: Some("true"),
         example: "false",
         slot: Slot::Field(|s| &mut s.migrate_on_start),
         scope: Scope::Service,
@@ -255,6 +180,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "PostgreSQL URL (the variable falls back to DATABASE_URL); prefer the variable: a password in flags is visible to ps",
         range: None,
         secret: true,
+        default: None,
         example: "postgresql://example:secret@db.example:5433/knowledge",
         slot: Slot::Database(DatabasePart::URL),
         scope: Scope::Database,
@@ -266,6 +192,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "Schema of the knowledge base",
         range: None,
         secret: false,
+        default: None,
         example: "kb_example",
         slot: Slot::Database(DatabasePart::SCHEMA),
         scope: Scope::Database,
@@ -277,6 +204,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "PostgreSQL URL migrations connect to, when not the database URL: a direct connection to the primary where the database URL goes through a pooler in transaction mode (the migration lock is a session lock)",
         range: None,
         secret: true,
+        default: None,
         example: "postgresql://example:secret@primary.example:5432/knowledge",
         slot: Slot::Database(DatabasePart::MIGRATION_URL),
         scope: Scope::Database,
@@ -288,6 +216,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "Read replicas' URLs, separated by spaces: point reads, item and chunk reads and searches go to one within database.max_replica_lag_ms, else to the database URL",
         range: None,
         secret: true,
+        default: None,
         example: "postgresql://example:secret@replica1.example/knowledge postgresql://example:secret@replica2.example/knowledge",
         slot: Slot::Database(DatabasePart::READ_URLS),
         scope: Scope::Service,
@@ -299,6 +228,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "Replay lag past which a read replica serves no reads until it catches up (measured on the replica every 250 ms)",
         range: None,
         secret: false,
+        default: None,
         example: "250",
         slot: Slot::Database(DatabasePart::MAX_REPLICA_LAG),
         scope: Scope::Service,
@@ -310,6 +240,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "Most database connections",
         range: Some((1, 1_000)),
         secret: false,
+        default: Some("16"),
         example: "7",
         slot: Slot::Field(|s| &mut s.pool.max_size),
         scope: Scope::Service,
@@ -321,6 +252,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "How long a request waits for a connection before 503",
         range: Some((1, u32::MAX as u64)),
         secret: false,
+        default: Some("2000"),
         example: "1500",
         slot: Slot::Field(|s| &mut s.pool.wait_timeout_ms),
         scope: Scope::Service,
@@ -332,6 +264,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "How long opening a connection may take",
         range: Some((1, u32::MAX as u64)),
         secret: false,
+        default: Some("3000"),
         example: "2500",
         slot: Slot::Field(|s| &mut s.pool.connect_timeout_ms),
         scope: Scope::Service,
@@ -343,6 +276,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "Time budget of one query",
         range: Some((1, u32::MAX as u64)),
         secret: false,
+        default: Some("5000"),
         example: "4000",
         slot: Slot::Field(|s| &mut s.limits.request_timeout_ms),
         scope: Scope::Service,
@@ -354,6 +288,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "Largest request body",
         range: Some((256, 64 * 1024 * 1024)),
         secret: false,
+        default: Some("65536"),
         example: "32768",
         slot: Slot::Field(|s| &mut s.limits.max_body_bytes),
         scope: Scope::Service,
@@ -365,6 +300,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "Longest query text, in characters",
         range: Some((1, 100_000)),
         secret: false,
+        default: Some("2000"),
         example: "1000",
         slot: Slot::Field(|s| &mut s.limits.max_query_chars),
         scope: Scope::Service,
@@ -376,6 +312,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "Candidate items fetched per query",
         range: Some((1, 1_000)),
         secret: false,
+        default: Some("15"),
         example: "25",
         slot: Slot::Field(|s| &mut s.retrieval.candidates),
         scope: Scope::Service,
@@ -387,6 +324,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "Largest chunk of text",
         range: Some((64, 1_000_000)),
         secret: false,
+        default: Some("1200"),
         example: "900",
         slot: Slot::Field(|s| &mut s.retrieval.chunk_max_bytes),
         scope: Scope::Chunking,
@@ -398,6 +336,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "Bytes of a chunk repeated at the start of the next (under half the largest chunk)",
         range: Some((0, 500_000)),
         secret: false,
+        default: Some("0"),
         example: "100",
         slot: Slot::Field(|s| &mut s.retrieval.chunk_overlap_bytes),
         scope: Scope::Chunking,
@@ -409,6 +348,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "Default cap of passages per item in one answer",
         range: Some((1, crate::protocol::MAX_TOP_K as u64)),
         secret: false,
+        default: Some("3"),
         example: "5",
         slot: Slot::Field(|s| &mut s.retrieval.max_chunks_per_item),
         scope: Scope::Service,
@@ -420,6 +360,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "Directory of the embedding model (hybrid retrieval; `cargo xtask fetch-model` prints one); none: lexical only",
         range: None,
         secret: false,
+        default: None,
         example: "/nonexistent/model",
         slot: Slot::Field(|s| &mut s.embedding.model),
         scope: Scope::Service,
@@ -431,6 +372,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "How the dense leg holds vectors in memory",
         range: None,
         secret: false,
+        default: Some("int8"),
         example: "f32",
         slot: Slot::Field(|s| &mut s.embedding.precision),
         scope: Scope::Service,
@@ -442,6 +384,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "Log line format",
         range: None,
         secret: false,
+        default: Some("human"),
         example: "json",
         slot: Slot::Field(|s| &mut s.log.format),
         scope: Scope::Logging,
@@ -453,6 +396,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "A tracing filter such as `info` or `aiblox_orchestrator=debug,info` (RUST_LOG overrides it)",
         range: None,
         secret: false,
+        default: Some("info"),
         example: "debug",
         slot: Slot::Field(|s| &mut s.log.level),
         scope: Scope::Logging,
@@ -464,6 +408,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "The API keys file (`keys new` prints entries for it; re-read on SIGHUP); none: anonymous",
         range: None,
         secret: false,
+        default: None,
         example: "/nonexistent/keys.toml",
         slot: Slot::Field(|s| &mut s.access.keys_file),
         scope: Scope::Service,
@@ -475,6 +420,7 @@ pub static SETTINGS: [Setting; 23] = [
         help: "Serve without keys on an address other than loopback (off: such a start is refused)",
         range: None,
         secret: false,
+        default: Some("false"),
         example: "true",
         slot: Slot::Field(|s| &mut s.access.allow_anonymous),
         scope: Scope::Service,

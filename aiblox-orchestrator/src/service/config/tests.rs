@@ -70,6 +70,33 @@ fn the_example_file_parses_shows_the_defaults_and_lists_every_setting() {
     assert_eq!(keys(&uncommented), keys(&every.to_redacted_toml()));
 }
 
+/// Each setting starts at its row's default and nowhere else: a row without one shows unset
+/// (only an optional path may), so a default left out of the table would show the unset
+/// shape's zero here; and every section's `Default` is its rows'.
+#[test]
+fn every_setting_starts_at_its_rows_default() {
+    let defaults = Settings::defaults();
+    for setting in SETTINGS
+        .iter()
+        .filter(|setting| matches!(setting.slot, Slot::Field(_)))
+    {
+        assert_eq!(
+            plain(setting.show(&defaults)),
+            setting.default.unwrap_or("(unset)"),
+            "{}",
+            setting.key
+        );
+    }
+    assert_eq!(Limits::default(), defaults.limits);
+    assert_eq!(RetrievalSettings::default(), defaults.retrieval);
+    assert_eq!(PoolSettings::default(), defaults.pool);
+    assert_eq!(
+        (Limits::default().max_query_chars, Precision::Int8),
+        (2_000, EmbeddingSettings::default().precision),
+        "read from the table"
+    );
+}
+
 /// A value as the TOML file writes it: whole numbers and booleans bare, the rest quoted.
 fn toml_literal(text: &str) -> toml::Value {
     match text {
