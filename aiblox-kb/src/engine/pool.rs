@@ -27,7 +27,9 @@ const BATCHES_PER_SHARED_CONNECTION: usize = 4;
 /// `ChunkCacheRepo::get`) are *pipelined*: they share a few of the
 /// pool's connections (see [`KbPoolBuilder::shared_read_connections`]), many in flight on each,
 /// instead of taking a connection each. Each is still one statement in its own implicit
-/// transaction; what changes is fewer connections and far fewer round trips under load.
+/// transaction; what changes is fewer connections and far fewer round trips under load. A
+/// point read that finds no other read running takes an idle connection of its own instead
+/// (nobody to share with).
 /// Multi-row reads (`get_many`), searches, writes and everything run on a [`KbConnection`] or
 /// [`KbTransaction`] take a connection of their own.
 ///
@@ -221,10 +223,14 @@ impl KbPool {
             .map_err(|err| Error::from_pool(err).at_target(&self.target))
     }
 
-    /// A connection for one single-statement read: a shared one when the pool has them,
-    /// else one of its own.
+    /// A connection for one single-statement read: a shared one when the pool has them and
+    /// other reads run, else one of its own.
     pub(crate) async fn read_client(&self) -> Result<ReadClient, Error> {
-        self.shared_reads.read_client(|| self.take()).await
+        let idle = || {
+            let status = self.pool.status();
+            status.available > 0 || status.size < status.max_size
+        };
+        self.shared_reads.read_client(|| self.take(), idle).await
     }
 }
 

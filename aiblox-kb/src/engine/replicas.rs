@@ -252,7 +252,11 @@ impl Replica {
     /// passes it over until its next good probe.
     pub(crate) async fn read_client(&self) -> Option<ReadClient> {
         let take = || async { self.pool.get().await.map_err(Error::from_pool) };
-        match self.shared_reads.read_client(take).await {
+        let idle = || {
+            let status = self.pool.status();
+            status.available > 0 || status.size < status.max_size
+        };
+        match self.shared_reads.read_client(take, idle).await {
             Ok(client) => Some(client),
             Err(err) => {
                 self.pass_over(&err);

@@ -196,7 +196,7 @@ impl<'a> Runner<'a> {
     async fn primary_client(&self, shared: bool) -> Result<KbClient<'a>, Error> {
         Ok(match self.on {
             On::Pool(pool) if shared => KbClient::Pooled(pool.read_client().await?),
-            On::Pool(pool) => KbClient::Pooled(ReadClient::Own(pool.checkout().await?)),
+            On::Pool(pool) => KbClient::Pooled(ReadClient::own(pool.checkout().await?)),
             On::Connection(client) => KbClient::Connection(client),
             On::Transaction(transaction) => KbClient::Transaction(transaction),
         })

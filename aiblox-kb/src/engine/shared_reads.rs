@@ -1,5 +1,8 @@
 //! The connections of a pool (or of a read replica) that point reads share, pipelining their
-//! statements, and the connection one read runs on.
+//! statements, and the connection one read runs on. A read that finds no other read running
+//! and an idle connection in the pool takes that one instead: there is nobody to share with,
+//! and the pool hands its warm connections out in turn (measured faster for a lone caller on
+//! two-core machines, where one connection's server process sits on the other core).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -13,6 +16,8 @@ use crate::Error;
 pub(crate) struct SharedReads {
     connections: Box<[Mutex<Option<Arc<deadpool_postgres::Client>>>]>,
     next: AtomicUsize,
+    /// Reads running now on connections this handed out.
+    running: Arc<AtomicUsize>,
 }
 
 impl SharedReads {
@@ -20,17 +25,30 @@ impl SharedReads {
         SharedReads {
             connections: (0..count).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
+            running: Arc::new(AtomicUsize::new(0)),
         }
     }
 
-    /// The next shared connection in turn, else (none shared) one of its own; connections are
-    /// taken from the pool with `take`.
-    pub(crate) async fn read_client<F>(&self, take: impl Fn() -> F) -> Result<ReadClient, Error>
+    /// A connection for one read: its own from the pool when no other read runs and `idle`
+    /// says the pool has a connection free, else the next shared connection in turn (none
+    /// shared: always its own). Connections are taken from the pool with `take`.
+    pub(crate) async fn read_client<F>(
+        &self,
+        take: impl Fn() -> F,
+        idle: impl Fn() -> bool,
+    ) -> Result<ReadClient, Error>
     where
         F: Future<Output = Result<deadpool_postgres::Client, Error>>,
     {
         if self.connections.is_empty() {
-            return Ok(ReadClient::Own(take().await?));
+            return Ok(ReadClient::own(take().await?));
+        }
+        let running = Running::start(&self.running);
+        if running.alone && idle() {
+            return Ok(ReadClient {
+                connection: Connection::Own(take().await?),
+                _running: Some(running),
+            });
         }
         let slot =
             &self.connections[self.next.fetch_add(1, Ordering::Relaxed) % self.connections.len()];
@@ -40,13 +58,13 @@ impl SharedReads {
             .as_ref()
             .filter(|client| !client.is_closed())
         {
-            return Ok(ReadClient::Shared(Arc::clone(client)));
+            return Ok(ReadClient::shared(Arc::clone(client), running));
         }
         // Two reads may open the same slot at once: the later one's connection stays, the
         // other goes back to the pool when its read is done.
         let client = Arc::new(take().await?);
         *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(&client));
-        Ok(ReadClient::Shared(client))
+        Ok(ReadClient::shared(client, running))
     }
 
     /// Gives every shared connection back to the pool (once its reads in flight are done).
@@ -57,21 +75,74 @@ impl SharedReads {
     }
 }
 
-/// The connection a read runs on.
+/// One read running, counted while it lives.
+#[derive(Debug)]
+struct Running {
+    count: Arc<AtomicUsize>,
+    /// No other read was running when it started.
+    alone: bool,
+}
+
+impl Running {
+    fn start(count: &Arc<AtomicUsize>) -> Running {
+        let before = count.fetch_add(1, Ordering::Relaxed);
+        Running {
+            count: Arc::clone(count),
+            alone: before == 0,
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The connection a read runs on (and, from a pool with shared connections, the read counted
+/// as running while it holds it).
+pub(crate) struct ReadClient {
+    connection: Connection,
+    _running: Option<Running>,
+}
+
 // Lives on the stack for one call; boxing the larger variant would allocate per read.
 #[allow(clippy::large_enum_variant)]
-pub(crate) enum ReadClient {
+enum Connection {
     Shared(Arc<deadpool_postgres::Client>),
     Own(deadpool_postgres::Client),
+}
+
+impl ReadClient {
+    /// A connection of its own, for this read alone.
+    pub(crate) fn own(client: deadpool_postgres::Client) -> ReadClient {
+        ReadClient {
+            connection: Connection::Own(client),
+            _running: None,
+        }
+    }
+
+    fn shared(client: Arc<deadpool_postgres::Client>, running: Running) -> ReadClient {
+        ReadClient {
+            connection: Connection::Shared(client),
+            _running: Some(running),
+        }
+    }
+
+    /// Whether the read shares its connection with others (for tests).
+    #[cfg(test)]
+    pub(crate) fn is_shared(&self) -> bool {
+        matches!(self.connection, Connection::Shared(_))
+    }
 }
 
 impl std::ops::Deref for ReadClient {
     type Target = deadpool_postgres::Client;
 
     fn deref(&self) -> &Self::Target {
-        match self {
-            ReadClient::Shared(client) => client,
-            ReadClient::Own(client) => client,
+        match &self.connection {
+            Connection::Shared(client) => client,
+            Connection::Own(client) => client,
         }
     }
 }

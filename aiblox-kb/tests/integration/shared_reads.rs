@@ -131,11 +131,13 @@ async fn a_broken_shared_connection_is_replaced() {
     assert!(terminated >= 1, "the shared connections were open");
 
     // A read may meet a dying connection once (and says the database is unavailable); the
-    // next reads run on fresh ones.
+    // next reads run on fresh ones. The two reads of each attempt run together, so the one
+    // that starts second shares a connection (a read alone takes one of its own).
     let mut answered = 0;
     for attempt in 0..20 {
         let id = ids[attempt % ids.len()];
-        match repo.get(id).await {
+        let (item, chunk) = tokio::join!(repo.get(id), chunks.get(id, "k", &[0; 32]));
+        match item {
             Ok(item) => {
                 assert_eq!(item.unwrap().id, id);
                 answered += 1;
@@ -143,7 +145,7 @@ async fn a_broken_shared_connection_is_replaced() {
             Err(Error::Unavailable { .. }) => assert_eq!(answered, 0, "failed after recovering"),
             Err(other) => panic!("unexpected error after a broken connection: {other}"),
         }
-        match chunks.get(id, "k", &[0; 32]).await {
+        match chunk {
             Ok(none) => assert_eq!(none, None),
             Err(Error::Unavailable { .. }) => {}
             Err(other) => panic!("unexpected error after a broken connection: {other}"),
@@ -154,9 +156,40 @@ async fn a_broken_shared_connection_is_replaced() {
         "only {answered} of 20 reads after the break"
     );
     for id in &ids {
-        assert!(repo.get(*id).await.unwrap().is_some());
-        assert_eq!(chunks.get(*id, "k", &[0; 32]).await.unwrap(), None);
+        let (item, chunk) = tokio::join!(repo.get(*id), chunks.get(*id, "k", &[0; 32]));
+        assert!(item.unwrap().is_some());
+        assert_eq!(chunk.unwrap(), None);
     }
+}
+
+/// A read that finds no other running takes a connection of its own from the pool (nobody to
+/// share with; the pool hands its warm connections out in turn), and gives it back: the shared
+/// connections are opened only once reads run together, and then hold their connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_read_takes_a_connection_of_its_own_and_reads_together_share() {
+    let kb = TestKb::new().await;
+    let ids = stored_items(&kb, 10).await;
+    let pool = pool_with_shared_reads(&kb, 2, "lone-reads");
+    let repo = ItemRepo::new(&pool);
+    for id in &ids {
+        assert_eq!(repo.get(*id).await.unwrap().unwrap().id, *id);
+    }
+    let status = pool.status();
+    assert_eq!(
+        (status.size, status.available),
+        (1, 1),
+        "lone reads took one connection in turn and gave it back, none held for sharing"
+    );
+    let chunks = ChunkCacheRepo::new(&pool);
+    let reads = (0..16).map(|n| chunks.get(ids[n % ids.len()], "k", &[0; 32]));
+    for answer in futures::future::join_all(reads).await {
+        assert_eq!(answer.unwrap(), None);
+    }
+    let status = pool.status();
+    assert!(
+        status.size - status.available >= 1,
+        "reads run together share connections, which stay held: {status:?}"
+    );
 }
 
 #[tokio::test]
