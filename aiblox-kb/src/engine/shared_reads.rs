@@ -128,12 +128,6 @@ impl ReadClient {
             _running: Some(running),
         }
     }
-
-    /// Whether the read shares its connection with others (for tests).
-    #[cfg(test)]
-    pub(crate) fn is_shared(&self) -> bool {
-        matches!(self.connection, Connection::Shared(_))
-    }
 }
 
 impl std::ops::Deref for ReadClient {
