@@ -3,6 +3,7 @@
 
 --: Item(title?)
 --: ItemHit(title?)
+--: ItemMatches(ids?)
 
 --! upsert_items (titles[?]) : (id?)
 -- Inserts or updates a batch in one round trip; a row whose title, content hash and metadata
@@ -231,3 +232,30 @@ CROSS JOIN LATERAL (
     WHERE item.id = k.id
     OFFSET 0
 ) AS i;
+
+--! item_filter_matches : ItemMatches
+-- The ids of the items a filter matches, and the version of the items they are of; NULL ids
+-- when the version is still `known_version` (the caller kept them). `filter` is a jsonpath
+-- predicate over `item_filter_document`.
+SELECT v.version,
+    CASE WHEN v.version = :known_version::bigint THEN NULL ELSE (
+        SELECT coalesce(array_agg(i.id), '{}')
+        FROM item AS i
+        WHERE item_filter_document(i.source, i.external_id, i.created_at, i.updated_at,
+                                   i.metadata) @@ :filter::text::jsonpath
+    ) END AS ids
+FROM (SELECT sum(version)::bigint AS version FROM item_facts_stats) AS v;
+
+--! item_filter_matches_narrowed : ItemMatches
+-- `item_filter_matches` for a filter whose every match passes `narrowing`, a jsonpath over the
+-- metadata alone (the equalities the filter holds at its top) that the metadata's index
+-- answers first.
+SELECT v.version,
+    CASE WHEN v.version = :known_version::bigint THEN NULL ELSE (
+        SELECT coalesce(array_agg(i.id), '{}')
+        FROM item AS i
+        WHERE i.metadata @@ :narrowing::text::jsonpath
+          AND item_filter_document(i.source, i.external_id, i.created_at, i.updated_at,
+                                   i.metadata) @@ :filter::text::jsonpath
+    ) END AS ids
+FROM (SELECT sum(version)::bigint AS version FROM item_facts_stats) AS v;

@@ -123,7 +123,7 @@ async fn ingesting_twice_changes_nothing_and_changes_are_picked_up() {
         .get(0);
     assert_eq!(fresh, 0);
     let found = ItemRepo::new(kb.pool())
-        .search_bm25("revised", None, 5, &aiblox_kb::Bm25::default())
+        .search_bm25("revised", None, None, 5, &aiblox_kb::Bm25::default())
         .await
         .unwrap();
     assert_eq!(found.items[0].external_id, "notes.md");

@@ -5,7 +5,8 @@
 //! none of them copies SQL. Its public surface is deliberately small:
 //!
 //! - models: [`KbItem`], [`KbChunkCache`], and the inputs and outcomes of the repositories
-//!   ([`NewItem`], [`UpsertOutcome`], [`SearchHit`], [`NewChunkSet`], ...);
+//!   ([`NewItem`], [`UpsertOutcome`], [`SearchHit`], [`NewChunkSet`], ...), and filters
+//!   ([`ItemFilter`]);
 //! - repositories: [`ItemRepo`], [`ChunkCacheRepo`], [`EmbeddingRepo`] (chunk vectors per
 //!   embedding model), usable on a pool, a connection or a
 //!   transaction ([`Executor`]);
@@ -23,6 +24,8 @@
 //! - `migrate`: the embedded migrations and their runner.
 //! - `tls`: TLS to PostgreSQL (rustls), from the URL's `sslmode` and `sslrootcert`.
 //! - `error`: [`Error`], database failures mapped from SQLSTATE.
+//! - `filter`: [`ItemFilter`], what a search or lookup keeps by the items' own fields and
+//!   metadata, and [`ItemSet`], the items one matched.
 //! - `engine`: the machinery under the repositories: the deadpool-postgres pool ([`KbPool`]),
 //!   shared read connections, read replicas, the get coalescer, the lexical postings kept in
 //!   memory, and the [`Executor`] abstraction with the one path every statement takes.
@@ -48,6 +51,7 @@
 mod config;
 mod engine;
 mod error;
+mod filter;
 mod migrate;
 mod models;
 mod repos;
@@ -59,6 +63,10 @@ pub use engine::{
     KbTransaction,
 };
 pub use error::{Error, ErrorSource};
+pub use filter::{
+    FieldTest, FilterBound, FilterValue, ItemField, ItemFilter, ItemSet, MAX_FILTER_CONDITIONS,
+    MAX_FILTER_DEPTH, MAX_FILTER_TEXT_BYTES, MAX_FILTER_VALUES, MAX_METADATA_PATH_KEYS,
+};
 pub use migrate::{
     AppliedMigration, ChecksumMismatch, Compatibility, MigrationReport, MigrationStatus, Migrator,
     migrate,

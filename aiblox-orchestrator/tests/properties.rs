@@ -306,6 +306,7 @@ fn query_request() -> impl Strategy<Value = QueryRequest> {
             min_score,
             explain,
             mode,
+            filter: None,
         },
     )
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 
+use super::filter_matches::FilterMatches;
 use super::item_gets::ItemGets;
 use super::postings::LexicalCache;
 use super::replicas::{KbPosition, KbReplicaStatus, Replica, Replicas};
@@ -56,6 +57,7 @@ pub struct KbPool {
     shared_reads: Arc<SharedReads>,
     item_gets: Arc<ItemGets>,
     lexical: Arc<LexicalCache>,
+    filter_matches: Arc<FilterMatches>,
     /// Read replicas, when the configuration names some.
     replicas: Option<Arc<Replicas>>,
 }
@@ -210,6 +212,11 @@ impl KbPool {
         &self.lexical
     }
 
+    /// This pool's copy of filters' matches, for `ItemRepo::matching`.
+    pub(crate) fn filter_matches(&self) -> &FilterMatches {
+        &self.filter_matches
+    }
+
     /// A connection of its own, for one operation.
     pub(crate) async fn checkout(&self) -> Result<deadpool_postgres::Client, Error> {
         self.take().await
@@ -323,6 +330,7 @@ impl KbPoolBuilder {
             shared_reads: Arc::new(SharedReads::new(shared_reads)),
             item_gets: Arc::new(ItemGets::new(shared_reads * BATCHES_PER_SHARED_CONNECTION)),
             lexical: Arc::new(LexicalCache::default()),
+            filter_matches: Arc::new(FilterMatches::default()),
             replicas,
         })
     }

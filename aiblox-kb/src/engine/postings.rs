@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::{Bm25, QueryTerm, RankedItem};
+use crate::{Bm25, ItemSet, QueryTerm, RankedItem};
 
 /// Most postings a pool keeps (32 bytes each); past it the copy starts over.
 const MAX_KEPT_POSTINGS: usize = 1_000_000;
@@ -65,8 +65,24 @@ pub(crate) struct Corpus {
     pub(crate) terms: Vec<String>,
 }
 
-/// The sources a search keeps, by their numbers in `item_source`; `None` keeps every item.
-pub(crate) type SourceFilter<'s> = Option<&'s [i32]>;
+/// The items a search keeps: of these sources (by their numbers in `item_source`), and within
+/// this set (a filter's matches); `None` keeps every item.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Keep<'k> {
+    pub(crate) sources: Option<&'k [i32]>,
+    pub(crate) within: Option<&'k ItemSet>,
+}
+
+impl Keep<'_> {
+    #[inline]
+    fn keeps(&self, posting: &Posting) -> bool {
+        self.sources
+            .is_none_or(|sources| sources.contains(&posting.source_id))
+            && self
+                .within
+                .is_none_or(|within| within.contains(posting.item_id))
+    }
+}
 
 /// A pool's copy of postings and heads, valid for one version of the index.
 #[derive(Debug, Default)]
@@ -273,8 +289,8 @@ fn bounding(postings: &[Posting]) -> Option<Stats> {
     Some(bounds)
 }
 
-/// The question's terms with their IDF, and the best `limit` items of `sources` (all when
-/// `None`) by BM25, best first, equal scores in id order.
+/// The question's terms with their IDF, and the best `limit` items that `keep` keeps by BM25,
+/// best first, equal scores in id order.
 ///
 /// Exact and pruned (MaxScore, document at a time): the terms are taken in order of their
 /// score bound, and once `limit` items are held, the terms whose bounds together stay under the
@@ -285,16 +301,16 @@ fn bounding(postings: &[Posting]) -> Option<Stats> {
 pub(crate) fn rank(
     corpus: &Corpus,
     postings: &PostingsByTerm,
-    sources: SourceFilter<'_>,
+    keep: Keep<'_>,
     limit: usize,
     parameters: &Bm25,
 ) -> (Vec<QueryTerm>, Vec<(i64, f64)>) {
     let (terms, lists, scoring) = term_lists(corpus, postings, parameters);
     let in_order = lists.iter().all(|list| list.bounding.is_some());
     let ranked = if in_order && parameters.k1 > 0.0 {
-        top_by_max_score(&lists, &scoring, sources, limit).0
+        top_by_max_score(&lists, &scoring, keep, limit).0
     } else {
-        score_every_posting(&lists, &scoring, sources, limit)
+        score_every_posting(&lists, &scoring, keep, limit)
     };
     (terms, ranked)
 }
@@ -304,12 +320,12 @@ pub(crate) fn rank(
 pub(crate) fn rank_exhaustive(
     corpus: &Corpus,
     postings: &PostingsByTerm,
-    sources: SourceFilter<'_>,
+    keep: Keep<'_>,
     limit: usize,
     parameters: &Bm25,
 ) -> (Vec<QueryTerm>, Vec<(i64, f64)>) {
     let (terms, lists, scoring) = term_lists(corpus, postings, parameters);
-    (terms, score_every_posting(&lists, &scoring, sources, limit))
+    (terms, score_every_posting(&lists, &scoring, keep, limit))
 }
 
 /// The question's terms that have postings, in its order: their weights, and their lists.
@@ -345,12 +361,6 @@ fn term_lists<'p>(
     (terms, lists, scoring)
 }
 
-/// Whether an item of source `source_id` is kept by the filter.
-#[inline]
-fn kept(sources: SourceFilter<'_>, source_id: i32) -> bool {
-    sources.is_none_or(|sources| sources.contains(&source_id))
-}
-
 /// Best first, equal scores in id order.
 fn by_rank(a: &(i64, f64), b: &(i64, f64)) -> std::cmp::Ordering {
     b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
@@ -360,7 +370,7 @@ fn by_rank(a: &(i64, f64), b: &(i64, f64)) -> std::cmp::Ordering {
 fn score_every_posting(
     lists: &[TermList<'_>],
     scoring: &Scoring<'_>,
-    sources: SourceFilter<'_>,
+    keep: Keep<'_>,
     limit: usize,
 ) -> Vec<(i64, f64)> {
     // Sized for every posting at once (no growing while scoring), keyed by a cheap hash.
@@ -369,7 +379,7 @@ fn score_every_posting(
         HashMap::with_capacity_and_hasher(postings_read, BuildHasherDefault::default());
     for list in lists {
         for posting in list.postings {
-            if !kept(sources, posting.source_id) {
+            if !keep.keeps(posting) {
                 continue;
             }
             *scores.entry(posting.item_id).or_default() += scoring.score(list.idf, posting);
@@ -448,7 +458,7 @@ fn skip_to(postings: &[Posting], at: usize, id: i64) -> usize {
 fn top_by_max_score(
     lists: &[TermList<'_>],
     scoring: &Scoring<'_>,
-    sources: SourceFilter<'_>,
+    keep: Keep<'_>,
     limit: usize,
 ) -> (Vec<(i64, f64)>, usize) {
     if limit == 0 {
@@ -487,7 +497,7 @@ fn top_by_max_score(
             };
             *at += 1;
             // Each posting names its item's source, as scoring every posting filters them.
-            if kept(sources, posting.source_id) {
+            if keep.keeps(posting) {
                 any_kept = true;
                 score += scoring.score(list.idf, posting);
             }
@@ -557,7 +567,7 @@ mod tests {
         .into_iter()
         .collect();
         let parameters = Bm25::default();
-        let (terms, ranked) = rank(&corpus, &postings, None, 3, &parameters);
+        let (terms, ranked) = rank(&corpus, &postings, Keep::default(), 3, &parameters);
         let names: Vec<&str> = terms.iter().map(|t| t.term.as_str()).collect();
         assert_eq!(
             names,
@@ -575,7 +585,16 @@ mod tests {
         let common_idf = (1.0 + (10.0 - 8.0 + 0.5) / 8.5f64).ln();
         assert!((ranked[1].1 - common_idf).abs() < 1e-12);
         let only_b = [2];
-        let (_, ranked) = rank(&corpus, &postings, Some(&only_b), 10, &parameters);
+        let (_, ranked) = rank(
+            &corpus,
+            &postings,
+            Keep {
+                sources: Some(&only_b),
+                within: None,
+            },
+            10,
+            &parameters,
+        );
         assert_eq!(
             ranked.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
             [1, 3, 5, 7]
@@ -668,7 +687,7 @@ mod tests {
             k1 in 0.01_f64..3.0,
             b in 0.0_f64..=1.0,
             title_weight in 0.0_f64..4.0,
-            filter in 0_usize..4,
+            filter in 0_usize..6,
             repeat_first in proptest::prelude::any::<bool>(),
         ) {
             let (mut corpus, postings) = random_postings(items, terms, density, seed);
@@ -678,10 +697,23 @@ mod tests {
             }
             corpus.terms.push("absent".to_owned());
             let parameters = Bm25 { k1, b, title_weight };
-            let filters: [SourceFilter<'_>; 4] = [None, Some(&[1]), Some(&[2, 3]), Some(&[99])];
-            let sources = filters[filter];
-            let pruned = rank(&corpus, &postings, sources, limit, &parameters);
-            let every = rank_exhaustive(&corpus, &postings, sources, limit, &parameters);
+            let every_third = ItemSet::new((0..items).filter(|id| id % 3 == 0).collect());
+            let one = ItemSet::new(vec![items / 2]);
+            let keep = |sources: Option<&'static [i32]>, within| Keep { sources, within };
+            let filters: [Keep<'_>; 6] = [
+                keep(None, None),
+                keep(Some(&[1]), None),
+                keep(Some(&[2, 3]), None),
+                keep(Some(&[99]), None),
+                keep(None, Some(&every_third)),
+                keep(Some(&[1]), Some(&one)),
+            ];
+            let kept = filters[filter];
+            let pruned = rank(&corpus, &postings, kept, limit, &parameters);
+            let every = rank_exhaustive(&corpus, &postings, kept, limit, &parameters);
+            if let Some(within) = kept.within {
+                proptest::prop_assert!(pruned.1.iter().all(|(id, _)| within.contains(*id)));
+            }
             proptest::prop_assert_eq!(pruned, every);
         }
     }
@@ -691,8 +723,8 @@ mod tests {
     fn the_equality_sees_a_dropped_item() {
         let (corpus, postings) = random_postings(200, 3, 0.3, 7);
         let parameters = Bm25::default();
-        let (_, every) = rank_exhaustive(&corpus, &postings, None, 10, &parameters);
-        let (_, pruned) = rank(&corpus, &postings, None, 10, &parameters);
+        let (_, every) = rank_exhaustive(&corpus, &postings, Keep::default(), 10, &parameters);
+        let (_, pruned) = rank(&corpus, &postings, Keep::default(), 10, &parameters);
         assert_eq!(pruned, every);
         let mut fewer = postings.clone();
         let first = every[0].0;
@@ -703,7 +735,7 @@ mod tests {
                 .cloned()
                 .collect();
         }
-        let (_, without) = rank(&corpus, &fewer, None, 10, &parameters);
+        let (_, without) = rank(&corpus, &fewer, Keep::default(), 10, &parameters);
         assert_ne!(without, every);
     }
 
@@ -732,7 +764,7 @@ mod tests {
         };
         let parameters = Bm25::default();
         let (_, lists, scoring) = term_lists(&corpus, &postings, &parameters);
-        let (ranked, scored) = top_by_max_score(&lists, &scoring, None, 3);
+        let (ranked, scored) = top_by_max_score(&lists, &scoring, Keep::default(), 3);
         assert_eq!(
             ranked.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
             [1, 2, 3]
@@ -743,7 +775,7 @@ mod tests {
         );
         assert_eq!(
             ranked,
-            rank_exhaustive(&corpus, &postings, None, 3, &parameters).1
+            rank_exhaustive(&corpus, &postings, Keep::default(), 3, &parameters).1
         );
     }
 }

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use sha2::{Digest as _, Sha256};
-use tokio_postgres::error::SqlState;
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{Client, NoTls, Socket};
 
@@ -104,35 +103,35 @@ impl History {
         })
     }
 
-    /// Takes the schema's migration lock, waiting at most `timeout`.
+    /// Takes the schema's migration lock, waiting at most `timeout`. It is tried, not waited
+    /// for in a statement: a runner waiting inside a statement holds a snapshot, and a holder
+    /// building an index `CONCURRENTLY` waits for every older snapshot to end (the two would
+    /// deadlock); between tries a waiter holds nothing.
     pub(crate) async fn lock(&self, timeout: Duration) -> Result<(), Error> {
-        self.client
-            .batch_execute(&format!(
-                "SET lock_timeout = '{}ms'",
-                timeout.as_millis().max(1)
-            ))
-            .await
-            .map_err(Error::from_driver)?;
-        let locked = self
-            .client
-            .execute("SELECT pg_advisory_lock($1)", &[&self.lock_key])
-            .await;
-        self.client
-            .batch_execute("SET lock_timeout = 0")
-            .await
-            .map_err(Error::from_driver)?;
-        match locked {
-            Ok(_) => Ok(()),
-            Err(err) if err.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) => {
-                Err(Error::conflict(format!(
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let locked: bool = self
+                .client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&self.lock_key])
+                .await
+                .map_err(Error::from_driver)?
+                .get(0);
+            if locked {
+                return Ok(());
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return Err(Error::conflict(format!(
                     "another runner has held the migration lock of schema {} for over {:.1} s: {}; wait for it, \
                      or stop it if it is stuck",
                     self.schema,
                     timeout.as_secs_f64(),
                     self.lock_holder().await
-                )))
+                )));
             }
-            Err(err) => Err(Error::from_driver(err)),
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(Duration::from_millis(200));
         }
     }
 

@@ -2,6 +2,7 @@
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aiblox_kb_gen::client::GenericClient;
 use aiblox_kb_gen::queries::item as queries;
@@ -15,8 +16,8 @@ use crate::engine::{
 use crate::repos::lexical;
 use crate::repos::{content_hash_from_db, timestamp_from_db};
 use crate::{
-    Bm25, Error, KbItem, KbPosition, NewItem, RankedItem, RankedItems, SearchHit, UpsertOutcome,
-    UpsertStatus,
+    Bm25, Error, ItemFilter, ItemSet, KbItem, KbPosition, NewItem, RankedItem, RankedItems,
+    SearchHit, UpsertOutcome, UpsertStatus,
 };
 
 /// Longest `source`, in bytes (the schema's limit).
@@ -234,6 +235,56 @@ impl<'a> ItemRepo<'a> {
         rows.into_iter().map(hit_from_row).collect()
     }
 
+    /// The items `filter` matches now: a search's `within` ([`ItemRepo::search_bm25`]), a
+    /// lookup's check. One short statement; on a [`KbPool`](crate::KbPool) the set is kept
+    /// while no item is written (the statement then only reads the items' version), so a filter
+    /// asked again costs the database next to nothing. Equalities on metadata at the filter's
+    /// top are answered by the metadata's index first.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for a filter [`ItemFilter::validate`] refuses.
+    pub async fn matching(&self, filter: &ItemFilter) -> Result<Arc<ItemSet>, Error> {
+        filter.validate()?;
+        let path = &filter.jsonpath();
+        let narrowing = &filter.narrowing();
+        let kept = self.runner.pool().map(KbPool::filter_matches);
+        let known = kept.and_then(|kept| kept.get(path));
+        let known_version = &known.as_ref().map_or(-1, |(version, _)| *version);
+        let found = self
+            .runner
+            .read(ReadPath::REPLICA_PIPELINED, |client| async move {
+                match narrowing {
+                    Some(narrowing) => {
+                        queries::item_filter_matches_narrowed()
+                            .bind(&client, known_version, narrowing, path)
+                            .one()
+                            .await
+                    }
+                    None => {
+                        queries::item_filter_matches()
+                            .bind(&client, known_version, path)
+                            .one()
+                            .await
+                    }
+                }
+                .map_err(Error::from_driver)
+            })
+            .await?;
+        match (found.ids, known) {
+            (None, Some((_, matches))) => Ok(matches),
+            (None, None) => Err(Error::internal(
+                "the filter's matches were not read though none were kept",
+            )),
+            (Some(ids), _) => {
+                let matches = Arc::new(ItemSet::new(ids));
+                if let Some(kept) = kept {
+                    kept.keep(path, found.version, &matches);
+                }
+                Ok(matches)
+            }
+        }
+    }
+
     /// Items holding any term of a natural-language `question`, ranked by BM25 over the
     /// contract's lexical index: IDF and average length from the whole corpus, title terms
     /// counted [`Bm25::title_weight`] times. Best first; equal scores in id order.
@@ -242,8 +293,9 @@ impl<'a> ItemRepo<'a> {
     /// dropped), the same as the index holds; only its first 4 KiB are read. A question
     /// without any indexed term finds nothing. The index is written with the items, in the
     /// same transaction: a committed item is found at once (on a transaction, its own writes
-    /// too). `sources` and `limit` as for [`ItemRepo::search`]; IDF stays corpus-wide when
-    /// `sources` narrows the results.
+    /// too). `sources` and `limit` as for [`ItemRepo::search`]; `within`, when given, keeps
+    /// only the items of that set (a filter's matches, [`ItemRepo::matching`]). IDF stays
+    /// corpus-wide when `sources` or `within` narrow the results.
     ///
     /// On a [`KbPool`](crate::KbPool) the postings read are kept in memory for as long as the
     /// index does not change (one short statement per search checks its version), so
@@ -257,6 +309,7 @@ impl<'a> ItemRepo<'a> {
         &self,
         question: &str,
         sources: Option<&[String]>,
+        within: Option<&ItemSet>,
         limit: u32,
         parameters: &Bm25,
     ) -> Result<RankedItems, Error> {
@@ -276,7 +329,7 @@ impl<'a> ItemRepo<'a> {
         // the primary, each where its own path says.
         self.runner
             .read_steps(|runner| async move {
-                lexical::search(runner, cache, question, sources, limit, parameters).await
+                lexical::search(runner, cache, question, sources, within, limit, parameters).await
             })
             .await
     }

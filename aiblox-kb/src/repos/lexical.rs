@@ -13,9 +13,11 @@ use std::sync::Arc;
 
 use aiblox_kb_gen::queries::item::{self as queries, LexicalPostings};
 
-use crate::engine::{Corpus, Head, LexicalCache, Posting, PostingsByTerm, ReadPath, Steps, rank};
+use crate::engine::{
+    Corpus, Head, Keep, LexicalCache, Posting, PostingsByTerm, ReadPath, Steps, rank,
+};
 use crate::repos::content_hash_from_db;
-use crate::{Bm25, Error, RankedItems};
+use crate::{Bm25, Error, ItemSet, RankedItems};
 
 /// Searches that meet a concurrent write between their statements start over this often, then
 /// rank with what they read.
@@ -29,6 +31,7 @@ pub(crate) async fn search(
     cache: Option<&LexicalCache>,
     question: &str,
     sources: Option<&[&str]>,
+    within: Option<&ItemSet>,
     limit: usize,
     parameters: &Bm25,
 ) -> Result<RankedItems, Error> {
@@ -41,8 +44,11 @@ pub(crate) async fn search(
         if !current && attempt < ATTEMPTS {
             continue;
         }
-        let kept_sources = sources.map(|_| source_ids.as_slice());
-        let (terms, ranked) = rank(&corpus, &postings, kept_sources, limit, parameters);
+        let keep = Keep {
+            sources: sources.map(|_| source_ids.as_slice()),
+            within,
+        };
+        let (terms, ranked) = rank(&corpus, &postings, keep, limit, parameters);
         let ids: Vec<i64> = ranked.iter().map(|(id, _)| *id).collect();
         let (heads, current) = heads(&steps, cache, corpus.version, &ids).await?;
         if !current && attempt < ATTEMPTS {

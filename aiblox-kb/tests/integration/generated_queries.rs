@@ -671,6 +671,59 @@ async fn embedding_queries_round_trip_including_the_empty_feed() {
     assert_eq!((progress.items, progress.indexed), (1, 1));
 }
 
+#[tokio::test]
+async fn filter_queries_answer_ids_once_per_version_and_none_while_it_stands() {
+    let (_kb, client) = scratch().await;
+    let client = &client;
+    let written = item::upsert_items()
+        .bind(
+            client,
+            &vec!["docs", "docs"],
+            &vec!["a", "b"],
+            &vec![None::<&str>, None],
+            &vec!["alpha", "beta"],
+            &vec![hash(1), hash(2)],
+            &vec![json!({"lang": "en"}), json!({"lang": ["de", "en"], "v": 2})],
+        )
+        .all()
+        .await
+        .unwrap();
+    let ids: Vec<i64> = written.iter().map(|row| row.id.unwrap()).collect();
+    let filter = r#"exists($."metadata"."lang" ? (@ == "en"))"#;
+    let first = item::item_filter_matches()
+        .bind(client, &-1, &filter)
+        .one()
+        .await
+        .unwrap();
+    let mut found = first.ids.clone().unwrap();
+    found.sort_unstable();
+    assert_eq!(found, ids, "an array holding the value passes");
+    let again = item::item_filter_matches()
+        .bind(client, &first.version, &filter)
+        .one()
+        .await
+        .unwrap();
+    assert_eq!((again.version, again.ids), (first.version, None));
+    let narrowed = item::item_filter_matches_narrowed()
+        .bind(client, &first.version, &r#"$."v" == 2"#, &filter)
+        .one()
+        .await
+        .unwrap();
+    assert_eq!(narrowed.ids, None, "the version still stands");
+    // A change of metadata alone moves the version on.
+    client
+        .execute("UPDATE item SET metadata = '{}' WHERE id = $1", &[&ids[0]])
+        .await
+        .unwrap();
+    let narrowed = item::item_filter_matches_narrowed()
+        .bind(client, &first.version, &r#"$."v" == 2"#, &filter)
+        .one()
+        .await
+        .unwrap();
+    assert!(narrowed.version > first.version);
+    assert_eq!(narrowed.ids, Some(vec![ids[1]]));
+}
+
 #[test]
 fn every_generated_query_is_exercised_here() {
     let this_file = include_str!("generated_queries.rs");

@@ -116,7 +116,7 @@ async fn assert_index_consistent(client: &Client) {
 
 async fn found(kb: &TestKb, question: &str) -> Vec<String> {
     ItemRepo::new(kb.pool())
-        .search_bm25(question, None, 10, &Bm25::default())
+        .search_bm25(question, None, None, 10, &Bm25::default())
         .await
         .unwrap()
         .items
@@ -246,7 +246,7 @@ async fn writes_are_searchable_once_committed_and_rollbacks_leave_nothing() {
     let doomed = inside.get_by_key("docs", "empty").await.unwrap().unwrap();
     inside.delete(doomed.id).await.unwrap();
     let seen_inside = inside
-        .search_bm25("streaming replication", None, 10, &Bm25::default())
+        .search_bm25("streaming replication", None, None, 10, &Bm25::default())
         .await
         .unwrap();
     assert_eq!(
@@ -399,6 +399,7 @@ async fn ranking_follows_bm25() {
         .search_bm25(
             "sequence",
             None,
+            None,
             10,
             &Bm25 {
                 title_weight: 0.0,
@@ -411,7 +412,7 @@ async fn ranking_follows_bm25() {
 
     // Scores, terms and IDF as BM25 defines them: IDF from the whole corpus.
     let ranked = items
-        .search_bm25("checkpoints and tables", None, 10, &Bm25::default())
+        .search_bm25("checkpoints and tables", None, None, 10, &Bm25::default())
         .await
         .unwrap();
     let terms: Vec<&str> = ranked.terms.iter().map(|t| t.term.as_str()).collect();
@@ -425,13 +426,19 @@ async fn ranking_follows_bm25() {
     // A source filter keeps the corpus-wide IDF and returns only that source.
     let wiki_only = vec!["wiki".to_owned()];
     let wiki = items
-        .search_bm25("standby table", Some(&wiki_only), 10, &Bm25::default())
+        .search_bm25(
+            "standby table",
+            Some(&wiki_only),
+            None,
+            10,
+            &Bm25::default(),
+        )
         .await
         .unwrap();
     let sources: Vec<&str> = wiki.items.iter().map(|i| i.source.as_str()).collect();
     assert_eq!(sources, ["wiki", "wiki"]);
     let everywhere = items
-        .search_bm25("standby table", None, 50, &Bm25::default())
+        .search_bm25("standby table", None, None, 50, &Bm25::default())
         .await
         .unwrap();
     assert!(everywhere.items.iter().any(|i| i.source == "docs"));
@@ -440,17 +447,17 @@ async fn ranking_follows_bm25() {
     // The pool's kept postings (second search), a fresh read and a transaction agree.
     let question = "freeze the checkpoint table of a hot standby sequence";
     let first = items
-        .search_bm25(question, None, 50, &Bm25::default())
+        .search_bm25(question, None, None, 50, &Bm25::default())
         .await
         .unwrap();
     let again = items
-        .search_bm25(question, None, 50, &Bm25::default())
+        .search_bm25(question, None, None, 50, &Bm25::default())
         .await
         .unwrap();
     let mut connection = kb.pool().get().await.unwrap();
     let transaction = connection.transaction().await.unwrap();
     let inside = ItemRepo::new(&transaction)
-        .search_bm25(question, None, 50, &Bm25::default())
+        .search_bm25(question, None, None, 50, &Bm25::default())
         .await
         .unwrap();
     transaction.rollback().await.unwrap();
@@ -463,7 +470,7 @@ async fn ranking_follows_bm25() {
     assert!(found(&kb, "   ").await.is_empty());
     assert_eq!(
         items
-            .search_bm25("database", None, 3, &Bm25::default())
+            .search_bm25("database", None, None, 3, &Bm25::default())
             .await
             .unwrap()
             .items
@@ -507,7 +514,7 @@ async fn bad_search_input_is_refused_with_a_reason() {
         ),
     ] {
         let err = items
-            .search_bm25("vacuum", None, 10, &parameters)
+            .search_bm25("vacuum", None, None, 10, &parameters)
             .await
             .unwrap_err();
         assert!(
@@ -516,13 +523,13 @@ async fn bad_search_input_is_refused_with_a_reason() {
         );
     }
     let err = items
-        .search_bm25("nul\0here", None, 10, &Bm25::default())
+        .search_bm25("nul\0here", None, None, 10, &Bm25::default())
         .await
         .unwrap_err();
     assert!(err.to_string().contains("NUL"), "{err}");
     assert!(
         items
-            .search_bm25("x", None, 0, &Bm25::default())
+            .search_bm25("x", None, None, 0, &Bm25::default())
             .await
             .is_err()
     );
@@ -530,7 +537,7 @@ async fn bad_search_input_is_refused_with_a_reason() {
     let long = "vacuum ".repeat(2000);
     assert!(
         items
-            .search_bm25(&long, None, 10, &Bm25::default())
+            .search_bm25(&long, None, None, 10, &Bm25::default())
             .await
             .is_ok()
     );
@@ -696,7 +703,7 @@ async fn truncating_the_items_empties_the_index_with_them() {
 async fn ranked_now(kb: &TestKb, question: &str, sources: Option<&[String]>) -> Vec<(String, f64)> {
     let connection = kb.pool().get().await.unwrap();
     ItemRepo::new(&connection)
-        .search_bm25(question, sources, 20, &Bm25::default())
+        .search_bm25(question, sources, None, 20, &Bm25::default())
         .await
         .unwrap()
         .items

@@ -6,6 +6,7 @@ mod embeddings;
 mod errors;
 mod example;
 mod executors;
+mod filters;
 mod generated_queries;
 mod items;
 mod lexical_index;

@@ -199,7 +199,7 @@ async fn pause_after_a_replayed_write(
 /// The ids a BM25 search for `question` finds.
 async fn searched(items: ItemRepo<'_>, question: &str) -> Vec<i64> {
     let found = items
-        .search_bm25(question, None, 5, &Bm25::default())
+        .search_bm25(question, None, None, 5, &Bm25::default())
         .await
         .unwrap();
     found.items.iter().map(|item| item.id).collect()

@@ -11,6 +11,7 @@ use aiblox_kb::{ItemRepo, KbPool};
 use super::backfill::BackfillProgress;
 use super::fusion::DenseFound;
 use super::lexical::Candidate;
+use super::narrowing::Narrowing;
 use super::vectors::ChunkVectors;
 use crate::service::observability::Metrics;
 
@@ -55,13 +56,13 @@ impl DenseLeg {
         &self,
         pool: &KbPool,
         question: &[f32],
-        sources: Option<&[String]>,
+        narrowing: Narrowing<'_>,
         limit: usize,
         known: &[Candidate],
         metrics: &Metrics,
     ) -> Result<DenseFound, aiblox_kb::Error> {
         let searching = Instant::now();
-        let hits = self.vectors.search(question, sources, limit);
+        let hits = self.vectors.search(question, narrowing, limit);
         metrics.observe_stage("dense_search", searching.elapsed());
         let unknown: Vec<i64> = hits
             .iter()

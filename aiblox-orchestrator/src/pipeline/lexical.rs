@@ -3,6 +3,8 @@
 
 use aiblox_kb::{Bm25, ItemRepo, KbPool, QueryTerm, RankedItem};
 
+use super::narrowing::Narrowing;
+
 /// The BM25 parameters of pages and passages, tuned on the development set
 /// (docs/retrieval.md): more weight to repeated terms than the textbook `k1` 1.2, a little less
 /// length normalisation than its `b` 0.75.
@@ -68,11 +70,12 @@ impl LexicalLeg {
     pub(crate) async fn search(
         &self,
         question: &str,
-        sources: Option<&[String]>,
+        narrowing: Narrowing<'_>,
     ) -> Result<Retrieved, aiblox_kb::Error> {
+        let Narrowing { sources, within } = narrowing;
         let ranked = items_now(&self.pool)
             .await?
-            .search_bm25(question, sources, self.limit, &self.bm25)
+            .search_bm25(question, sources, within, self.limit, &self.bm25)
             .await?;
         Ok(Retrieved {
             terms: ranked.terms,
@@ -106,20 +109,25 @@ impl LexicalLeg {
             .collect())
     }
 
-    /// The item with this identity, if it exists (and is in `sources`, when given).
+    /// The item with this identity, if it exists and the query keeps it (one it does not
+    /// keep is answered as a missing one).
     pub(crate) async fn lookup(
         &self,
         source: &str,
         external_id: &str,
-        sources: Option<&[String]>,
+        narrowing: Narrowing<'_>,
     ) -> Result<Option<Candidate>, aiblox_kb::Error> {
-        if sources.is_some_and(|sources| !sources.iter().any(|s| s == source)) {
+        if narrowing
+            .sources
+            .is_some_and(|sources| !sources.iter().any(|s| s == source))
+        {
             return Ok(None);
         }
         let item = items_now(&self.pool)
             .await?
             .get_by_key(source, external_id)
-            .await?;
+            .await?
+            .filter(|item| narrowing.keeps(&item.source, item.id));
         Ok(item.map(|item| Candidate {
             id: item.id,
             source: item.source,

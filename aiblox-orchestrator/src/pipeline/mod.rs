@@ -23,6 +23,7 @@ mod explain;
 mod fusion;
 mod highlights;
 pub(crate) mod lexical;
+mod narrowing;
 pub(crate) mod passage_store;
 mod passages;
 mod route;
@@ -42,6 +43,7 @@ use chunker::Chunker;
 use dense::DenseLeg;
 use fusion::{DenseFound, Legs};
 use lexical::{LexicalLeg, Retrieved};
+use narrowing::Narrowing;
 use route::Route;
 
 /// Why a query got no answer.
@@ -224,12 +226,28 @@ impl Pipeline {
                 None => None,
             }
         };
-        let (lexical, question) = tokio::join!(self.lexical_leg(route, query), embedding);
+        // The filter's matches first (one short statement, none while a repeated filter's
+        // matches stand), then the lexical leg within them, beside the question's embedding.
+        let lexical = async {
+            let within = narrowing::matches(&self.pool, query.filter.as_ref()).await?;
+            let narrowing = Narrowing {
+                sources: query.sources.as_deref(),
+                within: within.as_deref(),
+            };
+            let found = self.lexical_leg(route, query, narrowing).await?;
+            Ok::<_, aiblox_kb::Error>((within, found))
+        };
+        let (lexical, question) = tokio::join!(lexical, embedding);
+        let (within, lexical) = lexical?;
+        let narrowing = Narrowing {
+            sources: query.sources.as_deref(),
+            within: within.as_deref(),
+        };
         let LexicalFound {
             route: taken,
             mut retrieved,
             searched,
-        } = lexical?;
+        } = lexical;
         let question = question.transpose()?;
         let mut warnings = warnings::of_the_route(route, taken, searched, &retrieved.terms);
         let route = taken;
@@ -238,7 +256,7 @@ impl Pipeline {
         let legs = match &question {
             Some((vector, dense)) => {
                 let found = self
-                    .dense_leg(dense, vector, query, &retrieved.candidates)
+                    .dense_leg(dense, vector, narrowing, &retrieved.candidates)
                     .await?;
                 let fused = fusion::fuse(&mut retrieved, found, mode);
                 for item_id in fused.stale {
@@ -272,14 +290,14 @@ impl Pipeline {
         &self,
         route: Route<'_>,
         query: &ValidQuery,
+        narrowing: Narrowing<'_>,
     ) -> Result<LexicalFound, aiblox_kb::Error> {
-        let sources = query.sources.as_deref();
         if let Route::Lookup {
             source,
             external_id,
             ..
         } = route
-            && let Some(candidate) = self.lexical.lookup(source, external_id, sources).await?
+            && let Some(candidate) = self.lexical.lookup(source, external_id, narrowing).await?
         {
             let named = Retrieved {
                 terms: Vec::new(),
@@ -293,7 +311,7 @@ impl Pipeline {
         }
         let searched = route.searches_lexically();
         let retrieved = if searched {
-            self.lexical.search(&query.query, sources).await?
+            self.lexical.search(&query.query, narrowing).await?
         } else {
             Retrieved::default()
         };
@@ -309,13 +327,12 @@ impl Pipeline {
         &self,
         dense: &DenseLeg,
         vector: &[f32],
-        query: &ValidQuery,
+        narrowing: Narrowing<'_>,
         known: &[lexical::Candidate],
     ) -> Result<DenseFound, aiblox_kb::Error> {
         let limit = self.lexical.limit() as usize;
-        let sources = query.sources.as_deref();
         dense
-            .search(&self.pool, vector, sources, limit, known, &self.metrics)
+            .search(&self.pool, vector, narrowing, limit, known, &self.metrics)
             .await
     }
 }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use super::narrowing::Narrowing;
 use super::passage_store::lock_read;
 use crate::service::config::Precision;
 use aiblox_kb::{EmbeddingCursor, EmbeddingRepo, KbPool, StoredVector};
@@ -109,15 +110,15 @@ impl ChunkVectors {
     }
 
     /// The best `limit` items for a question's unit vector, each with its best chunk, best
-    /// first (equal scores in item order); only items of `sources` when given.
+    /// first (equal scores in item order); only items `narrowing` keeps.
     pub(crate) fn search(
         &self,
         question: &[f32],
-        sources: Option<&[String]>,
+        narrowing: Narrowing<'_>,
         limit: usize,
     ) -> Vec<DenseHit> {
         let vectors = lock_read(&self.vectors);
-        let allowed: Option<Vec<bool>> = sources.map(|sources| {
+        let allowed: Option<Vec<bool>> = narrowing.sources.map(|sources| {
             let mut allowed = vec![false; vectors.sources.len()];
             for source in sources {
                 if let Some(&id) = vectors.source_ids.get(source) {
@@ -131,9 +132,15 @@ impl ChunkVectors {
             .into_iter()
             .enumerate()
             .filter(|&(slot, _)| {
+                let Slot {
+                    item_id, source, ..
+                } = vectors.slots[slot];
                 allowed
                     .as_ref()
-                    .is_none_or(|allowed| allowed[usize::from(vectors.slots[slot].source)])
+                    .is_none_or(|allowed| allowed[usize::from(source)])
+                    && narrowing
+                        .within
+                        .is_none_or(|within| within.contains(item_id))
             })
             .map(|(slot, score)| (score, slot))
             .collect();
@@ -455,6 +462,9 @@ mod tests {
         hits.iter().map(|h| (h.item_id, h.chunk_index)).collect()
     }
 
+    static DOCS: std::sync::LazyLock<[String; 1]> =
+        std::sync::LazyLock::new(|| ["docs".to_owned()]);
+
     #[test]
     fn items_rank_by_their_best_chunk_in_both_precisions() {
         for precision in [Precision::Int8, Precision::F32] {
@@ -466,17 +476,26 @@ mod tests {
                 stored(3, 0, 1, 1, "docs", [0.0, 0.0, 1.0]),
             ]);
             let question = unit([0.1, 1.0, 0.0]);
-            let hits = vectors.search(&question, None, 10);
+            let hits = vectors.search(&question, Narrowing::default(), 10);
             assert_eq!(ids(&hits), [(1, 1), (2, 0), (3, 0)], "{precision:?}");
             assert!((hits[0].score - 0.995).abs() < 0.01, "{}", hits[0].score);
-            let docs = vectors.search(&question, Some(&["docs".to_owned()]), 10);
+            let sources = |names: &'static [String]| Narrowing {
+                sources: Some(names),
+                within: None,
+            };
+            let docs = vectors.search(&question, sources(&*DOCS), 10);
             assert_eq!(ids(&docs), [(1, 1), (3, 0)]);
-            assert!(
-                vectors
-                    .search(&question, Some(&["none".to_owned()]), 10)
-                    .is_empty()
+            assert!(vectors.search(&question, sources(&[]), 10).is_empty());
+            let within = aiblox_kb::ItemSet::new(vec![2, 3]);
+            let kept = Narrowing {
+                sources: Some(&*DOCS),
+                within: Some(&within),
+            };
+            assert_eq!(ids(&vectors.search(&question, kept, 10)), [(3, 0)]);
+            assert_eq!(
+                ids(&vectors.search(&question, Narrowing::default(), 1)),
+                [(1, 1)]
             );
-            assert_eq!(ids(&vectors.search(&question, None, 1)), [(1, 1)]);
             let mut scores = vectors.chunk_scores(&[(1, [1; 32]), (1, [2; 32])], &question);
             let chunks = scores[0].take().unwrap();
             assert!(chunks[1] > chunks[0]);
@@ -497,19 +516,19 @@ mod tests {
         // Item 1 changed: one chunk now, pointing elsewhere.
         vectors.apply(&[stored(1, 0, 1, 9, "docs", [0.0, 0.0, 1.0])]);
         assert_eq!(vectors.sizes().0, 2, "the old content's three vectors went");
-        let hits = vectors.search(&unit([0.0, 0.0, 1.0]), None, 10);
+        let hits = vectors.search(&unit([0.0, 0.0, 1.0]), Narrowing::default(), 10);
         assert_eq!(hits[0].item_id, 1);
         assert_eq!(hits[0].content_hash, [9; 32]);
         // Item 2 shrank to nothing: it is forgotten (deleted).
         vectors.forget(2);
         assert_eq!(
-            ids(&vectors.search(&unit([1.0, 1.0, 0.0]), None, 10)),
+            ids(&vectors.search(&unit([1.0, 1.0, 0.0]), Narrowing::default(), 10)),
             [(1, 0)]
         );
         // The moved slot is still found by its key.
         vectors.apply(&[stored(1, 0, 1, 9, "docs", [1.0, 0.0, 0.0])]);
         assert_eq!(vectors.sizes().0, 1);
-        let again = vectors.search(&unit([1.0, 0.0, 0.0]), None, 10);
+        let again = vectors.search(&unit([1.0, 0.0, 0.0]), Narrowing::default(), 10);
         assert!(again[0].score > 0.99);
     }
 

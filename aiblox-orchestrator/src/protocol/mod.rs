@@ -7,7 +7,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::service::config::{Limits, RetrievalSettings};
 
+mod filter;
 pub(crate) mod schema;
+
+pub use filter::{Filter, Scalar};
 
 /// Most evidence passages one query may ask for.
 pub const MAX_TOP_K: u32 = 50;
@@ -51,6 +54,10 @@ pub struct QueryRequest {
     /// lexical).
     #[serde(default)]
     pub mode: Option<Mode>,
+    /// Only items this filter keeps, in every mode and for lookups (an item it leaves out is
+    /// answered as a missing one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
 }
 
 /// How candidates and passages are ranked.
@@ -96,6 +103,8 @@ pub struct ValidQuery {
     pub explain: bool,
     /// The retrieval asked for (`None`: the service's default).
     pub mode: Option<Mode>,
+    /// The items kept by the request's filter (`None`: every item).
+    pub filter: Option<aiblox_kb::ItemFilter>,
 }
 
 /// A request that breaks one of the protocol's rules: answered 422 with code
@@ -163,6 +172,11 @@ impl QueryRequest {
             .max_chunks_per_item
             .unwrap_or(retrieval.max_chunks_per_item);
         let min_score = self.min_score.unwrap_or(0.0);
+        let filter = self
+            .filter
+            .as_ref()
+            .map(Filter::to_item_filter)
+            .transpose()?;
         Ok(ValidQuery {
             query: query.to_owned(),
             top_k: top_k as usize,
@@ -172,6 +186,7 @@ impl QueryRequest {
             min_score,
             explain: self.explain,
             mode: self.mode,
+            filter,
         })
     }
 }

@@ -78,9 +78,9 @@ fn paths() -> Value {
 mod tests {
     use super::*;
     use crate::protocol::{
-        CandidateExplain, ErrorBody, ErrorCode, ErrorDetail, Evidence, EvidenceExplain,
-        ItemResponse, LegRank, MatchedTerm, QueryExplain, RouteName, Stats, TermWeight, Warning,
-        WarningCode,
+        CandidateExplain, ErrorBody, ErrorCode, ErrorDetail, Evidence, EvidenceExplain, Filter,
+        ItemResponse, LegRank, MatchedTerm, QueryExplain, RouteName, Scalar, Stats, TermWeight,
+        Warning, WarningCode,
     };
 
     /// A request with every field set.
@@ -93,6 +93,28 @@ mod tests {
             min_score: Some(0.5),
             explain: true,
             mode: Some(Mode::Hybrid),
+            filter: Some(every_filter_field()),
+        }
+    }
+
+    /// A filter with every field set (not a valid one: the walk checks names, not rules).
+    fn every_filter_field() -> Filter {
+        let leaf = Filter {
+            field: Some("metadata.lang".to_owned()),
+            eq: Some(Scalar::Text("en".to_owned())),
+            any_of: Some(vec![Scalar::Bool(true)]),
+            gt: Some(Scalar::Number(1.0)),
+            gte: Some(Scalar::Number(1.0)),
+            lt: Some(Scalar::Number(2.0)),
+            lte: Some(Scalar::Number(2.0)),
+            exists: Some(true),
+            ..Filter::default()
+        };
+        Filter {
+            and: Some(vec![leaf.clone()]),
+            or: Some(vec![leaf.clone()]),
+            not: Some(Box::new(leaf.clone())),
+            ..leaf
         }
     }
 
@@ -170,8 +192,20 @@ mod tests {
     }
 
     /// Every field of `value` (recursively) is a property of `schema`, and every property of
-    /// `schema` is a field of `value` (the examples set every field); the paths that are not.
+    /// `schema` is a field of `value` (the examples set every field, once: inside a value of a
+    /// recursive type, such as a filter's `and`, only the first way is checked); the paths
+    /// that are not.
     fn differences(document: &Value, schema: &Value, value: &Value, at: &str) -> Vec<String> {
+        walk(document, schema, value, at, &mut Vec::new())
+    }
+
+    fn walk<'d>(
+        document: &'d Value,
+        schema: &'d Value,
+        value: &Value,
+        at: &str,
+        outer: &mut Vec<*const Value>,
+    ) -> Vec<String> {
         let schema = resolved(document, schema);
         match value {
             Value::Object(fields) => {
@@ -182,27 +216,31 @@ mod tests {
                     }
                     return vec![format!("{at}: an object the document gives no properties")];
                 };
+                let recursive = outer.contains(&(schema as *const Value));
                 let mut found: Vec<String> = properties
                     .keys()
-                    .filter(|key| !fields.contains_key(*key))
+                    .filter(|key| !recursive && !fields.contains_key(*key))
                     .map(|key| format!("{at}.{key}: in the document, not in the type"))
                     .collect();
+                outer.push(schema);
                 for (key, field) in fields {
                     match properties.get(key) {
-                        Some(property) => found.extend(differences(
+                        Some(property) => found.extend(walk(
                             document,
                             property,
                             field,
                             &format!("{at}.{key}"),
+                            outer,
                         )),
                         None => found.push(format!("{at}.{key}: missing from the document")),
                     }
                 }
+                outer.pop();
                 found
             }
             Value::Array(items) if schema.get("items").is_some() => items
                 .iter()
-                .flat_map(|item| differences(document, &schema["items"], item, &format!("{at}[]")))
+                .flat_map(|item| walk(document, &schema["items"], item, &format!("{at}[]"), outer))
                 .collect(),
             _ => Vec::new(),
         }

@@ -24,7 +24,7 @@ pub(crate) fn model_dir() -> PathBuf {
 }
 
 /// A service with the model on `kb`'s schema.
-async fn spawn_with_model(kb: &TestKb) -> TestApp {
+pub(crate) async fn spawn_with_model(kb: &TestKb) -> TestApp {
     let mut settings = settings_with(kb.config(), kb.server_url(), Vec::new());
     settings.embedding.model = Some(model_dir());
     TestApp::spawn_with(settings, None).await

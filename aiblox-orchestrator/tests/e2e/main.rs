@@ -6,6 +6,7 @@ mod api;
 mod cli;
 mod failover;
 mod failures;
+mod filters;
 mod fleet;
 mod hybrid;
 mod pipeline;

@@ -48,7 +48,7 @@ async fn the_service_role_reads_and_caches_but_cannot_write_items_or_change_the_
              GRANT SELECT ON {schema}.aiblox_kb_migrations TO {reader}, {writer};
              GRANT SELECT ON {schema}.item, {schema}.item_term, {schema}.item_term_stats,
                  {schema}.item_posting, {schema}.item_posting_dead, {schema}.item_posting_fresh,
-                 {schema}.item_source
+                 {schema}.item_source, {schema}.item_facts_stats
                  TO {reader};
              GRANT SELECT, INSERT, UPDATE, DELETE ON {schema}.chunk_cache TO {reader};
              GRANT SELECT, INSERT, UPDATE, DELETE
@@ -84,6 +84,15 @@ async fn the_service_role_reads_and_caches_but_cannot_write_items_or_change_the_
     .await;
     let (status, body) = app
         .query(json!({"query": "reclaim storage from dead tuples", "mode": "lexical"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["evidence"][0]["external_id"], "vacuum.md");
+    // A filter's matches are read with the reader role too.
+    let (status, body) = app
+        .query(
+            json!({"query": "reclaim storage from dead tuples", "mode": "lexical",
+                      "filter": {"field": "external_id", "in": ["vacuum.md"]}}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["evidence"][0]["external_id"], "vacuum.md");

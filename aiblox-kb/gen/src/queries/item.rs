@@ -71,6 +71,17 @@ pub struct MergePostingsParams<T1: crate::StringSql> {
     pub after: Option<T1>,
     pub most_terms: i32,
 }
+#[derive(Debug)]
+pub struct ItemFilterMatchesParams<T1: crate::StringSql> {
+    pub known_version: i64,
+    pub filter: T1,
+}
+#[derive(Debug)]
+pub struct ItemFilterMatchesNarrowedParams<T1: crate::StringSql, T2: crate::StringSql> {
+    pub known_version: i64,
+    pub narrowing: T1,
+    pub filter: T2,
+}
 #[derive(Debug, Clone, PartialEq, Copy)]
 pub struct UpsertItems {
     pub ordinal: i64,
@@ -335,6 +346,23 @@ impl<'a> From<ItemHeadBorrowed<'a>> for ItemHead {
             title: title.map(|v| v.into()),
             content_hash: content_hash.into(),
             version,
+        }
+    }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemMatches {
+    pub version: i64,
+    pub ids: Option<Vec<i64>>,
+}
+pub struct ItemMatchesBorrowed<'a> {
+    pub version: i64,
+    pub ids: Option<crate::ArrayIterator<'a, i64>>,
+}
+impl<'a> From<ItemMatchesBorrowed<'a>> for ItemMatches {
+    fn from(ItemMatchesBorrowed { version, ids }: ItemMatchesBorrowed<'a>) -> Self {
+        Self {
+            version,
+            ids: ids.map(|v| v.map(|v| v).collect()),
         }
     }
 }
@@ -939,6 +967,73 @@ where
 {
     pub fn map<R>(self, mapper: fn(ItemHeadBorrowed) -> R) -> ItemHeadQuery<'c, 'a, 's, C, R, N> {
         ItemHeadQuery {
+            client: self.client,
+            params: self.params,
+            query: self.query,
+            cached: self.cached,
+            extractor: self.extractor,
+            mapper,
+        }
+    }
+    pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+        let row =
+            crate::client::async_::one(self.client, self.query, &self.params, self.cached).await?;
+        Ok((self.mapper)((self.extractor)(&row)?))
+    }
+    pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+        self.iter().await?.try_collect().await
+    }
+    pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+        let opt_row =
+            crate::client::async_::opt(self.client, self.query, &self.params, self.cached).await?;
+        Ok(opt_row
+            .map(|row| {
+                let extracted = (self.extractor)(&row)?;
+                Ok((self.mapper)(extracted))
+            })
+            .transpose()?)
+    }
+    pub async fn iter(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+        tokio_postgres::Error,
+    > {
+        let stream = crate::client::async_::raw(
+            self.client,
+            self.query,
+            crate::slice_iter(&self.params),
+            self.cached,
+        )
+        .await?;
+        let mapped = stream
+            .map(move |res| {
+                res.and_then(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+            })
+            .into_stream();
+        Ok(mapped)
+    }
+}
+pub struct ItemMatchesQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+    client: &'c C,
+    params: [&'a (dyn postgres_types::ToSql + Sync); N],
+    query: &'static str,
+    cached: Option<&'s tokio_postgres::Statement>,
+    extractor: fn(&tokio_postgres::Row) -> Result<ItemMatchesBorrowed, tokio_postgres::Error>,
+    mapper: fn(ItemMatchesBorrowed) -> T,
+}
+impl<'c, 'a, 's, C, T: 'c, const N: usize> ItemMatchesQuery<'c, 'a, 's, C, T, N>
+where
+    C: GenericClient,
+{
+    pub fn map<R>(
+        self,
+        mapper: fn(ItemMatchesBorrowed) -> R,
+    ) -> ItemMatchesQuery<'c, 'a, 's, C, R, N> {
+        ItemMatchesQuery {
             client: self.client,
             params: self.params,
             query: self.query,
@@ -1779,5 +1874,121 @@ impl GetItemHeadsStmt {
                 },
             mapper: |it| ItemHead::from(it),
         }
+    }
+}
+pub struct ItemFilterMatchesStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn item_filter_matches() -> ItemFilterMatchesStmt {
+    ItemFilterMatchesStmt(
+        "SELECT v.version, CASE WHEN v.version = $1::bigint THEN NULL ELSE ( SELECT coalesce(array_agg(i.id), '{}') FROM item AS i WHERE item_filter_document(i.source, i.external_id, i.created_at, i.updated_at, i.metadata) @@ $2::text::jsonpath ) END AS ids FROM (SELECT sum(version)::bigint AS version FROM item_facts_stats) AS v",
+        None,
+    )
+}
+impl ItemFilterMatchesStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::StringSql>(
+        &'s self,
+        client: &'c C,
+        known_version: &'a i64,
+        filter: &'a T1,
+    ) -> ItemMatchesQuery<'c, 'a, 's, C, ItemMatches, 2> {
+        ItemMatchesQuery {
+            client,
+            params: [known_version, filter],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor:
+                |row: &tokio_postgres::Row| -> Result<ItemMatchesBorrowed, tokio_postgres::Error> {
+                    Ok(ItemMatchesBorrowed {
+                        version: row.try_get(0)?,
+                        ids: row.try_get(1)?,
+                    })
+                },
+            mapper: |it| ItemMatches::from(it),
+        }
+    }
+}
+impl<'c, 'a, 's, C: GenericClient, T1: crate::StringSql>
+    crate::client::async_::Params<
+        'c,
+        'a,
+        's,
+        ItemFilterMatchesParams<T1>,
+        ItemMatchesQuery<'c, 'a, 's, C, ItemMatches, 2>,
+        C,
+    > for ItemFilterMatchesStmt
+{
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a ItemFilterMatchesParams<T1>,
+    ) -> ItemMatchesQuery<'c, 'a, 's, C, ItemMatches, 2> {
+        self.bind(client, &params.known_version, &params.filter)
+    }
+}
+pub struct ItemFilterMatchesNarrowedStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn item_filter_matches_narrowed() -> ItemFilterMatchesNarrowedStmt {
+    ItemFilterMatchesNarrowedStmt(
+        "SELECT v.version, CASE WHEN v.version = $1::bigint THEN NULL ELSE ( SELECT coalesce(array_agg(i.id), '{}') FROM item AS i WHERE i.metadata @@ $2::text::jsonpath AND item_filter_document(i.source, i.external_id, i.created_at, i.updated_at, i.metadata) @@ $3::text::jsonpath ) END AS ids FROM (SELECT sum(version)::bigint AS version FROM item_facts_stats) AS v",
+        None,
+    )
+}
+impl ItemFilterMatchesNarrowedStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::StringSql, T2: crate::StringSql>(
+        &'s self,
+        client: &'c C,
+        known_version: &'a i64,
+        narrowing: &'a T1,
+        filter: &'a T2,
+    ) -> ItemMatchesQuery<'c, 'a, 's, C, ItemMatches, 3> {
+        ItemMatchesQuery {
+            client,
+            params: [known_version, narrowing, filter],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor:
+                |row: &tokio_postgres::Row| -> Result<ItemMatchesBorrowed, tokio_postgres::Error> {
+                    Ok(ItemMatchesBorrowed {
+                        version: row.try_get(0)?,
+                        ids: row.try_get(1)?,
+                    })
+                },
+            mapper: |it| ItemMatches::from(it),
+        }
+    }
+}
+impl<'c, 'a, 's, C: GenericClient, T1: crate::StringSql, T2: crate::StringSql>
+    crate::client::async_::Params<
+        'c,
+        'a,
+        's,
+        ItemFilterMatchesNarrowedParams<T1, T2>,
+        ItemMatchesQuery<'c, 'a, 's, C, ItemMatches, 3>,
+        C,
+    > for ItemFilterMatchesNarrowedStmt
+{
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a ItemFilterMatchesNarrowedParams<T1, T2>,
+    ) -> ItemMatchesQuery<'c, 'a, 's, C, ItemMatches, 3> {
+        self.bind(
+            client,
+            &params.known_version,
+            &params.narrowing,
+            &params.filter,
+        )
     }
 }

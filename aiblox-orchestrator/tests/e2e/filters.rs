@@ -1,0 +1,134 @@
+//! Filters through the HTTP API: in every mode an answer holds only items the filter keeps, a
+//! lookup of an item outside it answers as a missing one, and a bad filter gets a 422 naming
+//! the part at fault.
+
+use aiblox_kb::{ItemRepo, NewItem};
+use aiblox_kb_testkit::TestKb;
+use serde_json::{Value, json};
+
+use crate::hybrid::{fully_indexed, index_until, spawn_with_model};
+
+/// Pages on three topics, each written in English and in German (by `metadata.lang`), with a
+/// version number.
+fn pages() -> Vec<NewItem> {
+    let topics = [
+        (
+            "vacuum",
+            "VACUUM reclaims storage occupied by dead tuples; autovacuum runs it.",
+        ),
+        (
+            "indexes",
+            "Indexes let the database find rows faster; a B-tree index is the default.",
+        ),
+        (
+            "replication",
+            "Streaming replication keeps a standby server up to date with WAL.",
+        ),
+    ];
+    let mut pages = Vec::new();
+    for (version, (name, text)) in topics.iter().enumerate() {
+        for lang in ["en", "de"] {
+            pages.push(
+                NewItem::new("docs", format!("{name}-{lang}.md"), *text)
+                    .with_title(*name)
+                    .with_metadata(json!({"lang": lang, "version": 14 + version})),
+            );
+        }
+    }
+    pages
+}
+
+fn evidence_ids(body: &Value) -> Vec<String> {
+    body["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|evidence| evidence["external_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_mode_answers_within_the_filter_and_a_lookup_outside_it_is_missing() {
+    let kb = TestKb::new().await;
+    ItemRepo::new(kb.pool()).upsert(&pages()).await.unwrap();
+    let app = spawn_with_model(&kb).await;
+    index_until(&app, "the filtered corpus", |index| {
+        fully_indexed(index) && index["vectors_in_memory"].as_u64() >= Some(6)
+    })
+    .await;
+    let german_from_15 = json!({"and": [
+        {"field": "metadata.lang", "eq": "de"},
+        {"field": "metadata.version", "gte": 15}
+    ]});
+    for mode in ["lexical", "dense", "hybrid"] {
+        let (status, body) = app
+            .query(
+                json!({"query": "dead tuples storage vacuum index replication standby",
+                          "mode": mode, "top_k": 10, "filter": german_from_15}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let found = evidence_ids(&body);
+        assert!(!found.is_empty(), "{mode}: {body}");
+        assert!(
+            found
+                .iter()
+                .all(|id| id == "indexes-de.md" || id == "replication-de.md"),
+            "{mode}: {found:?}"
+        );
+        let candidates = body["stats"]["candidates"].as_u64().unwrap();
+        assert!(candidates <= 2, "{mode}: {candidates} candidates");
+    }
+    // A lookup of an item the filter leaves out answers as a missing one.
+    let (status, body) = app
+        .query(json!({"query": "docs:vacuum-en.md", "mode": "lexical", "filter": german_from_15}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["route"], "search");
+    assert_eq!(body["warnings"][0]["code"], "lookup_not_found", "{body}");
+    assert!(!evidence_ids(&body).contains(&"vacuum-en.md".to_owned()));
+    let (_, body) = app
+        .query(json!({"query": "docs:indexes-de.md", "filter": german_from_15}))
+        .await;
+    assert_eq!(body["route"], "lookup", "{body}");
+    // A filter that keeps nothing answers nothing.
+    let (status, body) = app
+        .query(json!({"query": "vacuum", "mode": "hybrid",
+                      "filter": {"field": "metadata.lang", "in": []}}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(evidence_ids(&body), Vec::<String>::new());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_bad_filter_is_refused_naming_the_part() {
+    let app = crate::TestApp::spawn().await;
+    for (filter, expected) in [
+        (
+            json!({"and": [{"field": "lang", "eq": "en"}]}),
+            "`filter.and[0].field` is `lang`",
+        ),
+        (
+            json!({"field": "metadata.v", "gte": "soon"}),
+            "`filter.gte` is a text that is not an RFC 3339 time",
+        ),
+        (
+            json!({"field": "metadata.v\u{0}", "exists": true}),
+            "a metadata key contains a NUL character",
+        ),
+        (
+            json!({"field": "metadata.v", "like": 1}),
+            "unknown field `like`",
+        ),
+    ] {
+        let (status, body) = app
+            .query(json!({"query": "vacuum", "filter": filter}))
+            .await;
+        assert_eq!(status, 422, "{body}");
+        assert_eq!(body["error"]["code"], "invalid_request");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{expected}: {message}");
+    }
+    app.stop().await;
+}
