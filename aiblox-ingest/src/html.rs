@@ -65,13 +65,16 @@ const BLOCK_ELEMENTS: [&str; 28] = [
     "aside",
 ];
 
-/// A page's title and text.
+/// A page's title, text and what its `<meta>` tags say.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Extracted {
     /// The `<title>`, whitespace collapsed; `None` when missing or empty.
     pub title: Option<String>,
     /// The content: paragraphs separated by blank lines, spaces collapsed.
     pub text: String,
+    /// `<meta name="..." content="...">` of the page, by name (lowercase): a text, or a list
+    /// of texts when the name is repeated.
+    pub meta: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Extracts title and text from an HTML document.
@@ -93,7 +96,34 @@ pub fn extract(html: &str) -> Extracted {
     Extracted {
         title,
         text: paragraphs(&raw),
+        meta: meta_tags(&document),
     }
+}
+
+/// The page's named `<meta>` tags: `name` lowercased, `content` whitespace collapsed; a name
+/// given twice keeps both, as a list.
+fn meta_tags(document: &Html) -> serde_json::Map<String, serde_json::Value> {
+    use serde_json::Value;
+    let selector = Selector::parse("meta[name][content]").expect("a valid selector");
+    let mut meta = serde_json::Map::new();
+    for tag in document.select(&selector) {
+        let (Some(name), Some(content)) = (tag.attr("name"), tag.attr("content")) else {
+            continue;
+        };
+        let name = name.trim().to_lowercase();
+        if name.is_empty() {
+            continue;
+        }
+        let content = Value::String(collapse(content));
+        match meta.get_mut(&name) {
+            None => {
+                meta.insert(name, content);
+            }
+            Some(Value::Array(values)) => values.push(content),
+            Some(first) => *first = Value::Array(vec![first.take(), content]),
+        }
+    }
+    meta
 }
 
 fn walk(element: ElementRef<'_>, out: &mut String) {

@@ -7,11 +7,14 @@
 //! # Layout
 //! - [`html`]: HTML to title and clean text.
 //! - [`source`]: files and JSONL lines to documents, with their `external_id`.
+//! - [`metadata`]: what documents say about themselves (a run's `--metadata`, Markdown front
+//!   matter, HTML meta tags), and the key the block keeps its own facts under.
 //! - `decode`: file bytes to text (byte order marks, HTML's declared charset, UTF-8).
 //! - this module: batching, upserting, the summary.
 
 mod decode;
 pub mod html;
+pub mod metadata;
 pub mod source;
 
 use std::collections::HashSet;

@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use aiblox_ingest::metadata::RunMetadata;
 use aiblox_ingest::{
-    DEFAULT_BATCH_SIZE, FileType, Summary, count_files, documents_of_types, ingest,
+    DEFAULT_BATCH_SIZE, FileType, Loaded, Summary, count_files, documents_of_types, ingest,
 };
 use aiblox_kb::{KbConfig, KbPool};
 use clap::{CommandFactory as _, Parser};
@@ -53,6 +54,11 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = DEFAULT_BATCH_SIZE,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
     batch_size: usize,
+    /// Metadata for every item of the run, `key=value` (repeatable; over what a document
+    /// says for the same key). A value that reads as a JSON number, true, false or a quoted
+    /// string is stored as one, any other as text. The key `aiblox` is the block's own.
+    #[arg(long = "metadata", value_name = "KEY=VALUE", value_parser = RunMetadata::pair)]
+    metadata: Vec<(String, serde_json::Value)>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -88,6 +94,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
+    let run_metadata: RunMetadata = args.metadata.iter().cloned().collect();
     let config = KbConfig::from_flags(args.database_url.as_deref(), args.schema.as_deref())?;
     eprintln!(
         "knowledge base: schema {} at {}",
@@ -133,7 +140,13 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
     let summary = ingest(
         &pool,
         source,
-        documents_of_types(&args.paths, &types),
+        documents_of_types(&args.paths, &types).map(|loaded| match loaded {
+            Loaded::Document(mut document) => {
+                run_metadata.apply_to(&mut document.metadata);
+                Loaded::Document(document)
+            }
+            other => other,
+        }),
         args.batch_size,
         &mut progress,
     )

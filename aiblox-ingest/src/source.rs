@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::decode::decode;
 use crate::html;
+use crate::metadata::{RESERVED_KEY, front_matter, merge_found};
 
 /// Largest document read, in bytes: a whole file, or one line of a JSONL file (a JSONL file is
 /// read line by line, whatever its size).
@@ -250,7 +251,16 @@ fn load(root: &Path, path: &Path, file_type: FileType) -> Loaded {
         Ok(text) => text,
         Err(reason) => return fail(reason),
     };
-    let metadata = |format: &str| serde_json::json!({ "path": external_id, "format": format, "bytes": text.len() });
+    // The block's own facts under its reserved key; what the document says of itself beside.
+    let metadata = |format: &str, found: Option<serde_json::Map<String, serde_json::Value>>| {
+        let mut metadata = serde_json::Map::new();
+        metadata.insert(
+            RESERVED_KEY.to_owned(),
+            serde_json::json!({ "path": external_id, "format": format, "bytes": text.len() }),
+        );
+        merge_found(&mut metadata, found.unwrap_or_default());
+        serde_json::Value::Object(metadata)
+    };
     if file_type == FileType::Html && is_whole_book_page(path, &text) {
         return Loaded::Skipped(Skip {
             location: origin,
@@ -267,25 +277,38 @@ fn load(root: &Path, path: &Path, file_type: FileType) -> Loaded {
                 external_id: external_id.clone(),
                 title: extracted.title,
                 content: extracted.text,
-                metadata: metadata("html"),
+                metadata: metadata("html", Some(extracted.meta)),
                 origin,
             }
         }
-        FileType::Markdown => Document {
-            external_id: external_id.clone(),
-            title: text
-                .lines()
-                .find_map(|line| line.strip_prefix("# "))
-                .map(|title| title.trim().to_owned()),
-            content: text.clone(),
-            metadata: metadata("markdown"),
-            origin,
-        },
+        FileType::Markdown => {
+            let (found, body) = match front_matter(&text) {
+                Ok(read) => read,
+                Err(reason) => return fail(reason),
+            };
+            let titled = found
+                .as_ref()
+                .and_then(|found| found.get("title"))
+                .and_then(serde_json::Value::as_str)
+                .map(|title| title.trim().to_owned())
+                .filter(|title| !title.is_empty());
+            Document {
+                external_id: external_id.clone(),
+                title: titled.or_else(|| {
+                    body.lines()
+                        .find_map(|line| line.strip_prefix("# "))
+                        .map(|title| title.trim().to_owned())
+                }),
+                content: body.to_owned(),
+                metadata: metadata("markdown", found),
+                origin,
+            }
+        }
         FileType::Text => Document {
             external_id: external_id.clone(),
             title: None,
             content: text.clone(),
-            metadata: metadata("text"),
+            metadata: metadata("text", None),
             origin,
         },
     };

@@ -138,7 +138,84 @@ async fn ingesting_twice_changes_nothing_and_changes_are_picked_up() {
         page.content, "VACUUM reclaims storage.",
         "text without navigation chrome"
     );
-    assert_eq!(page.metadata["format"], "html");
+    assert_eq!(page.metadata["aiblox"]["format"], "html");
+}
+
+/// What documents say about themselves becomes metadata: a run's `--metadata` (over the
+/// document's own keys, typed when it reads as JSON), Markdown front matter (YAML; its title
+/// names the item), HTML meta tags; the block's own facts stay under `aiblox`, which
+/// `--metadata` refuses; bad front matter fails its file alone.
+#[tokio::test]
+async fn metadata_comes_from_the_run_front_matter_and_meta_tags() {
+    let kb = TestKb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("vacuum.md"),
+        "---\ntitle: Routine vacuuming\ntags: [maintenance, sql]\nversion: 14\naiblox: mine\n---\n# Vacuum\n\nVACUUM reclaims storage.",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("page.html"),
+        "<html><head><title>Page</title><meta name=\"Keywords\" content=\"a,  b\">\
+         <meta name=\"author\" content=\"x\"><meta name=\"author\" content=\"y\"></head>\
+         <body><p>Text of the page.</p></body></html>",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("broken.md"), "---\n: [\n---\nText.").unwrap();
+    let ingest = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_aiblox-ingest"))
+            .args(["--source", "docs", "--no-migrate"])
+            .args(["--database-url", kb.server_url(), "--schema", kb.schema()])
+            .args(extra)
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let refused = ingest(&["--metadata", "aiblox=x"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the key `aiblox` is the ingestion block's own"),
+        "{stderr}"
+    );
+    let output = ingest(&[
+        "--metadata",
+        "section=maintenance",
+        "--metadata",
+        "version=15",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "one file failed: {stderr}");
+    assert!(
+        stderr.contains("broken.md: its front matter is not YAML"),
+        "{stderr}"
+    );
+    let items = ItemRepo::new(kb.pool());
+    let vacuum = items
+        .get_by_key("docs", "vacuum.md")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(vacuum.title.as_deref(), Some("Routine vacuuming"));
+    assert_eq!(vacuum.content, "# Vacuum\n\nVACUUM reclaims storage.");
+    assert_eq!(
+        vacuum.metadata["tags"],
+        serde_json::json!(["maintenance", "sql"])
+    );
+    assert_eq!(vacuum.metadata["version"], 15, "the run's pair wins");
+    assert_eq!(vacuum.metadata["section"], "maintenance");
+    assert_eq!(
+        vacuum.metadata["aiblox"]["format"], "markdown",
+        "the reserved key kept"
+    );
+    let page = items
+        .get_by_key("docs", "page.html")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(page.metadata["keywords"], "a, b");
+    assert_eq!(page.metadata["author"], serde_json::json!(["x", "y"]));
+    assert_eq!(page.metadata["section"], "maintenance");
 }
 
 #[tokio::test]
