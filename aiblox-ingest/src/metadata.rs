@@ -4,6 +4,9 @@
 
 use serde_json::{Map, Value};
 
+/// Metadata keys and their values (a JSON object's).
+pub type Fields = Map<String, Value>;
+
 /// The metadata key the ingestion block keeps its own facts under (the file's path, format and
 /// size): `--metadata` refuses it, and front matter or meta tags cannot overwrite it.
 pub const RESERVED_KEY: &str = "aiblox";
@@ -73,7 +76,7 @@ impl FromIterator<(String, Value)> for RunMetadata {
 ///
 /// # Errors
 /// Front matter that is not YAML, or not a mapping: the reason.
-pub fn front_matter(text: &str) -> Result<(Option<Map<String, Value>>, &str), String> {
+pub fn front_matter(text: &str) -> Result<(Option<Fields>, &str), String> {
     let Some(rest) = text
         .strip_prefix("---\n")
         .or_else(|| text.strip_prefix("---\r\n"))
@@ -101,7 +104,7 @@ pub fn front_matter(text: &str) -> Result<(Option<Map<String, Value>>, &str), St
 }
 
 /// `metadata` with the document's own `found` keys added, except the reserved one.
-pub fn merge_found(metadata: &mut Map<String, Value>, found: Map<String, Value>) {
+pub fn merge_found(metadata: &mut Fields, found: Fields) {
     for (key, value) in found {
         if key != RESERVED_KEY {
             metadata.insert(key, value);
