@@ -61,6 +61,12 @@ SELECT id, source, external_id, title, content, content_hash, metadata::text AS 
 FROM item
 WHERE id = ANY(:ids::bigint[]);
 
+--! get_item_metadata
+-- The metadata of these items (for facets); ids that do not exist are absent.
+SELECT id, metadata::text AS metadata
+FROM item
+WHERE id = ANY(:ids::bigint[]);
+
 --! get_item_by_key : Item
 SELECT id, source, external_id, title, content, content_hash, metadata::text AS metadata,
     created_at, updated_at

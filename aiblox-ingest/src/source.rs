@@ -251,16 +251,6 @@ fn load(root: &Path, path: &Path, file_type: FileType) -> Loaded {
         Ok(text) => text,
         Err(reason) => return fail(reason),
     };
-    // The block's own facts under its reserved key; what the document says of itself beside.
-    let metadata = |format: &str, found: Option<serde_json::Map<String, serde_json::Value>>| {
-        let mut metadata = serde_json::Map::new();
-        metadata.insert(
-            RESERVED_KEY.to_owned(),
-            serde_json::json!({ "path": external_id, "format": format, "bytes": text.len() }),
-        );
-        merge_found(&mut metadata, found.unwrap_or_default());
-        serde_json::Value::Object(metadata)
-    };
     if file_type == FileType::Html && is_whole_book_page(path, &text) {
         return Loaded::Skipped(Skip {
             location: origin,
@@ -269,10 +259,33 @@ fn load(root: &Path, path: &Path, file_type: FileType) -> Loaded {
                 .to_owned(),
         });
     }
-    let document = match file_type {
+    match document(file_type, external_id, &text, origin.clone()) {
+        Ok(document) => Loaded::Document(document),
+        Err(reason) => fail(reason),
+    }
+}
+
+/// The document of a file's `text`: its title and content, and its metadata (the block's own
+/// facts under [`RESERVED_KEY`], and what the document says of itself beside); why not.
+fn document(
+    file_type: FileType,
+    external_id: String,
+    text: &str,
+    origin: String,
+) -> Result<Document, String> {
+    let metadata = |format: &str, found: Option<crate::metadata::Fields>| {
+        let mut metadata = serde_json::Map::new();
+        metadata.insert(
+            RESERVED_KEY.to_owned(),
+            serde_json::json!({ "path": external_id, "format": format, "bytes": text.len() }),
+        );
+        merge_found(&mut metadata, found.unwrap_or_default());
+        serde_json::Value::Object(metadata)
+    };
+    Ok(match file_type {
         FileType::Jsonl => unreachable!("JSONL files are read line by line (JsonlLines)"),
         FileType::Html => {
-            let extracted = html::extract(&text);
+            let extracted = html::extract(text);
             Document {
                 external_id: external_id.clone(),
                 title: extracted.title,
@@ -282,10 +295,7 @@ fn load(root: &Path, path: &Path, file_type: FileType) -> Loaded {
             }
         }
         FileType::Markdown => {
-            let (found, body) = match front_matter(&text) {
-                Ok(read) => read,
-                Err(reason) => return fail(reason),
-            };
+            let (found, body) = front_matter(text)?;
             let titled = found
                 .as_ref()
                 .and_then(|found| found.get("title"))
@@ -307,12 +317,11 @@ fn load(root: &Path, path: &Path, file_type: FileType) -> Loaded {
         FileType::Text => Document {
             external_id: external_id.clone(),
             title: None,
-            content: text.clone(),
+            content: text.to_owned(),
             metadata: metadata("text", None),
             origin,
         },
-    };
-    Loaded::Document(document)
+    })
 }
 
 /// mdBook's `print.html` (every chapter in one page) and `toc.html` (the table of contents):

@@ -195,7 +195,18 @@ enum KeysCommand {
         /// Its requests per second (default: no limit).
         #[arg(long, value_name = "N")]
         rps: Option<f64>,
+        /// A filter ANDed with every request of the key, as `/v1/query`'s `filter` (JSON), e.g.
+        /// '{"field": "metadata.tenant", "eq": "acme"}': its callers see only items it keeps.
+        #[arg(long, value_name = "JSON", value_parser = parse_filter)]
+        filter: Option<Box<aiblox_orchestrator::protocol::Filter>>,
     },
+}
+
+fn parse_filter(text: &str) -> Result<Box<aiblox_orchestrator::protocol::Filter>, String> {
+    let filter: aiblox_orchestrator::protocol::Filter =
+        serde_json::from_str(text).map_err(|err| format!("not a filter: {err}"))?;
+    filter.to_item_filter().map_err(|err| err.to_string())?;
+    Ok(Box::new(filter))
 }
 
 /// The thread counts of the embedding model's arithmetic (candle's element-wise pool, and
@@ -236,8 +247,13 @@ fn main() -> ExitCode {
         flags: cli.flags,
     });
     let (command, flags) = match command {
-        Command::Keys(KeysCommand::New { name, sources, rps }) => {
-            return new_key(&name, sources.as_deref(), rps);
+        Command::Keys(KeysCommand::New {
+            name,
+            sources,
+            rps,
+            filter,
+        }) => {
+            return new_key(&name, sources.as_deref(), rps, filter.as_deref());
         }
         Command::Completions { shell } => return completions(shell),
         Command::Serve { no_migrate, flags } => {
@@ -257,8 +273,13 @@ fn main() -> ExitCode {
 }
 
 /// `keys new`: prints a new token and its keys-file entry.
-fn new_key(name: &str, sources: Option<&[String]>, rps: Option<f64>) -> ExitCode {
-    match aiblox_orchestrator::new_key(name, sources, rps) {
+fn new_key(
+    name: &str,
+    sources: Option<&[String]>,
+    rps: Option<f64>,
+    filter: Option<&aiblox_orchestrator::protocol::Filter>,
+) -> ExitCode {
+    match aiblox_orchestrator::new_key(name, sources, rps, filter) {
         Ok((token, entry)) => {
             println!("token (shown once; give it to the caller, keep it secret):\n{token}\n");
             println!("add to the keys file (AIBLOX_API_KEYS_FILE), then send SIGHUP:\n{entry}");

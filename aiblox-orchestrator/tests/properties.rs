@@ -307,6 +307,7 @@ fn query_request() -> impl Strategy<Value = QueryRequest> {
             explain,
             mode,
             filter: None,
+            facets: None,
         },
     )
 }

@@ -391,6 +391,42 @@ impl ItemRepo<'_> {
         }
     }
 
+    /// The metadata of the items `ids` (for counting their values: facets), read now, by id;
+    /// ids that do not exist are left out. One round trip (at most 10,000 ids).
+    pub async fn metadata_of(&self, ids: &[i64]) -> Result<HashMap<i64, serde_json::Value>, Error> {
+        if ids.len() > MAX_HEADS {
+            return Err(Error::invalid(format!(
+                "{} ids in one metadata_of call: at most {MAX_HEADS}",
+                ids.len()
+            )));
+        }
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids = &distinct_sorted(ids);
+        let rows = self
+            .runner
+            .read(ReadPath::REPLICA, |client| async move {
+                queries::get_item_metadata()
+                    .bind(&client, ids)
+                    .all()
+                    .await
+                    .map_err(Error::from_driver)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                let metadata = serde_json::from_str(&row.metadata).map_err(|err| {
+                    Error::internal(format!(
+                        "item {} has metadata that is not JSON: {err}",
+                        row.id
+                    ))
+                })?;
+                Ok((row.id, metadata))
+            })
+            .collect()
+    }
+
     /// What a search result shows of the items `ids` (identity, title, content hash; no
     /// content), read now, in the order asked, with score 0; ids that do not exist are left
     /// out. One round trip, whatever the number of ids (at most 10,000).

@@ -722,6 +722,17 @@ async fn filter_queries_answer_ids_once_per_version_and_none_while_it_stands() {
         .unwrap();
     assert!(narrowed.version > first.version);
     assert_eq!(narrowed.ids, Some(vec![ids[1]]));
+    // The metadata of a list of items, for facets; absent ids are left out.
+    let rows = item::get_item_metadata()
+        .bind(client, &vec![ids[1], ids[1] + 1000])
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&rows[0].metadata).unwrap(),
+        json!({"lang": ["de", "en"], "v": 2})
+    );
 }
 
 #[test]

@@ -20,6 +20,7 @@ pub(crate) mod chunker;
 pub(crate) mod dense;
 mod evidence;
 mod explain;
+mod facets;
 mod fusion;
 mod highlights;
 pub(crate) mod lexical;
@@ -184,6 +185,7 @@ impl Pipeline {
         let texts = self.chunk_sets.texts(&wanted).await?;
         let evidence = evidence::cite(&selected, &scores, candidates, &texts, terms, mode, query);
         self.metrics.observe_stage("score", scoring.elapsed());
+        let facets = facets::count(&self.pool, &query.facets, candidates).await?;
 
         Ok(QueryResponse {
             route: found.route,
@@ -199,6 +201,7 @@ impl Pipeline {
                 .explain
                 .then(|| explain::query(terms, candidates, &found.legs)),
             warnings: found.warnings,
+            facets,
         })
     }
 

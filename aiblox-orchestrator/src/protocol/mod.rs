@@ -18,6 +18,10 @@ pub const MAX_TOP_K: u32 = 50;
 pub const DEFAULT_TOP_K: u32 = 5;
 /// Most sources one query may filter on.
 pub const MAX_SOURCES: usize = 100;
+/// Most fields one query may count values of (`facets`).
+pub const MAX_FACETS: usize = 10;
+/// Most values of one field a response counts (the most frequent).
+pub const MAX_FACET_VALUES: usize = 100;
 /// Longest source name a query may filter on, in characters (the contract stores at most 256
 /// bytes).
 pub const MAX_SOURCE_CHARS: usize = 256;
@@ -58,6 +62,11 @@ pub struct QueryRequest {
     /// answered as a missing one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<Filter>,
+    /// Fields to count the values of (`source`, or `metadata.` and a key) over the candidate
+    /// items the question found (within the filter, before the `top_k` cut).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = MAX_FACETS), inner(length(min = 1, max = 256)))]
+    pub facets: Option<Vec<String>>,
 }
 
 /// How candidates and passages are ranked.
@@ -105,6 +114,49 @@ pub struct ValidQuery {
     pub mode: Option<Mode>,
     /// The items kept by the request's filter (`None`: every item).
     pub filter: Option<aiblox_kb::ItemFilter>,
+    /// The fields to count values of, in the order asked.
+    pub facets: Vec<FacetField>,
+}
+
+/// A field whose values a query counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FacetField {
+    /// The item's source.
+    Source,
+    /// The value at this path of keys in its metadata.
+    Metadata(Vec<String>),
+}
+
+impl FacetField {
+    /// The field `name` names (`source`, `metadata.` and a path of keys), or why not.
+    fn parse(name: &str) -> Result<FacetField, InvalidRequest> {
+        if name == "source" {
+            return Ok(FacetField::Source);
+        }
+        let keys: Option<Vec<String>> = name
+            .strip_prefix("metadata.")
+            .map(|path| path.split('.').map(str::to_owned).collect());
+        match keys {
+            Some(keys)
+                if keys
+                    .iter()
+                    .all(|key| !key.is_empty() && !key.contains('\0')) =>
+            {
+                Ok(FacetField::Metadata(keys))
+            }
+            _ => Err(InvalidRequest::new(format!(
+                "`facets` names `{name}`: count `source`, or `metadata.` and a key"
+            ))),
+        }
+    }
+
+    /// Its name, as the request gave it.
+    pub fn name(&self) -> String {
+        match self {
+            FacetField::Source => "source".to_owned(),
+            FacetField::Metadata(keys) => format!("metadata.{}", keys.join(".")),
+        }
+    }
 }
 
 /// A request that breaks one of the protocol's rules: answered 422 with code
@@ -177,6 +229,12 @@ impl QueryRequest {
             .as_ref()
             .map(Filter::to_item_filter)
             .transpose()?;
+        let facets = self
+            .facets
+            .iter()
+            .flatten()
+            .map(|name| FacetField::parse(name))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ValidQuery {
             query: query.to_owned(),
             top_k: top_k as usize,
@@ -187,6 +245,7 @@ impl QueryRequest {
             explain: self.explain,
             mode: self.mode,
             filter,
+            facets,
         })
     }
 }
@@ -206,6 +265,38 @@ pub struct QueryResponse {
     /// Why the answer is empty or not what was asked for (absent when nothing is to be said).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<Warning>,
+    /// The counts of the values of the fields the request named (only when it names some).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facets: Option<Facets>,
+}
+
+/// Counts of field values over a query's candidate items.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Facets {
+    /// The candidate items counted: every item the question's legs found within the filter,
+    /// before the `top_k` cut.
+    pub candidates: usize,
+    /// Each field asked for, in the order asked.
+    pub fields: Vec<FacetCounts>,
+}
+
+/// The values of one field and how many candidates hold each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FacetCounts {
+    /// The field, as the request named it.
+    pub field: String,
+    /// Its values, most frequent first (equal counts by value), at most 100; a candidate
+    /// whose field holds an array counts once for each of its values.
+    pub values: Vec<FacetValue>,
+}
+
+/// A value and how many candidates hold it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FacetValue {
+    /// The value (a text, number or boolean).
+    pub value: Scalar,
+    /// Candidates holding it.
+    pub count: usize,
 }
 
 /// How a question was answered.

@@ -1,5 +1,5 @@
 //! Who may ask what: API keys (the SHA-256 of each bearer token, never the token) scoped to
-//! sources, with a per-key rate limit; the keys file re-read on SIGHUP.
+//! sources and bound to a filter, with a per-key rate limit; the keys file re-read on SIGHUP.
 
 use std::collections::HashMap;
 use std::io::Read as _;
@@ -7,8 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use aiblox_kb::ItemFilter;
 use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
+
+use crate::protocol::Filter;
 
 /// The keys file: `[[key]]` tables.
 #[derive(Debug, Deserialize)]
@@ -26,6 +29,8 @@ struct KeyEntry {
     sha256: String,
     sources: Option<Vec<String>>,
     requests_per_second: Option<f64>,
+    /// A filter ANDed with every request's (as `/v1/query` takes it, in TOML).
+    filter: Option<Filter>,
 }
 
 /// A key as the service checks it.
@@ -35,6 +40,7 @@ struct Key {
     digest: [u8; 32],
     sources: Option<Vec<String>>,
     requests_per_second: Option<f64>,
+    filter: Option<ItemFilter>,
 }
 
 /// Who a request comes from, once its token matched a key.
@@ -45,6 +51,8 @@ pub(crate) struct Caller {
     /// The sources it may read (`None`: every source).
     pub(crate) sources: Option<Vec<String>>,
     requests_per_second: Option<f64>,
+    /// The items it may read beyond its sources (`None`: every item of them).
+    pub(crate) filter: Option<ItemFilter>,
 }
 
 impl Caller {
@@ -71,6 +79,16 @@ impl Caller {
                     Ok(Some(kept))
                 }
             }
+        }
+    }
+
+    /// The filter a request of this caller runs with: what it asked for ANDed with its key's
+    /// (a request can narrow its key's filter, never widen it).
+    pub(crate) fn narrow(&self, asked: Option<ItemFilter>) -> Option<ItemFilter> {
+        match (&self.filter, asked) {
+            (None, asked) => asked,
+            (Some(bound), None) => Some(bound.clone()),
+            (Some(bound), Some(asked)) => Some(ItemFilter::And(vec![bound.clone(), asked])),
         }
     }
 
@@ -149,6 +167,7 @@ impl Access {
             name: key.name.clone(),
             sources: key.sources.clone(),
             requests_per_second: key.requests_per_second,
+            filter: key.filter.clone(),
         })
     }
 
@@ -222,11 +241,18 @@ fn parse(text: &str) -> Result<Vec<Key>, String> {
                  out for no limit)"
             ));
         }
+        let filter = entry
+            .filter
+            .as_ref()
+            .map(Filter::to_item_filter)
+            .transpose()
+            .map_err(|err| format!("key {name:?}: {err}"))?;
         keys.push(Key {
             name,
             digest,
             sources: entry.sources,
             requests_per_second: entry.requests_per_second,
+            filter,
         });
     }
     Ok(keys)
@@ -244,6 +270,7 @@ pub fn new_key(
     name: &str,
     sources: Option<&[String]>,
     requests_per_second: Option<f64>,
+    filter: Option<&Filter>,
 ) -> Result<(String, String), String> {
     let mut random = [0u8; 32];
     std::fs::File::open("/dev/urandom")
@@ -262,6 +289,11 @@ pub fn new_key(
     }
     if let Some(rate) = requests_per_second {
         entry.push_str(&format!("requests_per_second = {rate}\n"));
+    }
+    if let Some(filter) = filter {
+        let table = toml::Value::try_from(filter)
+            .map_err(|err| format!("the filter cannot be written as TOML: {err}"))?;
+        entry.push_str(&format!("filter = {table}\n"));
     }
     // The entry must load as written.
     parse(&entry)?;
@@ -286,7 +318,7 @@ mod tests {
 
     #[test]
     fn a_new_key_is_admitted_by_its_entry_and_no_other_token_is() {
-        let (token, entry) = new_key("team", Some(&["docs".to_owned()]), Some(5.0)).unwrap();
+        let (token, entry) = new_key("team", Some(&["docs".to_owned()]), Some(5.0), None).unwrap();
         assert!(token.starts_with("abx_") && token.len() == 68, "{token}");
         assert!(
             !entry.contains(&token),
@@ -304,7 +336,7 @@ mod tests {
                 .is_none()
         );
         assert!(access.authenticate("").is_none());
-        let (other, _) = new_key("team", None, None).unwrap();
+        let (other, _) = new_key("team", None, None, None).unwrap();
         assert_ne!(other, token, "tokens are random");
     }
 
@@ -362,6 +394,7 @@ mod tests {
             name: "k".to_owned(),
             sources: Some(vec!["a".to_owned(), "b".to_owned()]),
             requests_per_second: None,
+            filter: None,
         };
         let list = |items: &[&str]| Some(items.iter().map(|s| (*s).to_owned()).collect());
         assert_eq!(caller.scope(None).unwrap(), list(&["a", "b"]));
@@ -381,12 +414,40 @@ mod tests {
     }
 
     #[test]
+    fn a_bound_filter_is_anded_with_a_requests_and_a_bad_one_refuses_the_file() {
+        let entry = "[[key]]\nname = \"t\"\nsha256 = \"".to_owned()
+            + &"ab".repeat(32)
+            + "\"\nfilter = { field = \"metadata.tenant\", eq = \"acme\" }\n";
+        let keys = parse(&entry).unwrap();
+        let bound = keys[0].filter.clone().unwrap();
+        let caller = Caller {
+            name: "t".to_owned(),
+            sources: None,
+            requests_per_second: None,
+            filter: Some(bound.clone()),
+        };
+        assert_eq!(caller.narrow(None), Some(bound.clone()));
+        let asked = ItemFilter::Or(vec![]);
+        assert_eq!(
+            caller.narrow(Some(asked.clone())),
+            Some(ItemFilter::And(vec![bound, asked]))
+        );
+        let bad = entry.replace("metadata.tenant", "tenant");
+        assert!(
+            parse(&bad)
+                .unwrap_err()
+                .contains("key \"t\": `filter.field` is `tenant`")
+        );
+    }
+
+    #[test]
     fn a_bucket_allows_a_seconds_worth_then_refills_at_the_rate() {
         let access = access("");
         let caller = Caller {
             name: "k".to_owned(),
             sources: None,
             requests_per_second: Some(4.0),
+            filter: None,
         };
         let start = Instant::now();
         for _ in 0..4 {

@@ -78,9 +78,9 @@ fn paths() -> Value {
 mod tests {
     use super::*;
     use crate::protocol::{
-        CandidateExplain, ErrorBody, ErrorCode, ErrorDetail, Evidence, EvidenceExplain, Filter,
-        ItemResponse, LegRank, MatchedTerm, QueryExplain, RouteName, Scalar, Stats, TermWeight,
-        Warning, WarningCode,
+        CandidateExplain, ErrorBody, ErrorCode, ErrorDetail, Evidence, EvidenceExplain,
+        FacetCounts, FacetValue, Facets, Filter, ItemResponse, LegRank, MatchedTerm, QueryExplain,
+        RouteName, Scalar, Stats, TermWeight, Warning, WarningCode,
     };
 
     /// A request with every field set.
@@ -94,6 +94,7 @@ mod tests {
             explain: true,
             mode: Some(Mode::Hybrid),
             filter: Some(every_filter_field()),
+            facets: Some(vec!["metadata.lang".to_owned()]),
         }
     }
 
@@ -175,6 +176,16 @@ mod tests {
                 code: WarningCode::LookupNotFound,
                 message: "m".to_owned(),
             }],
+            facets: Some(Facets {
+                candidates: 1,
+                fields: vec![FacetCounts {
+                    field: "metadata.lang".to_owned(),
+                    values: vec![FacetValue {
+                        value: Scalar::Text("en".to_owned()),
+                        count: 1,
+                    }],
+                }],
+            }),
         }
     }
 

@@ -24,7 +24,7 @@ struct NewKey {
 fn key(name: &str, sources: Option<&[&str]>, rps: Option<f64>) -> NewKey {
     let sources: Option<Vec<String>> =
         sources.map(|sources| sources.iter().map(|s| (*s).to_owned()).collect());
-    let (token, entry) = new_key(name, sources.as_deref(), rps).unwrap();
+    let (token, entry) = new_key(name, sources.as_deref(), rps, None).unwrap();
     NewKey { token, entry }
 }
 
@@ -462,6 +462,86 @@ async fn a_lookup_outside_the_scope_is_told_as_a_missing_one() {
         outside.replace("replication.md", "NAME"),
         missing.replace("nothing-here.md", "NAME"),
         "the same words for both: nothing about the other source leaks"
+    );
+    app.stop().await;
+}
+
+/// A key bound to a filter: its callers see only the items it keeps, in searches, lookups and
+/// `GET /v1/items/{id}` (an item outside answers as a missing one); a request's own filter
+/// narrows it and cannot widen it; `keys new --filter` writes the entry the service loads.
+#[tokio::test]
+async fn a_key_bound_to_a_filter_sees_only_what_it_keeps_and_a_request_cannot_widen_it() {
+    let filter: aiblox_orchestrator::protocol::Filter = serde_json::from_value(
+        json!({"field": "external_id", "in": ["vacuum.md", "replication.md"]}),
+    )
+    .unwrap();
+    let (token, entry) = new_key("tenant", None, None, Some(&filter)).unwrap();
+    assert!(entry.contains("filter = {"), "{entry}");
+    let bound = NewKey { token, entry };
+    let (app, _dir) = spawn_with_keys(&[&bound]).await;
+    let ask = |body: Value| call(&app, Some(&bound.token), "/v1/query", Some(body));
+    let (status, _, body) =
+        ask(json!({"query": "indexes database vacuum standby", "top_k": 10})).await;
+    assert_eq!(status, 200, "{body}");
+    let found: Vec<&str> = body["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|evidence| evidence["external_id"].as_str().unwrap())
+        .collect();
+    assert!(
+        !found.is_empty() && !found.contains(&"indexes.md"),
+        "{found:?}"
+    );
+    // A request's filter narrows the key's, never widens it.
+    let (_, _, body) = ask(json!({"query": "indexes database vacuum standby",
+                                 "filter": {"field": "external_id", "eq": "indexes.md"}}))
+    .await;
+    assert_eq!(body["evidence"], json!([]), "{body}");
+    let (_, _, body) = ask(json!({"query": "vacuum standby",
+                                 "filter": {"field": "external_id", "eq": "vacuum.md"}}))
+    .await;
+    assert!(
+        body["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["external_id"] == "vacuum.md")
+    );
+    // A lookup and an item read outside it answer as missing ones.
+    let (_, _, body) = ask(json!({"query": "docs:indexes.md"})).await;
+    assert_eq!(body["warnings"][0]["code"], "lookup_not_found", "{body}");
+    let items = ItemRepo::new(app.kb.as_ref().unwrap().pool());
+    let indexes = items
+        .get_by_key("docs", "indexes.md")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let vacuum = items
+        .get_by_key("docs", "vacuum.md")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let (status, _, _) = call(
+        &app,
+        Some(&bound.token),
+        &format!("/v1/items/{indexes}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _, body) = call(
+        &app,
+        Some(&bound.token),
+        &format!("/v1/items/{vacuum}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["external_id"].as_str()),
+        (200, Some("vacuum.md"))
     );
     app.stop().await;
 }

@@ -85,6 +85,29 @@ fn required_flags_read_as_required_in_help() {
     );
 }
 
+/// `keys new --filter` writes the filter into the entry as TOML (the service loads it: the
+/// access tests), and refuses a bad one with the part at fault.
+#[test]
+fn keys_new_writes_a_filter_and_refuses_a_bad_one() {
+    let keys_new = |filter: &str| {
+        Command::new(env!("CARGO_BIN_EXE_aiblox-orchestrator"))
+            .args(["keys", "new", "--name", "tenant", "--filter", filter])
+            .output()
+            .unwrap()
+    };
+    let output = keys_new(r#"{"field": "metadata.tenant", "eq": "acme"}"#);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(r#"filter = { eq = "acme", field = "metadata.tenant" }"#),
+        "{stdout}"
+    );
+    let output = keys_new(r#"{"field": "tenant", "eq": "acme"}"#);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("`filter.field` is `tenant`"), "{stderr}");
+}
+
 #[tokio::test]
 async fn purge_chunks_removes_stale_and_other_chunkers_chunks_and_keeps_the_rest() {
     let app = TestApp::spawn().await;

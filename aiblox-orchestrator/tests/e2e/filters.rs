@@ -91,6 +91,27 @@ async fn every_mode_answers_within_the_filter_and_a_lookup_outside_it_is_missing
         .query(json!({"query": "docs:indexes-de.md", "filter": german_from_15}))
         .await;
     assert_eq!(body["route"], "lookup", "{body}");
+    // Facets count the candidates' values within the filter, before the top_k cut.
+    let (status, body) = app
+        .query(
+            json!({"query": "dead tuples storage vacuum index replication standby",
+                      "mode": "lexical", "top_k": 1,
+                      "filter": {"field": "metadata.version", "gte": 15},
+                      "facets": ["metadata.lang", "source", "metadata.version", "metadata.none"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["evidence"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        body["facets"],
+        json!({"candidates": 4, "fields": [
+            {"field": "metadata.lang", "values": [{"value": "de", "count": 2}, {"value": "en", "count": 2}]},
+            {"field": "source", "values": [{"value": "docs", "count": 4}]},
+            {"field": "metadata.version", "values": [{"value": 15.0, "count": 2}, {"value": 16.0, "count": 2}]},
+            {"field": "metadata.none", "values": []}
+        ]}),
+        "{body}"
+    );
     // A filter that keeps nothing answers nothing.
     let (status, body) = app
         .query(json!({"query": "vacuum", "mode": "hybrid",

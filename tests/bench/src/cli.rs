@@ -117,6 +117,15 @@ pub struct ServiceArgs {
     /// The `mode` every question asks for (lexical, dense, hybrid; default: the service's).
     #[arg(long, value_name = "MODE")]
     pub mode: Option<String>,
+    /// A `filter` every question carries, as `/v1/query` takes it (JSON), e.g.
+    /// '{"field": "metadata.section", "eq": "textsearch"}' with --sections.
+    #[arg(long, value_name = "JSON", value_parser = parse_json)]
+    pub filter: Option<serde_json::Value>,
+    /// Ingest the corpus's pages in groups by the file name's first word (`sql-`,
+    /// `functions-`, `runtime-` ...), each with `--metadata section=WORD`, so that questions
+    /// can be filtered by section (a directory of pages, not walked into subdirectories).
+    #[arg(long, conflicts_with = "scale_items")]
+    pub sections: bool,
     /// Seconds of `pgbench -S -M prepared` (16 clients, scale 10) on the same cluster after the
     /// load run, so the rate can be read as a ratio of it on a noisy host (0: skip).
     #[arg(long, default_value_t = 20)]
@@ -150,4 +159,8 @@ pub struct ScaleArgs {
         value_name = "ARGS"
     )]
     pub service_args: Vec<String>,
+}
+
+fn parse_json(text: &str) -> Result<serde_json::Value, String> {
+    serde_json::from_str(text).map_err(|err| format!("not JSON: {err}"))
 }

@@ -140,6 +140,23 @@ impl<'a> From<ItemBorrowed<'a>> for Item {
     }
 }
 #[derive(Debug, Clone, PartialEq)]
+pub struct GetItemMetadata {
+    pub id: i64,
+    pub metadata: String,
+}
+pub struct GetItemMetadataBorrowed<'a> {
+    pub id: i64,
+    pub metadata: &'a str,
+}
+impl<'a> From<GetItemMetadataBorrowed<'a>> for GetItemMetadata {
+    fn from(GetItemMetadataBorrowed { id, metadata }: GetItemMetadataBorrowed<'a>) -> Self {
+        Self {
+            id,
+            metadata: metadata.into(),
+        }
+    }
+}
+#[derive(Debug, Clone, PartialEq)]
 pub struct GetItemIdsByKeys {
     pub id: i64,
     pub source: String,
@@ -446,6 +463,73 @@ where
 {
     pub fn map<R>(self, mapper: fn(ItemBorrowed) -> R) -> ItemQuery<'c, 'a, 's, C, R, N> {
         ItemQuery {
+            client: self.client,
+            params: self.params,
+            query: self.query,
+            cached: self.cached,
+            extractor: self.extractor,
+            mapper,
+        }
+    }
+    pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+        let row =
+            crate::client::async_::one(self.client, self.query, &self.params, self.cached).await?;
+        Ok((self.mapper)((self.extractor)(&row)?))
+    }
+    pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+        self.iter().await?.try_collect().await
+    }
+    pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+        let opt_row =
+            crate::client::async_::opt(self.client, self.query, &self.params, self.cached).await?;
+        Ok(opt_row
+            .map(|row| {
+                let extracted = (self.extractor)(&row)?;
+                Ok((self.mapper)(extracted))
+            })
+            .transpose()?)
+    }
+    pub async fn iter(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+        tokio_postgres::Error,
+    > {
+        let stream = crate::client::async_::raw(
+            self.client,
+            self.query,
+            crate::slice_iter(&self.params),
+            self.cached,
+        )
+        .await?;
+        let mapped = stream
+            .map(move |res| {
+                res.and_then(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+            })
+            .into_stream();
+        Ok(mapped)
+    }
+}
+pub struct GetItemMetadataQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+    client: &'c C,
+    params: [&'a (dyn postgres_types::ToSql + Sync); N],
+    query: &'static str,
+    cached: Option<&'s tokio_postgres::Statement>,
+    extractor: fn(&tokio_postgres::Row) -> Result<GetItemMetadataBorrowed, tokio_postgres::Error>,
+    mapper: fn(GetItemMetadataBorrowed) -> T,
+}
+impl<'c, 'a, 's, C, T: 'c, const N: usize> GetItemMetadataQuery<'c, 'a, 's, C, T, N>
+where
+    C: GenericClient,
+{
+    pub fn map<R>(
+        self,
+        mapper: fn(GetItemMetadataBorrowed) -> R,
+    ) -> GetItemMetadataQuery<'c, 'a, 's, C, R, N> {
+        GetItemMetadataQuery {
             client: self.client,
             params: self.params,
             query: self.query,
@@ -1274,6 +1358,43 @@ impl GetItemsStmt {
                 })
             },
             mapper: |it| Item::from(it),
+        }
+    }
+}
+pub struct GetItemMetadataStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn get_item_metadata() -> GetItemMetadataStmt {
+    GetItemMetadataStmt(
+        "SELECT id, metadata::text AS metadata FROM item WHERE id = ANY($1::bigint[])",
+        None,
+    )
+}
+impl GetItemMetadataStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::ArraySql<Item = i64>>(
+        &'s self,
+        client: &'c C,
+        ids: &'a T1,
+    ) -> GetItemMetadataQuery<'c, 'a, 's, C, GetItemMetadata, 1> {
+        GetItemMetadataQuery {
+            client,
+            params: [ids],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |
+                row: &tokio_postgres::Row,
+            | -> Result<GetItemMetadataBorrowed, tokio_postgres::Error> {
+                Ok(GetItemMetadataBorrowed {
+                    id: row.try_get(0)?,
+                    metadata: row.try_get(1)?,
+                })
+            },
+            mapper: |it| GetItemMetadata::from(it),
         }
     }
 }

@@ -29,6 +29,7 @@ pub(super) async fn query(
         query.sources = caller.scope(query.sources.take()).map_err(|message| {
             ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
         })?;
+        query.filter = caller.narrow(query.filter.take());
     }
     let response = state.pipeline.answer(&query).await?;
     tracing::info!(
@@ -53,18 +54,25 @@ pub(super) async fn item(
              external id, query `source:external_id` with POST /v1/query",
         )
     })?;
-    let readable = |source: &str| {
+    let items = crate::pipeline::lexical::items_now(&state.pool).await?;
+    // The items the caller's key keeps, when it is bound to a filter.
+    let within = match caller
+        .as_ref()
+        .and_then(|Extension(caller)| caller.filter.as_ref())
+    {
+        Some(filter) => Some(items.matching(filter).await?),
+        None => None,
+    };
+    let readable = |source: &str, id: i64| {
         caller
             .as_ref()
             .is_none_or(|Extension(caller)| caller.may_read(source))
+            && within.as_ref().is_none_or(|within| within.contains(id))
     };
-    // An item outside the caller's sources is answered as missing: its existence is not told.
-    match crate::pipeline::lexical::items_now(&state.pool)
-        .await?
-        .get(id)
-        .await?
-    {
-        Some(item) if readable(&item.source) => {
+    // An item outside the caller's sources or filter is answered as missing: its existence is
+    // not told.
+    match items.get(id).await? {
+        Some(item) if readable(&item.source, item.id) => {
             Ok(Json(crate::protocol::ItemResponse::from(item)).into_response())
         }
         _ => Err(ApiError::new(

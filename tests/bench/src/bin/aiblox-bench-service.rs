@@ -62,7 +62,7 @@ async fn run(args: ServiceArgs) -> anyhow::Result<()> {
         Some(url) => BenchServer::external(url),
         None => BenchServer::start_own(&settings).await?,
     };
-    let loaded = Loaded::ingesting(&ingest, &input, &server).await?;
+    let loaded = Loaded::ingesting(&ingest, &input, &server, args.sections).await?;
 
     let listen = format!("127.0.0.1:{}", service::free_port()?);
     let service = Service::start(
@@ -145,9 +145,10 @@ impl Loaded {
         ingest: &Path,
         input: &Input,
         server: &BenchServer,
+        sections: bool,
     ) -> anyhow::Result<Loaded> {
         let (items_before, _) = database_size(server).await?;
-        let ingest_s = ingest_corpus(ingest, input, server).await?;
+        let ingest_s = ingest_corpus(ingest, input, server, sections).await?;
         let (items, database_bytes) = database_size(server).await?;
         Ok(Loaded {
             ingest_s,
@@ -281,24 +282,72 @@ async fn database_size(server: &BenchServer) -> anyhow::Result<(u64, u64)> {
     Ok((count.max(0) as u64, bytes.max(0) as u64))
 }
 
-/// Ingests `corpus` with the ingestion block, then vacuums and checkpoints the server;
-/// returns the seconds the ingestion took.
-async fn ingest_corpus(ingest: &Path, input: &Input, server: &BenchServer) -> anyhow::Result<f64> {
+/// Ingests `corpus` with the ingestion block (in groups by section with `sections`), then
+/// vacuums and checkpoints the server; returns the seconds the ingestion took.
+async fn ingest_corpus(
+    ingest: &Path,
+    input: &Input,
+    server: &BenchServer,
+    sections: bool,
+) -> anyhow::Result<f64> {
     let corpus = &input.corpus;
     let ingesting = Instant::now();
-    let status = Command::new(ingest)
-        .args(["--source", input.source, "--types", input.types])
-        .arg(corpus)
-        .env("AIBLOX_KB_DATABASE_URL", server.kb_url())
-        .status()
-        .with_context(|| format!("could not run {}", ingest.display()))?;
-    if !status.success() {
-        bail!("ingesting {} failed ({status})", corpus.display());
+    let groups = if sections {
+        section_groups(corpus)?
+    } else {
+        vec![(None, vec![corpus.clone()])]
+    };
+    for (section, paths) in &groups {
+        let mut command = Command::new(ingest);
+        command.args(["--source", input.source, "--types", input.types]);
+        if let Some(section) = section {
+            command.arg("--metadata").arg(format!("section={section}"));
+        }
+        let status = command
+            .args(paths)
+            .env("AIBLOX_KB_DATABASE_URL", server.kb_url())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .with_context(|| format!("could not run {}", ingest.display()))?;
+        if !status.success() {
+            bail!("ingesting {} failed ({status})", corpus.display());
+        }
     }
     let ingest_s = ingesting.elapsed().as_secs_f64();
     server.admin("VACUUM (ANALYZE)").await?;
     server.admin("CHECKPOINT").await?;
     Ok(ingest_s)
+}
+
+/// The pages of `corpus` (not walked into; `.html`, `.htm`, `.md`, `.markdown` and `.txt`
+/// files) by section: the file name's first word, before a `-` or the extension.
+fn section_groups(corpus: &Path) -> anyhow::Result<Vec<(Option<String>, Vec<PathBuf>)>> {
+    let mut groups: std::collections::BTreeMap<String, Vec<PathBuf>> = Default::default();
+    for entry in
+        std::fs::read_dir(corpus).with_context(|| format!("could not list {}", corpus.display()))?
+    {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|name| name.to_str()) else {
+            continue;
+        };
+        let page = ["html", "htm", "md", "markdown", "txt"]
+            .iter()
+            .any(|extension| path.extension().is_some_and(|found| found == *extension));
+        if !path.is_file() || !page {
+            continue;
+        }
+        let word = name.split(['-', '.']).next().unwrap_or(name).to_owned();
+        groups.entry(word).or_default().push(path);
+    }
+    eprintln!(
+        "ingesting {} sections of {}",
+        groups.len(),
+        corpus.display()
+    );
+    Ok(groups
+        .into_iter()
+        .map(|(section, paths)| (Some(section), paths))
+        .collect())
 }
 
 /// Writes the wrk script that posts the questions to `/v1/query` (with `--top-k` and
@@ -310,6 +359,9 @@ fn write_wrk_script(args: &ServiceArgs, questions: &[String]) -> anyhow::Result<
             let mut body = json!({ "query": question, "top_k": args.top_k });
             if let Some(mode) = &args.mode {
                 body["mode"] = json!(mode);
+            }
+            if let Some(filter) = &args.filter {
+                body["filter"] = filter.clone();
             }
             body.to_string()
         })
@@ -358,6 +410,8 @@ fn report_params(args: &ServiceArgs, questions: usize) -> serde_json::Value {
         "questions": questions,
         "top_k": args.top_k,
         "mode": args.mode,
+        "filter": args.filter,
+        "sections": args.sections,
         "embedding_model": args.embedding_model.as_ref().map(|dir| dir.display().to_string()),
     })
 }
