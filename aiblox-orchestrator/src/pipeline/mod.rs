@@ -253,6 +253,9 @@ impl Pipeline {
         } = lexical;
         let question = question.transpose()?;
         let mut warnings = warnings::of_the_route(route, taken, searched, &retrieved.terms);
+        if within.as_ref().is_some_and(|within| within.is_empty()) {
+            warnings.push(warnings::filter_without_items());
+        }
         let route = taken;
         // A lookup names its item: nothing to rank it against.
         let question = question.filter(|_| route == RouteName::Search).zip(dense);

@@ -52,6 +52,16 @@ pub(crate) fn no_searchable_terms() -> Warning {
     }
 }
 
+/// The filter keeps no item.
+pub(crate) fn filter_without_items() -> Warning {
+    Warning {
+        code: WarningCode::FilterWithoutItems,
+        message: "the filter keeps no item of the knowledge base (with the API key's filter, \
+                  when it has one): check its fields and values"
+            .to_owned(),
+    }
+}
+
 /// Sources asked for that hold no item.
 pub(crate) fn sources_without_items(sources: &[String]) -> Warning {
     let named: Vec<String> = sources.iter().map(|source| format!("`{source}`")).collect();

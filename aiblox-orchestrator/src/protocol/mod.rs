@@ -342,14 +342,17 @@ pub enum WarningCode {
     /// The question named an item (`source:external_id`) that does not exist, or that the
     /// caller may not read: it was answered as a search instead.
     LookupNotFound,
+    /// The filter (the request's, with its key's) keeps no item.
+    FilterWithoutItems,
 }
 
 impl WarningCode {
     /// Every code, in the order the OpenAPI document lists them.
-    pub const ALL: [WarningCode; 3] = [
+    pub const ALL: [WarningCode; 4] = [
         WarningCode::NoSearchableTerms,
         WarningCode::SourcesWithoutItems,
         WarningCode::LookupNotFound,
+        WarningCode::FilterWithoutItems,
     ];
 
     /// The code as it appears in answers.
@@ -358,6 +361,7 @@ impl WarningCode {
             WarningCode::NoSearchableTerms => "no_searchable_terms",
             WarningCode::SourcesWithoutItems => "sources_without_items",
             WarningCode::LookupNotFound => "lookup_not_found",
+            WarningCode::FilterWithoutItems => "filter_without_items",
         }
     }
 }

@@ -119,6 +119,11 @@ async fn every_mode_answers_within_the_filter_and_a_lookup_outside_it_is_missing
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(evidence_ids(&body), Vec::<String>::new());
+    assert_eq!(
+        body["warnings"][0]["code"], "filter_without_items",
+        "{body}"
+    );
+    random_filters_keep_every_answer_within_them(&app, &kb).await;
     app.stop().await;
 }
 
@@ -152,4 +157,65 @@ async fn a_bad_filter_is_refused_naming_the_part() {
         assert!(message.contains(expected), "{expected}: {message}");
     }
     app.stop().await;
+}
+
+/// A hundred random filters (seeded) over the pages' fields, in each mode: every passage is of
+/// an item the filter matches (`ItemRepo::matching`, itself held to a brute-force oracle by the
+/// contract's tests), and each mode's candidates are the matches it found.
+async fn random_filters_keep_every_answer_within_them(app: &crate::TestApp, kb: &TestKb) {
+    let mut state: u64 = 0x5eed;
+    let mut next = move |below: u64| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state % below
+    };
+    let repo = ItemRepo::new(kb.pool());
+    let mut kept_some = 0;
+    for _ in 0..100 {
+        let leaf = |pick: u64, value: u64| {
+            let lang = ["en", "de", "fr"][value as usize % 3];
+            let page = format!("vacuum-{}.md", ["en", "de"][value as usize % 2]);
+            match pick {
+                0 => json!({"field": "metadata.lang", "eq": lang}),
+                1 => json!({"field": "metadata.version", "gte": 13 + value % 4}),
+                2 => json!({"field": "external_id", "in": [page, "indexes-en.md"]}),
+                _ => json!({"field": "metadata.version", "exists": value.is_multiple_of(2)}),
+            }
+        };
+        let filter = match next(4) {
+            0 => leaf(next(4), next(8)),
+            1 => json!({"and": [leaf(next(4), next(8)), leaf(next(4), next(8))]}),
+            2 => json!({"or": [leaf(next(4), next(8)), leaf(next(4), next(8))]}),
+            _ => json!({"not": leaf(next(4), next(8))}),
+        };
+        let contract_filter =
+            serde_json::from_value::<aiblox_orchestrator::protocol::Filter>(filter.clone())
+                .unwrap()
+                .to_item_filter()
+                .unwrap();
+        let matches = repo.matching(&contract_filter).await.unwrap();
+        let allowed: Vec<i64> = matches.ids().to_vec();
+        kept_some += usize::from(!allowed.is_empty() && allowed.len() < 6);
+        for mode in ["lexical", "dense", "hybrid"] {
+            let (status, body) = app
+                .query(
+                    json!({"query": "dead tuples storage vacuum index replication standby",
+                              "mode": mode, "top_k": 10, "filter": filter}),
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            for evidence in body["evidence"].as_array().unwrap() {
+                let id = evidence["item_id"].as_i64().unwrap();
+                assert!(
+                    allowed.contains(&id),
+                    "{mode} {filter}: item {id} is outside {allowed:?}"
+                );
+            }
+        }
+    }
+    assert!(
+        kept_some > 30,
+        "only {kept_some} filters kept some pages but not all"
+    );
 }
