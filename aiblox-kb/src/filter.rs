@@ -19,12 +19,16 @@ pub const MAX_FILTER_VALUES: usize = 1_000;
 pub const MAX_FILTER_TEXT_BYTES: usize = 1_024;
 /// Most keys of a metadata path.
 pub const MAX_METADATA_PATH_KEYS: usize = 8;
+/// Largest magnitude of a number in a filter: 2^53, past which not every integer is a value of
+/// a JSON number as read (a larger one would be compared after rounding).
+pub const MAX_FILTER_NUMBER: f64 = 9_007_199_254_740_992.0;
 
 /// Which items a search, a lookup or a count keeps, by what they say about themselves.
 ///
 /// Conditions on metadata follow its JSON: a key that is absent, or holds a value of another
 /// type, fails every test but [`ItemFilter::Not`]'s (so `Not(lang = "en")` keeps the items
-/// without a `lang`); a key that holds an array passes a test when one of its elements does.
+/// without a `lang`); arrays are looked into (PostgreSQL's lax jsonpath): a key that holds an
+/// array, or a path through an array of objects, passes a test when one of its elements does.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum ItemFilter {
@@ -113,11 +117,25 @@ impl ItemFilter {
     }
 
     /// Checks the filter's bounds and types: [`Error::InvalidInput`] naming the part at fault
-    /// (by its place: `filter.and[1]`).
+    /// (by its place: `filter.and[1]`). The limits (depth, conditions) apply to each member of
+    /// an `And` at the top on its own, so that filters combined by `And` (a request's with its
+    /// API key's) are each held to them, not their sum.
     pub fn validate(&self) -> Result<(), Error> {
-        let mut conditions = 0;
-        self.check(&mut conditions, 0, "filter")
-            .map_err(|message| Error::invalid(format!("the filter is refused: {message}")))
+        let members: Vec<(String, usize, &ItemFilter)> = match self {
+            ItemFilter::And(filters) => filters
+                .iter()
+                .enumerate()
+                .map(|(index, filter)| (format!("filter.and[{index}]"), 1, filter))
+                .collect(),
+            filter => vec![("filter".to_owned(), 0, filter)],
+        };
+        for (at, depth, member) in members {
+            let mut conditions = 0;
+            member
+                .check(&mut conditions, depth, &at)
+                .map_err(|message| Error::invalid(format!("the filter is refused: {message}")))?;
+        }
+        Ok(())
     }
 
     fn check(&self, conditions: &mut usize, depth: usize, at: &str) -> Result<(), String> {
@@ -303,8 +321,11 @@ impl FieldTest {
                 }
                 for bound in bounds.into_iter().flatten() {
                     match (bound, field) {
-                        (FilterBound::Number(number), _) if !number.is_finite() => {
-                            return Err(format!("{at}: a bound of {name} is not finite"));
+                        (FilterBound::Number(number), _) if !within_number_range(*number) => {
+                            return Err(format!(
+                                "{at}: a bound of {name} is not a number within \
+                                 {MAX_FILTER_NUMBER}"
+                            ));
                         }
                         (FilterBound::Number(_), field) if field.is_time() => {
                             return Err(format!(
@@ -390,12 +411,17 @@ impl FilterValue {
 
 impl FilterBound {
     /// `@ operator bound`: times (the item's own fields) as seconds since 1970, as the item's
-    /// document holds them.
+    /// document holds them, to the microsecond (PostgreSQL's): a bound between two microseconds
+    /// is moved to the one that keeps the same items (up for `>=` and `<`, down for `>` and
+    /// `<=`).
     fn write_jsonpath(&self, operator: &str, out: &mut String) {
         let number = match self {
             FilterBound::Number(number) => *number,
             FilterBound::Time(time) => {
-                time.timestamp() as f64 + f64::from(time.timestamp_subsec_micros()) / 1_000_000.0
+                let nanos = time.timestamp_subsec_nanos();
+                let up = matches!(operator, ">=" | "<") && !nanos.is_multiple_of(1_000);
+                let micros = f64::from(nanos / 1_000 + u32::from(up));
+                time.timestamp() as f64 + micros / 1_000_000.0
             }
         };
         let _ = write!(out, "@ {operator} ");
@@ -425,9 +451,10 @@ fn check_value(value: &FilterValue, field: &ItemField, what: &str) -> Result<(),
     }
     match value {
         FilterValue::Text(text) => check_text(text, &format!("{what}: a value")),
-        FilterValue::Number(number) if !number.is_finite() => {
-            Err(format!("{what}: a value is not finite"))
-        }
+        FilterValue::Number(number) if !within_number_range(*number) => Err(format!(
+            "{what}: a value is not a number within {MAX_FILTER_NUMBER} (a larger one would \
+             be compared after rounding)"
+        )),
         FilterValue::Number(_) | FilterValue::Bool(_)
             if matches!(field, ItemField::Source | ItemField::ExternalId) =>
         {
@@ -435,6 +462,10 @@ fn check_value(value: &FilterValue, field: &ItemField, what: &str) -> Result<(),
         }
         _ => Ok(()),
     }
+}
+
+fn within_number_range(number: f64) -> bool {
+    number.is_finite() && number.abs() <= MAX_FILTER_NUMBER
 }
 
 /// `text` as a jsonpath string literal: quotes, backslashes and control characters escaped.
@@ -541,6 +572,13 @@ mod tests {
         let cases = [
             (deep, "nests deeper than 8"),
             (
+                ItemFilter::equals(
+                    ItemFilter::metadata("id"),
+                    FilterValue::Number(1_234_567_890_123_456_789.0),
+                ),
+                "not a number within",
+            ),
+            (
                 ItemFilter::And(vec![lang("en"), lang("a\0")]),
                 "filter.and[1]: metadata.lang: a value contains a NUL character",
             ),
@@ -618,6 +656,25 @@ mod tests {
             lang("en").narrowing().as_deref(),
             Some(r#"($."lang" == "en")"#)
         );
+    }
+
+    #[test]
+    fn filters_anded_at_the_top_are_each_held_to_the_limits_and_times_round_to_the_microsecond() {
+        let many = |count| ItemFilter::Or((0..count).map(|_| lang("en")).collect());
+        ItemFilter::And(vec![many(60), many(60)])
+            .validate()
+            .unwrap();
+        assert!(ItemFilter::And(vec![many(65)]).validate().is_err());
+        let at = |nanos| DateTime::from_timestamp(1_700_000_000, nanos).unwrap();
+        let bound = |operator, time| {
+            let mut out = String::new();
+            FilterBound::Time(time).write_jsonpath(operator, &mut out);
+            out
+        };
+        assert_eq!(bound(">=", at(500)), "@ >= 1700000000.000001");
+        assert_eq!(bound(">", at(500)), "@ > 1700000000");
+        assert_eq!(bound("<", at(1_500)), "@ < 1700000000.000002");
+        assert_eq!(bound("<=", at(2_000)), "@ <= 1700000000.000002");
     }
 
     #[test]

@@ -65,7 +65,8 @@ pub use engine::{
 pub use error::{Error, ErrorSource};
 pub use filter::{
     FieldTest, FilterBound, FilterValue, ItemField, ItemFilter, ItemSet, MAX_FILTER_CONDITIONS,
-    MAX_FILTER_DEPTH, MAX_FILTER_TEXT_BYTES, MAX_FILTER_VALUES, MAX_METADATA_PATH_KEYS,
+    MAX_FILTER_DEPTH, MAX_FILTER_NUMBER, MAX_FILTER_TEXT_BYTES, MAX_FILTER_VALUES,
+    MAX_METADATA_PATH_KEYS,
 };
 pub use migrate::{
     AppliedMigration, ChecksumMismatch, Compatibility, MigrationReport, MigrationStatus, Migrator,

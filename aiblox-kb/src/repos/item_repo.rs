@@ -236,10 +236,11 @@ impl<'a> ItemRepo<'a> {
     }
 
     /// The items `filter` matches now: a search's `within` ([`ItemRepo::search_bm25`]), a
-    /// lookup's check. One short statement; on a [`KbPool`](crate::KbPool) the set is kept
-    /// while no item is written (the statement then only reads the items' version), so a filter
-    /// asked again costs the database next to nothing. Equalities on metadata at the filter's
-    /// top are answered by the metadata's index first.
+    /// lookup's check. One statement, which evaluates the filter over every item (equalities
+    /// on metadata at the filter's top go through the metadata's index first); on a
+    /// [`KbPool`](crate::KbPool) the set is kept while no item is written (the statement then
+    /// only reads the items' version), so a filter asked again costs the database next to
+    /// nothing.
     ///
     /// # Errors
     /// [`Error::InvalidInput`] for a filter [`ItemFilter::validate`] refuses.
@@ -250,9 +251,11 @@ impl<'a> ItemRepo<'a> {
         let kept = self.runner.pool().map(KbPool::filter_matches);
         let known = kept.and_then(|kept| kept.get(path));
         let known_version = &known.as_ref().map_or(-1, |(version, _)| *version);
+        // A connection of its own: evaluating a filter anew reads every item, which would hold
+        // up the point reads queued on a shared connection.
         let found = self
             .runner
-            .read(ReadPath::REPLICA_PIPELINED, |client| async move {
+            .read(ReadPath::REPLICA, |client| async move {
                 match narrowing {
                     Some(narrowing) => {
                         queries::item_filter_matches_narrowed()

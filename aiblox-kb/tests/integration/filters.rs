@@ -339,9 +339,16 @@ async fn a_filtered_search_is_the_ranking_cut_to_the_matches_and_kept_while_noth
         .collect();
     assert_eq!(got, cut, "the same scores (IDF corpus-wide), only matches");
     assert_eq!(every.terms, filtered.terms);
-    // Kept while no item is written: the same set, not read again.
+    // Kept while no item is written: the same set, not read again; a statement that writes
+    // no row (an unchanged upsert) keeps it too.
     let again = repo.matching(&filter).await.unwrap();
     assert!(Arc::ptr_eq(&matches, &again), "kept on the pool");
+    repo.upsert(&corpus()).await.unwrap();
+    let after_nothing = repo.matching(&filter).await.unwrap();
+    assert!(
+        Arc::ptr_eq(&matches, &after_nothing),
+        "an unchanged upsert wrote nothing"
+    );
     // A change of metadata alone is seen at once.
     let first = matches.ids()[0];
     let item = repo.get(first).await.unwrap().unwrap();

@@ -272,7 +272,13 @@ impl Pipeline {
             }
             None => fusion::lexical_legs(&retrieved.candidates),
         };
-        if let Some(asked) = query.sources.as_ref().filter(|_| query.sources_named) {
+        // Under a filter (the key's, perhaps) whether a source holds items is not told: a
+        // caller could learn of items outside what it may read.
+        if let Some(asked) = query
+            .sources
+            .as_ref()
+            .filter(|_| query.sources_named && within.is_none())
+        {
             let empty = self
                 .lexical
                 .sources_without_items(asked, &retrieved.candidates)

@@ -88,6 +88,21 @@ impl Filter {
                 "`{at}` must hold exactly one of `and`, `or`, `not` or `field`"
             ));
         }
+        let tests = [
+            self.eq.is_some(),
+            self.any_of.is_some(),
+            self.gt.is_some(),
+            self.gte.is_some(),
+            self.lt.is_some(),
+            self.lte.is_some(),
+            self.exists.is_some(),
+        ];
+        if self.field.is_none() && tests.iter().any(|given| *given) {
+            return Err(format!(
+                "`{at}` holds a test (`eq`, `in`, a range or `exists`) without its `field`: put \
+                 the condition in an object of its own"
+            ));
+        }
         let each = |filters: &[Filter], word: &str| -> Result<Vec<ItemFilter>, String> {
             filters
                 .iter()
@@ -277,6 +292,10 @@ mod tests {
             (
                 serde_json::json!({"field": "metadata.a", "and": []}),
                 "`filter` must hold exactly one of",
+            ),
+            (
+                serde_json::json!({"and": [], "exists": false}),
+                "`filter` holds a test (`eq`, `in`, a range or `exists`) without its `field`",
             ),
             (
                 serde_json::json!({"not": {"field": "created_at", "gt": "yesterday"}}),

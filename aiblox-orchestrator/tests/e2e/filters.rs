@@ -123,6 +123,20 @@ async fn every_mode_answers_within_the_filter_and_a_lookup_outside_it_is_missing
         body["warnings"][0]["code"], "filter_without_items",
         "{body}"
     );
+    // Under a filter, whether a named source holds items is not told (it could be of items
+    // outside the filter); without one it is.
+    let (_, body) = app
+        .query(json!({"query": "vacuum", "sources": ["wiki"],
+                      "filter": {"field": "metadata.lang", "eq": "de"}}))
+        .await;
+    assert_eq!(body["warnings"], Value::Null, "{body}");
+    let (_, body) = app
+        .query(json!({"query": "vacuum", "sources": ["wiki"]}))
+        .await;
+    assert_eq!(
+        body["warnings"][0]["code"], "sources_without_items",
+        "{body}"
+    );
     random_filters_keep_every_answer_within_them(&app, &kb).await;
     app.stop().await;
 }
