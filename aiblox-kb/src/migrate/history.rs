@@ -108,7 +108,11 @@ impl History {
     /// building an index `CONCURRENTLY` waits for every older snapshot to end (the two would
     /// deadlock); between tries a waiter holds nothing.
     pub(crate) async fn lock(&self, timeout: Duration) -> Result<(), Error> {
-        let deadline = tokio::time::Instant::now() + timeout;
+        let now = tokio::time::Instant::now();
+        // A timeout too long to add waits as good as forever (a year).
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or(now + Duration::from_secs(365 * 24 * 3600));
         let mut pause = Duration::from_millis(5);
         loop {
             let locked: bool = self
