@@ -75,27 +75,37 @@ fn counted(
         .collect()
 }
 
-/// The field's values in one candidate: an array's elements, a scalar alone, none when absent.
+/// The field's values in one candidate, as filters read them (PostgreSQL's lax jsonpath):
+/// arrays are looked into along the path and at its end; none when absent.
 fn values_of(
     field: &FacetField,
     candidate: &Candidate,
     metadata: &HashMap<i64, Value>,
 ) -> Vec<Value> {
-    let found = match field {
-        FacetField::Source => Some(Value::String(candidate.source.clone())),
-        FacetField::Metadata(keys) => metadata
-            .get(&candidate.id)
-            .and_then(|found| {
-                keys.iter()
-                    .try_fold(found, |at, key| at.as_object()?.get(key))
-            })
-            .cloned(),
+    let keys = match field {
+        FacetField::Source => return vec![Value::String(candidate.source.clone())],
+        FacetField::Metadata(keys) => keys,
     };
-    match found {
-        Some(Value::Array(elements)) => elements,
-        Some(value) => vec![value],
-        None => Vec::new(),
+    let Some(found) = metadata.get(&candidate.id) else {
+        return Vec::new();
+    };
+    let mut at: Vec<&Value> = vec![found];
+    for key in keys {
+        at = at
+            .into_iter()
+            .flat_map(|value| match value {
+                Value::Array(elements) => elements.iter().collect(),
+                value => vec![value],
+            })
+            .filter_map(|value| value.as_object()?.get(key))
+            .collect();
     }
+    at.into_iter()
+        .flat_map(|value| match value {
+            Value::Array(elements) => elements.clone(),
+            value => vec![value.clone()],
+        })
+        .collect()
 }
 
 /// A text, number or boolean as the protocol gives it; other values are not counted.
@@ -105,5 +115,51 @@ fn scalar(value: &Value) -> Option<Scalar> {
         Value::Number(number) => number.as_f64().map(Scalar::Number),
         Value::Bool(value) => Some(Scalar::Bool(*value)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrays_are_looked_into_along_the_path_as_filters_do() {
+        let candidate = |id: i64| Candidate {
+            id,
+            source: "docs".to_owned(),
+            external_id: format!("{id}.md"),
+            title: None,
+            content_hash: [0; 32],
+            score: 0.0,
+        };
+        let metadata: HashMap<i64, Value> = [
+            (
+                1,
+                serde_json::json!({"product": [{"version": 15}, {"version": [16, 15]}]}),
+            ),
+            (
+                2,
+                serde_json::json!({"product": {"version": 15}, "lang": "en"}),
+            ),
+            (3, serde_json::json!({"product": "none"})),
+        ]
+        .into();
+        let field = FacetField::Metadata(vec!["product".to_owned(), "version".to_owned()]);
+        let candidates = [candidate(1), candidate(2), candidate(3), candidate(4)];
+        let counted = counted(&field, &candidates, &metadata);
+        assert_eq!(
+            counted,
+            vec![
+                FacetValue {
+                    value: Scalar::Number(15.0),
+                    count: 2
+                },
+                FacetValue {
+                    value: Scalar::Number(16.0),
+                    count: 1
+                },
+            ],
+            "15 counted once per candidate"
+        );
     }
 }

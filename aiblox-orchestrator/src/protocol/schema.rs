@@ -39,14 +39,80 @@ static REQUEST: LazyLock<Value> = LazyLock::new(|| schemars::schema_for!(QueryRe
 /// Checks `request` against the bounds its schema declares.
 pub(super) fn check_request(request: &QueryRequest) -> Result<(), InvalidRequest> {
     let value = serde_json::to_value(request).expect("a request serializes");
-    within_bounds(&value, &REQUEST, "").map_err(InvalidRequest::new)
+    Bounds { root: &REQUEST }
+        .check(&value, &REQUEST, "")
+        .map_err(InvalidRequest::new)
+}
+
+/// The bounds of a root schema and the types it defines (`$defs`).
+struct Bounds<'s> {
+    root: &'s Value,
+}
+
+impl Bounds<'_> {
+    /// `schema`, or the definition its `$ref` names.
+    fn resolved<'a>(&'a self, schema: &'a Value) -> &'a Value {
+        match schema
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|reference| reference.strip_prefix("#/$defs/"))
+        {
+            Some(name) => &self.root["$defs"][name],
+            None => schema,
+        }
+    }
+
+    /// Checks `value` against `schema`'s bounds, following `$ref` and, for `anyOf`, the
+    /// alternatives of the value's type (the value passes when one of them bounds it in).
+    fn check(&self, value: &Value, schema: &Value, at: &str) -> Result<(), String> {
+        let schema = self.resolved(schema);
+        let Some(alternatives) = schema.get("anyOf").and_then(Value::as_array) else {
+            return within_bounds(value, schema, at, self);
+        };
+        let mut refusal = None;
+        for alternative in alternatives {
+            let alternative = self.resolved(alternative);
+            if !of_type(value, alternative) {
+                continue;
+            }
+            match self.check(value, alternative, at) {
+                Ok(()) => return Ok(()),
+                Err(why) => refusal = refusal.or(Some(why)),
+            }
+        }
+        refusal.map_or(Ok(()), Err)
+    }
+}
+
+/// Whether `schema` admits `value`'s JSON type (a schema without a type admits any).
+fn of_type(value: &Value, schema: &Value) -> bool {
+    let name = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(number) if number.is_i64() || number.is_u64() => "integer",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    let admits = |kind: &Value| kind == name || (kind == "number" && name == "integer");
+    match schema.get("type") {
+        None => true,
+        Some(Value::Array(kinds)) => kinds.iter().any(admits),
+        Some(kind) => admits(kind),
+    }
 }
 
 /// Checks `value` against the bounds `schema` declares (`minimum`, `maximum`, `minLength`,
-/// `maxLength` in characters, `minItems`, `maxItems`), into its `properties` and `items`; what
-/// is out of bounds, named by its path `at`. Types are not checked here: the request's
-/// deserialization did that.
-pub(crate) fn within_bounds(value: &Value, schema: &Value, at: &str) -> Result<(), String> {
+/// `maxLength` in characters, `minItems`, `maxItems`), into its `properties` and `items`
+/// (each checked by `bounds`, which follows references); what is out of bounds, named by its
+/// path `at`. Types are not checked here: the request's deserialization did that.
+fn within_bounds(
+    value: &Value,
+    schema: &Value,
+    at: &str,
+    bounds: &Bounds<'_>,
+) -> Result<(), String> {
     match value {
         Value::Number(number) => {
             match outside(schema, number.as_f64().unwrap_or(0.0), "minimum", "maximum") {
@@ -75,7 +141,7 @@ pub(crate) fn within_bounds(value: &Value, schema: &Value, at: &str) -> Result<(
             items
                 .iter()
                 .enumerate()
-                .try_for_each(|(index, item)| within_bounds(item, each, &format!("{at}[{index}]")))
+                .try_for_each(|(index, item)| bounds.check(item, each, &format!("{at}[{index}]")))
         }
         Value::Object(fields) => {
             let Some(properties) = schema.get("properties").and_then(Value::as_object) else {
@@ -84,7 +150,7 @@ pub(crate) fn within_bounds(value: &Value, schema: &Value, at: &str) -> Result<(
             fields
                 .iter()
                 .try_for_each(|(name, field)| match properties.get(name) {
-                    Some(property) => within_bounds(field, property, &path(at, name)),
+                    Some(property) => bounds.check(field, property, &path(at, name)),
                     None => Ok(()),
                 })
         }
@@ -112,5 +178,39 @@ fn path(at: &str, name: &str) -> String {
         name.to_owned()
     } else {
         format!("{at}.{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bounds on a referenced type and on an optional value (`anyOf` with null) are checked
+    /// too, so a bound added to a type the request names (a filter's) is held as documented.
+    #[test]
+    fn bounds_are_followed_through_references_and_alternatives() {
+        let root = serde_json::json!({
+            "properties": {
+                "inner": {"anyOf": [{"$ref": "#/$defs/Inner"}, {"type": "null"}]},
+                "list": {"type": "array", "items": {"$ref": "#/$defs/Inner"}}
+            },
+            "$defs": {"Inner": {"type": "object", "properties": {
+                "n": {"type": "integer", "minimum": 1, "maximum": 3}}}}
+        });
+        let bounds = Bounds { root: &root };
+        let check = |value: Value| bounds.check(&value, &root, "");
+        assert_eq!(
+            check(serde_json::json!({"inner": {"n": 2}, "list": [{"n": 3}]})),
+            Ok(())
+        );
+        assert_eq!(check(serde_json::json!({"inner": null})), Ok(()));
+        assert_eq!(
+            check(serde_json::json!({"inner": {"n": 9}})),
+            Err("`inner.n` is 9; it must be 1 to 3".to_owned())
+        );
+        assert_eq!(
+            check(serde_json::json!({"list": [{"n": 1}, {"n": 0}]})),
+            Err("`list[1].n` is 0; it must be 1 to 3".to_owned())
+        );
     }
 }
