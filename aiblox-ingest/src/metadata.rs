@@ -11,20 +11,13 @@ pub type Fields = Map<String, Value>;
 /// size): `--metadata` refuses it, and front matter or meta tags cannot overwrite it.
 pub const RESERVED_KEY: &str = "aiblox";
 
-/// A run's metadata, given as `key=value` pairs: every item of the run gets each pair,
+/// A run's metadata, given as `key=value` pairs ([`RunMetadata::pair`], collected): every item of the run gets each pair,
 /// over what the document says for the same key. A value that reads as a JSON number,
 /// `true`, `false` or a quoted JSON string is stored as one; any other value as text.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunMetadata(Map<String, Value>);
 
 impl RunMetadata {
-    /// Adds `pair` (`key=value`), or says why it is refused.
-    pub fn add(&mut self, pair: &str) -> Result<(), String> {
-        let (key, value) = RunMetadata::pair(pair)?;
-        self.0.insert(key, value);
-        Ok(())
-    }
-
     /// The key and value of `pair` (`key=value`), or why it is refused.
     pub fn pair(pair: &str) -> Result<(String, Value), String> {
         let (key, value) = pair
@@ -57,11 +50,6 @@ impl RunMetadata {
                 object.insert(key.clone(), value.clone());
             }
         }
-    }
-
-    /// Whether no pair was given.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 
@@ -118,17 +106,17 @@ mod tests {
 
     #[test]
     fn run_pairs_are_typed_when_they_read_as_json_and_the_reserved_key_is_refused() {
-        let mut run = RunMetadata::default();
-        for pair in [
+        let run: RunMetadata = [
             "section=sql",
             "version=15",
             "draft=false",
             "code=007",
             "quoted=\"15\"",
             "a=b=c",
-        ] {
-            run.add(pair).unwrap();
-        }
+        ]
+        .iter()
+        .map(|pair| RunMetadata::pair(pair).unwrap())
+        .collect();
         let mut metadata = serde_json::json!({"section": "old", "kept": 1});
         run.apply_to(&mut metadata);
         assert_eq!(
@@ -137,12 +125,20 @@ mod tests {
                                "quoted": "15", "a": "b=c", "kept": 1})
         );
         assert!(
-            run.add("aiblox=x")
+            RunMetadata::pair("aiblox=x")
                 .unwrap_err()
                 .contains("ingestion block's own")
         );
-        assert!(run.add("novalue").unwrap_err().contains("not key=value"));
-        assert!(run.add("=x").unwrap_err().contains("1 to 256 bytes"));
+        assert!(
+            RunMetadata::pair("novalue")
+                .unwrap_err()
+                .contains("not key=value")
+        );
+        assert!(
+            RunMetadata::pair("=x")
+                .unwrap_err()
+                .contains("1 to 256 bytes")
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::filter_matches::FilterMatches;
 use super::item_gets::ItemGets;
 use super::postings::LexicalCache;
 use super::replicas::{KbPosition, KbReplicaStatus, Replica, Replicas};
-use super::shared_reads::{ReadClient, SharedReads};
+use super::shared_reads::{ReadClient, SharedReads, has_room};
 use crate::{Error, KbConfig, tls};
 
 /// Coalesced item gets in flight per shared read connection: the server always has the next
@@ -233,11 +233,9 @@ impl KbPool {
     /// A connection for one single-statement read: a shared one when the pool has them and
     /// other reads run, else one of its own.
     pub(crate) async fn read_client(&self) -> Result<ReadClient, Error> {
-        let idle = || {
-            let status = self.pool.status();
-            status.available > 0 || status.size < status.max_size
-        };
-        self.shared_reads.read_client(|| self.take(), idle).await
+        self.shared_reads
+            .read_client(|| self.take(), || has_room(&self.pool))
+            .await
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 
-use super::shared_reads::{ReadClient, SharedReads};
+use super::shared_reads::{ReadClient, SharedReads, has_room};
 use crate::Error;
 
 /// How often each replica's lag is measured: a replica falling behind stops serving reads
@@ -252,11 +252,11 @@ impl Replica {
     /// passes it over until its next good probe.
     pub(crate) async fn read_client(&self) -> Option<ReadClient> {
         let take = || async { self.pool.get().await.map_err(Error::from_pool) };
-        let idle = || {
-            let status = self.pool.status();
-            status.available > 0 || status.size < status.max_size
-        };
-        match self.shared_reads.read_client(take, idle).await {
+        match self
+            .shared_reads
+            .read_client(take, || has_room(&self.pool))
+            .await
+        {
             Ok(client) => Some(client),
             Err(err) => {
                 self.pass_over(&err);

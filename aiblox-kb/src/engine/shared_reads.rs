@@ -75,6 +75,13 @@ impl SharedReads {
     }
 }
 
+/// Whether `pool` can hand out a connection now: one is idle, or it may open another (what
+/// [`SharedReads::read_client`]'s `idle` asks, of a pool or of a replica's).
+pub(crate) fn has_room(pool: &deadpool_postgres::Pool) -> bool {
+    let status = pool.status();
+    status.available > 0 || status.size < status.max_size
+}
+
 /// One read running, counted while it lives.
 #[derive(Debug)]
 struct Running {

@@ -4,17 +4,17 @@
 
 use std::collections::HashMap;
 
-use aiblox_kb::KbPool;
+use aiblox_kb::{ItemField, KbPool};
 use serde_json::Value;
 
 use super::lexical::{Candidate, items_now};
-use crate::protocol::{FacetCounts, FacetField, FacetValue, Facets, MAX_FACET_VALUES, Scalar};
+use crate::protocol::{FacetCounts, FacetValue, Facets, MAX_FACET_VALUES, Scalar};
 
 /// The counts of `fields` over `candidates` (none when no field is named); metadata is read
 /// in one round trip, only when a metadata field is named.
 pub(crate) async fn count(
     pool: &KbPool,
-    fields: &[FacetField],
+    fields: &[ItemField],
     candidates: &[Candidate],
 ) -> Result<Option<Facets>, aiblox_kb::Error> {
     if fields.is_empty() {
@@ -22,7 +22,7 @@ pub(crate) async fn count(
     }
     let metadata = if fields
         .iter()
-        .any(|field| matches!(field, FacetField::Metadata(_)))
+        .any(|field| matches!(field, ItemField::Metadata(_)))
     {
         let ids: Vec<i64> = candidates.iter().map(|candidate| candidate.id).collect();
         items_now(pool).await?.metadata_of(&ids).await?
@@ -44,7 +44,7 @@ pub(crate) async fn count(
 /// The values of `field` over `candidates`, each counted once per candidate, most frequent
 /// first, equal counts by their JSON text.
 fn counted(
-    field: &FacetField,
+    field: &ItemField,
     candidates: &[Candidate],
     metadata: &HashMap<i64, Value>,
 ) -> Vec<FacetValue> {
@@ -78,13 +78,15 @@ fn counted(
 /// The field's values in one candidate, as filters read them (PostgreSQL's lax jsonpath):
 /// arrays are looked into along the path and at its end; none when absent.
 fn values_of(
-    field: &FacetField,
+    field: &ItemField,
     candidate: &Candidate,
     metadata: &HashMap<i64, Value>,
 ) -> Vec<Value> {
     let keys = match field {
-        FacetField::Source => return vec![Value::String(candidate.source.clone())],
-        FacetField::Metadata(keys) => keys,
+        ItemField::Metadata(keys) => keys,
+        ItemField::Source => return vec![Value::String(candidate.source.clone())],
+        // The request's validation lets only these two through.
+        _ => return Vec::new(),
     };
     let Some(found) = metadata.get(&candidate.id) else {
         return Vec::new();
@@ -144,7 +146,7 @@ mod tests {
             (3, serde_json::json!({"product": "none"})),
         ]
         .into();
-        let field = FacetField::Metadata(vec!["product".to_owned(), "version".to_owned()]);
+        let field = ItemField::Metadata(vec!["product".to_owned(), "version".to_owned()]);
         let candidates = [candidate(1), candidate(2), candidate(3), candidate(4)];
         let counted = counted(&field, &candidates, &metadata);
         assert_eq!(

@@ -233,19 +233,13 @@ impl Pipeline {
         // matches stand), then the lexical leg within them, beside the question's embedding.
         let lexical = async {
             let within = narrowing::matches(&self.pool, query.filter.as_ref()).await?;
-            let narrowing = Narrowing {
-                sources: query.sources.as_deref(),
-                within: within.as_deref(),
-            };
+            let narrowing = Narrowing::new(query.sources.as_deref(), within.as_deref());
             let found = self.lexical_leg(route, query, narrowing).await?;
             Ok::<_, aiblox_kb::Error>((within, found))
         };
         let (lexical, question) = tokio::join!(lexical, embedding);
         let (within, lexical) = lexical?;
-        let narrowing = Narrowing {
-            sources: query.sources.as_deref(),
-            within: within.as_deref(),
-        };
+        let narrowing = Narrowing::new(query.sources.as_deref(), within.as_deref());
         let LexicalFound {
             route: taken,
             mut retrieved,

@@ -14,7 +14,12 @@ pub(crate) struct Narrowing<'q> {
     pub(crate) within: Option<&'q ItemSet>,
 }
 
-impl Narrowing<'_> {
+impl<'q> Narrowing<'q> {
+    /// Of these sources (none: every one) and within these items (none: every one).
+    pub(crate) fn new(sources: Option<&'q [String]>, within: Option<&'q ItemSet>) -> Self {
+        Narrowing { sources, within }
+    }
+
     /// Whether the item `id` of `source` is kept.
     pub(crate) fn keeps(&self, source: &str, id: i64) -> bool {
         self.sources

@@ -88,16 +88,7 @@ impl Filter {
                 "`{at}` must hold exactly one of `and`, `or`, `not` or `field`"
             ));
         }
-        let tests = [
-            self.eq.is_some(),
-            self.any_of.is_some(),
-            self.gt.is_some(),
-            self.gte.is_some(),
-            self.lt.is_some(),
-            self.lte.is_some(),
-            self.exists.is_some(),
-        ];
-        if self.field.is_none() && tests.iter().any(|given| *given) {
+        if self.field.is_none() && self.tests_given().contains(&true) {
             return Err(format!(
                 "`{at}` holds a test (`eq`, `in`, a range or `exists`) without its `field`: put \
                  the condition in an object of its own"
@@ -135,16 +126,20 @@ impl Filter {
         })
     }
 
-    /// The one test of a condition.
-    fn test(&self, at: &str) -> Result<FieldTest, String> {
+    /// Which tests the node gives: `eq`, `in`, a range (any of its bounds), `exists`.
+    fn tests_given(&self) -> [bool; 4] {
         let range = [&self.gt, &self.gte, &self.lt, &self.lte];
-        let tests = [
+        [
             self.eq.is_some(),
             self.any_of.is_some(),
             range.iter().any(|bound| bound.is_some()),
             self.exists.is_some(),
-        ];
-        if tests.iter().filter(|given| **given).count() != 1 {
+        ]
+    }
+
+    /// The one test of a condition.
+    fn test(&self, at: &str) -> Result<FieldTest, String> {
+        if self.tests_given().iter().filter(|given| **given).count() != 1 {
             return Err(format!(
                 "`{at}` must test its field with exactly one of `eq`, `in`, a range (`gt`, \
                  `gte`, `lt`, `lte`) or `exists`"
@@ -201,8 +196,9 @@ impl Scalar {
     }
 }
 
-/// The field `name` names.
-fn field(name: &str) -> Option<ItemField> {
+/// The field `name` names (`source`, `external_id`, `created_at`, `updated_at`, or
+/// `metadata.` and a path of keys): filters and facets name fields alike.
+pub(super) fn field(name: &str) -> Option<ItemField> {
     Some(match name {
         "source" => ItemField::Source,
         "external_id" => ItemField::ExternalId,

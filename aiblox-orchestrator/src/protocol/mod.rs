@@ -114,51 +114,28 @@ pub struct ValidQuery {
     pub mode: Option<Mode>,
     /// The items kept by the request's filter (`None`: every item).
     pub filter: Option<aiblox_kb::ItemFilter>,
-    /// The fields to count values of, in the order asked.
-    pub facets: Vec<FacetField>,
+    /// The fields to count values of (`source` or metadata paths), in the order asked.
+    pub facets: Vec<aiblox_kb::ItemField>,
 }
 
-/// A field whose values a query counts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FacetField {
-    /// The item's source.
-    Source,
-    /// The value at this path of keys in its metadata.
-    Metadata(Vec<String>),
-}
-
-impl FacetField {
-    /// The field `name` names (`source`, `metadata.` and a path of keys), or why not.
-    fn parse(name: &str) -> Result<FacetField, InvalidRequest> {
-        if name == "source" {
-            return Ok(FacetField::Source);
-        }
-        let keys: Option<Vec<String>> = name
-            .strip_prefix("metadata.")
-            .map(|path| path.split('.').map(str::to_owned).collect());
-        match keys {
-            Some(keys)
-                if keys
-                    .iter()
-                    .all(|key| !key.is_empty() && !key.contains('\0')) =>
-            {
-                Ok(FacetField::Metadata(keys))
-            }
-            _ => Err(InvalidRequest::new(format!(
-                "`facets` names `{name}`: count `source`, or `metadata.` and a key"
-            ))),
-        }
+/// The field `name` of `facets` names, when one a query may count: `source`, or a metadata
+/// path (checked by the contract's rules for filters).
+fn facet_field(name: &str) -> Result<aiblox_kb::ItemField, InvalidRequest> {
+    use aiblox_kb::{FieldTest, ItemField, ItemFilter};
+    let refused = || {
+        InvalidRequest::new(format!(
+            "`facets` names `{name}`: count `source`, or `metadata.` and a key"
+        ))
+    };
+    let field = filter::field(name).ok_or_else(refused)?;
+    if !matches!(field, ItemField::Source | ItemField::Metadata(_)) {
+        return Err(refused());
     }
-
-    /// Its name, as the request gave it.
-    pub fn name(&self) -> String {
-        match self {
-            FacetField::Source => "source".to_owned(),
-            FacetField::Metadata(keys) => format!("metadata.{}", keys.join(".")),
-        }
-    }
+    ItemFilter::Where(field.clone(), FieldTest::Exists)
+        .validate()
+        .map_err(|_| refused())?;
+    Ok(field)
 }
-
 /// A request that breaks one of the protocol's rules: answered 422 with code
 /// `invalid_request` and a message saying which rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -233,7 +210,7 @@ impl QueryRequest {
             .facets
             .iter()
             .flatten()
-            .map(|name| FacetField::parse(name))
+            .map(|name| facet_field(name))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(ValidQuery {
             query: query.to_owned(),
