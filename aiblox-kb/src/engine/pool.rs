@@ -12,7 +12,7 @@ use super::filter_matches::FilterMatches;
 use super::item_gets::ItemGets;
 use super::postings::LexicalCache;
 use super::replicas::{KbPosition, KbReplicaStatus, Replica, Replicas};
-use super::shared_reads::{ReadClient, SharedReads, has_room};
+use super::shared_reads::{ReadClient, SharedReads, has_room, warm_up};
 use crate::{Error, KbConfig, tls};
 
 /// Coalesced item gets in flight per shared read connection: the server always has the next
@@ -125,6 +125,24 @@ impl KbPool {
             .await
             .map_err(Error::from_driver)?;
         Ok(())
+    }
+
+    /// Opens connections until the pool holds `count` (at most its `max_size`), on the
+    /// primary and on each read replica, and leaves them idle: the first requests of a
+    /// service do not wait for connections to open, and a lone caller's reads rotate over
+    /// warm connections as a busy pool's do. Returns the connections the primary's pool
+    /// holds afterwards.
+    ///
+    /// # Errors
+    /// The first connection that fails to open; the connections opened before it stay.
+    pub async fn warm_up(&self, count: usize) -> Result<usize, Error> {
+        warm_up(&self.pool, count)
+            .await
+            .map_err(|err| err.at_target(&self.target))?;
+        if let Some(replicas) = &self.replicas {
+            replicas.warm_up(count).await?;
+        }
+        Ok(self.pool.status().size)
     }
 
     /// Size, idle connections and waiters, for metrics. The shared read connections, once

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 
-use super::shared_reads::{ReadClient, SharedReads, has_room};
+use super::shared_reads::{ReadClient, SharedReads, has_room, warm_up};
 use crate::Error;
 
 /// How often each replica's lag is measured: a replica falling behind stops serving reads
@@ -180,6 +180,16 @@ impl Replicas {
     /// Routed reads the primary served because no replica qualified.
     pub(crate) fn primary_reads(&self) -> u64 {
         self.primary_reads.load(Ordering::Relaxed)
+    }
+
+    /// Opens connections until each replica's pool holds `count` ([`KbPool::warm_up`](crate::KbPool::warm_up)).
+    pub(crate) async fn warm_up(&self, count: usize) -> Result<(), Error> {
+        for replica in &self.replicas {
+            warm_up(&replica.pool, count)
+                .await
+                .map_err(|err| err.at_target(&replica.target))?;
+        }
+        Ok(())
     }
 
     pub(crate) fn close(&self) {

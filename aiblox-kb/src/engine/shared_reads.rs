@@ -82,6 +82,19 @@ pub(crate) fn has_room(pool: &deadpool_postgres::Pool) -> bool {
     status.available > 0 || status.size < status.max_size
 }
 
+/// Takes connections from `pool` until it holds `count` or cannot open more without waiting,
+/// then gives them all back.
+pub(crate) async fn warm_up(pool: &deadpool_postgres::Pool, count: usize) -> Result<(), Error> {
+    let mut held = Vec::new();
+    loop {
+        let status = pool.status();
+        if status.size >= count.min(status.max_size) || !has_room(pool) {
+            return Ok(());
+        }
+        held.push(pool.get().await.map_err(Error::from_pool)?);
+    }
+}
+
 /// One read running, counted while it lives.
 #[derive(Debug)]
 struct Running {

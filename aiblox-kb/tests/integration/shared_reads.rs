@@ -235,3 +235,23 @@ async fn chunk_reads_on_shared_connections_see_committed_sets() {
         .unwrap();
     assert_eq!(got[0].text, item.content);
 }
+
+/// `warm_up` opens connections up to the count asked (never past the pool's size) and leaves
+/// them idle; lone reads then rotate over them rather than opening more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warming_up_opens_idle_connections_up_to_the_pool_size() {
+    let kb = TestKb::new().await;
+    let ids = stored_items(&kb, 5).await;
+    let pool = pool_with_shared_reads(&kb, 1, "warm-up");
+    assert_eq!(pool.status().size, 0, "a new pool opens nothing");
+    assert_eq!(pool.warm_up(3).await.unwrap(), 3);
+    let status = pool.status();
+    assert_eq!((status.size, status.available), (3, 3), "{status:?}");
+    assert_eq!(pool.warm_up(2).await.unwrap(), 3, "fewer than open: nothing closes");
+    for id in &ids {
+        assert_eq!(ItemRepo::new(&pool).get(*id).await.unwrap().unwrap().id, *id);
+    }
+    assert_eq!(pool.status().size, 3, "lone reads used the warm connections");
+    assert_eq!(pool.warm_up(100).await.unwrap(), 8, "at most the pool's size");
+    assert_eq!(pool.status().available, 8);
+}

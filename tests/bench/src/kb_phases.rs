@@ -176,6 +176,9 @@ async fn get_phases(
         concurrency: 1,
         ..reads
     };
+    // Both pools hold as many warm connections for their lone caller (the 16 callers of the
+    // plain pool's phase open all of its own; coalesced gets use few).
+    pool.warm_up(options.pool_size).await?;
     let get_c1 = timed_gets(pool, targets, single).await?;
 
     let plain_pool = KbPool::builder(config)
@@ -184,6 +187,7 @@ async fn get_phases(
         .application_name("aiblox-bench-plain")
         .build()?;
     let get_plain_pool = timed_gets(&plain_pool, targets, reads).await?;
+    plain_pool.warm_up(options.pool_size).await?;
     let get_c1_plain_pool = timed_gets(&plain_pool, targets, single).await?;
     plain_pool.close();
 

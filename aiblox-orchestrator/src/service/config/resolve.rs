@@ -37,6 +37,7 @@ impl Settings {
             database,
             pool: PoolSettings {
                 max_size: 0,
+                open_at_start: 0,
                 wait_timeout_ms: 0,
                 connect_timeout_ms: 0,
             },

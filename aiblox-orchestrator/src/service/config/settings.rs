@@ -44,6 +44,8 @@ pub struct AccessSettings {
 pub struct PoolSettings {
     /// Most connections.
     pub max_size: usize,
+    /// Connections opened at start (at most `max_size`).
+    pub open_at_start: usize,
     /// How long a request waits for a connection before 503, in milliseconds.
     pub wait_timeout_ms: u64,
     /// How long opening a connection may take, in milliseconds.

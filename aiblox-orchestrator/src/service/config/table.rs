@@ -148,7 +148,7 @@ pub(crate) fn setting_names(key: &str) -> String {
 
 /// Every setting, in the order `--help` and `check-config` show them (top-level keys first,
 /// then each section's keys together).
-pub static SETTINGS: [Setting; 23] = [
+pub static SETTINGS: [Setting; 24] = [
     Setting {
         key: "listen",
         env: "AIBLOX_LISTEN",
@@ -243,6 +243,18 @@ pub static SETTINGS: [Setting; 23] = [
         default: Some("16"),
         example: "7",
         slot: Slot::Field(|s| &mut s.pool.max_size),
+        scope: Scope::Service,
+    },
+    Setting {
+        key: "pool.open_at_start",
+        env: "AIBLOX_POOL_OPEN_AT_START",
+        value_name: "N",
+        help: "Connections opened at start (at most pool.max_size), so that the first requests do not wait for one to open",
+        range: Some((0, 1_000)),
+        secret: false,
+        default: Some("4"),
+        example: "16",
+        slot: Slot::Field(|s| &mut s.pool.open_at_start),
         scope: Scope::Service,
     },
     Setting {
