@@ -1,13 +1,14 @@
 -- Queries on `item`. Names are unqualified: the connection's search_path picks the schema.
 -- Every nullable column read is marked `?` in its row type; see docs/queries.md.
 
---: Item(title?)
---: ItemHit(title?)
+--: Item(title?, page_starts?)
+--: ItemHit(title?, page_starts?)
 --: ItemMatches(ids?)
 
---! upsert_items (titles[?]) : (id?)
--- Inserts or updates a batch in one round trip; a row whose title, content hash and metadata
--- are unchanged is not written. One output row per input row, in input order: `written` is
+--! upsert_items (titles[?], page_starts[?]) : (id?)
+-- Inserts or updates a batch in one round trip; a row whose title, content hash, metadata and
+-- page starts are unchanged is not written. `page_starts` are array literals (`{0,812}`) or
+-- NULL: an array of arrays must be rectangular, the items' page counts differ. One output row per input row, in input order: `written` is
 -- false for unchanged rows, `inserted` true for new ones. `id` is NULL only when a concurrent
 -- writer inserted the same key after this statement's snapshot (the caller looks it up).
 -- Rows are written in key order, so concurrent batches lock in the same order.
@@ -15,12 +16,15 @@ WITH input AS (
     SELECT *
     FROM unnest(
         :sources::text[], :external_ids::text[], :titles::text[], :contents::text[],
-        :content_hashes::bytea[], :metadata::jsonb[]
-    ) WITH ORDINALITY AS t(source, external_id, title, content, content_hash, metadata, ordinal)
+        :content_hashes::bytea[], :metadata::jsonb[], :page_starts::text[]
+    ) WITH ORDINALITY AS t(source, external_id, title, content, content_hash, metadata,
+        page_starts, ordinal)
 ),
 written AS (
-    INSERT INTO item AS i (source, external_id, title, content, content_hash, metadata)
-    SELECT source, external_id, title, content, content_hash, metadata
+    INSERT INTO item AS i (source, external_id, title, content, content_hash, metadata,
+        page_starts)
+    SELECT source, external_id, title, content, content_hash, metadata,
+        page_starts::integer[]
     FROM input
     ORDER BY source, external_id
     ON CONFLICT (source, external_id) DO UPDATE
@@ -28,9 +32,11 @@ written AS (
         content = excluded.content,
         content_hash = excluded.content_hash,
         metadata = excluded.metadata,
+        page_starts = excluded.page_starts,
         updated_at = greatest(now(), i.created_at)
-    WHERE (i.title, i.content_hash, i.metadata)
-        IS DISTINCT FROM (excluded.title, excluded.content_hash, excluded.metadata)
+    WHERE (i.title, i.content_hash, i.metadata, i.page_starts)
+        IS DISTINCT FROM (excluded.title, excluded.content_hash, excluded.metadata,
+            excluded.page_starts)
     RETURNING i.id, i.source, i.external_id, (i.xmax = 0) AS inserted
 )
 SELECT
@@ -50,14 +56,14 @@ ORDER BY input.ordinal;
 -- driver checks the JSON and the contract parsed it again).
 --! get_item : Item
 SELECT id, source, external_id, title, content, content_hash, metadata::text AS metadata,
-    created_at, updated_at
+    created_at, updated_at, page_starts
 FROM item
 WHERE id = :id;
 
 --! get_items : Item
 -- Rows in no particular order; ids that do not exist are absent.
 SELECT id, source, external_id, title, content, content_hash, metadata::text AS metadata,
-    created_at, updated_at
+    created_at, updated_at, page_starts
 FROM item
 WHERE id = ANY(:ids::bigint[]);
 
@@ -69,7 +75,7 @@ WHERE id = ANY(:ids::bigint[]);
 
 --! get_item_by_key : Item
 SELECT id, source, external_id, title, content, content_hash, metadata::text AS metadata,
-    created_at, updated_at
+    created_at, updated_at, page_starts
 FROM item
 WHERE source = :source AND external_id = :external_id;
 
@@ -106,7 +112,7 @@ WITH ranked AS (
 SELECT
     i.id, i.source, i.external_id, i.title, i.content, i.content_hash,
     i.metadata::text AS metadata,
-    i.created_at, i.updated_at, ranked.rank
+    i.created_at, i.updated_at, i.page_starts, ranked.rank
 FROM ranked
 JOIN item AS i ON i.id = ranked.id
 ORDER BY ranked.rank DESC, i.id;
@@ -126,7 +132,7 @@ WITH ranked AS (
 SELECT
     i.id, i.source, i.external_id, i.title, i.content, i.content_hash,
     i.metadata::text AS metadata,
-    i.created_at, i.updated_at, ranked.rank
+    i.created_at, i.updated_at, i.page_starts, ranked.rank
 FROM ranked
 JOIN item AS i ON i.id = ranked.id
 ORDER BY ranked.rank DESC, i.id;
@@ -224,16 +230,17 @@ SELECT merge_fresh_item_postings(:most_items::integer) AS taken;
 -- returns the last term looked at, NULL past the last one (V0006 `merge_item_postings`).
 SELECT merge_item_postings(:after::text, :most_terms::integer) AS last_term;
 
---: ItemHead(title?)
+--: ItemHead(title?, page_starts?)
 
 --! get_item_heads : ItemHead
 -- What a search result shows of items (no content), with the lexical index's version in the
 -- same snapshot; ids that do not exist are absent.
-SELECT i.id, i.source, i.external_id, i.title, i.content_hash,
+SELECT i.id, i.source, i.external_id, i.title, i.content_hash, i.page_starts,
     (SELECT coalesce(sum(s.version), 0)::bigint FROM item_term_stats AS s) AS version
 FROM unnest(:ids::bigint[]) AS k(id)
 CROSS JOIN LATERAL (
-    SELECT item.id, item.source, item.external_id, item.title, item.content_hash
+    SELECT item.id, item.source, item.external_id, item.title, item.content_hash,
+        item.page_starts
     FROM item
     WHERE item.id = k.id
     OFFSET 0

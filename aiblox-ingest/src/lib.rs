@@ -1,5 +1,5 @@
 //! An ingestion block on the aiblox knowledge-base contract: loads a directory of `.html`,
-//! `.md` and `.txt` files, or JSONL files of items, and upserts them through `aiblox-kb`'s
+//! `.md`, `.txt` and `.pdf` files, or JSONL files of items, and upserts them through `aiblox-kb`'s
 //! `ItemRepo` (it knows no SQL). Re-running changes nothing; changed files are updated; a bad
 //! file is reported and the others are still loaded; files of other types and empty documents
 //! are skipped.
@@ -9,12 +9,14 @@
 //! - [`source`]: files and JSONL lines to documents, with their `external_id`.
 //! - [`metadata`]: what documents say about themselves (a run's `--metadata`, Markdown front
 //!   matter, HTML meta tags), and the key the block keeps its own facts under.
+//! - `pdf`: PDF files to the text of each page (pdf-extract), headers and footers dropped.
 //! - `decode`: file bytes to text (byte order marks, HTML's declared charset, UTF-8).
 //! - this module: batching, upserting, the summary.
 
 mod decode;
 pub mod html;
 pub mod metadata;
+mod pdf;
 pub mod source;
 
 use std::collections::HashSet;
@@ -24,7 +26,7 @@ use serde::Serialize;
 use sha2::Digest as _;
 
 pub use source::{
-    Document, Failure, FileType, Loaded, Skip, count_files, documents, documents_of_types,
+    Document, Failure, FileType, Loaded, Skip, count_units, documents, documents_of_types,
 };
 
 /// Items per upsert statement.
@@ -43,13 +45,16 @@ pub struct Summary {
     pub skipped: usize,
     /// Files or lines that could not be ingested.
     pub failed: usize,
+    /// Pages of the PDFs read (failed ones aside).
+    pub pages: usize,
     /// Why, for each failure.
     pub failures: Vec<Failure>,
     /// Why, for each skip.
     pub skips: Vec<Skip>,
 }
 
-/// Progress after each batch: documents done so far.
+/// Progress after each batch: work done so far, in [`Loaded::units`] (documents, a PDF's
+/// pages).
 pub type Progress<'a> = &'a mut dyn FnMut(usize);
 
 /// Upserts `documents` as items of `source`, in batches, and reports what happened. A document
@@ -71,7 +76,8 @@ pub async fn ingest(
     let mut done = 0;
     let mut written_at_merge = 0;
     for loaded in documents {
-        done += 1;
+        let loaded_units = loaded.units();
+        done += loaded_units;
         match loaded {
             Loaded::Document(document) if document.content.trim().is_empty() => {
                 summary.skip(Skip {
@@ -80,6 +86,9 @@ pub async fn ingest(
                 });
             }
             Loaded::Document(document) => {
+                if document.page_starts.is_some() {
+                    summary.pages += loaded_units;
+                }
                 let origin = document.origin.clone();
                 match to_item(source, document, &mut seen) {
                     Ok(item) => batch.push(item, origin),
@@ -193,6 +202,7 @@ fn to_item(source: &str, document: Document, seen: &mut SeenIds) -> Result<NewIt
     let mut item = NewItem::new(source, document.external_id, document.content)
         .with_metadata(document.metadata);
     item.title = document.title;
+    item.page_starts = document.page_starts;
     Ok(item)
 }
 

@@ -9,15 +9,19 @@ use std::time::{Duration, Instant};
 
 use aiblox_ingest::metadata::RunMetadata;
 use aiblox_ingest::{
-    DEFAULT_BATCH_SIZE, FileType, Loaded, Summary, count_files, documents_of_types, ingest,
+    DEFAULT_BATCH_SIZE, FileType, Loaded, Summary, count_units, documents_of_types, ingest,
 };
 use aiblox_kb::{KbConfig, KbPool};
 use clap::{CommandFactory as _, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Loads .html, .md and .txt files (a directory is walked; external_id = path relative to it)
-/// and .jsonl files ({"external_id", "content", "title"?, "metadata"?} per line) into the
-/// knowledge base.
+/// Loads .html, .md, .txt and .pdf files (a directory is walked; external_id = path relative
+/// to it) and .jsonl files ({"external_id", "content", "title"?, "metadata"?, "page_starts"?}
+/// per line) into the knowledge base.
+///
+/// A PDF's text layer is read page by page (no OCR: a scan fails), with where each page
+/// starts, so that answers cite pages; running headers and footers are dropped. PDFs locked
+/// with a password fail; those encrypted with an empty one are read.
 ///
 /// HTML is decoded by its declared charset, other files as UTF-8 (a byte order mark wins; a
 /// UTF-16 JSONL file is read whole).
@@ -44,7 +48,7 @@ struct Args {
     /// The schema of the knowledge base (default: AIBLOX_KB_SCHEMA, then kb).
     #[arg(long, value_name = "NAME")]
     schema: Option<String>,
-    /// File types to read, of html,md,txt,jsonl (default: all).
+    /// File types to read, of html,md,txt,jsonl,pdf (default: all).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_type)]
     types: Vec<FileType>,
     /// Do not apply the contract's migrations first.
@@ -68,8 +72,10 @@ struct Args {
 }
 
 fn parse_type(name: &str) -> Result<FileType, String> {
-    FileType::from_name(name.trim())
-        .ok_or_else(|| format!("unknown type {name:?}; the types are html, md, txt and jsonl"))
+    FileType::from_name(name.trim()).ok_or_else(|| {
+        let names: Vec<&str> = FileType::ALL.iter().map(|t| t.name()).collect();
+        format!("unknown type {name:?}; the types are {}", names.join(", "))
+    })
 }
 
 #[tokio::main]
@@ -112,7 +118,7 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
     };
     let pool = KbPool::builder(&config).max_size(2).build()?;
     // A bar with rate and ETA on a terminal; otherwise a plain line every few seconds.
-    let total = count_files(&args.paths);
+    let total = count_units(&args.paths);
     let terminal = std::io::stderr().is_terminal();
     let bar = if terminal {
         progress_bar(total)
@@ -126,7 +132,7 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
             bar.set_length(bar.length().unwrap_or(0).max(done as u64));
             bar.set_position(done as u64);
         } else if last_line.elapsed() >= PLAIN_PROGRESS_EVERY {
-            // The total counts files: JSONL files hold many documents each.
+            // The total counts files and PDF pages: JSONL files hold many documents each.
             last_line = Instant::now();
             let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
             let of = if done <= total {
@@ -134,7 +140,7 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
             } else {
                 String::new()
             };
-            eprintln!("ingesting: {done}{of} files and documents ({rate:.0}/s)");
+            eprintln!("ingesting: {done}{of} files, documents and PDF pages ({rate:.0}/s)");
         }
     };
     let summary = ingest(
@@ -153,13 +159,17 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
     .await?;
     bar.finish_and_clear();
     pool.close();
-    Ok(report(&summary, source, args.json))
+    let run = RunFigures {
+        seconds: started.elapsed().as_secs_f64(),
+        peak_memory_bytes: peak_memory_bytes(),
+    };
+    Ok(report(&summary, &run, source, args.json))
 }
 
-/// The progress bar of a terminal: files and documents done, rate and ETA.
+/// The progress bar of a terminal: files, documents and PDF pages done, rate and ETA.
 fn progress_bar(total: usize) -> ProgressBar {
     let style = ProgressStyle::with_template(
-        "ingesting [{bar:30}] {pos}/{len} files and documents, {rate}, ETA {eta}",
+        "ingesting [{bar:30}] {pos}/{len} files, documents and PDF pages, {rate}, ETA {eta}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar())
     .with_key(
@@ -172,9 +182,24 @@ fn progress_bar(total: usize) -> ProgressBar {
     ProgressBar::new(total as u64).with_style(style)
 }
 
+/// How long a run took and the most memory it held.
+struct RunFigures {
+    seconds: f64,
+    /// The process's peak resident memory (Linux's `VmHWM`), if known.
+    peak_memory_bytes: Option<u64>,
+}
+
+/// This process's peak resident memory so far (`VmHWM` of /proc/self/status).
+fn peak_memory_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kilobytes * 1024)
+}
+
 /// Says what was skipped and what failed (stderr), and the summary (stdout, JSON with
-/// `json`); the exit code fails when anything failed.
-fn report(summary: &Summary, source: &str, json: bool) -> ExitCode {
+/// `json`, with the run's time and peak memory); the exit code fails when anything failed.
+fn report(summary: &Summary, run: &RunFigures, source: &str, json: bool) -> ExitCode {
     for skip in summary.skips.iter().take(SKIPS_SHOWN) {
         eprintln!("skipped: {}: {}", skip.location, skip.reason);
     }
@@ -187,10 +212,24 @@ fn report(summary: &Summary, source: &str, json: bool) -> ExitCode {
     for failure in &summary.failures {
         eprintln!("failed: {}: {}", failure.location, failure.reason);
     }
+    if summary.pages > 0 {
+        eprintln!(
+            "read {} PDF pages in {:.1} s ({:.0} pages/s of the whole run){}",
+            summary.pages,
+            run.seconds,
+            summary.pages as f64 / run.seconds.max(1e-3),
+            run.peak_memory_bytes
+                .map(|bytes| format!("; peak memory {} MB", bytes / 1_000_000))
+                .unwrap_or_default()
+        );
+    }
     if json {
+        let mut value = serde_json::to_value(summary).unwrap_or_default();
+        value["seconds"] = serde_json::json!(run.seconds);
+        value["peak_memory_bytes"] = serde_json::json!(run.peak_memory_bytes);
         println!(
             "{}",
-            serde_json::to_string_pretty(summary).unwrap_or_default()
+            serde_json::to_string_pretty(&value).unwrap_or_default()
         );
     } else {
         println!(

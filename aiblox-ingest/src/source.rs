@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::decode::decode;
 use crate::html;
 use crate::metadata::{RESERVED_KEY, front_matter, merge_found};
+use crate::pdf::{self, PdfText};
 
 /// Largest document read, in bytes: a whole file, or one line of a JSONL file (a JSONL file is
 /// read line by line, whatever its size).
@@ -31,6 +32,10 @@ pub struct Document {
     /// A JSON object.
     #[serde(default = "empty_object")]
     pub metadata: serde_json::Value,
+    /// For a paged document (a PDF), where each page starts in `content` (byte offsets, the
+    /// first 0); a JSONL line may give them too.
+    #[serde(default)]
+    pub page_starts: Option<Vec<u32>>,
     /// Where it came from: the file's path as given, with `:LINE` for a JSONL line.
     #[serde(skip)]
     pub origin: String,
@@ -117,19 +122,40 @@ pub fn documents_of_types<'a>(
     })
 }
 
-/// How many entries [`documents_of_types`] will give for `paths` if no JSONL file holds more
-/// than one line (a file each, skipped ones included): the length of a progress bar.
-pub fn count_files(paths: &[PathBuf]) -> usize {
+/// How much work [`documents_of_types`] has for `paths`, in the units [`Loaded::units`]
+/// counts: a file each (skipped ones included), a PDF's pages (read from its page tree), a
+/// JSONL file as one (its lines are not counted ahead): a progress bar's length.
+pub fn count_units(paths: &[PathBuf]) -> usize {
+    let units = |file: &Path| match FileType::of(file) {
+        Some(FileType::Pdf) => pdf::page_count(file).unwrap_or(1).max(1),
+        _ => 1,
+    };
     paths
         .iter()
         .map(|path| {
             if path.is_dir() {
-                files_under(path).len()
+                files_under(path)
+                    .iter()
+                    .map(|file| file.as_ref().map_or(1, |file| units(file)))
+                    .sum()
             } else {
-                1
+                units(path)
             }
         })
         .sum()
+}
+
+impl Loaded {
+    /// The work this entry stands for: a paged document's pages, else one.
+    pub fn units(&self) -> usize {
+        match self {
+            Loaded::Document(Document {
+                page_starts: Some(starts),
+                ..
+            }) => starts.len().max(1),
+            _ => 1,
+        }
+    }
 }
 
 /// A type of file the block reads, known by its extension.
@@ -143,15 +169,18 @@ pub enum FileType {
     Text,
     /// `.jsonl`: an item per line.
     Jsonl,
+    /// `.pdf`: the text of each page, with where each page starts.
+    Pdf,
 }
 
 impl FileType {
     /// Every type, in the order messages name them.
-    pub const ALL: [FileType; 4] = [
+    pub const ALL: [FileType; 5] = [
         FileType::Html,
         FileType::Markdown,
         FileType::Text,
         FileType::Jsonl,
+        FileType::Pdf,
     ];
 
     /// The type's name, as `--types` takes it.
@@ -161,6 +190,7 @@ impl FileType {
             FileType::Markdown => "md",
             FileType::Text => "txt",
             FileType::Jsonl => "jsonl",
+            FileType::Pdf => "pdf",
         }
     }
 
@@ -175,6 +205,7 @@ impl FileType {
             "md" | "markdown" => Some(FileType::Markdown),
             "txt" => Some(FileType::Text),
             "jsonl" => Some(FileType::Jsonl),
+            "pdf" => Some(FileType::Pdf),
             _ => None,
         }
     }
@@ -236,9 +267,22 @@ fn load(root: &Path, path: &Path, file_type: FileType) -> Loaded {
             reason,
         })
     };
+    let limit = match file_type {
+        FileType::Pdf => pdf::MAX_PDF_BYTES,
+        _ => MAX_DOCUMENT_BYTES,
+    };
     match std::fs::metadata(path) {
-        Ok(meta) if meta.len() > MAX_DOCUMENT_BYTES => {
-            return fail(format!("larger than {MAX_DOCUMENT_BYTES} bytes"));
+        Ok(meta) if meta.len() > limit => {
+            return fail(format!(
+                "{} bytes, larger than the {limit} bytes read for a .{} file{}",
+                meta.len(),
+                file_type.name(),
+                if file_type == FileType::Pdf {
+                    " (split it, e.g. with `qpdf --split-pages=500`)"
+                } else {
+                    ""
+                }
+            ));
         }
         Err(err) => return fail(format!("cannot read: {err}")),
         Ok(_) => {}
@@ -247,6 +291,12 @@ fn load(root: &Path, path: &Path, file_type: FileType) -> Loaded {
         Ok(bytes) => bytes,
         Err(err) => return fail(format!("cannot read: {err}")),
     };
+    if file_type == FileType::Pdf {
+        return match pdf::read(&bytes) {
+            Ok(text) => Loaded::Document(pdf_document(external_id, text, bytes.len(), origin)),
+            Err(reason) => fail(reason),
+        };
+    }
     let text = match decode(&bytes, file_type == FileType::Html) {
         Ok(text) => text,
         Err(reason) => return fail(reason),
@@ -284,6 +334,7 @@ fn document(
     };
     Ok(match file_type {
         FileType::Jsonl => unreachable!("JSONL files are read line by line (JsonlLines)"),
+        FileType::Pdf => unreachable!("PDF files are read as bytes (pdf_document)"),
         FileType::Html => {
             let extracted = html::extract(text);
             Document {
@@ -291,6 +342,7 @@ fn document(
                 title: extracted.title,
                 content: extracted.text,
                 metadata: metadata("html", Some(extracted.meta)),
+                page_starts: None,
                 origin,
             }
         }
@@ -311,6 +363,7 @@ fn document(
                 }),
                 content: body.to_owned(),
                 metadata: metadata("markdown", found),
+                page_starts: None,
                 origin,
             }
         }
@@ -319,9 +372,50 @@ fn document(
             title: None,
             content: text.to_owned(),
             metadata: metadata("text", None),
+            page_starts: None,
             origin,
         },
     })
+}
+
+/// The document of a PDF's pages: their texts joined by a blank line (none around an empty
+/// page), where each starts, the title, and the Info dictionary's author, subject and keywords
+/// as metadata beside the block's own facts (pages, and those that could not be read).
+fn pdf_document(external_id: String, text: PdfText, bytes: usize, origin: String) -> Document {
+    let mut content = String::new();
+    let mut page_starts = Vec::with_capacity(text.pages.len());
+    for page in &text.pages {
+        if !page.is_empty() && !content.is_empty() {
+            content.push_str("\n\n");
+        }
+        page_starts.push(u32::try_from(content.len()).unwrap_or(u32::MAX));
+        content.push_str(page);
+    }
+    let mut own = serde_json::json!({
+        "path": external_id,
+        "format": "pdf",
+        "bytes": bytes,
+        "pages": text.pages.len(),
+    });
+    if !text.unreadable_pages.is_empty() {
+        own["unreadable_pages"] = serde_json::json!(text.unreadable_pages);
+    }
+    let mut metadata = serde_json::Map::new();
+    metadata.insert(RESERVED_KEY.to_owned(), own);
+    let found: crate::metadata::Fields = text
+        .info
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), serde_json::Value::String(value)))
+        .collect();
+    merge_found(&mut metadata, found);
+    Document {
+        external_id,
+        title: text.title,
+        content,
+        metadata: serde_json::Value::Object(metadata),
+        page_starts: Some(page_starts),
+        origin,
+    }
 }
 
 /// mdBook's `print.html` (every chapter in one page) and `toc.html` (the table of contents):
@@ -550,7 +644,7 @@ mod tests {
                 ),
                 (
                     at("ignored.png"),
-                    "skipped: not a .html, .md, .txt or .jsonl file".to_owned()
+                    "skipped: not a .html, .md, .txt, .jsonl or .pdf file".to_owned()
                 ),
             ]
         );

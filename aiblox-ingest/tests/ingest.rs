@@ -77,7 +77,10 @@ async fn ingesting_twice_changes_nothing_and_changes_are_picked_up() {
         skips,
         [
             (at("blank.md"), "no text in it"),
-            (at("logo.svg"), "not a .html, .md, .txt or .jsonl file"),
+            (
+                at("logo.svg"),
+                "not a .html, .md, .txt, .jsonl or .pdf file"
+            ),
         ]
     );
     let items = ItemRepo::new(kb.pool());

@@ -77,7 +77,7 @@ pub use models::{
     EmbeddingProgress, KbChunkCache, KbItem, NewChunk, NewChunkSet, NewEmbeddingSet, NewItem,
     QueryTerm, RankedItem, RankedItems, SearchHit, StoredVector, UpsertOutcome, UpsertStatus,
 };
-pub use repos::{ChunkCacheRepo, EmbeddingRepo, ItemRepo};
+pub use repos::{ChunkCacheRepo, EmbeddingRepo, ItemRepo, MAX_PAGES};
 
 /// The README's examples, compiled as doc tests so they cannot rot.
 #[cfg(doctest)]

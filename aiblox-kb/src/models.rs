@@ -21,6 +21,10 @@ pub struct KbItem {
     pub content_hash: [u8; 32],
     /// Free-form JSON object.
     pub metadata: serde_json::Value,
+    /// Where each page starts in `content` (byte offsets, the first 0), for paged documents
+    /// (PDF, Word); `None` for others. See [`KbItem::page_at`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_starts: Option<Vec<u32>>,
     /// When the item was first written.
     pub created_at: DateTime<Utc>,
     /// When its title, content or metadata last changed.
@@ -40,6 +44,11 @@ pub struct NewItem {
     pub content: String,
     /// A JSON object (`{}` when there is nothing to say).
     pub metadata: serde_json::Value,
+    /// Where each page starts in `content`, for paged documents: byte offsets on character
+    /// boundaries, the first 0, non-decreasing (an empty page starts where the next does),
+    /// none past the content's end, at most [`MAX_PAGES`](crate::MAX_PAGES).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_starts: Option<Vec<u32>>,
 }
 
 impl NewItem {
@@ -55,6 +64,7 @@ impl NewItem {
             title: None,
             content: content.into(),
             metadata: serde_json::Value::Object(serde_json::Map::new()),
+            page_starts: None,
         }
     }
 
@@ -69,6 +79,27 @@ impl NewItem {
         self.metadata = metadata;
         self
     }
+
+    /// With pages: where each starts in the content (see [`NewItem::page_starts`]).
+    pub fn with_page_starts(mut self, page_starts: Vec<u32>) -> Self {
+        self.page_starts = Some(page_starts);
+        self
+    }
+}
+
+impl KbItem {
+    /// The page (from 1) holding byte `offset` of the content; `None` for an item without
+    /// pages.
+    pub fn page_at(&self, offset: u32) -> Option<u32> {
+        page_at(self.page_starts.as_deref()?, offset)
+    }
+}
+
+/// The page (from 1) of `page_starts` holding byte `offset`: the last page starting at or
+/// before it (of empty pages starting at the same offset, the one after them).
+pub(crate) fn page_at(page_starts: &[u32], offset: u32) -> Option<u32> {
+    let pages_before = page_starts.partition_point(|start| *start <= offset);
+    u32::try_from(pages_before.max(1)).ok()
 }
 
 /// What an upsert did to one item.
@@ -170,6 +201,16 @@ pub struct RankedItem {
     pub content_hash: [u8; 32],
     /// BM25 score; higher is better, comparable within one search only.
     pub score: f64,
+    /// Where each page starts in its content, for paged documents ([`KbItem::page_starts`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_starts: Option<Vec<u32>>,
+}
+
+impl RankedItem {
+    /// The page (from 1) holding byte `offset` of the item's content ([`KbItem::page_at`]).
+    pub fn page_at(&self, offset: u32) -> Option<u32> {
+        page_at(self.page_starts.as_deref()?, offset)
+    }
 }
 
 /// The result of a BM25 search: the question's terms and the best items.

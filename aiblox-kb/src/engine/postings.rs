@@ -40,6 +40,7 @@ pub(crate) struct Head {
     pub(crate) external_id: String,
     pub(crate) title: Option<String>,
     pub(crate) content_hash: [u8; 32],
+    pub(crate) page_starts: Option<Vec<u32>>,
 }
 
 impl Head {
@@ -52,6 +53,7 @@ impl Head {
             title: self.title.clone(),
             content_hash: self.content_hash,
             score,
+            page_starts: self.page_starts.clone(),
         }
     }
 }

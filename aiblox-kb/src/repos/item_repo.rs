@@ -24,6 +24,8 @@ use crate::{
 const MAX_SOURCE_BYTES: usize = 256;
 /// Longest `external_id`, in bytes (the schema's limit).
 const MAX_EXTERNAL_ID_BYTES: usize = 1024;
+/// Most pages one item may have ([`NewItem::page_starts`]).
+pub const MAX_PAGES: usize = 100_000;
 /// Most results one search may ask for.
 const MAX_SEARCH_LIMIT: u32 = 1000;
 
@@ -563,6 +565,7 @@ fn hit_from_row(row: queries::ItemHit) -> Result<SearchHit, Error> {
         metadata: row.metadata,
         created_at: row.created_at,
         updated_at: row.updated_at,
+        page_starts: row.page_starts,
     })?;
     Ok(SearchHit { item, rank })
 }
@@ -608,6 +611,9 @@ fn validate_batch(items: &[NewItem]) -> Result<(), Error> {
                 "{field} contains a NUL character, which PostgreSQL text cannot hold"
             )));
         }
+        if let Some(starts) = &item.page_starts {
+            check_page_starts(starts, &item.content).map_err(|rule| field_error(&rule))?;
+        }
         if let Some(first) = seen.insert((&item.source, &item.external_id), index) {
             return Err(field_error(&format!(
                 "same key as item {first}: one batch may hold each key once"
@@ -615,6 +621,50 @@ fn validate_batch(items: &[NewItem]) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Why `starts` are not the page starts of `content` ([`NewItem::page_starts`]).
+fn check_page_starts(starts: &[u32], content: &str) -> Result<(), String> {
+    if starts.is_empty() || starts.len() > MAX_PAGES {
+        return Err(format!("page_starts must hold 1 to {MAX_PAGES} pages"));
+    }
+    if starts[0] != 0 {
+        return Err("page_starts must begin with 0".to_owned());
+    }
+    if let Some(page) = starts.windows(2).position(|pair| pair[1] < pair[0]) {
+        return Err(format!(
+            "page_starts must not decrease: page {} starts before page {}",
+            page + 2,
+            page + 1
+        ));
+    }
+    let past = starts.iter().position(|start| {
+        let start = *start as usize;
+        start > content.len() || !content.is_char_boundary(start)
+    });
+    if let Some(page) = past {
+        return Err(format!(
+            "page {} starts at byte {}, past the content's end ({} bytes) or inside a character",
+            page + 1,
+            starts[page],
+            content.len()
+        ));
+    }
+    Ok(())
+}
+
+/// A page list as the upsert statement takes it: an array literal, `{0,812,1650}`.
+fn page_starts_literal(starts: &[u32]) -> String {
+    let mut literal = String::with_capacity(starts.len() * 7 + 2);
+    literal.push('{');
+    for (index, start) in starts.iter().enumerate() {
+        if index > 0 {
+            literal.push(',');
+        }
+        literal.push_str(&start.to_string());
+    }
+    literal.push('}');
+    literal
 }
 
 async fn upsert<C: GenericClient>(
@@ -631,6 +681,10 @@ async fn upsert<C: GenericClient>(
         .collect();
     let hashes: Vec<&[u8]> = hashes.iter().map(|hash| hash.as_slice()).collect();
     let metadata: Vec<&serde_json::Value> = items.iter().map(|item| &item.metadata).collect();
+    let page_starts: Vec<Option<String>> = items
+        .iter()
+        .map(|item| item.page_starts.as_deref().map(page_starts_literal))
+        .collect();
 
     let rows = queries::upsert_items()
         .bind(
@@ -641,6 +695,7 @@ async fn upsert<C: GenericClient>(
             &contents,
             &hashes,
             &metadata,
+            &page_starts,
         )
         .all()
         .await
@@ -773,9 +828,23 @@ fn item_from_borrowed(row: queries::ItemBorrowed<'_>) -> Result<KbItem, Error> {
         content: row.content.to_owned(),
         content_hash: content_hash_from_db(row.content_hash)?,
         metadata: metadata_from_db(row.metadata)?,
+        page_starts: row.page_starts.map(page_starts_from_db).transpose()?,
         created_at: timestamp_from_db(row.created_at),
         updated_at: timestamp_from_db(row.updated_at),
     })
+}
+
+/// Page starts as stored (`integer[]`, never negative: the contract writes them) as offsets.
+pub(crate) fn page_starts_from_db(
+    starts: impl IntoIterator<Item = i32>,
+) -> Result<Vec<u32>, Error> {
+    starts
+        .into_iter()
+        .map(|start| {
+            u32::try_from(start)
+                .map_err(|_| Error::internal(format!("a stored page start is negative: {start}")))
+        })
+        .collect()
 }
 
 /// Metadata read as text (`metadata::text` in the queries) into JSON: parsed once.
@@ -793,6 +862,7 @@ fn item_from_row(row: queries::Item) -> Result<KbItem, Error> {
         content: row.content,
         content_hash: content_hash_from_db(&row.content_hash)?,
         metadata: metadata_from_db(&row.metadata)?,
+        page_starts: row.page_starts.map(page_starts_from_db).transpose()?,
         created_at: timestamp_from_db(row.created_at),
         updated_at: timestamp_from_db(row.updated_at),
     })
@@ -811,9 +881,54 @@ mod tests {
             content: format!("content of {id}"),
             content_hash: [0; 32],
             metadata: serde_json::json!({}),
+            page_starts: None,
             created_at: chrono::DateTime::UNIX_EPOCH,
             updated_at: chrono::DateTime::UNIX_EPOCH,
         }
+    }
+
+    #[test]
+    fn page_starts_are_checked_against_the_content() {
+        let content = "page one\u{e9}page two";
+        assert_eq!(check_page_starts(&[0, 10, 10], content), Ok(()));
+        assert_eq!(
+            check_page_starts(&[0, 18], content),
+            Ok(()),
+            "an empty last page"
+        );
+        for (starts, expected) in [
+            (&[][..], "page_starts must hold 1 to 100000 pages"),
+            (&[3], "page_starts must begin with 0"),
+            (
+                &[0, 10, 4],
+                "page_starts must not decrease: page 3 starts before page 2",
+            ),
+            (
+                &[0, 19],
+                "page 2 starts at byte 19, past the content's end (18 bytes) or inside a character",
+            ),
+            (
+                &[0, 9],
+                "page 2 starts at byte 9, past the content's end (18 bytes) or inside a character",
+            ),
+        ] {
+            assert_eq!(check_page_starts(starts, content).unwrap_err(), expected);
+        }
+        assert_eq!(page_starts_literal(&[0, 812, 1650]), "{0,812,1650}");
+    }
+
+    #[test]
+    fn the_page_of_an_offset_is_the_last_page_starting_at_or_before_it() {
+        let starts = [0, 10, 10, 25];
+        let pages: Vec<Option<u32>> = [0, 9, 10, 24, 25, 400]
+            .into_iter()
+            .map(|offset| crate::models::page_at(&starts, offset))
+            .collect();
+        // Page 2 is empty: offset 10 is on page 3.
+        assert_eq!(
+            pages,
+            [Some(1), Some(1), Some(3), Some(3), Some(4), Some(4)]
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::engine::{
     Corpus, Head, Keep, LexicalCache, Posting, PostingsByTerm, ReadPath, Steps, rank,
 };
 use crate::repos::content_hash_from_db;
+use crate::repos::item_repo::page_starts_from_db;
 use crate::{Bm25, Error, ItemSet, RankedItems};
 
 /// Searches that meet a concurrent write between their statements start over this often, then
@@ -219,6 +220,7 @@ pub(crate) async fn read_heads(
             external_id: row.external_id,
             title: row.title,
             content_hash: content_hash_from_db(&row.content_hash)?,
+            page_starts: row.page_starts.map(page_starts_from_db).transpose()?,
         });
         read.push((row.id, head));
     }

@@ -8,7 +8,7 @@ mod lexical;
 
 pub use chunk_cache_repo::ChunkCacheRepo;
 pub use embedding_repo::EmbeddingRepo;
-pub use item_repo::ItemRepo;
+pub use item_repo::{ItemRepo, MAX_PAGES};
 
 use chrono::{DateTime, FixedOffset, Utc};
 

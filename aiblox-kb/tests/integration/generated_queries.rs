@@ -32,6 +32,7 @@ async fn item_queries_round_trip_including_null_titles() {
     ];
     let hashes = vec![hash(1), hash(2)];
     let metadata = vec![json!({}), json!({"lang": "en"})];
+    let page_starts: Vec<Option<&str>> = vec![None, Some("{0,5}")];
     let first = item::upsert_items()
         .bind(
             client,
@@ -41,6 +42,7 @@ async fn item_queries_round_trip_including_null_titles() {
             &contents,
             &hashes,
             &metadata,
+            &page_starts,
         )
         .all()
         .await
@@ -68,6 +70,7 @@ async fn item_queries_round_trip_including_null_titles() {
             &contents,
             &hashes,
             &metadata,
+            &page_starts,
         )
         .all()
         .await
@@ -88,6 +91,7 @@ async fn item_queries_round_trip_including_null_titles() {
             &vec!["alpha content, revised"],
             &vec![hash(3)],
             &vec![json!({})],
+            &vec![None::<&str>],
         )
         .all()
         .await
@@ -99,7 +103,14 @@ async fn item_queries_round_trip_including_null_titles() {
     assert_eq!(a.title, None, "a NULL title reads as None");
     assert_eq!(a.content, "alpha content, revised");
     assert_eq!(a.content_hash, hash(3));
+    assert_eq!(a.page_starts, None, "NULL page starts read as None");
     assert!(a.updated_at >= a.created_at);
+    let b = item::get_item().bind(client, &id_b).one().await.unwrap();
+    assert_eq!(
+        b.page_starts,
+        Some(vec![0, 5]),
+        "an array literal is stored as integers"
+    );
 
     let many = item::get_items()
         .bind(client, &vec![id_a, id_b, -1])
@@ -209,6 +220,7 @@ async fn chunk_cache_queries_replace_sets_and_refuse_stale_writes() {
             &vec!["xx", "yy"],
             &vec![hash(1), hash(2)],
             &vec![json!({}), json!({})],
+            &vec![None::<&str>, None],
         )
         .all()
         .await
@@ -320,6 +332,7 @@ async fn chunk_cache_queries_replace_sets_and_refuse_stale_writes() {
             &vec!["new"],
             &vec![hash(5)],
             &vec![json!({})],
+            &vec![None::<&str>],
         )
         .all()
         .await
@@ -380,6 +393,7 @@ async fn lexical_index_queries_read_null_titles_and_sets_without_hits() {
             &vec!["vacuum reclaims space", "autovacuum"],
             &vec![hash(1), hash(2)],
             &vec![json!({}), json!({})],
+            &vec![None::<&str>, None],
         )
         .all()
         .await
@@ -545,6 +559,7 @@ async fn lexical_index_queries_read_null_titles_and_sets_without_hits() {
                 &vec![content],
                 &vec![content_hash],
                 &vec![json!({})],
+                &vec![None::<&str>],
             )
             .one()
             .await
@@ -617,6 +632,7 @@ async fn embedding_queries_round_trip_including_the_empty_feed() {
             &vec!["alpha"],
             &vec![hash(1)],
             &vec![json!({})],
+            &vec![None::<&str>],
         )
         .one()
         .await
@@ -684,6 +700,7 @@ async fn filter_queries_answer_ids_once_per_version_and_none_while_it_stands() {
             &vec!["alpha", "beta"],
             &vec![hash(1), hash(2)],
             &vec![json!({"lang": "en"}), json!({"lang": ["de", "en"], "v": 2})],
+            &vec![None::<&str>, None],
         )
         .all()
         .await

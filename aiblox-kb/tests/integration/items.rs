@@ -444,3 +444,84 @@ async fn sources_with_items_names_those_that_hold_one() {
         Err(Error::InvalidInput { .. })
     ));
 }
+
+/// Page starts are stored with the item, read back by every read (get, get_many, get_by_key,
+/// the heads of a BM25 search), count as a change on their own, and are checked on write: a
+/// bad list fails its batch with a message naming the item, and writes nothing.
+#[tokio::test]
+async fn page_starts_are_stored_read_back_and_checked() {
+    let kb = TestKb::new().await;
+    let items = ItemRepo::new(kb.pool());
+    let content = "First page about vacuum.\n\nSecond page about indexes.";
+    let paged = NewItem::new("manuals", "guide.pdf", content).with_page_starts(vec![0, 26]);
+    let id = items.upsert(std::slice::from_ref(&paged)).await.unwrap()[0].id;
+
+    let item = items.get(id).await.unwrap().unwrap();
+    assert_eq!(item.page_starts, Some(vec![0, 26]));
+    assert_eq!(
+        (item.page_at(0), item.page_at(25), item.page_at(26)),
+        (Some(1), Some(1), Some(2))
+    );
+    let by_key = items
+        .get_by_key("manuals", "guide.pdf")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_key.page_starts, Some(vec![0, 26]));
+    assert_eq!(
+        items.get_many(&[id]).await.unwrap()[0]
+            .as_ref()
+            .unwrap()
+            .page_starts,
+        Some(vec![0, 26])
+    );
+    items.merge_postings().await.unwrap();
+    let found = items
+        .search_bm25("indexes", None, None, 5, &aiblox_kb::Bm25::default())
+        .await
+        .unwrap();
+    assert_eq!(found.items[0].page_starts, Some(vec![0, 26]));
+    assert_eq!(found.items[0].page_at(30), Some(2));
+
+    let same = items.upsert(std::slice::from_ref(&paged)).await.unwrap();
+    assert_eq!(same[0].status, UpsertStatus::Unchanged);
+    let moved = paged.clone().with_page_starts(vec![0, 24]);
+    assert_eq!(
+        items.upsert(&[moved]).await.unwrap()[0].status,
+        UpsertStatus::Updated
+    );
+    let unpaged = NewItem::new("manuals", "guide.pdf", content);
+    assert_eq!(
+        items.upsert(&[unpaged]).await.unwrap()[0].status,
+        UpsertStatus::Updated
+    );
+    assert_eq!(items.get(id).await.unwrap().unwrap().page_starts, None);
+
+    for (starts, message) in [
+        (vec![5, 26], "page_starts must begin with 0"),
+        (vec![0, 30, 26], "must not decrease"),
+        (vec![0, 400], "past the content's end"),
+    ] {
+        let bad = vec![
+            NewItem::new("manuals", "other.pdf", "fine"),
+            NewItem::new("manuals", "bad.pdf", content).with_page_starts(starts),
+        ];
+        match items.upsert(&bad).await {
+            Err(Error::InvalidInput { message: got, .. }) => {
+                assert!(
+                    got.contains("item 1 (manuals, bad.pdf)") && got.contains(message),
+                    "{got}"
+                );
+            }
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+    }
+    assert!(
+        items
+            .get_by_key("manuals", "other.pdf")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing written"
+    );
+}

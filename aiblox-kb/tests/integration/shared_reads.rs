@@ -247,11 +247,26 @@ async fn warming_up_opens_idle_connections_up_to_the_pool_size() {
     assert_eq!(pool.warm_up(3).await.unwrap(), 3);
     let status = pool.status();
     assert_eq!((status.size, status.available), (3, 3), "{status:?}");
-    assert_eq!(pool.warm_up(2).await.unwrap(), 3, "fewer than open: nothing closes");
+    assert_eq!(
+        pool.warm_up(2).await.unwrap(),
+        3,
+        "fewer than open: nothing closes"
+    );
     for id in &ids {
-        assert_eq!(ItemRepo::new(&pool).get(*id).await.unwrap().unwrap().id, *id);
+        assert_eq!(
+            ItemRepo::new(&pool).get(*id).await.unwrap().unwrap().id,
+            *id
+        );
     }
-    assert_eq!(pool.status().size, 3, "lone reads used the warm connections");
-    assert_eq!(pool.warm_up(100).await.unwrap(), 8, "at most the pool's size");
+    assert_eq!(
+        pool.status().size,
+        3,
+        "lone reads used the warm connections"
+    );
+    assert_eq!(
+        pool.warm_up(100).await.unwrap(),
+        8,
+        "at most the pool's size"
+    );
     assert_eq!(pool.status().available, 8);
 }

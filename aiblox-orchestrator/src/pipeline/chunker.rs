@@ -47,7 +47,10 @@ impl Chunker {
     /// content has no chunk: empty or only white space).
     pub(crate) fn chunk_set(&self, item: &aiblox_kb::KbItem) -> Option<aiblox_kb::NewChunkSet> {
         let chunks: Vec<aiblox_kb::NewChunk> = self
-            .split(&item.content)
+            .split_pages(
+                &item.content,
+                item.page_starts.as_deref().unwrap_or_default(),
+            )
             .into_iter()
             .map(|chunk| aiblox_kb::NewChunk {
                 start_offset: chunk.range.start as u32,
@@ -64,17 +67,41 @@ impl Chunker {
     }
 
     /// The chunks of `content`, in order. Whitespace-only content has none.
+    #[cfg(test)]
     pub(crate) fn split(&self, content: &str) -> Vec<Chunk> {
+        self.split_pages(content, &[])
+    }
+
+    /// The chunks of `content` whose pages start at `page_starts` (byte offsets): as
+    /// [`Chunker::split`], but a chunk at least half full ends where a page ends, and the
+    /// chunk after it starts on the new page without overlap, so that most passages cite
+    /// one page.
+    pub(crate) fn split_pages(&self, content: &str, page_starts: &[u32]) -> Vec<Chunk> {
         let units: Vec<Range<usize>> = sentence_units(content)
             .into_iter()
             .flat_map(|unit| fit(content, unit, self.max_bytes))
             .collect();
+        // Whether a page starts between two units (after the end of one, at or before the
+        // start of the next).
+        let page_between = |before: &Range<usize>, after: &Range<usize>| {
+            let first_after = page_starts.partition_point(|start| (*start as usize) <= before.end);
+            page_starts
+                .get(first_after)
+                .is_some_and(|start| (*start as usize) <= after.start)
+        };
         let mut chunks = Vec::new();
         let mut first = 0;
         while first < units.len() {
             let start = units[first].start;
             let mut last = first;
+            let mut at_page_end = false;
             while last + 1 < units.len() && units[last + 1].end - start <= self.max_bytes {
+                if units[last].end - start >= self.max_bytes / 2
+                    && page_between(&units[last], &units[last + 1])
+                {
+                    at_page_end = true;
+                    break;
+                }
                 last += 1;
             }
             let range = start..units[last].end;
@@ -86,10 +113,14 @@ impl Chunker {
                 break;
             }
             // The next chunk starts with the trailing units of this one that fit the overlap,
-            // but always after this chunk's first unit, so chunking progresses.
+            // but always after this chunk's first unit, so chunking progresses; after a page's
+            // end, on the new page.
             let end = units[last].end;
             let mut next = last + 1;
-            while next > first + 1 && end - units[next - 1].start <= self.overlap_bytes {
+            while !at_page_end
+                && next > first + 1
+                && end - units[next - 1].start <= self.overlap_bytes
+            {
                 next -= 1;
             }
             first = next;
@@ -183,10 +214,18 @@ mod tests {
         #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
 
     #[test]
-    fn chunks_are_exact_ordered_and_cover_every_word(content in hostile_text(), max in 16usize..1500, overlap in 0usize..700) {
+    fn chunks_are_exact_ordered_and_cover_every_word(content in hostile_text(), max in 16usize..1500, overlap in 0usize..700, cuts in proptest::collection::vec(0.0f64..1.0, 0..6)) {
         let chunker = Chunker::new(max, overlap);
-        let chunks = chunker.split(&content);
-        prop_assert_eq!(&chunks, &chunker.split(&content), "deterministic");
+        // Page starts anywhere on character boundaries (none: plain content).
+        let mut starts: Vec<u32> = cuts.iter().map(|cut| {
+            let mut at = (cut * content.len() as f64) as usize;
+            while !content.is_char_boundary(at) { at -= 1; }
+            at as u32
+        }).collect();
+        if !starts.is_empty() { starts.push(0); }
+        starts.sort_unstable();
+        let chunks = chunker.split_pages(&content, &starts);
+        prop_assert_eq!(&chunks, &chunker.split_pages(&content, &starts), "deterministic");
         let mut covered = vec![false; content.len()];
         let mut previous_start = None;
         for chunk in &chunks {
@@ -244,6 +283,33 @@ mod tests {
             ]
         );
         assert_eq!(texts(content, &Chunker::new(1000, 0)), [content]);
+    }
+
+    #[test]
+    fn a_chunk_half_full_ends_with_its_page_and_the_next_starts_on_the_new_page() {
+        let pages = [
+            "Page one opens. It talks of vacuum.",
+            "Page two.",
+            "Short three.",
+        ];
+        let content = pages.join("\n");
+        let mut starts = Vec::new();
+        let mut at = 0;
+        for page in pages {
+            starts.push(at as u32);
+            at += page.len() + 1;
+        }
+        let chunker = Chunker::new(60, 20);
+        let texts: Vec<&str> = chunker
+            .split_pages(&content, &starts)
+            .iter()
+            .map(|chunk| &content[chunk.range.clone()])
+            .collect();
+        // Page two fits after page one by size, but page one fills its chunk past half;
+        // page two is small, and its chunk runs on into page three.
+        assert_eq!(texts, [pages[0], &content[starts[1] as usize..]]);
+        // Without pages, one chunk holds all three.
+        assert_eq!(chunker.split(&content).len(), 1);
     }
 
     #[test]

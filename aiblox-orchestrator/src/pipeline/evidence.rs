@@ -156,6 +156,9 @@ pub(crate) fn cite(
             // Absent only if the item changed since it was ranked: leave it out.
             let shown = texts.get(&(candidate.id, candidate.content_hash, passage.chunk))?;
             let chunk = &shown.chunk;
+            let page = candidate.page_at(chunk.start_offset);
+            let last_page =
+                candidate.page_at(chunk.end_offset.saturating_sub(1).max(chunk.start_offset));
             Some(Evidence {
                 item_id: candidate.id,
                 source: candidate.source.clone(),
@@ -166,6 +169,11 @@ pub(crate) fn cite(
                 text: chunk.text.clone(),
                 start: chunk.start_offset,
                 end: chunk.end_offset,
+                page,
+                pages: page
+                    .zip(last_page)
+                    .filter(|(first, last)| last > first)
+                    .map(|(first, last)| [first, last]),
                 score: rounded(scored.score),
                 explain: query
                     .explain

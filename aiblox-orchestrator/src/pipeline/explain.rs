@@ -130,6 +130,7 @@ mod tests {
             title: None,
             content_hash: [0; 32],
             score: 0.123_456_789,
+            page_starts: None,
         };
         let legs = Legs {
             lexical: None,

@@ -133,6 +133,7 @@ mod tests {
             title: None,
             content_hash: [0; 32],
             score: 0.0,
+            page_starts: None,
         };
         let metadata: HashMap<i64, Value> = [
             (

@@ -159,6 +159,7 @@ mod tests {
             title: None,
             content_hash: [hash; 32],
             score,
+            page_starts: None,
         }
     }
 

@@ -135,6 +135,7 @@ impl LexicalLeg {
             title: item.title,
             content_hash: item.content_hash,
             score: 0.0,
+            page_starts: item.page_starts,
         }))
     }
 }

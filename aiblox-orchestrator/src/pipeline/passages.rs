@@ -202,6 +202,7 @@ mod tests {
             title: None,
             content_hash: [1; 32],
             score: 1.0,
+            page_starts: None,
         }
     }
 

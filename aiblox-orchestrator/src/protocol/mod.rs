@@ -442,6 +442,12 @@ pub struct Evidence {
     pub start: u32,
     /// Byte offset of its end (exclusive).
     pub end: u32,
+    /// For a paged document (PDF, Word): the page the passage starts on, from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
+    /// For a passage running over several pages: its first and last page, from 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<[u32; 2]>,
     /// Relevance, 0 to 1, comparable within one response.
     pub score: f64,
     /// Byte ranges `[start, end)` of `text` where the question's terms occur.
@@ -504,6 +510,11 @@ pub struct ItemResponse {
     /// Its metadata (a JSON object).
     #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     pub metadata: serde_json::Value,
+    /// For a paged document (PDF, Word), where each page starts in `content`: byte offsets,
+    /// the first 0 (page `n` is `content[page_starts[n-1]..page_starts[n]]`). Absent for
+    /// items without pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_starts: Option<Vec<u32>>,
     /// When it was first written.
     pub created_at: chrono::DateTime<chrono::Utc>,
     /// When its title, content or metadata last changed.
@@ -520,6 +531,7 @@ impl From<aiblox_kb::KbItem> for ItemResponse {
             content: item.content,
             content_hash: hex::encode(item.content_hash),
             metadata: item.metadata,
+            page_starts: item.page_starts,
             created_at: item.created_at,
             updated_at: item.updated_at,
         }
@@ -611,6 +623,7 @@ mod tests {
             content: "text".to_owned(),
             content_hash: [0xab; 32],
             metadata: serde_json::json!({"k": 1}),
+            page_starts: None,
             created_at: chrono::DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap(),
             updated_at: chrono::DateTime::from_timestamp(1_700_000_001, 0).unwrap(),
         };

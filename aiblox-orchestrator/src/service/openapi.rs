@@ -136,6 +136,8 @@ mod tests {
                 text: "vacuum".to_owned(),
                 start: 0,
                 end: 6,
+                page: Some(3),
+                pages: Some([3, 4]),
                 score: 1.0,
                 highlights: vec![[0, 6]],
                 explain: Some(EvidenceExplain {
@@ -271,6 +273,7 @@ mod tests {
             content: "text".to_owned(),
             content_hash: "00".repeat(32),
             metadata: json!({}),
+            page_starts: Some(vec![0, 2]),
             created_at: chrono::DateTime::UNIX_EPOCH,
             updated_at: chrono::DateTime::UNIX_EPOCH,
         };

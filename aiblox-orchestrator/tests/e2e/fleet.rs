@@ -33,6 +33,7 @@ fn documents(range: std::ops::Range<usize>, writer: &str) -> Vec<Loaded> {
                 title: Some(format!("Document {n}")),
                 content: format!("Vacuum notes number {n}, as ingester {writer} has them."),
                 metadata: json!({"writer": writer}),
+                page_starts: None,
                 origin: format!("{writer}/doc-{n:03}"),
             })
         })

@@ -14,6 +14,8 @@ pub struct UpsertItemsParams<
     T10: crate::ArraySql<Item = T9>,
     T11: crate::JsonSql,
     T12: crate::ArraySql<Item = T11>,
+    T13: crate::StringSql,
+    T14: crate::ArraySql<Item = Option<T13>>,
 > {
     pub sources: T2,
     pub external_ids: T4,
@@ -21,6 +23,7 @@ pub struct UpsertItemsParams<
     pub contents: T8,
     pub content_hashes: T10,
     pub metadata: T12,
+    pub page_starts: T14,
 }
 #[derive(Debug)]
 pub struct GetItemByKeyParams<T1: crate::StringSql, T2: crate::StringSql> {
@@ -100,6 +103,7 @@ pub struct Item {
     pub metadata: String,
     pub created_at: chrono::DateTime<chrono::FixedOffset>,
     pub updated_at: chrono::DateTime<chrono::FixedOffset>,
+    pub page_starts: Option<Vec<i32>>,
 }
 pub struct ItemBorrowed<'a> {
     pub id: i64,
@@ -111,6 +115,7 @@ pub struct ItemBorrowed<'a> {
     pub metadata: &'a str,
     pub created_at: chrono::DateTime<chrono::FixedOffset>,
     pub updated_at: chrono::DateTime<chrono::FixedOffset>,
+    pub page_starts: Option<crate::ArrayIterator<'a, i32>>,
 }
 impl<'a> From<ItemBorrowed<'a>> for Item {
     fn from(
@@ -124,6 +129,7 @@ impl<'a> From<ItemBorrowed<'a>> for Item {
             metadata,
             created_at,
             updated_at,
+            page_starts,
         }: ItemBorrowed<'a>,
     ) -> Self {
         Self {
@@ -136,6 +142,7 @@ impl<'a> From<ItemBorrowed<'a>> for Item {
             metadata: metadata.into(),
             created_at,
             updated_at,
+            page_starts: page_starts.map(|v| v.map(|v| v).collect()),
         }
     }
 }
@@ -193,6 +200,7 @@ pub struct ItemHit {
     pub metadata: String,
     pub created_at: chrono::DateTime<chrono::FixedOffset>,
     pub updated_at: chrono::DateTime<chrono::FixedOffset>,
+    pub page_starts: Option<Vec<i32>>,
     pub rank: f32,
 }
 pub struct ItemHitBorrowed<'a> {
@@ -205,6 +213,7 @@ pub struct ItemHitBorrowed<'a> {
     pub metadata: &'a str,
     pub created_at: chrono::DateTime<chrono::FixedOffset>,
     pub updated_at: chrono::DateTime<chrono::FixedOffset>,
+    pub page_starts: Option<crate::ArrayIterator<'a, i32>>,
     pub rank: f32,
 }
 impl<'a> From<ItemHitBorrowed<'a>> for ItemHit {
@@ -219,6 +228,7 @@ impl<'a> From<ItemHitBorrowed<'a>> for ItemHit {
             metadata,
             created_at,
             updated_at,
+            page_starts,
             rank,
         }: ItemHitBorrowed<'a>,
     ) -> Self {
@@ -232,6 +242,7 @@ impl<'a> From<ItemHitBorrowed<'a>> for ItemHit {
             metadata: metadata.into(),
             created_at,
             updated_at,
+            page_starts: page_starts.map(|v| v.map(|v| v).collect()),
             rank,
         }
     }
@@ -335,6 +346,7 @@ pub struct ItemHead {
     pub external_id: String,
     pub title: Option<String>,
     pub content_hash: Vec<u8>,
+    pub page_starts: Option<Vec<i32>>,
     pub version: i64,
 }
 pub struct ItemHeadBorrowed<'a> {
@@ -343,6 +355,7 @@ pub struct ItemHeadBorrowed<'a> {
     pub external_id: &'a str,
     pub title: Option<&'a str>,
     pub content_hash: &'a [u8],
+    pub page_starts: Option<crate::ArrayIterator<'a, i32>>,
     pub version: i64,
 }
 impl<'a> From<ItemHeadBorrowed<'a>> for ItemHead {
@@ -353,6 +366,7 @@ impl<'a> From<ItemHeadBorrowed<'a>> for ItemHead {
             external_id,
             title,
             content_hash,
+            page_starts,
             version,
         }: ItemHeadBorrowed<'a>,
     ) -> Self {
@@ -362,6 +376,7 @@ impl<'a> From<ItemHeadBorrowed<'a>> for ItemHead {
             external_id: external_id.into(),
             title: title.map(|v| v.into()),
             content_hash: content_hash.into(),
+            page_starts: page_starts.map(|v| v.map(|v| v).collect()),
             version,
         }
     }
@@ -1171,7 +1186,7 @@ where
 pub struct UpsertItemsStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn upsert_items() -> UpsertItemsStmt {
     UpsertItemsStmt(
-        "WITH input AS ( SELECT * FROM unnest( $1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[] ) WITH ORDINALITY AS t(source, external_id, title, content, content_hash, metadata, ordinal) ), written AS ( INSERT INTO item AS i (source, external_id, title, content, content_hash, metadata) SELECT source, external_id, title, content, content_hash, metadata FROM input ORDER BY source, external_id ON CONFLICT (source, external_id) DO UPDATE SET title = excluded.title, content = excluded.content, content_hash = excluded.content_hash, metadata = excluded.metadata, updated_at = greatest(now(), i.created_at) WHERE (i.title, i.content_hash, i.metadata) IS DISTINCT FROM (excluded.title, excluded.content_hash, excluded.metadata) RETURNING i.id, i.source, i.external_id, (i.xmax = 0) AS inserted ) SELECT input.ordinal, coalesce(written.id, existing.id) AS id, coalesce(written.inserted, false) AS inserted, (written.id IS NOT NULL) AS written FROM input LEFT JOIN written ON written.source = input.source AND written.external_id = input.external_id LEFT JOIN item AS existing ON written.id IS NULL AND existing.source = input.source AND existing.external_id = input.external_id ORDER BY input.ordinal",
+        "WITH input AS ( SELECT * FROM unnest( $1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[], $7::text[] ) WITH ORDINALITY AS t(source, external_id, title, content, content_hash, metadata, page_starts, ordinal) ), written AS ( INSERT INTO item AS i (source, external_id, title, content, content_hash, metadata, page_starts) SELECT source, external_id, title, content, content_hash, metadata, page_starts::integer[] FROM input ORDER BY source, external_id ON CONFLICT (source, external_id) DO UPDATE SET title = excluded.title, content = excluded.content, content_hash = excluded.content_hash, metadata = excluded.metadata, page_starts = excluded.page_starts, updated_at = greatest(now(), i.created_at) WHERE (i.title, i.content_hash, i.metadata, i.page_starts) IS DISTINCT FROM (excluded.title, excluded.content_hash, excluded.metadata, excluded.page_starts) RETURNING i.id, i.source, i.external_id, (i.xmax = 0) AS inserted ) SELECT input.ordinal, coalesce(written.id, existing.id) AS id, coalesce(written.inserted, false) AS inserted, (written.id IS NOT NULL) AS written FROM input LEFT JOIN written ON written.source = input.source AND written.external_id = input.external_id LEFT JOIN item AS existing ON written.id IS NULL AND existing.source = input.source AND existing.external_id = input.external_id ORDER BY input.ordinal",
         None,
     )
 }
@@ -1200,6 +1215,8 @@ impl UpsertItemsStmt {
         T10: crate::ArraySql<Item = T9>,
         T11: crate::JsonSql,
         T12: crate::ArraySql<Item = T11>,
+        T13: crate::StringSql,
+        T14: crate::ArraySql<Item = Option<T13>>,
     >(
         &'s self,
         client: &'c C,
@@ -1209,7 +1226,8 @@ impl UpsertItemsStmt {
         contents: &'a T8,
         content_hashes: &'a T10,
         metadata: &'a T12,
-    ) -> UpsertItemsQuery<'c, 'a, 's, C, UpsertItems, 6> {
+        page_starts: &'a T14,
+    ) -> UpsertItemsQuery<'c, 'a, 's, C, UpsertItems, 7> {
         UpsertItemsQuery {
             client,
             params: [
@@ -1219,6 +1237,7 @@ impl UpsertItemsStmt {
                 contents,
                 content_hashes,
                 metadata,
+                page_starts,
             ],
             query: self.0,
             cached: self.1.as_ref(),
@@ -1251,21 +1270,23 @@ impl<
     T10: crate::ArraySql<Item = T9>,
     T11: crate::JsonSql,
     T12: crate::ArraySql<Item = T11>,
+    T13: crate::StringSql,
+    T14: crate::ArraySql<Item = Option<T13>>,
 >
     crate::client::async_::Params<
         'c,
         'a,
         's,
-        UpsertItemsParams<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>,
-        UpsertItemsQuery<'c, 'a, 's, C, UpsertItems, 6>,
+        UpsertItemsParams<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14>,
+        UpsertItemsQuery<'c, 'a, 's, C, UpsertItems, 7>,
         C,
     > for UpsertItemsStmt
 {
     fn params(
         &'s self,
         client: &'c C,
-        params: &'a UpsertItemsParams<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12>,
-    ) -> UpsertItemsQuery<'c, 'a, 's, C, UpsertItems, 6> {
+        params: &'a UpsertItemsParams<T1, T2, T3, T4, T5, T6, T7, T8, T9, T10, T11, T12, T13, T14>,
+    ) -> UpsertItemsQuery<'c, 'a, 's, C, UpsertItems, 7> {
         self.bind(
             client,
             &params.sources,
@@ -1274,13 +1295,14 @@ impl<
             &params.contents,
             &params.content_hashes,
             &params.metadata,
+            &params.page_starts,
         )
     }
 }
 pub struct GetItemStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn get_item() -> GetItemStmt {
     GetItemStmt(
-        "SELECT id, source, external_id, title, content, content_hash, metadata::text AS metadata, created_at, updated_at FROM item WHERE id = $1",
+        "SELECT id, source, external_id, title, content, content_hash, metadata::text AS metadata, created_at, updated_at, page_starts FROM item WHERE id = $1",
         None,
     )
 }
@@ -1313,6 +1335,7 @@ impl GetItemStmt {
                     metadata: row.try_get(6)?,
                     created_at: row.try_get(7)?,
                     updated_at: row.try_get(8)?,
+                    page_starts: row.try_get(9)?,
                 })
             },
             mapper: |it| Item::from(it),
@@ -1322,7 +1345,7 @@ impl GetItemStmt {
 pub struct GetItemsStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn get_items() -> GetItemsStmt {
     GetItemsStmt(
-        "SELECT id, source, external_id, title, content, content_hash, metadata::text AS metadata, created_at, updated_at FROM item WHERE id = ANY($1::bigint[])",
+        "SELECT id, source, external_id, title, content, content_hash, metadata::text AS metadata, created_at, updated_at, page_starts FROM item WHERE id = ANY($1::bigint[])",
         None,
     )
 }
@@ -1355,6 +1378,7 @@ impl GetItemsStmt {
                     metadata: row.try_get(6)?,
                     created_at: row.try_get(7)?,
                     updated_at: row.try_get(8)?,
+                    page_starts: row.try_get(9)?,
                 })
             },
             mapper: |it| Item::from(it),
@@ -1401,7 +1425,7 @@ impl GetItemMetadataStmt {
 pub struct GetItemByKeyStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn get_item_by_key() -> GetItemByKeyStmt {
     GetItemByKeyStmt(
-        "SELECT id, source, external_id, title, content, content_hash, metadata::text AS metadata, created_at, updated_at FROM item WHERE source = $1 AND external_id = $2",
+        "SELECT id, source, external_id, title, content, content_hash, metadata::text AS metadata, created_at, updated_at, page_starts FROM item WHERE source = $1 AND external_id = $2",
         None,
     )
 }
@@ -1435,6 +1459,7 @@ impl GetItemByKeyStmt {
                     metadata: row.try_get(6)?,
                     created_at: row.try_get(7)?,
                     updated_at: row.try_get(8)?,
+                    page_starts: row.try_get(9)?,
                 })
             },
             mapper: |it| Item::from(it),
@@ -1594,7 +1619,7 @@ impl SourcesWithItemsStmt {
 pub struct SearchItemsStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn search_items() -> SearchItemsStmt {
     SearchItemsStmt(
-        "WITH ranked AS ( SELECT i.id, ts_rank_cd(i.search_vector, q.query) AS rank FROM item AS i, websearch_to_tsquery('english'::regconfig, $1::text) AS q(query) WHERE i.search_vector @@ q.query AND ($2::text[] IS NULL OR i.source = ANY($2::text[])) ORDER BY rank DESC, i.id LIMIT $3::bigint ) SELECT i.id, i.source, i.external_id, i.title, i.content, i.content_hash, i.metadata::text AS metadata, i.created_at, i.updated_at, ranked.rank FROM ranked JOIN item AS i ON i.id = ranked.id ORDER BY ranked.rank DESC, i.id",
+        "WITH ranked AS ( SELECT i.id, ts_rank_cd(i.search_vector, q.query) AS rank FROM item AS i, websearch_to_tsquery('english'::regconfig, $1::text) AS q(query) WHERE i.search_vector @@ q.query AND ($2::text[] IS NULL OR i.source = ANY($2::text[])) ORDER BY rank DESC, i.id LIMIT $3::bigint ) SELECT i.id, i.source, i.external_id, i.title, i.content, i.content_hash, i.metadata::text AS metadata, i.created_at, i.updated_at, i.page_starts, ranked.rank FROM ranked JOIN item AS i ON i.id = ranked.id ORDER BY ranked.rank DESC, i.id",
         None,
     )
 }
@@ -1638,7 +1663,8 @@ impl SearchItemsStmt {
                         metadata: row.try_get(6)?,
                         created_at: row.try_get(7)?,
                         updated_at: row.try_get(8)?,
-                        rank: row.try_get(9)?,
+                        page_starts: row.try_get(9)?,
+                        rank: row.try_get(10)?,
                     })
                 },
             mapper: |it| ItemHit::from(it),
@@ -1674,7 +1700,7 @@ impl<
 pub struct SearchItemsAnyWordStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn search_items_any_word() -> SearchItemsAnyWordStmt {
     SearchItemsAnyWordStmt(
-        "WITH ranked AS ( SELECT i.id, ts_rank(i.search_vector, q.query) AS rank FROM item AS i, websearch_to_tsquery('english'::regconfig, $1::text) AS q(query) WHERE i.search_vector @@ q.query AND ($2::text[] IS NULL OR i.source = ANY($2::text[])) ORDER BY rank DESC, i.id LIMIT $3::bigint ) SELECT i.id, i.source, i.external_id, i.title, i.content, i.content_hash, i.metadata::text AS metadata, i.created_at, i.updated_at, ranked.rank FROM ranked JOIN item AS i ON i.id = ranked.id ORDER BY ranked.rank DESC, i.id",
+        "WITH ranked AS ( SELECT i.id, ts_rank(i.search_vector, q.query) AS rank FROM item AS i, websearch_to_tsquery('english'::regconfig, $1::text) AS q(query) WHERE i.search_vector @@ q.query AND ($2::text[] IS NULL OR i.source = ANY($2::text[])) ORDER BY rank DESC, i.id LIMIT $3::bigint ) SELECT i.id, i.source, i.external_id, i.title, i.content, i.content_hash, i.metadata::text AS metadata, i.created_at, i.updated_at, i.page_starts, ranked.rank FROM ranked JOIN item AS i ON i.id = ranked.id ORDER BY ranked.rank DESC, i.id",
         None,
     )
 }
@@ -1718,7 +1744,8 @@ impl SearchItemsAnyWordStmt {
                         metadata: row.try_get(6)?,
                         created_at: row.try_get(7)?,
                         updated_at: row.try_get(8)?,
-                        rank: row.try_get(9)?,
+                        page_starts: row.try_get(9)?,
+                        rank: row.try_get(10)?,
                     })
                 },
             mapper: |it| ItemHit::from(it),
@@ -1960,7 +1987,7 @@ impl<'c, 'a, 's, C: GenericClient, T1: crate::StringSql>
 pub struct GetItemHeadsStmt(&'static str, Option<tokio_postgres::Statement>);
 pub fn get_item_heads() -> GetItemHeadsStmt {
     GetItemHeadsStmt(
-        "SELECT i.id, i.source, i.external_id, i.title, i.content_hash, (SELECT coalesce(sum(s.version), 0)::bigint FROM item_term_stats AS s) AS version FROM unnest($1::bigint[]) AS k(id) CROSS JOIN LATERAL ( SELECT item.id, item.source, item.external_id, item.title, item.content_hash FROM item WHERE item.id = k.id OFFSET 0 ) AS i",
+        "SELECT i.id, i.source, i.external_id, i.title, i.content_hash, i.page_starts, (SELECT coalesce(sum(s.version), 0)::bigint FROM item_term_stats AS s) AS version FROM unnest($1::bigint[]) AS k(id) CROSS JOIN LATERAL ( SELECT item.id, item.source, item.external_id, item.title, item.content_hash, item.page_starts FROM item WHERE item.id = k.id OFFSET 0 ) AS i",
         None,
     )
 }
@@ -1990,7 +2017,8 @@ impl GetItemHeadsStmt {
                         external_id: row.try_get(2)?,
                         title: row.try_get(3)?,
                         content_hash: row.try_get(4)?,
-                        version: row.try_get(5)?,
+                        page_starts: row.try_get(5)?,
+                        version: row.try_get(6)?,
                     })
                 },
             mapper: |it| ItemHead::from(it),
