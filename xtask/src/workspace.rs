@@ -241,8 +241,8 @@ mod tests {
         let (_dir, second) = scratch_workspace();
         replace(
             &second.queries_dir().join("item.sql"),
-            "INSERT INTO item AS i (source, external_id, title, content, content_hash, metadata)",
-            "INSERT INTO item AS i (source, external_id, title, content, content_digest, metadata)",
+            "INSERT INTO item AS i (source, external_id, title, content, content_hash, metadata,",
+            "INSERT INTO item AS i (source, external_id, title, content, content_digest, metadata,",
         );
         for manifest_dir in [Some(second.root().join("xtask")), None] {
             let mut run = Command::new(&binary);

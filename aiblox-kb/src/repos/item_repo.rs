@@ -708,28 +708,7 @@ async fn upsert<C: GenericClient>(
         )));
     }
 
-    // A row without id: another writer inserted the same key after this statement's snapshot,
-    // with the same values (else this statement would have updated it). Look those up.
-    let unresolved: Vec<usize> = rows
-        .iter()
-        .enumerate()
-        .filter(|(_, row)| row.id.is_none())
-        .map(|(i, _)| i)
-        .collect();
-    let mut late_ids = HashMap::new();
-    if !unresolved.is_empty() {
-        let sources: Vec<&str> = unresolved.iter().map(|&i| sources[i]).collect();
-        let external_ids: Vec<&str> = unresolved.iter().map(|&i| external_ids[i]).collect();
-        for row in queries::get_item_ids_by_keys()
-            .bind(client, &sources, &external_ids)
-            .all()
-            .await
-            .map_err(Error::from_driver)?
-        {
-            late_ids.insert((row.source, row.external_id), row.id);
-        }
-    }
-
+    let late_ids = ids_written_meanwhile(client, &rows, &sources, &external_ids).await?;
     rows.into_iter()
         .zip(items)
         .map(|(row, item)| {
@@ -750,6 +729,37 @@ async fn upsert<C: GenericClient>(
             Ok(UpsertOutcome { id, status })
         })
         .collect()
+}
+
+/// The ids of the rows without one: another writer inserted the same key after the upsert
+/// statement's snapshot, with the same values (else the statement would have updated it).
+async fn ids_written_meanwhile<C: GenericClient>(
+    client: &C,
+    rows: &[queries::UpsertItems],
+    sources: &[&str],
+    external_ids: &[&str],
+) -> Result<HashMap<(String, String), i64>, Error> {
+    let unresolved: Vec<usize> = rows
+        .iter()
+        .enumerate()
+        .filter(|(_, row)| row.id.is_none())
+        .map(|(i, _)| i)
+        .collect();
+    let mut late_ids = HashMap::new();
+    if unresolved.is_empty() {
+        return Ok(late_ids);
+    }
+    let sources: Vec<&str> = unresolved.iter().map(|&i| sources[i]).collect();
+    let external_ids: Vec<&str> = unresolved.iter().map(|&i| external_ids[i]).collect();
+    for row in queries::get_item_ids_by_keys()
+        .bind(client, &sources, &external_ids)
+        .all()
+        .await
+        .map_err(Error::from_driver)?
+    {
+        late_ids.insert((row.source, row.external_id), row.id);
+    }
+    Ok(late_ids)
 }
 
 /// The rows of an item query, each mapped straight from the driver's buffer into a
