@@ -15,13 +15,14 @@ use aiblox_kb::{KbConfig, KbPool};
 use clap::{CommandFactory as _, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Loads .html, .md, .txt and .pdf files (a directory is walked; external_id = path relative
-/// to it) and .jsonl files ({"external_id", "content", "title"?, "metadata"?, "page_starts"?}
+/// Loads .html, .md, .txt, .pdf, .docx and .odt files (a directory is walked; external_id =
+/// path relative to it) and .jsonl files ({"external_id", "content", "title"?, "metadata"?, "page_starts"?}
 /// per line) into the knowledge base.
 ///
 /// A PDF's text layer is read page by page (no OCR: a scan fails), with where each page
 /// starts, so that answers cite pages; running headers and footers are dropped. PDFs locked
-/// with a password fail; those encrypted with an empty one are read.
+/// with a password fail; those encrypted with an empty one are read. Word and OpenDocument
+/// files give their paragraphs and table rows, and pages where the file recorded its breaks.
 ///
 /// HTML is decoded by its declared charset, other files as UTF-8 (a byte order mark wins; a
 /// UTF-16 JSONL file is read whole).
@@ -48,7 +49,7 @@ struct Args {
     /// The schema of the knowledge base (default: AIBLOX_KB_SCHEMA, then kb).
     #[arg(long, value_name = "NAME")]
     schema: Option<String>,
-    /// File types to read, of html,md,txt,jsonl,pdf (default: all).
+    /// File types to read, of html,md,txt,jsonl,pdf,docx,odt (default: all).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_type)]
     types: Vec<FileType>,
     /// Do not apply the contract's migrations first.
@@ -140,7 +141,7 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
             } else {
                 String::new()
             };
-            eprintln!("ingesting: {done}{of} files, documents and PDF pages ({rate:.0}/s)");
+            eprintln!("ingesting: {done}{of} files, documents and pages ({rate:.0}/s)");
         }
     };
     let summary = ingest(
@@ -166,10 +167,10 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
     Ok(report(&summary, &run, source, args.json))
 }
 
-/// The progress bar of a terminal: files, documents and PDF pages done, rate and ETA.
+/// The progress bar of a terminal: files, documents and pages done, rate and ETA.
 fn progress_bar(total: usize) -> ProgressBar {
     let style = ProgressStyle::with_template(
-        "ingesting [{bar:30}] {pos}/{len} files, documents and PDF pages, {rate}, ETA {eta}",
+        "ingesting [{bar:30}] {pos}/{len} files, documents and pages, {rate}, ETA {eta}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar())
     .with_key(
@@ -214,7 +215,7 @@ fn report(summary: &Summary, run: &RunFigures, source: &str, json: bool) -> Exit
     }
     if summary.pages > 0 {
         eprintln!(
-            "read {} PDF pages in {:.1} s ({:.0} pages/s of the whole run){}",
+            "read {} pages of PDF and office files in {:.1} s ({:.0} pages/s of the whole run){}",
             summary.pages,
             run.seconds,
             summary.pages as f64 / run.seconds.max(1e-3),

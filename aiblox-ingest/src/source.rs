@@ -1,6 +1,7 @@
-//! Documents from files: a directory's `.html`/`.htm`, `.md`/`.markdown` and `.txt` files
-//! (`external_id` = path relative to the given root, with `/`), and `.jsonl` files of items
-//! (`{"external_id", "content", "title"?, "metadata"?}` per line). Files of other types in a
+//! Documents from files: a directory's `.html`/`.htm`, `.md`/`.markdown`, `.txt`, `.pdf`,
+//! `.docx` and `.odt` files (`external_id` = path relative to the given root, with `/`), and
+//! `.jsonl` files of items (`{"external_id", "content", "title"?, "metadata"?,
+//! "page_starts"?}` per line). Files of other types in a
 //! directory are skipped; every failure and skip names the file by its path as given.
 
 use std::fs::File;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::decode::decode;
 use crate::html;
 use crate::metadata::{RESERVED_KEY, front_matter, merge_found};
+use crate::office::{self, OfficeFormat, OfficeText};
 use crate::pdf::{self, PdfText};
 
 /// Largest document read, in bytes: a whole file, or one line of a JSONL file (a JSONL file is
@@ -171,16 +173,22 @@ pub enum FileType {
     Jsonl,
     /// `.pdf`: the text of each page, with where each page starts.
     Pdf,
+    /// `.docx` (Word): paragraphs, headings and table rows, pages where Word recorded them.
+    Docx,
+    /// `.odt` (OpenDocument text): the same.
+    Odt,
 }
 
 impl FileType {
     /// Every type, in the order messages name them.
-    pub const ALL: [FileType; 5] = [
+    pub const ALL: [FileType; 7] = [
         FileType::Html,
         FileType::Markdown,
         FileType::Text,
         FileType::Jsonl,
         FileType::Pdf,
+        FileType::Docx,
+        FileType::Odt,
     ];
 
     /// The type's name, as `--types` takes it.
@@ -191,6 +199,8 @@ impl FileType {
             FileType::Text => "txt",
             FileType::Jsonl => "jsonl",
             FileType::Pdf => "pdf",
+            FileType::Docx => "docx",
+            FileType::Odt => "odt",
         }
     }
 
@@ -206,6 +216,8 @@ impl FileType {
             "txt" => Some(FileType::Text),
             "jsonl" => Some(FileType::Jsonl),
             "pdf" => Some(FileType::Pdf),
+            "docx" => Some(FileType::Docx),
+            "odt" => Some(FileType::Odt),
             _ => None,
         }
     }
@@ -269,6 +281,7 @@ fn load(root: &Path, path: &Path, file_type: FileType) -> Loaded {
     };
     let limit = match file_type {
         FileType::Pdf => pdf::MAX_PDF_BYTES,
+        FileType::Docx | FileType::Odt => office::MAX_OFFICE_BYTES,
         _ => MAX_DOCUMENT_BYTES,
     };
     match std::fs::metadata(path) {
@@ -291,9 +304,26 @@ fn load(root: &Path, path: &Path, file_type: FileType) -> Loaded {
         Ok(bytes) => bytes,
         Err(err) => return fail(format!("cannot read: {err}")),
     };
-    if file_type == FileType::Pdf {
-        return match pdf::read(&bytes) {
-            Ok(text) => Loaded::Document(pdf_document(external_id, text, bytes.len(), origin)),
+    let office_format = match file_type {
+        FileType::Pdf => {
+            return match pdf::read(&bytes) {
+                Ok(text) => Loaded::Document(pdf_document(external_id, text, bytes.len(), origin)),
+                Err(reason) => fail(reason),
+            };
+        }
+        FileType::Docx => Some(OfficeFormat::Docx),
+        FileType::Odt => Some(OfficeFormat::Odt),
+        _ => None,
+    };
+    if let Some(format) = office_format {
+        return match office::read(&bytes, format) {
+            Ok(text) => Loaded::Document(office_document(
+                external_id,
+                text,
+                file_type,
+                bytes.len(),
+                origin,
+            )),
             Err(reason) => fail(reason),
         };
     }
@@ -334,7 +364,9 @@ fn document(
     };
     Ok(match file_type {
         FileType::Jsonl => unreachable!("JSONL files are read line by line (JsonlLines)"),
-        FileType::Pdf => unreachable!("PDF files are read as bytes (pdf_document)"),
+        FileType::Pdf | FileType::Docx | FileType::Odt => {
+            unreachable!("PDF and office files are read as bytes (pdf_document, office_document)")
+        }
         FileType::Html => {
             let extracted = html::extract(text);
             Document {
@@ -414,6 +446,41 @@ fn pdf_document(external_id: String, text: PdfText, bytes: usize, origin: String
         content,
         metadata: serde_json::Value::Object(metadata),
         page_starts: Some(page_starts),
+        origin,
+    }
+}
+
+/// The document of a Word or OpenDocument file: its text, page starts where the file recorded
+/// page breaks, title, and author, subject and keywords as metadata beside the block's own.
+fn office_document(
+    external_id: String,
+    text: OfficeText,
+    file_type: FileType,
+    bytes: usize,
+    origin: String,
+) -> Document {
+    let mut own = serde_json::json!({
+        "path": external_id,
+        "format": file_type.name(),
+        "bytes": bytes,
+    });
+    if let Some(starts) = &text.page_starts {
+        own["pages"] = serde_json::json!(starts.len());
+    }
+    let mut metadata = serde_json::Map::new();
+    metadata.insert(RESERVED_KEY.to_owned(), own);
+    let found: crate::metadata::Fields = text
+        .info
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), serde_json::Value::String(value)))
+        .collect();
+    merge_found(&mut metadata, found);
+    Document {
+        external_id,
+        title: text.title,
+        content: text.content,
+        metadata: serde_json::Value::Object(metadata),
+        page_starts: text.page_starts,
         origin,
     }
 }

@@ -1,0 +1,393 @@
+//! Word (`.docx`) and OpenDocument (`.odt`) files to text: paragraphs and headings in order,
+//! each table row as one line of its cells (` | ` between them), the title and author from the
+//! document's properties, and page starts where the file records its page breaks (Word's last
+//! rendered breaks and explicit ones, OpenDocument's soft and explicit ones).
+
+use std::io::Read as _;
+
+use roxmltree::Node;
+
+/// Largest office file read: its images are never unpacked, only its XML parts.
+pub(crate) const MAX_OFFICE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Largest XML part read (the text of a 1,000-page report is a few MB of XML).
+const MAX_PART_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Deepest element walked: content nested deeper (never in a real document; a crafted file
+/// could nest a million) is left out rather than overflow the stack.
+const MAX_DEPTH: usize = 256;
+
+/// What an office document holds.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub(crate) struct OfficeText {
+    pub(crate) title: Option<String>,
+    /// Author, subject and keywords, where the properties set them.
+    pub(crate) info: Vec<(&'static str, String)>,
+    pub(crate) content: String,
+    /// Where each page starts in `content`, when the file records page breaks.
+    pub(crate) page_starts: Option<Vec<u32>>,
+}
+
+/// The two formats, by where they keep their parts and how they name their elements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OfficeFormat {
+    Docx,
+    Odt,
+}
+
+impl OfficeFormat {
+    fn body_part(self) -> &'static str {
+        match self {
+            OfficeFormat::Docx => "word/document.xml",
+            OfficeFormat::Odt => "content.xml",
+        }
+    }
+
+    fn properties_part(self) -> &'static str {
+        match self {
+            OfficeFormat::Docx => "docProps/core.xml",
+            OfficeFormat::Odt => "meta.xml",
+        }
+    }
+
+    fn extension(self) -> &'static str {
+        match self {
+            OfficeFormat::Docx => "docx",
+            OfficeFormat::Odt => "odt",
+        }
+    }
+}
+
+/// The text of an office document's bytes; why not.
+pub(crate) fn read(bytes: &[u8], format: OfficeFormat) -> Result<OfficeText, String> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).map_err(|err| {
+        format!(
+            "not a readable .{} file (not a ZIP archive: {err}); a password-protected file \
+             must have its password removed to be ingested",
+            format.extension()
+        )
+    })?;
+    let body = part(&mut archive, format.body_part())?.ok_or_else(|| {
+        format!(
+            "not a .{} file: it has no {}",
+            format.extension(),
+            format.body_part()
+        )
+    })?;
+    let document = parse(&body, format.body_part())?;
+    let mut flow = Flow::default();
+    walk(document.root(), format, &mut flow, 0);
+    let (content, page_starts) = flow.finish();
+    let properties = match part(&mut archive, format.properties_part())? {
+        Some(xml) => properties(&parse(&xml, format.properties_part())?),
+        None => Vec::new(),
+    };
+    let mut title = None;
+    let mut info = Vec::new();
+    for (name, value) in properties {
+        match name {
+            "title" => title = Some(value),
+            other => info.push((other, value)),
+        }
+    }
+    let title = title.or_else(|| {
+        content
+            .lines()
+            .map(str::trim)
+            .find(|line| !line.is_empty())
+            .map(|line| line.chars().take(200).collect())
+    });
+    Ok(OfficeText {
+        title,
+        info,
+        content,
+        page_starts,
+    })
+}
+
+/// One part of the archive as text, at most [`MAX_PART_BYTES`]; `None` when absent.
+fn part(
+    archive: &mut zip::ZipArchive<std::io::Cursor<&[u8]>>,
+    name: &str,
+) -> Result<Option<String>, String> {
+    let entry = match archive.by_name(name) {
+        Ok(entry) => entry,
+        Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+        Err(err) => return Err(format!("cannot read its {name}: {err}")),
+    };
+    let mut text = String::new();
+    entry
+        .take(MAX_PART_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|err| format!("cannot read its {name}: {err}"))?;
+    if text.len() as u64 > MAX_PART_BYTES {
+        return Err(format!(
+            "its {name} is larger than {MAX_PART_BYTES} bytes unpacked"
+        ));
+    }
+    Ok(Some(text))
+}
+
+fn parse<'x>(xml: &'x str, name: &str) -> Result<roxmltree::Document<'x>, String> {
+    roxmltree::Document::parse(xml)
+        .map_err(|err| format!("its {name} is not well-formed XML: {err}"))
+}
+
+/// Title, author, subject and keywords of a properties part (Dublin Core in both formats).
+fn properties(document: &roxmltree::Document<'_>) -> Vec<(&'static str, String)> {
+    let mut found = Vec::new();
+    let mut keywords = Vec::new();
+    for node in document.descendants().filter(Node::is_element) {
+        let text = node.text().map(str::trim).unwrap_or_default();
+        if text.is_empty() {
+            continue;
+        }
+        let name = match node.tag_name().name() {
+            "title" => "title",
+            "creator" | "initial-creator" => "author",
+            "subject" => "subject",
+            "keywords" | "keyword" => {
+                keywords.push(text.to_owned());
+                continue;
+            }
+            _ => continue,
+        };
+        if !found.iter().any(|(known, _)| *known == name) {
+            found.push((name, text.to_owned()));
+        }
+    }
+    if !keywords.is_empty() {
+        found.push(("keywords", keywords.join(", ")));
+    }
+    found
+}
+
+/// The text being built: finished paragraphs, the open one, the open table row's cells, and
+/// page breaks met.
+#[derive(Default)]
+struct Flow {
+    content: String,
+    paragraph: String,
+    /// Page breaks within the open paragraph, by offset in it.
+    breaks: Vec<usize>,
+    /// Page starts in `content`, past the first page's.
+    page_starts: Vec<u32>,
+    /// Cells of the open table row (tables may nest: a cell's table joins its cell).
+    rows: Vec<Vec<String>>,
+}
+
+impl Flow {
+    fn text(&mut self, text: &str) {
+        self.paragraph.push_str(text);
+    }
+
+    fn page_break(&mut self) {
+        self.breaks.push(self.paragraph.len());
+    }
+
+    /// Ends a paragraph: into the open table cell, or into the content after a blank line.
+    fn end_paragraph(&mut self) {
+        let paragraph = std::mem::take(&mut self.paragraph);
+        let breaks = std::mem::take(&mut self.breaks);
+        if let Some(cells) = self.rows.last_mut() {
+            if let Some(cell) = cells.last_mut() {
+                if !cell.is_empty() && !paragraph.trim().is_empty() {
+                    cell.push(' ');
+                }
+                cell.push_str(paragraph.trim());
+            }
+            return;
+        }
+        let trimmed = paragraph.trim_end();
+        let leading = trimmed.len() - trimmed.trim_start().len();
+        let text = trimmed.trim_start();
+        if text.is_empty() {
+            // A page break in an empty paragraph starts the next page where the next text does.
+            if !breaks.is_empty() {
+                self.page_starts.push(self.next_start());
+            }
+            return;
+        }
+        let start = self.next_start();
+        if !self.content.is_empty() {
+            self.content.push_str("\n\n");
+        }
+        for offset in breaks {
+            let at = start as usize + offset.saturating_sub(leading).min(text.len());
+            if at > 0 {
+                self.page_starts.push(u32::try_from(at).unwrap_or(u32::MAX));
+            }
+        }
+        self.content.push_str(text);
+    }
+
+    /// Where the next paragraph's text will start.
+    fn next_start(&self) -> u32 {
+        let separator = if self.content.is_empty() { 0 } else { 2 };
+        u32::try_from(self.content.len() + separator).unwrap_or(u32::MAX)
+    }
+
+    fn start_row(&mut self) {
+        self.end_paragraph();
+        self.rows.push(Vec::new());
+    }
+
+    fn start_cell(&mut self) {
+        if let Some(cells) = self.rows.last_mut() {
+            cells.push(String::new());
+        }
+    }
+
+    /// Ends a table row: one line of its cells.
+    fn end_row(&mut self) {
+        self.end_paragraph();
+        if let Some(cells) = self.rows.pop() {
+            let line = cells
+                .iter()
+                .map(|cell| cell.trim())
+                .collect::<Vec<_>>()
+                .join(" | ");
+            if line.chars().any(|c| c != '|' && !c.is_whitespace()) {
+                self.paragraph = line;
+                self.end_paragraph();
+            }
+        }
+    }
+
+    /// The content, and its page starts when the file recorded a break (a break at a
+    /// position already a page start, or past the end, is dropped).
+    fn finish(mut self) -> (String, Option<Vec<u32>>) {
+        self.end_paragraph();
+        if self.page_starts.is_empty() {
+            return (self.content, None);
+        }
+        let end = u32::try_from(self.content.len()).unwrap_or(u32::MAX);
+        let mut starts = vec![0];
+        for start in self.page_starts {
+            let start = start.min(end);
+            if start > *starts.last().unwrap_or(&0) || (start == end && start > 0) {
+                starts.push(start);
+            }
+        }
+        starts.dedup();
+        (self.content, Some(starts))
+    }
+}
+
+/// Walks the body in document order, feeding `flow`, down to [`MAX_DEPTH`].
+fn walk(node: Node<'_, '_>, format: OfficeFormat, flow: &mut Flow, depth: usize) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    match format {
+        OfficeFormat::Docx => walk_docx(node, flow, depth),
+        OfficeFormat::Odt => walk_odt(node, flow, depth),
+    }
+}
+
+fn walk_children(node: Node<'_, '_>, format: OfficeFormat, flow: &mut Flow, depth: usize) {
+    for child in node.children() {
+        walk(child, format, flow, depth + 1);
+    }
+}
+
+/// WordprocessingML: `w:p` paragraphs of `w:r` runs of `w:t` text, `w:tab`, `w:br`
+/// (`w:type="page"` a page break), `w:lastRenderedPageBreak`; `w:tbl` of `w:tr` of `w:tc`.
+/// Deleted text and field instructions are not text.
+fn walk_docx(node: Node<'_, '_>, flow: &mut Flow, depth: usize) {
+    let format = OfficeFormat::Docx;
+    if !node.is_element() {
+        if node.is_root() {
+            walk_children(node, format, flow, depth);
+        }
+        return;
+    }
+    match node.tag_name().name() {
+        "p" => {
+            walk_children(node, format, flow, depth);
+            flow.end_paragraph();
+        }
+        "t" => flow.text(node.text().unwrap_or_default()),
+        "tab"
+            if node
+                .parent()
+                .is_some_and(|parent| parent.tag_name().name() == "r") =>
+        {
+            flow.text("\t");
+        }
+        "br" | "cr" => {
+            let page = node
+                .attributes()
+                .any(|attribute| attribute.name() == "type" && attribute.value() == "page");
+            if page {
+                flow.page_break();
+            } else {
+                flow.text("\n");
+            }
+        }
+        "lastRenderedPageBreak" => flow.page_break(),
+        "tr" => {
+            flow.start_row();
+            walk_children(node, format, flow, depth);
+            flow.end_row();
+        }
+        "tc" => {
+            flow.start_cell();
+            walk_children(node, format, flow, depth);
+        }
+        "delText" | "instrText" | "pPr" | "rPr" | "sectPr" | "tblPr" | "trPr" | "tcPr" => {}
+        _ => walk_children(node, format, flow, depth),
+    }
+}
+
+/// OpenDocument text: `text:p` and `text:h` with their spans and links, `text:s` (spaces),
+/// `text:tab`, `text:line-break`, `text:soft-page-break`; `table:table-row` of
+/// `table:table-cell`. Notes' bodies and styles are not text.
+fn walk_odt(node: Node<'_, '_>, flow: &mut Flow, depth: usize) {
+    let format = OfficeFormat::Odt;
+    if node.is_text() {
+        let inside_paragraph = node.ancestors().any(|ancestor| {
+            ancestor.is_element() && matches!(ancestor.tag_name().name(), "p" | "h")
+        });
+        if inside_paragraph {
+            flow.text(node.text().unwrap_or_default());
+        }
+        return;
+    }
+    if !node.is_element() {
+        if node.is_root() {
+            walk_children(node, format, flow, depth);
+        }
+        return;
+    }
+    match node.tag_name().name() {
+        "p" | "h" => {
+            walk_children(node, format, flow, depth);
+            flow.end_paragraph();
+        }
+        "s" => {
+            let count = node
+                .attributes()
+                .find(|attribute| attribute.name() == "c")
+                .and_then(|attribute| attribute.value().parse::<usize>().ok())
+                .unwrap_or(1)
+                .min(1_000);
+            flow.text(&" ".repeat(count));
+        }
+        "tab" => flow.text("\t"),
+        "line-break" => flow.text("\n"),
+        "soft-page-break" => flow.page_break(),
+        "table-row" => {
+            flow.start_row();
+            walk_children(node, format, flow, depth);
+            flow.end_row();
+        }
+        "table-cell" => {
+            flow.start_cell();
+            walk_children(node, format, flow, depth);
+        }
+        "note-body" | "automatic-styles" | "styles" | "font-face-decls" | "scripts"
+        | "tracked-changes" => {}
+        _ => walk_children(node, format, flow, depth),
+    }
+}
