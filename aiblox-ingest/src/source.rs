@@ -711,7 +711,7 @@ mod tests {
                 ),
                 (
                     at("ignored.png"),
-                    "skipped: not a .html, .md, .txt, .jsonl or .pdf file".to_owned()
+                    "skipped: not a .html, .md, .txt, .jsonl, .pdf, .docx or .odt file".to_owned()
                 ),
             ]
         );
