@@ -106,10 +106,15 @@ pub async fn ingest(
         if batch.items.len() >= batch_size.max(1) {
             write(pool, &mut batch, &mut summary).await?;
             progress(done);
-            if summary.inserted + summary.changed - written_at_merge >= MERGE_EVERY_ITEMS {
-                ItemRepo::new(pool).merge_postings().await?;
-                written_at_merge = summary.inserted + summary.changed;
-            }
+        } else if loaded_units > 1 {
+            // A PDF's pages took a while to read: say so before the batch is full.
+            progress(done);
+        }
+        if batch.items.is_empty()
+            && summary.inserted + summary.changed - written_at_merge >= MERGE_EVERY_ITEMS
+        {
+            ItemRepo::new(pool).merge_postings().await?;
+            written_at_merge = summary.inserted + summary.changed;
         }
     }
     write(pool, &mut batch, &mut summary).await?;

@@ -1,6 +1,6 @@
 //! `cargo xtask demo`: from a fresh clone to answers in one command. Starts a local PostgreSQL
 //! it manages (persistent: data kept in `AIBLOX_DEMO_DIR`, default `/var/tmp/aiblox-demo`, and
-//! reused by the next run), ingests a corpus with the ingestion block (the PostgreSQL
+//! reused by the next run), ingests a corpus with the ingestion block (`--corpus DIR`, or the PostgreSQL
 //! documentation when installed, else the Rust toolchain's books, else this repository's
 //! `docs/`), starts the orchestrator, and
 //! prints queries to try. Ctrl-C stops everything it started.
@@ -18,7 +18,48 @@ use crate::workspace::Workspace;
 /// Where the PostgreSQL documentation is, when the Debian package is installed.
 const PG_DOCS: &str = "/usr/share/doc/postgresql-doc-15/html";
 
-pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
+/// A folder to ingest as one source, and whether it is the user's own (read with every type)
+/// or a built-in corpus (its pages only).
+pub(crate) struct Corpus {
+    source: String,
+    dir: PathBuf,
+    own: bool,
+}
+
+impl Corpus {
+    /// The user's folder `dir`, as source `source` (default: the folder's name).
+    pub(crate) fn named(dir: PathBuf, source: Option<String>) -> Corpus {
+        let source = source.unwrap_or_else(|| {
+            dir.canonicalize()
+                .ok()
+                .and_then(|dir| {
+                    dir.file_name()
+                        .map(|name| name.to_string_lossy().into_owned())
+                })
+                .unwrap_or_else(|| "corpus".to_owned())
+        });
+        Corpus {
+            source,
+            dir,
+            own: true,
+        }
+    }
+
+    fn built_in(source: &str, dir: PathBuf) -> Corpus {
+        Corpus {
+            source: source.to_owned(),
+            dir,
+            own: false,
+        }
+    }
+}
+
+pub(crate) fn run(workspace: &Workspace, listen: &str, own: Option<Corpus>) -> anyhow::Result<()> {
+    if let Some(corpus) = &own
+        && !corpus.dir.is_dir()
+    {
+        bail!("--corpus {}: not a folder", corpus.dir.display());
+    }
     let data = std::env::var_os("AIBLOX_DEMO_DIR")
         .map_or_else(|| PathBuf::from("/var/tmp/aiblox-demo"), PathBuf::from);
     println!(
@@ -45,9 +86,12 @@ pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
     let url = cluster.url("postgres");
     println!("demo: database URL {url} (no password: local socket, trust)");
 
-    let corpus = corpus(workspace);
+    let corpus = match own {
+        Some(own) => vec![own],
+        None => corpus(workspace),
+    };
     ingest(workspace, &corpus, &url, &data)?;
-    let source = corpus[0].0;
+    let source = corpus[0].source.as_str();
 
     let model = embedding_model();
     let mut service = start_orchestrator(workspace, listen, &url, model.as_deref())?;
@@ -79,27 +123,20 @@ pub(crate) fn run(workspace: &Workspace, listen: &str) -> anyhow::Result<()> {
 /// Ingests each (source, directory) of `corpus` into the database at `url` with the ingestion
 /// block; `data` is the demo's directory, named when an old database is the likely cause of a
 /// failure.
-fn ingest(
-    workspace: &Workspace,
-    corpus: &[(&'static str, PathBuf)],
-    url: &str,
-    data: &Path,
-) -> anyhow::Result<()> {
-    for (source, dir) in corpus {
+fn ingest(workspace: &Workspace, corpus: &[Corpus], url: &str, data: &Path) -> anyhow::Result<()> {
+    for Corpus { source, dir, own } in corpus {
         println!(
             "demo: ingesting {} as source {source:?} (unchanged files are skipped)",
             dir.display()
         );
-        let status = workspace
-            .cargo_run(true, "aiblox-ingest", None)
-            .args([
-                "--source",
-                source,
-                // Pages only: a docs directory's .jsonl files are not items (the eval's
-                // questions).
-                "--types",
-                "html,md,txt",
-            ])
+        let mut ingest = workspace.cargo_run(true, "aiblox-ingest", None);
+        ingest.args(["--source", source]);
+        if !own {
+            // Pages only: a docs directory's .jsonl files are not items (the eval's
+            // questions).
+            ingest.args(["--types", "html,md,txt"]);
+        }
+        let status = ingest
             .arg(dir)
             .env("AIBLOX_KB_DATABASE_URL", url)
             .status()
@@ -198,9 +235,9 @@ fn get_json(listen: &str, path: &str) -> anyhow::Result<serde_json::Value> {
 /// What the demo ingests, as (source, directory): the PostgreSQL documentation when
 /// installed; else the Rust toolchain's own books (every rustup install has them, as HTML);
 /// else this repository's `docs/`.
-fn corpus(workspace: &Workspace) -> Vec<(&'static str, PathBuf)> {
+fn corpus(workspace: &Workspace) -> Vec<Corpus> {
     if Path::new(PG_DOCS).is_dir() {
-        return vec![("pgdocs", PathBuf::from(PG_DOCS))];
+        return vec![Corpus::built_in("pgdocs", PathBuf::from(PG_DOCS))];
     }
     let books = rust_books();
     if !books.is_empty() {
@@ -215,11 +252,14 @@ fn corpus(workspace: &Workspace) -> Vec<(&'static str, PathBuf)> {
         "demo: neither the PostgreSQL documentation nor the Rust books are installed; using this repository's docs/ instead.\n\
          demo: for the real corpus: apt-get install postgresql-doc-15 (then run the demo again)"
     );
-    vec![("aiblox-docs", workspace.root().join("docs"))]
+    vec![Corpus::built_in(
+        "aiblox-docs",
+        workspace.root().join("docs"),
+    )]
 }
 
 /// The Rust books that rustup installs with the toolchain's docs, each its own source.
-fn rust_books() -> Vec<(&'static str, PathBuf)> {
+fn rust_books() -> Vec<Corpus> {
     let Ok(output) = Command::new("rustc").args(["--print", "sysroot"]).output() else {
         return Vec::new();
     };
@@ -231,8 +271,8 @@ fn rust_books() -> Vec<(&'static str, PathBuf)> {
         ("rust-reference", "reference"),
     ]
     .into_iter()
-    .map(|(source, dir)| (source, html.join(dir)))
-    .filter(|(_, dir)| dir.join("index.html").is_file())
+    .map(|(source, dir)| Corpus::built_in(source, html.join(dir)))
+    .filter(|corpus| corpus.dir.join("index.html").is_file())
     .collect()
 }
 
@@ -264,15 +304,24 @@ fn print_examples(listen: &str, source: &str) {
             "keep a read only copy of the server",
             "pgdocs:sql-vacuum.html",
         ]
-    } else {
+    } else if source == "aiblox-docs" {
         &[
             "how do migrations stay safe with many replicas",
             "what does cargo xtask check verify",
         ]
+    } else {
+        println!(
+            "\ndemo: ready. Ask your corpus (evidence names the page of a PDF):\n\n  curl -s \
+             http://{listen}/v1/query -H 'content-type: application/json' -d '{{\"query\": \
+             \"your question\", \"top_k\": 3}}'"
+        );
+        &[]
     };
-    println!(
-        "\ndemo: ready. Each example, asked once now (the first answer also chunks its pages):\n"
-    );
+    if !questions.is_empty() {
+        println!(
+            "\ndemo: ready. Each example, asked once now (the first answer also chunks its pages):\n"
+        );
+    }
     for question in questions {
         let body = serde_json::json!({"query": question, "top_k": 3}).to_string();
         let started = Instant::now();
@@ -282,9 +331,14 @@ fn print_examples(listen: &str, source: &str) {
             .ok()
             .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok())
             .and_then(|answer| {
-                answer["evidence"][0]["external_id"]
+                let evidence = &answer["evidence"][0];
+                let page = evidence["page"]
+                    .as_u64()
+                    .map(|page| format!(", page {page}"))
+                    .unwrap_or_default();
+                evidence["external_id"]
                     .as_str()
-                    .map(str::to_owned)
+                    .map(|id| format!("{id}{page}"))
             })
             .unwrap_or_else(|| "no evidence".to_owned());
         println!("  {question:?}: {took:.1} ms, first cites {cited}");

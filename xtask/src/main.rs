@@ -92,6 +92,14 @@ enum Command {
         /// Where the orchestrator listens.
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Ingest this folder instead of the built-in corpus: every type the ingestion block
+        /// reads (HTML, Markdown, text, JSONL, PDF, Word, OpenDocument); answers cite the
+        /// pages of PDFs.
+        #[arg(long, value_name = "DIR")]
+        corpus: Option<std::path::PathBuf>,
+        /// The source name of `--corpus` (default: the folder's name).
+        #[arg(long, value_name = "NAME", requires = "corpus")]
+        source: Option<String>,
     },
     /// Measure retrieval quality against a running service.
     ///
@@ -195,7 +203,15 @@ fn main() -> ExitCode {
             };
             check::run(&workspace, &options)
         }
-        Command::Demo { listen } => demo::run(&workspace, &listen),
+        Command::Demo {
+            listen,
+            corpus,
+            source,
+        } => demo::run(
+            &workspace,
+            &listen,
+            corpus.map(|dir| demo::Corpus::named(dir, source)),
+        ),
         Command::Eval {
             queries,
             url,
