@@ -47,7 +47,8 @@ pub struct Summary {
     pub skipped: usize,
     /// Files or lines that could not be ingested.
     pub failed: usize,
-    /// Pages of the PDFs read (failed ones aside).
+    /// Pages of the paged documents read (PDF, office files with recorded pages, JSONL lines
+    /// with page starts), those a rule of the contract then refused included.
     pub pages: usize,
     /// Why, for each failure.
     pub failures: Vec<Failure>,

@@ -119,7 +119,7 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
     };
     let pool = KbPool::builder(&config).max_size(2).build()?;
     // A bar with rate and ETA on a terminal; otherwise a plain line every few seconds.
-    let total = count_units(&args.paths);
+    let total = count_units(&args.paths, &types);
     let terminal = std::io::stderr().is_terminal();
     let bar = if terminal {
         progress_bar(total)

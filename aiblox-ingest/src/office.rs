@@ -7,11 +7,16 @@ use std::io::Read as _;
 
 use roxmltree::Node;
 
+use crate::pdf::MAX_TEXT_BYTES;
+
 /// Largest office file read: its images are never unpacked, only its XML parts.
 pub(crate) const MAX_OFFICE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// Largest XML part read (the text of a 1,000-page report is a few MB of XML).
 const MAX_PART_BYTES: u64 = 32 * 1024 * 1024;
+
+/// Most XML nodes parsed of one part (a 1,000-page report has a few hundred thousand).
+const MAX_NODES: u32 = 4_000_000;
 
 /// Deepest element walked: content nested deeper (never in a real document; a crafted file
 /// could nest a million) is left out rather than overflow the stack.
@@ -77,7 +82,7 @@ pub(crate) fn read(bytes: &[u8], format: OfficeFormat) -> Result<OfficeText, Str
     let document = parse(&body, format.body_part())?;
     let mut flow = Flow::default();
     walk(document.root(), format, &mut flow, 0);
-    let (content, page_starts) = flow.finish();
+    let (content, page_starts) = flow.finish()?;
     let properties = match part(&mut archive, format.properties_part())? {
         Some(xml) => properties(&parse(&xml, format.properties_part())?),
         None => Vec::new(),
@@ -129,8 +134,12 @@ fn part(
 }
 
 fn parse<'x>(xml: &'x str, name: &str) -> Result<roxmltree::Document<'x>, String> {
-    roxmltree::Document::parse(xml)
-        .map_err(|err| format!("its {name} is not well-formed XML: {err}"))
+    let options = roxmltree::ParsingOptions {
+        nodes_limit: MAX_NODES,
+        ..roxmltree::ParsingOptions::default()
+    };
+    roxmltree::Document::parse_with_options(xml, options)
+        .map_err(|err| format!("its {name} is not well-formed XML, or too large: {err}"))
 }
 
 /// Title, author, subject and keywords of a properties part (Dublin Core in both formats).
@@ -162,6 +171,16 @@ fn properties(document: &roxmltree::Document<'_>) -> Vec<(&'static str, String)>
     found
 }
 
+/// How a file recorded a page break.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Break {
+    /// Where the page ended when the file was last laid out (Word's last rendered break,
+    /// OpenDocument's soft break): every page, when the file has them.
+    Rendered,
+    /// A break its author put in (Word's page break): the only ones some files have.
+    Explicit,
+}
+
 /// The text being built: finished paragraphs, the open one, the open table row's cells, and
 /// page breaks met.
 #[derive(Default)]
@@ -169,20 +188,38 @@ struct Flow {
     content: String,
     paragraph: String,
     /// Page breaks within the open paragraph, by offset in it.
-    breaks: Vec<usize>,
-    /// Page starts in `content`, past the first page's.
-    page_starts: Vec<u32>,
+    breaks: Vec<(usize, Break)>,
+    /// Breaks whose page starts with the next paragraph (met at a paragraph's end, in an
+    /// empty one, or in a table).
+    pending: Vec<Break>,
+    /// Page starts in `content` past the first page's, by how the file recorded them.
+    rendered: Vec<u32>,
+    explicit: Vec<u32>,
     /// Cells of the open table row (tables may nest: a cell's table joins its cell).
     rows: Vec<Vec<String>>,
+    /// Text past [`MAX_TEXT_BYTES`] was met (and not kept).
+    too_long: bool,
 }
 
 impl Flow {
     fn text(&mut self, text: &str) {
+        if self.content.len() + self.paragraph.len() + text.len() > MAX_TEXT_BYTES {
+            self.too_long = true;
+            return;
+        }
         self.paragraph.push_str(text);
     }
 
-    fn page_break(&mut self) {
-        self.breaks.push(self.paragraph.len());
+    fn page_break(&mut self, kind: Break) {
+        self.breaks.push((self.paragraph.len(), kind));
+    }
+
+    fn record(&mut self, at: usize, kind: Break) {
+        let at = u32::try_from(at).unwrap_or(u32::MAX);
+        match kind {
+            Break::Rendered => self.rendered.push(at),
+            Break::Explicit => self.explicit.push(at),
+        }
     }
 
     /// Ends a paragraph: into the open table cell, or into the content after a blank line.
@@ -196,35 +233,35 @@ impl Flow {
                 }
                 cell.push_str(paragraph.trim());
             }
+            self.pending.extend(breaks.iter().map(|(_, kind)| *kind));
             return;
         }
         let trimmed = paragraph.trim_end();
         let leading = trimmed.len() - trimmed.trim_start().len();
         let text = trimmed.trim_start();
         if text.is_empty() {
-            // A page break in an empty paragraph starts the next page where the next text does.
-            if !breaks.is_empty() {
-                self.page_starts.push(self.next_start());
-            }
+            self.pending.extend(breaks.iter().map(|(_, kind)| *kind));
             return;
         }
-        let start = self.next_start();
         if !self.content.is_empty() {
             self.content.push_str("\n\n");
         }
-        for offset in breaks {
-            let at = start as usize + offset.saturating_sub(leading).min(text.len());
-            if at > 0 {
-                self.page_starts.push(u32::try_from(at).unwrap_or(u32::MAX));
+        let start = self.content.len();
+        for kind in std::mem::take(&mut self.pending) {
+            self.record(start, kind);
+        }
+        let mut at_end = Vec::new();
+        for (offset, kind) in breaks {
+            let offset = offset.saturating_sub(leading);
+            if offset >= text.len() {
+                at_end.push(kind);
+            } else {
+                // Offsets fall between pieces of text: on character boundaries.
+                self.record(start + offset, kind);
             }
         }
+        self.pending = at_end;
         self.content.push_str(text);
-    }
-
-    /// Where the next paragraph's text will start.
-    fn next_start(&self) -> u32 {
-        let separator = if self.content.is_empty() { 0 } else { 2 };
-        u32::try_from(self.content.len() + separator).unwrap_or(u32::MAX)
     }
 
     fn start_row(&mut self) {
@@ -254,23 +291,32 @@ impl Flow {
         }
     }
 
-    /// The content, and its page starts when the file recorded a break (a break at a
-    /// position already a page start, or past the end, is dropped).
-    fn finish(mut self) -> (String, Option<Vec<u32>>) {
+    /// The content, and its page starts when the file recorded breaks: its rendered breaks
+    /// when it has any (Word records both kinds for an author's break), else its explicit
+    /// ones; pages after the last text start at its end. `None` past [`aiblox_kb::MAX_PAGES`].
+    fn finish(mut self) -> Result<(String, Option<Vec<u32>>), String> {
         self.end_paragraph();
-        if self.page_starts.is_empty() {
-            return (self.content, None);
+        if self.too_long {
+            return Err(format!(
+                "more than {MAX_TEXT_BYTES} bytes of text, the most kept of one document"
+            ));
         }
-        let end = u32::try_from(self.content.len()).unwrap_or(u32::MAX);
-        let mut starts = vec![0];
-        for start in self.page_starts {
-            let start = start.min(end);
-            if start > *starts.last().unwrap_or(&0) || (start == end && start > 0) {
-                starts.push(start);
-            }
+        let end = self.content.len();
+        for kind in std::mem::take(&mut self.pending) {
+            self.record(end, kind);
         }
-        starts.dedup();
-        (self.content, Some(starts))
+        let breaks = if self.rendered.is_empty() {
+            self.explicit
+        } else {
+            self.rendered
+        };
+        if breaks.is_empty() || breaks.len() >= aiblox_kb::MAX_PAGES {
+            return Ok((self.content, None));
+        }
+        let mut starts = Vec::with_capacity(breaks.len() + 1);
+        starts.push(0);
+        starts.extend(breaks);
+        Ok((self.content, Some(starts)))
     }
 }
 
@@ -316,16 +362,15 @@ fn walk_docx(node: Node<'_, '_>, flow: &mut Flow, depth: usize) {
             flow.text("\t");
         }
         "br" | "cr" => {
+            flow.text("\n");
             let page = node
                 .attributes()
                 .any(|attribute| attribute.name() == "type" && attribute.value() == "page");
             if page {
-                flow.page_break();
-            } else {
-                flow.text("\n");
+                flow.page_break(Break::Explicit);
             }
         }
-        "lastRenderedPageBreak" => flow.page_break(),
+        "lastRenderedPageBreak" => flow.page_break(Break::Rendered),
         "tr" => {
             flow.start_row();
             walk_children(node, format, flow, depth);
@@ -335,7 +380,9 @@ fn walk_docx(node: Node<'_, '_>, flow: &mut Flow, depth: usize) {
             flow.start_cell();
             walk_children(node, format, flow, depth);
         }
-        "delText" | "instrText" | "pPr" | "rPr" | "sectPr" | "tblPr" | "trPr" | "tcPr" => {}
+        // Deleted text and field codes are not text; a text box's Fallback repeats its Choice.
+        "delText" | "instrText" | "pPr" | "rPr" | "sectPr" | "tblPr" | "trPr" | "tcPr"
+        | "Fallback" => {}
         _ => walk_children(node, format, flow, depth),
     }
 }
@@ -376,7 +423,7 @@ fn walk_odt(node: Node<'_, '_>, flow: &mut Flow, depth: usize) {
         }
         "tab" => flow.text("\t"),
         "line-break" => flow.text("\n"),
-        "soft-page-break" => flow.page_break(),
+        "soft-page-break" => flow.page_break(Break::Rendered),
         "table-row" => {
             flow.start_row();
             walk_children(node, format, flow, depth);

@@ -12,9 +12,16 @@ use std::sync::Once;
 use pdf_extract::{Document, MediaBox, OutputDev, OutputError, Transform};
 
 /// Largest PDF read. The parser holds the whole file in memory, and its objects but for
-/// images' data (dropped as they are read): a 6.5 MB manual of 2,415 pages peaks at about
-/// 190 MB, a 100 MB file of one page of text and an image at about 110 MB.
+/// images' data (dropped as each is read; an encrypted file keeps them): a 6.5 MB manual of
+/// 2,415 pages peaks at about 210 MB, a 100 MB file of one page of text and a 100 MB image at
+/// about 210 MB (the file, and the image's data once while it is read).
 pub(crate) const MAX_PDF_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Most text kept of one document (R's 2,415-page reference manual has 4.5 MB).
+pub(crate) const MAX_TEXT_BYTES: usize = 64 * 1024 * 1024;
+
+/// Deepest nesting of form XObjects (drawings that draw other drawings) read.
+const MAX_FORM_DEPTH: usize = 32;
 
 /// Most pages of one PDF: its objects are held at once, about 80 kB a page for the manuals
 /// measured (docs/benchmarks.md), so a longer one is refused rather than risk the memory.
@@ -35,51 +42,16 @@ pub(crate) struct PdfText {
 
 /// The text of a PDF's pages; why not (locked, broken, no text layer).
 pub(crate) fn read(bytes: &[u8]) -> Result<PdfText, String> {
-    // The page count from the cross-reference and page tree alone, before the whole load.
-    if let Some(Ok(metadata)) = quietly(|| Document::load_metadata_mem(bytes))
-        && metadata.page_count > MAX_PDF_PAGES
-    {
-        return Err(format!(
-            "{} pages, more than the {MAX_PDF_PAGES} read from one PDF (split it, e.g. with \
-             `qpdf --split-pages=1000`)",
-            metadata.page_count
-        ));
-    }
-    let options = pdf_extract::LoadOptions {
-        filter: Some(without_image_data),
-        ..pdf_extract::LoadOptions::default()
-    };
-    let document = quietly(|| Document::load_mem_with_options(bytes, options))
-        .ok_or_else(|| "not a readable PDF (the parser failed on it)".to_owned())?
-        .map_err(|err| match err {
-            pdf_extract::Error::Decryption(_) | pdf_extract::Error::InvalidPassword => {
-                "encrypted with a password: remove it (e.g. `qpdf --decrypt`) to ingest it"
-                    .to_owned()
-            }
-            other => format!("not a readable PDF: {other}"),
-        })?;
-    if document.is_encrypted() {
-        return Err(
-            "encrypted with a password: remove it (e.g. `qpdf --decrypt`) to ingest it".to_owned(),
-        );
-    }
+    let document = load(bytes)?;
     let page_ids = document.get_pages();
     if page_ids.is_empty() {
         return Err("a PDF without pages".to_owned());
     }
-    let mut pages = Vec::with_capacity(page_ids.len());
-    let mut unreadable_pages = Vec::new();
-    for &number in page_ids.keys() {
-        let mut collector = PageCollector::default();
-        let read = quietly(|| pdf_extract::output_doc_page(&document, &mut collector, number));
-        match read {
-            Some(Ok(())) => pages.push(collector.into_lines()),
-            Some(Err(_)) | None => {
-                unreadable_pages.push(number);
-                pages.push(Vec::new());
-            }
-        }
+    if page_ids.len() > MAX_PDF_PAGES as usize {
+        return Err(too_many_pages(page_ids.len()));
     }
+    check_forms(&document)?;
+    let (mut pages, unreadable_pages) = read_lines(&document, &page_ids);
     if unreadable_pages.len() == pages.len() {
         return Err(format!(
             "none of its {} pages could be read (a damaged or unusual PDF)",
@@ -88,6 +60,13 @@ pub(crate) fn read(bytes: &[u8]) -> Result<PdfText, String> {
     }
     drop_running_lines(&mut pages);
     let pages: Vec<String> = pages.iter().map(|lines| page_text(lines)).collect();
+    let text_bytes: usize = pages.iter().map(String::len).sum();
+    if text_bytes > MAX_TEXT_BYTES {
+        return Err(format!(
+            "{text_bytes} bytes of text, more than the {MAX_TEXT_BYTES} kept of one document \
+             (split it, e.g. with `qpdf --split-pages=1000`)"
+        ));
+    }
     if pages.iter().all(|page| page.trim().is_empty()) {
         return Err(format!(
             "no text layer on any of its {} pages (a scan? text in images is not read: no OCR)",
@@ -109,6 +88,188 @@ pub(crate) fn read(bytes: &[u8]) -> Result<PdfText, String> {
         pages,
         unreadable_pages,
     })
+}
+
+fn too_many_pages(pages: impl std::fmt::Display) -> String {
+    format!(
+        "{pages} pages, more than the {MAX_PDF_PAGES} read from one PDF (split it, e.g. with \
+         `qpdf --split-pages=1000`)"
+    )
+}
+
+/// The document of a PDF's bytes, images' data left out; why not (too long, locked, broken).
+fn load(bytes: &[u8]) -> Result<Document, String> {
+    // The page count from the cross-reference and page tree alone, before the whole load.
+    if let Some(Ok(metadata)) = quietly(|| Document::load_metadata_mem(bytes))
+        && metadata.page_count > MAX_PDF_PAGES
+    {
+        return Err(too_many_pages(metadata.page_count));
+    }
+    let options = pdf_extract::LoadOptions {
+        filter: Some(without_image_data),
+        ..pdf_extract::LoadOptions::default()
+    };
+    let locked = || "encrypted with a password: remove it (e.g. `qpdf --decrypt`) to ingest it";
+    let document = quietly(|| Document::load_mem_with_options(bytes, options))
+        .ok_or_else(|| "not a readable PDF (the parser failed on it)".to_owned())?
+        .map_err(|err| match err {
+            pdf_extract::Error::Decryption(_) | pdf_extract::Error::InvalidPassword => {
+                locked().to_owned()
+            }
+            other => format!("not a readable PDF: {other}"),
+        })?;
+    if document.is_encrypted() {
+        return Err(locked().to_owned());
+    }
+    Ok(document)
+}
+
+/// Each page's lines, and the pages (from 1) that could not be read (left empty).
+fn read_lines(
+    document: &Document,
+    page_ids: &std::collections::BTreeMap<u32, pdf_extract::ObjectId>,
+) -> (Vec<Vec<Line>>, Vec<u32>) {
+    let mut pages = Vec::with_capacity(page_ids.len());
+    let mut unreadable_pages = Vec::new();
+    for &number in page_ids.keys() {
+        let mut collector = PageCollector::default();
+        let read = quietly(|| pdf_extract::output_doc_page(document, &mut collector, number));
+        match read {
+            Some(Ok(())) => pages.push(collector.into_lines()),
+            Some(Err(_)) | None => {
+                unreadable_pages.push(number);
+                pages.push(Vec::new());
+            }
+        }
+    }
+    (pages, unreadable_pages)
+}
+
+/// Refuses a PDF whose form XObjects draw themselves (directly or through others) or nest
+/// deeper than [`MAX_FORM_DEPTH`]: pdf-extract follows each `Do` into the form's content with
+/// no limit, and endless recursion overflows the stack, which aborts the process (no
+/// `catch_unwind` stops it). A form without resources of its own is resolved against every
+/// resource dictionary of the file (as it may be drawn from any page).
+fn check_forms(document: &Document) -> Result<(), String> {
+    use pdf_extract::{Object, ObjectId};
+    let xobjects_of = |resources: &Object| xobjects_of(document, resources);
+    let mut forms: HashMap<ObjectId, &pdf_extract::Stream> = HashMap::new();
+    let mut anywhere: Vec<(Vec<u8>, ObjectId)> = Vec::new();
+    for (id, object) in &document.objects {
+        let dict = match object {
+            Object::Stream(stream) => {
+                if stream
+                    .dict
+                    .get(b"Subtype")
+                    .and_then(Object::as_name)
+                    .is_ok_and(|n| n == b"Form")
+                {
+                    forms.insert(*id, stream);
+                }
+                &stream.dict
+            }
+            Object::Dictionary(dict) => dict,
+            _ => continue,
+        };
+        if let Ok(resources) = dict.get(b"Resources") {
+            anywhere.extend(xobjects_of(resources));
+        }
+    }
+    if forms.is_empty() {
+        return Ok(());
+    }
+    // The forms each form draws.
+    let mut draws: HashMap<ObjectId, Vec<ObjectId>> = HashMap::new();
+    for (id, form) in &forms {
+        let own = form.dict.get(b"Resources").ok().map(&xobjects_of);
+        let names = own.as_ref().unwrap_or(&anywhere);
+        let content = form
+            .decompressed_content()
+            .unwrap_or_else(|_| form.content.clone());
+        let operations = pdf_extract::content::Content::decode(&content)
+            .map(|content| content.operations)
+            .unwrap_or_default();
+        let drawn: Vec<ObjectId> = operations
+            .iter()
+            .filter(|operation| operation.operator == "Do")
+            .filter_map(|operation| operation.operands.first()?.as_name().ok())
+            .flat_map(|name| {
+                names
+                    .iter()
+                    .filter(move |(n, _)| n == name)
+                    .map(|(_, id)| *id)
+            })
+            .filter(|target| forms.contains_key(target))
+            .collect();
+        draws.insert(*id, drawn);
+    }
+    no_cycle_or_deep_nesting(&draws)
+}
+
+/// Whether following `draws` from any form meets the form again, or goes deeper than
+/// [`MAX_FORM_DEPTH`]: depth first, with the path on a stack of its own (no recursion).
+fn no_cycle_or_deep_nesting(
+    draws: &HashMap<pdf_extract::ObjectId, Vec<pdf_extract::ObjectId>>,
+) -> Result<(), String> {
+    for start in draws.keys() {
+        let mut path: Vec<(pdf_extract::ObjectId, usize)> = vec![(*start, 0)];
+        while let Some((form, next)) = path.last().copied() {
+            let children = &draws[&form];
+            if next >= children.len() {
+                path.pop();
+                continue;
+            }
+            if let Some(top) = path.last_mut() {
+                top.1 += 1;
+            }
+            let child = children[next];
+            if path.iter().any(|(on_path, _)| *on_path == child) {
+                return Err(
+                    "a drawing in it draws itself (a form XObject cycle): a malformed \
+                            or hostile PDF"
+                        .to_owned(),
+                );
+            }
+            if path.len() >= MAX_FORM_DEPTH {
+                return Err(format!(
+                    "drawings nested more than {MAX_FORM_DEPTH} deep (form XObjects): a \
+                     malformed or hostile PDF"
+                ));
+            }
+            path.push((child, 0));
+        }
+    }
+    Ok(())
+}
+
+/// An object, or what it refers to.
+fn deref<'d>(
+    document: &'d Document,
+    object: &'d pdf_extract::Object,
+) -> Option<&'d pdf_extract::Object> {
+    match object {
+        pdf_extract::Object::Reference(id) => document.get_object(*id).ok(),
+        other => Some(other),
+    }
+}
+
+/// Every XObject name a resource dictionary gives, with the object it names.
+fn xobjects_of(
+    document: &Document,
+    resources: &pdf_extract::Object,
+) -> Vec<(Vec<u8>, pdf_extract::ObjectId)> {
+    deref(document, resources)
+        .and_then(|resources| resources.as_dict().ok())
+        .and_then(|resources| resources.get(b"XObject").ok())
+        .and_then(|xobjects| deref(document, xobjects))
+        .and_then(|xobjects| xobjects.as_dict().ok())
+        .map(|xobjects| {
+            xobjects
+                .iter()
+                .filter_map(|(name, target)| Some((name.clone(), target.as_reference().ok()?)))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Keeps an image's dictionary but not its data, which text extraction never reads: a PDF
@@ -219,7 +380,10 @@ struct Line {
 /// Collects a page's glyphs into lines, in the order the page draws them.
 #[derive(Default)]
 struct PageCollector {
-    width: f64,
+    /// The middle of the page, left to right.
+    middle: f64,
+    /// The top of the page (y grows upwards in PDF space).
+    top: f64,
     height: f64,
     lines: Vec<Line>,
     /// Where the last glyph ended, on the current line.
@@ -233,7 +397,8 @@ impl OutputDev for PageCollector {
         media_box: &MediaBox,
         _art_box: Option<(f64, f64, f64, f64)>,
     ) -> Result<(), OutputError> {
-        self.width = media_box.urx - media_box.llx;
+        self.middle = (media_box.llx + media_box.urx) / 2.0;
+        self.top = media_box.ury;
         self.height = media_box.ury - media_box.lly;
         Ok(())
     }
@@ -251,7 +416,7 @@ impl OutputDev for PageCollector {
         text: &str,
     ) -> Result<(), OutputError> {
         // The glyph's origin and size on the page (the text matrix's translation and scale).
-        let (x, y) = (trm.m31, self.height - trm.m32);
+        let (x, y) = (trm.m31, self.top - trm.m32);
         let scale_x = font_size * (trm.m11 + trm.m21);
         let scale_y = font_size * (trm.m12 + trm.m22);
         let size = (scale_x * scale_y).abs().sqrt().max(1e-3);
@@ -287,8 +452,11 @@ impl OutputDev for PageCollector {
             }
         }
         if let Some(line) = self.lines.last_mut() {
+            // Codes a font maps to nothing come out as NUL or other control characters:
+            // not text (and PostgreSQL text cannot hold a NUL).
             line.text.extend(
                 text.chars()
+                    .filter(|c| !c.is_control() || c.is_whitespace())
                     .map(|c| if c.is_whitespace() { ' ' } else { c }),
             );
             line.left = line.left.min(x);
@@ -327,7 +495,7 @@ impl PageCollector {
                 Some(line)
             })
             .collect();
-        order_columns(&mut lines, self.width);
+        order_columns(&mut lines, self.middle);
         lines
     }
 }
@@ -344,11 +512,10 @@ enum Place {
 /// Puts a two-column page's lines in reading order: lines spanning both columns above them,
 /// the left column, the right column, spanning lines below. A page is two columns when at
 /// least a quarter of its lines lie in each half and few cross the middle.
-fn order_columns(lines: &mut [Line], width: f64) {
-    if lines.len() < 8 || width <= 0.0 {
+fn order_columns(lines: &mut [Line], middle: f64) {
+    if lines.len() < 8 {
         return;
     }
-    let middle = width / 2.0;
     let left = lines.iter().filter(|line| line.right <= middle).count();
     let right = lines.iter().filter(|line| line.left >= middle).count();
     let crossing = lines.len() - left - right;
@@ -375,18 +542,18 @@ fn order_columns(lines: &mut [Line], width: f64) {
     lines.sort_by_key(place);
 }
 
-/// Drops running headers and footers: lines in a page's top or bottom tenth whose text,
-/// numbers aside, sits there on at least three pages, and lines there that are only a page
-/// number. Needs four pages or more.
+/// Drops running headers and footers: the lines on a page's first baseline in its top tenth
+/// (or its last baseline in its bottom tenth) whose text, numbers aside, sits on the same
+/// baseline of at least three pages, and those that are only a page number. Needs four
+/// pages or more.
 fn drop_running_lines(pages: &mut [Vec<Line>]) {
     if pages.len() < 4 {
         return;
     }
-    let mut seen: HashMap<(bool, String), usize> = HashMap::new();
+    let mut seen: HashMap<RunningKey, usize> = HashMap::new();
     for lines in pages.iter() {
-        let mut keys: Vec<(bool, String)> = lines
-            .iter()
-            .filter_map(|line| Some((line.edge?, running_key(&line.text)?)))
+        let mut keys: Vec<RunningKey> = running_candidates(lines)
+            .filter_map(|(_, key)| key)
             .collect();
         keys.sort();
         keys.dedup();
@@ -395,19 +562,67 @@ fn drop_running_lines(pages: &mut [Vec<Line>]) {
         }
     }
     for lines in pages.iter_mut() {
-        lines.retain(|line| !is_running(line, &seen));
+        let running: Vec<usize> = running_candidates(lines)
+            .filter(|(line, key)| {
+                is_page_number(line.text) || key.as_ref().is_some_and(|key| seen[key] >= 3)
+            })
+            .map(|(line, _)| line.index)
+            .collect();
+        let mut index = 0;
+        lines.retain(|_| {
+            index += 1;
+            !running.contains(&(index - 1))
+        });
     }
 }
 
-fn is_running(line: &Line, seen: &HashMap<(bool, String), usize>) -> bool {
-    let (Some(top), Some(key)) = (line.edge, running_key(&line.text)) else {
-        return false;
-    };
-    key.chars().all(|c| c == '#' || c == ' ') || seen.get(&(top, key)).is_some_and(|n| *n >= 3)
+/// A running line's identity across pages: top or bottom, baseline (to 2 points), text
+/// with numbers as `#`.
+type RunningKey = (bool, i64, String);
+
+/// A line where a running header or footer may sit, by its index in the page.
+struct EdgeLine<'l> {
+    index: usize,
+    text: &'l str,
 }
 
-/// A line's text as running headers repeat it: lower case, numbers (arabic, or roman alone)
-/// as `#`, spaces collapsed; `None` for a line without a letter or digit (a brace of code).
+/// The lines on a page's first baseline in its top tenth and on its last in its bottom
+/// tenth, with their running key (`None` for a line without a letter or digit).
+fn running_candidates(lines: &[Line]) -> impl Iterator<Item = (EdgeLine<'_>, Option<RunningKey>)> {
+    let first = lines
+        .iter()
+        .map(|line| line.y)
+        .fold(f64::INFINITY, f64::min);
+    let last = lines
+        .iter()
+        .map(|line| line.y)
+        .fold(f64::NEG_INFINITY, f64::max);
+    lines.iter().enumerate().filter_map(move |(index, line)| {
+        let top = match line.edge? {
+            true if (line.y - first).abs() < 1.0 => true,
+            false if (line.y - last).abs() < 1.0 => false,
+            _ => return None,
+        };
+        let key = running_key(&line.text).map(|text| (top, (line.y / 2.0).round() as i64, text));
+        Some((
+            EdgeLine {
+                index,
+                text: &line.text,
+            },
+            key,
+        ))
+    })
+}
+
+/// A page number alone: up to five digits, or a lower-case roman numeral (front matter).
+fn is_page_number(text: &str) -> bool {
+    let text = text.trim();
+    (!text.is_empty() && text.len() <= 5 && text.chars().all(|c| c.is_ascii_digit()))
+        || (!text.is_empty() && text.len() <= 6 && text.chars().all(|c| "ivxlcdm".contains(c)))
+}
+
+/// A line's text as running headers repeat it: lower case, runs of digits as `#`, spaces
+/// collapsed; `None` for a line without a letter or digit (a brace of code).
 fn running_key(text: &str) -> Option<String> {
     if !text.chars().any(char::is_alphanumeric) {
         return None;
@@ -415,12 +630,8 @@ fn running_key(text: &str) -> Option<String> {
     let words: Vec<String> = text
         .split_whitespace()
         .map(|word| {
-            let lower = word.to_lowercase();
-            if !lower.is_empty() && lower.chars().all(|c| "ivxlcdm".contains(c)) {
-                return "#".to_owned();
-            }
             let mut key = String::new();
-            for c in lower.chars() {
+            for c in word.to_lowercase().chars() {
                 if c.is_ascii_digit() {
                     if !key.ends_with('#') {
                         key.push('#');
@@ -508,17 +719,26 @@ mod tests {
                 ]
             })
             .collect();
+        // Lines at the edges that are not running: a list of numbers, a capital I, a
+        // line repeated at another height.
+        pages[0][0] = line("1 2 3 4 5", 40.0);
+        pages[1][4] = line("I", 760.0);
+        pages[2][0] = line("Chapter 1: Getting started 9", 52.0);
         drop_running_lines(&mut pages);
-        for (n, lines) in pages.iter().enumerate() {
-            let texts: Vec<&str> = lines.iter().map(|line| line.text.as_str()).collect();
-            assert_eq!(
-                texts,
-                [
-                    format!("Body text of page {} that differs.", n + 1).as_str(),
-                    "The same line on every page, in the body.",
-                    "}"
-                ]
-            );
+        let texts: Vec<Vec<&str>> = pages
+            .iter()
+            .map(|lines| lines.iter().map(|line| line.text.as_str()).collect())
+            .collect();
+        let body = |n: usize| format!("Body text of page {n} that differs.");
+        let same = "The same line on every page, in the body.";
+        assert_eq!(texts[0], ["1 2 3 4 5", body(1).as_str(), same, "}"]);
+        assert_eq!(texts[1], [body(2).as_str(), same, "}", "I"]);
+        assert_eq!(
+            texts[2],
+            ["Chapter 1: Getting started 9", body(3).as_str(), same, "}"]
+        );
+        for (n, page) in texts.iter().enumerate().skip(3) {
+            assert_eq!(*page, [body(n + 1).as_str(), same, "}"]);
         }
     }
 
@@ -545,7 +765,7 @@ mod tests {
             });
         }
         lines.insert(0, line("A title across both", 60.0));
-        order_columns(&mut lines, 612.0);
+        order_columns(&mut lines, 306.0);
         let texts: Vec<&str> = lines.iter().map(|line| line.text.as_str()).collect();
         let expected: Vec<String> = std::iter::once("A title across both".to_owned())
             .chain((0..6).map(|row| format!("left {row}")))

@@ -124,12 +124,18 @@ pub fn documents_of_types<'a>(
     })
 }
 
-/// How much work [`documents_of_types`] has for `paths`, in the units [`Loaded::units`]
-/// counts: a file each (skipped ones included), a PDF's pages (read from its page tree), a
-/// JSONL file as one (its lines are not counted ahead): a progress bar's length.
-pub fn count_units(paths: &[PathBuf]) -> usize {
+/// How much work [`documents_of_types`] has for `paths` with `types`, in the units
+/// [`Loaded::units`] counts: a file each (skipped ones included), a PDF's pages (read from its
+/// page tree, for a file within the size read), a JSONL file as one (its lines are not counted
+/// ahead): a progress bar's length.
+pub fn count_units(paths: &[PathBuf], types: &[FileType]) -> usize {
     let units = |file: &Path| match FileType::of(file) {
-        Some(FileType::Pdf) => pdf::page_count(file).unwrap_or(1).max(1),
+        Some(FileType::Pdf)
+            if types.contains(&FileType::Pdf)
+                && std::fs::metadata(file).is_ok_and(|meta| meta.len() <= pdf::MAX_PDF_BYTES) =>
+        {
+            pdf::page_count(file).unwrap_or(1).max(1)
+        }
         _ => 1,
     };
     paths

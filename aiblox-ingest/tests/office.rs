@@ -55,7 +55,10 @@ fn a_word_file_gives_its_paragraphs_tables_title_and_pages() {
         "<w:tbl><w:tr><w:tc><w:p><w:r><w:t>Setting</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>Default</w:t></w:r></w:p></w:tc></w:tr>\
          <w:tr><w:tc><w:p><w:r><w:t>work_mem</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>4MB</w:t></w:r></w:p></w:tc></w:tr></w:tbl>".to_owned(),
         paragraph(r#"<w:lastRenderedPageBreak/><w:t>Second page opens here.</w:t>"#),
-        paragraph(r#"<w:t>Before the break.</w:t><w:br w:type="page"/><w:t>Third page.</w:t>"#),
+        // An author's break, and where Word laid out the page after it.
+        paragraph(
+            r#"<w:t>Before the break.</w:t><w:br w:type="page"/><w:lastRenderedPageBreak/><w:t>Third page.</w:t>"#,
+        ),
     ]
     .concat();
     archive(
@@ -75,7 +78,7 @@ fn a_word_file_gives_its_paragraphs_tables_title_and_pages() {
     assert_eq!(
         document.content,
         "Storage\n\nVacuum reclaims space.\tTabbed.\n\nKept words.\n\nSetting | Default\n\n\
-         work_mem | 4MB\n\nSecond page opens here.\n\nBefore the break.Third page."
+         work_mem | 4MB\n\nSecond page opens here.\n\nBefore the break.\nThird page."
     );
     assert_eq!(document.title.as_deref(), Some("Storage Report"));
     assert_eq!(document.metadata["author"], "A. Writer");
@@ -88,13 +91,48 @@ fn a_word_file_gives_its_paragraphs_tables_title_and_pages() {
             .map_or(document.content.len(), |next| *next as usize);
         &document.content[starts[n - 1] as usize..end]
     };
-    assert_eq!(starts.len(), 3, "{starts:?}");
+    assert_eq!(
+        starts.len(),
+        3,
+        "rendered breaks only, not the explicit one twice: {starts:?}"
+    );
     assert!(
         page(2).starts_with("Second page opens here."),
         "{:?}",
         page(2)
     );
     assert_eq!(page(3), "Third page.");
+}
+
+/// A file with an author's breaks only: a cover page of an image (no text), two breaks in a
+/// row (a blank page), and a break as a paragraph's last thing: every page counted, empty
+/// ones included, each starting where its first text does.
+#[test]
+fn explicit_breaks_count_empty_pages_and_a_break_at_a_paragraphs_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cover.docx");
+    let page_break = r#"<w:br w:type="page"/>"#;
+    let body = [
+        paragraph(&format!("<w:drawing/>{page_break}")),
+        paragraph("<w:t>Page two.</w:t>"),
+        paragraph(&format!(
+            "{page_break}{page_break}<w:t>Page four.</w:t>{page_break}"
+        )),
+        paragraph("<w:t>Page five.</w:t>"),
+    ]
+    .concat();
+    archive(
+        &path,
+        &[(
+            "word/document.xml",
+            &format!("<w:document {W}><w:body>{body}</w:body></w:document>"),
+        )],
+    );
+    let document = document(&path);
+    assert_eq!(document.content, "Page two.\n\nPage four.\n\nPage five.");
+    // Page one (the cover) and page three are empty: they start where the next page does.
+    assert_eq!(document.page_starts, Some(vec![0, 0, 11, 11, 23]));
+    assert_eq!(document.title.as_deref(), Some("Page two."));
 }
 
 #[test]

@@ -386,6 +386,51 @@ fn scans_truncated_and_oversized_files_fail_with_their_reason() {
     );
 }
 
+/// A form XObject that draws itself would send the parser into endless recursion (a stack
+/// overflow aborts the process, which no catch can stop): the file fails instead. Control
+/// characters a font maps codes to are not text.
+#[test]
+fn a_drawing_that_draws_itself_fails_and_control_characters_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut doc = pdf(
+        &[Some(vec![text(72.0, 680.0, "Nul\u{1}byte\u{0} here")])],
+        None,
+    );
+    let plain = dir.path().join("plain.pdf");
+    save(&mut doc.clone(), &plain);
+    assert_eq!(document(&plain).content, "Nulbyte here");
+
+    let form_id = doc.new_object_id();
+    let form = Stream::new(
+        dictionary! {
+            "Type" => "XObject", "Subtype" => "Form",
+            "BBox" => vec![0.into(), 0.into(), 100.into(), 100.into()],
+            "Resources" => dictionary! { "XObject" => dictionary! { "Fm1" => form_id } },
+        },
+        b"/Fm1 Do".to_vec(),
+    );
+    doc.objects.insert(form_id, Object::Stream(form));
+
+    let resources = doc
+        .objects
+        .values_mut()
+        .find_map(|object| {
+            let dict = object.as_dict_mut().ok()?;
+            dict.has(b"XObject").then_some(dict)
+        })
+        .unwrap();
+    resources.set("XObject", dictionary! { "Fm1" => form_id });
+    let page = doc.get_pages()[&1];
+    let content = doc.add_object(Stream::new(dictionary! {}, b"/Fm1 Do".to_vec()));
+    doc.get_dictionary_mut(page)
+        .unwrap()
+        .set("Contents", content);
+    let looping = dir.path().join("looping.pdf");
+    save(&mut doc, &looping);
+    let reason = failure(&looping);
+    assert!(reason.contains("draws itself"), "{reason}");
+}
+
 /// A 100 MB PDF (one page of text and a 100 MB image) is read without holding the image:
 /// the ingester's peak memory stays under 500 MB. Through the binary, beside a failing file
 /// (exit status 1, the others loaded) and with page starts stored.
@@ -442,6 +487,7 @@ async fn the_binary_loads_pdfs_with_their_pages_and_reports_failures_and_memory(
     assert_eq!(summary["pages"], 7, "six pages and one");
     assert!(stderr.contains("broken.pdf"), "{stderr}");
     let peak = summary["peak_memory_bytes"].as_u64().unwrap();
+    eprintln!("peak memory of the ingester with a 100 MB PDF: {peak} bytes");
     assert!(peak < 500_000_000, "peak memory {peak} bytes");
 
     let items = ItemRepo::new(kb.pool());

@@ -29,16 +29,20 @@ fn normalized(text: &str) -> String {
     plain.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// The page's text as poppler reads it.
-fn pdftotext_page(file: &Path, page: usize) -> String {
+/// Each page's text as poppler reads it (`pdftotext` ends each page with a form feed).
+fn pdftotext_pages(file: &Path) -> Vec<String> {
     let output = Command::new("pdftotext")
-        .args(["-f", &page.to_string(), "-l", &page.to_string()])
         .arg(file)
         .arg("-")
         .output()
         .expect("pdftotext runs");
     assert!(output.status.success());
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let mut pages: Vec<String> = text.split('\u{c}').map(str::to_owned).collect();
+    if pages.last().is_some_and(|page| page.trim().is_empty()) {
+        pages.pop();
+    }
+    pages
 }
 
 /// Sentences of a page as poppler reads it: lines of prose (40 characters or more, mostly
@@ -100,12 +104,14 @@ fn sentences_from_known_pages_are_found_on_their_page() {
                 .map_or(content.len(), |next| *next as usize);
             normalized(&content[starts[page - 1] as usize..end])
         };
+        let theirs = pdftotext_pages(&file);
+        assert_eq!(theirs.len(), starts.len(), "{}: pages", file.display());
         let (mut checked, mut on_page) = (0, 0);
         let mut misses = Vec::new();
         // Every fifth page, from the body (past the title page and contents).
         for page in (5..=starts.len()).step_by(5) {
             let ours = page_text(page);
-            for sentence in sentences(&pdftotext_page(&file, page)) {
+            for sentence in sentences(&theirs[page - 1]) {
                 checked += 1;
                 if ours.contains(&sentence) {
                     on_page += 1;
@@ -114,8 +120,46 @@ fn sentences_from_known_pages_are_found_on_their_page() {
                 }
             }
         }
+        // Running headers as poppler reads them: a page's first line, numbers aside, that
+        // opens at least three pages.
+        let mut headers: std::collections::HashMap<String, Vec<usize>> = Default::default();
+        for (index, page) in theirs.iter().enumerate() {
+            if let Some(first) = page.lines().map(normalized).find(|line| !line.is_empty()) {
+                let key: String = first.chars().filter(|c| !c.is_ascii_digit()).collect();
+                headers.entry(key).or_default().push(index + 1);
+            }
+        }
+        // (A page number alone leaves nothing to compare.)
+        let running: Vec<(&String, &Vec<usize>)> = headers
+            .iter()
+            .filter(|(header, pages)| pages.len() >= 3 && !header.trim().is_empty())
+            .collect();
+        let header_pages: usize = running.iter().map(|(_, pages)| pages.len()).sum();
+        let kept: Vec<usize> = running
+            .iter()
+            .flat_map(|(header, pages)| {
+                pages.iter().copied().filter(|page| {
+                    let ours: String = page_text(*page)
+                        .chars()
+                        .filter(|c| !c.is_ascii_digit())
+                        .collect();
+                    ours.starts_with(header.trim())
+                })
+            })
+            .collect();
         eprintln!(
-            "{}: {on_page} of {checked} sentences on their page",
+            "{}: a running header on {header_pages} pages; kept on {}",
+            file.display(),
+            kept.len()
+        );
+        assert!(
+            header_pages >= 10,
+            "{}: poppler finds running headers",
+            file.display()
+        );
+        assert!(
+            kept.is_empty(),
+            "{}: running headers kept on pages {kept:?}",
             file.display()
         );
         assert!(

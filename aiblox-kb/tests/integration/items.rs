@@ -490,6 +490,12 @@ async fn page_starts_are_stored_read_back_and_checked() {
         items.upsert(&[moved]).await.unwrap()[0].status,
         UpsertStatus::Updated
     );
+    // Pages changed alone: a search no longer shows the old ones (heads kept by version).
+    let found = items
+        .search_bm25("indexes", None, None, 5, &aiblox_kb::Bm25::default())
+        .await
+        .unwrap();
+    assert_eq!(found.items[0].page_starts, Some(vec![0, 24]));
     let unpaged = NewItem::new("manuals", "guide.pdf", content);
     assert_eq!(
         items.upsert(&[unpaged]).await.unwrap()[0].status,

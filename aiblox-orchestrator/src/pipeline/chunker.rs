@@ -81,10 +81,10 @@ impl Chunker {
             .into_iter()
             .flat_map(|unit| fit(content, unit, self.max_bytes))
             .collect();
-        // Whether a page starts between two units (after the end of one, at or before the
-        // start of the next).
+        // Whether a page starts between two units (at or after the end of one, at or before
+        // the start of the next).
         let page_between = |before: &Range<usize>, after: &Range<usize>| {
-            let first_after = page_starts.partition_point(|start| (*start as usize) <= before.end);
+            let first_after = page_starts.partition_point(|start| (*start as usize) < before.end);
             page_starts
                 .get(first_after)
                 .is_some_and(|start| (*start as usize) <= after.start)
