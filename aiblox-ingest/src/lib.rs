@@ -1,5 +1,5 @@
 //! An ingestion block on the aiblox knowledge-base contract: loads a directory of `.html`,
-//! `.md`, `.txt`, `.pdf`, `.docx` and `.odt` files, or JSONL files of items, and upserts them
+//! `.md`, `.txt`, `.pdf`, `.docx`, `.odt` and `.epub` files, or JSONL files of items, and upserts them
 //! through `aiblox-kb`'s `ItemRepo` (it knows no SQL). Re-running changes nothing; changed files are updated; a bad
 //! file is reported and the others are still loaded; files of other types and empty documents
 //! are skipped.
@@ -10,7 +10,8 @@
 //! - [`metadata`]: what documents say about themselves (a run's `--metadata`, Markdown front
 //!   matter, HTML meta tags), and the key the block keeps its own facts under.
 //! - `pdf`: PDF files to the text of each page (pdf-extract), headers and footers dropped.
-//! - `office`: Word (`.docx`) and OpenDocument (`.odt`) files to text, with recorded pages.
+//! - `office`: Word (`.docx`) and OpenDocument (`.odt`) files to text, with recorded pages;
+//!   EPUB books (`.epub`) chapter by chapter.
 //! - `decode`: file bytes to text (byte order marks, HTML's declared charset, UTF-8).
 //! - this module: batching, upserting, the summary.
 

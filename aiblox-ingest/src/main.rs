@@ -15,14 +15,15 @@ use aiblox_kb::{KbConfig, KbPool};
 use clap::{CommandFactory as _, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Loads .html, .md, .txt, .pdf, .docx and .odt files (a directory is walked; external_id =
-/// path relative to it) and .jsonl files ({"external_id", "content", "title"?, "metadata"?, "page_starts"?}
+/// Loads .html, .md, .txt, .pdf, .docx, .odt and .epub files (a directory is walked;
+/// external_id = path relative to it) and .jsonl files ({"external_id", "content", "title"?, "metadata"?, "page_starts"?}
 /// per line) into the knowledge base.
 ///
 /// A PDF's text layer is read page by page (no OCR: a scan fails), with where each page
 /// starts, so that answers cite pages; running headers and footers are dropped. PDFs locked
 /// with a password fail; those encrypted with an empty one are read. Word and OpenDocument
-/// files give their paragraphs and table rows, and pages where the file recorded its breaks.
+/// files give their paragraphs and table rows, and pages where the file recorded its breaks;
+/// EPUB books their chapters in reading order.
 ///
 /// HTML is decoded by its declared charset, other files as UTF-8 (a byte order mark wins; a
 /// UTF-16 JSONL file is read whole).
@@ -49,7 +50,7 @@ struct Args {
     /// The schema of the knowledge base (default: AIBLOX_KB_SCHEMA, then kb).
     #[arg(long, value_name = "NAME")]
     schema: Option<String>,
-    /// File types to read, of html,md,txt,jsonl,pdf,docx,odt (default: all).
+    /// File types to read, of html,md,txt,jsonl,pdf,docx,odt,epub (default: all).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_type)]
     types: Vec<FileType>,
     /// Do not apply the contract's migrations first.

@@ -1,7 +1,8 @@
 //! Word (`.docx`) and OpenDocument (`.odt`) files to text: paragraphs and headings in order,
 //! each table row as one line of its cells (` | ` between them), the title and author from the
 //! document's properties, and page starts where the file records its page breaks (Word's last
-//! rendered breaks and explicit ones, OpenDocument's soft and explicit ones).
+//! rendered breaks and explicit ones, OpenDocument's soft ones). EPUB books (`.epub`): their
+//! chapters' XHTML in reading order (the package's spine), read as HTML is.
 
 use std::io::Read as _;
 
@@ -108,6 +109,94 @@ pub(crate) fn read(bytes: &[u8], format: OfficeFormat) -> Result<OfficeText, Str
         content,
         page_starts,
     })
+}
+
+/// The text of an EPUB book's bytes: each chapter of the package's spine, in order, as HTML
+/// is read (a blank line between chapters); the title and author from the package's
+/// metadata. A book has no fixed pages: none are given.
+pub(crate) fn read_epub(bytes: &[u8]) -> Result<OfficeText, String> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|err| format!("not a readable .epub file (not a ZIP archive: {err})"))?;
+    let container_name = "META-INF/container.xml";
+    let container = part(&mut archive, container_name)?
+        .ok_or_else(|| format!("not an .epub file: it has no {container_name}"))?;
+    let package_name = parse(&container, container_name)?
+        .descendants()
+        .find(|node| node.tag_name().name() == "rootfile")
+        .and_then(|node| node.attribute("full-path"))
+        .map(str::to_owned)
+        .ok_or_else(|| format!("its {container_name} names no package (rootfile)"))?;
+    let package_xml = part(&mut archive, &package_name)?
+        .ok_or_else(|| format!("its package {package_name} is missing"))?;
+    let package = parse(&package_xml, &package_name)?;
+    let hrefs: std::collections::HashMap<&str, &str> = package
+        .descendants()
+        .filter(|node| node.tag_name().name() == "item")
+        .filter_map(|node| Some((node.attribute("id")?, node.attribute("href")?)))
+        .collect();
+    let base = package_name.rsplit_once('/').map_or("", |(dir, _)| dir);
+    let mut content = String::new();
+    for idref in package
+        .descendants()
+        .filter(|node| node.tag_name().name() == "itemref")
+        .filter_map(|node| node.attribute("idref"))
+    {
+        let Some(href) = hrefs.get(idref) else {
+            continue;
+        };
+        let Some(chapter) = part(&mut archive, &joined(base, href))? else {
+            continue;
+        };
+        let text = crate::html::extract(&chapter).text;
+        let text = text.trim();
+        if text.is_empty() {
+            continue;
+        }
+        if content.len() + text.len() > MAX_TEXT_BYTES {
+            return Err(format!(
+                "more than {MAX_TEXT_BYTES} bytes of text, the most kept of one document"
+            ));
+        }
+        if !content.is_empty() {
+            content.push_str("\n\n");
+        }
+        content.push_str(text);
+    }
+    let mut title = None;
+    let mut info = Vec::new();
+    for (name, value) in properties(&package) {
+        match name {
+            "title" => title = Some(value),
+            other => info.push((other, value)),
+        }
+    }
+    Ok(OfficeText {
+        title,
+        info,
+        content,
+        page_starts: None,
+    })
+}
+
+/// A path of the archive from a package's folder and a relative reference (`../`, `./` and
+/// `%20` resolved).
+fn joined(base: &str, href: &str) -> String {
+    let href = href
+        .split('#')
+        .next()
+        .unwrap_or_default()
+        .replace("%20", " ");
+    let mut parts: Vec<&str> = base.split('/').filter(|part| !part.is_empty()).collect();
+    for piece in href.split('/') {
+        match piece {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            other => parts.push(other),
+        }
+    }
+    parts.join("/")
 }
 
 /// One part of the archive as text, at most [`MAX_PART_BYTES`]; `None` when absent.

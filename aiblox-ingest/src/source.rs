@@ -1,5 +1,5 @@
 //! Documents from files: a directory's `.html`/`.htm`, `.md`/`.markdown`, `.txt`, `.pdf`,
-//! `.docx` and `.odt` files (`external_id` = path relative to the given root, with `/`), and
+//! `.docx`, `.odt` and `.epub` files (`external_id` = path relative to the given root, with `/`), and
 //! `.jsonl` files of items (`{"external_id", "content", "title"?, "metadata"?,
 //! "page_starts"?}` per line). Files of other types in a
 //! directory are skipped; every failure and skip names the file by its path as given.
@@ -183,11 +183,13 @@ pub enum FileType {
     Docx,
     /// `.odt` (OpenDocument text): the same.
     Odt,
+    /// `.epub`: a book's chapters in reading order.
+    Epub,
 }
 
 impl FileType {
     /// Every type, in the order messages name them.
-    pub const ALL: [FileType; 7] = [
+    pub const ALL: [FileType; 8] = [
         FileType::Html,
         FileType::Markdown,
         FileType::Text,
@@ -195,6 +197,7 @@ impl FileType {
         FileType::Pdf,
         FileType::Docx,
         FileType::Odt,
+        FileType::Epub,
     ];
 
     /// The type's name, as `--types` takes it.
@@ -207,6 +210,7 @@ impl FileType {
             FileType::Pdf => "pdf",
             FileType::Docx => "docx",
             FileType::Odt => "odt",
+            FileType::Epub => "epub",
         }
     }
 
@@ -224,6 +228,7 @@ impl FileType {
             "pdf" => Some(FileType::Pdf),
             "docx" => Some(FileType::Docx),
             "odt" => Some(FileType::Odt),
+            "epub" => Some(FileType::Epub),
             _ => None,
         }
     }
@@ -287,7 +292,7 @@ fn load(root: &Path, path: &Path, file_type: FileType) -> Loaded {
     };
     let limit = match file_type {
         FileType::Pdf => pdf::MAX_PDF_BYTES,
-        FileType::Docx | FileType::Odt => office::MAX_OFFICE_BYTES,
+        FileType::Docx | FileType::Odt | FileType::Epub => office::MAX_OFFICE_BYTES,
         _ => MAX_DOCUMENT_BYTES,
     };
     match std::fs::metadata(path) {
@@ -310,20 +315,12 @@ fn load(root: &Path, path: &Path, file_type: FileType) -> Loaded {
         Ok(bytes) => bytes,
         Err(err) => return fail(format!("cannot read: {err}")),
     };
-    let office_format = match file_type {
-        FileType::Pdf => {
-            return match pdf::read(&bytes) {
-                Ok(text) => Loaded::Document(pdf_document(external_id, text, bytes.len(), origin)),
-                Err(reason) => fail(reason),
-            };
-        }
-        FileType::Docx => Some(OfficeFormat::Docx),
-        FileType::Odt => Some(OfficeFormat::Odt),
-        _ => None,
-    };
-    if let Some(format) = office_format {
-        return match office::read(&bytes, format) {
-            Ok(text) => Loaded::Document(office_document(
+    if let Some(read) = read_binary(file_type, &bytes) {
+        return match read {
+            Ok(Binary::Pdf(text)) => {
+                Loaded::Document(pdf_document(external_id, text, bytes.len(), origin))
+            }
+            Ok(Binary::Office(text)) => Loaded::Document(office_document(
                 external_id,
                 text,
                 file_type,
@@ -351,6 +348,23 @@ fn load(root: &Path, path: &Path, file_type: FileType) -> Loaded {
     }
 }
 
+/// What a file that is not text holds.
+enum Binary {
+    Pdf(PdfText),
+    Office(OfficeText),
+}
+
+/// The text of a PDF, office or EPUB file's bytes (why not); `None` for a type read as text.
+fn read_binary(file_type: FileType, bytes: &[u8]) -> Option<Result<Binary, String>> {
+    Some(match file_type {
+        FileType::Pdf => pdf::read(bytes).map(Binary::Pdf),
+        FileType::Docx => office::read(bytes, OfficeFormat::Docx).map(Binary::Office),
+        FileType::Odt => office::read(bytes, OfficeFormat::Odt).map(Binary::Office),
+        FileType::Epub => office::read_epub(bytes).map(Binary::Office),
+        FileType::Html | FileType::Markdown | FileType::Text | FileType::Jsonl => return None,
+    })
+}
+
 /// The document of a file's `text`: its title and content, and its metadata (the block's own
 /// facts under [`RESERVED_KEY`], and what the document says of itself beside); why not.
 fn document(
@@ -370,7 +384,7 @@ fn document(
     };
     Ok(match file_type {
         FileType::Jsonl => unreachable!("JSONL files are read line by line (JsonlLines)"),
-        FileType::Pdf | FileType::Docx | FileType::Odt => {
+        FileType::Pdf | FileType::Docx | FileType::Odt | FileType::Epub => {
             unreachable!("PDF and office files are read as bytes (pdf_document, office_document)")
         }
         FileType::Html => {
@@ -717,7 +731,8 @@ mod tests {
                 ),
                 (
                     at("ignored.png"),
-                    "skipped: not a .html, .md, .txt, .jsonl, .pdf, .docx or .odt file".to_owned()
+                    "skipped: not a .html, .md, .txt, .jsonl, .pdf, .docx, .odt or .epub file"
+                        .to_owned()
                 ),
             ]
         );

@@ -79,7 +79,7 @@ async fn ingesting_twice_changes_nothing_and_changes_are_picked_up() {
             (at("blank.md"), "no text in it"),
             (
                 at("logo.svg"),
-                "not a .html, .md, .txt, .jsonl, .pdf, .docx or .odt file"
+                "not a .html, .md, .txt, .jsonl, .pdf, .docx, .odt or .epub file"
             ),
         ]
     );

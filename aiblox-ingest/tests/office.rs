@@ -208,3 +208,54 @@ fn broken_office_files_fail_with_their_reason_and_deep_nesting_is_cut() {
     archive(&deep, &[("word/document.xml", &xml)]);
     assert_eq!(document(&deep).content, "shallow");
 }
+
+/// An EPUB book: its chapters in the spine's order (not the manifest's), read as HTML, the
+/// title and author from the package; a book without its container fails.
+#[test]
+fn an_epub_book_gives_its_chapters_in_reading_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("book.epub");
+    let chapter = |title: &str, text: &str| {
+        format!(
+            "<html xmlns=\"http://www.w3.org/1999/xhtml\"><head><title>{title}</title></head>\
+             <body><h1>{title}</h1><p>{text}</p></body></html>"
+        )
+    };
+    archive(
+        &path,
+        &[
+            ("mimetype", "application/epub+zip"),
+            (
+                "META-INF/container.xml",
+                r#"<container xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles><rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/></rootfiles></container>"#,
+            ),
+            (
+                "OEBPS/content.opf",
+                r#"<package xmlns="http://www.idpf.org/2007/opf" xmlns:dc="http://purl.org/dc/elements/1.1/"><metadata><dc:title>A Small Book</dc:title><dc:creator>C. Author</dc:creator></metadata>
+<manifest><item id="b" href="text/two.xhtml" media-type="application/xhtml+xml"/><item id="a" href="text/one%20a.xhtml" media-type="application/xhtml+xml"/></manifest>
+<spine><itemref idref="a"/><itemref idref="b"/></spine></package>"#,
+            ),
+            (
+                "OEBPS/text/one a.xhtml",
+                &chapter("One", "The first chapter."),
+            ),
+            (
+                "OEBPS/text/two.xhtml",
+                &chapter("Two", "The second chapter."),
+            ),
+        ],
+    );
+    let document = document(&path);
+    assert_eq!(
+        document.content,
+        "One\n\nThe first chapter.\n\nTwo\n\nThe second chapter."
+    );
+    assert_eq!(document.title.as_deref(), Some("A Small Book"));
+    assert_eq!(document.metadata["author"], "C. Author");
+    assert_eq!(document.metadata["aiblox"]["format"], "epub");
+    assert_eq!(document.page_starts, None, "a book has no fixed pages");
+
+    let broken = dir.path().join("broken.epub");
+    archive(&broken, &[("mimetype", "application/epub+zip")]);
+    assert!(failure(&broken).contains("it has no META-INF/container.xml"));
+}
