@@ -89,6 +89,20 @@ JOIN item AS i ON i.source = k.source AND i.external_id = k.external_id;
 DELETE FROM item
 WHERE id = :id;
 
+--! delete_items
+-- One statement for many (a prune of a source): chunks and vectors go with their items.
+DELETE FROM item
+WHERE id = ANY(:ids::bigint[]);
+
+--! source_item_keys (after?)
+-- The ids and external ids of one source's items in external id order, those after `after`
+-- (keyset pagination on the (source, external_id) index), at most `limit`.
+SELECT id, external_id
+FROM item
+WHERE source = :source AND (:after::text IS NULL OR external_id > :after::text)
+ORDER BY external_id
+LIMIT :limit::bigint;
+
 --! sources_with_items
 -- Which of `sources` hold at least one item, in the order given (each one probe of the
 -- (source, external_id) index).

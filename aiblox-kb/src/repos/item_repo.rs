@@ -26,6 +26,10 @@ const MAX_SOURCE_BYTES: usize = 256;
 const MAX_EXTERNAL_ID_BYTES: usize = 1024;
 /// Most pages one item may have ([`NewItem::page_starts`]).
 pub const MAX_PAGES: usize = 100_000;
+/// Most ids [`ItemRepo::delete_many`] deletes in one call.
+const MAX_IDS_DELETED: usize = 10_000;
+/// Most keys [`ItemRepo::keys_of_source`] lists in one page.
+const MAX_KEYS_LISTED: usize = 10_000;
 /// Most results one search may ask for.
 const MAX_SEARCH_LIMIT: u32 = 1000;
 
@@ -173,6 +177,57 @@ impl<'a> ItemRepo<'a> {
                     .await
                     .map_err(Error::from_driver)?
                     > 0)
+            })
+            .await
+    }
+
+    /// Deletes these items (and their cached chunks and vectors) in one statement. Returns how
+    /// many existed. [`Error::InvalidInput`] for more than 10,000 ids.
+    pub async fn delete_many(&self, ids: &[i64]) -> Result<u64, Error> {
+        if ids.len() > MAX_IDS_DELETED {
+            return Err(Error::invalid(format!(
+                "{} items to delete in one call; the limit is {MAX_IDS_DELETED}",
+                ids.len()
+            )));
+        }
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        self.runner
+            .write(|client| async move {
+                queries::delete_items()
+                    .bind(&client, &ids)
+                    .await
+                    .map_err(Error::from_driver)
+            })
+            .await
+    }
+
+    /// The ids and external ids of the items of `source`, in external id order, those after
+    /// `after` (the last external id of the previous page), at most `limit` (1 to 10,000): all
+    /// of a source's items, page by page, for mirroring it (an ingestion block's prune).
+    pub async fn keys_of_source(
+        &self,
+        source: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(i64, String)>, Error> {
+        if !(1..=MAX_KEYS_LISTED).contains(&limit) {
+            return Err(Error::invalid(format!(
+                "a page of {limit} keys; it must be 1 to {MAX_KEYS_LISTED}"
+            )));
+        }
+        let limit = limit as i64;
+        self.runner
+            .read(ReadPath::PRIMARY, |client| async move {
+                Ok(queries::source_item_keys()
+                    .bind(&client, &source, &after, &limit)
+                    .all()
+                    .await
+                    .map_err(Error::from_driver)?
+                    .into_iter()
+                    .map(|row| (row.id, row.external_id))
+                    .collect())
             })
             .await
     }

@@ -203,8 +203,33 @@ async fn item_queries_round_trip_including_null_titles() {
         (1, None),
         "any word matches; NULL title reads"
     );
+    let keys = item::source_item_keys()
+        .bind(client, &"docs", &None::<&str>, &10)
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(
+        keys.iter()
+            .map(|row| row.external_id.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "b"],
+        "a source's keys in external id order"
+    );
+    let after_a = item::source_item_keys()
+        .bind(client, &"docs", &Some("a"), &10)
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(after_a.len(), 1, "keys after a given one");
     assert_eq!(item::delete_item().bind(client, &id_b).await.unwrap(), 1);
     assert_eq!(item::delete_item().bind(client, &id_b).await.unwrap(), 0);
+    assert_eq!(
+        item::delete_items()
+            .bind(client, &vec![id_a, id_b])
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 #[tokio::test]

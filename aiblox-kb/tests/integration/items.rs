@@ -531,3 +531,51 @@ async fn page_starts_are_stored_read_back_and_checked() {
         "nothing written"
     );
 }
+
+/// A source's keys come page by page in external id order, other sources' never; a batch
+/// delete removes exactly the ids given (and says how many existed).
+#[tokio::test]
+async fn a_sources_keys_page_by_page_and_a_batch_delete() {
+    let kb = TestKb::new().await;
+    let items = ItemRepo::new(kb.pool());
+    let mut batch: Vec<NewItem> = (0..25)
+        .map(|n| NewItem::new("docs", format!("page-{n:02}"), format!("text {n}")))
+        .collect();
+    batch.push(NewItem::new("wiki", "page-00", "another source"));
+    let ids: Vec<i64> = items
+        .upsert(&batch)
+        .await
+        .unwrap()
+        .iter()
+        .map(|o| o.id)
+        .collect();
+
+    let mut listed = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = items
+            .keys_of_source("docs", after.as_deref(), 10)
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some(last.1.clone());
+        listed.extend(page);
+    }
+    let expected: Vec<(i64, String)> = (0..25).map(|n| (ids[n], format!("page-{n:02}"))).collect();
+    assert_eq!(listed, expected);
+    assert!(matches!(
+        items.keys_of_source("docs", None, 0).await,
+        Err(Error::InvalidInput { .. })
+    ));
+
+    assert_eq!(items.delete_many(&[ids[0], ids[1], -5]).await.unwrap(), 2);
+    assert_eq!(
+        items.keys_of_source("docs", None, 100).await.unwrap().len(),
+        23
+    );
+    assert!(
+        items.get(ids[25]).await.unwrap().is_some(),
+        "the other source is untouched"
+    );
+    assert_eq!(items.delete_many(&[]).await.unwrap(), 0);
+}

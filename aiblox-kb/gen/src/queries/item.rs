@@ -41,6 +41,12 @@ pub struct GetItemIdsByKeysParams<
     pub external_ids: T4,
 }
 #[derive(Debug)]
+pub struct SourceItemKeysParams<T1: crate::StringSql, T2: crate::StringSql> {
+    pub source: T1,
+    pub after: Option<T2>,
+    pub limit: i64,
+}
+#[derive(Debug)]
 pub struct SearchItemsParams<
     T1: crate::StringSql,
     T2: crate::StringSql,
@@ -185,6 +191,23 @@ impl<'a> From<GetItemIdsByKeysBorrowed<'a>> for GetItemIdsByKeys {
         Self {
             id,
             source: source.into(),
+            external_id: external_id.into(),
+        }
+    }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceItemKeys {
+    pub id: i64,
+    pub external_id: String,
+}
+pub struct SourceItemKeysBorrowed<'a> {
+    pub id: i64,
+    pub external_id: &'a str,
+}
+impl<'a> From<SourceItemKeysBorrowed<'a>> for SourceItemKeys {
+    fn from(SourceItemKeysBorrowed { id, external_id }: SourceItemKeysBorrowed<'a>) -> Self {
+        Self {
+            id,
             external_id: external_id.into(),
         }
     }
@@ -612,6 +635,73 @@ where
         mapper: fn(GetItemIdsByKeysBorrowed) -> R,
     ) -> GetItemIdsByKeysQuery<'c, 'a, 's, C, R, N> {
         GetItemIdsByKeysQuery {
+            client: self.client,
+            params: self.params,
+            query: self.query,
+            cached: self.cached,
+            extractor: self.extractor,
+            mapper,
+        }
+    }
+    pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+        let row =
+            crate::client::async_::one(self.client, self.query, &self.params, self.cached).await?;
+        Ok((self.mapper)((self.extractor)(&row)?))
+    }
+    pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+        self.iter().await?.try_collect().await
+    }
+    pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+        let opt_row =
+            crate::client::async_::opt(self.client, self.query, &self.params, self.cached).await?;
+        Ok(opt_row
+            .map(|row| {
+                let extracted = (self.extractor)(&row)?;
+                Ok((self.mapper)(extracted))
+            })
+            .transpose()?)
+    }
+    pub async fn iter(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+        tokio_postgres::Error,
+    > {
+        let stream = crate::client::async_::raw(
+            self.client,
+            self.query,
+            crate::slice_iter(&self.params),
+            self.cached,
+        )
+        .await?;
+        let mapped = stream
+            .map(move |res| {
+                res.and_then(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+            })
+            .into_stream();
+        Ok(mapped)
+    }
+}
+pub struct SourceItemKeysQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+    client: &'c C,
+    params: [&'a (dyn postgres_types::ToSql + Sync); N],
+    query: &'static str,
+    cached: Option<&'s tokio_postgres::Statement>,
+    extractor: fn(&tokio_postgres::Row) -> Result<SourceItemKeysBorrowed, tokio_postgres::Error>,
+    mapper: fn(SourceItemKeysBorrowed) -> T,
+}
+impl<'c, 'a, 's, C, T: 'c, const N: usize> SourceItemKeysQuery<'c, 'a, 's, C, T, N>
+where
+    C: GenericClient,
+{
+    pub fn map<R>(
+        self,
+        mapper: fn(SourceItemKeysBorrowed) -> R,
+    ) -> SourceItemKeysQuery<'c, 'a, 's, C, R, N> {
+        SourceItemKeysQuery {
             client: self.client,
             params: self.params,
             query: self.query,
@@ -1577,6 +1667,83 @@ impl DeleteItemStmt {
         id: &'a i64,
     ) -> Result<u64, tokio_postgres::Error> {
         client.execute(self.0, &[id]).await
+    }
+}
+pub struct DeleteItemsStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn delete_items() -> DeleteItemsStmt {
+    DeleteItemsStmt("DELETE FROM item WHERE id = ANY($1::bigint[])", None)
+}
+impl DeleteItemsStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub async fn bind<'c, 'a, 's, C: GenericClient, T1: crate::ArraySql<Item = i64>>(
+        &'s self,
+        client: &'c C,
+        ids: &'a T1,
+    ) -> Result<u64, tokio_postgres::Error> {
+        client.execute(self.0, &[ids]).await
+    }
+}
+pub struct SourceItemKeysStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn source_item_keys() -> SourceItemKeysStmt {
+    SourceItemKeysStmt(
+        "SELECT id, external_id FROM item WHERE source = $1 AND ($2::text IS NULL OR external_id > $2::text) ORDER BY external_id LIMIT $3::bigint",
+        None,
+    )
+}
+impl SourceItemKeysStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::StringSql, T2: crate::StringSql>(
+        &'s self,
+        client: &'c C,
+        source: &'a T1,
+        after: &'a Option<T2>,
+        limit: &'a i64,
+    ) -> SourceItemKeysQuery<'c, 'a, 's, C, SourceItemKeys, 3> {
+        SourceItemKeysQuery {
+            client,
+            params: [source, after, limit],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |
+                row: &tokio_postgres::Row,
+            | -> Result<SourceItemKeysBorrowed, tokio_postgres::Error> {
+                Ok(SourceItemKeysBorrowed {
+                    id: row.try_get(0)?,
+                    external_id: row.try_get(1)?,
+                })
+            },
+            mapper: |it| SourceItemKeys::from(it),
+        }
+    }
+}
+impl<'c, 'a, 's, C: GenericClient, T1: crate::StringSql, T2: crate::StringSql>
+    crate::client::async_::Params<
+        'c,
+        'a,
+        's,
+        SourceItemKeysParams<T1, T2>,
+        SourceItemKeysQuery<'c, 'a, 's, C, SourceItemKeys, 3>,
+        C,
+    > for SourceItemKeysStmt
+{
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a SourceItemKeysParams<T1, T2>,
+    ) -> SourceItemKeysQuery<'c, 'a, 's, C, SourceItemKeys, 3> {
+        self.bind(client, &params.source, &params.after, &params.limit)
     }
 }
 pub struct SourcesWithItemsStmt(&'static str, Option<tokio_postgres::Statement>);
