@@ -74,6 +74,94 @@ pub async fn ingest(
     batch_size: usize,
     progress: Progress<'_>,
 ) -> Result<Summary, aiblox_kb::Error> {
+    Ok(ingest_seeing(pool, source, documents, batch_size, progress)
+        .await?
+        .0)
+}
+
+/// What a prune found, and did when asked to ([`ingest_mirroring`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    /// Whether the items were deleted (else only found).
+    pub applied: bool,
+    /// The external ids of the source's items that this run did not read, in order.
+    pub external_ids: Vec<String>,
+}
+
+/// As [`ingest`], then makes the source mirror what was read: its items that this run did not
+/// read are found and, with `apply`, deleted (through [`ItemRepo::delete_many`]: their chunks,
+/// vectors and index entries go with them). The prune is refused (`Err` inside, nothing
+/// deleted) when a file or line failed (its item would go) or when nothing was read at all
+/// (a mistyped path would empty the source).
+///
+/// # Errors
+/// Only when the database fails.
+pub async fn ingest_mirroring(
+    pool: &KbPool,
+    source: &str,
+    documents: impl IntoIterator<Item = Loaded>,
+    batch_size: usize,
+    progress: Progress<'_>,
+    apply: bool,
+) -> Result<(Summary, Result<Pruned, String>), aiblox_kb::Error> {
+    let (summary, seen) = ingest_seeing(pool, source, documents, batch_size, progress).await?;
+    if summary.failed > 0 {
+        let refused = format!(
+            "{} failed in this run: nothing pruned (their items would have gone); fix or remove \
+             them and run again",
+            if summary.failed == 1 {
+                "1 file or line".to_owned()
+            } else {
+                format!("{} files or lines", summary.failed)
+            }
+        );
+        return Ok((summary, Err(refused)));
+    }
+    let items = ItemRepo::new(pool);
+    let mut stale: Vec<(i64, String)> = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = items
+            .keys_of_source(source, after.as_deref(), PRUNE_PAGE)
+            .await?;
+        let Some((_, last)) = page.last() else {
+            break;
+        };
+        after = Some(last.clone());
+        stale.extend(page.into_iter().filter(|(_, key)| !seen.contains(key)));
+    }
+    if seen.is_empty() && !stale.is_empty() {
+        let refused = format!(
+            "nothing was read from the paths given: nothing pruned (the source's {} items \
+             would all have gone); check the paths",
+            stale.len()
+        );
+        return Ok((summary, Err(refused)));
+    }
+    if apply {
+        let ids: Vec<i64> = stale.iter().map(|(id, _)| *id).collect();
+        for chunk in ids.chunks(PRUNE_PAGE) {
+            items.delete_many(chunk).await?;
+        }
+    }
+    let pruned = Pruned {
+        applied: apply,
+        external_ids: stale.into_iter().map(|(_, key)| key).collect(),
+    };
+    Ok((summary, Ok(pruned)))
+}
+
+/// Keys listed, and items deleted, per call of a prune.
+const PRUNE_PAGE: usize = 10_000;
+
+/// [`ingest`], with the external ids the run read.
+async fn ingest_seeing(
+    pool: &KbPool,
+    source: &str,
+    documents: impl IntoIterator<Item = Loaded>,
+    batch_size: usize,
+    progress: Progress<'_>,
+) -> Result<(Summary, SeenIds), aiblox_kb::Error> {
     let mut summary = Summary::default();
     let mut seen = SeenIds::default();
     let mut batch = Batch::default();
@@ -124,7 +212,7 @@ pub async fn ingest(
     if summary.inserted + summary.changed > written_at_merge {
         ItemRepo::new(pool).merge_postings().await?;
     }
-    Ok(summary)
+    Ok((summary, seen))
 }
 
 /// Items written between two merges of the lexical index's postings: a search's cost grows
@@ -137,12 +225,24 @@ const MERGE_EVERY_ITEMS: usize = 50_000;
 struct SeenIds(HashSet<[u8; 16]>);
 
 impl SeenIds {
-    /// Whether `external_id` is new to the run (and now seen).
-    fn insert(&mut self, external_id: &str) -> bool {
+    fn key(external_id: &str) -> [u8; 16] {
         let digest = sha2::Sha256::digest(external_id.as_bytes());
         let mut key = [0; 16];
         key.copy_from_slice(&digest[..16]);
-        self.0.insert(key)
+        key
+    }
+
+    /// Whether `external_id` is new to the run (and now seen).
+    fn insert(&mut self, external_id: &str) -> bool {
+        self.0.insert(Self::key(external_id))
+    }
+
+    fn contains(&self, external_id: &str) -> bool {
+        self.0.contains(&Self::key(external_id))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 

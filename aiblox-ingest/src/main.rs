@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use aiblox_ingest::metadata::RunMetadata;
 use aiblox_ingest::{
-    DEFAULT_BATCH_SIZE, FileType, Loaded, Summary, count_units, documents_of_types, ingest,
+    DEFAULT_BATCH_SIZE, FileType, Loaded, Pruned, Summary, count_units, documents_of_types, ingest,
+    ingest_mirroring,
 };
 use aiblox_kb::{KbConfig, KbPool};
 use clap::{CommandFactory as _, Parser};
@@ -56,6 +57,15 @@ struct Args {
     /// Do not apply the contract's migrations first.
     #[arg(long)]
     no_migrate: bool,
+    /// Mirror the paths given: after loading, list the source's items that this run did not
+    /// read (their files are gone); with --yes, delete them. Refused when a file failed or
+    /// nothing was read. Cannot be combined with --types (items of the types left out would
+    /// go).
+    #[arg(long, conflicts_with = "types")]
+    prune: bool,
+    /// With --prune: delete the items listed.
+    #[arg(long, requires = "prune")]
+    yes: bool,
     /// Items per upsert, 1 to 10000.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_BATCH_SIZE,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=10_000))]
@@ -145,27 +155,45 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
             eprintln!("ingesting: {done}{of} files, documents and pages ({rate:.0}/s)");
         }
     };
-    let summary = ingest(
-        &pool,
-        source,
-        documents_of_types(&args.paths, &types).map(|loaded| match loaded {
-            Loaded::Document(mut document) => {
-                run_metadata.apply_to(&mut document.metadata);
-                Loaded::Document(document)
-            }
-            other => other,
-        }),
-        args.batch_size,
-        &mut progress,
-    )
-    .await?;
+    let documents = documents_of_types(&args.paths, &types).map(|loaded| match loaded {
+        Loaded::Document(mut document) => {
+            run_metadata.apply_to(&mut document.metadata);
+            Loaded::Document(document)
+        }
+        other => other,
+    });
+    let (summary, pruned) = if args.prune {
+        let (summary, pruned) = ingest_mirroring(
+            &pool,
+            source,
+            documents,
+            args.batch_size,
+            &mut progress,
+            args.yes,
+        )
+        .await?;
+        (summary, Some(pruned))
+    } else {
+        let summary = ingest(&pool, source, documents, args.batch_size, &mut progress).await?;
+        (summary, None)
+    };
     bar.finish_and_clear();
     pool.close();
     let run = RunFigures {
         seconds: started.elapsed().as_secs_f64(),
         peak_memory_bytes: peak_memory_bytes(),
     };
-    Ok(report(&summary, &run, source, args.json))
+    let pruned_well = pruned
+        .as_ref()
+        .is_none_or(|pruned| report_prune(pruned, source));
+    let code = report(
+        &summary,
+        &run,
+        pruned.as_ref().and_then(|p| p.as_ref().ok()),
+        source,
+        args.json,
+    );
+    Ok(if pruned_well { code } else { ExitCode::FAILURE })
 }
 
 /// The progress bar of a terminal: files, documents and pages done, rate and ETA.
@@ -201,7 +229,13 @@ fn peak_memory_bytes() -> Option<u64> {
 
 /// Says what was skipped and what failed (stderr), and the summary (stdout, JSON with
 /// `json`, with the run's time and peak memory); the exit code fails when anything failed.
-fn report(summary: &Summary, run: &RunFigures, source: &str, json: bool) -> ExitCode {
+fn report(
+    summary: &Summary,
+    run: &RunFigures,
+    pruned: Option<&Pruned>,
+    source: &str,
+    json: bool,
+) -> ExitCode {
     for skip in summary.skips.iter().take(SKIPS_SHOWN) {
         eprintln!("skipped: {}: {}", skip.location, skip.reason);
     }
@@ -229,6 +263,9 @@ fn report(summary: &Summary, run: &RunFigures, source: &str, json: bool) -> Exit
         let mut value = serde_json::to_value(summary).unwrap_or_default();
         value["seconds"] = serde_json::json!(run.seconds);
         value["peak_memory_bytes"] = serde_json::json!(run.peak_memory_bytes);
+        if let Some(pruned) = pruned {
+            value["pruned"] = serde_json::json!(pruned);
+        }
         println!(
             "{}",
             serde_json::to_string_pretty(&value).unwrap_or_default()
@@ -256,6 +293,37 @@ fn report(summary: &Summary, run: &RunFigures, source: &str, json: bool) -> Exit
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// Says what a prune found or did, or why it was refused (stderr); whether it went well.
+fn report_prune(pruned: &Result<Pruned, String>, source: &str) -> bool {
+    let pruned = match pruned {
+        Ok(pruned) => pruned,
+        Err(refused) => {
+            eprintln!("error: prune refused: {refused}");
+            return false;
+        }
+    };
+    let count = pruned.external_ids.len();
+    if pruned.applied {
+        eprintln!("pruned: deleted {count} items of source {source} that this run did not read");
+        return true;
+    }
+    if count == 0 {
+        eprintln!("prune: every item of source {source} was read in this run: nothing to delete");
+        return true;
+    }
+    eprintln!(
+        "prune: {count} items of source {source} were not read in this run (their files are \
+         gone); run again with --yes to delete them:"
+    );
+    for external_id in pruned.external_ids.iter().take(SKIPS_SHOWN) {
+        eprintln!("  {external_id}");
+    }
+    if count > SKIPS_SHOWN {
+        eprintln!("  and {} more (--json lists them all)", count - SKIPS_SHOWN);
+    }
+    true
 }
 
 /// How often a progress line is printed when stderr is not a terminal.

@@ -318,3 +318,96 @@ fn required_arguments_read_as_required_in_help() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("--source <NAME>"));
 }
+
+/// `--prune` makes a source mirror a folder: without `--yes` it lists what would go, with it
+/// the items of deleted files go (another source's stay); a run where a path is missing or
+/// nothing was read prunes nothing and exits 1; `--types` cannot be combined with it.
+#[tokio::test]
+async fn prune_mirrors_a_folder_and_refuses_when_the_run_read_too_little() {
+    let kb = TestKb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["a", "b", "c"] {
+        std::fs::write(
+            dir.path().join(format!("{name}.md")),
+            format!("# {name}\n\ntext"),
+        )
+        .unwrap();
+    }
+    let run = |source: &str, path: &std::path::Path, extra: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_aiblox-ingest"))
+            .args(["--source", source, "--no-migrate"])
+            .args(["--database-url", kb.server_url(), "--schema", kb.schema()])
+            .args(extra)
+            .arg(path)
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let items = ItemRepo::new(kb.pool());
+    let keys = |source: &'static str| {
+        let items = items.clone();
+        async move {
+            items
+                .keys_of_source(source, None, 100)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(_, key)| key)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(run("docs", dir.path(), &["--prune"]).0, Some(0));
+    assert_eq!(run("other", dir.path(), &[]).0, Some(0));
+    std::fs::remove_file(dir.path().join("b.md")).unwrap();
+
+    let (code, stderr) = run("docs", dir.path(), &["--prune"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("1 items of source docs were not read") && stderr.contains("  b.md"),
+        "{stderr}"
+    );
+    assert_eq!(
+        keys("docs").await,
+        ["a.md", "b.md", "c.md"],
+        "listed, not deleted"
+    );
+
+    let (code, stderr) = run("docs", dir.path(), &["--prune", "--yes"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("pruned: deleted 1 items of source docs"),
+        "{stderr}"
+    );
+    assert_eq!(keys("docs").await, ["a.md", "c.md"]);
+    assert_eq!(
+        keys("other").await,
+        ["a.md", "b.md", "c.md"],
+        "another source is untouched"
+    );
+
+    let (code, stderr) = run("docs", &dir.path().join("missing"), &["--prune", "--yes"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("prune refused: 1 file or line failed"),
+        "{stderr}"
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let (code, stderr) = run("docs", empty.path(), &["--prune", "--yes"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("prune refused: nothing was read"),
+        "{stderr}"
+    );
+    assert_eq!(
+        keys("docs").await,
+        ["a.md", "c.md"],
+        "refused prunes delete nothing"
+    );
+
+    let (code, stderr) = run("docs", dir.path(), &["--prune", "--types", "md"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("--types"), "{stderr}");
+}
