@@ -162,21 +162,7 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
         }
         other => other,
     });
-    let (summary, pruned) = if args.prune {
-        let (summary, pruned) = ingest_mirroring(
-            &pool,
-            source,
-            documents,
-            args.batch_size,
-            &mut progress,
-            args.yes,
-        )
-        .await?;
-        (summary, Some(pruned))
-    } else {
-        let summary = ingest(&pool, source, documents, args.batch_size, &mut progress).await?;
-        (summary, None)
-    };
+    let (summary, pruned) = load(args, &pool, source, documents, &mut progress).await?;
     bar.finish_and_clear();
     pool.close();
     let run = RunFigures {
@@ -194,6 +180,24 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
         args.json,
     );
     Ok(if pruned_well { code } else { ExitCode::FAILURE })
+}
+
+/// Loads `documents` as items of `source`, and with `--prune` mirrors it (what the prune did,
+/// or why it was refused).
+async fn load(
+    args: &Args,
+    pool: &KbPool,
+    source: &str,
+    documents: impl Iterator<Item = Loaded>,
+    progress: aiblox_ingest::Progress<'_>,
+) -> Result<(Summary, Option<Result<Pruned, String>>), aiblox_kb::Error> {
+    if args.prune {
+        let (summary, pruned) =
+            ingest_mirroring(pool, source, documents, args.batch_size, progress, args.yes).await?;
+        return Ok((summary, Some(pruned)));
+    }
+    let summary = ingest(pool, source, documents, args.batch_size, progress).await?;
+    Ok((summary, None))
 }
 
 /// The progress bar of a terminal: files, documents and pages done, rate and ETA.

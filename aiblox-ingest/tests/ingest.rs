@@ -347,17 +347,14 @@ async fn prune_mirrors_a_folder_and_refuses_when_the_run_read_too_little() {
         )
     };
     let items = ItemRepo::new(kb.pool());
-    let keys = |source: &'static str| {
-        let items = items.clone();
-        async move {
-            items
-                .keys_of_source(source, None, 100)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|(_, key)| key)
-                .collect::<Vec<_>>()
-        }
+    let keys = |source: &'static str| async move {
+        items
+            .keys_of_source(source, None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(_, key)| key)
+            .collect::<Vec<_>>()
     };
     assert_eq!(run("docs", dir.path(), &["--prune"]).0, Some(0));
     assert_eq!(run("other", dir.path(), &[]).0, Some(0));
