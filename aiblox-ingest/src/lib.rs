@@ -29,7 +29,8 @@ use serde::Serialize;
 use sha2::Digest as _;
 
 pub use source::{
-    Document, Failure, FileType, Loaded, Skip, count_units, documents, documents_of_types,
+    Document, Exclude, Failure, FileType, Loaded, Skip, count_units, documents,
+    documents_excluding, documents_of_types,
 };
 
 /// Items per upsert statement.

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use aiblox_ingest::metadata::RunMetadata;
 use aiblox_ingest::{
-    DEFAULT_BATCH_SIZE, FileType, Loaded, Pruned, Summary, count_units, documents_of_types, ingest,
-    ingest_mirroring,
+    DEFAULT_BATCH_SIZE, Exclude, FileType, Loaded, Pruned, Summary, count_units,
+    documents_excluding, ingest, ingest_mirroring,
 };
 use aiblox_kb::{KbConfig, KbPool};
 use clap::{CommandFactory as _, Parser};
@@ -51,6 +51,12 @@ struct Args {
     /// The schema of the knowledge base (default: AIBLOX_KB_SCHEMA, then kb).
     #[arg(long, value_name = "NAME")]
     schema: Option<String>,
+    /// Leave out files matching this pattern (repeatable): `*` within a folder, `**` across
+    /// folders, `?` one character; a pattern without `/` matches file names
+    /// (`--exclude '*.rst.txt'`), one with `/` paths below the folder given
+    /// (`--exclude '_sources/**'`).
+    #[arg(long, value_name = "GLOB", value_parser = Exclude::new)]
+    exclude: Vec<Exclude>,
     /// File types to read, of html,md,txt,jsonl,pdf,docx,odt,epub (default: all).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_type)]
     types: Vec<FileType>,
@@ -155,13 +161,14 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
             eprintln!("ingesting: {done}{of} files, documents and pages ({rate:.0}/s)");
         }
     };
-    let documents = documents_of_types(&args.paths, &types).map(|loaded| match loaded {
-        Loaded::Document(mut document) => {
-            run_metadata.apply_to(&mut document.metadata);
-            Loaded::Document(document)
-        }
-        other => other,
-    });
+    let documents =
+        documents_excluding(&args.paths, &types, &args.exclude).map(|loaded| match loaded {
+            Loaded::Document(mut document) => {
+                run_metadata.apply_to(&mut document.metadata);
+                Loaded::Document(document)
+            }
+            other => other,
+        });
     let (summary, pruned) = load(args, &pool, source, documents, &mut progress).await?;
     bar.finish_and_clear();
     pool.close();
@@ -284,6 +291,14 @@ fn report(
             summary.skipped,
             summary.failed
         );
+    }
+    if summary.inserted + summary.changed + summary.unchanged == 0 {
+        eprintln!(
+            "error: no file under the paths given could be read as a document ({} skipped, {} \
+             failed, listed above): check the paths, --types and --exclude",
+            summary.skipped, summary.failed
+        );
+        return ExitCode::FAILURE;
     }
     if summary.failed > 0 {
         eprintln!(

@@ -88,6 +88,91 @@ pub fn documents_of_types<'a>(
     paths: &'a [PathBuf],
     types: &'a [FileType],
 ) -> impl Iterator<Item = Loaded> + 'a {
+    documents_excluding(paths, types, &[])
+}
+
+/// A file left out of a run by its path (`--exclude`): `*` matches within a path segment,
+/// `**` across segments, `?` one character. A pattern without `/` is matched against the
+/// file's name, one with `/` against its path relative to the folder given (its
+/// `external_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exclude(String);
+
+impl Exclude {
+    /// The pattern; refused when empty.
+    pub fn new(pattern: &str) -> Result<Exclude, String> {
+        let pattern = pattern.trim();
+        if pattern.is_empty() {
+            return Err("an empty --exclude pattern".to_owned());
+        }
+        Ok(Exclude(pattern.trim_start_matches("./").to_owned()))
+    }
+
+    /// Whether the file at `relative` (with `/`) is left out.
+    pub fn matches(&self, relative: &str) -> bool {
+        let subject = if self.0.contains('/') {
+            relative
+        } else {
+            relative.rsplit('/').next().unwrap_or(relative)
+        };
+        glob_matches(self.0.as_bytes(), subject.as_bytes())
+    }
+}
+
+/// Whether `text` matches `pattern` (`*`, `**`, `?`, literal bytes), by dynamic programming
+/// over both (no backtracking blow-up).
+fn glob_matches(pattern: &[u8], text: &[u8]) -> bool {
+    // reachable[j]: the pattern so far matches text[..j].
+    let mut reachable = vec![false; text.len() + 1];
+    reachable[0] = true;
+    let mut p = 0;
+    while p < pattern.len() {
+        let mut next = vec![false; text.len() + 1];
+        match pattern[p] {
+            b'*' => {
+                let across = pattern.get(p + 1) == Some(&b'*');
+                for j in 0..=text.len() {
+                    next[j] =
+                        reachable[j] || (j > 0 && next[j - 1] && (across || text[j - 1] != b'/'));
+                }
+                if across {
+                    p += 1;
+                    // `**/` matches folders, or none at all.
+                    if pattern.get(p + 1) == Some(&b'/') {
+                        p += 1;
+                        let mut after = vec![false; text.len() + 1];
+                        for j in 0..=text.len() {
+                            after[j] =
+                                reachable[j] || (j > 0 && next[j - 1] && text[j - 1] == b'/');
+                        }
+                        next = after;
+                    }
+                }
+            }
+            b'?' => {
+                for j in 1..=text.len() {
+                    next[j] = reachable[j - 1] && text[j - 1] != b'/';
+                }
+            }
+            literal => {
+                for j in 1..=text.len() {
+                    next[j] = reachable[j - 1] && text[j - 1] == literal;
+                }
+            }
+        }
+        reachable = next;
+        p += 1;
+    }
+    reachable[text.len()]
+}
+
+/// [`documents_of_types`], without the files that `exclude` leaves out (each listed as
+/// skipped, with the pattern).
+pub fn documents_excluding<'a>(
+    paths: &'a [PathBuf],
+    types: &'a [FileType],
+    exclude: &'a [Exclude],
+) -> impl Iterator<Item = Loaded> + 'a {
     paths.iter().flat_map(move |path| {
         let (root, files, walked) = if path.is_dir() {
             (path.clone(), files_under(path), true)
@@ -101,6 +186,16 @@ pub fn documents_of_types<'a>(
         files
             .into_iter()
             .flat_map(move |file| -> Box<dyn Iterator<Item = Loaded>> {
+                let excluded = file.as_ref().ok().and_then(|file| {
+                    let relative = relative_id(&root, file);
+                    exclude.iter().find(|pattern| pattern.matches(&relative))
+                });
+                if let (Some(pattern), Ok(file)) = (excluded, &file) {
+                    return Box::new(std::iter::once(Loaded::Skipped(Skip {
+                        location: file.display().to_string(),
+                        reason: format!("excluded by --exclude {}", pattern.0),
+                    })));
+                }
                 match file {
                     Ok(file) => match FileType::of(&file) {
                         Some(FileType::Jsonl) if types.contains(&FileType::Jsonl) => {
@@ -274,15 +369,20 @@ fn files_under(dir: &Path) -> Vec<Result<PathBuf, Failure>> {
     files
 }
 
-/// The document of one file that is not JSONL.
-fn load(root: &Path, path: &Path, file_type: FileType) -> Loaded {
-    let external_id = path
-        .strip_prefix(root)
+/// A file's path relative to the folder given (or its name, for a file given), with `/`: its
+/// `external_id`.
+fn relative_id(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
         .unwrap_or(path)
         .components()
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
-        .join("/");
+        .join("/")
+}
+
+/// The document of one file that is not JSONL.
+fn load(root: &Path, path: &Path, file_type: FileType) -> Loaded {
+    let external_id = relative_id(root, path);
     let origin = path.display().to_string();
     let fail = |reason: String| {
         Loaded::Failed(Failure {
@@ -659,6 +759,43 @@ impl Iterator for JsonlLines {
 /// A line or file that failed, at `location`.
 fn failure(location: String, reason: String) -> Loaded {
     Loaded::Failed(Failure { location, reason })
+}
+
+#[cfg(test)]
+mod glob_tests {
+    use super::Exclude;
+
+    #[test]
+    fn exclude_patterns_match_names_paths_and_folders() {
+        let cases = [
+            ("*.rst.txt", "_sources/library/os.rst.txt", true),
+            ("*.rst.txt", "library/os.html", false),
+            ("_sources/**", "_sources/library/os.rst.txt", true),
+            ("_sources/**", "library/_sources.html", false),
+            ("**/drafts/*", "a/b/drafts/x.md", true),
+            ("**/drafts/*", "drafts/x.md", true),
+            ("**/drafts/*", "a/drafts/sub/x.md", false),
+            ("a/**/b.md", "b.md", false),
+            ("a/**/b.md", "a/b.md", true),
+            ("a/**/b.md", "a/x/y/b.md", true),
+            ("guide/*.html", "guide/vacuum.html", true),
+            ("guide/*.html", "guide/sub/vacuum.html", false),
+            ("v?.md", "v1.md", true),
+            ("v?.md", "v10.md", false),
+            ("print.html", "book/print.html", true),
+        ];
+        for (pattern, path, expected) in cases {
+            assert_eq!(
+                Exclude::new(pattern).unwrap().matches(path),
+                expected,
+                "{pattern} against {path}"
+            );
+        }
+        assert!(Exclude::new("  ").is_err());
+        // Many stars against a long name: no blow-up.
+        let stars = "*a".repeat(40);
+        assert!(!Exclude::new(&stars).unwrap().matches(&"b".repeat(2000)));
+    }
 }
 
 #[cfg(test)]

@@ -260,20 +260,54 @@ async fn the_binary_takes_the_database_flags_and_exits_1_when_a_file_failed() {
         "the good file is loaded into the flagged schema"
     );
 
-    // Without the bad file it exits 0; a type left out by --types is skipped, not failed.
+    // Without the bad file it exits 0, unchanged files counting as read; a type left out by
+    // --types is skipped, not failed, and a run that reads nothing at all exits 1.
     std::fs::remove_file(dir.path().join("bad.txt")).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_aiblox-ingest"))
-        .args(["--source", "flags", "--no-migrate", "--types", "txt"])
-        .args(["--database-url", kb.server_url(), "--schema", kb.schema()])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}");
+    let run = |extra: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_aiblox-ingest"))
+            .args(["--source", "flags", "--no-migrate"])
+            .args(extra)
+            .args(["--database-url", kb.server_url(), "--schema", kb.schema()])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, _) = run(&[]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(
+        stdout.contains("0 inserted, 0 changed, 1 unchanged"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = run(&["--types", "txt"]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
     assert!(
         stdout.contains("0 inserted, 0 changed, 0 unchanged, 1 skipped, 0 failed"),
         "{stdout}"
     );
+    assert!(
+        stderr.contains("no file under the paths given could be read"),
+        "{stderr}"
+    );
+    // --exclude leaves files out by name or by path, each listed as skipped.
+    std::fs::write(dir.path().join("draft.md"), "# Draft\n\nnot yet").unwrap();
+    let (code, stdout, stderr) = run(&["--exclude", "draft.*"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("draft.md: excluded by --exclude draft.*"),
+        "{stderr}"
+    );
+    let (code, stdout, stderr) = run(&["--exclude", "*.md"]);
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    let draft = ItemRepo::new(kb.pool())
+        .get_by_key("flags", "draft.md")
+        .await
+        .unwrap();
+    assert!(draft.is_none(), "an excluded file is not loaded");
 }
 
 #[test]
