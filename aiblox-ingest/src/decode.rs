@@ -6,13 +6,20 @@ use encoding_rs::{Encoding, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
 /// How far into an HTML file a `<meta charset>` is looked for (as browsers' prescan does).
 const PRESCAN_BYTES: usize = 1024;
 
-/// The text of `bytes`; `html` allows a declared charset. The error says why and what to do.
-pub(crate) fn decode(bytes: &[u8], html: bool) -> Result<String, String> {
+/// The text of `bytes`; `html` allows a declared charset; `fallback` is the encoding of a file
+/// with neither a byte order mark nor a declaration (`None`: UTF-8). The error says why and
+/// what to do.
+pub(crate) fn decode(
+    bytes: &[u8],
+    html: bool,
+    fallback: Option<&'static Encoding>,
+) -> Result<String, String> {
     let (encoding, body) = match Encoding::for_bom(bytes) {
         Some((encoding, bom_length)) => (encoding, &bytes[bom_length..]),
         None => (
             html.then(|| declared_charset(bytes))
                 .flatten()
+                .or(fallback)
                 .unwrap_or(UTF_8),
             bytes,
         ),
@@ -23,9 +30,10 @@ pub(crate) fn decode(bytes: &[u8], html: bool) -> Result<String, String> {
     if encoding == UTF_8 {
         let valid = std::str::from_utf8(body).map_or_else(|err| err.valid_up_to(), str::len);
         let hint = if html {
-            "convert it to UTF-8 or declare its charset (<meta charset=\"...\">)"
+            "convert it to UTF-8, declare its charset (<meta charset=\"...\">) or name its \
+             encoding with --encoding"
         } else {
-            "convert it to UTF-8"
+            "convert it to UTF-8 or name its encoding with --encoding (e.g. --encoding latin1)"
         };
         Err(format!(
             "not UTF-8 text (invalid byte at offset {valid}): {hint}"
@@ -83,18 +91,18 @@ mod tests {
         let latin1 =
             b"<html><head><meta charset=\"ISO-8859-1\"><title>Caf\xe9</title></head></html>";
         assert!(
-            decode(latin1, true)
+            decode(latin1, true, None)
                 .unwrap()
                 .contains("<title>Café</title>")
         );
         let http_equiv = b"<meta http-equiv='Content-Type' content='text/html; charset=windows-1252'>\x93quoted\x94";
         assert!(
-            decode(http_equiv, true)
+            decode(http_equiv, true, None)
                 .unwrap()
                 .ends_with("\u{201c}quoted\u{201d}")
         );
         // Only HTML may declare; a text file of those bytes is refused, saying where.
-        let err = decode(latin1, false).unwrap_err();
+        let err = decode(latin1, false, None).unwrap_err();
         assert!(
             err.starts_with("not UTF-8 text (invalid byte at offset 49)"),
             "{err}"
@@ -102,26 +110,44 @@ mod tests {
     }
 
     #[test]
+    fn a_fallback_encoding_reads_files_without_a_mark_or_a_declaration() {
+        let latin1 = Some(WINDOWS_1252);
+        assert_eq!(decode(b"caf\xe9", false, latin1).unwrap(), "café");
+        // A byte order mark and a declared charset still win over it.
+        assert_eq!(
+            decode(b"\xef\xbb\xbfcaf\xc3\xa9", false, latin1).unwrap(),
+            "café"
+        );
+        let declared = b"<meta charset=utf-8>caf\xc3\xa9";
+        assert!(decode(declared, true, latin1).unwrap().ends_with("café"));
+        let err = decode(b"caf\xe9", false, None).unwrap_err();
+        assert!(err.contains("--encoding"), "{err}");
+    }
+
+    #[test]
     fn a_byte_order_mark_is_dropped_and_wins() {
-        assert_eq!(decode(b"\xef\xbb\xbf# Title", false).unwrap(), "# Title");
+        assert_eq!(
+            decode(b"\xef\xbb\xbf# Title", false, None).unwrap(),
+            "# Title"
+        );
         let utf16 = [0xff, 0xfe, b'h', 0, b'i', 0];
-        assert_eq!(decode(&utf16, false).unwrap(), "hi");
+        assert_eq!(decode(&utf16, false, None).unwrap(), "hi");
         let bom_over_meta = b"\xef\xbb\xbf<meta charset=latin1>caf\xc3\xa9";
-        assert!(decode(bom_over_meta, true).unwrap().ends_with("café"));
+        assert!(decode(bom_over_meta, true, None).unwrap().ends_with("café"));
     }
 
     #[test]
     fn undeclared_or_invalid_text_is_refused_clearly() {
-        let err = decode(b"<p>caf\xe9</p>", true).unwrap_err();
+        let err = decode(b"<p>caf\xe9</p>", true, None).unwrap_err();
         assert!(err.contains("declare its charset"), "{err}");
-        let err = decode(b"<meta charset=\"shift_jis\">\x82", true).unwrap_err();
+        let err = decode(b"<meta charset=\"shift_jis\">\x82", true, None).unwrap_err();
         assert_eq!(
             err,
             "not valid Shift_JIS text, the encoding it declares: fix the bytes or the declaration"
         );
         // An unknown label is ignored: the page is read as UTF-8.
         assert_eq!(
-            decode(b"<meta charset=klingon>ok", true).unwrap(),
+            decode(b"<meta charset=klingon>ok", true, None).unwrap(),
             "<meta charset=klingon>ok"
         );
     }

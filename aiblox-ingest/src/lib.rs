@@ -29,8 +29,8 @@ use serde::Serialize;
 use sha2::Digest as _;
 
 pub use source::{
-    Document, Exclude, Failure, FileType, Loaded, Skip, count_units, documents,
-    documents_excluding, documents_of_types,
+    Document, Exclude, Failure, FileType, Loaded, MAX_DOCUMENT_BYTES, Reading, Skip, count_units,
+    documents, documents_of_types, documents_read,
 };
 
 /// Items per upsert statement.

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use aiblox_ingest::metadata::RunMetadata;
 use aiblox_ingest::{
-    DEFAULT_BATCH_SIZE, Exclude, FileType, Loaded, Pruned, Summary, count_units,
-    documents_excluding, ingest, ingest_mirroring,
+    DEFAULT_BATCH_SIZE, Exclude, FileType, Loaded, MAX_DOCUMENT_BYTES, Pruned, Reading, Summary,
+    count_units, documents_read, ingest, ingest_mirroring,
 };
 use aiblox_kb::{KbConfig, KbPool};
 use clap::{CommandFactory as _, Parser};
@@ -57,6 +57,16 @@ struct Args {
     /// (`--exclude '_sources/**'`).
     #[arg(long, value_name = "GLOB", value_parser = Exclude::new)]
     exclude: Vec<Exclude>,
+    /// The encoding of HTML, Markdown and text files that have no byte order mark (nor, for
+    /// HTML, a declared charset), by its WHATWG label: latin1, windows-1252, shift_jis, ...
+    /// (default: UTF-8).
+    #[arg(long, value_name = "LABEL", value_parser = parse_encoding)]
+    encoding: Option<&'static encoding_rs::Encoding>,
+    /// Largest HTML, Markdown or text file, or JSONL line, read, in bytes (PDF and office
+    /// files have limits of their own).
+    #[arg(long, value_name = "BYTES", default_value_t = MAX_DOCUMENT_BYTES,
+          value_parser = clap::builder::RangedU64ValueParser::<u64>::new().range(1..=512 * 1024 * 1024))]
+    max_file_bytes: u64,
     /// File types to read, of html,md,txt,jsonl,pdf,docx,odt,epub (default: all).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_type)]
     types: Vec<FileType>,
@@ -87,6 +97,15 @@ struct Args {
     /// Print a completion script for this shell (bash, zsh, fish, elvish, powershell) and exit.
     #[arg(long, value_name = "SHELL")]
     completions: Option<clap_complete::Shell>,
+}
+
+fn parse_encoding(label: &str) -> Result<&'static encoding_rs::Encoding, String> {
+    encoding_rs::Encoding::for_label(label.trim().as_bytes()).ok_or_else(|| {
+        format!(
+            "unknown encoding {label:?}; use a WHATWG label such as latin1, windows-1252, \
+             iso-8859-15, shift_jis, euc-kr, gbk or utf-16le"
+        )
+    })
 }
 
 fn parse_type(name: &str) -> Result<FileType, String> {
@@ -161,14 +180,19 @@ async fn run(args: &Args) -> Result<ExitCode, aiblox_kb::Error> {
             eprintln!("ingesting: {done}{of} files, documents and pages ({rate:.0}/s)");
         }
     };
-    let documents =
-        documents_excluding(&args.paths, &types, &args.exclude).map(|loaded| match loaded {
-            Loaded::Document(mut document) => {
-                run_metadata.apply_to(&mut document.metadata);
-                Loaded::Document(document)
-            }
-            other => other,
-        });
+    let reading = Reading {
+        exclude: &args.exclude,
+        max_document_bytes: args.max_file_bytes,
+        encoding: args.encoding,
+        ..Reading::of(&types)
+    };
+    let documents = documents_read(&args.paths, reading).map(|loaded| match loaded {
+        Loaded::Document(mut document) => {
+            run_metadata.apply_to(&mut document.metadata);
+            Loaded::Document(document)
+        }
+        other => other,
+    });
     let (summary, pruned) = load(args, &pool, source, documents, &mut progress).await?;
     bar.finish_and_clear();
     pool.close();

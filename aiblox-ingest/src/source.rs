@@ -18,7 +18,35 @@ use crate::pdf::{self, PdfText};
 
 /// Largest document read, in bytes: a whole file, or one line of a JSONL file (a JSONL file is
 /// read line by line, whatever its size).
-const MAX_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
+pub const MAX_DOCUMENT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How a run reads files: the types, the files left out, the largest document, and the
+/// encoding of text files without a byte order mark or a declared charset.
+#[derive(Debug, Clone, Copy)]
+pub struct Reading<'a> {
+    /// Types read; files of others are skipped.
+    pub types: &'a [FileType],
+    /// Files left out.
+    pub exclude: &'a [Exclude],
+    /// Largest HTML, Markdown or text file, or JSONL line, in bytes (default
+    /// [`MAX_DOCUMENT_BYTES`]).
+    pub max_document_bytes: u64,
+    /// The encoding of HTML, Markdown and text files that neither start with a byte order mark
+    /// nor (HTML) declare a charset; `None`: UTF-8.
+    pub encoding: Option<&'static encoding_rs::Encoding>,
+}
+
+impl<'a> Reading<'a> {
+    /// Every file of `types`, none left out, the default size, UTF-8.
+    pub fn of(types: &'a [FileType]) -> Reading<'a> {
+        Reading {
+            types,
+            exclude: &[],
+            max_document_bytes: MAX_DOCUMENT_BYTES,
+            encoding: None,
+        }
+    }
+}
 
 /// One item to ingest.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -88,7 +116,7 @@ pub fn documents_of_types<'a>(
     paths: &'a [PathBuf],
     types: &'a [FileType],
 ) -> impl Iterator<Item = Loaded> + 'a {
-    documents_excluding(paths, types, &[])
+    documents_read(paths, Reading::of(types))
 }
 
 /// A file left out of a run by its path (`--exclude`): `*` matches within a path segment,
@@ -166,13 +194,13 @@ fn glob_matches(pattern: &[u8], text: &[u8]) -> bool {
     reachable[text.len()]
 }
 
-/// [`documents_of_types`], without the files that `exclude` leaves out (each listed as
-/// skipped, with the pattern).
-pub fn documents_excluding<'a>(
+/// [`documents_of_types`], read as `reading` says: without the files it leaves out (each
+/// listed as skipped, with the pattern), within its size, in its encoding.
+pub fn documents_read<'a>(
     paths: &'a [PathBuf],
-    types: &'a [FileType],
-    exclude: &'a [Exclude],
+    reading: Reading<'a>,
 ) -> impl Iterator<Item = Loaded> + 'a {
+    let Reading { types, exclude, .. } = reading;
     paths.iter().flat_map(move |path| {
         let (root, files, walked) = if path.is_dir() {
             (path.clone(), files_under(path), true)
@@ -199,10 +227,10 @@ pub fn documents_excluding<'a>(
                 match file {
                     Ok(file) => match FileType::of(&file) {
                         Some(FileType::Jsonl) if types.contains(&FileType::Jsonl) => {
-                            jsonl_documents(&file)
+                            jsonl_documents(&file, reading.max_document_bytes)
                         }
                         Some(file_type) if types.contains(&file_type) => {
-                            Box::new(std::iter::once(load(&root, &file, file_type)))
+                            Box::new(std::iter::once(load(&root, &file, file_type, reading)))
                         }
                         None if !walked => Box::new(std::iter::once(Loaded::Failed(Failure {
                             location: file.display().to_string(),
@@ -381,7 +409,7 @@ fn relative_id(root: &Path, path: &Path) -> String {
 }
 
 /// The document of one file that is not JSONL.
-fn load(root: &Path, path: &Path, file_type: FileType) -> Loaded {
+fn load(root: &Path, path: &Path, file_type: FileType, reading: Reading<'_>) -> Loaded {
     let external_id = relative_id(root, path);
     let origin = path.display().to_string();
     let fail = |reason: String| {
@@ -393,7 +421,7 @@ fn load(root: &Path, path: &Path, file_type: FileType) -> Loaded {
     let limit = match file_type {
         FileType::Pdf => pdf::MAX_PDF_BYTES,
         FileType::Docx | FileType::Odt | FileType::Epub => office::MAX_OFFICE_BYTES,
-        _ => MAX_DOCUMENT_BYTES,
+        _ => reading.max_document_bytes,
     };
     match std::fs::metadata(path) {
         Ok(meta) if meta.len() > limit => {
@@ -430,7 +458,7 @@ fn load(root: &Path, path: &Path, file_type: FileType) -> Loaded {
             Err(reason) => fail(reason),
         };
     }
-    let text = match decode(&bytes, file_type == FileType::Html) {
+    let text = match decode(&bytes, file_type == FileType::Html, reading.encoding) {
         Ok(text) => text,
         Err(reason) => return fail(reason),
     };
@@ -624,7 +652,7 @@ fn is_whole_book_page(path: &Path, text: &str) -> bool {
 /// The documents of a JSONL file: a UTF-8 file line by line ([`JsonlLines`], whatever its
 /// size); a UTF-16 one (by its byte order mark) decoded whole, within the document limit, as
 /// other files are.
-fn jsonl_documents(path: &Path) -> Box<dyn Iterator<Item = Loaded>> {
+fn jsonl_documents(path: &Path, max: u64) -> Box<dyn Iterator<Item = Loaded>> {
     let origin = path.display().to_string();
     let fail = |reason: String| -> Box<dyn Iterator<Item = Loaded>> {
         Box::new(std::iter::once(Loaded::Failed(Failure {
@@ -645,15 +673,16 @@ fn jsonl_documents(path: &Path) -> Box<dyn Iterator<Item = Loaded>> {
             origin,
             reader: Some(reader),
             line: 0,
+            max,
         });
     }
     let mut bytes = Vec::new();
-    match reader.take(MAX_DOCUMENT_BYTES + 1).read_to_end(&mut bytes) {
-        Ok(_) if bytes.len() as u64 > MAX_DOCUMENT_BYTES => fail(format!(
-            "a UTF-16 file larger than {MAX_DOCUMENT_BYTES} bytes: convert it to UTF-8, which \
+    match reader.take(max + 1).read_to_end(&mut bytes) {
+        Ok(_) if bytes.len() as u64 > max => fail(format!(
+            "a UTF-16 file larger than {max} bytes: convert it to UTF-8, which \
              is read line by line whatever its size"
         )),
-        Ok(_) => match decode(&bytes, false) {
+        Ok(_) => match decode(&bytes, false, None) {
             Ok(text) => Box::new(jsonl(&origin, &text).into_iter()),
             Err(reason) => fail(reason),
         },
@@ -694,6 +723,8 @@ struct JsonlLines {
     reader: Option<BufReader<File>>,
     /// Lines read so far.
     line: usize,
+    /// Longest line read, in bytes.
+    max: u64,
 }
 
 impl Iterator for JsonlLines {
@@ -706,7 +737,7 @@ impl Iterator for JsonlLines {
             // Room for the longest line allowed and a CRLF end.
             let read = reader
                 .by_ref()
-                .take(MAX_DOCUMENT_BYTES + 2)
+                .take(self.max + 2)
                 .read_until(b'\n', &mut bytes);
             let location = format!("{}:{}", self.origin, self.line + 1);
             match read {
@@ -724,7 +755,7 @@ impl Iterator for JsonlLines {
             let mut line = bytes.as_slice();
             line = line.strip_suffix(b"\n").unwrap_or(line);
             line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.len() as u64 > MAX_DOCUMENT_BYTES {
+            if line.len() as u64 > self.max {
                 // Pass over the rest of the line, unread.
                 if !ended && let Err(err) = reader.skip_until(b'\n') {
                     self.reader = None;
@@ -733,8 +764,9 @@ impl Iterator for JsonlLines {
                 return Some(failure(
                     location,
                     format!(
-                        "a line over {MAX_DOCUMENT_BYTES} bytes: one item per line, each under \
-                         the limit"
+                        "a line over {} bytes: one item per line, each under the limit \
+                         (--max-file-bytes)",
+                        self.max
                     ),
                 ));
             }
@@ -863,7 +895,8 @@ mod tests {
             [
                 (
                     at("bad.txt"),
-                    "failed: not UTF-8 text (invalid byte at offset 0): convert it to UTF-8"
+                    "failed: not UTF-8 text (invalid byte at offset 0): convert it to UTF-8 or name \
+                     its encoding with --encoding (e.g. --encoding latin1)"
                         .to_owned()
                 ),
                 (

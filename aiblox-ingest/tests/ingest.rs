@@ -63,7 +63,8 @@ async fn ingesting_twice_changes_nothing_and_changes_are_picked_up() {
         [
             (
                 at("broken.txt"),
-                "not UTF-8 text (invalid byte at offset 0): convert it to UTF-8"
+                "not UTF-8 text (invalid byte at offset 0): convert it to UTF-8 or name its \
+                 encoding with --encoding (e.g. --encoding latin1)"
             ),
             (at("nul.txt"), "it contains a NUL character"),
         ]
@@ -441,4 +442,48 @@ async fn prune_mirrors_a_folder_and_refuses_when_the_run_read_too_little() {
     let (code, stderr) = run("docs", dir.path(), &["--prune", "--types", "md"]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("--types"), "{stderr}");
+}
+
+/// A Latin-1 text file fails, naming `--encoding`, and loads with it; `--max-file-bytes`
+/// sets the largest document (a smaller one refuses a file the default reads).
+#[tokio::test]
+async fn encoding_and_size_flags_read_what_the_defaults_refuse() {
+    let kb = TestKb::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("menu.txt"),
+        b"Caf\xe9 au lait, cr\xe8me br\xfbl\xe9e",
+    )
+    .unwrap();
+    let run = |extra: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_aiblox-ingest"))
+            .args(["--source", "menus", "--no-migrate"])
+            .args(extra)
+            .args(["--database-url", kb.server_url(), "--schema", kb.schema()])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(&[]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("--encoding"), "{stderr}");
+    let (code, stderr) = run(&["--encoding", "latin1"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let item = ItemRepo::new(kb.pool())
+        .get_by_key("menus", "menu.txt")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(item.content, "Café au lait, crème brûlée");
+
+    let (code, stderr) = run(&["--encoding", "latin1", "--max-file-bytes", "10"]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("larger than the 10 bytes read"), "{stderr}");
+    let (code, stderr) = run(&["--encoding", "klingon"]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("unknown encoding \"klingon\""), "{stderr}");
 }
