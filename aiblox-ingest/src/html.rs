@@ -1,8 +1,10 @@
 //! HTML to clean text with a real HTML parser (html5ever, through `scraper`): the title from
-//! `<title>`, the body's text with paragraphs kept apart, and navigation chrome left out
-//! (`nav`, `header`, `footer`, scripts, the navigation blocks of DocBook-generated pages such
-//! as the PostgreSQL documentation, and mdBook's menu bar, sidebar, theme list, search box and
-//! help popup, as in the Rust books).
+//! `<title>`, the main content's text (`<main>` or `role="main"` when the page marks it, else
+//! the body) with paragraphs kept apart, and navigation chrome left out (`nav`, `header`,
+//! `footer`, scripts, ARIA navigation, banner, footer, sidebar and search roles, the
+//! navigation blocks of DocBook-generated pages such as the PostgreSQL documentation, mdBook's
+//! menu bar, sidebar, theme list, search box and help popup, as in the Rust books, and
+//! Sphinx's related links, sidebar and footer, as in the Python documentation).
 
 use scraper::node::Node;
 use scraper::{ElementRef, Html, Selector};
@@ -11,8 +13,16 @@ use scraper::{ElementRef, Html, Selector};
 const SKIPPED_ELEMENTS: [&str; 10] = [
     "script", "style", "noscript", "nav", "header", "footer", "template", "svg", "iframe", "head",
 ];
-/// Classes of navigation chrome (DocBook's, then mdBook's).
-const SKIPPED_CLASSES: [&str; 12] = [
+/// ARIA roles of chrome: a site's navigation, banner, footer, sidebar and search.
+const SKIPPED_ROLES: [&str; 5] = [
+    "navigation",
+    "banner",
+    "contentinfo",
+    "complementary",
+    "search",
+];
+/// Classes of navigation chrome (DocBook's, mdBook's, then Sphinx's).
+const SKIPPED_CLASSES: [&str; 16] = [
     "navheader",
     "navfooter",
     "toc",
@@ -25,6 +35,10 @@ const SKIPPED_CLASSES: [&str; 12] = [
     "nav-wrapper",
     "nav-wide-wrapper",
     "nav-chapters",
+    "related",
+    "sphinxsidebar",
+    "footer",
+    "mobile-nav",
 ];
 /// Ids of chrome without a telling class (mdBook's keyboard help).
 const SKIPPED_IDS: [&str; 4] = [
@@ -86,10 +100,13 @@ pub fn extract(html: &str) -> Extracted {
         .next()
         .map(|title| collapse(&title.text().collect::<String>()))
         .filter(|title| !title.is_empty());
+    // The page's main content when it marks it (`<main>`, `role="main"`), else its body.
+    let main_selector = Selector::parse("main, [role=main]").expect("a valid selector");
     let body_selector = Selector::parse("body").expect("a valid selector");
     let root = document
-        .select(&body_selector)
+        .select(&main_selector)
         .next()
+        .or_else(|| document.select(&body_selector).next())
         .unwrap_or_else(|| document.root_element());
     let mut raw = String::new();
     walk(root, &mut raw);
@@ -133,6 +150,9 @@ fn walk(element: ElementRef<'_>, out: &mut String) {
             Node::Element(tag) => {
                 let name = tag.name();
                 let chrome = SKIPPED_ELEMENTS.contains(&name)
+                    || tag
+                        .attr("role")
+                        .is_some_and(|role| SKIPPED_ROLES.contains(&role))
                     || tag.classes().any(|class| SKIPPED_CLASSES.contains(&class))
                     || tag.id().is_some_and(|id| SKIPPED_IDS.contains(&id));
                 if chrome {
@@ -170,6 +190,24 @@ fn collapse(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_marked_main_content_is_read_alone_and_aria_chrome_is_left_out() {
+        // As a Sphinx page (the Python documentation) is laid out.
+        let page = r#"<html><head><title>os — Python 3.11 documentation</title></head><body>
+            <div class="related" role="navigation"><h3>Navigation</h3><ul><li>index</li><li>modules</li></ul></div>
+            <div class="document"><div class="body" role="main"><section><h1>os</h1>
+            <p>This module provides operating system functionality.</p></section></div>
+            <div class="sphinxsidebar" role="navigation"><h3>Previous topic</h3></div></div>
+            <div class="footer">© Copyright</div></body></html>"#;
+        assert_eq!(
+            extract(page).text,
+            "os\n\nThis module provides operating system functionality."
+        );
+        let unmarked = r#"<html><body><div role="search">Search</div><div role="banner">Site</div>
+            <p>Content.</p><div role="contentinfo">Footer</div></body></html>"#;
+        assert_eq!(extract(unmarked).text, "Content.");
+    }
 
     #[test]
     fn keeps_title_and_content_and_drops_chrome() {
