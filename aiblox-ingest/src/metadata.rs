@@ -91,6 +91,15 @@ pub fn front_matter(text: &str) -> Result<(Option<Fields>, &str), String> {
     Ok((None, text))
 }
 
+/// A title from a document's first line with text (at most 200 characters), for a file whose
+/// properties give none.
+pub(crate) fn first_line_title(text: &str) -> Option<String> {
+    text.lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .map(|line| line.chars().take(200).collect())
+}
+
 /// `metadata` with the document's own `found` keys added, except the reserved one.
 pub fn merge_found(metadata: &mut Fields, found: Fields) {
     for (key, value) in found {

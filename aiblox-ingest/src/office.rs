@@ -8,6 +8,7 @@ use std::io::Read as _;
 
 use roxmltree::Node;
 
+use crate::metadata::first_line_title;
 use crate::pdf::MAX_TEXT_BYTES;
 
 /// Largest office file read: its images are never unpacked, only its XML parts.
@@ -84,25 +85,11 @@ pub(crate) fn read(bytes: &[u8], format: OfficeFormat) -> Result<OfficeText, Str
     let mut flow = Flow::default();
     walk(document.root(), format, &mut flow, 0);
     let (content, page_starts) = flow.finish()?;
-    let properties = match part(&mut archive, format.properties_part())? {
+    let (title, info) = match part(&mut archive, format.properties_part())? {
         Some(xml) => properties(&parse(&xml, format.properties_part())?),
-        None => Vec::new(),
+        None => (None, Vec::new()),
     };
-    let mut title = None;
-    let mut info = Vec::new();
-    for (name, value) in properties {
-        match name {
-            "title" => title = Some(value),
-            other => info.push((other, value)),
-        }
-    }
-    let title = title.or_else(|| {
-        content
-            .lines()
-            .map(str::trim)
-            .find(|line| !line.is_empty())
-            .map(|line| line.chars().take(200).collect())
-    });
+    let title = title.or_else(|| first_line_title(&content));
     Ok(OfficeText {
         title,
         info,
@@ -162,14 +149,7 @@ pub(crate) fn read_epub(bytes: &[u8]) -> Result<OfficeText, String> {
         }
         content.push_str(text);
     }
-    let mut title = None;
-    let mut info = Vec::new();
-    for (name, value) in properties(&package) {
-        match name {
-            "title" => title = Some(value),
-            other => info.push((other, value)),
-        }
-    }
+    let (title, info) = properties(&package);
     Ok(OfficeText {
         title,
         info,
@@ -231,8 +211,26 @@ fn parse<'x>(xml: &'x str, name: &str) -> Result<roxmltree::Document<'x>, String
         .map_err(|err| format!("its {name} is not well-formed XML, or too large: {err}"))
 }
 
-/// Title, author, subject and keywords of a properties part (Dublin Core in both formats).
-fn properties(document: &roxmltree::Document<'_>) -> Vec<(&'static str, String)> {
+/// The title, and the author, subject and keywords, of a properties part (Dublin Core in every
+/// format).
+fn properties(document: &roxmltree::Document<'_>) -> PropertiesFound {
+    let found = properties_named(document);
+    let mut title = None;
+    let mut info = Vec::new();
+    for (name, value) in found {
+        match name {
+            "title" => title = Some(value),
+            other => info.push((other, value)),
+        }
+    }
+    (title, info)
+}
+
+/// A title, and other properties by name.
+type PropertiesFound = (Option<String>, Vec<(&'static str, String)>);
+
+/// Each property a properties part sets, by name, keywords joined.
+fn properties_named(document: &roxmltree::Document<'_>) -> Vec<(&'static str, String)> {
     let mut found = Vec::new();
     let mut keywords = Vec::new();
     for node in document.descendants().filter(Node::is_element) {

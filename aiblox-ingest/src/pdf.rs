@@ -11,6 +11,8 @@ use std::sync::Once;
 
 use pdf_extract::{Document, MediaBox, OutputDev, OutputError, Transform};
 
+use crate::metadata::first_line_title;
+
 /// Largest PDF read. The parser holds the whole file in memory, and its objects but for
 /// images' data (dropped as each is read; an encrypted file keeps them): a 6.5 MB manual of
 /// 2,415 pages peaks at about 210 MB, a 100 MB file of one page of text and a 100 MB image at
@@ -75,13 +77,7 @@ pub(crate) fn read(bytes: &[u8]) -> Result<PdfText, String> {
     }
     let info = info(&document);
     let title = info_text(&document, b"Title")
-        .or_else(|| {
-            pages
-                .iter()
-                .find_map(|page| page.lines().map(str::trim).find(|line| !line.is_empty()))
-                .map(|line| line.chars().take(200).collect())
-        })
-        .filter(|title: &String| !title.is_empty());
+        .or_else(|| pages.iter().find_map(|page| first_line_title(page)));
     Ok(PdfText {
         title,
         info,

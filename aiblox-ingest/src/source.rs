@@ -580,22 +580,27 @@ fn pdf_document(external_id: String, text: PdfText, bytes: usize, origin: String
     if !text.unreadable_pages.is_empty() {
         own["unreadable_pages"] = serde_json::json!(text.unreadable_pages);
     }
-    let mut metadata = serde_json::Map::new();
-    metadata.insert(RESERVED_KEY.to_owned(), own);
-    let found: crate::metadata::Fields = text
-        .info
-        .into_iter()
-        .map(|(key, value)| (key.to_owned(), serde_json::Value::String(value)))
-        .collect();
-    merge_found(&mut metadata, found);
     Document {
         external_id,
         title: text.title,
         content,
-        metadata: serde_json::Value::Object(metadata),
+        metadata: binary_metadata(own, text.info),
         page_starts: Some(page_starts),
         origin,
     }
+}
+
+/// A PDF's or office file's metadata: the block's own facts (`own`) under [`RESERVED_KEY`],
+/// and the properties the file gives (author, subject, keywords) beside them.
+fn binary_metadata(own: serde_json::Value, info: Vec<(&'static str, String)>) -> serde_json::Value {
+    let mut metadata = serde_json::Map::new();
+    metadata.insert(RESERVED_KEY.to_owned(), own);
+    let found: crate::metadata::Fields = info
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), serde_json::Value::String(value)))
+        .collect();
+    merge_found(&mut metadata, found);
+    serde_json::Value::Object(metadata)
 }
 
 /// The document of a Word or OpenDocument file: its text, page starts where the file recorded
@@ -615,19 +620,11 @@ fn office_document(
     if let Some(starts) = &text.page_starts {
         own["pages"] = serde_json::json!(starts.len());
     }
-    let mut metadata = serde_json::Map::new();
-    metadata.insert(RESERVED_KEY.to_owned(), own);
-    let found: crate::metadata::Fields = text
-        .info
-        .into_iter()
-        .map(|(key, value)| (key.to_owned(), serde_json::Value::String(value)))
-        .collect();
-    merge_found(&mut metadata, found);
     Document {
         external_id,
         title: text.title,
         content: text.content,
-        metadata: serde_json::Value::Object(metadata),
+        metadata: binary_metadata(own, text.info),
         page_starts: text.page_starts,
         origin,
     }

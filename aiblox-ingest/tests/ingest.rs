@@ -21,6 +21,28 @@ async fn run(kb: &TestKb, dir: &std::path::Path) -> Summary {
     .unwrap()
 }
 
+/// Runs the binary on `path` as `source` into `kb`'s schema with `extra` flags: its exit code,
+/// stdout and stderr.
+fn ingest_binary(
+    kb: &TestKb,
+    source: &str,
+    path: &std::path::Path,
+    extra: &[&str],
+) -> (Option<i32>, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_aiblox-ingest"))
+        .args(["--source", source, "--no-migrate"])
+        .args(extra)
+        .args(["--database-url", kb.server_url(), "--schema", kb.schema()])
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 #[tokio::test]
 async fn ingesting_twice_changes_nothing_and_changes_are_picked_up() {
     let kb = TestKb::new().await;
@@ -264,20 +286,7 @@ async fn the_binary_takes_the_database_flags_and_exits_1_when_a_file_failed() {
     // Without the bad file it exits 0, unchanged files counting as read; a type left out by
     // --types is skipped, not failed, and a run that reads nothing at all exits 1.
     std::fs::remove_file(dir.path().join("bad.txt")).unwrap();
-    let run = |extra: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_aiblox-ingest"))
-            .args(["--source", "flags", "--no-migrate"])
-            .args(extra)
-            .args(["--database-url", kb.server_url(), "--schema", kb.schema()])
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
+    let run = |extra: &[&str]| ingest_binary(&kb, "flags", dir.path(), extra);
     let (code, stdout, _) = run(&[]);
     assert_eq!(code, Some(0), "{stdout}");
     assert!(
@@ -369,17 +378,8 @@ async fn prune_mirrors_a_folder_and_refuses_when_the_run_read_too_little() {
         .unwrap();
     }
     let run = |source: &str, path: &std::path::Path, extra: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_aiblox-ingest"))
-            .args(["--source", source, "--no-migrate"])
-            .args(["--database-url", kb.server_url(), "--schema", kb.schema()])
-            .args(extra)
-            .arg(path)
-            .output()
-            .unwrap();
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        let (code, _, stderr) = ingest_binary(&kb, source, path, extra);
+        (code, stderr)
     };
     let items = ItemRepo::new(kb.pool());
     let keys = |source: &'static str| async move {
@@ -456,17 +456,8 @@ async fn encoding_and_size_flags_read_what_the_defaults_refuse() {
     )
     .unwrap();
     let run = |extra: &[&str]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_aiblox-ingest"))
-            .args(["--source", "menus", "--no-migrate"])
-            .args(extra)
-            .args(["--database-url", kb.server_url(), "--schema", kb.schema()])
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        (
-            output.status.code(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        let (code, _, stderr) = ingest_binary(&kb, "menus", dir.path(), extra);
+        (code, stderr)
     };
     let (code, stderr) = run(&[]);
     assert_eq!(code, Some(1), "{stderr}");

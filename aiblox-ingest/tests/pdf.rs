@@ -189,6 +189,19 @@ fn pdf(pages: &[Option<Vec<Run>>], title: Option<&str>) -> Document {
     doc
 }
 
+/// Replaces the XObjects of the pages' shared resources (those [`pdf`] made).
+fn set_xobjects(doc: &mut Document, xobjects: pdf_extract::Dictionary) {
+    let resources = doc
+        .objects
+        .values_mut()
+        .find_map(|object| {
+            let dict = object.as_dict_mut().ok()?;
+            dict.has(b"XObject").then_some(dict)
+        })
+        .unwrap();
+    resources.set("XObject", xobjects);
+}
+
 fn save(doc: &mut Document, path: &Path) {
     let mut bytes = Vec::new();
     doc.save_to(&mut bytes).unwrap();
@@ -411,15 +424,7 @@ fn a_drawing_that_draws_itself_fails_and_control_characters_are_dropped() {
     );
     doc.objects.insert(form_id, Object::Stream(form));
 
-    let resources = doc
-        .objects
-        .values_mut()
-        .find_map(|object| {
-            let dict = object.as_dict_mut().ok()?;
-            dict.has(b"XObject").then_some(dict)
-        })
-        .unwrap();
-    resources.set("XObject", dictionary! { "Fm1" => form_id });
+    set_xobjects(&mut doc, dictionary! { "Fm1" => form_id });
     let page = doc.get_pages()[&1];
     let content = doc.add_object(Stream::new(dictionary! {}, b"/Fm1 Do".to_vec()));
     doc.get_dictionary_mut(page)
@@ -458,15 +463,7 @@ async fn the_binary_loads_pdfs_with_their_pages_and_reports_failures_and_memory(
         vec![7; 100_000_000],
     ));
     // Referenced from the resources, as a real image would be.
-    let resources = big
-        .objects
-        .values_mut()
-        .find_map(|object| {
-            let dict = object.as_dict_mut().ok()?;
-            dict.has(b"XObject").then_some(dict)
-        })
-        .unwrap();
-    resources.set("XObject", dictionary! { "Im2" => image });
+    set_xobjects(&mut big, dictionary! { "Im2" => image });
     save(&mut big, &dir.path().join("big.pdf"));
     std::fs::write(dir.path().join("broken.pdf"), b"%PDF-1.7\n1 0 obj <<").unwrap();
 

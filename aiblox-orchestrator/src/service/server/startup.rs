@@ -40,10 +40,12 @@ impl Application {
         let state = Arc::new(AppState::new(settings)?);
         tracing::info!(retrieval = %settings.retrieval_modes(), "retrieval");
         tracing::info!(access = %settings.access_mode(), keys = state.access.as_ref().map(|access| access.len()), "access");
-        match state.pool.warm_up(settings.pool.open_at_start).await {
-            Ok(open) => tracing::info!(open, "database connections opened"),
-            Err(err) => {
-                tracing::warn!(error = %err, "opening connections at start failed; requests open them")
+        if settings.pool.open_at_start > 0 {
+            match state.pool.warm_up(settings.pool.open_at_start).await {
+                Ok(open) => tracing::info!(open, "database connections opened"),
+                Err(err) => {
+                    tracing::warn!(error = %err, "opening connections at start failed; requests open them")
+                }
             }
         }
         let mut background = state.start_indexing();
