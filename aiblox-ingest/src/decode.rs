@@ -14,16 +14,7 @@ pub(crate) fn decode(
     html: bool,
     fallback: Option<&'static Encoding>,
 ) -> Result<String, String> {
-    let (encoding, body) = match Encoding::for_bom(bytes) {
-        Some((encoding, bom_length)) => (encoding, &bytes[bom_length..]),
-        None => (
-            html.then(|| declared_charset(bytes))
-                .flatten()
-                .or(fallback)
-                .unwrap_or(UTF_8),
-            bytes,
-        ),
-    };
+    let (encoding, body) = encoding_of(bytes, html, fallback);
     if let Some(text) = encoding.decode_without_bom_handling_and_without_replacement(body) {
         return Ok(text.into_owned());
     }
@@ -43,6 +34,36 @@ pub(crate) fn decode(
             "not valid {} text, the encoding it declares: fix the bytes or the declaration",
             encoding.name()
         ))
+    }
+}
+
+/// The start of a file (`bytes` may end inside a character) decoded as [`decode`] would
+/// decode the file, what does not decode replaced (U+FFFD).
+pub(crate) fn decode_prefix(
+    bytes: &[u8],
+    html: bool,
+    fallback: Option<&'static Encoding>,
+) -> String {
+    let (encoding, body) = encoding_of(bytes, html, fallback);
+    encoding.decode_without_bom_handling(body).0.into_owned()
+}
+
+/// The encoding of `bytes` (a byte order mark, else an HTML file's declared charset, else
+/// `fallback`, else UTF-8) and the bytes after the mark.
+fn encoding_of<'a>(
+    bytes: &'a [u8],
+    html: bool,
+    fallback: Option<&'static Encoding>,
+) -> (&'static Encoding, &'a [u8]) {
+    match Encoding::for_bom(bytes) {
+        Some((encoding, bom_length)) => (encoding, &bytes[bom_length..]),
+        None => (
+            html.then(|| declared_charset(bytes))
+                .flatten()
+                .or(fallback)
+                .unwrap_or(UTF_8),
+            bytes,
+        ),
     }
 }
 

@@ -26,6 +26,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// files give their paragraphs and table rows, and pages where the file recorded its breaks;
 /// EPUB books their chapters in reading order.
 ///
+/// HTML pages are read without their navigation, headers, footers and sidebars, and the pages
+/// of a folder lose the site's name their titles share (" — Python 3.11 documentation");
+/// redirect stubs, mdBook's whole-book pages and Sphinx's `_sources` copies are skipped.
+///
 /// HTML is decoded by its declared charset, other files as UTF-8 (a byte order mark wins; a
 /// UTF-16 JSONL file is read whole).
 /// A JSONL file is read line by line, whatever its size; a document (a file, or a JSONL
@@ -53,8 +57,8 @@ struct Args {
     schema: Option<String>,
     /// Leave out files matching this pattern (repeatable): `*` within a folder, `**` across
     /// folders, `?` one character; a pattern without `/` matches file names
-    /// (`--exclude '*.rst.txt'`), one with `/` paths below the folder given
-    /// (`--exclude '_sources/**'`).
+    /// (`--exclude '*.txt'`), one with `/` paths below the folder given
+    /// (`--exclude 'api/**'`).
     #[arg(long, value_name = "GLOB", value_parser = Exclude::new)]
     exclude: Vec<Exclude>,
     /// The encoding of HTML, Markdown and text files that have no byte order mark (nor, for

@@ -4,17 +4,21 @@
 //! "page_starts"?}` per line). Files of other types in a
 //! directory are skipped; every failure and skip names the file by its path as given.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::decode::decode;
+use crate::decode::{decode, decode_prefix};
 use crate::html;
 use crate::metadata::{RESERVED_KEY, front_matter, merge_found};
 use crate::office::{self, OfficeFormat, OfficeText};
 use crate::pdf::{self, PdfText};
+
+/// How far into an HTML page its `</title>` is looked for when a run looks for its site's name.
+const TITLE_PRESCAN_BYTES: u64 = 64 * 1024;
 
 /// Largest document read, in bytes: a whole file, or one line of a JSONL file (a JSONL file is
 /// read line by line, whatever its size).
@@ -211,13 +215,19 @@ pub fn documents_read<'a>(
                 false,
             )
         };
+        // A folder's pages lose the site's name their titles share.
+        let sites = if walked {
+            SiteNames::of(&root, &files, reading)
+        } else {
+            SiteNames::default()
+        };
         files
             .into_iter()
             .flat_map(move |file| -> Box<dyn Iterator<Item = Loaded>> {
-                let excluded = file.as_ref().ok().and_then(|file| {
-                    let relative = relative_id(&root, file);
-                    exclude.iter().find(|pattern| pattern.matches(&relative))
-                });
+                let excluded = file
+                    .as_ref()
+                    .ok()
+                    .and_then(|file| excluded_by(exclude, &root, file));
                 if let (Some(pattern), Ok(file)) = (excluded, &file) {
                     return Box::new(std::iter::once(Loaded::Skipped(Skip {
                         location: file.display().to_string(),
@@ -229,9 +239,9 @@ pub fn documents_read<'a>(
                         Some(FileType::Jsonl) if types.contains(&FileType::Jsonl) => {
                             jsonl_documents(&file, reading.max_document_bytes)
                         }
-                        Some(file_type) if types.contains(&file_type) => {
-                            Box::new(std::iter::once(load(&root, &file, file_type, reading)))
-                        }
+                        Some(file_type) if types.contains(&file_type) => Box::new(std::iter::once(
+                            load(&root, &file, file_type, reading, sites.of_page(&file)),
+                        )),
                         None if !walked => Box::new(std::iter::once(Loaded::Failed(Failure {
                             location: file.display().to_string(),
                             reason: format!("not a {} file", FileType::names(&FileType::ALL)),
@@ -245,6 +255,76 @@ pub fn documents_read<'a>(
                 }
             })
     })
+}
+
+/// The pattern of `exclude` that leaves `file` (under `root`) out.
+fn excluded_by<'a>(exclude: &'a [Exclude], root: &Path, file: &Path) -> Option<&'a Exclude> {
+    let relative = relative_id(root, file);
+    exclude.iter().find(|pattern| pattern.matches(&relative))
+}
+
+/// The site's names of the HTML pages a run reads among `files` under `root`: a folder with
+/// three titled pages or more has the name its pages' titles share ([`html::site_suffix`], or
+/// none), a smaller folder its nearest such parent's, else the name the run's pages share.
+/// Each title is read from its page's start.
+#[derive(Debug, Default)]
+struct SiteNames {
+    folders: HashMap<PathBuf, Option<String>>,
+    run: Option<String>,
+}
+
+impl SiteNames {
+    fn of(root: &Path, files: &[Result<PathBuf, Failure>], reading: Reading<'_>) -> SiteNames {
+        if !reading.types.contains(&FileType::Html) {
+            return SiteNames::default();
+        }
+        let mut titles: HashMap<PathBuf, Vec<String>> = HashMap::new();
+        for file in files.iter().filter_map(|file| file.as_ref().ok()) {
+            if FileType::of(file) != Some(FileType::Html)
+                || excluded_by(reading.exclude, root, file).is_some()
+            {
+                continue;
+            }
+            if let (Some(title), Some(folder)) = (page_title(file, reading.encoding), file.parent())
+            {
+                titles.entry(folder.to_path_buf()).or_default().push(title);
+            }
+        }
+        let run = html::site_suffix(titles.values().flatten().map(String::as_str));
+        let folders = titles
+            .into_iter()
+            .filter(|(_, titles)| titles.len() >= html::MIN_SITE_PAGES)
+            .map(|(folder, titles)| (folder, html::site_suffix(titles.iter().map(String::as_str))))
+            .collect();
+        SiteNames { folders, run }
+    }
+
+    /// The site's name of the page at `file`.
+    fn of_page(&self, file: &Path) -> Option<&str> {
+        file.ancestors()
+            .skip(1)
+            .find_map(|folder| self.folders.get(folder))
+            .unwrap_or(&self.run)
+            .as_deref()
+    }
+}
+
+/// A page's title, read from its start up to its `</title>` (within its first 64 KiB).
+fn page_title(path: &Path, encoding: Option<&'static encoding_rs::Encoding>) -> Option<String> {
+    let mut head = Vec::new();
+    File::open(path)
+        .ok()?
+        .take(TITLE_PRESCAN_BYTES)
+        .read_to_end(&mut head)
+        .ok()?;
+    let close = head
+        .windows(b"</title".len())
+        .position(|window| window.eq_ignore_ascii_case(b"</title"))?;
+    let end = head[close..]
+        .iter()
+        .position(|&byte| byte == b'>')
+        .map_or(head.len(), |at| close + at + 1);
+    html::title(&decode_prefix(&head[..end], true, encoding))
 }
 
 /// How much work [`documents_of_types`] has for `paths` with `types`, in the units
@@ -409,7 +489,14 @@ fn relative_id(root: &Path, path: &Path) -> String {
 }
 
 /// The document of one file that is not JSONL.
-fn load(root: &Path, path: &Path, file_type: FileType, reading: Reading<'_>) -> Loaded {
+/// `site` is the site's name its title loses (an HTML page of a folder whose pages share it).
+fn load(
+    root: &Path,
+    path: &Path,
+    file_type: FileType,
+    reading: Reading<'_>,
+    site: Option<&str>,
+) -> Loaded {
     let external_id = relative_id(root, path);
     let origin = path.display().to_string();
     let fail = |reason: String| {
@@ -418,6 +505,13 @@ fn load(root: &Path, path: &Path, file_type: FileType, reading: Reading<'_>) -> 
             reason,
         })
     };
+    if file_type == FileType::Text && is_sphinx_source_copy(path) {
+        return Loaded::Skipped(Skip {
+            location: origin,
+            reason: "Sphinx's copy of a page's source (_sources): the page is read from its HTML"
+                .to_owned(),
+        });
+    }
     let limit = match file_type {
         FileType::Pdf => pdf::MAX_PDF_BYTES,
         FileType::Docx | FileType::Odt | FileType::Epub => office::MAX_OFFICE_BYTES,
@@ -462,18 +556,30 @@ fn load(root: &Path, path: &Path, file_type: FileType, reading: Reading<'_>) -> 
         Ok(text) => text,
         Err(reason) => return fail(reason),
     };
-    if file_type == FileType::Html && is_whole_book_page(path, &text) {
+    if let Some(reason) = (file_type == FileType::Html)
+        .then(|| page_read_elsewhere(path, &text))
+        .flatten()
+    {
         return Loaded::Skipped(Skip {
             location: origin,
-            reason: "an mdBook's whole-book page (print.html, toc.html): its chapters are read \
-                     one by one"
-                .to_owned(),
+            reason,
         });
     }
-    match document(file_type, external_id, &text, origin.clone()) {
+    match document(file_type, external_id, &text, origin.clone(), site) {
         Ok(document) => Loaded::Document(document),
         Err(reason) => fail(reason),
     }
+}
+
+/// Why an HTML page (at `path`, of `text`) is not read: its content is read from other pages.
+fn page_read_elsewhere(path: &Path, text: &str) -> Option<String> {
+    if is_whole_book_page(path, text) {
+        return Some(
+            "an mdBook's whole-book page (print.html, toc.html): its chapters are read one by one"
+                .to_owned(),
+        );
+    }
+    html::redirect(text).map(|target| format!("a redirect to {target}: its target is read"))
 }
 
 /// What a file that is not text holds.
@@ -495,11 +601,13 @@ fn read_binary(file_type: FileType, bytes: &[u8]) -> Option<Result<Binary, Strin
 
 /// The document of a file's `text`: its title and content, and its metadata (the block's own
 /// facts under [`RESERVED_KEY`], and what the document says of itself beside); why not.
+/// An HTML page's title loses `site`, the name of the site it is part of.
 fn document(
     file_type: FileType,
     external_id: String,
     text: &str,
     origin: String,
+    site: Option<&str>,
 ) -> Result<Document, String> {
     let metadata = |format: &str, found: Option<crate::metadata::Fields>| {
         let mut metadata = serde_json::Map::new();
@@ -519,7 +627,10 @@ fn document(
             let extracted = html::extract(text);
             Document {
                 external_id: external_id.clone(),
-                title: extracted.title,
+                title: extracted.title.map(|title| match site {
+                    Some(site) => html::without_site_suffix(title, site),
+                    None => title,
+                }),
                 content: extracted.text,
                 metadata: metadata("html", Some(extracted.meta)),
                 page_starts: None,
@@ -628,6 +739,18 @@ fn office_document(
         page_starts: text.page_starts,
         origin,
     }
+}
+
+/// A text file under a Sphinx site's `_sources` folder (beside the site's `objects.inv` or
+/// `searchindex.js`): the source of one of the site's pages, which would double it.
+fn is_sphinx_source_copy(path: &Path) -> bool {
+    path.ancestors()
+        .skip(1)
+        .find(|folder| folder.file_name().is_some_and(|name| name == "_sources"))
+        .and_then(Path::parent)
+        .is_some_and(|site| {
+            site.join("objects.inv").is_file() || site.join("searchindex.js").is_file()
+        })
 }
 
 /// mdBook's `print.html` (every chapter in one page) and `toc.html` (the table of contents):
@@ -939,6 +1062,72 @@ mod tests {
             .filter(|entry| matches!(entry, Loaded::Skipped(skip) if skip.reason.starts_with("an mdBook's whole-book page")))
             .count();
         assert_eq!(skipped, 2);
+    }
+
+    #[test]
+    fn a_sphinx_site_is_read_once_without_its_name_in_titles_or_its_redirects() {
+        let dir = tempfile::tempdir().unwrap();
+        let site = dir.path().join("html");
+        std::fs::create_dir_all(site.join("_sources/library")).unwrap();
+        std::fs::create_dir_all(site.join("library")).unwrap();
+        std::fs::create_dir_all(site.join("using")).unwrap();
+        let page = |title: &str| {
+            format!(
+                "<html><head><title>{title} — Python 3.11 documentation</title></head>\
+                 <body><div role=\"main\"><p>{title} text</p></div></body></html>"
+            )
+        };
+        for name in ["os", "io", "json"] {
+            std::fs::write(site.join(format!("library/{name}.html")), page(name)).unwrap();
+            std::fs::write(site.join(format!("_sources/library/{name}.rst.txt")), name).unwrap();
+        }
+        // A folder of fewer than three pages has its parent's site name.
+        std::fs::write(site.join("using/unix.html"), page("Unix")).unwrap();
+        std::fs::write(
+            site.join("index.html"),
+            "<title>3.11 Documentation</title><p>Start</p>",
+        )
+        .unwrap();
+        std::fs::write(
+            site.join("old.html"),
+            r#"<meta http-equiv="refresh" content="0; url=library/os.html"><p>Moved</p>"#,
+        )
+        .unwrap();
+        let read = |dir: &Path| -> Vec<Loaded> { documents(&[dir.to_path_buf()]).collect() };
+        // Without the site's marker, _sources is a folder like any other.
+        let loaded = read(&site);
+        assert_eq!(documents_of(&loaded).len(), 8);
+        std::fs::write(site.join("objects.inv"), b"# Sphinx inventory").unwrap();
+        let loaded = read(&site);
+        let titles: Vec<(&str, Option<&str>)> = documents_of(&loaded)
+            .iter()
+            .map(|d| (d.external_id.as_str(), d.title.as_deref()))
+            .collect();
+        assert_eq!(
+            titles,
+            [
+                ("index.html", Some("3.11 Documentation")),
+                ("library/io.html", Some("io")),
+                ("library/json.html", Some("json")),
+                ("library/os.html", Some("os")),
+                ("using/unix.html", Some("Unix")),
+            ]
+        );
+        let reasons: Vec<&str> = loaded
+            .iter()
+            .filter_map(|entry| match entry {
+                Loaded::Skipped(skip) => Some(skip.reason.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(reasons.len(), 5, "{reasons:?}");
+        assert!(reasons.contains(&"a redirect to library/os.html: its target is read"));
+        // A page given alone keeps its whole title: one page shares a name with no other.
+        let alone = read(&site.join("library/os.html"));
+        assert_eq!(
+            documents_of(&alone)[0].title.as_deref(),
+            Some("os — Python 3.11 documentation")
+        );
     }
 
     #[test]
