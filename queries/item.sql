@@ -103,6 +103,14 @@ WHERE source = :source AND (:after::text IS NULL OR external_id > :after::text)
 ORDER BY external_id
 LIMIT :limit::bigint;
 
+--! source_counts
+-- Every source and how many items it holds, by name (an index-only scan of the
+-- (source, external_id) index when the visibility map allows).
+SELECT source, count(*)::bigint AS items
+FROM item
+GROUP BY source
+ORDER BY source;
+
 --! sources_with_items
 -- Which of `sources` hold at least one item, in the order given (each one probe of the
 -- (source, external_id) index).

@@ -221,6 +221,15 @@ async fn item_queries_round_trip_including_null_titles() {
         .await
         .unwrap();
     assert_eq!(after_a.len(), 1, "keys after a given one");
+    let counts = item::source_counts().bind(client).all().await.unwrap();
+    assert_eq!(
+        counts
+            .iter()
+            .map(|row| (row.source.as_str(), row.items))
+            .collect::<Vec<_>>(),
+        [("docs", 2)],
+        "every source with its item count"
+    );
     assert_eq!(item::delete_item().bind(client, &id_b).await.unwrap(), 1);
     assert_eq!(item::delete_item().bind(client, &id_b).await.unwrap(), 0);
     assert_eq!(

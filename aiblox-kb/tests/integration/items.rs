@@ -577,5 +577,10 @@ async fn a_sources_keys_page_by_page_and_a_batch_delete() {
         items.get(ids[25]).await.unwrap().is_some(),
         "the other source is untouched"
     );
+    assert_eq!(
+        items.source_counts().await.unwrap(),
+        [("docs".to_owned(), 23), ("wiki".to_owned(), 1)],
+        "every source that holds items, counted, by name"
+    );
     assert_eq!(items.delete_many(&[]).await.unwrap(), 0);
 }

@@ -213,6 +213,23 @@ impl<'a> From<SourceItemKeysBorrowed<'a>> for SourceItemKeys {
     }
 }
 #[derive(Debug, Clone, PartialEq)]
+pub struct SourceCounts {
+    pub source: String,
+    pub items: i64,
+}
+pub struct SourceCountsBorrowed<'a> {
+    pub source: &'a str,
+    pub items: i64,
+}
+impl<'a> From<SourceCountsBorrowed<'a>> for SourceCounts {
+    fn from(SourceCountsBorrowed { source, items }: SourceCountsBorrowed<'a>) -> Self {
+        Self {
+            source: source.into(),
+            items,
+        }
+    }
+}
+#[derive(Debug, Clone, PartialEq)]
 pub struct ItemHit {
     pub id: i64,
     pub source: String,
@@ -702,6 +719,73 @@ where
         mapper: fn(SourceItemKeysBorrowed) -> R,
     ) -> SourceItemKeysQuery<'c, 'a, 's, C, R, N> {
         SourceItemKeysQuery {
+            client: self.client,
+            params: self.params,
+            query: self.query,
+            cached: self.cached,
+            extractor: self.extractor,
+            mapper,
+        }
+    }
+    pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+        let row =
+            crate::client::async_::one(self.client, self.query, &self.params, self.cached).await?;
+        Ok((self.mapper)((self.extractor)(&row)?))
+    }
+    pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+        self.iter().await?.try_collect().await
+    }
+    pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+        let opt_row =
+            crate::client::async_::opt(self.client, self.query, &self.params, self.cached).await?;
+        Ok(opt_row
+            .map(|row| {
+                let extracted = (self.extractor)(&row)?;
+                Ok((self.mapper)(extracted))
+            })
+            .transpose()?)
+    }
+    pub async fn iter(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+        tokio_postgres::Error,
+    > {
+        let stream = crate::client::async_::raw(
+            self.client,
+            self.query,
+            crate::slice_iter(&self.params),
+            self.cached,
+        )
+        .await?;
+        let mapped = stream
+            .map(move |res| {
+                res.and_then(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+            })
+            .into_stream();
+        Ok(mapped)
+    }
+}
+pub struct SourceCountsQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+    client: &'c C,
+    params: [&'a (dyn postgres_types::ToSql + Sync); N],
+    query: &'static str,
+    cached: Option<&'s tokio_postgres::Statement>,
+    extractor: fn(&tokio_postgres::Row) -> Result<SourceCountsBorrowed, tokio_postgres::Error>,
+    mapper: fn(SourceCountsBorrowed) -> T,
+}
+impl<'c, 'a, 's, C, T: 'c, const N: usize> SourceCountsQuery<'c, 'a, 's, C, T, N>
+where
+    C: GenericClient,
+{
+    pub fn map<R>(
+        self,
+        mapper: fn(SourceCountsBorrowed) -> R,
+    ) -> SourceCountsQuery<'c, 'a, 's, C, R, N> {
+        SourceCountsQuery {
             client: self.client,
             params: self.params,
             query: self.query,
@@ -1744,6 +1828,41 @@ impl<'c, 'a, 's, C: GenericClient, T1: crate::StringSql, T2: crate::StringSql>
         params: &'a SourceItemKeysParams<T1, T2>,
     ) -> SourceItemKeysQuery<'c, 'a, 's, C, SourceItemKeys, 3> {
         self.bind(client, &params.source, &params.after, &params.limit)
+    }
+}
+pub struct SourceCountsStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn source_counts() -> SourceCountsStmt {
+    SourceCountsStmt(
+        "SELECT source, count(*)::bigint AS items FROM item GROUP BY source ORDER BY source",
+        None,
+    )
+}
+impl SourceCountsStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient>(
+        &'s self,
+        client: &'c C,
+    ) -> SourceCountsQuery<'c, 'a, 's, C, SourceCounts, 0> {
+        SourceCountsQuery {
+            client,
+            params: [],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor:
+                |row: &tokio_postgres::Row| -> Result<SourceCountsBorrowed, tokio_postgres::Error> {
+                    Ok(SourceCountsBorrowed {
+                        source: row.try_get(0)?,
+                        items: row.try_get(1)?,
+                    })
+                },
+            mapper: |it| SourceCounts::from(it),
+        }
     }
 }
 pub struct SourcesWithItemsStmt(&'static str, Option<tokio_postgres::Statement>);
