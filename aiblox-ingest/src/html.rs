@@ -5,10 +5,11 @@
 //! navigation blocks of DocBook-generated pages such as the PostgreSQL documentation, mdBook's
 //! menu bar, sidebar, theme list, search box and help popup, as in the Rust books, and
 //! Sphinx's related links, sidebar and footer, as in the Python documentation). A page that
-//! marks none of its chrome loses it by text density: a block mostly of links before the
-//! page's first paragraph of prose or after its last one is navigation (as boilerplate
-//! detectors since boilerpipe classify blocks by link density and text length). A run's site
-//! name is taken off its pages' titles ([`site_suffix`]).
+//! does not mark its main content loses unmarked chrome by text density: a block mostly of
+//! links before the page's first paragraph of prose is navigation, and one after its last
+//! paragraph too when the page marks no chrome at all (as boilerplate detectors since
+//! boilerpipe classify blocks by link density and text length). A folder's site name is taken
+//! off its pages' titles ([`site_suffix`]).
 
 use std::collections::HashMap;
 
@@ -24,6 +25,8 @@ const NOT_TEXT_ELEMENTS: [&str; 7] = [
 /// banner (as ARIA maps it). A `footer` is chrome anywhere: a section's footer holds its
 /// "edit this page" and share links.
 const SECTIONING_ELEMENTS: [&str; 5] = ["article", "aside", "main", "nav", "section"];
+/// ARIA roles of elements whose `header` is their own, as [`SECTIONING_ELEMENTS`] are.
+const SECTIONING_ROLES: [&str; 5] = ["main", "article", "region", "complementary", "navigation"];
 /// ARIA roles of chrome: a site's navigation, banner, footer, sidebar and search.
 const SKIPPED_ROLES: [&str; 5] = [
     "navigation",
@@ -256,10 +259,12 @@ fn is_marked_chrome(element: ElementRef<'_>) -> bool {
     let chrome_element = match tag.name() {
         "nav" | "footer" => true,
         "header" => !element.ancestors().any(|ancestor| {
-            ancestor
-                .value()
-                .as_element()
-                .is_some_and(|ancestor| SECTIONING_ELEMENTS.contains(&ancestor.name()))
+            ancestor.value().as_element().is_some_and(|ancestor| {
+                SECTIONING_ELEMENTS.contains(&ancestor.name())
+                    || ancestor
+                        .attr("role")
+                        .is_some_and(|role| SECTIONING_ROLES.contains(&role))
+            })
         }),
         _ => false,
     };
@@ -340,7 +345,7 @@ struct Layout {
 
 impl Layout {
     /// The layout of the content under `root`; `marked` says whether the page marks its main
-    /// content or chrome, when nothing is left out by density.
+    /// content, when nothing is left out by density.
     fn of(root: ElementRef<'_>, marked: bool) -> Layout {
         let unmeasured = Layout {
             blocks: HashMap::new(),
@@ -607,6 +612,8 @@ mod tests {
             extract(&page).text,
             format!("npm-pkg\n\nManages your package.json\n\n{PROSE}")
         );
+        let role_main = r#"<body><div role="main"><header><h1>Install</h1></header><p>Run it.</p></div></body>"#;
+        assert_eq!(extract(role_main).text, "Install\n\nRun it.");
     }
 
     #[test]

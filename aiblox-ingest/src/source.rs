@@ -17,7 +17,7 @@ use crate::metadata::{RESERVED_KEY, front_matter, merge_found};
 use crate::office::{self, OfficeFormat, OfficeText};
 use crate::pdf::{self, PdfText};
 
-/// How far into an HTML page its `</title>` is looked for when a run looks for its site's name.
+/// How far into an HTML page its head is read when a run looks for its site's name.
 const TITLE_PRESCAN_BYTES: u64 = 64 * 1024;
 
 /// Largest document read, in bytes: a whole file, or one line of a JSONL file (a JSONL file is
@@ -263,14 +263,15 @@ fn excluded_by<'a>(exclude: &'a [Exclude], root: &Path, file: &Path) -> Option<&
     exclude.iter().find(|pattern| pattern.matches(&relative))
 }
 
-/// The site's names of the HTML pages a run reads among `files` under `root`: a folder with
-/// three titled pages or more has the name its pages' titles share ([`html::site_suffix`], or
-/// none), a smaller folder its nearest such parent's, else the name the run's pages share.
-/// Each title is read from its page's start.
+/// The site's names of the HTML pages among `files` under `root` (a folder given to a run): a
+/// folder with three titled pages or more has the name its pages' titles share
+/// ([`html::site_suffix`], or none), a smaller folder its nearest such parent's, else the name
+/// shared by the pages under `root`. Each title is read from its page's head.
 #[derive(Debug, Default)]
 struct SiteNames {
     folders: HashMap<PathBuf, Option<String>>,
-    run: Option<String>,
+    /// The name shared by the pages under the folder given.
+    given: Option<String>,
 }
 
 impl SiteNames {
@@ -290,13 +291,13 @@ impl SiteNames {
                 titles.entry(folder.to_path_buf()).or_default().push(title);
             }
         }
-        let run = html::site_suffix(titles.values().flatten().map(String::as_str));
+        let given = html::site_suffix(titles.values().flatten().map(String::as_str));
         let folders = titles
             .into_iter()
             .filter(|(_, titles)| titles.len() >= html::MIN_SITE_PAGES)
             .map(|(folder, titles)| (folder, html::site_suffix(titles.iter().map(String::as_str))))
             .collect();
-        SiteNames { folders, run }
+        SiteNames { folders, given }
     }
 
     /// The site's name of the page at `file`.
@@ -304,27 +305,45 @@ impl SiteNames {
         file.ancestors()
             .skip(1)
             .find_map(|folder| self.folders.get(folder))
-            .unwrap_or(&self.run)
+            .unwrap_or(&self.given)
             .as_deref()
     }
 }
 
-/// A page's title, read from its start up to its `</title>` (within its first 64 KiB).
+/// A page's title, read from its head (up to `</head>` or `<body>`, within its first 64 KiB,
+/// decoded as the whole page would be); `None` for a redirect stub (it is not read, so its
+/// title does not count).
 fn page_title(path: &Path, encoding: Option<&'static encoding_rs::Encoding>) -> Option<String> {
+    let head = page_head(path)?;
+    let text = decode_prefix(&head, true, encoding);
+    if html::redirect(&text).is_some() {
+        return None;
+    }
+    html::title(&text)
+}
+
+/// The start of a page up to the end of its head, read 4 KiB at a time (at most 64 KiB).
+fn page_head(path: &Path) -> Option<Vec<u8>> {
+    let ends_head = |bytes: &[u8]| {
+        bytes.windows(6).any(|window| {
+            window.eq_ignore_ascii_case(b"</head") || window[..5].eq_ignore_ascii_case(b"<body")
+        })
+    };
+    let mut file = File::open(path).ok()?;
     let mut head = Vec::new();
-    File::open(path)
-        .ok()?
-        .take(TITLE_PRESCAN_BYTES)
-        .read_to_end(&mut head)
-        .ok()?;
-    let close = head
-        .windows(b"</title".len())
-        .position(|window| window.eq_ignore_ascii_case(b"</title"))?;
-    let end = head[close..]
-        .iter()
-        .position(|&byte| byte == b'>')
-        .map_or(head.len(), |at| close + at + 1);
-    html::title(&decode_prefix(&head[..end], true, encoding))
+    let mut chunk = [0u8; 4096];
+    while (head.len() as u64) < TITLE_PRESCAN_BYTES {
+        let read = file.read(&mut chunk).ok()?;
+        if read == 0 {
+            break;
+        }
+        let seen = head.len().saturating_sub(5);
+        head.extend_from_slice(&chunk[..read]);
+        if ends_head(&head[seen..]) {
+            break;
+        }
+    }
+    Some(head)
 }
 
 /// How much work [`documents_of_types`] has for `paths` with `types`, in the units
@@ -1081,8 +1100,17 @@ mod tests {
             std::fs::write(site.join(format!("library/{name}.html")), page(name)).unwrap();
             std::fs::write(site.join(format!("_sources/library/{name}.rst.txt")), name).unwrap();
         }
-        // A folder of fewer than three pages has its parent's site name.
+        // A folder of fewer than three pages has its nearest deciding parent's site name
+        // (library/), else the one of the pages under the folder given; a folder that decides
+        // on none keeps its pages' titles whole.
+        std::fs::create_dir_all(site.join("library/email")).unwrap();
+        std::fs::write(site.join("library/email/mime.html"), page("mime")).unwrap();
         std::fs::write(site.join("using/unix.html"), page("Unix")).unwrap();
+        std::fs::create_dir_all(site.join("howto")).unwrap();
+        for (name, title) in [("a", "A | Howto"), ("b", "B — Other"), ("c", "C")] {
+            let page = format!("<title>{title}</title><p>{title} text</p>");
+            std::fs::write(site.join(format!("howto/{name}.html")), page).unwrap();
+        }
         std::fs::write(
             site.join("index.html"),
             "<title>3.11 Documentation</title><p>Start</p>",
@@ -1096,7 +1124,7 @@ mod tests {
         let read = |dir: &Path| -> Vec<Loaded> { documents(&[dir.to_path_buf()]).collect() };
         // Without the site's marker, _sources is a folder like any other.
         let loaded = read(&site);
-        assert_eq!(documents_of(&loaded).len(), 8);
+        assert_eq!(documents_of(&loaded).len(), 12);
         std::fs::write(site.join("objects.inv"), b"# Sphinx inventory").unwrap();
         let loaded = read(&site);
         let titles: Vec<(&str, Option<&str>)> = documents_of(&loaded)
@@ -1106,7 +1134,11 @@ mod tests {
         assert_eq!(
             titles,
             [
+                ("howto/a.html", Some("A | Howto")),
+                ("howto/b.html", Some("B — Other")),
+                ("howto/c.html", Some("C")),
                 ("index.html", Some("3.11 Documentation")),
+                ("library/email/mime.html", Some("mime")),
                 ("library/io.html", Some("io")),
                 ("library/json.html", Some("json")),
                 ("library/os.html", Some("os")),
@@ -1128,6 +1160,25 @@ mod tests {
             documents_of(&alone)[0].title.as_deref(),
             Some("os — Python 3.11 documentation")
         );
+    }
+
+    #[test]
+    fn a_pages_title_is_read_from_its_head_as_the_whole_page_is_decoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.html");
+        // The charset declared after the title still decides, over a run's fallback.
+        let page =
+            b"<head><title>Caf\xc3\xa9 \xe2\x80\x94 Site</title><meta charset=utf-8></head><body>x";
+        std::fs::write(&path, page).unwrap();
+        let latin1 = Some(encoding_rs::WINDOWS_1252);
+        assert_eq!(page_title(&path, latin1).as_deref(), Some("Café — Site"));
+        // A head longer than one read, and a redirect stub, which does not count.
+        let long = format!("<head>{}<title>Late</title></head>", " ".repeat(10_000));
+        std::fs::write(&path, long).unwrap();
+        assert_eq!(page_title(&path, None).as_deref(), Some("Late"));
+        let stub = r#"<head><title>Redirecting...</title><meta http-equiv="refresh" content="0; url=a.html"></head>"#;
+        std::fs::write(&path, stub).unwrap();
+        assert_eq!(page_title(&path, None), None);
     }
 
     #[test]
