@@ -1,5 +1,5 @@
-//! `aiblox-orchestrator`: `serve` (the default), `migrate`, `check-config`, `purge-chunks`,
-//! `keys new`, `completions`.
+//! `aiblox-orchestrator`: `serve` (the default), `mcp` (stdio), `migrate`, `check-config`,
+//! `purge-chunks`, `keys new`, `completions`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -155,6 +155,17 @@ enum Command {
         #[command(flatten)]
         flags: Flags<ForServe>,
     },
+    /// Serve the Model Context Protocol over stdin and stdout, for an MCP client that starts
+    /// this process (a desktop agent); takes serve's settings. The HTTP service offers the
+    /// same at /mcp.
+    Mcp {
+        /// With API keys in force: the key whose sources, filter and rate the session has
+        /// (required then). Without keys the session reads everything, as the local user.
+        #[arg(long, value_name = "NAME")]
+        key_name: Option<String>,
+        #[command(flatten)]
+        flags: Flags<ForServe>,
+    },
     /// Apply the contract's migrations and exit.
     Migrate {
         #[command(flatten)]
@@ -265,11 +276,14 @@ fn main() -> ExitCode {
             };
             (SettingsCommand::Serve, flags)
         }
+        Command::Mcp { key_name, flags } => {
+            return with_settings(SettingsCommand::Serve, flags.overrides(), Some(key_name));
+        }
         Command::Migrate { flags } => (SettingsCommand::Migrate, flags.overrides()),
         Command::CheckConfig { flags } => (SettingsCommand::CheckConfig, flags.overrides()),
         Command::PurgeChunks { flags } => (SettingsCommand::PurgeChunks, flags.overrides()),
     };
-    with_settings(command, flags)
+    with_settings(command, flags, None)
 }
 
 /// `keys new`: prints a new token and its keys-file entry.
@@ -306,7 +320,12 @@ fn completions(shell: clap_complete::Shell) -> ExitCode {
 
 /// The commands that need the settings: resolves them (defaults, file, environment, flags),
 /// then prints them (`check-config`) or runs the command on an async runtime with logs.
-fn with_settings(command: SettingsCommand, flags: Overrides) -> ExitCode {
+/// `mcp` is `Some(key name)` for the stdio MCP server (which reads serve's settings).
+fn with_settings(
+    command: SettingsCommand,
+    flags: Overrides,
+    mcp: Option<Option<String>>,
+) -> ExitCode {
     let overrides = Overrides::from_env(std::env::vars()).then(flags);
     let settings = match Settings::resolve_for(&overrides, command) {
         Ok(settings) => settings,
@@ -336,7 +355,13 @@ fn with_settings(command: SettingsCommand, flags: Overrides) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(command, &settings));
+    let result = match mcp {
+        Some(key_name) => runtime.block_on(aiblox_orchestrator::server::serve_mcp_stdio(
+            &settings,
+            key_name.as_deref(),
+        )),
+        None => runtime.block_on(run(command, &settings)),
+    };
     exit_code(result, &settings)
 }
 

@@ -538,6 +538,38 @@ impl From<aiblox_kb::KbItem> for ItemResponse {
     }
 }
 
+/// `GET /v1/sources`: the sources of the knowledge base a caller may read, by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "Sources")]
+pub struct SourcesResponse {
+    /// The sources, by name.
+    pub sources: Vec<SourceSummary>,
+    /// How far the dense leg's vectors cover the whole knowledge base; absent without an
+    /// embedding model (lexical retrieval only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<IndexCoverage>,
+}
+
+/// One source of the knowledge base.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SourceSummary {
+    /// Its name (what `sources` of a query takes).
+    pub source: String,
+    /// How many items it holds; absent for a key bound to a filter (the count would tell of
+    /// items it may not read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<i64>,
+}
+
+/// How far the dense leg's vectors cover the knowledge base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct IndexCoverage {
+    /// Items of the knowledge base.
+    pub items: u64,
+    /// Items whose passages are embedded (searchable by meaning).
+    pub indexed: u64,
+}
+
 /// The `code` of an error answer: stable and machine-readable. The one home of every code:
 /// responses and the OpenAPI document take them from here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -7,7 +7,9 @@ use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value};
 
-use super::{ErrorBody, InvalidRequest, ItemResponse, QueryRequest, QueryResponse};
+use super::{
+    ErrorBody, InvalidRequest, ItemResponse, QueryRequest, QueryResponse, SourcesResponse,
+};
 
 /// Where the OpenAPI document keeps its schemas.
 const COMPONENTS: &str = "/components/schemas";
@@ -24,6 +26,7 @@ pub(crate) fn components() -> Map<String, Value> {
     generator.subschema_for::<QueryRequest>();
     generator.subschema_for::<QueryResponse>();
     generator.subschema_for::<ItemResponse>();
+    generator.subschema_for::<SourcesResponse>();
     generator.subschema_for::<ErrorBody>();
     generator.take_definitions(true)
 }

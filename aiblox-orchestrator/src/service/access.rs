@@ -43,6 +43,18 @@ struct Key {
     filter: Option<ItemFilter>,
 }
 
+impl Key {
+    /// Who calls with this key.
+    fn caller(&self) -> Caller {
+        Caller {
+            name: self.name.clone(),
+            sources: self.sources.clone(),
+            requests_per_second: self.requests_per_second,
+            filter: self.filter.clone(),
+        }
+    }
+}
+
 /// Who a request comes from, once its token matched a key.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Caller {
@@ -163,12 +175,16 @@ impl Access {
                 found = Some(key);
             }
         }
-        found.map(|key| Caller {
-            name: key.name.clone(),
-            sources: key.sources.clone(),
-            requests_per_second: key.requests_per_second,
-            filter: key.filter.clone(),
-        })
+        found.map(Key::caller)
+    }
+
+    /// The caller of the key named `name` (a process that speaks for one key, as the stdio MCP
+    /// server does), if there is such a key.
+    pub(crate) fn caller_named(&self, name: &str) -> Option<Caller> {
+        self.current()
+            .iter()
+            .find(|key| key.name == name)
+            .map(Key::caller)
     }
 
     /// Takes one request from `caller`'s bucket (burst: one second's worth); `Err` with how

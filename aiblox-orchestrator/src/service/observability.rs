@@ -67,6 +67,8 @@ pub(crate) struct Metrics {
     key_requests: Family<KeyLabels, Counter>,
     /// Requests to `/v1/*` without a valid API key.
     unauthorized: Counter,
+    /// MCP tool calls, by tool and outcome (`ok`, `error`).
+    mcp_calls: Family<McpLabels, Counter>,
     /// Each read replica's state, by `replica` (`host:port`): serving (0/1), replay lag in
     /// milliseconds (-1: unknown), reads served, times passed over.
     replica_gauges: [(&'static str, Family<ReplicaLabels, Gauge>); 4],
@@ -131,6 +133,12 @@ const REPLICA_GAUGES: [(&str, &str); 4] = [
         "Times the read replica was passed over (past the lag bound, or unreachable)",
     ),
 ];
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct McpLabels {
+    tool: String,
+    outcome: &'static str,
+}
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KeyLabels {
@@ -236,6 +244,12 @@ impl Default for Metrics {
                 "Requests to /v1/* without a valid API key (401)",
                 Counter::default(),
             ),
+            mcp_calls: registered(
+                r,
+                "mcp_tool_calls",
+                "MCP tool calls (over /mcp and stdio), by tool and outcome (ok, error: a tool result with isError)",
+                Family::default(),
+            ),
             cache: CACHE_COUNTERS.map(|(name, help)| registered(r, name, help, Counter::default())),
             pool: POOL_GAUGES.map(|(name, help)| registered(r, name, help, Gauge::default())),
             replica_gauges: REPLICA_GAUGES
@@ -261,6 +275,16 @@ impl Metrics {
         self.key_requests
             .get_or_create(&KeyLabels {
                 key: name.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// Counts an MCP tool call of `tool` (a known tool's name, else `unknown`): `ok` or `error`.
+    pub(crate) fn count_mcp_call(&self, tool: &str, outcome: &'static str) {
+        self.mcp_calls
+            .get_or_create(&McpLabels {
+                tool: tool.to_owned(),
                 outcome,
             })
             .inc();

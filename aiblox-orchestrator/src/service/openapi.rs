@@ -4,7 +4,9 @@
 use serde_json::{Value, json};
 
 use crate::protocol::schema::{components, reference};
-use crate::protocol::{ErrorBody, ItemResponse, Mode, QueryRequest, QueryResponse};
+use crate::protocol::{
+    ErrorBody, ItemResponse, Mode, QueryRequest, QueryResponse, SourcesResponse,
+};
 
 /// The document.
 pub(crate) fn document() -> Value {
@@ -51,6 +53,16 @@ fn paths() -> Value {
                 "400": error_response("The id is not an integer"),
                 "401": error_response("No API key, or an unknown one (with keys in force)"),
                 "404": error_response("No such item, or one outside the key's sources"),
+                "429": error_response("The key is over its requests per second"),
+                "503": error_response("Knowledge base unavailable")
+            },
+            "security": [{"bearer": []}, {}]
+        }},
+        "/v1/sources": {"get": {
+            "summary": "The sources the caller may read, with their item counts",
+            "responses": {
+                "200": {"description": "The sources, by name", "content": {"application/json": {"schema": reference::<SourcesResponse>()}}},
+                "401": error_response("No API key, or an unknown one (with keys in force)"),
                 "429": error_response("The key is over its requests per second"),
                 "503": error_response("Knowledge base unavailable")
             },

@@ -9,6 +9,7 @@ mod failures;
 mod filters;
 mod fleet;
 mod hybrid;
+mod mcp;
 mod pages;
 mod pipeline;
 mod pooler;

@@ -27,6 +27,18 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// Its stable code.
+    pub(super) fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// What it says, for people (and models).
+    pub(super) fn message(&self) -> &str {
+        &self.message
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {

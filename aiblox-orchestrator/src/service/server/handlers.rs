@@ -1,5 +1,6 @@
-//! The handlers of the routes: query, item, index, health, readiness, metrics, the API
-//! description.
+//! The handlers of the routes: query, item, sources, index, health, readiness, metrics, the
+//! API description; and what they answer for any door (`answer`, `read_item`,
+//! `list_sources`), which the MCP server calls too.
 
 use std::sync::Arc;
 
@@ -11,7 +12,10 @@ use axum::response::{IntoResponse, Response};
 
 use super::errors::{ApiError, BodyLimit};
 use super::state::AppState;
-use crate::protocol::{ErrorCode, QueryRequest};
+use crate::protocol::{
+    ErrorCode, IndexCoverage, ItemResponse, QueryRequest, QueryResponse, SourceSummary,
+    SourcesResponse,
+};
 use crate::service::access::Caller;
 
 pub(super) async fn query(
@@ -23,9 +27,20 @@ pub(super) async fn query(
     let limit = limit.map(|Extension(limit)| limit);
     let Json(request) =
         body.map_err(|rejection| ApiError::from_json_rejection(rejection, limit))?;
+    let caller = caller.map(|Extension(caller)| caller);
+    Ok(Json(answer(&state, caller.as_ref(), request).await?).into_response())
+}
+
+/// `request` asked by `caller` (`None`: the service has no keys): validated, narrowed to the
+/// caller's sources and filter, answered. Every door (HTTP, MCP) asks through here.
+pub(super) async fn answer(
+    state: &AppState,
+    caller: Option<&Caller>,
+    request: QueryRequest,
+) -> Result<QueryResponse, ApiError> {
     let mut query = request.validate(&state.limits, &state.retrieval)?;
     // A valid request, narrowed to the caller's sources.
-    if let Some(Extension(caller)) = &caller {
+    if let Some(caller) = caller {
         query.sources = caller.scope(query.sources.take()).map_err(|message| {
             ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
         })?;
@@ -38,7 +53,7 @@ pub(super) async fn query(
         evidence = response.evidence.len(),
         "query answered"
     );
-    Ok(Json(response).into_response())
+    Ok(response)
 }
 
 pub(super) async fn item(
@@ -54,33 +69,93 @@ pub(super) async fn item(
              external id, query `source:external_id` with POST /v1/query",
         )
     })?;
+    let caller = caller.map(|Extension(caller)| caller);
+    let item = read_item(&state, caller.as_ref(), ItemKey::Id(id)).await?;
+    Ok(Json(item).into_response())
+}
+
+/// How an item is named: by its id, or by its source and external id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum ItemKey {
+    Id(i64),
+    SourceAndExternalId(String, String),
+}
+
+impl std::fmt::Display for ItemKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ItemKey::Id(id) => write!(f, "id {id}"),
+            ItemKey::SourceAndExternalId(source, external_id) => {
+                write!(f, "source {source:?} and external id {external_id:?}")
+            }
+        }
+    }
+}
+
+/// The item `key` names, when `caller` may read it. An item outside the caller's sources or
+/// filter is answered as missing: its existence is not told.
+pub(super) async fn read_item(
+    state: &AppState,
+    caller: Option<&Caller>,
+    key: ItemKey,
+) -> Result<ItemResponse, ApiError> {
     let items = crate::pipeline::lexical::items_now(&state.pool).await?;
     // The items the caller's key keeps, when it is bound to a filter.
-    let within = match caller
-        .as_ref()
-        .and_then(|Extension(caller)| caller.filter.as_ref())
-    {
+    let within = match caller.and_then(|caller| caller.filter.as_ref()) {
         Some(filter) => Some(items.matching(filter).await?),
         None => None,
     };
     let readable = |source: &str, id: i64| {
-        caller
-            .as_ref()
-            .is_none_or(|Extension(caller)| caller.may_read(source))
+        caller.is_none_or(|caller| caller.may_read(source))
             && within.as_ref().is_none_or(|within| within.contains(id))
     };
-    // An item outside the caller's sources or filter is answered as missing: its existence is
-    // not told.
-    match items.get(id).await? {
-        Some(item) if readable(&item.source, item.id) => {
-            Ok(Json(crate::protocol::ItemResponse::from(item)).into_response())
+    let found = match &key {
+        ItemKey::Id(id) => items.get(*id).await?,
+        ItemKey::SourceAndExternalId(source, external_id) => {
+            items.get_by_key(source, external_id).await?
         }
+    };
+    match found {
+        Some(item) if readable(&item.source, item.id) => Ok(ItemResponse::from(item)),
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             ErrorCode::NotFound,
-            format!("no item with id {id}"),
+            format!("no item with {key}"),
         )),
     }
+}
+
+pub(super) async fn sources(
+    State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
+) -> Result<Json<SourcesResponse>, ApiError> {
+    let caller = caller.map(|Extension(caller)| caller);
+    Ok(Json(list_sources(&state, caller.as_ref()).await?))
+}
+
+/// The sources `caller` may read, with their item counts (none for a key bound to a filter),
+/// and the dense leg's coverage when there is one.
+pub(super) async fn list_sources(
+    state: &AppState,
+    caller: Option<&Caller>,
+) -> Result<SourcesResponse, ApiError> {
+    let counts = aiblox_kb::ItemRepo::new(&state.pool)
+        .source_counts()
+        .await?;
+    let filtered = caller.is_some_and(|caller| caller.filter.is_some());
+    let sources = counts
+        .into_iter()
+        .filter(|(source, _)| caller.is_none_or(|caller| caller.may_read(source)))
+        .map(|(source, items)| SourceSummary {
+            source,
+            items: (!filtered).then_some(items),
+        })
+        .collect();
+    let index = state.dense_report().map(|report| IndexCoverage {
+        items: report.items,
+        indexed: report.indexed,
+    });
+    Ok(SourcesResponse { sources, index })
 }
 
 /// How far the dense leg's vectors cover the knowledge base (counted by the backfill every

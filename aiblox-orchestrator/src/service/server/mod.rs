@@ -1,10 +1,12 @@
 //! The HTTP server (axum), in parts: `state` (what handlers share, background tasks),
-//! `handlers` (the routes), `layers` (request ids, logs, metrics, API keys), `errors` (the
-//! JSON error answers), `startup` (build, serve, shutdown); the router is assembled here.
+//! `handlers` (the routes), `mcp` (the Model Context Protocol server, at `/mcp` and over
+//! stdio), `layers` (request ids, logs, metrics, API keys), `errors` (the JSON error answers),
+//! `startup` (build, serve, shutdown); the router is assembled here.
 
 mod errors;
 mod handlers;
 mod layers;
+mod mcp;
 mod startup;
 mod state;
 
@@ -19,9 +21,9 @@ use axum::{Extension, Router};
 use tower_http::timeout::TimeoutLayer;
 
 use errors::not_found;
-use handlers::{healthz, index, item, metrics, openapi, query, readyz};
+use handlers::{healthz, index, item, metrics, openapi, query, readyz, sources};
 use layers::{authorize, observe};
-pub use startup::{Application, shutdown_signal};
+pub use startup::{Application, serve_mcp_stdio, shutdown_signal};
 pub use state::{AppState, SetupError};
 
 /// Time beyond the query budget that a request may take as a whole (reading its body
@@ -39,6 +41,8 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/v1/query", post(query))
         .route("/v1/items/{id}", get(item))
         .route("/v1/index", get(index))
+        .route("/v1/sources", get(sources))
+        .route_service("/mcp", mcp::http_service(state.clone(), max_body_bytes))
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
         .merge(api)

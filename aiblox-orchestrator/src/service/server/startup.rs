@@ -92,6 +92,42 @@ impl Application {
 /// Completes on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is called,
 /// not when the future is first polled: a signal sent as soon as the service answers finds
 /// them in place instead of killing the process mid-request.
+/// `aiblox-orchestrator mcp`: the MCP server over stdio, with the service's settings, for a
+/// desktop client that starts it. With keys in force it answers as the key `key_name` (its
+/// sources, filter and rate); without keys, as the anonymous local user. Background work
+/// (embedding, postings merges) runs as in `serve`; logs go to stderr.
+pub async fn serve_mcp_stdio(settings: &Settings, key_name: Option<&str>) -> anyhow::Result<()> {
+    if settings.migrate_on_start {
+        aiblox_kb::migrate(&settings.database).await?;
+    } else {
+        Migrator::new(&settings.database).check().await?;
+    }
+    let state = Arc::new(AppState::new(settings)?);
+    let caller = match (&state.access, key_name) {
+        (Some(access), Some(name)) => Some(access.caller_named(name).ok_or_else(|| {
+            anyhow::anyhow!(
+                "no key named {name:?} in the keys file: name one of its [[key]] entries"
+            )
+        })?),
+        (Some(_), None) => anyhow::bail!(
+            "this service has API keys: name the one this MCP server speaks for with --key-name"
+        ),
+        (None, Some(name)) => anyhow::bail!(
+            "--key-name {name:?} but the service has no keys file (AIBLOX_API_KEYS_FILE)"
+        ),
+        (None, None) => None,
+    };
+    let mut background = state.start_indexing();
+    background.push(state.merge_postings_in_background());
+    tracing::info!(key = key_name, "MCP server on stdio");
+    let served = super::mcp::serve_stdio(state.clone(), caller).await;
+    for task in &background {
+        task.abort();
+    }
+    state.pool.close();
+    Ok(served?)
+}
+
 pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
     let interrupt = signal(SignalKind::interrupt());

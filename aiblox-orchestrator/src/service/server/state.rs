@@ -39,6 +39,9 @@ pub struct AppState {
     pub(crate) embedding: Option<EmbeddingModel>,
     /// The API keys in force (`None`: anonymous access).
     pub(crate) access: Option<Arc<Access>>,
+    /// Whether the service serves anonymous callers on loopback only (no keys, a loopback
+    /// listener): then `/mcp` checks that the `Host` header names loopback.
+    pub(crate) loopback_only: bool,
     /// The last readiness check: when, and what it found.
     readiness: std::sync::Mutex<Option<(Instant, Result<serde_json::Value, String>)>>,
 }
@@ -164,6 +167,7 @@ impl AppState {
         };
         Ok(AppState {
             readiness: std::sync::Mutex::default(),
+            loopback_only: access.is_none() && settings.listen.ip().is_loopback(),
             access,
             pool,
             database: settings.database.clone(),
