@@ -97,6 +97,8 @@ pub(crate) fn run(workspace: &Workspace, listen: &str, own: Option<Corpus>) -> a
     let mut service = start_orchestrator(workspace, listen, &url, model.as_deref())?;
     wait_until_listening(listen, &mut service)?;
     print_examples(listen, source);
+    print_mcp(workspace, listen, &url);
+    println!("\ndemo: Ctrl-C stops the service and the database.");
     if model.is_some() {
         let listen = listen.to_owned();
         std::thread::spawn(move || show_index_progress(&listen));
@@ -298,6 +300,24 @@ fn wait_until_listening(listen: &str, service: &mut Child) -> anyhow::Result<()>
     Ok(())
 }
 
+/// How an agent's MCP client reaches the demo: over HTTP at `/mcp`, or by starting the stdio
+/// server itself on the demo's database.
+fn print_mcp(workspace: &Workspace, listen: &str, url: &str) {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace.root().join("target"), PathBuf::from);
+    let binary = target.join("release").join("aiblox-orchestrator");
+    let config = serde_json::json!({"mcpServers": {
+        "aiblox-demo": {"type": "http", "url": format!("http://{listen}/mcp")},
+        "aiblox-demo-stdio": {"command": binary, "args": ["mcp"],
+                              "env": {"AIBLOX_KB_DATABASE_URL": url}},
+    }});
+    println!(
+        "\ndemo: agents search it over MCP (tools search, get_item, list_sources): point an MCP \
+         client at http://{listen}/mcp, or register either server:\n\n{}",
+        serde_json::to_string_pretty(&config).unwrap_or_default()
+    );
+}
+
 fn print_examples(listen: &str, source: &str) {
     let questions: &[&str] = if source == "rust-book" {
         &[
@@ -363,5 +383,4 @@ fn print_examples(listen: &str, source: &str) {
             "  cargo xtask eval --queries docs/retrieval/pgdocs-dev.jsonl --url http://{listen}"
         );
     }
-    println!("\ndemo: Ctrl-C stops the service and the database.");
 }

@@ -228,6 +228,21 @@ async fn an_mcp_client_searches_over_http_within_its_keys_scope() {
         .unwrap();
     assert_eq!(response.status(), 401);
     assert!(response.headers().contains_key("www-authenticate"));
+    // The HTTP API lists the same sources.
+    let sources: Value = app
+        .client
+        .get(format!("{}/v1/sources", app.url))
+        .bearer_auth(&docs_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        sources,
+        json!({"sources": [{"source": "docs", "items": 2}]})
+    );
     let metrics = app.metrics().await;
     for counted in [
         r#"aiblox_mcp_tool_calls_total{tool="search",outcome="ok"} 1"#,
