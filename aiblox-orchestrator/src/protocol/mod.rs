@@ -545,7 +545,7 @@ pub struct SourcesResponse {
     /// The sources, by name.
     pub sources: Vec<SourceSummary>,
     /// How far the dense leg's vectors cover the whole knowledge base; absent without an
-    /// embedding model (lexical retrieval only).
+    /// embedding model (lexical retrieval only), and for a key bound to a filter.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub index: Option<IndexCoverage>,
 }
@@ -555,10 +555,8 @@ pub struct SourcesResponse {
 pub struct SourceSummary {
     /// Its name (what `sources` of a query takes).
     pub source: String,
-    /// How many items it holds; absent for a key bound to a filter (the count would tell of
-    /// items it may not read).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub items: Option<i64>,
+    /// How many items it holds (for a key bound to a filter, of those its filter keeps).
+    pub items: i64,
 }
 
 /// How far the dense leg's vectors cover the knowledge base.

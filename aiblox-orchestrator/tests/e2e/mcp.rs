@@ -171,25 +171,60 @@ async fn an_mcp_client_searches_over_http_within_its_keys_scope() {
     };
     let (docs_token, docs_entry) =
         new_key("docs-agent", Some(&["docs".to_owned()]), None, None).unwrap();
+    // A tenant's key: bound to a filter that keeps one item of docs.
+    let vacuum_only: aiblox_orchestrator::protocol::Filter =
+        serde_json::from_value(json!({"field": "external_id", "eq": "vacuum.md"})).unwrap();
+    let (tenant_token, tenant_entry) = new_key("tenant", None, None, Some(&vacuum_only)).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys.toml");
-    std::fs::write(&keys, docs_entry).unwrap();
+    std::fs::write(&keys, format!("{docs_entry}\n{tenant_entry}")).unwrap();
     let kb = TestKb::new().await;
     ItemRepo::new(kb.pool()).upsert(&corpus()).await.unwrap();
+    let wiki_id = ItemRepo::new(kb.pool())
+        .get_by_key("wiki", "replication.md")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
     let mut settings = settings_with(kb.config(), kb.server_url(), Vec::new());
     settings.access.keys_file = Some(keys);
     let app = TestApp::spawn_with(settings, Some(kb)).await;
     let url = format!("{}/mcp", app.url);
 
+    let mut scoped_steps = steps();
+    scoped_steps["foreign_key"] = json!("wiki:replication.md");
+    scoped_steps["foreign_uri"] = json!(format!("aiblox://items/{wiki_id}"));
     let seen = drive(
         &python,
         vec!["http".into(), url.clone(), docs_token.clone()],
-        steps(),
+        scoped_steps,
         Vec::new(),
     )
     .await
     .unwrap();
     assert_the_tools_work(&seen);
+    // Every passage is of the key's source; an item of another one is missing, by tool and
+    // by resource.
+    for passage in seen["search"]["structured"]["passages"].as_array().unwrap() {
+        assert_eq!(passage["source"], "docs", "{passage}");
+    }
+    assert_eq!(seen["foreign_item"]["is_error"], true);
+    assert!(
+        seen["foreign_item"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("no item with source \"wiki\""),
+        "{}",
+        seen["foreign_item"]
+    );
+    assert!(
+        seen["foreign_resource"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("no item with id {wiki_id}")),
+        "{}",
+        seen["foreign_resource"]
+    );
     // The key reads docs only: a search of wiki is a tool error saying so, and wiki is not
     // listed.
     let refused = &seen["refused"];
@@ -242,6 +277,21 @@ async fn an_mcp_client_searches_over_http_within_its_keys_scope() {
     assert_eq!(
         sources,
         json!({"sources": [{"source": "docs", "items": 2}]})
+    );
+    // A tenant's key sees the sources and counts of what its filter keeps, nothing else.
+    let sources: Value = app
+        .client
+        .get(format!("{}/v1/sources", app.url))
+        .bearer_auth(&tenant_token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        sources,
+        json!({"sources": [{"source": "docs", "items": 1}]})
     );
     let metrics = app.metrics().await;
     for counted in [

@@ -5,7 +5,7 @@ as one JSON object.
 usage: mcp_client.py http URL [TOKEN]    (the streamable HTTP transport, Bearer TOKEN)
        mcp_client.py stdio COMMAND ARG...  (the stdio transport: starts COMMAND)
 The steps come on stdin as JSON: {"search": {...arguments}, "refused": {...}, "bad": {...},
-"item_key": "source:external_id"}.
+"item_key": "source:external_id", "foreign_key": ..., "foreign_uri": "aiblox://items/N"}.
 """
 
 import asyncio
@@ -53,6 +53,14 @@ async def main():
                 seen[name] = tool_result(await client.call_tool("search", steps[name]))
         if "item_key" in steps:
             seen["item"] = tool_result(await client.call_tool("get_item", {"key": steps["item_key"]}))
+        if "foreign_key" in steps:
+            seen["foreign_item"] = tool_result(await client.call_tool("get_item", {"key": steps["foreign_key"]}))
+        if "foreign_uri" in steps:
+            try:
+                await client.read_resource(steps["foreign_uri"])
+                seen["foreign_resource"] = "read"
+            except Exception as error:
+                seen["foreign_resource"] = str(error)
         seen["sources"] = tool_result(await client.call_tool("list_sources", {}))
     print(json.dumps(seen))
 

@@ -117,6 +117,10 @@ pub struct ServiceArgs {
     /// The `mode` every question asks for (lexical, dense, hybrid; default: the service's).
     #[arg(long, value_name = "MODE")]
     pub mode: Option<String>,
+    /// The door the questions go through: `query` (`POST /v1/query`) or `mcp` (the MCP tool
+    /// `search` at `POST /mcp`, the same arguments).
+    #[arg(long, value_enum, default_value = "query")]
+    pub door: Door,
     /// A `filter` every question carries, as `/v1/query` takes it (JSON), e.g.
     /// '{"field": "metadata.section", "eq": "textsearch"}' with --sections.
     #[arg(long, value_name = "JSON", value_parser = parse_json)]
@@ -163,4 +167,23 @@ pub struct ScaleArgs {
 
 fn parse_json(text: &str) -> Result<serde_json::Value, String> {
     serde_json::from_str(text).map_err(|err| format!("not JSON: {err}"))
+}
+
+/// The door the service load goes through (`--door`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Door {
+    /// `POST /v1/query`.
+    Query,
+    /// `POST /mcp`, the MCP tool `search` (stateless JSON-RPC `tools/call`).
+    Mcp,
+}
+
+impl Door {
+    /// Its name, as `--door` takes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Door::Query => "query",
+            Door::Mcp => "mcp",
+        }
+    }
 }

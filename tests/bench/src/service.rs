@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
 
+pub use crate::cli::Door;
+
 /// What one `wrk` run measured (printed by the Lua script's `done` hook).
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
 pub struct WrkResult {
@@ -33,6 +35,10 @@ pub struct WrkResult {
     pub write_errors: u64,
     /// Requests that timed out.
     pub timeouts: u64,
+    /// 2xx answers that say the call failed (an MCP tool result with `isError`, or a JSON-RPC
+    /// error), when the script looks for them.
+    #[serde(default)]
+    pub failed_answers: u64,
 }
 
 impl WrkResult {
@@ -43,16 +49,55 @@ impl WrkResult {
 
     /// Every kind of error, summed.
     pub fn errors(&self) -> u64 {
-        self.non_2xx + self.connect_errors + self.read_errors + self.write_errors + self.timeouts
+        self.non_2xx
+            + self.connect_errors
+            + self.read_errors
+            + self.write_errors
+            + self.timeouts
+            + self.failed_answers
     }
 }
 
 /// Marks the line of the Lua `done` hook in wrk's output.
 const RESULT_MARK: &str = "AIBLOX_WRK_RESULT ";
 
-/// A wrk Lua script that posts `bodies` to `path` in turn (each wrk thread starting at its own
-/// offset) and prints the figures as one JSON line.
-pub fn wrk_script(path: &str, bodies: &[String]) -> String {
+impl Door {
+    /// The path the load posts to.
+    pub fn path(self) -> &'static str {
+        match self {
+            Door::Query => "/v1/query",
+            Door::Mcp => "/mcp",
+        }
+    }
+
+    /// The body that asks `query` (the `/v1/query` body) through this door.
+    pub fn body(self, query: serde_json::Value) -> String {
+        match self {
+            Door::Query => query.to_string(),
+            Door::Mcp => serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                "params": {"name": "search", "arguments": query}})
+            .to_string(),
+        }
+    }
+}
+
+/// A wrk Lua script that posts `bodies` to `door`'s path in turn (each wrk thread starting at
+/// its own offset) and prints the figures as one JSON line. Through MCP, answers that report a
+/// failed call (`"isError":true`, a JSON-RPC `"error"`) count as errors.
+pub fn wrk_script(door: Door, bodies: &[String]) -> String {
+    let path = door.path();
+    let (accept, check) = match door {
+        Door::Query => ("", ""),
+        Door::Mcp => (
+            r#", ["Accept"] = "application/json, text/event-stream""#,
+            r#"
+function response(status, headers, body)
+  if string.find(body, '"isError":true', 1, true) or string.find(body, '"error":{', 1, true) then
+    failed = failed + 1
+  end
+end"#,
+        ),
+    };
     let mut script = String::from("local bodies = {\n");
     for body in bodies {
         script.push_str("  [==[");
@@ -69,20 +114,26 @@ function setup(thread)
   table.insert(threads, thread)
 end
 local next_body = 0
+failed = 0
 function init(args)
   next_body = offset or 0
 end
 function request()
   next_body = next_body % #bodies + 1
-  return wrk.format("POST", "{path}", {{["Content-Type"] = "application/json"}}, bodies[next_body])
-end
+  return wrk.format("POST", "{path}", {{["Content-Type"] = "application/json"{accept}}}, bodies[next_body])
+end{check}
 function done(summary, latency, requests)
   local e = summary.errors
+  local failed_answers = 0
+  for _, thread in ipairs(threads) do
+    failed_answers = failed_answers + (thread:get("failed") or 0)
+  end
   io.write(string.format(
     '{RESULT_MARK}{{"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"max_us":%d,'
-    .. '"non_2xx":%d,"connect_errors":%d,"read_errors":%d,"write_errors":%d,"timeouts":%d}}\n',
+    .. '"non_2xx":%d,"connect_errors":%d,"read_errors":%d,"write_errors":%d,"timeouts":%d,'
+    .. '"failed_answers":%d}}\n',
     summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    latency.max, e.status, e.connect, e.read, e.write, e.timeout))
+    latency.max, e.status, e.connect, e.read, e.write, e.timeout, failed_answers))
 end
 "#
     ));
@@ -288,12 +339,26 @@ mod tests {
     }
 
     #[test]
+    fn the_mcp_script_asks_the_search_tool_and_counts_failed_calls() {
+        let body = Door::Mcp.body(serde_json::json!({"query": "vacuum", "top_k": 5}));
+        let sent: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(sent["method"], "tools/call");
+        assert_eq!(sent["params"]["name"], "search");
+        assert_eq!(sent["params"]["arguments"]["query"], "vacuum");
+        let script = wrk_script(Door::Mcp, &[body]);
+        assert!(script.contains(r#"wrk.format("POST", "/mcp""#));
+        assert!(script.contains(r#"["Accept"] = "application/json, text/event-stream""#));
+        assert!(script.contains(r#"'"isError":true'"#));
+        assert!(!wrk_script(Door::Query, &[]).contains("isError"));
+    }
+
+    #[test]
     fn the_script_holds_every_body_verbatim() {
         let bodies = vec![
             r#"{"query":"a \"quoted\" word"}"#.to_owned(),
             "{}".to_owned(),
         ];
-        let script = wrk_script("/v1/query", &bodies);
+        let script = wrk_script(Door::Query, &bodies);
         assert!(script.contains(r#"[==[{"query":"a \"quoted\" word"}]==]"#));
         assert!(script.contains(r#"wrk.format("POST", "/v1/query""#));
         assert!(script.contains(RESULT_MARK));

@@ -133,28 +133,48 @@ pub(super) async fn sources(
     Ok(Json(list_sources(&state, caller.as_ref()).await?))
 }
 
-/// The sources `caller` may read, with their item counts (none for a key bound to a filter),
-/// and the dense leg's coverage when there is one.
+/// The sources `caller` may read, with their item counts, and the dense leg's coverage. For a
+/// key bound to a filter, only the sources that hold items its filter keeps, each counted
+/// within the filter (one filter match per source), and no corpus-wide coverage: nothing
+/// tells of items it may not read.
 pub(super) async fn list_sources(
     state: &AppState,
     caller: Option<&Caller>,
 ) -> Result<SourcesResponse, ApiError> {
-    let counts = aiblox_kb::ItemRepo::new(&state.pool)
-        .source_counts()
-        .await?;
-    let filtered = caller.is_some_and(|caller| caller.filter.is_some());
-    let sources = counts
+    let items = crate::pipeline::lexical::items_now(&state.pool).await?;
+    let counts = items.source_counts().await?;
+    let readable = counts
         .into_iter()
-        .filter(|(source, _)| caller.is_none_or(|caller| caller.may_read(source)))
-        .map(|(source, items)| SourceSummary {
-            source,
-            items: (!filtered).then_some(items),
-        })
-        .collect();
-    let index = state.dense_report().map(|report| IndexCoverage {
-        items: report.items,
-        indexed: report.indexed,
-    });
+        .filter(|(source, _)| caller.is_none_or(|caller| caller.may_read(source)));
+    let filter = caller.and_then(|caller| caller.filter.as_ref());
+    let mut sources = Vec::new();
+    for (source, all) in readable {
+        let items = match filter {
+            None => all,
+            Some(filter) => {
+                let in_source = aiblox_kb::ItemFilter::And(vec![
+                    filter.clone(),
+                    aiblox_kb::ItemFilter::Where(
+                        aiblox_kb::ItemField::Source,
+                        aiblox_kb::FieldTest::Equals(aiblox_kb::FilterValue::Text(source.clone())),
+                    ),
+                ]);
+                let kept = items.matching(&in_source).await?.len() as i64;
+                if kept == 0 {
+                    continue;
+                }
+                kept
+            }
+        };
+        sources.push(SourceSummary { source, items });
+    }
+    let index = state
+        .dense_report()
+        .filter(|_| filter.is_none())
+        .map(|report| IndexCoverage {
+            items: report.items,
+            indexed: report.indexed,
+        });
     Ok(SourcesResponse { sources, index })
 }
 

@@ -105,7 +105,11 @@ pub(super) async fn observe(
         key = tracing::field::Empty
     );
     let mut response = next.run(request).instrument(span.clone()).await;
-    if response.status().is_client_error() || response.status().is_server_error() {
+    // MCP's own answers (rmcp's: 406 without `Accept: text/event-stream`, ...) keep their
+    // words: an MCP client reads them, not the API's error body.
+    if (response.status().is_client_error() || response.status().is_server_error())
+        && route != "/mcp"
+    {
         response = in_api_words(response, &method, &path);
     }
     let status = response.status().as_u16();

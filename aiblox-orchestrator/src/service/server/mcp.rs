@@ -172,10 +172,9 @@ impl ToolFailure {
     }
 
     fn into_result(self) -> CallToolResult {
-        let mut result = CallToolResult::structured_error(
-            serde_json::json!({"code": self.code, "message": self.message}),
-        );
-        result.content = vec![ContentBlock::text(self.message)];
+        let structured = serde_json::json!({"code": self.code, "message": self.message});
+        let mut result = CallToolResult::error(vec![ContentBlock::text(self.message)]);
+        result.structured_content = Some(structured);
         result
     }
 }
@@ -250,10 +249,7 @@ impl KnowledgeBaseServer {
                     sources
                         .sources
                         .iter()
-                        .map(|source| match source.items {
-                            Some(items) => format!("{} ({items} items)", source.source),
-                            None => source.source.clone(),
-                        })
+                        .map(|source| format!("{} ({} items)", source.source, source.items))
                         .collect::<Vec<_>>()
                         .join("\n")
                 };
@@ -337,9 +333,8 @@ fn arguments_of<T: serde::de::DeserializeOwned>(arguments: Value) -> Result<T, T
 
 /// A tool's result: `value` as structured content, `text` for a model to read.
 fn structured(value: &impl Serialize, text: String) -> CallToolResult {
-    let value = serde_json::to_value(value).unwrap_or(Value::Null);
-    let mut result = CallToolResult::structured(value);
-    result.content = vec![ContentBlock::text(text)];
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(serde_json::to_value(value).unwrap_or(Value::Null));
     result
 }
 
@@ -463,7 +458,12 @@ impl ServerHandler for KnowledgeBaseServer {
             .map_err(|failure| ErrorData::invalid_request(failure.message, None))?;
         let item = read_item(&self.state, caller.as_ref(), ItemKey::Id(id))
             .await
-            .map_err(|error| ErrorData::resource_not_found(error.message().to_owned(), None))?;
+            .map_err(|error| match error.code() {
+                crate::protocol::ErrorCode::NotFound => {
+                    ErrorData::resource_not_found(error.message().to_owned(), None)
+                }
+                _ => ErrorData::internal_error(error.message().to_owned(), None),
+            })?;
         Ok(ReadResourceResult::new(vec![
             ResourceContents::text(item.content, request.uri).with_mime_type("text/plain"),
         ])
@@ -487,9 +487,9 @@ pub(crate) async fn serve_stdio(
 }
 
 /// The streamable HTTP service of `/mcp`: stateless (no sessions: any replica answers any
-/// request), JSON answers; the `Host` header is checked against loopback names only on a
-/// loopback service without keys (where a web page could otherwise reach it by DNS
-/// rebinding); elsewhere keys, or the operator's choice to allow anonymous callers, decide.
+/// request), JSON answers; on a loopback service without keys the `Host` header must name
+/// loopback (rmcp's guard against DNS rebinding, as MCP asks of local servers); with keys, or
+/// anonymous callers allowed on another address, it is not checked.
 pub(crate) fn http_service(
     state: Arc<AppState>,
     max_body_bytes: usize,

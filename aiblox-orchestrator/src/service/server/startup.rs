@@ -89,19 +89,14 @@ impl Application {
     }
 }
 
-/// Completes on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is called,
-/// not when the future is first polled: a signal sent as soon as the service answers finds
-/// them in place instead of killing the process mid-request.
 /// `aiblox-orchestrator mcp`: the MCP server over stdio, with the service's settings, for a
-/// desktop client that starts it. With keys in force it answers as the key `key_name` (its
-/// sources, filter and rate); without keys, as the anonymous local user. Background work
-/// (embedding, postings merges) runs as in `serve`; logs go to stderr.
+/// desktop client that starts it. It checks the knowledge base's contract and never migrates
+/// it (a desktop's binary must not change a shared database: `migrate` or `serve` do). With
+/// keys in force it answers as the key `key_name` (its sources, filter and rate); without
+/// keys, as the anonymous local user. Background work (embedding, postings merges) runs as in
+/// `serve`; logs go to stderr.
 pub async fn serve_mcp_stdio(settings: &Settings, key_name: Option<&str>) -> anyhow::Result<()> {
-    if settings.migrate_on_start {
-        aiblox_kb::migrate(&settings.database).await?;
-    } else {
-        Migrator::new(&settings.database).check().await?;
-    }
+    Migrator::new(&settings.database).check().await?;
     let state = Arc::new(AppState::new(settings)?);
     let caller = match (&state.access, key_name) {
         (Some(access), Some(name)) => Some(access.caller_named(name).ok_or_else(|| {
@@ -128,6 +123,9 @@ pub async fn serve_mcp_stdio(settings: &Settings, key_name: Option<&str>) -> any
     Ok(served?)
 }
 
+/// Completes on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is called,
+/// not when the future is first polled: a signal sent as soon as the service answers finds
+/// them in place instead of killing the process mid-request.
 pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     use tokio::signal::unix::{SignalKind, signal};
     let interrupt = signal(SignalKind::interrupt());

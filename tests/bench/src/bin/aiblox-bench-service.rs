@@ -350,8 +350,8 @@ fn section_groups(corpus: &Path) -> anyhow::Result<Vec<(Option<String>, Vec<Path
         .collect())
 }
 
-/// Writes the wrk script that posts the questions to `/v1/query` (with `--top-k` and
-/// `--mode`) to a temporary file; returns its path.
+/// Writes the wrk script that posts the questions to `/v1/query` or the MCP tool `search`
+/// (`--door`, with `--top-k`, `--mode` and `--filter`) to a temporary file; returns its path.
 fn write_wrk_script(args: &ServiceArgs, questions: &[String]) -> anyhow::Result<PathBuf> {
     let bodies: Vec<String> = questions
         .iter()
@@ -363,11 +363,11 @@ fn write_wrk_script(args: &ServiceArgs, questions: &[String]) -> anyhow::Result<
             if let Some(filter) = &args.filter {
                 body["filter"] = filter.clone();
             }
-            body.to_string()
+            args.door.body(body)
         })
         .collect();
     let script_path = std::env::temp_dir().join(format!("aiblox-wrk-{}.lua", std::process::id()));
-    std::fs::write(&script_path, service::wrk_script("/v1/query", &bodies))
+    std::fs::write(&script_path, service::wrk_script(args.door, &bodies))
         .with_context(|| format!("could not write {}", script_path.display()))?;
     Ok(script_path)
 }
@@ -410,6 +410,7 @@ fn report_params(args: &ServiceArgs, questions: usize) -> serde_json::Value {
         "questions": questions,
         "top_k": args.top_k,
         "mode": args.mode,
+        "door": args.door.as_str(),
         "filter": args.filter,
         "sections": args.sections,
         "embedding_model": args.embedding_model.as_ref().map(|dir| dir.display().to_string()),
@@ -425,6 +426,7 @@ fn report_errors(measured: &service::WrkResult) -> serde_json::Value {
         "read": measured.read_errors,
         "write": measured.write_errors,
         "timeout": measured.timeouts,
+        "failed_answers": measured.failed_answers,
     })
 }
 
