@@ -320,9 +320,9 @@ async fn an_mcp_client_starts_the_stdio_server_and_searches() {
     let binary = env!("CARGO_BIN_EXE_aiblox-orchestrator").to_owned();
     let seen = drive(
         &python,
-        vec!["stdio".into(), binary, "mcp".into()],
+        vec!["stdio".into(), binary.clone(), "mcp".into()],
         steps(),
-        env,
+        env.clone(),
     )
     .await
     .unwrap();
@@ -333,4 +333,28 @@ async fn an_mcp_client_starts_the_stdio_server_and_searches() {
         seen["sources"]["structured"]["sources"],
         json!([{"source": "docs", "items": 2}, {"source": "wiki", "items": 2}])
     );
+
+    // With keys the session speaks for the key it names, and naming none is refused.
+    let (_, docs_entry) = new_key("docs-agent", Some(&["docs".to_owned()]), None, None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.toml");
+    std::fs::write(&keys, docs_entry).unwrap();
+    let mut env = env;
+    env.push(("AIBLOX_API_KEYS_FILE", keys.display().to_string()));
+    let named = vec![
+        "stdio".into(),
+        binary.clone(),
+        "mcp".into(),
+        "--key-name".into(),
+        "docs-agent".into(),
+    ];
+    let seen = drive(&python, named, steps(), env.clone()).await.unwrap();
+    assert_eq!(seen["refused"]["is_error"], true, "{}", seen["refused"]);
+    assert_eq!(
+        seen["sources"]["structured"]["sources"],
+        json!([{"source": "docs", "items": 2}])
+    );
+    let unnamed = vec!["stdio".into(), binary, "mcp".into()];
+    let err = drive(&python, unnamed, steps(), env).await.unwrap_err();
+    assert!(err.contains("--key-name"), "{err}");
 }
