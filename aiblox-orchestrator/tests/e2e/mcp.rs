@@ -263,34 +263,21 @@ async fn an_mcp_client_searches_over_http_within_its_keys_scope() {
         .unwrap();
     assert_eq!(response.status(), 401);
     assert!(response.headers().contains_key("www-authenticate"));
-    // The HTTP API lists the same sources.
-    let sources: Value = app
-        .client
-        .get(format!("{}/v1/sources", app.url))
-        .bearer_auth(&docs_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // The HTTP API lists the same sources; a tenant's key sees the sources and counts of what
+    // its filter keeps, nothing else.
+    let sources_of = |token: String| {
+        let request = app
+            .client
+            .get(format!("{}/v1/sources", app.url))
+            .bearer_auth(token);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
     assert_eq!(
-        sources,
+        sources_of(docs_token.clone()).await,
         json!({"sources": [{"source": "docs", "items": 2}]})
     );
-    // A tenant's key sees the sources and counts of what its filter keeps, nothing else.
-    let sources: Value = app
-        .client
-        .get(format!("{}/v1/sources", app.url))
-        .bearer_auth(&tenant_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
     assert_eq!(
-        sources,
+        sources_of(tenant_token).await,
         json!({"sources": [{"source": "docs", "items": 1}]})
     );
     let metrics = app.metrics().await;
