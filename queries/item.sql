@@ -103,6 +103,16 @@ WHERE source = :source AND (:after::text IS NULL OR external_id > :after::text)
 ORDER BY external_id
 LIMIT :limit::bigint;
 
+--! source_item_digests (after?)
+-- The ids, external ids, content hashes and update times of a source's items, in external id
+-- order, those after `after`: what a sync client compares with its own copy (keyset pages on
+-- the (source, external_id) index).
+SELECT id, external_id, content_hash, updated_at
+FROM item
+WHERE source = :source AND (:after::text IS NULL OR external_id > :after::text)
+ORDER BY external_id
+LIMIT :limit::bigint;
+
 --! source_counts
 -- Every source and how many items it holds, by name (an index-only scan of the
 -- (source, external_id) index when the visibility map allows).

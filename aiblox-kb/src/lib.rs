@@ -74,8 +74,9 @@ pub use migrate::{
 };
 pub use models::{
     Bm25, ChunkSetTerms, ChunkTerms, EmbeddingChanges, EmbeddingClaim, EmbeddingCursor,
-    EmbeddingProgress, KbChunkCache, KbItem, NewChunk, NewChunkSet, NewEmbeddingSet, NewItem,
-    QueryTerm, RankedItem, RankedItems, SearchHit, StoredVector, UpsertOutcome, UpsertStatus,
+    EmbeddingProgress, ItemDigest, KbChunkCache, KbItem, NewChunk, NewChunkSet, NewEmbeddingSet,
+    NewItem, QueryTerm, RankedItem, RankedItems, SearchHit, StoredVector, UpsertOutcome,
+    UpsertStatus,
 };
 pub use repos::{ChunkCacheRepo, EmbeddingRepo, ItemRepo, MAX_PAGES};
 

@@ -31,6 +31,21 @@ pub struct KbItem {
     pub updated_at: DateTime<Utc>,
 }
 
+/// What a sync client compares of an item: its identity within its source, its content's hash
+/// and when it last changed ([`ItemRepo::digests_of_source`](crate::ItemRepo::digests_of_source)).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemDigest {
+    /// Surrogate key, assigned by the database.
+    pub id: i64,
+    /// The item's id within its source.
+    pub external_id: String,
+    /// SHA-256 of its content (hex in JSON).
+    #[serde(with = "hex_hash")]
+    pub content_hash: [u8; 32],
+    /// When its title, content, metadata or pages last changed.
+    pub updated_at: DateTime<Utc>,
+}
+
 /// An item to write with [`ItemRepo::upsert`](crate::ItemRepo::upsert).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewItem {

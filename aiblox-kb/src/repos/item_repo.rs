@@ -16,8 +16,8 @@ use crate::engine::{
 use crate::repos::lexical;
 use crate::repos::{content_hash_from_db, timestamp_from_db};
 use crate::{
-    Bm25, Error, ItemFilter, ItemSet, KbItem, KbPosition, NewItem, RankedItem, RankedItems,
-    SearchHit, UpsertOutcome, UpsertStatus,
+    Bm25, Error, ItemDigest, ItemFilter, ItemSet, KbItem, KbPosition, NewItem, RankedItem,
+    RankedItems, SearchHit, UpsertOutcome, UpsertStatus,
 };
 
 /// Longest `source`, in bytes (the schema's limit).
@@ -145,6 +145,43 @@ impl<'a> ItemRepo<'a> {
                     .all()
                     .await
                     .map_err(Error::from_driver)
+            })
+            .await
+    }
+
+    /// The digests (id, external id, content hash, update time) of the items of `source`, in
+    /// external id order, those after `after` (the last external id of the previous page), at
+    /// most `limit` (1 to 10,000): a source page by page, for a client that keeps it in sync
+    /// (`GET /v1/sources/{source}/items`).
+    pub async fn digests_of_source(
+        &self,
+        source: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ItemDigest>, Error> {
+        if !(1..=MAX_KEYS_LISTED).contains(&limit) {
+            return Err(Error::invalid(format!(
+                "a page of {limit} items; it must be 1 to {MAX_KEYS_LISTED}"
+            )));
+        }
+        let limit = limit as i64;
+        self.runner
+            .read(ReadPath::REPLICA, |client| async move {
+                queries::source_item_digests()
+                    .bind(&client, &source, &after, &limit)
+                    .all()
+                    .await
+                    .map_err(Error::from_driver)?
+                    .into_iter()
+                    .map(|row| {
+                        Ok(ItemDigest {
+                            id: row.id,
+                            external_id: row.external_id,
+                            content_hash: content_hash_from_db(&row.content_hash)?,
+                            updated_at: timestamp_from_db(row.updated_at),
+                        })
+                    })
+                    .collect()
             })
             .await
     }

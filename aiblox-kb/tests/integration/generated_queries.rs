@@ -221,6 +221,20 @@ async fn item_queries_round_trip_including_null_titles() {
         .await
         .unwrap();
     assert_eq!(after_a.len(), 1, "keys after a given one");
+    let digests = item::source_item_digests()
+        .bind(client, &"docs", &Some("a"), &10)
+        .all()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            digests.len(),
+            digests[0].external_id.as_str(),
+            digests[0].content_hash.len()
+        ),
+        (1, "b", 32),
+        "a source's digests after a given external id"
+    );
     let counts = item::source_counts().bind(client).all().await.unwrap();
     assert_eq!(
         counts

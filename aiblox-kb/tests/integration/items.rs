@@ -577,6 +577,31 @@ async fn a_sources_keys_page_by_page_and_a_batch_delete() {
         items.get(ids[25]).await.unwrap().is_some(),
         "the other source is untouched"
     );
+    let digests = items
+        .digests_of_source("docs", Some("page-20"), 3)
+        .await
+        .unwrap();
+    assert_eq!(
+        digests
+            .iter()
+            .map(|digest| (digest.id, digest.external_id.as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (ids[21], "page-21"),
+            (ids[22], "page-22"),
+            (ids[23], "page-23")
+        ],
+        "a source's digests in external id order, after the one given"
+    );
+    let stored = items.get(ids[21]).await.unwrap().unwrap();
+    assert_eq!(
+        (digests[0].content_hash, digests[0].updated_at),
+        (stored.content_hash, stored.updated_at)
+    );
+    assert!(matches!(
+        items.digests_of_source("docs", None, 10_001).await,
+        Err(Error::InvalidInput { .. })
+    ));
     assert_eq!(
         items.source_counts().await.unwrap(),
         [("docs".to_owned(), 23), ("wiki".to_owned(), 1)],

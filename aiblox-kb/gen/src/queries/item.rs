@@ -47,6 +47,12 @@ pub struct SourceItemKeysParams<T1: crate::StringSql, T2: crate::StringSql> {
     pub limit: i64,
 }
 #[derive(Debug)]
+pub struct SourceItemDigestsParams<T1: crate::StringSql, T2: crate::StringSql> {
+    pub source: T1,
+    pub after: Option<T2>,
+    pub limit: i64,
+}
+#[derive(Debug)]
 pub struct SearchItemsParams<
     T1: crate::StringSql,
     T2: crate::StringSql,
@@ -209,6 +215,36 @@ impl<'a> From<SourceItemKeysBorrowed<'a>> for SourceItemKeys {
         Self {
             id,
             external_id: external_id.into(),
+        }
+    }
+}
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceItemDigests {
+    pub id: i64,
+    pub external_id: String,
+    pub content_hash: Vec<u8>,
+    pub updated_at: chrono::DateTime<chrono::FixedOffset>,
+}
+pub struct SourceItemDigestsBorrowed<'a> {
+    pub id: i64,
+    pub external_id: &'a str,
+    pub content_hash: &'a [u8],
+    pub updated_at: chrono::DateTime<chrono::FixedOffset>,
+}
+impl<'a> From<SourceItemDigestsBorrowed<'a>> for SourceItemDigests {
+    fn from(
+        SourceItemDigestsBorrowed {
+            id,
+            external_id,
+            content_hash,
+            updated_at,
+        }: SourceItemDigestsBorrowed<'a>,
+    ) -> Self {
+        Self {
+            id,
+            external_id: external_id.into(),
+            content_hash: content_hash.into(),
+            updated_at,
         }
     }
 }
@@ -719,6 +755,73 @@ where
         mapper: fn(SourceItemKeysBorrowed) -> R,
     ) -> SourceItemKeysQuery<'c, 'a, 's, C, R, N> {
         SourceItemKeysQuery {
+            client: self.client,
+            params: self.params,
+            query: self.query,
+            cached: self.cached,
+            extractor: self.extractor,
+            mapper,
+        }
+    }
+    pub async fn one(self) -> Result<T, tokio_postgres::Error> {
+        let row =
+            crate::client::async_::one(self.client, self.query, &self.params, self.cached).await?;
+        Ok((self.mapper)((self.extractor)(&row)?))
+    }
+    pub async fn all(self) -> Result<Vec<T>, tokio_postgres::Error> {
+        self.iter().await?.try_collect().await
+    }
+    pub async fn opt(self) -> Result<Option<T>, tokio_postgres::Error> {
+        let opt_row =
+            crate::client::async_::opt(self.client, self.query, &self.params, self.cached).await?;
+        Ok(opt_row
+            .map(|row| {
+                let extracted = (self.extractor)(&row)?;
+                Ok((self.mapper)(extracted))
+            })
+            .transpose()?)
+    }
+    pub async fn iter(
+        self,
+    ) -> Result<
+        impl futures::Stream<Item = Result<T, tokio_postgres::Error>> + 'c,
+        tokio_postgres::Error,
+    > {
+        let stream = crate::client::async_::raw(
+            self.client,
+            self.query,
+            crate::slice_iter(&self.params),
+            self.cached,
+        )
+        .await?;
+        let mapped = stream
+            .map(move |res| {
+                res.and_then(|row| {
+                    let extracted = (self.extractor)(&row)?;
+                    Ok((self.mapper)(extracted))
+                })
+            })
+            .into_stream();
+        Ok(mapped)
+    }
+}
+pub struct SourceItemDigestsQuery<'c, 'a, 's, C: GenericClient, T, const N: usize> {
+    client: &'c C,
+    params: [&'a (dyn postgres_types::ToSql + Sync); N],
+    query: &'static str,
+    cached: Option<&'s tokio_postgres::Statement>,
+    extractor: fn(&tokio_postgres::Row) -> Result<SourceItemDigestsBorrowed, tokio_postgres::Error>,
+    mapper: fn(SourceItemDigestsBorrowed) -> T,
+}
+impl<'c, 'a, 's, C, T: 'c, const N: usize> SourceItemDigestsQuery<'c, 'a, 's, C, T, N>
+where
+    C: GenericClient,
+{
+    pub fn map<R>(
+        self,
+        mapper: fn(SourceItemDigestsBorrowed) -> R,
+    ) -> SourceItemDigestsQuery<'c, 'a, 's, C, R, N> {
+        SourceItemDigestsQuery {
             client: self.client,
             params: self.params,
             query: self.query,
@@ -1827,6 +1930,65 @@ impl<'c, 'a, 's, C: GenericClient, T1: crate::StringSql, T2: crate::StringSql>
         client: &'c C,
         params: &'a SourceItemKeysParams<T1, T2>,
     ) -> SourceItemKeysQuery<'c, 'a, 's, C, SourceItemKeys, 3> {
+        self.bind(client, &params.source, &params.after, &params.limit)
+    }
+}
+pub struct SourceItemDigestsStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn source_item_digests() -> SourceItemDigestsStmt {
+    SourceItemDigestsStmt(
+        "SELECT id, external_id, content_hash, updated_at FROM item WHERE source = $1 AND ($2::text IS NULL OR external_id > $2::text) ORDER BY external_id LIMIT $3::bigint",
+        None,
+    )
+}
+impl SourceItemDigestsStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub fn bind<'c, 'a, 's, C: GenericClient, T1: crate::StringSql, T2: crate::StringSql>(
+        &'s self,
+        client: &'c C,
+        source: &'a T1,
+        after: &'a Option<T2>,
+        limit: &'a i64,
+    ) -> SourceItemDigestsQuery<'c, 'a, 's, C, SourceItemDigests, 3> {
+        SourceItemDigestsQuery {
+            client,
+            params: [source, after, limit],
+            query: self.0,
+            cached: self.1.as_ref(),
+            extractor: |
+                row: &tokio_postgres::Row,
+            | -> Result<SourceItemDigestsBorrowed, tokio_postgres::Error> {
+                Ok(SourceItemDigestsBorrowed {
+                    id: row.try_get(0)?,
+                    external_id: row.try_get(1)?,
+                    content_hash: row.try_get(2)?,
+                    updated_at: row.try_get(3)?,
+                })
+            },
+            mapper: |it| SourceItemDigests::from(it),
+        }
+    }
+}
+impl<'c, 'a, 's, C: GenericClient, T1: crate::StringSql, T2: crate::StringSql>
+    crate::client::async_::Params<
+        'c,
+        'a,
+        's,
+        SourceItemDigestsParams<T1, T2>,
+        SourceItemDigestsQuery<'c, 'a, 's, C, SourceItemDigests, 3>,
+        C,
+    > for SourceItemDigestsStmt
+{
+    fn params(
+        &'s self,
+        client: &'c C,
+        params: &'a SourceItemDigestsParams<T1, T2>,
+    ) -> SourceItemDigestsQuery<'c, 'a, 's, C, SourceItemDigests, 3> {
         self.bind(client, &params.source, &params.after, &params.limit)
     }
 }
