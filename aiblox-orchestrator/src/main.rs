@@ -210,6 +210,10 @@ enum KeysCommand {
         /// '{"field": "metadata.tenant", "eq": "acme"}': its callers see only items it keeps.
         #[arg(long, value_name = "JSON", value_parser = parse_filter)]
         filter: Option<Box<aiblox_orchestrator::protocol::Filter>>,
+        /// It may also write and delete items of its sources (PUT and DELETE
+        /// /v1/items/{source}/{external_id}, the batch endpoint); default: read only.
+        #[arg(long, conflicts_with = "filter")]
+        write: bool,
     },
 }
 
@@ -263,8 +267,9 @@ fn main() -> ExitCode {
             sources,
             rps,
             filter,
+            write,
         }) => {
-            return new_key(&name, sources.as_deref(), rps, filter.as_deref());
+            return new_key(&name, sources.as_deref(), rps, filter.as_deref(), write);
         }
         Command::Completions { shell } => return completions(shell),
         Command::Serve { no_migrate, flags } => {
@@ -292,8 +297,9 @@ fn new_key(
     sources: Option<&[String]>,
     rps: Option<f64>,
     filter: Option<&aiblox_orchestrator::protocol::Filter>,
+    write: bool,
 ) -> ExitCode {
-    match aiblox_orchestrator::new_key(name, sources, rps, filter) {
+    match aiblox_orchestrator::new_key(name, sources, rps, filter, write) {
         Ok((token, entry)) => {
             println!("token (shown once; give it to the caller, keep it secret):\n{token}\n");
             println!("add to the keys file (AIBLOX_API_KEYS_FILE), then send SIGHUP:\n{entry}");

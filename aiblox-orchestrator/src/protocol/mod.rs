@@ -538,6 +538,139 @@ impl From<aiblox_kb::KbItem> for ItemResponse {
     }
 }
 
+/// Most items one batch write (`POST /v1/items`) takes.
+pub const MAX_BATCH_ITEMS: usize = 1000;
+/// Most items one page of `GET /v1/sources/{source}/items` lists.
+pub const MAX_LISTED_ITEMS: usize = 10_000;
+
+/// `PUT /v1/items/{source}/{external_id}`: the item's new state (it is created, or replaced).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemWrite {
+    /// Its title, if any.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Its text.
+    pub content: String,
+    /// A JSON object about it (left out: `{}`); filters and facets read it.
+    #[serde(default)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// For a paged document: where each page starts in `content` (byte offsets on character
+    /// boundaries, the first 0, non-decreasing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_starts: Option<Vec<u32>>,
+}
+
+/// One item of a batch write: its source and external id, then its state as
+/// [`ItemWrite`]'s fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchItem {
+    /// Its source.
+    pub source: String,
+    /// Its id within the source.
+    pub external_id: String,
+    /// Its title, if any.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Its text.
+    pub content: String,
+    /// A JSON object about it (left out: `{}`).
+    #[serde(default)]
+    pub metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    /// For a paged document: where each page starts in `content`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page_starts: Option<Vec<u32>>,
+}
+
+impl BatchItem {
+    /// Its source, external id and state.
+    pub fn split(self) -> (String, String, ItemWrite) {
+        let write = ItemWrite {
+            title: self.title,
+            content: self.content,
+            metadata: self.metadata,
+            page_starts: self.page_starts,
+        };
+        (self.source, self.external_id, write)
+    }
+}
+
+/// `POST /v1/items`: items written in one transaction (all, or none).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchWrite {
+    /// 1 to 1,000 items, each key at most once.
+    pub items: Vec<BatchItem>,
+}
+
+/// What a write did to one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteStatus {
+    /// It was new.
+    Inserted,
+    /// It existed and changed.
+    Updated,
+    /// It existed as written: nothing was written.
+    Unchanged,
+}
+
+/// One item written: where it is now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ItemWritten {
+    /// Its place in the batch (0 for a `PUT`).
+    pub index: usize,
+    /// Its id in the knowledge base.
+    pub id: i64,
+    /// Its source.
+    pub source: String,
+    /// Its id within the source.
+    pub external_id: String,
+    /// Whether it was inserted, updated or unchanged.
+    pub status: WriteStatus,
+}
+
+/// What `POST /v1/items` wrote, item by item in the batch's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BatchWritten {
+    /// Each item of the batch.
+    pub items: Vec<ItemWritten>,
+}
+
+/// The parameters of `GET /v1/sources/{source}/items`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceItemsQuery {
+    /// The `next` of the previous page (left out: the first page).
+    pub after: Option<String>,
+    /// Items per page, 1 to 10,000 (default 1,000).
+    pub limit: Option<usize>,
+}
+
+/// `GET /v1/sources/{source}/items`: a page of a source's items, in external id order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "SourceItems")]
+pub struct SourceItems {
+    /// The items (for a key bound to a filter, those it keeps).
+    pub items: Vec<SourceItem>,
+    /// Where the next page starts (`?after=`), or null after the last page.
+    pub next: Option<String>,
+}
+
+/// One item of a source, as a sync client compares it with its own copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SourceItem {
+    /// Its id in the knowledge base.
+    pub id: i64,
+    /// Its id within the source.
+    pub external_id: String,
+    /// SHA-256 of its content, hex.
+    pub content_hash: String,
+    /// When its title, content, metadata or pages last changed.
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// `GET /v1/sources`: the sources of the knowledge base a caller may read, by name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[schemars(rename = "Sources")]

@@ -8,7 +8,8 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value};
 
 use super::{
-    ErrorBody, InvalidRequest, ItemResponse, QueryRequest, QueryResponse, SourcesResponse,
+    BatchWrite, BatchWritten, ErrorBody, InvalidRequest, ItemResponse, ItemWrite, ItemWritten,
+    QueryRequest, QueryResponse, SourceItems, SourcesResponse,
 };
 
 /// Where the OpenAPI document keeps its schemas.
@@ -27,6 +28,11 @@ pub(crate) fn components() -> Map<String, Value> {
     generator.subschema_for::<QueryResponse>();
     generator.subschema_for::<ItemResponse>();
     generator.subschema_for::<SourcesResponse>();
+    generator.subschema_for::<ItemWrite>();
+    generator.subschema_for::<BatchWrite>();
+    generator.subschema_for::<BatchWritten>();
+    generator.subschema_for::<ItemWritten>();
+    generator.subschema_for::<SourceItems>();
     generator.subschema_for::<ErrorBody>();
     generator.take_definitions(true)
 }

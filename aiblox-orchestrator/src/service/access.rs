@@ -1,5 +1,6 @@
 //! Who may ask what: API keys (the SHA-256 of each bearer token, never the token) scoped to
-//! sources and bound to a filter, with a per-key rate limit; the keys file re-read on SIGHUP.
+//! sources and bound to a filter, allowed to read or also to write, with a per-key rate limit;
+//! the keys file re-read on SIGHUP.
 
 use std::collections::HashMap;
 use std::io::Read as _;
@@ -31,6 +32,18 @@ struct KeyEntry {
     requests_per_second: Option<f64>,
     /// A filter ANDed with every request's (as `/v1/query` takes it, in TOML).
     filter: Option<Filter>,
+    /// What it may do: `read` (every key), and `write` (items of its sources).
+    permissions: Option<Vec<Permission>>,
+}
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Permission {
+    /// Ask questions and read items (of its sources, within its filter).
+    Read,
+    /// Also write and delete items of its sources.
+    Write,
 }
 
 /// A key as the service checks it.
@@ -41,6 +54,7 @@ struct Key {
     sources: Option<Vec<String>>,
     requests_per_second: Option<f64>,
     filter: Option<ItemFilter>,
+    write: bool,
 }
 
 impl Key {
@@ -51,6 +65,7 @@ impl Key {
             sources: self.sources.clone(),
             requests_per_second: self.requests_per_second,
             filter: self.filter.clone(),
+            write: self.write,
         }
     }
 }
@@ -65,6 +80,8 @@ pub(crate) struct Caller {
     requests_per_second: Option<f64>,
     /// The items it may read beyond its sources (`None`: every item of them).
     pub(crate) filter: Option<ItemFilter>,
+    /// Whether it may write items of its sources.
+    write: bool,
 }
 
 impl Caller {
@@ -94,6 +111,28 @@ impl Caller {
         }
     }
 
+    /// Whether this caller may write items of `source`: `Err(WriteRefusal)` says why not.
+    pub(crate) fn may_write(&self, source: &str) -> Result<(), WriteRefusal> {
+        if !self.write {
+            return Err(WriteRefusal::Permission(format!(
+                "key {:?} may only read: writing needs the permission `write` \
+                 (permissions = [\"read\", \"write\"]; `keys new --write` makes such a key)",
+                self.name
+            )));
+        }
+        if self.filter.is_some() {
+            return Err(WriteRefusal::Permission(format!(
+                "key {:?} is bound to a filter: such keys cannot write (not supported yet); \
+                 use a key scoped by sources",
+                self.name
+            )));
+        }
+        if !self.may_read(source) {
+            return Err(WriteRefusal::OutOfScope);
+        }
+        Ok(())
+    }
+
     /// The filter a request of this caller runs with: what it asked for ANDed with its key's
     /// (a request can narrow its key's filter, never widen it).
     pub(crate) fn narrow(&self, asked: Option<ItemFilter>) -> Option<ItemFilter> {
@@ -110,6 +149,15 @@ impl Caller {
             .as_ref()
             .is_none_or(|allowed| allowed.iter().any(|s| s == source))
     }
+}
+
+/// Why a caller may not write an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum WriteRefusal {
+    /// It lacks the permission (403, naming it).
+    Permission(String),
+    /// The item's source is outside its scope (answered as a missing item).
+    OutOfScope,
 }
 
 /// The keys in force, the file they came from, and each key's rate-limit bucket.
@@ -263,12 +311,20 @@ fn parse(text: &str) -> Result<Vec<Key>, String> {
             .map(Filter::to_item_filter)
             .transpose()
             .map_err(|err| format!("key {name:?}: {err}"))?;
+        let permissions = entry.permissions.unwrap_or_else(|| vec![Permission::Read]);
+        if !permissions.contains(&Permission::Read) {
+            return Err(format!(
+                "key {name:?}: permissions must include \"read\" (every key reads; \
+                 [\"read\", \"write\"] also writes)"
+            ));
+        }
         keys.push(Key {
             name,
             digest,
             sources: entry.sources,
             requests_per_second: entry.requests_per_second,
             filter,
+            write: permissions.contains(&Permission::Write),
         });
     }
     Ok(keys)
@@ -287,6 +343,7 @@ pub fn new_key(
     sources: Option<&[String]>,
     requests_per_second: Option<f64>,
     filter: Option<&Filter>,
+    write: bool,
 ) -> Result<(String, String), String> {
     let mut random = [0u8; 32];
     std::fs::File::open("/dev/urandom")
@@ -311,6 +368,9 @@ pub fn new_key(
             .map_err(|err| format!("the filter cannot be written as TOML: {err}"))?;
         entry.push_str(&format!("filter = {table}\n"));
     }
+    if write {
+        entry.push_str("permissions = [\"read\", \"write\"]\n");
+    }
     // The entry must load as written.
     parse(&entry)?;
     Ok((token, entry))
@@ -333,8 +393,38 @@ mod tests {
     }
 
     #[test]
+    fn keys_read_by_default_and_write_only_when_their_entry_says() {
+        let (token, reader) = new_key("reader", None, None, None, false).unwrap();
+        let (writer_token, writer) =
+            new_key("writer", Some(&["docs".to_owned()]), None, None, true).unwrap();
+        assert!(
+            writer.contains("permissions = [\"read\", \"write\"]"),
+            "{writer}"
+        );
+        let access = access(&format!("{reader}\n{writer}"));
+        let reader = access.authenticate(&token).unwrap();
+        assert!(
+            matches!(reader.may_write("docs"), Err(WriteRefusal::Permission(message)) if message.contains("`write`"))
+        );
+        let writer = access.authenticate(&writer_token).unwrap();
+        assert_eq!(writer.may_write("docs"), Ok(()));
+        assert_eq!(writer.may_write("wiki"), Err(WriteRefusal::OutOfScope));
+        let digest = "0".repeat(64);
+        let write_only =
+            format!("[[key]]\nname = \"w\"\nsha256 = \"{digest}\"\npermissions = [\"write\"]");
+        assert!(
+            parse(&write_only)
+                .unwrap_err()
+                .contains("must include \"read\"")
+        );
+        let unknown = write_only.replace("\"write\"", "\"admin\"");
+        assert!(parse(&unknown).is_err());
+    }
+
+    #[test]
     fn a_new_key_is_admitted_by_its_entry_and_no_other_token_is() {
-        let (token, entry) = new_key("team", Some(&["docs".to_owned()]), Some(5.0), None).unwrap();
+        let (token, entry) =
+            new_key("team", Some(&["docs".to_owned()]), Some(5.0), None, false).unwrap();
         assert!(token.starts_with("abx_") && token.len() == 68, "{token}");
         assert!(
             !entry.contains(&token),
@@ -352,7 +442,7 @@ mod tests {
                 .is_none()
         );
         assert!(access.authenticate("").is_none());
-        let (other, _) = new_key("team", None, None, None).unwrap();
+        let (other, _) = new_key("team", None, None, None, false).unwrap();
         assert_ne!(other, token, "tokens are random");
     }
 
@@ -411,6 +501,7 @@ mod tests {
             sources: Some(vec!["a".to_owned(), "b".to_owned()]),
             requests_per_second: None,
             filter: None,
+            write: false,
         };
         let list = |items: &[&str]| Some(items.iter().map(|s| (*s).to_owned()).collect());
         assert_eq!(caller.scope(None).unwrap(), list(&["a", "b"]));
@@ -441,6 +532,7 @@ mod tests {
             sources: None,
             requests_per_second: None,
             filter: Some(bound.clone()),
+            write: false,
         };
         assert_eq!(caller.narrow(None), Some(bound.clone()));
         let asked = ItemFilter::Or(vec![]);
@@ -464,6 +556,7 @@ mod tests {
             sources: None,
             requests_per_second: Some(4.0),
             filter: None,
+            write: false,
         };
         let start = Instant::now();
         for _ in 0..4 {

@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 
 use crate::protocol::schema::{components, reference};
 use crate::protocol::{
-    ErrorBody, ItemResponse, Mode, QueryRequest, QueryResponse, SourcesResponse,
+    BatchWrite, BatchWritten, ErrorBody, ItemResponse, ItemWrite, ItemWritten, MAX_LISTED_ITEMS,
+    Mode, QueryRequest, QueryResponse, SourceItems, SourcesResponse,
 };
 
 /// The document.
@@ -28,6 +29,88 @@ fn error_response(description: &str) -> Value {
 
 /// The routes and their answers.
 fn paths() -> Value {
+    let mut paths = read_paths();
+    if let (Some(all), Value::Object(writes)) = (paths.as_object_mut(), write_paths()) {
+        all.extend(writes);
+    }
+    paths
+}
+
+/// The routes that write items, and the listing a sync client reads.
+fn write_paths() -> Value {
+    json!({
+        "/v1/items/{source}/{external_id}": {
+            "parameters": [
+                {"name": "source", "in": "path", "required": true, "schema": {"type": "string"}},
+                {"name": "external_id", "in": "path", "required": true, "description": "May hold slashes (a path)", "schema": {"type": "string"}}],
+            "get": {
+                "summary": "One item, by its source and external id",
+                "responses": {
+                    "200": {"description": "The item", "content": {"application/json": {"schema": reference::<ItemResponse>()}}},
+                    "401": error_response("No API key, or an unknown one (with keys in force)"),
+                    "404": error_response("No such item, or one outside the key's sources or filter")
+                },
+                "security": [{"bearer": []}, {}]
+            },
+            "put": {
+                "summary": "Create or replace an item (a key with the write permission, within its sources)",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": reference::<ItemWrite>()}}},
+                "responses": {
+                    "200": {"description": "Written: its id, and whether it was inserted, updated or unchanged", "content": {"application/json": {"schema": reference::<ItemWritten>()}}},
+                    "401": error_response("No API key, or an unknown one (with keys in force)"),
+                    "403": error_response("The key may only read, or is bound to a filter; anonymous callers on a service not on loopback"),
+                    "404": error_response("The source is outside the key's sources"),
+                    "413": error_response("Body over limits.max_write_body_bytes"),
+                    "422": error_response("A field breaks the contract's rules (metadata not an object, bad page starts, ...)"),
+                    "429": error_response("The key is over its requests per second")
+                },
+                "security": [{"bearer": []}, {}]
+            },
+            "delete": {
+                "summary": "Delete an item, with its index entries, cached chunks and vectors",
+                "responses": {
+                    "204": {"description": "Deleted"},
+                    "401": error_response("No API key, or an unknown one (with keys in force)"),
+                    "403": error_response("The key may only read"),
+                    "404": error_response("No such item, or one outside the key's sources"),
+                    "429": error_response("The key is over its requests per second")
+                },
+                "security": [{"bearer": []}, {}]
+            }
+        },
+        "/v1/items": {"post": {
+            "summary": "Write up to 1,000 items in one transaction: all, or none",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": reference::<BatchWrite>()}}},
+            "responses": {
+                "200": {"description": "Each item written, in the batch's order", "content": {"application/json": {"schema": reference::<BatchWritten>()}}},
+                "401": error_response("No API key, or an unknown one (with keys in force)"),
+                "403": error_response("An item the key may not write (the message names its index); nothing was written"),
+                "404": error_response("An item of a source outside the key's sources; nothing was written"),
+                "413": error_response("Body over limits.max_write_body_bytes"),
+                "422": error_response("An empty or oversized batch, or an item breaking the contract's rules (named by index); nothing was written"),
+                "429": error_response("The key is over its requests per second")
+            },
+            "security": [{"bearer": []}, {}]
+        }},
+        "/v1/sources/{source}/items": {"get": {
+            "summary": "A source's items page by page (id, external id, content hash, update time), for a sync client",
+            "parameters": [
+                {"name": "source", "in": "path", "required": true, "schema": {"type": "string"}},
+                {"name": "after", "in": "query", "required": false, "description": "The previous page's `next`", "schema": {"type": "string"}},
+                {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LISTED_ITEMS, "default": 1000}}],
+            "responses": {
+                "200": {"description": "A page, in external id order", "content": {"application/json": {"schema": reference::<SourceItems>()}}},
+                "401": error_response("No API key, or an unknown one (with keys in force)"),
+                "404": error_response("The source is outside the key's sources"),
+                "422": error_response("limit out of range")
+            },
+            "security": [{"bearer": []}, {}]
+        }}
+    })
+}
+
+/// The routes that read, and the service's own.
+fn read_paths() -> Value {
     json!({
         "/v1/query": {"post": {
             "summary": "Answer a question with evidence passages, best first",

@@ -24,7 +24,7 @@ struct NewKey {
 fn key(name: &str, sources: Option<&[&str]>, rps: Option<f64>) -> NewKey {
     let sources: Option<Vec<String>> =
         sources.map(|sources| sources.iter().map(|s| (*s).to_owned()).collect());
-    let (token, entry) = new_key(name, sources.as_deref(), rps, None).unwrap();
+    let (token, entry) = new_key(name, sources.as_deref(), rps, None, false).unwrap();
     NewKey { token, entry }
 }
 
@@ -475,7 +475,7 @@ async fn a_key_bound_to_a_filter_sees_only_what_it_keeps_and_a_request_cannot_wi
         json!({"field": "external_id", "in": ["vacuum.md", "replication.md"]}),
     )
     .unwrap();
-    let (token, entry) = new_key("tenant", None, None, Some(&filter)).unwrap();
+    let (token, entry) = new_key("tenant", None, None, Some(&filter), false).unwrap();
     assert!(entry.contains("filter = {"), "{entry}");
     let bound = NewKey { token, entry };
     let (app, _dir) = spawn_with_keys(&[&bound]).await;

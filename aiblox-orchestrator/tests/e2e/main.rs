@@ -17,6 +17,7 @@ mod privileges;
 mod replay;
 mod replicas;
 mod secrets;
+mod writes;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;

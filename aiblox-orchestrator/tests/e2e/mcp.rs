@@ -170,11 +170,12 @@ async fn an_mcp_client_searches_over_http_within_its_keys_scope() {
         return;
     };
     let (docs_token, docs_entry) =
-        new_key("docs-agent", Some(&["docs".to_owned()]), None, None).unwrap();
+        new_key("docs-agent", Some(&["docs".to_owned()]), None, None, false).unwrap();
     // A tenant's key: bound to a filter that keeps one item of docs.
     let vacuum_only: aiblox_orchestrator::protocol::Filter =
         serde_json::from_value(json!({"field": "external_id", "eq": "vacuum.md"})).unwrap();
-    let (tenant_token, tenant_entry) = new_key("tenant", None, None, Some(&vacuum_only)).unwrap();
+    let (tenant_token, tenant_entry) =
+        new_key("tenant", None, None, Some(&vacuum_only), false).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys.toml");
     std::fs::write(&keys, format!("{docs_entry}\n{tenant_entry}")).unwrap();
@@ -322,7 +323,8 @@ async fn an_mcp_client_starts_the_stdio_server_and_searches() {
     );
 
     // With keys the session speaks for the key it names, and naming none is refused.
-    let (_, docs_entry) = new_key("docs-agent", Some(&["docs".to_owned()]), None, None).unwrap();
+    let (_, docs_entry) =
+        new_key("docs-agent", Some(&["docs".to_owned()]), None, None, false).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys.toml");
     std::fs::write(&keys, docs_entry).unwrap();

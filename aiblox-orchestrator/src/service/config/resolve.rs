@@ -44,6 +44,7 @@ impl Settings {
             limits: Limits {
                 request_timeout_ms: 0,
                 max_body_bytes: 0,
+                max_write_body_bytes: 0,
                 max_query_chars: 0,
             },
             retrieval: RetrievalSettings {

@@ -59,6 +59,8 @@ pub struct Limits {
     pub request_timeout_ms: u64,
     /// Largest request body, in bytes.
     pub max_body_bytes: usize,
+    /// Largest body of an item write (one item, or a batch), in bytes.
+    pub max_write_body_bytes: usize,
     /// Longest query text, in characters.
     pub max_query_chars: usize,
 }

@@ -148,7 +148,7 @@ pub(crate) fn setting_names(key: &str) -> String {
 
 /// Every setting, in the order `--help` and `check-config` show them (top-level keys first,
 /// then each section's keys together).
-pub static SETTINGS: [Setting; 24] = [
+pub static SETTINGS: [Setting; 25] = [
     Setting {
         key: "listen",
         env: "AIBLOX_LISTEN",
@@ -303,6 +303,18 @@ pub static SETTINGS: [Setting; 24] = [
         default: Some("65536"),
         example: "32768",
         slot: Slot::Field(|s| &mut s.limits.max_body_bytes),
+        scope: Scope::Service,
+    },
+    Setting {
+        key: "limits.max_write_body_bytes",
+        env: "AIBLOX_MAX_WRITE_BODY_BYTES",
+        value_name: "BYTES",
+        help: "Largest body of an item write (PUT /v1/items/..., a batch)",
+        range: Some((256, 512 * 1024 * 1024)),
+        secret: false,
+        default: Some("33554432"),
+        example: "67108864",
+        slot: Slot::Field(|s| &mut s.limits.max_write_body_bytes),
         scope: Scope::Service,
     },
     Setting {

@@ -186,7 +186,7 @@ fn every_setting_parses_from_the_file_the_environment_and_a_flag_and_is_in_the_h
         std::fs::write(model.join(file), "").unwrap();
     }
     let keys = dir.path().join("keys.toml");
-    let (_, entry) = crate::service::access::new_key("table", None, None, None).unwrap();
+    let (_, entry) = crate::service::access::new_key("table", None, None, None, false).unwrap();
     std::fs::write(&keys, entry).unwrap();
     let url = "postgresql://app@db.internal/kb";
     let with_url = |overrides: Overrides| env(&[(KbConfig::DATABASE_URL_ENV, url)]).then(overrides);

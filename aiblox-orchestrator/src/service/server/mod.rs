@@ -1,6 +1,6 @@
 //! The HTTP server (axum), in parts: `state` (what handlers share, background tasks),
-//! `handlers` (the routes), `mcp` (the Model Context Protocol server, at `/mcp` and over
-//! stdio), `layers` (request ids, logs, metrics, API keys), `errors` (the JSON error answers),
+//! `handlers` (the routes), `writes` (items written, deleted and listed for sync), `mcp` (the
+//! Model Context Protocol server, at `/mcp` and over stdio), `layers` (request ids, logs, metrics, API keys), `errors` (the JSON error answers),
 //! `startup` (build, serve, shutdown); the router is assembled here.
 
 mod errors;
@@ -9,6 +9,7 @@ mod layers;
 mod mcp;
 mod startup;
 mod state;
+mod writes;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use std::time::Duration;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Extension, Router};
 use tower_http::timeout::TimeoutLayer;
 
@@ -37,9 +38,23 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
     // The API proper asks for a key when the service has keys; health, readiness, metrics
     // and the API description stay open (docs/operations.md: keeping /metrics private).
+    // Writes take bodies up to their own limit (a page, a batch of pages).
+    let write_limit = state.limits.max_write_body_bytes;
+    let writes = Router::new()
+        .route(
+            "/v1/items/{id}/{*external_id}",
+            put(writes::put_item)
+                .delete(writes::delete_item)
+                .get(writes::get_item),
+        )
+        .route("/v1/items", post(writes::write_batch))
+        .layer(DefaultBodyLimit::max(write_limit))
+        .layer(Extension(errors::BodyLimit(write_limit)));
     let api = Router::new()
+        .merge(writes)
         .route("/v1/query", post(query))
         .route("/v1/items/{id}", get(item))
+        .route("/v1/sources/{source}/items", get(writes::list_source_items))
         .route("/v1/index", get(index))
         .route("/v1/sources", get(sources))
         .route_service("/mcp", mcp::http_service(state.clone(), max_body_bytes))

@@ -1,0 +1,285 @@
+//! Items written through the service: `PUT` and `DELETE /v1/items/{source}/{external_id}` (and
+//! `GET`, the item by its key),
+//! `POST /v1/items` (a batch, one transaction), and `GET /v1/sources/{source}/items` (a
+//! source's items as digests, page by page, for a client that keeps it in sync). Every write
+//! goes through the contract's `ItemRepo` (an item's index entries, cached chunks and vectors
+//! go with it); only keys with the `write` permission write, within their sources.
+
+use std::sync::Arc;
+
+use aiblox_kb::{ItemRepo, NewItem, UpsertStatus};
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{Extension, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use super::errors::{ApiError, BodyLimit};
+use super::state::AppState;
+use crate::protocol::{
+    BatchWrite, BatchWritten, ErrorCode, ItemWrite, ItemWritten, MAX_BATCH_ITEMS, MAX_LISTED_ITEMS,
+    SourceItem, SourceItems, SourceItemsQuery, WriteStatus,
+};
+use crate::service::access::{Caller, WriteRefusal};
+
+/// Whether `caller` may write items of `source`: with a key, its `write` permission and scope;
+/// without keys, only on a service that serves loopback alone.
+fn may_write(state: &AppState, caller: Option<&Caller>, source: &str) -> Result<(), ApiError> {
+    match caller {
+        Some(caller) => caller.may_write(source).map_err(|refusal| match refusal {
+            WriteRefusal::Permission(message) => {
+                ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
+            }
+            WriteRefusal::OutOfScope => missing_source(source),
+        }),
+        None if state.loopback_only => Ok(()),
+        None => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "anonymous callers may write only to a service on loopback: give the service API \
+             keys (`keys new --write`)",
+        )),
+    }
+}
+
+/// What a caller is told of a source outside its scope: as of one that holds nothing.
+fn missing_source(source: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        format!("no source {source:?} you may write or list"),
+    )
+}
+
+fn status_of(status: UpsertStatus) -> WriteStatus {
+    match status {
+        UpsertStatus::Inserted => WriteStatus::Inserted,
+        UpsertStatus::Updated => WriteStatus::Updated,
+        UpsertStatus::Unchanged => WriteStatus::Unchanged,
+    }
+}
+
+fn new_item(source: String, external_id: String, write: ItemWrite) -> NewItem {
+    NewItem {
+        source,
+        external_id,
+        title: write.title,
+        content: write.content,
+        metadata: write
+            .metadata
+            .map_or_else(|| serde_json::json!({}), serde_json::Value::Object),
+        page_starts: write.page_starts,
+    }
+}
+
+/// A path that names an item by source and external id; why not.
+fn item_path(
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<(String, String), ApiError> {
+    path.map(|Path(key)| key).map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            format!("{rejection}: name the item as /v1/items/{{source}}/{{external_id}}"),
+        )
+    })
+}
+
+pub(super) async fn put_item(
+    State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
+    limit: Option<Extension<BodyLimit>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    body: Result<Json<ItemWrite>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let (source, external_id) = item_path(path)?;
+    let caller = caller.map(|Extension(caller)| caller);
+    may_write(&state, caller.as_ref(), &source)?;
+    let Json(write) = body.map_err(|rejection| {
+        ApiError::from_json_rejection(rejection, limit.map(|Extension(limit)| limit))
+    })?;
+    let item = new_item(source, external_id, write);
+    let outcome = ItemRepo::new(&state.pool)
+        .upsert(std::slice::from_ref(&item))
+        .await?;
+    let written = ItemWritten {
+        index: 0,
+        id: outcome[0].id,
+        source: item.source,
+        external_id: item.external_id,
+        status: status_of(outcome[0].status),
+    };
+    Ok(Json(written).into_response())
+}
+
+pub(super) async fn get_item(
+    State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let (source, external_id) = item_path(path)?;
+    let caller = caller.map(|Extension(caller)| caller);
+    let key = super::handlers::ItemKey::SourceAndExternalId(source, external_id);
+    let item = super::handlers::read_item(&state, caller.as_ref(), key).await?;
+    Ok(Json(item).into_response())
+}
+
+pub(super) async fn delete_item(
+    State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let (source, external_id) = item_path(path)?;
+    let caller = caller.map(|Extension(caller)| caller);
+    let missing = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            format!("no item with source {source:?} and external id {external_id:?}"),
+        )
+    };
+    // An item outside the caller's scope is answered as a missing one.
+    may_write(&state, caller.as_ref(), &source).map_err(|error| match error.code() {
+        ErrorCode::NotFound => missing(),
+        _ => error,
+    })?;
+    let items = ItemRepo::new(&state.pool);
+    let deleted = match items.get_by_key(&source, &external_id).await? {
+        Some(item) => items.delete(item.id).await?,
+        None => false,
+    };
+    if deleted {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(missing())
+    }
+}
+
+pub(super) async fn write_batch(
+    State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
+    limit: Option<Extension<BodyLimit>>,
+    body: Result<Json<BatchWrite>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(batch) = body.map_err(|rejection| {
+        ApiError::from_json_rejection(rejection, limit.map(|Extension(limit)| limit))
+    })?;
+    if batch.items.is_empty() || batch.items.len() > MAX_BATCH_ITEMS {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidRequest,
+            format!(
+                "a batch of {} items: send 1 to {MAX_BATCH_ITEMS}",
+                batch.items.len()
+            ),
+        ));
+    }
+    let caller = caller.map(|Extension(caller)| caller);
+    // Every item must be writable, or nothing is written.
+    for (index, item) in batch.items.iter().enumerate() {
+        may_write(&state, caller.as_ref(), &item.source).map_err(|error| {
+            ApiError::new(
+                if error.code() == ErrorCode::NotFound {
+                    StatusCode::NOT_FOUND
+                } else {
+                    StatusCode::FORBIDDEN
+                },
+                error.code(),
+                format!("item {index}: {}; nothing was written", error.message()),
+            )
+        })?;
+    }
+    let items: Vec<NewItem> = batch
+        .items
+        .into_iter()
+        .map(|item| {
+            let (source, external_id, write) = item.split();
+            new_item(source, external_id, write)
+        })
+        .collect();
+    let outcomes = ItemRepo::new(&state.pool).upsert(&items).await?;
+    let written: Vec<ItemWritten> = items
+        .into_iter()
+        .zip(outcomes)
+        .enumerate()
+        .map(|(index, (item, outcome))| ItemWritten {
+            index,
+            id: outcome.id,
+            source: item.source,
+            external_id: item.external_id,
+            status: status_of(outcome.status),
+        })
+        .collect();
+    Ok(Json(BatchWritten { items: written }).into_response())
+}
+
+pub(super) async fn list_source_items(
+    State(state): State<Arc<AppState>>,
+    caller: Option<Extension<Caller>>,
+    source: Result<Path<String>, PathRejection>,
+    query: Result<Query<SourceItemsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Path(source) = source.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            rejection.body_text(),
+        )
+    })?;
+    let Query(query) = query.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            format!(
+                "{}: the parameters are `after` and `limit`",
+                rejection.body_text()
+            ),
+        )
+    })?;
+    let caller = caller.map(|Extension(caller)| caller);
+    if caller
+        .as_ref()
+        .is_some_and(|caller| !caller.may_read(&source))
+    {
+        return Err(missing_source(&source));
+    }
+    let limit = query.limit.unwrap_or(1000);
+    if !(1..=MAX_LISTED_ITEMS).contains(&limit) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidRequest,
+            format!("limit {limit}: 1 to {MAX_LISTED_ITEMS}"),
+        ));
+    }
+    let items = crate::pipeline::lexical::items_now(&state.pool).await?;
+    let page = items
+        .digests_of_source(&source, query.after.as_deref(), limit)
+        .await?;
+    // The next page starts after the last item read, whether the key's filter keeps it or not.
+    let next = (page.len() == limit)
+        .then(|| page.last().map(|digest| digest.external_id.clone()))
+        .flatten();
+    let within = match caller.as_ref().and_then(|caller| caller.filter.as_ref()) {
+        Some(filter) => Some(items.matching(filter).await?),
+        None => None,
+    };
+    let listed = page
+        .into_iter()
+        .filter(|digest| {
+            within
+                .as_ref()
+                .is_none_or(|within| within.contains(digest.id))
+        })
+        .map(|digest| SourceItem {
+            id: digest.id,
+            external_id: digest.external_id,
+            content_hash: hex::encode(digest.content_hash),
+            updated_at: digest.updated_at,
+        })
+        .collect();
+    Ok(Json(SourceItems {
+        items: listed,
+        next,
+    })
+    .into_response())
+}

@@ -1,0 +1,341 @@
+//! Items over HTTP: a source kept in sync through the service alone (put, batch, list,
+//! delete), searchable at once and gone at once; keys that may only read refused with the
+//! permission named, writes outside a key's sources answered as missing items, bad bodies
+//! refused whole.
+
+use aiblox_orchestrator::new_key;
+use serde_json::{Value, json};
+
+use crate::TestApp;
+
+/// `method` on `path` with `body` (JSON) and `token`: status and JSON answer (null when none).
+async fn send(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+    token: Option<&str>,
+) -> (u16, Value) {
+    let mut request = app.client.request(method, format!("{}{path}", app.url));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The external ids a search for `query` within `source` cites.
+async fn cited(app: &TestApp, query: &str, source: &str) -> Vec<String> {
+    let (status, body) = app
+        .query(json!({"query": query, "sources": [source], "mode": "lexical"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|evidence| evidence["external_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_source_is_kept_in_sync_over_http_alone() {
+    use reqwest::Method;
+    let app = TestApp::spawn().await;
+    let page = json!({"title": "Freezing", "content": "Freezing marks old tuples frozen so that transaction ids can wrap around.", "metadata": {"lang": "en"}});
+    let (status, put) = send(
+        &app,
+        Method::PUT,
+        "/v1/items/notes/guide/freeze.md",
+        Some(page.clone()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(
+        (&put["status"], &put["external_id"]),
+        (&json!("inserted"), &json!("guide/freeze.md"))
+    );
+    // Searchable at once; the same state again changes nothing.
+    assert_eq!(
+        cited(&app, "frozen tuples wrap around", "notes").await,
+        ["guide/freeze.md"]
+    );
+    let (_, again) = send(
+        &app,
+        Method::PUT,
+        "/v1/items/notes/guide/freeze.md",
+        Some(page),
+        None,
+    )
+    .await;
+    assert_eq!(again["status"], "unchanged");
+    assert_eq!(again["id"], put["id"]);
+    let (status, item) = send(
+        &app,
+        Method::GET,
+        "/v1/items/notes/guide/freeze.md",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!((status, &item["metadata"]), (200, &json!({"lang": "en"})));
+
+    // A batch: one transaction; a bad item (two of one key) refuses it whole.
+    let batch = json!({"items": [
+        {"source": "notes", "external_id": "a.md", "content": "Checkpoints flush dirty pages."},
+        {"source": "notes", "external_id": "b.md", "content": "Autovacuum launches workers.", "title": "B"}]});
+    let (status, written) = send(&app, Method::POST, "/v1/items", Some(batch), None).await;
+    assert_eq!(status, 200, "{written}");
+    assert_eq!(written["items"][1]["index"], 1);
+    assert_eq!(written["items"][1]["status"], "inserted");
+    let twice = json!({"items": [
+        {"source": "notes", "external_id": "c.md", "content": "x"},
+        {"source": "notes", "external_id": "c.md", "content": "y"}]});
+    let (status, refused) = send(&app, Method::POST, "/v1/items", Some(twice), None).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("item 1"),
+        "{refused}"
+    );
+    let (status, _) = send(&app, Method::GET, "/v1/items/notes/c.md", None, None).await;
+    assert_eq!(status, 404, "nothing of a refused batch is written");
+
+    // The listing, page by page: what a sync client compares.
+    let (status, first) = send(
+        &app,
+        Method::GET,
+        "/v1/sources/notes/items?limit=2",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{first}");
+    let ids = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["external_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&first), ["a.md", "b.md"]);
+    assert_eq!(first["next"], "b.md");
+    assert_eq!(
+        first["items"][0]["content_hash"].as_str().unwrap().len(),
+        64
+    );
+    let (_, second) = send(
+        &app,
+        Method::GET,
+        "/v1/sources/notes/items?limit=2&after=b.md",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (ids(&second), &second["next"]),
+        (vec!["guide/freeze.md".to_owned()], &Value::Null)
+    );
+
+    // Deleted: gone from search and from the listing; a second delete finds nothing.
+    let response = app
+        .client
+        .delete(format!("{}/v1/items/notes/guide/freeze.md", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    let (status, _) = send(
+        &app,
+        Method::DELETE,
+        "/v1/items/notes/guide/freeze.md",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert!(
+        cited(&app, "frozen tuples wrap around", "notes")
+            .await
+            .is_empty()
+    );
+
+    // Bad bodies are refused with the API's errors.
+    let (status, body) = send(
+        &app,
+        Method::PUT,
+        "/v1/items/notes/x.md",
+        Some(json!({"title": "no content"})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = send(
+        &app,
+        Method::PUT,
+        "/v1/items/notes/x.md",
+        Some(json!({"content": "x", "metadata": [1]})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = send(
+        &app,
+        Method::POST,
+        "/v1/items",
+        Some(json!({"items": []})),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (422, Some("invalid_request"))
+    );
+    let (status, body) = send(
+        &app,
+        Method::GET,
+        "/v1/sources/notes/items?limit=0",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn only_keys_with_write_permission_write_and_only_their_sources() {
+    use reqwest::Method;
+    let (reader, reader_entry) = new_key("reader", None, None, None, false).unwrap();
+    let (writer, writer_entry) =
+        new_key("docs-writer", Some(&["docs".to_owned()]), None, None, true).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.toml");
+    std::fs::write(&keys, format!("{reader_entry}\n{writer_entry}")).unwrap();
+    let kb = aiblox_kb_testkit::TestKb::new().await;
+    aiblox_kb::ItemRepo::new(kb.pool())
+        .upsert(&crate::corpus())
+        .await
+        .unwrap();
+    let mut settings = crate::settings_with(kb.config(), kb.server_url(), Vec::new());
+    settings.access.keys_file = Some(keys);
+    let app = TestApp::spawn_with(settings, Some(kb)).await;
+    let page = json!({"content": "Written by a key."});
+
+    let (status, body) = send(
+        &app,
+        Method::PUT,
+        "/v1/items/docs/new.md",
+        Some(page.clone()),
+        Some(&reader),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`write`"),
+        "{body}"
+    );
+    let (status, body) = send(
+        &app,
+        Method::PUT,
+        "/v1/items/docs/new.md",
+        Some(page.clone()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = send(
+        &app,
+        Method::PUT,
+        "/v1/items/docs/new.md",
+        Some(page.clone()),
+        Some(&writer),
+    )
+    .await;
+    assert_eq!(
+        (status, &body["status"]),
+        (200, &json!("inserted")),
+        "{body}"
+    );
+
+    // Another source is answered as missing, and nothing of it changes.
+    let (status, _) = send(
+        &app,
+        Method::PUT,
+        "/v1/items/wiki/new.md",
+        Some(page.clone()),
+        Some(&writer),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = send(
+        &app,
+        Method::DELETE,
+        "/v1/items/wiki/replication.md",
+        None,
+        Some(&writer),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = send(
+        &app,
+        Method::GET,
+        "/v1/items/wiki/replication.md",
+        None,
+        Some(&reader),
+    )
+    .await;
+    assert_eq!(status, 200, "the wiki item is still there");
+    let mixed = json!({"items": [
+        {"source": "docs", "external_id": "ok.md", "content": "fine"},
+        {"source": "wiki", "external_id": "no.md", "content": "not yours"}]});
+    let (status, body) = send(&app, Method::POST, "/v1/items", Some(mixed), Some(&writer)).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("item 1:"),
+        "{body}"
+    );
+    let (status, _) = send(
+        &app,
+        Method::GET,
+        "/v1/items/docs/ok.md",
+        None,
+        Some(&reader),
+    )
+    .await;
+    assert_eq!(status, 404, "nothing of the batch was written");
+    let (status, _) = send(
+        &app,
+        Method::GET,
+        "/v1/sources/wiki/items",
+        None,
+        Some(&writer),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, listing) = send(
+        &app,
+        Method::GET,
+        "/v1/sources/docs/items",
+        None,
+        Some(&writer),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(listing["items"].as_array().unwrap().len(), 3, "{listing}");
+    app.stop().await;
+}
