@@ -111,6 +111,12 @@ impl Caller {
         }
     }
 
+    /// Whether this caller may write at all (within its sources): the `write` permission, no
+    /// filter.
+    pub(crate) fn writes(&self) -> bool {
+        self.write && self.filter.is_none()
+    }
+
     /// Whether this caller may write items of `source`: `Err(WriteRefusal)` says why not.
     pub(crate) fn may_write(&self, source: &str) -> Result<(), WriteRefusal> {
         if !self.write {

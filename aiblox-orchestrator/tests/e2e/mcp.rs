@@ -91,17 +91,21 @@ fn steps() -> Value {
 
 /// What every run must have seen: the tools and template, cited passages of `docs`, the item
 /// read whole, errors as tool results.
-fn assert_the_tools_work(seen: &Value) {
-    let tools: Vec<&str> = seen["tools"]
+/// `writes`: whether the caller may write, and so is shown the tools `store` and `delete`.
+fn assert_the_tools_work(seen: &Value, writes: bool) {
+    let mut tools: Vec<&str> = seen["tools"]
         .as_object()
         .unwrap()
         .keys()
         .map(String::as_str)
         .collect();
-    assert_eq!(tools.len(), 3, "{tools:?}");
-    for tool in ["search", "get_item", "list_sources"] {
-        assert!(tools.contains(&tool), "{tools:?}");
-    }
+    tools.sort_unstable();
+    let expected: &[&str] = if writes {
+        &["delete", "get_item", "list_sources", "search", "store"]
+    } else {
+        &["get_item", "list_sources", "search"]
+    };
+    assert_eq!(tools, expected);
     assert_eq!(
         seen["tools"]["search"]["input"]["required"],
         json!(["query"])
@@ -195,6 +199,10 @@ async fn an_mcp_client_searches_over_http_within_its_keys_scope() {
     let mut scoped_steps = steps();
     scoped_steps["foreign_key"] = json!("wiki:replication.md");
     scoped_steps["foreign_uri"] = json!(format!("aiblox://items/{wiki_id}"));
+    // A key that may only read is not shown the write tools, and calling them is refused.
+    scoped_steps["store"] = json!({"source": "docs", "external_id": "x.md", "content": "x"});
+    scoped_steps["stored_search"] = json!({"query": "x"});
+    scoped_steps["delete"] = json!({"source": "docs", "external_id": "vacuum.md"});
     let seen = drive(
         &python,
         vec!["http".into(), url.clone(), docs_token.clone()],
@@ -203,7 +211,14 @@ async fn an_mcp_client_searches_over_http_within_its_keys_scope() {
     )
     .await
     .unwrap();
-    assert_the_tools_work(&seen);
+    assert_the_tools_work(&seen, false);
+    for refused in [&seen["stored"], &seen["deleted"]] {
+        assert_eq!(refused["is_error"], true, "{refused}");
+        assert!(
+            refused["text"].as_str().unwrap().contains("`write`"),
+            "{refused}"
+        );
+    }
     // Every passage is of the key's source; an item of another one is missing, by tool and
     // by resource.
     for passage in seen["search"]["structured"]["passages"].as_array().unwrap() {
@@ -283,7 +298,9 @@ async fn an_mcp_client_searches_over_http_within_its_keys_scope() {
     );
     let metrics = app.metrics().await;
     for counted in [
-        r#"aiblox_mcp_tool_calls_total{tool="search",outcome="ok"} 1"#,
+        r#"aiblox_mcp_tool_calls_total{tool="search",outcome="ok"} 3"#,
+        r#"aiblox_mcp_tool_calls_total{tool="store",outcome="error"} 1"#,
+        r#"aiblox_mcp_tool_calls_total{tool="delete",outcome="error"} 1"#,
         r#"aiblox_mcp_tool_calls_total{tool="search",outcome="error"} 2"#,
         r#"aiblox_mcp_tool_calls_total{tool="get_item",outcome="ok"} 1"#,
         r#"aiblox_mcp_tool_calls_total{tool="list_sources",outcome="ok"} 1"#,
@@ -306,15 +323,35 @@ async fn an_mcp_client_starts_the_stdio_server_and_searches() {
         ("AIBLOX_LOG_LEVEL", "warn".to_owned()),
     ];
     let binary = env!("CARGO_BIN_EXE_aiblox-orchestrator").to_owned();
+    let mut writing = steps();
+    writing["store"] = json!({"source": "notes", "external_id": "mcp.md", "title": "Learned",
+        "content": "The quokka smiles at every visitor of Rottnest Island."});
+    writing["stored_search"] = json!({"query": "quokka Rottnest", "sources": ["notes"]});
+    writing["delete"] = json!({"source": "notes", "external_id": "mcp.md"});
     let seen = drive(
         &python,
         vec!["stdio".into(), binary.clone(), "mcp".into()],
-        steps(),
+        writing,
         env.clone(),
     )
     .await
     .unwrap();
-    assert_the_tools_work(&seen);
+    assert_the_tools_work(&seen, true);
+    // The local user stores a document, finds it at once, deletes it, and it is gone.
+    assert_eq!(
+        seen["stored"]["structured"]["status"], "inserted",
+        "{}",
+        seen["stored"]
+    );
+    let found = &seen["stored_search"]["structured"]["passages"];
+    assert_eq!(found[0]["external_id"], "mcp.md", "{found}");
+    assert_eq!(seen["deleted"]["is_error"], false, "{}", seen["deleted"]);
+    assert_eq!(
+        seen["deleted_search"]["structured"]["passages"],
+        json!([]),
+        "{}",
+        seen["deleted_search"]
+    );
     // Without keys the local user reads every source.
     assert_eq!(seen["refused"]["is_error"], false, "{}", seen["refused"]);
     assert_eq!(
@@ -338,6 +375,7 @@ async fn an_mcp_client_starts_the_stdio_server_and_searches() {
         "docs-agent".into(),
     ];
     let seen = drive(&python, named, steps(), env.clone()).await.unwrap();
+    assert_the_tools_work(&seen, false);
     assert_eq!(seen["refused"]["is_error"], true, "{}", seen["refused"]);
     assert_eq!(
         seen["sources"]["structured"]["sources"],

@@ -5,7 +5,8 @@ as one JSON object.
 usage: mcp_client.py http URL [TOKEN]    (the streamable HTTP transport, Bearer TOKEN)
        mcp_client.py stdio COMMAND ARG...  (the stdio transport: starts COMMAND)
 The steps come on stdin as JSON: {"search": {...arguments}, "refused": {...}, "bad": {...},
-"item_key": "source:external_id", "foreign_key": ..., "foreign_uri": "aiblox://items/N"}.
+"item_key": "source:external_id", "foreign_key": ..., "foreign_uri": "aiblox://items/N",
+"store": {...}, "stored_search": {...}, "delete": {...}}.
 """
 
 import asyncio
@@ -61,6 +62,11 @@ async def main():
                 seen["foreign_resource"] = "read"
             except Exception as error:
                 seen["foreign_resource"] = str(error)
+        if "store" in steps:
+            seen["stored"] = tool_result(await client.call_tool("store", steps["store"]))
+            seen["stored_search"] = tool_result(await client.call_tool("search", steps["stored_search"]))
+            seen["deleted"] = tool_result(await client.call_tool("delete", steps["delete"]))
+            seen["deleted_search"] = tool_result(await client.call_tool("search", steps["stored_search"]))
         seen["sources"] = tool_result(await client.call_tool("list_sources", {}))
     print(json.dumps(seen))
 

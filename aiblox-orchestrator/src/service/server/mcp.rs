@@ -1,5 +1,6 @@
 //! The knowledge base as a Model Context Protocol server (rmcp, the official Rust SDK): the
-//! tools `search`, `get_item` and `list_sources`, and every item as the resource
+//! tools `search`, `get_item` and `list_sources` (and `store` and `delete` for callers that may
+//! write), and every item as the resource
 //! `aiblox://items/{id}`, served over streamable HTTP at `/mcp` (stateless, JSON answers,
 //! behind the API's keys, scopes and rate limits) and over stdio (`aiblox-orchestrator mcp`).
 //! The tools answer through the HTTP API's own functions; what goes wrong in a tool (a bad
@@ -26,6 +27,7 @@ use serde_json::Value;
 use super::errors::ApiError;
 use super::handlers::{ItemKey, answer, list_sources, read_item};
 use super::state::AppState;
+use super::writes::{delete, put};
 use crate::protocol::{Evidence, QueryRequest, Warning};
 use crate::service::access::Caller;
 
@@ -36,6 +38,8 @@ const ITEM_URI_PREFIX: &str = "aiblox://items/";
 const SEARCH: &str = "search";
 const GET_ITEM: &str = "get_item";
 const LIST_SOURCES: &str = "list_sources";
+const STORE: &str = "store";
+const DELETE: &str = "delete";
 
 /// What the server tells a model about itself when a client connects.
 const INSTRUCTIONS: &str = "A knowledge base of documents. Call `search` with a question in \
@@ -74,6 +78,16 @@ struct GetItemArguments {
     /// Or its source and external id joined by a colon, `source:external_id`.
     #[serde(default)]
     key: Option<String>,
+}
+
+/// `delete`'s arguments: the item's key.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct DeleteArguments {
+    /// The item's source.
+    source: String,
+    /// Its id within the source.
+    external_id: String,
 }
 
 /// `list_sources` takes no arguments.
@@ -145,6 +159,41 @@ static TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
     ]
 });
 
+/// The tools that write, listed to callers that may write (a key with the `write` permission;
+/// the anonymous caller of a loopback service or of stdio).
+static WRITE_TOOLS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
+    vec![
+        Tool::new(
+            STORE,
+            "Store a document in the knowledge base, or replace the one with the same source \
+             and external_id: its text (`content`), `title` and `metadata` (a JSON object). It \
+             is searchable at once. Answers its id and whether it was inserted, updated or \
+             unchanged.",
+            schema_of::<crate::protocol::BatchItem>(),
+        )
+        .annotate(
+            ToolAnnotations::new()
+                .read_only(false)
+                .destructive(false)
+                .idempotent(true)
+                .open_world(false),
+        ),
+        Tool::new(
+            DELETE,
+            "Delete a document of the knowledge base, by its source and external_id: it leaves \
+             search at once.",
+            schema_of::<DeleteArguments>(),
+        )
+        .annotate(
+            ToolAnnotations::new()
+                .read_only(false)
+                .destructive(true)
+                .idempotent(true)
+                .open_world(false),
+        ),
+    ]
+});
+
 /// A tool that could not do what it was asked: said to the model as a tool result.
 struct ToolFailure {
     code: String,
@@ -196,8 +245,42 @@ impl KnowledgeBaseServer {
         }
     }
 
-    /// The caller of this call. Over HTTP with keys in force, a request without one is refused
-    /// (the key layer stops such requests first; this holds even if it did not).
+    /// Whether the caller of `context` may write (the write tools are listed to it).
+    fn writes(&self, context: &RequestContext<RoleServer>) -> bool {
+        match self.identify(context) {
+            Ok(Some(caller)) => caller.writes(),
+            Ok(None) => self.state.loopback_only,
+            Err(_) => false,
+        }
+    }
+
+    /// Who calls, without taking a request from its rate. Over HTTP with keys in force, a
+    /// request without a key is refused (the key layer stops such requests first; this holds
+    /// even if it did not).
+    fn identify(
+        &self,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Option<Caller>, ToolFailure> {
+        match &self.callers {
+            Callers::Fixed(caller) => Ok(caller.clone()),
+            Callers::OfRequest => {
+                let caller = context
+                    .extensions
+                    .get::<axum::http::request::Parts>()
+                    .and_then(|parts| parts.extensions.get::<Caller>().cloned());
+                match (caller, &self.state.access) {
+                    (None, Some(_)) => Err(ToolFailure {
+                        code: "unauthorized".to_owned(),
+                        message: "this service needs an API key".to_owned(),
+                    }),
+                    (caller, _) => Ok(caller),
+                }
+            }
+        }
+    }
+
+    /// The caller of this call, one request taken from a stdio key's rate (over HTTP the key
+    /// layer took it).
     fn caller(&self, context: &RequestContext<RoleServer>) -> Result<Option<Caller>, ToolFailure> {
         match &self.callers {
             Callers::Fixed(caller) => {
@@ -215,19 +298,7 @@ impl KnowledgeBaseServer {
                 }
                 Ok(caller.clone())
             }
-            Callers::OfRequest => {
-                let caller = context
-                    .extensions
-                    .get::<axum::http::request::Parts>()
-                    .and_then(|parts| parts.extensions.get::<Caller>().cloned());
-                match (caller, &self.state.access) {
-                    (None, Some(_)) => Err(ToolFailure {
-                        code: "unauthorized".to_owned(),
-                        message: "this service needs an API key".to_owned(),
-                    }),
-                    (caller, _) => Ok(caller),
-                }
-            }
+            Callers::OfRequest => self.identify(context),
         }
     }
 
@@ -240,6 +311,35 @@ impl KnowledgeBaseServer {
         match tool {
             SEARCH => self.search(arguments, caller).await,
             GET_ITEM => self.get_item(arguments, caller).await,
+            STORE => {
+                let item: crate::protocol::BatchItem = arguments_of(arguments)?;
+                let (source, external_id, write) = item.split();
+                let written = put(&self.state, caller, source, external_id, write).await?;
+                let text = format!(
+                    "{} {}:{} (id {}; aiblox://items/{})",
+                    match written.status {
+                        crate::protocol::WriteStatus::Inserted => "Stored",
+                        crate::protocol::WriteStatus::Updated => "Replaced",
+                        crate::protocol::WriteStatus::Unchanged => "Already stored as given:",
+                    },
+                    written.source,
+                    written.external_id,
+                    written.id,
+                    written.id
+                );
+                Ok(structured(&written, text))
+            }
+            DELETE => {
+                let DeleteArguments {
+                    source,
+                    external_id,
+                } = arguments_of(arguments)?;
+                delete(&self.state, caller, &source, &external_id).await?;
+                Ok(structured(
+                    &serde_json::json!({"deleted": true}),
+                    format!("Deleted {source}:{external_id}"),
+                ))
+            }
             _ => {
                 let NoArguments {} = arguments_of(arguments)?;
                 let sources = list_sources(&self.state, caller).await?;
@@ -395,9 +495,13 @@ impl ServerHandler for KnowledgeBaseServer {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(TOOLS.clone()))
+        let mut tools = TOOLS.clone();
+        if self.writes(&context) {
+            tools.extend(WRITE_TOOLS.iter().cloned());
+        }
+        Ok(ListToolsResult::with_all_items(tools))
     }
 
     async fn call_tool(
@@ -406,10 +510,17 @@ impl ServerHandler for KnowledgeBaseServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let tool = request.name.as_ref();
-        if !TOOLS.iter().any(|known| known.name == tool) {
+        if !TOOLS
+            .iter()
+            .chain(WRITE_TOOLS.iter())
+            .any(|known| known.name == tool)
+        {
             self.state.metrics.count_mcp_call("unknown", "error");
             return Err(ErrorData::invalid_params(
-                format!("no tool {tool:?}; the tools are {SEARCH}, {GET_ITEM} and {LIST_SOURCES}"),
+                format!(
+                    "no tool {tool:?}; the tools are {SEARCH}, {GET_ITEM}, {LIST_SOURCES}, and \
+                     {STORE} and {DELETE} for callers that may write"
+                ),
                 None,
             ));
         }

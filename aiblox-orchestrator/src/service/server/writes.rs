@@ -24,7 +24,11 @@ use crate::service::access::{Caller, WriteRefusal};
 
 /// Whether `caller` may write items of `source`: with a key, its `write` permission and scope;
 /// without keys, only on a service that serves loopback alone.
-fn may_write(state: &AppState, caller: Option<&Caller>, source: &str) -> Result<(), ApiError> {
+pub(super) fn may_write(
+    state: &AppState,
+    caller: Option<&Caller>,
+    source: &str,
+) -> Result<(), ApiError> {
     match caller {
         Some(caller) => caller.may_write(source).map_err(|refusal| match refusal {
             WriteRefusal::Permission(message) => {
@@ -98,18 +102,31 @@ pub(super) async fn put_item(
     let Json(write) = body.map_err(|rejection| {
         ApiError::from_json_rejection(rejection, limit.map(|Extension(limit)| limit))
     })?;
+    let written = put(&state, caller.as_ref(), source, external_id, write).await?;
+    Ok(Json(written).into_response())
+}
+
+/// Writes one item for `caller`: created, or replaced. Every door (HTTP, MCP) writes through
+/// here.
+pub(super) async fn put(
+    state: &AppState,
+    caller: Option<&Caller>,
+    source: String,
+    external_id: String,
+    write: ItemWrite,
+) -> Result<ItemWritten, ApiError> {
+    may_write(state, caller, &source)?;
     let item = new_item(source, external_id, write);
     let outcome = ItemRepo::new(&state.pool)
         .upsert(std::slice::from_ref(&item))
         .await?;
-    let written = ItemWritten {
+    Ok(ItemWritten {
         index: 0,
         id: outcome[0].id,
         source: item.source,
         external_id: item.external_id,
         status: status_of(outcome[0].status),
-    };
-    Ok(Json(written).into_response())
+    })
 }
 
 pub(super) async fn get_item(
@@ -131,6 +148,17 @@ pub(super) async fn delete_item(
 ) -> Result<Response, ApiError> {
     let (source, external_id) = item_path(path)?;
     let caller = caller.map(|Extension(caller)| caller);
+    delete(&state, caller.as_ref(), &source, &external_id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Deletes one item for `caller`; an item outside its scope is answered as a missing one.
+pub(super) async fn delete(
+    state: &AppState,
+    caller: Option<&Caller>,
+    source: &str,
+    external_id: &str,
+) -> Result<(), ApiError> {
     let missing = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -138,21 +166,16 @@ pub(super) async fn delete_item(
             format!("no item with source {source:?} and external id {external_id:?}"),
         )
     };
-    // An item outside the caller's scope is answered as a missing one.
-    may_write(&state, caller.as_ref(), &source).map_err(|error| match error.code() {
+    may_write(state, caller, source).map_err(|error| match error.code() {
         ErrorCode::NotFound => missing(),
         _ => error,
     })?;
     let items = ItemRepo::new(&state.pool);
-    let deleted = match items.get_by_key(&source, &external_id).await? {
+    let deleted = match items.get_by_key(source, external_id).await? {
         Some(item) => items.delete(item.id).await?,
         None => false,
     };
-    if deleted {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(missing())
-    }
+    if deleted { Ok(()) } else { Err(missing()) }
 }
 
 pub(super) async fn write_batch(
