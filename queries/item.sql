@@ -89,6 +89,11 @@ JOIN item AS i ON i.source = k.source AND i.external_id = k.external_id;
 DELETE FROM item
 WHERE id = :id;
 
+--! delete_item_by_key
+-- One item by its identity, in one statement (no lookup first: nothing can slip in between).
+DELETE FROM item
+WHERE source = :source AND external_id = :external_id;
+
 --! delete_items
 -- One statement for many (a prune of a source): chunks and vectors go with their items.
 DELETE FROM item

@@ -236,6 +236,20 @@ impl<'a> ItemRepo<'a> {
             .await
     }
 
+    /// Deletes the item with this identity (and its cached chunks and vectors) in one
+    /// statement, on the primary. Returns whether it existed.
+    pub async fn delete_by_key(&self, source: &str, external_id: &str) -> Result<bool, Error> {
+        self.runner
+            .write(|client| async move {
+                Ok(queries::delete_item_by_key()
+                    .bind(&client, &source, &external_id)
+                    .await
+                    .map_err(Error::from_driver)?
+                    > 0)
+            })
+            .await
+    }
+
     /// Deletes these items (and their cached chunks and vectors) in one statement. Returns how
     /// many existed. [`Error::InvalidInput`] for more than 10,000 ids.
     pub async fn delete_many(&self, ids: &[i64]) -> Result<u64, Error> {

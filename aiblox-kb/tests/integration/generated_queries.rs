@@ -244,6 +244,14 @@ async fn item_queries_round_trip_including_null_titles() {
         [("docs", 2)],
         "every source with its item count"
     );
+    assert_eq!(
+        item::delete_item_by_key()
+            .bind(client, &"docs", &"no-such-item")
+            .await
+            .unwrap(),
+        0,
+        "a key that names nothing deletes nothing"
+    );
     assert_eq!(item::delete_item().bind(client, &id_b).await.unwrap(), 1);
     assert_eq!(item::delete_item().bind(client, &id_b).await.unwrap(), 0);
     assert_eq!(

@@ -608,4 +608,11 @@ async fn a_sources_keys_page_by_page_and_a_batch_delete() {
         "every source that holds items, counted, by name"
     );
     assert_eq!(items.delete_many(&[]).await.unwrap(), 0);
+    assert!(items.delete_by_key("docs", "page-24").await.unwrap());
+    assert!(!items.delete_by_key("docs", "page-24").await.unwrap());
+    assert!(items.get(ids[24]).await.unwrap().is_none());
+    assert!(
+        items.get(ids[25]).await.unwrap().is_some(),
+        "wiki's page-00 is another item"
+    );
 }

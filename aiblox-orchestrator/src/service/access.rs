@@ -111,6 +111,18 @@ impl Caller {
         }
     }
 
+    /// The user of a process that speaks for no key (the stdio MCP server of a service without
+    /// keys, started by that user): every source, no rate, reads and writes.
+    pub(crate) fn local_user() -> Caller {
+        Caller {
+            name: "local".to_owned(),
+            sources: None,
+            requests_per_second: None,
+            filter: None,
+            write: true,
+        }
+    }
+
     /// Whether this caller may write at all (within its sources): the `write` permission, no
     /// filter.
     pub(crate) fn writes(&self) -> bool {

@@ -208,6 +208,61 @@ async fn a_source_is_kept_in_sync_over_http_alone() {
     )
     .await;
     assert_eq!(status, 422, "{body}");
+
+    // A page over the query body limit (64 KiB) is written; a query that large is refused.
+    let big = "lorem ipsum ".repeat(10_000);
+    let (status, body) = send(
+        &app,
+        Method::PUT,
+        "/v1/items/notes/big.md",
+        Some(json!({"content": big})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = app.query(json!({"query": big})).await;
+    assert_eq!(status, 413);
+
+    // An anonymous write must name loopback: a page that rebinds a name to 127.0.0.1 cannot.
+    let rebound = app
+        .client
+        .put(format!("{}/v1/items/notes/evil.md", app.url))
+        .header("host", "attacker.example")
+        .json(&json!({"content": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rebound.status().as_u16(), 403);
+    let (status, _) = send(&app, Method::GET, "/v1/items/notes/evil.md", None, None).await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_write_body_over_its_own_limit_names_that_setting() {
+    let kb = aiblox_kb_testkit::TestKb::new().await;
+    let settings = crate::settings_with(
+        kb.config(),
+        kb.server_url(),
+        vec![("limits.max_write_body_bytes", "100000".to_owned())],
+    );
+    let app = TestApp::spawn_with(settings, Some(kb)).await;
+    let (status, body) = send(
+        &app,
+        reqwest::Method::PUT,
+        "/v1/items/notes/big.md",
+        Some(json!({"content": "x".repeat(200_000)})),
+        None,
+    )
+    .await;
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("limits.max_write_body_bytes"),
+        "{body}"
+    );
     app.stop().await;
 }
 
@@ -217,9 +272,17 @@ async fn only_keys_with_write_permission_write_and_only_their_sources() {
     let (reader, reader_entry) = new_key("reader", None, None, None, false).unwrap();
     let (writer, writer_entry) =
         new_key("docs-writer", Some(&["docs".to_owned()]), None, None, true).unwrap();
+    // A tenant's key: bound to a filter that keeps one item of docs.
+    let vacuum_only: aiblox_orchestrator::protocol::Filter =
+        serde_json::from_value(json!({"field": "external_id", "eq": "vacuum.md"})).unwrap();
+    let (tenant, tenant_entry) = new_key("tenant", None, None, Some(&vacuum_only), false).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys.toml");
-    std::fs::write(&keys, format!("{reader_entry}\n{writer_entry}")).unwrap();
+    std::fs::write(
+        &keys,
+        format!("{reader_entry}\n{writer_entry}\n{tenant_entry}"),
+    )
+    .unwrap();
     let kb = aiblox_kb_testkit::TestKb::new().await;
     aiblox_kb::ItemRepo::new(kb.pool())
         .upsert(&crate::corpus())
@@ -229,6 +292,17 @@ async fn only_keys_with_write_permission_write_and_only_their_sources() {
     settings.access.keys_file = Some(keys);
     let app = TestApp::spawn_with(settings, Some(kb)).await;
     let page = json!({"content": "Written by a key."});
+    for (method, path, body) in [
+        (Method::DELETE, "/v1/items/docs/vacuum.md", None),
+        (
+            Method::POST,
+            "/v1/items",
+            Some(json!({"items": [{"source": "docs", "external_id": "r.md", "content": "r"}]})),
+        ),
+    ] {
+        let (status, refused) = send(&app, method, path, body, Some(&reader)).await;
+        assert_eq!(status, 403, "{refused}");
+    }
 
     let (status, body) = send(
         &app,
@@ -337,5 +411,45 @@ async fn only_keys_with_write_permission_write_and_only_their_sources() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(listing["items"].as_array().unwrap().len(), 3, "{listing}");
+    // A tenant lists only what its filter keeps, page by page, and `next` never names another
+    // item (indexes.md comes before vacuum.md and is not its).
+    let (status, listing) = send(
+        &app,
+        Method::GET,
+        "/v1/sources/docs/items?limit=1",
+        None,
+        Some(&tenant),
+    )
+    .await;
+    assert_eq!(status, 200, "{listing}");
+    assert_eq!(listing["items"][0]["external_id"], "vacuum.md", "{listing}");
+    assert_eq!(listing["items"].as_array().unwrap().len(), 1);
+    assert_ne!(listing["next"], "indexes.md");
+    let after = listing["next"].as_str().unwrap_or("vacuum.md");
+    let (_, rest) = send(
+        &app,
+        Method::GET,
+        &format!("/v1/sources/docs/items?limit=1&after={after}"),
+        None,
+        Some(&tenant),
+    )
+    .await;
+    assert_eq!(
+        (rest["items"].as_array().unwrap().len(), &rest["next"]),
+        (0, &Value::Null),
+        "{rest}"
+    );
+    let (status, refused) = send(
+        &app,
+        Method::PUT,
+        "/v1/items/docs/vacuum.md",
+        Some(page.clone()),
+        Some(&tenant),
+    )
+    .await;
+    assert_eq!(
+        status, 403,
+        "a key bound to a filter cannot write: {refused}"
+    );
     app.stop().await;
 }

@@ -41,6 +41,11 @@ pub struct GetItemIdsByKeysParams<
     pub external_ids: T4,
 }
 #[derive(Debug)]
+pub struct DeleteItemByKeyParams<T1: crate::StringSql, T2: crate::StringSql> {
+    pub source: T1,
+    pub external_id: T2,
+}
+#[derive(Debug)]
 pub struct SourceItemKeysParams<T1: crate::StringSql, T2: crate::StringSql> {
     pub source: T1,
     pub after: Option<T2>,
@@ -1854,6 +1859,52 @@ impl DeleteItemStmt {
         id: &'a i64,
     ) -> Result<u64, tokio_postgres::Error> {
         client.execute(self.0, &[id]).await
+    }
+}
+pub struct DeleteItemByKeyStmt(&'static str, Option<tokio_postgres::Statement>);
+pub fn delete_item_by_key() -> DeleteItemByKeyStmt {
+    DeleteItemByKeyStmt(
+        "DELETE FROM item WHERE source = $1 AND external_id = $2",
+        None,
+    )
+}
+impl DeleteItemByKeyStmt {
+    pub async fn prepare<'a, C: GenericClient>(
+        mut self,
+        client: &'a C,
+    ) -> Result<Self, tokio_postgres::Error> {
+        self.1 = Some(client.prepare(self.0).await?);
+        Ok(self)
+    }
+    pub async fn bind<'c, 'a, 's, C: GenericClient, T1: crate::StringSql, T2: crate::StringSql>(
+        &'s self,
+        client: &'c C,
+        source: &'a T1,
+        external_id: &'a T2,
+    ) -> Result<u64, tokio_postgres::Error> {
+        client.execute(self.0, &[source, external_id]).await
+    }
+}
+impl<'a, C: GenericClient + Send + Sync, T1: crate::StringSql, T2: crate::StringSql>
+    crate::client::async_::Params<
+        'a,
+        'a,
+        'a,
+        DeleteItemByKeyParams<T1, T2>,
+        std::pin::Pin<
+            Box<dyn futures::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>,
+        >,
+        C,
+    > for DeleteItemByKeyStmt
+{
+    fn params(
+        &'a self,
+        client: &'a C,
+        params: &'a DeleteItemByKeyParams<T1, T2>,
+    ) -> std::pin::Pin<
+        Box<dyn futures::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>,
+    > {
+        Box::pin(self.bind(client, &params.source, &params.external_id))
     }
 }
 pub struct DeleteItemsStmt(&'static str, Option<tokio_postgres::Statement>);

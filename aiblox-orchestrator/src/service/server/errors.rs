@@ -61,16 +61,19 @@ impl From<InvalidRequest> for ApiError {
 
 /// The body limit in force, for the message of a 413 (set by the router).
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct BodyLimit(pub(crate) usize);
+pub(crate) struct BodyLimit(pub(crate) usize, pub(crate) &'static str);
 
 /// What a 413 says: the limit, and the setting that raises it.
 fn too_large(limit: Option<BodyLimit>) -> String {
-    let setting = crate::service::config::setting_names("limits.max_body_bytes");
     match limit {
-        Some(BodyLimit(bytes)) => {
+        Some(BodyLimit(bytes, setting)) => {
+            let setting = crate::service::config::setting_names(setting);
             format!("the request body is over the limit of {bytes} bytes ({setting})")
         }
-        None => format!("the request body is over the size limit ({setting})"),
+        None => format!(
+            "the request body is over the size limit ({})",
+            crate::service::config::setting_names("limits.max_body_bytes")
+        ),
     }
 }
 

@@ -66,7 +66,7 @@ pub(super) async fn item(
             StatusCode::BAD_REQUEST,
             ErrorCode::InvalidRequest,
             "an item id is an integer (GET /v1/items/{id}); to name an item by its source and \
-             external id, query `source:external_id` with POST /v1/query",
+             external id, GET /v1/items/{source}/{external_id}",
         )
     })?;
     let caller = caller.map(|Extension(caller)| caller);

@@ -77,6 +77,59 @@ pub(super) async fn authorize(
 
 /// Request id (taken from `x-request-id` or made, and returned), a span for the request's
 /// logs, a log line, and the latency histogram.
+/// Before an item write's body is read: a key must be allowed to write at all (its sources are
+/// checked by the handler), and an anonymous caller must be on a loopback service and name
+/// loopback in `Host` (a web page that rebinds a name to 127.0.0.1 cannot write). Reads of the
+/// write routes (`GET`) pass.
+pub(super) async fn writers_only(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() == axum::http::Method::GET {
+        return next.run(request).await;
+    }
+    let refusal = match request.extensions().get::<crate::service::access::Caller>() {
+        Some(caller) if caller.writes() => None,
+        Some(caller) => Some(format!(
+            "key {:?} may not write: writing needs the permission `write` and no filter \
+             (`keys new --write`)",
+            caller.name
+        )),
+        None if state.loopback_only && names_loopback(&request) => None,
+        None => Some(
+            "anonymous callers write only to a loopback service, by a loopback name: give the \
+             service API keys (`keys new --write`)"
+                .to_owned(),
+        ),
+    };
+    match refusal {
+        None => next.run(request).await,
+        Some(message) => {
+            ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message).into_response()
+        }
+    }
+}
+
+/// Whether the request's `Host` names loopback (`localhost`, `127.0.0.1`, `[::1]`, any port).
+fn names_loopback(request: &Request) -> bool {
+    let Some(host) = request
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|value| value.to_str().ok())
+    else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next().unwrap_or_default(),
+        None => host.split(':').next().unwrap_or_default(),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 pub(super) async fn observe(
     State(state): State<Arc<AppState>>,
     mut request: Request,

@@ -53,8 +53,7 @@ const INSTRUCTIONS: &str = "A knowledge base of documents. Call `search` with a 
 pub(crate) enum Callers {
     /// The caller of each HTTP request, as the API's key layer found it.
     OfRequest,
-    /// One caller for the whole session (stdio): a key's, or `None` for the anonymous local
-    /// user.
+    /// One caller for the whole session (stdio): a key's, or the local user's.
     Fixed(Option<Caller>),
 }
 

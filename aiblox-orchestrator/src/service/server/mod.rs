@@ -23,7 +23,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use errors::not_found;
 use handlers::{healthz, index, item, metrics, openapi, query, readyz, sources};
-use layers::{authorize, observe};
+use layers::{authorize, observe, writers_only};
 pub use startup::{Application, serve_mcp_stdio, shutdown_signal};
 pub use state::{AppState, SetupError};
 
@@ -49,7 +49,11 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         )
         .route("/v1/items", post(writes::write_batch))
         .layer(DefaultBodyLimit::max(write_limit))
-        .layer(Extension(errors::BodyLimit(write_limit)));
+        .layer(Extension(errors::BodyLimit(
+            write_limit,
+            "limits.max_write_body_bytes",
+        )))
+        .route_layer(middleware::from_fn_with_state(state.clone(), writers_only));
     let api = Router::new()
         .merge(writes)
         .route("/v1/query", post(query))
@@ -67,7 +71,10 @@ pub fn app(state: Arc<AppState>, max_body_bytes: usize) -> Router {
         .route("/openapi.json", get(openapi))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(Extension(errors::BodyLimit(max_body_bytes)))
+        .layer(Extension(errors::BodyLimit(
+            max_body_bytes,
+            "limits.max_body_bytes",
+        )))
         // Bounds slow clients too: a body that never finishes arriving gets 408.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,

@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use super::app;
 use super::state::AppState;
 use crate::config::Settings;
+use crate::service::access::Caller;
 
 /// A service bound to its listener, ready to run.
 pub struct Application {
@@ -110,7 +111,7 @@ pub async fn serve_mcp_stdio(settings: &Settings, key_name: Option<&str>) -> any
         (None, Some(name)) => anyhow::bail!(
             "--key-name {name:?} but the service has no keys file (AIBLOX_API_KEYS_FILE)"
         ),
-        (None, None) => None,
+        (None, None) => Some(Caller::local_user()),
     };
     let mut background = state.start_indexing();
     background.push(state.merge_postings_in_background());

@@ -170,12 +170,14 @@ pub(super) async fn delete(
         ErrorCode::NotFound => missing(),
         _ => error,
     })?;
-    let items = ItemRepo::new(&state.pool);
-    let deleted = match items.get_by_key(source, external_id).await? {
-        Some(item) => items.delete(item.id).await?,
-        None => false,
-    };
-    if deleted { Ok(()) } else { Err(missing()) }
+    if ItemRepo::new(&state.pool)
+        .delete_by_key(source, external_id)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(missing())
+    }
 }
 
 pub(super) async fn write_batch(
@@ -275,34 +277,55 @@ pub(super) async fn list_source_items(
         ));
     }
     let items = crate::pipeline::lexical::items_now(&state.pool).await?;
-    let page = items
-        .digests_of_source(&source, query.after.as_deref(), limit)
-        .await?;
-    // The next page starts after the last item read, whether the key's filter keeps it or not.
-    let next = (page.len() == limit)
-        .then(|| page.last().map(|digest| digest.external_id.clone()))
-        .flatten();
     let within = match caller.as_ref().and_then(|caller| caller.filter.as_ref()) {
         Some(filter) => Some(items.matching(filter).await?),
         None => None,
     };
-    let listed = page
-        .into_iter()
-        .filter(|digest| {
-            within
-                .as_ref()
-                .is_none_or(|within| within.contains(digest.id))
-        })
-        .map(|digest| SourceItem {
-            id: digest.id,
-            external_id: digest.external_id,
-            content_hash: hex::encode(digest.content_hash),
-            updated_at: digest.updated_at,
-        })
-        .collect();
+    let (listed, next) =
+        visible_page(&items, &source, query.after, limit, within.as_deref()).await?;
     Ok(Json(SourceItems {
         items: listed,
         next,
     })
     .into_response())
+}
+
+/// One page of `source` as the caller sees it: up to `limit` items after `after` that `within`
+/// keeps (all, without a filter), and where the next page starts. For a key bound to a filter,
+/// pages of the source may hold none it keeps: they are read on, and `next` never names an
+/// item it does not.
+async fn visible_page(
+    items: &ItemRepo<'_>,
+    source: &str,
+    after: Option<String>,
+    limit: usize,
+    within: Option<&aiblox_kb::ItemSet>,
+) -> Result<(Vec<SourceItem>, Option<String>), ApiError> {
+    let mut listed: Vec<SourceItem> = Vec::new();
+    let mut after = after;
+    let more = loop {
+        let page = items
+            .digests_of_source(source, after.as_deref(), limit)
+            .await?;
+        let full = page.len() == limit;
+        after = page.last().map(|digest| digest.external_id.clone());
+        listed.extend(
+            page.into_iter()
+                .filter(|digest| within.is_none_or(|within| within.contains(digest.id)))
+                .map(|digest| SourceItem {
+                    id: digest.id,
+                    external_id: digest.external_id,
+                    content_hash: hex::encode(digest.content_hash),
+                    updated_at: digest.updated_at,
+                }),
+        );
+        if listed.len() >= limit || !full {
+            break full || listed.len() > limit;
+        }
+    };
+    listed.truncate(limit);
+    let next = (more && listed.len() == limit)
+        .then(|| listed.last().map(|item| item.external_id.clone()))
+        .flatten();
+    Ok((listed, next))
 }
