@@ -308,6 +308,7 @@ fn query_request() -> impl Strategy<Value = QueryRequest> {
             mode,
             filter: None,
             facets: None,
+            after: None,
         },
     )
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use aiblox_kb::{ChunkCacheRepo, KbPool};
 
 use super::chunker::Chunker;
-use super::lexical::Retrieved;
+use super::lexical::{ReadAt, Retrieved};
 use super::passage_store::{ChunkKey, PassageStore, SetIndex, SetKey, ShownChunk, lock};
 
 /// The chunk sets of one question's candidates.
@@ -59,6 +59,7 @@ impl ChunkSets {
     pub(crate) async fn terms_of(
         &self,
         retrieved: &mut Retrieved,
+        at: ReadAt,
     ) -> Result<ChunkSetsFound, aiblox_kb::Error> {
         let key = self.chunker_key.as_str();
         let cache = ChunkCacheRepo::new(&self.pool);
@@ -102,7 +103,7 @@ impl ChunkSets {
             held.push(turn.lock().await);
         }
         let result = self
-            .chunk_missing(retrieved, &keys, &cache, key, &mut sets)
+            .chunk_missing(retrieved, &keys, &cache, key, &mut sets, at)
             .await;
         drop(held);
         drop(turns);
@@ -128,6 +129,7 @@ impl ChunkSets {
         cache: &ChunkCacheRepo<'_>,
         key: &str,
         sets: &mut HashMap<i64, Arc<SetIndex>>,
+        at: ReadAt,
     ) -> Result<(), aiblox_kb::Error> {
         let mut missing = Vec::with_capacity(keys.len());
         for set_key in keys {
@@ -141,12 +143,9 @@ impl ChunkSets {
         if missing.is_empty() {
             return Ok(());
         }
-        // Found by a search on the primary: read as of now, so that a lagging replica cannot
-        // miss them.
-        let items = super::lexical::items_now(&self.pool)
-            .await?
-            .get_many(&missing)
-            .await?;
+        // Found by a search as of the question's position: read as of it, so that a lagging
+        // replica cannot miss them.
+        let items = at.items(&self.pool).get_many(&missing).await?;
         let mut made = Vec::with_capacity(items.len());
         for item in items.into_iter().flatten() {
             // The item may have changed since it was ranked: chunk what it holds now.

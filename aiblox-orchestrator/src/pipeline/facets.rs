@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use aiblox_kb::{ItemField, KbPool};
 use serde_json::Value;
 
-use super::lexical::{Candidate, items_now};
+use super::lexical::{Candidate, ReadAt};
 use crate::protocol::{FacetCounts, FacetValue, Facets, MAX_FACET_VALUES, Scalar};
 
 /// The counts of `fields` over `candidates` (none when no field is named); metadata is read
@@ -16,6 +16,7 @@ pub(crate) async fn count(
     pool: &KbPool,
     fields: &[ItemField],
     candidates: &[Candidate],
+    at: ReadAt,
 ) -> Result<Option<Facets>, aiblox_kb::Error> {
     if fields.is_empty() {
         return Ok(None);
@@ -25,7 +26,7 @@ pub(crate) async fn count(
         .any(|field| matches!(field, ItemField::Metadata(_)))
     {
         let ids: Vec<i64> = candidates.iter().map(|candidate| candidate.id).collect();
-        items_now(pool).await?.metadata_of(&ids).await?
+        at.items(pool).metadata_of(&ids).await?
     } else {
         HashMap::new()
     };

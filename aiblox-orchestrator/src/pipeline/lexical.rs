@@ -1,7 +1,7 @@
 //! The lexical leg and the lookup: candidate items from the knowledge base through the
 //! contract's `ItemRepo` only, ranked by BM25 over its lexical index, or named by identity.
 
-use aiblox_kb::{Bm25, ItemRepo, KbPool, QueryTerm, RankedItem};
+use aiblox_kb::{Bm25, ItemRepo, KbPool, KbPosition, QueryTerm, RankedItem};
 
 use super::narrowing::Narrowing;
 
@@ -25,6 +25,35 @@ pub(crate) async fn items_now(pool: &KbPool) -> Result<ItemRepo<'_>, aiblox_kb::
     } else {
         items
     })
+}
+
+/// Where a question's reads stand: at a position every read must see (the caller's `after`, a
+/// write's; else, with read replicas, the primary's when the question arrived: one round trip
+/// for the whole question), or anywhere (no replicas: every read sees every committed write).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ReadAt(Option<KbPosition>);
+
+impl ReadAt {
+    /// The reads of a question that gives `after` (or none).
+    pub(crate) async fn of(
+        pool: &KbPool,
+        after: Option<KbPosition>,
+    ) -> Result<ReadAt, aiblox_kb::Error> {
+        Ok(ReadAt(match after {
+            Some(after) => Some(after),
+            None if pool.has_replicas() => Some(pool.position().await?),
+            None => None,
+        }))
+    }
+
+    /// The items, read as of this position.
+    pub(crate) fn items(self, pool: &KbPool) -> ItemRepo<'_> {
+        let items = ItemRepo::new(pool);
+        match self.0 {
+            Some(at) => items.after(at),
+            None => items,
+        }
+    }
 }
 
 /// An item worth scoring passages of, with its retrieval score (0 for a direct lookup): the
@@ -71,10 +100,11 @@ impl LexicalLeg {
         &self,
         question: &str,
         narrowing: Narrowing<'_>,
+        at: ReadAt,
     ) -> Result<Retrieved, aiblox_kb::Error> {
         let Narrowing { sources, within } = narrowing;
-        let ranked = items_now(&self.pool)
-            .await?
+        let ranked = at
+            .items(&self.pool)
             .search_bm25(question, sources, within, self.limit, &self.bm25)
             .await?;
         Ok(Retrieved {
@@ -89,6 +119,7 @@ impl LexicalLeg {
         &self,
         asked: &[String],
         candidates: &[Candidate],
+        at: ReadAt,
     ) -> Result<Vec<String>, aiblox_kb::Error> {
         let mut unseen: Vec<String> = Vec::new();
         for source in asked {
@@ -99,10 +130,7 @@ impl LexicalLeg {
         if unseen.is_empty() {
             return Ok(unseen);
         }
-        let present = items_now(&self.pool)
-            .await?
-            .sources_with_items(&unseen)
-            .await?;
+        let present = at.items(&self.pool).sources_with_items(&unseen).await?;
         Ok(unseen
             .into_iter()
             .filter(|source| !present.contains(source))
@@ -116,6 +144,7 @@ impl LexicalLeg {
         source: &str,
         external_id: &str,
         narrowing: Narrowing<'_>,
+        at: ReadAt,
     ) -> Result<Option<Candidate>, aiblox_kb::Error> {
         if narrowing
             .sources
@@ -123,8 +152,8 @@ impl LexicalLeg {
         {
             return Ok(None);
         }
-        let item = items_now(&self.pool)
-            .await?
+        let item = at
+            .items(&self.pool)
             .get_by_key(source, external_id)
             .await?
             .filter(|item| narrowing.keeps(&item.source, item.id));

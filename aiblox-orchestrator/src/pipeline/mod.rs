@@ -43,7 +43,7 @@ use chunk_sets::{ChunkSets, ChunkSetsFound};
 use chunker::Chunker;
 use dense::DenseLeg;
 use fusion::{DenseFound, Legs};
-use lexical::{LexicalLeg, Retrieved};
+use lexical::{LexicalLeg, ReadAt, Retrieved};
 use narrowing::Narrowing;
 use route::Route;
 
@@ -151,12 +151,13 @@ impl Pipeline {
         let started = Instant::now();
         let mode = query.mode.unwrap_or(self.default_mode());
         let route = Route::of(&query.query, mode);
-        let mut found = self.find(route, mode, query).await?;
+        let at = ReadAt::of(&self.pool, query.after).await?;
+        let mut found = self.find(route, mode, query, at).await?;
         self.metrics.observe_stage("retrieve", started.elapsed());
 
         let chunking = Instant::now();
         let ChunkSetsFound { sets, hits, misses } =
-            self.chunk_sets.terms_of(&mut found.retrieved).await?;
+            self.chunk_sets.terms_of(&mut found.retrieved, at).await?;
         self.metrics.observe_stage("chunk", chunking.elapsed());
         self.metrics.count_cache(hits, misses);
 
@@ -185,7 +186,7 @@ impl Pipeline {
         let texts = self.chunk_sets.texts(&wanted).await?;
         let evidence = evidence::cite(&selected, &scores, candidates, &texts, terms, mode, query);
         self.metrics.observe_stage("score", scoring.elapsed());
-        let facets = facets::count(&self.pool, &query.facets, candidates).await?;
+        let facets = facets::count(&self.pool, &query.facets, candidates, at).await?;
 
         Ok(QueryResponse {
             route: found.route,
@@ -221,6 +222,7 @@ impl Pipeline {
         route: Route<'_>,
         mode: Mode,
         query: &ValidQuery,
+        at: ReadAt,
     ) -> Result<Found<'_>, PipelineError> {
         let dense = self.dense_for(mode)?;
         let embedding = async {
@@ -232,9 +234,9 @@ impl Pipeline {
         // The filter's matches first (one short statement, none while a repeated filter's
         // matches stand), then the lexical leg within them, beside the question's embedding.
         let lexical = async {
-            let within = narrowing::matches(&self.pool, query.filter.as_ref()).await?;
+            let within = narrowing::matches(&self.pool, query.filter.as_ref(), at).await?;
             let narrowing = Narrowing::new(query.sources.as_deref(), within.as_deref());
-            let found = self.lexical_leg(route, query, narrowing).await?;
+            let found = self.lexical_leg(route, query, narrowing, at).await?;
             Ok::<_, aiblox_kb::Error>((within, found))
         };
         let (lexical, question) = tokio::join!(lexical, embedding);
@@ -275,7 +277,7 @@ impl Pipeline {
         {
             let empty = self
                 .lexical
-                .sources_without_items(asked, &retrieved.candidates)
+                .sources_without_items(asked, &retrieved.candidates, at)
                 .await?;
             if !empty.is_empty() {
                 warnings.push(warnings::sources_without_items(&empty));
@@ -297,13 +299,17 @@ impl Pipeline {
         route: Route<'_>,
         query: &ValidQuery,
         narrowing: Narrowing<'_>,
+        at: ReadAt,
     ) -> Result<LexicalFound, aiblox_kb::Error> {
         if let Route::Lookup {
             source,
             external_id,
             ..
         } = route
-            && let Some(candidate) = self.lexical.lookup(source, external_id, narrowing).await?
+            && let Some(candidate) = self
+                .lexical
+                .lookup(source, external_id, narrowing, at)
+                .await?
         {
             let named = Retrieved {
                 terms: Vec::new(),
@@ -317,7 +323,7 @@ impl Pipeline {
         }
         let searched = route.searches_lexically();
         let retrieved = if searched {
-            self.lexical.search(&query.query, narrowing).await?
+            self.lexical.search(&query.query, narrowing, at).await?
         } else {
             Retrieved::default()
         };

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use aiblox_kb::{ItemFilter, ItemSet, KbPool};
 
-use super::lexical::items_now;
+use super::lexical::ReadAt;
 
 /// The sources and items a query keeps (`None`: every one).
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,9 +32,10 @@ impl<'q> Narrowing<'q> {
 pub(crate) async fn matches(
     pool: &KbPool,
     filter: Option<&ItemFilter>,
+    at: ReadAt,
 ) -> Result<Option<Arc<ItemSet>>, aiblox_kb::Error> {
     match filter {
-        Some(filter) => Ok(Some(items_now(pool).await?.matching(filter).await?)),
+        Some(filter) => Ok(Some(at.items(pool).matching(filter).await?)),
         None => Ok(None),
     }
 }

@@ -67,6 +67,13 @@ pub struct QueryRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = MAX_FACETS), inner(length(min = 1, max = 256)))]
     pub facets: Option<Vec<String>>,
+    /// Answer as of this knowledge base position or later: the `position` of a write
+    /// (`PUT /v1/items/...`), so that the answer sees it even where a read replica lags (read
+    /// from the primary until the replica has replayed that far). Left out: as of the moment the
+    /// question arrives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 3, max = 17))]
+    pub after: Option<String>,
 }
 
 /// How candidates and passages are ranked.
@@ -116,6 +123,8 @@ pub struct ValidQuery {
     pub filter: Option<aiblox_kb::ItemFilter>,
     /// The fields to count values of (`source` or metadata paths), in the order asked.
     pub facets: Vec<aiblox_kb::ItemField>,
+    /// The position the answer must see (a write's), if the caller gave one.
+    pub after: Option<aiblox_kb::KbPosition>,
 }
 
 /// The field `name` of `facets` names, when one a query may count: `source`, or a metadata
@@ -212,6 +221,12 @@ impl QueryRequest {
             .flatten()
             .map(|name| facet_field(name))
             .collect::<Result<Vec<_>, _>>()?;
+        let after = self
+            .after
+            .as_deref()
+            .map(str::parse::<aiblox_kb::KbPosition>)
+            .transpose()
+            .map_err(|err| InvalidRequest::new(format!("`after`: {err}")))?;
         Ok(ValidQuery {
             query: query.to_owned(),
             top_k: top_k as usize,
@@ -223,6 +238,7 @@ impl QueryRequest {
             mode: self.mode,
             filter,
             facets,
+            after,
         })
     }
 }
@@ -629,6 +645,10 @@ pub struct ItemWritten {
     pub external_id: String,
     /// Whether it was inserted, updated or unchanged.
     pub status: WriteStatus,
+    /// The knowledge base's position after the write (`PUT`; a batch gives one for all): send
+    /// it as a query's `after` to see the write even where a read replica lags.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<String>,
 }
 
 /// What `POST /v1/items` wrote, item by item in the batch's order.
@@ -636,6 +656,8 @@ pub struct ItemWritten {
 pub struct BatchWritten {
     /// Each item of the batch.
     pub items: Vec<ItemWritten>,
+    /// The knowledge base's position after the batch: a query's `after` sees all of it.
+    pub position: String,
 }
 
 /// The parameters of `GET /v1/sources/{source}/items`.

@@ -190,6 +190,7 @@ mod tests {
             mode: Some(Mode::Hybrid),
             filter: Some(every_filter_field()),
             facets: Some(vec!["metadata.lang".to_owned()]),
+            after: Some("16/B374D848".to_owned()),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The service with a read replica (a real standby of a throwaway primary): a question right
 //! after an ingest finds what was ingested even while the replica lags (its replay paused,
-//! within the lag bound), and the replica's state shows in the metrics.
+//! within the lag bound), a question sent with a write's position sees that write, and the
+//! replica's state shows in the metrics.
 
 use std::time::{Duration, Instant};
 
@@ -89,6 +90,39 @@ async fn a_question_right_after_an_ingest_finds_it_while_the_replica_lags() {
     assert_eq!(body["evidence"][0]["item_id"], fresh, "{body}");
     let (status, body) = app.get(&format!("/v1/items/{fresh}")).await;
     assert_eq!(status, 200, "{body}");
+
+    // A write through the service answers its position; a question sent with it as `after`
+    // sees the write though the replica still lags.
+    let response = app
+        .client
+        .put(format!("{}/v1/items/docs/quokka.md", app.url))
+        .json(&json!({"content": "The quokka smiles at every visitor of Rottnest Island."}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let header = response.headers()["x-aiblox-position"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let written: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(written["position"], header.as_str());
+    let (status, body) = app
+        .query(json!({"query": "quokka Rottnest", "top_k": 1, "after": header}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["evidence"][0]["external_id"], "quokka.md", "{body}");
+    let (status, body) = app
+        .query(json!({"query": "quokka", "after": "not a position"}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("`after`"),
+        "{body}"
+    );
 
     let metrics = app.metrics().await;
     for name in [

@@ -103,7 +103,25 @@ pub(super) async fn put_item(
         ApiError::from_json_rejection(rejection, limit.map(|Extension(limit)| limit))
     })?;
     let written = put(&state, caller.as_ref(), source, external_id, write).await?;
-    Ok(Json(written).into_response())
+    let position = written.position.clone().unwrap_or_default();
+    Ok(with_position(Json(written).into_response(), &position))
+}
+
+/// The header that carries the knowledge base's position after a write (the body's
+/// `position` too, where there is a body).
+const POSITION_HEADER: &str = "x-aiblox-position";
+
+/// `response` with the position header.
+fn with_position(mut response: Response, position: &str) -> Response {
+    if let Ok(value) = axum::http::HeaderValue::from_str(position) {
+        response.headers_mut().insert(POSITION_HEADER, value);
+    }
+    response
+}
+
+/// The knowledge base's position now (after a write): what a query's `after` takes.
+async fn position_now(state: &AppState) -> Result<String, ApiError> {
+    Ok(state.pool.position().await?.to_string())
 }
 
 /// Writes one item for `caller`: created, or replaced. Every door (HTTP, MCP) writes through
@@ -126,6 +144,7 @@ pub(super) async fn put(
         source: item.source,
         external_id: item.external_id,
         status: status_of(outcome[0].status),
+        position: Some(position_now(state).await?),
     })
 }
 
@@ -149,7 +168,11 @@ pub(super) async fn delete_item(
     let (source, external_id) = item_path(path)?;
     let caller = caller.map(|Extension(caller)| caller);
     delete(&state, caller.as_ref(), &source, &external_id).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let position = position_now(&state).await?;
+    Ok(with_position(
+        StatusCode::NO_CONTENT.into_response(),
+        &position,
+    ))
 }
 
 /// Deletes one item for `caller`; an item outside its scope is answered as a missing one.
@@ -233,9 +256,15 @@ pub(super) async fn write_batch(
             source: item.source,
             external_id: item.external_id,
             status: status_of(outcome.status),
+            position: None,
         })
         .collect();
-    Ok(Json(BatchWritten { items: written }).into_response())
+    let position = position_now(&state).await?;
+    let answer = BatchWritten {
+        items: written,
+        position: position.clone(),
+    };
+    Ok(with_position(Json(answer).into_response(), &position))
 }
 
 pub(super) async fn list_source_items(
