@@ -210,9 +210,9 @@ enum KeysCommand {
         /// '{"field": "metadata.tenant", "eq": "acme"}': its callers see only items it keeps.
         #[arg(long, value_name = "JSON", value_parser = parse_filter)]
         filter: Option<Box<aiblox_orchestrator::protocol::Filter>>,
-        /// It may also write and delete items of its sources (PUT and DELETE
+        /// It may also write and delete items of its sources, within its filter (PUT and DELETE
         /// /v1/items/{source}/{external_id}, the batch endpoint); default: read only.
-        #[arg(long, conflicts_with = "filter")]
+        #[arg(long)]
         write: bool,
     },
 }

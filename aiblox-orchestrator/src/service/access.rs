@@ -123,10 +123,10 @@ impl Caller {
         }
     }
 
-    /// Whether this caller may write at all (within its sources): the `write` permission, no
-    /// filter.
+    /// Whether this caller may write at all (within its sources, and its filter: the writes
+    /// check that each item is one it keeps, before and after).
     pub(crate) fn writes(&self) -> bool {
-        self.write && self.filter.is_none()
+        self.write
     }
 
     /// Whether this caller may write items of `source`: `Err(WriteRefusal)` says why not.
@@ -135,13 +135,6 @@ impl Caller {
             return Err(WriteRefusal::Permission(format!(
                 "key {:?} may only read: writing needs the permission `write` \
                  (permissions = [\"read\", \"write\"]; `keys new --write` makes such a key)",
-                self.name
-            )));
-        }
-        if self.filter.is_some() {
-            return Err(WriteRefusal::Permission(format!(
-                "key {:?} is bound to a filter: such keys cannot write (not supported yet); \
-                 use a key scoped by sources",
                 self.name
             )));
         }

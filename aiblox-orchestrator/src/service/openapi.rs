@@ -58,7 +58,7 @@ fn write_paths() -> Value {
                 "responses": {
                     "200": {"description": "Written: its id, and whether it was inserted, updated or unchanged", "content": {"application/json": {"schema": reference::<ItemWritten>()}}},
                     "401": error_response("No API key, or an unknown one (with keys in force)"),
-                    "403": error_response("The key may only read or is bound to a filter; an anonymous caller off loopback or naming another host"),
+                    "403": error_response("The key may only read, or an item would not match its filter; an anonymous caller off loopback or naming another host"),
                     "404": error_response("The source is outside the key's sources"),
                     "413": error_response("Body over limits.max_write_body_bytes"),
                     "422": error_response("A field breaks the contract's rules (metadata not an object, bad page starts, ...)"),
@@ -71,7 +71,7 @@ fn write_paths() -> Value {
                 "responses": {
                     "204": {"description": "Deleted"},
                     "401": error_response("No API key, or an unknown one (with keys in force)"),
-                    "403": error_response("The key may only read or is bound to a filter; an anonymous caller off loopback or naming another host"),
+                    "403": error_response("The key may only read, or an item would not match its filter; an anonymous caller off loopback or naming another host"),
                     "404": error_response("No such item, or one outside the key's sources"),
                     "429": error_response("The key is over its requests per second")
                 },

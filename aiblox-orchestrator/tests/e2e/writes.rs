@@ -276,11 +276,13 @@ async fn only_keys_with_write_permission_write_and_only_their_sources() {
     let vacuum_only: aiblox_orchestrator::protocol::Filter =
         serde_json::from_value(json!({"field": "external_id", "eq": "vacuum.md"})).unwrap();
     let (tenant, tenant_entry) = new_key("tenant", None, None, Some(&vacuum_only), false).unwrap();
+    let (tenant_writer, tenant_writer_entry) =
+        new_key("tenant-writer", None, None, Some(&vacuum_only), true).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let keys = dir.path().join("keys.toml");
     std::fs::write(
         &keys,
-        format!("{reader_entry}\n{writer_entry}\n{tenant_entry}"),
+        format!("{reader_entry}\n{writer_entry}\n{tenant_entry}\n{tenant_writer_entry}"),
     )
     .unwrap();
     let kb = aiblox_kb_testkit::TestKb::new().await;
@@ -447,9 +449,86 @@ async fn only_keys_with_write_permission_write_and_only_their_sources() {
         Some(&tenant),
     )
     .await;
+    assert_eq!(status, 403, "the tenant's key may only read: {refused}");
+
+    // A tenant's writer writes only items its filter keeps, before and after the write.
+    let (status, body) = send(
+        &app,
+        Method::PUT,
+        "/v1/items/docs/vacuum.md",
+        Some(json!({"content": "VACUUM, rewritten by its tenant."})),
+        Some(&tenant_writer),
+    )
+    .await;
     assert_eq!(
-        status, 403,
-        "a key bound to a filter cannot write: {refused}"
+        (status, &body["status"]),
+        (200, &json!("updated")),
+        "{body}"
     );
+    let (status, body) = send(
+        &app,
+        Method::PUT,
+        "/v1/items/docs/other.md",
+        Some(page.clone()),
+        Some(&tenant_writer),
+    )
+    .await;
+    assert_eq!(status, 403, "a new item its filter would not keep: {body}");
+    let (status, body) = send(
+        &app,
+        Method::PUT,
+        "/v1/items/docs/indexes.md",
+        Some(page.clone()),
+        Some(&tenant_writer),
+    )
+    .await;
+    assert_eq!(
+        status, 404,
+        "an item outside its filter is as missing: {body}"
+    );
+    let (status, _) = send(
+        &app,
+        Method::DELETE,
+        "/v1/items/docs/indexes.md",
+        None,
+        Some(&tenant_writer),
+    )
+    .await;
+    assert_eq!(status, 404);
+    for (external_id, exists) in [("other.md", false), ("indexes.md", true)] {
+        let (status, item) = send(
+            &app,
+            Method::GET,
+            &format!("/v1/items/docs/{external_id}"),
+            None,
+            Some(&reader),
+        )
+        .await;
+        assert_eq!(status == 200, exists, "{external_id}: {item}");
+    }
+    let (_, indexes) = send(
+        &app,
+        Method::GET,
+        "/v1/items/docs/indexes.md",
+        None,
+        Some(&reader),
+    )
+    .await;
+    assert!(
+        indexes["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Indexes are"),
+        "untouched: {indexes}"
+    );
+    let (status, _) = send(
+        &app,
+        Method::DELETE,
+        "/v1/items/docs/vacuum.md",
+        None,
+        Some(&tenant_writer),
+    )
+    .await;
+    assert_eq!(status, 204);
     app.stop().await;
 }

@@ -92,7 +92,7 @@ pub(super) async fn writers_only(
     let refusal = match request.extensions().get::<crate::service::access::Caller>() {
         Some(caller) if caller.writes() => None,
         Some(caller) => Some(format!(
-            "key {:?} may not write: writing needs the permission `write` and no filter \
+            "key {:?} may only read: writing needs the permission `write` \
              (`keys new --write`)",
             caller.name
         )),

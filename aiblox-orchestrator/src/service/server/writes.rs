@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use aiblox_kb::{ItemRepo, NewItem, UpsertStatus};
+use aiblox_kb::{
+    FieldTest, FilterValue, ItemField, ItemFilter, ItemRepo, NewItem, UpsertOutcome, UpsertStatus,
+};
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Extension, Path, Query, State};
@@ -135,9 +137,7 @@ pub(super) async fn put(
 ) -> Result<ItemWritten, ApiError> {
     may_write(state, caller, &source)?;
     let item = new_item(source, external_id, write);
-    let outcome = ItemRepo::new(&state.pool)
-        .upsert(std::slice::from_ref(&item))
-        .await?;
+    let outcome = upsert(state, caller, std::slice::from_ref(&item)).await?;
     Ok(ItemWritten {
         index: 0,
         id: outcome[0].id,
@@ -193,13 +193,93 @@ pub(super) async fn delete(
         ErrorCode::NotFound => missing(),
         _ => error,
     })?;
-    if ItemRepo::new(&state.pool)
-        .delete_by_key(source, external_id)
-        .await?
+    let deleted = match caller.and_then(|caller| caller.filter.as_ref()) {
+        None => {
+            ItemRepo::new(&state.pool)
+                .delete_by_key(source, external_id)
+                .await?
+        }
+        Some(filter) => {
+            // In one transaction: the item must be one the key's filter keeps.
+            let mut connection = state.pool.get().await?;
+            let transaction = connection.transaction().await?;
+            let items = ItemRepo::new(&transaction);
+            let key = [(source.to_owned(), external_id.to_owned())];
+            let kept = !items.matching(&keyed(Some(filter), &key)).await?.is_empty();
+            let deleted = kept && items.delete_by_key(source, external_id).await?;
+            transaction.commit().await?;
+            deleted
+        }
+    };
+    if deleted { Ok(()) } else { Err(missing()) }
+}
+
+/// `items` written for `caller`: as they are, or for a key bound to a filter in one
+/// transaction in which every item that exists must be one the filter keeps (else it is
+/// answered as missing) and every item written must be one it keeps (else nothing is
+/// written).
+async fn upsert(
+    state: &AppState,
+    caller: Option<&Caller>,
+    items: &[NewItem],
+) -> Result<Vec<UpsertOutcome>, ApiError> {
+    let Some(filter) = caller.and_then(|caller| caller.filter.as_ref()) else {
+        return Ok(ItemRepo::new(&state.pool).upsert(items).await?);
+    };
+    let keys: Vec<(String, String)> = items
+        .iter()
+        .map(|item| (item.source.clone(), item.external_id.clone()))
+        .collect();
+    let mut connection = state.pool.get().await?;
+    let transaction = connection.transaction().await?;
+    let repo = ItemRepo::new(&transaction);
+    let existing = repo.matching(&keyed(None, &keys)).await?;
+    let kept = repo.matching(&keyed(Some(filter), &keys)).await?;
+    if existing.ids().iter().any(|id| !kept.contains(*id)) {
+        transaction.rollback().await?;
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "no item you may write at a key given (an item there is outside the key's filter); \
+             nothing was written",
+        ));
+    }
+    let outcomes = repo.upsert(items).await?;
+    let kept = repo.matching(&keyed(Some(filter), &keys)).await?;
+    if let Some(index) = outcomes
+        .iter()
+        .position(|outcome| !kept.contains(outcome.id))
     {
-        Ok(())
-    } else {
-        Err(missing())
+        transaction.rollback().await?;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            format!(
+                "item {index} would not match the key's filter: a key bound to a filter writes \
+                 only items it keeps; nothing was written"
+            ),
+        ));
+    }
+    transaction.commit().await?;
+    Ok(outcomes)
+}
+
+/// The items of `keys` (source and external id), those `filter` keeps when given.
+fn keyed(filter: Option<&ItemFilter>, keys: &[(String, String)]) -> ItemFilter {
+    let text = |value: &String| FilterValue::Text(value.clone());
+    let any_key = ItemFilter::Or(
+        keys.iter()
+            .map(|(source, external_id)| {
+                ItemFilter::And(vec![
+                    ItemFilter::Where(ItemField::Source, FieldTest::Equals(text(source))),
+                    ItemFilter::Where(ItemField::ExternalId, FieldTest::Equals(text(external_id))),
+                ])
+            })
+            .collect(),
+    );
+    match filter {
+        Some(filter) => ItemFilter::And(vec![filter.clone(), any_key]),
+        None => any_key,
     }
 }
 
@@ -245,7 +325,7 @@ pub(super) async fn write_batch(
             new_item(source, external_id, write)
         })
         .collect();
-    let outcomes = ItemRepo::new(&state.pool).upsert(&items).await?;
+    let outcomes = upsert(&state, caller.as_ref(), &items).await?;
     let written: Vec<ItemWritten> = items
         .into_iter()
         .zip(outcomes)
