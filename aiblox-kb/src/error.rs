@@ -274,6 +274,11 @@ fn with_advice(code: &SqlState, message: String) -> String {
              connection pooler in transaction mode does not keep; use session mode or a \
              direct connection (docs/operations.md)"
         )
+    } else if *code == SqlState::INSUFFICIENT_PRIVILEGE {
+        format!(
+            "{message}: the database role lacks this privilege (a reader role such as kb_reader \
+             cannot write items; docs/operations.md names each role's grants)"
+        )
     } else if *code == SqlState::UNDEFINED_COLUMN || *code == SqlState::UNDEFINED_FUNCTION {
         format!(
             "{message}: the schema does not match this build of aiblox-kb; run the migrations \

@@ -110,6 +110,23 @@ async fn the_service_role_reads_and_caches_but_cannot_write_items_or_change_the_
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["evidence"][0]["external_id"], "vacuum.md");
+    // A write through a service with the reader role says why it cannot be done.
+    let response = app
+        .client
+        .put(format!("{}/v1/items/docs/new.md", app.url))
+        .json(&json!({"content": "written through a reader"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("kb_reader cannot write"),
+        "{body}"
+    );
     app.stop().await;
 
     // The reader cannot write items, and neither service role can change the schema.

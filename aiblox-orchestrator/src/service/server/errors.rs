@@ -144,6 +144,16 @@ impl From<aiblox_kb::Error> for ApiError {
                     "the knowledge base is unavailable; retry later",
                 )
             }
+            aiblox_kb::Error::Database { ref code, .. } if code == "42501" => {
+                tracing::error!(error = %err, "the database role lacks a privilege");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    "this service's database role may not do this (a read-only role such as \
+                     kb_reader cannot write items): writes need a service with the writer's role \
+                     (docs/operations.md)",
+                )
+            }
             other => {
                 tracing::error!(error = %other, "knowledge base error");
                 ApiError::new(
