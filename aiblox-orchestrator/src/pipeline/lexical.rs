@@ -19,12 +19,7 @@ pub(crate) const BM25: Bm25 = Bm25 {
 /// does), so a question right after an ingest finds what was ingested. One round trip to the
 /// primary with replicas, none without.
 pub(crate) async fn items_now(pool: &KbPool) -> Result<ItemRepo<'_>, aiblox_kb::Error> {
-    let items = ItemRepo::new(pool);
-    Ok(if pool.has_replicas() {
-        items.after(pool.position().await?)
-    } else {
-        items
-    })
+    Ok(ReadAt::of(pool, None).await?.items(pool))
 }
 
 /// Where a question's reads stand: at a position every read must see (the caller's `after`, a

@@ -129,14 +129,30 @@ impl Caller {
         self.write
     }
 
-    /// Whether this caller may write items of `source`: `Err(WriteRefusal)` says why not.
-    pub(crate) fn may_write(&self, source: &str) -> Result<(), WriteRefusal> {
-        if !self.write {
-            return Err(WriteRefusal::Permission(format!(
+    /// Why this caller may not write at all (`None`: it may, within its scope).
+    pub(crate) fn cannot_write(&self) -> Option<String> {
+        (!self.write).then(|| {
+            format!(
                 "key {:?} may only read: writing needs the permission `write` \
                  (permissions = [\"read\", \"write\"]; `keys new --write` makes such a key)",
                 self.name
-            )));
+            )
+        })
+    }
+
+    /// What a caller over its requests per second is told, `wait` before its next request.
+    pub(crate) fn over_rate(&self, wait: Duration) -> String {
+        format!(
+            "key {:?} is over its requests per second; retry after {} s",
+            self.name,
+            retry_after_seconds(wait)
+        )
+    }
+
+    /// Whether this caller may write items of `source`: `Err(WriteRefusal)` says why not.
+    pub(crate) fn may_write(&self, source: &str) -> Result<(), WriteRefusal> {
+        if let Some(message) = self.cannot_write() {
+            return Err(WriteRefusal::Permission(message));
         }
         if !self.may_read(source) {
             return Err(WriteRefusal::OutOfScope);
@@ -160,6 +176,11 @@ impl Caller {
             .as_ref()
             .is_none_or(|allowed| allowed.iter().any(|s| s == source))
     }
+}
+
+/// Whole seconds to wait for `wait` (at least one): a `Retry-After`.
+pub(crate) fn retry_after_seconds(wait: Duration) -> f64 {
+    wait.as_secs_f64().ceil().max(1.0)
 }
 
 /// Why a caller may not write an item.

@@ -53,14 +53,11 @@ pub(super) async fn authorize(
         state
             .metrics
             .count_key_request(&caller.name, "rate_limited");
-        let seconds = wait.as_secs_f64().ceil().max(1.0);
+        let seconds = crate::service::access::retry_after_seconds(wait);
         let mut response = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::RateLimited,
-            format!(
-                "key {:?} is over its requests per second; retry after {seconds} s",
-                caller.name
-            ),
+            caller.over_rate(wait),
         )
         .into_response();
         if let Ok(value) = HeaderValue::from_str(&format!("{seconds}")) {
@@ -90,12 +87,7 @@ pub(super) async fn writers_only(
         return next.run(request).await;
     }
     let refusal = match request.extensions().get::<crate::service::access::Caller>() {
-        Some(caller) if caller.writes() => None,
-        Some(caller) => Some(format!(
-            "key {:?} may only read: writing needs the permission `write` \
-             (`keys new --write`)",
-            caller.name
-        )),
+        Some(caller) => caller.cannot_write(),
         None if state.loopback_only && names_loopback(&request) => None,
         None => Some(
             "anonymous callers write only to a loopback service, by a loopback name: give the \

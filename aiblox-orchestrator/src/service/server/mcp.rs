@@ -288,11 +288,7 @@ impl KnowledgeBaseServer {
                         .admit(caller, Instant::now())
                         .map_err(|wait| ToolFailure {
                             code: "rate_limited".to_owned(),
-                            message: format!(
-                                "key {:?} is over its requests per second; retry in {:.1} s",
-                                caller.name,
-                                wait.as_secs_f64()
-                            ),
+                            message: caller.over_rate(wait),
                         })?;
                 }
                 Ok(caller.clone())

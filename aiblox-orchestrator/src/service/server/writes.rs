@@ -17,6 +17,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::errors::{ApiError, BodyLimit};
+use super::handlers::ItemKey;
 use super::state::AppState;
 use crate::protocol::{
     BatchWrite, BatchWritten, ErrorCode, ItemWrite, ItemWritten, MAX_BATCH_ITEMS, MAX_LISTED_ITEMS,
@@ -155,7 +156,7 @@ pub(super) async fn get_item(
 ) -> Result<Response, ApiError> {
     let (source, external_id) = item_path(path)?;
     let caller = caller.map(|Extension(caller)| caller);
-    let key = super::handlers::ItemKey::SourceAndExternalId(source, external_id);
+    let key = ItemKey::SourceAndExternalId(source, external_id);
     let item = super::handlers::read_item(&state, caller.as_ref(), key).await?;
     Ok(Json(item).into_response())
 }
@@ -183,10 +184,11 @@ pub(super) async fn delete(
     external_id: &str,
 ) -> Result<(), ApiError> {
     let missing = || {
+        let key = ItemKey::SourceAndExternalId(source.to_owned(), external_id.to_owned());
         ApiError::new(
             StatusCode::NOT_FOUND,
             ErrorCode::NotFound,
-            format!("no item with source {source:?} and external id {external_id:?}"),
+            format!("no item with {key}"),
         )
     };
     may_write(state, caller, source).map_err(|error| match error.code() {
