@@ -45,11 +45,33 @@ pub(crate) struct Output {
 /// Generates everything and writes (or, in check mode, compares) it; returns a summary line.
 pub(crate) fn run(workspace: &Workspace, mode: Mode) -> anyhow::Result<String> {
     let started = Instant::now();
+    let generated = generate(workspace)?;
+    let manifest_json = serde_json::to_string_pretty(&generated.manifest)? + "\n";
     let outputs = [
         Output {
             dir: workspace.gen_dir(),
-            files: generate(workspace)?,
+            files: generated.crate_files,
             owns_dir: true,
+        },
+        Output {
+            dir: workspace.kb_dir(),
+            files: [(
+                PathBuf::from(manifest::FILE_NAME),
+                manifest_json.into_bytes(),
+            )]
+            .into_iter()
+            .collect(),
+            owns_dir: false,
+        },
+        Output {
+            dir: workspace.root().join(python::PACKAGE_DIR),
+            files: python::package(&generated.manifest)?,
+            owns_dir: true,
+        },
+        Output {
+            dir: workspace.root().join(python::PROJECT_DIR),
+            files: python::project(&generated.manifest),
+            owns_dir: false,
         },
         Output {
             dir: workspace.embedded_migrations_dir(),
@@ -180,16 +202,38 @@ pub(crate) fn contract_fingerprint(workspace: &Workspace) -> anyhow::Result<Stri
     ))
 }
 
-/// Generates the crate into memory: every file with its exact committed contents.
-pub(crate) fn generate(workspace: &Workspace) -> anyhow::Result<FileTree> {
+/// What codegen makes of `schema/` and `queries/` with the database's help.
+pub(crate) struct Generated {
+    /// The typed query crate, every file with its exact committed contents.
+    pub(crate) crate_files: FileTree,
+    /// The contract as a manifest (`aiblox-kb/contract.json`).
+    pub(crate) manifest: manifest::ContractManifest,
+}
+
+/// Generates the crate and the manifest into memory.
+pub(crate) fn generate(workspace: &Workspace) -> anyhow::Result<Generated> {
     let migrations = migration_files(&workspace.schema_dir())?;
     let version = workspace.kb_version()?;
+    let versions = manifest::Versions {
+        name: "aiblox-kb".to_owned(),
+        version: version.clone(),
+        schema_version: workspace.kb_schema_version()?,
+        fingerprint: contract_fingerprint(workspace)?,
+    };
+    let manifest_migrations = migrations
+        .iter()
+        .map(|path| {
+            let sql = std::fs::read_to_string(path)
+                .with_context(|| format!("could not read {}", path.display()))?;
+            manifest::migration(path, sql)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let out = tempfile::Builder::new()
         .prefix("aiblox-codegen-")
         .tempdir()?;
     let destination = out.path().join("gen");
 
-    {
+    let manifest = {
         let database = ScratchDatabase::start()?;
         database.batch_execute(&format!(
             "CREATE SCHEMA {CODEGEN_SCHEMA}; SET search_path TO {CODEGEN_SCHEMA}"
@@ -200,10 +244,15 @@ pub(crate) fn generate(workspace: &Workspace) -> anyhow::Result<FileTree> {
             config(workspace, &destination, &version)?,
         )
         .map_err(|err| anyhow::anyhow!("a query did not compile:\n{}", err.report()))?;
-    }
+        let unformatted = file_tree::read_tree(&destination)?;
+        manifest::build(&database, &unformatted, versions, manifest_migrations)?
+    };
 
     rustfmt(workspace, &destination)?;
-    file_tree::read_tree(&destination)
+    Ok(Generated {
+        crate_files: file_tree::read_tree(&destination)?,
+        manifest,
+    })
 }
 
 /// The migrations of `schema/` in version order.
@@ -310,5 +359,7 @@ fn rustfmt(workspace: &Workspace, crate_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+pub(crate) mod manifest;
+pub(crate) mod python;
 #[cfg(test)]
 mod tests;

@@ -84,6 +84,14 @@ impl ScratchDatabase {
         Ok(self.runtime.block_on(self.client.query(sql, params))?)
     }
 
+    /// Prepares `sql`: its parameter and column types as the server infers them.
+    pub(crate) fn prepare(
+        &self,
+        sql: &str,
+    ) -> Result<tokio_postgres::Statement, tokio_postgres::Error> {
+        self.runtime.block_on(self.client.prepare(sql))
+    }
+
     /// Runs `sql` (one or more statements, simple query protocol).
     pub(crate) fn execute(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
         self.runtime.block_on(self.client.batch_execute(sql))
