@@ -13,6 +13,7 @@ mod lexical_index;
 mod migration_processes;
 mod migrations;
 mod pooler;
+mod python;
 mod replication;
 mod schemas;
 mod shared_reads;

@@ -14,6 +14,7 @@
 //! ```
 
 pub mod pooler;
+pub mod python;
 pub mod replication;
 
 use std::sync::atomic::{AtomicU32, Ordering};
