@@ -9,6 +9,7 @@ mod integrity;
 mod migration_lint;
 mod packaging;
 mod public_api;
+mod python_package;
 mod version_policy;
 
 use crate::workspace::Workspace;
@@ -46,7 +47,7 @@ impl Verdict {
 type Rule = fn(&Workspace, &Options) -> Verdict;
 
 /// Every rule, in the order they are reported.
-const RULES: [(&str, Rule); 8] = [
+const RULES: [(&str, Rule); 9] = [
     ("generated code is current", generated::check),
     ("migration integrity", integrity::check),
     ("version policy", version_policy::check),
@@ -55,6 +56,7 @@ const RULES: [(&str, Rule); 8] = [
     ("migration lint", migration_lint::check),
     ("old queries against the new schema", compatibility::check),
     ("contract crates package", packaging::check),
+    ("Python package", python_package::check),
 ];
 
 pub(crate) fn run(workspace: &Workspace, options: &Options) -> anyhow::Result<()> {
