@@ -14,6 +14,7 @@ mod pages;
 mod pipeline;
 mod pooler;
 mod privileges;
+mod python;
 mod replay;
 mod replicas;
 mod secrets;

@@ -113,11 +113,17 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
         return Ok(Verdict::Pass(skipped.to_owned()));
     };
     // Built in a copy, so that nothing (build/, *.egg-info, caches) lands in the tree.
-    let copy = tempfile::Builder::new().prefix("aiblox-python-").tempdir()?;
+    let copy = tempfile::Builder::new()
+        .prefix("aiblox-python-")
+        .tempdir()?;
     let project = copy.path().join("python");
     let files: FileTree = file_tree::read_tree(&workspace.root().join(PROJECT_DIR))?
         .into_iter()
-        .filter(|(path, _)| !path.components().any(|part| part.as_os_str() == "__pycache__"))
+        .filter(|(path, _)| {
+            !path
+                .components()
+                .any(|part| part.as_os_str() == "__pycache__")
+        })
         .collect();
     let missing: Vec<_> = files.keys().cloned().map(Difference::Missing).collect();
     file_tree::apply(&files, &project, &missing)?;
