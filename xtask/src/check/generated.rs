@@ -1,5 +1,6 @@
-//! Rule: the generated query crate, the embedded migrations and `schema/migrations.sum` are
-//! what `cargo xtask codegen` makes of `schema/` and `queries/` now.
+//! Rule: the generated query crate, the embedded migrations, `schema/migrations.sum`, the
+//! manifest and the Python package are what `cargo xtask codegen` makes of `schema/` and
+//! `queries/` now.
 
 use super::{Options, Verdict};
 use crate::codegen;
@@ -7,7 +8,7 @@ use crate::workspace::Workspace;
 
 pub(super) fn check(workspace: &Workspace, _options: &Options) -> Verdict {
     match codegen::run(workspace, codegen::Mode::Check) {
-        Ok(_) => Verdict::Pass("aiblox-kb/gen, aiblox-kb/migrations and schema/migrations.sum match schema/ and queries/".to_owned()),
+        Ok(_) => Verdict::Pass("aiblox-kb/gen, aiblox-kb/migrations, schema/migrations.sum, aiblox-kb/contract.json and python/ match schema/ and queries/".to_owned()),
         Err(err) => Verdict::fail(format!("{err:#}"), "run `cargo xtask codegen` and commit the result"),
     }
 }

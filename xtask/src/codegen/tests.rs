@@ -173,3 +173,69 @@ fn workspace_migration_count(workspace: &Workspace) -> usize {
         })
         .count()
 }
+
+/// A new query reaches the manifest typed by the server, with the nullability its annotations
+/// gave cornucopia, and the Python package as a typed function; a hand edit of the package is
+/// stale.
+#[test]
+fn the_manifest_and_the_python_package_follow_the_queries() {
+    let (_dir, workspace) = scratch_workspace();
+    append(
+        &workspace.queries_dir().join("item.sql"),
+        "\n--! titles_of (after?) : (title?)\n-- Titles after `after`.\n\
+         SELECT id, title, page_starts FROM item WHERE :after::text IS NULL OR title > :after::text \
+         LIMIT :limit::bigint;\n",
+    );
+    run(&workspace, Mode::Write).unwrap();
+    let text = std::fs::read_to_string(workspace.kb_dir().join(manifest::FILE_NAME)).unwrap();
+    let parsed: manifest::ContractManifest = serde_json::from_str(&text).unwrap();
+    let query = parsed
+        .queries
+        .iter()
+        .find(|query| query.name == "titles_of")
+        .unwrap();
+    assert_eq!(query.file, "queries/item.sql");
+    assert!(query.sql.contains("$1::text IS NULL"), "{}", query.sql);
+    let shape = |values: &[manifest::Value]| -> Vec<(String, String, bool, bool)> {
+        values
+            .iter()
+            .map(|v| (v.name.clone(), v.pg_type.clone(), v.array, v.nullable))
+            .collect()
+    };
+    let own = |name: &str, ty: &str, array: bool, nullable: bool| {
+        (name.to_owned(), ty.to_owned(), array, nullable)
+    };
+    assert_eq!(
+        shape(&query.parameters),
+        [own("after", "text", false, true), own("limit", "int8", false, false)]
+    );
+    let row = query.row.as_ref().unwrap();
+    assert_eq!(
+        shape(&row.columns),
+        // page_starts is not marked: cornucopia reads it as never NULL, and so does the manifest.
+        [
+            own("id", "int8", false, false),
+            own("title", "text", false, true),
+            own("page_starts", "int4", true, false)
+        ]
+    );
+    assert_eq!(parsed.contract.version, workspace.kb_version().unwrap());
+    assert_eq!(parsed.migrations.len(), workspace_migration_count(&workspace));
+
+    let queries_py = workspace
+        .root()
+        .join(python::PACKAGE_DIR)
+        .join("_queries.py");
+    let python = std::fs::read_to_string(&queries_py).unwrap();
+    assert!(
+        python.contains(
+            "async def titles_of(conn: AsyncConnection[Any], after: str | None, limit: int) -> list[TitlesOfRow]:"
+        ),
+        "{python}"
+    );
+    assert!(python.contains("    title: str | None\n    page_starts: list[int]\n"));
+
+    append(&queries_py, "# a hand edit\n");
+    let err = run(&workspace, Mode::Check).unwrap_err().to_string();
+    assert!(err.contains("python/aiblox_kb/_queries.py (stale)"), "{err}");
+}
