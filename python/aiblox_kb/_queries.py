@@ -14,7 +14,7 @@ from psycopg import AsyncConnection, AsyncRawCursor
 __all__ = ["date", "datetime"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CachedChunkRow:
     item_id: int
     chunker_key: str
@@ -28,7 +28,7 @@ class CachedChunkRow:
     created_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChunkTermListRow:
     item_id: int
     chunk_index: int
@@ -38,32 +38,32 @@ class ChunkTermListRow:
     term_count: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClaimUnembeddedRow:
     item_id: int
     content_hash: bytes
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EmbeddingProgressRow:
     items: int
     indexed: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GetItemIdsByKeysRow:
     id: int
     source: str
     external_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GetItemMetadataRow:
     id: int
     metadata: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ItemHeadRow:
     id: int
     source: str
@@ -74,7 +74,7 @@ class ItemHeadRow:
     version: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ItemHitRow:
     id: int
     source: str
@@ -89,13 +89,13 @@ class ItemHitRow:
     rank: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ItemMatchesRow:
     version: int
     ids: list[int] | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ItemRow:
     id: int
     source: str
@@ -109,7 +109,7 @@ class ItemRow:
     page_starts: list[int] | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LexicalCorpusRow:
     version: int
     items: int
@@ -119,7 +119,7 @@ class LexicalCorpusRow:
     source_ids: list[int]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LexicalPostingsRow:
     term: str
     block: int | None
@@ -133,25 +133,25 @@ class LexicalPostingsRow:
     version: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PutChunksRow:
     chunks_written: int
     chunks_removed: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class PutEmbeddingsRow:
     vectors_written: int
     vectors_removed: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SourceCountsRow:
     source: str
     items: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SourceItemDigestsRow:
     id: int
     external_id: str
@@ -159,13 +159,13 @@ class SourceItemDigestsRow:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SourceItemKeysRow:
     id: int
     external_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StoredEmbeddingRow:
     item_id: int | None
     chunk_index: int | None
@@ -177,7 +177,7 @@ class StoredEmbeddingRow:
     horizon: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UpsertItemsRow:
     ordinal: int
     id: int | None
@@ -191,7 +191,7 @@ CHUNK_TERMS_SQL = "SELECT c.item_id, c.chunk_index, c.chunk_count, c.terms, c.te
 async def chunk_terms(conn: AsyncConnection[Any], item_ids: Sequence[int], content_hashes: Sequence[bytes], chunker_key: str) -> list[ChunkTermListRow]:
     """Query `chunk_terms` of queries/chunk_cache.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(CHUNK_TERMS_SQL, (item_ids, content_hashes, chunker_key))
+    await cursor.execute(CHUNK_TERMS_SQL, (item_ids, content_hashes, chunker_key), binary=True)
     return [ChunkTermListRow(*row) for row in await cursor.fetchall()]
 
 
@@ -201,7 +201,7 @@ DELETE_CHUNKS_OF_OTHER_CHUNKERS_SQL = "DELETE FROM chunk_cache WHERE chunker_key
 async def delete_chunks_of_other_chunkers(conn: AsyncConnection[Any], chunker_key: str) -> int:
     """Query `delete_chunks_of_other_chunkers` of queries/chunk_cache.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(DELETE_CHUNKS_OF_OTHER_CHUNKERS_SQL, (chunker_key,))
+    await cursor.execute(DELETE_CHUNKS_OF_OTHER_CHUNKERS_SQL, (chunker_key,), binary=True)
     return cursor.rowcount
 
 
@@ -211,7 +211,7 @@ DELETE_STALE_CHUNKS_SQL = "DELETE FROM chunk_cache AS c USING item AS i WHERE c.
 async def delete_stale_chunks(conn: AsyncConnection[Any]) -> int:
     """Query `delete_stale_chunks` of queries/chunk_cache.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(DELETE_STALE_CHUNKS_SQL, None)
+    await cursor.execute(DELETE_STALE_CHUNKS_SQL, None, binary=True)
     return cursor.rowcount
 
 
@@ -221,7 +221,7 @@ GET_CHUNKS_SQL = "SELECT item_id, chunker_key, chunk_index, chunk_count, content
 async def get_chunks(conn: AsyncConnection[Any], item_id: int, chunker_key: str, content_hash: bytes) -> list[CachedChunkRow]:
     """Query `get_chunks` of queries/chunk_cache.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(GET_CHUNKS_SQL, (item_id, chunker_key, content_hash))
+    await cursor.execute(GET_CHUNKS_SQL, (item_id, chunker_key, content_hash), binary=True)
     return [CachedChunkRow(*row) for row in await cursor.fetchall()]
 
 
@@ -231,7 +231,7 @@ GET_CHUNKS_AT_SQL = "SELECT c.item_id, c.chunker_key, c.chunk_index, c.chunk_cou
 async def get_chunks_at(conn: AsyncConnection[Any], item_ids: Sequence[int], chunk_indexes: Sequence[int], content_hashes: Sequence[bytes], chunker_key: str) -> list[CachedChunkRow]:
     """Query `get_chunks_at` of queries/chunk_cache.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(GET_CHUNKS_AT_SQL, (item_ids, chunk_indexes, content_hashes, chunker_key))
+    await cursor.execute(GET_CHUNKS_AT_SQL, (item_ids, chunk_indexes, content_hashes, chunker_key), binary=True)
     return [CachedChunkRow(*row) for row in await cursor.fetchall()]
 
 
@@ -241,7 +241,7 @@ GET_CHUNKS_FOR_ITEMS_SQL = "SELECT c.item_id, c.chunker_key, c.chunk_index, c.ch
 async def get_chunks_for_items(conn: AsyncConnection[Any], item_ids: Sequence[int], content_hashes: Sequence[bytes], chunker_key: str) -> list[CachedChunkRow]:
     """Query `get_chunks_for_items` of queries/chunk_cache.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(GET_CHUNKS_FOR_ITEMS_SQL, (item_ids, content_hashes, chunker_key))
+    await cursor.execute(GET_CHUNKS_FOR_ITEMS_SQL, (item_ids, content_hashes, chunker_key), binary=True)
     return [CachedChunkRow(*row) for row in await cursor.fetchall()]
 
 
@@ -251,7 +251,7 @@ PUT_CHUNKS_SQL = "WITH input AS ( SELECT * FROM unnest( $1::bigint[], $2::int[],
 async def put_chunks(conn: AsyncConnection[Any], item_ids: Sequence[int], chunk_indexes: Sequence[int], chunk_counts: Sequence[int], content_hashes: Sequence[bytes], start_offsets: Sequence[int], end_offsets: Sequence[int], texts: Sequence[str], token_counts: Sequence[int], chunker_key: str) -> list[PutChunksRow]:
     """Query `put_chunks` of queries/chunk_cache.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(PUT_CHUNKS_SQL, (item_ids, chunk_indexes, chunk_counts, content_hashes, start_offsets, end_offsets, texts, token_counts, chunker_key))
+    await cursor.execute(PUT_CHUNKS_SQL, (item_ids, chunk_indexes, chunk_counts, content_hashes, start_offsets, end_offsets, texts, token_counts, chunker_key), binary=True)
     return [PutChunksRow(*row) for row in await cursor.fetchall()]
 
 
@@ -261,7 +261,7 @@ CLAIM_UNEMBEDDED_SQL = "WITH wanted AS ( SELECT i.id, i.content_hash FROM item A
 async def claim_unembedded(conn: AsyncConnection[Any], chunker_key: str, model_key: str, max_items: int, lease_seconds: float) -> list[ClaimUnembeddedRow]:
     """Query `claim_unembedded` of queries/embedding.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(CLAIM_UNEMBEDDED_SQL, (chunker_key, model_key, max_items, lease_seconds))
+    await cursor.execute(CLAIM_UNEMBEDDED_SQL, (chunker_key, model_key, max_items, lease_seconds), binary=True)
     return [ClaimUnembeddedRow(*row) for row in await cursor.fetchall()]
 
 
@@ -271,7 +271,7 @@ EMBEDDING_PROGRESS_SQL = "SELECT count(*) AS items, count(*) FILTER ( WHERE EXIS
 async def embedding_progress(conn: AsyncConnection[Any], chunker_key: str, model_key: str) -> list[EmbeddingProgressRow]:
     """Query `embedding_progress` of queries/embedding.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(EMBEDDING_PROGRESS_SQL, (chunker_key, model_key))
+    await cursor.execute(EMBEDDING_PROGRESS_SQL, (chunker_key, model_key), binary=True)
     return [EmbeddingProgressRow(*row) for row in await cursor.fetchall()]
 
 
@@ -281,7 +281,7 @@ EMBEDDINGS_SINCE_SQL = "WITH snapshot AS ( SELECT pg_snapshot_xmin(pg_current_sn
 async def embeddings_since(conn: AsyncConnection[Any], chunker_key: str, model_key: str, from_transaction: int, max_rows: int) -> list[StoredEmbeddingRow]:
     """Query `embeddings_since` of queries/embedding.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(EMBEDDINGS_SINCE_SQL, (chunker_key, model_key, from_transaction, max_rows))
+    await cursor.execute(EMBEDDINGS_SINCE_SQL, (chunker_key, model_key, from_transaction, max_rows), binary=True)
     return [StoredEmbeddingRow(*row) for row in await cursor.fetchall()]
 
 
@@ -291,7 +291,7 @@ FINISH_CLAIMS_SQL = "WITH done AS ( UPDATE embedding_claim AS c SET claimed_unti
 async def finish_claims(conn: AsyncConnection[Any], item_ids: Sequence[int], content_hashes: Sequence[bytes], chunker_key: str, model_key: str) -> list[int]:
     """Query `finish_claims` of queries/embedding.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(FINISH_CLAIMS_SQL, (item_ids, content_hashes, chunker_key, model_key))
+    await cursor.execute(FINISH_CLAIMS_SQL, (item_ids, content_hashes, chunker_key, model_key), binary=True)
     return [row[0] for row in await cursor.fetchall()]
 
 
@@ -301,7 +301,7 @@ PUT_EMBEDDINGS_SQL = "WITH input AS ( SELECT * FROM unnest( $1::bigint[], $2::in
 async def put_embeddings(conn: AsyncConnection[Any], item_ids: Sequence[int], chunk_indexes: Sequence[int], chunk_counts: Sequence[int], content_hashes: Sequence[bytes], vectors: Sequence[bytes], chunker_key: str, model_key: str) -> list[PutEmbeddingsRow]:
     """Query `put_embeddings` of queries/embedding.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(PUT_EMBEDDINGS_SQL, (item_ids, chunk_indexes, chunk_counts, content_hashes, vectors, chunker_key, model_key))
+    await cursor.execute(PUT_EMBEDDINGS_SQL, (item_ids, chunk_indexes, chunk_counts, content_hashes, vectors, chunker_key, model_key), binary=True)
     return [PutEmbeddingsRow(*row) for row in await cursor.fetchall()]
 
 
@@ -311,7 +311,7 @@ DELETE_ITEM_SQL = "DELETE FROM item WHERE id = $1"
 async def delete_item(conn: AsyncConnection[Any], id: int) -> int:
     """Query `delete_item` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(DELETE_ITEM_SQL, (id,))
+    await cursor.execute(DELETE_ITEM_SQL, (id,), binary=True)
     return cursor.rowcount
 
 
@@ -321,7 +321,7 @@ DELETE_ITEM_BY_KEY_SQL = "DELETE FROM item WHERE source = $1 AND external_id = $
 async def delete_item_by_key(conn: AsyncConnection[Any], source: str, external_id: str) -> int:
     """Query `delete_item_by_key` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(DELETE_ITEM_BY_KEY_SQL, (source, external_id))
+    await cursor.execute(DELETE_ITEM_BY_KEY_SQL, (source, external_id), binary=True)
     return cursor.rowcount
 
 
@@ -331,7 +331,7 @@ DELETE_ITEMS_SQL = "DELETE FROM item WHERE id = ANY($1::bigint[])"
 async def delete_items(conn: AsyncConnection[Any], ids: Sequence[int]) -> int:
     """Query `delete_items` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(DELETE_ITEMS_SQL, (ids,))
+    await cursor.execute(DELETE_ITEMS_SQL, (ids,), binary=True)
     return cursor.rowcount
 
 
@@ -341,7 +341,7 @@ GET_ITEM_SQL = "SELECT id, source, external_id, title, content, content_hash, me
 async def get_item(conn: AsyncConnection[Any], id: int) -> list[ItemRow]:
     """Query `get_item` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(GET_ITEM_SQL, (id,))
+    await cursor.execute(GET_ITEM_SQL, (id,), binary=True)
     return [ItemRow(*row) for row in await cursor.fetchall()]
 
 
@@ -351,7 +351,7 @@ GET_ITEM_BY_KEY_SQL = "SELECT id, source, external_id, title, content, content_h
 async def get_item_by_key(conn: AsyncConnection[Any], source: str, external_id: str) -> list[ItemRow]:
     """Query `get_item_by_key` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(GET_ITEM_BY_KEY_SQL, (source, external_id))
+    await cursor.execute(GET_ITEM_BY_KEY_SQL, (source, external_id), binary=True)
     return [ItemRow(*row) for row in await cursor.fetchall()]
 
 
@@ -361,7 +361,7 @@ GET_ITEM_HEADS_SQL = "SELECT i.id, i.source, i.external_id, i.title, i.content_h
 async def get_item_heads(conn: AsyncConnection[Any], ids: Sequence[int]) -> list[ItemHeadRow]:
     """Query `get_item_heads` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(GET_ITEM_HEADS_SQL, (ids,))
+    await cursor.execute(GET_ITEM_HEADS_SQL, (ids,), binary=True)
     return [ItemHeadRow(*row) for row in await cursor.fetchall()]
 
 
@@ -371,7 +371,7 @@ GET_ITEM_IDS_BY_KEYS_SQL = "SELECT i.id, i.source, i.external_id FROM unnest($1:
 async def get_item_ids_by_keys(conn: AsyncConnection[Any], sources: Sequence[str], external_ids: Sequence[str]) -> list[GetItemIdsByKeysRow]:
     """Query `get_item_ids_by_keys` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(GET_ITEM_IDS_BY_KEYS_SQL, (sources, external_ids))
+    await cursor.execute(GET_ITEM_IDS_BY_KEYS_SQL, (sources, external_ids), binary=True)
     return [GetItemIdsByKeysRow(*row) for row in await cursor.fetchall()]
 
 
@@ -381,7 +381,7 @@ GET_ITEM_METADATA_SQL = "SELECT id, metadata::text AS metadata FROM item WHERE i
 async def get_item_metadata(conn: AsyncConnection[Any], ids: Sequence[int]) -> list[GetItemMetadataRow]:
     """Query `get_item_metadata` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(GET_ITEM_METADATA_SQL, (ids,))
+    await cursor.execute(GET_ITEM_METADATA_SQL, (ids,), binary=True)
     return [GetItemMetadataRow(*row) for row in await cursor.fetchall()]
 
 
@@ -391,7 +391,7 @@ GET_ITEMS_SQL = "SELECT id, source, external_id, title, content, content_hash, m
 async def get_items(conn: AsyncConnection[Any], ids: Sequence[int]) -> list[ItemRow]:
     """Query `get_items` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(GET_ITEMS_SQL, (ids,))
+    await cursor.execute(GET_ITEMS_SQL, (ids,), binary=True)
     return [ItemRow(*row) for row in await cursor.fetchall()]
 
 
@@ -401,7 +401,7 @@ ITEM_FILTER_MATCHES_SQL = "SELECT v.version, CASE WHEN v.version = $1::bigint TH
 async def item_filter_matches(conn: AsyncConnection[Any], known_version: int, filter: str) -> list[ItemMatchesRow]:
     """Query `item_filter_matches` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(ITEM_FILTER_MATCHES_SQL, (known_version, filter))
+    await cursor.execute(ITEM_FILTER_MATCHES_SQL, (known_version, filter), binary=True)
     return [ItemMatchesRow(*row) for row in await cursor.fetchall()]
 
 
@@ -411,7 +411,7 @@ ITEM_FILTER_MATCHES_NARROWED_SQL = "SELECT v.version, CASE WHEN v.version = $1::
 async def item_filter_matches_narrowed(conn: AsyncConnection[Any], known_version: int, narrowing: str, filter: str) -> list[ItemMatchesRow]:
     """Query `item_filter_matches_narrowed` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(ITEM_FILTER_MATCHES_NARROWED_SQL, (known_version, narrowing, filter))
+    await cursor.execute(ITEM_FILTER_MATCHES_NARROWED_SQL, (known_version, narrowing, filter), binary=True)
     return [ItemMatchesRow(*row) for row in await cursor.fetchall()]
 
 
@@ -421,7 +421,7 @@ LEXICAL_CORPUS_SQL = "SELECT coalesce(sum(s.version), 0)::bigint AS version, coa
 async def lexical_corpus(conn: AsyncConnection[Any], question: str, sources: Sequence[str] | None) -> list[LexicalCorpusRow]:
     """Query `lexical_corpus` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(LEXICAL_CORPUS_SQL, (question, sources))
+    await cursor.execute(LEXICAL_CORPUS_SQL, (question, sources), binary=True)
     return [LexicalCorpusRow(*row) for row in await cursor.fetchall()]
 
 
@@ -431,7 +431,7 @@ LEXICAL_POSTINGS_SQL = "SELECT q.term, p.block, p.item_ids, p.title_tfs, p.conte
 async def lexical_postings(conn: AsyncConnection[Any], terms: Sequence[str]) -> list[LexicalPostingsRow]:
     """Query `lexical_postings` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(LEXICAL_POSTINGS_SQL, (terms,))
+    await cursor.execute(LEXICAL_POSTINGS_SQL, (terms,), binary=True)
     return [LexicalPostingsRow(*row) for row in await cursor.fetchall()]
 
 
@@ -441,7 +441,7 @@ MERGE_FRESH_POSTINGS_SQL = "SELECT merge_fresh_item_postings($1::integer) AS tak
 async def merge_fresh_postings(conn: AsyncConnection[Any], most_items: int) -> list[int]:
     """Query `merge_fresh_postings` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(MERGE_FRESH_POSTINGS_SQL, (most_items,))
+    await cursor.execute(MERGE_FRESH_POSTINGS_SQL, (most_items,), binary=True)
     return [row[0] for row in await cursor.fetchall()]
 
 
@@ -451,7 +451,7 @@ MERGE_POSTINGS_SQL = "SELECT merge_item_postings($1::text, $2::integer) AS last_
 async def merge_postings(conn: AsyncConnection[Any], after: str | None, most_terms: int) -> list[str | None]:
     """Query `merge_postings` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(MERGE_POSTINGS_SQL, (after, most_terms))
+    await cursor.execute(MERGE_POSTINGS_SQL, (after, most_terms), binary=True)
     return [row[0] for row in await cursor.fetchall()]
 
 
@@ -461,7 +461,7 @@ SEARCH_ITEMS_SQL = "WITH ranked AS ( SELECT i.id, ts_rank_cd(i.search_vector, q.
 async def search_items(conn: AsyncConnection[Any], query: str, sources: Sequence[str] | None, limit: int) -> list[ItemHitRow]:
     """Query `search_items` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(SEARCH_ITEMS_SQL, (query, sources, limit))
+    await cursor.execute(SEARCH_ITEMS_SQL, (query, sources, limit), binary=True)
     return [ItemHitRow(*row) for row in await cursor.fetchall()]
 
 
@@ -471,7 +471,7 @@ SEARCH_ITEMS_ANY_WORD_SQL = "WITH ranked AS ( SELECT i.id, ts_rank(i.search_vect
 async def search_items_any_word(conn: AsyncConnection[Any], query: str, sources: Sequence[str] | None, limit: int) -> list[ItemHitRow]:
     """Query `search_items_any_word` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(SEARCH_ITEMS_ANY_WORD_SQL, (query, sources, limit))
+    await cursor.execute(SEARCH_ITEMS_ANY_WORD_SQL, (query, sources, limit), binary=True)
     return [ItemHitRow(*row) for row in await cursor.fetchall()]
 
 
@@ -481,7 +481,7 @@ SOURCE_COUNTS_SQL = "SELECT source, count(*)::bigint AS items FROM item GROUP BY
 async def source_counts(conn: AsyncConnection[Any]) -> list[SourceCountsRow]:
     """Query `source_counts` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(SOURCE_COUNTS_SQL, None)
+    await cursor.execute(SOURCE_COUNTS_SQL, None, binary=True)
     return [SourceCountsRow(*row) for row in await cursor.fetchall()]
 
 
@@ -491,7 +491,7 @@ SOURCE_ITEM_DIGESTS_SQL = "SELECT id, external_id, content_hash, updated_at FROM
 async def source_item_digests(conn: AsyncConnection[Any], source: str, after: str | None, limit: int) -> list[SourceItemDigestsRow]:
     """Query `source_item_digests` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(SOURCE_ITEM_DIGESTS_SQL, (source, after, limit))
+    await cursor.execute(SOURCE_ITEM_DIGESTS_SQL, (source, after, limit), binary=True)
     return [SourceItemDigestsRow(*row) for row in await cursor.fetchall()]
 
 
@@ -501,7 +501,7 @@ SOURCE_ITEM_KEYS_SQL = "SELECT id, external_id FROM item WHERE source = $1 AND (
 async def source_item_keys(conn: AsyncConnection[Any], source: str, after: str | None, limit: int) -> list[SourceItemKeysRow]:
     """Query `source_item_keys` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(SOURCE_ITEM_KEYS_SQL, (source, after, limit))
+    await cursor.execute(SOURCE_ITEM_KEYS_SQL, (source, after, limit), binary=True)
     return [SourceItemKeysRow(*row) for row in await cursor.fetchall()]
 
 
@@ -511,7 +511,7 @@ SOURCES_WITH_ITEMS_SQL = "SELECT s.source FROM unnest($1::text[]) WITH ORDINALIT
 async def sources_with_items(conn: AsyncConnection[Any], sources: Sequence[str]) -> list[str]:
     """Query `sources_with_items` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(SOURCES_WITH_ITEMS_SQL, (sources,))
+    await cursor.execute(SOURCES_WITH_ITEMS_SQL, (sources,), binary=True)
     return [row[0] for row in await cursor.fetchall()]
 
 
@@ -521,5 +521,5 @@ UPSERT_ITEMS_SQL = "WITH input AS ( SELECT * FROM unnest( $1::text[], $2::text[]
 async def upsert_items(conn: AsyncConnection[Any], sources: Sequence[str], external_ids: Sequence[str], titles: Sequence[str | None], contents: Sequence[str], content_hashes: Sequence[bytes], metadata: Sequence[str], page_starts: Sequence[str | None]) -> list[UpsertItemsRow]:
     """Query `upsert_items` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(UPSERT_ITEMS_SQL, (sources, external_ids, titles, contents, content_hashes, metadata, page_starts))
+    await cursor.execute(UPSERT_ITEMS_SQL, (sources, external_ids, titles, contents, content_hashes, metadata, page_starts), binary=True)
     return [UpsertItemsRow(*row) for row in await cursor.fetchall()]

@@ -205,10 +205,7 @@ fn queries_module(manifest: &ContractManifest) -> anyhow::Result<String> {
         }
     }
     for (class, body) in &classes {
-        let _ = write!(
-            out,
-            "\n\n@dataclass(frozen=True, slots=True)\nclass {class}:\n{body}"
-        );
+        let _ = write!(out, "\n\n@dataclass(slots=True)\nclass {class}:\n{body}");
     }
     for query in &manifest.queries {
         out.push_str(&query_function(query)?);
@@ -254,7 +251,7 @@ fn query_function(query: &Query) -> anyhow::Result<String> {
         "\n\n{constant} = {sql}\n\n\nasync def {name}({parameters}) -> {returns}:\n    \
          \"\"\"Query `{name}` of {file}.\"\"\"\n    \
          cursor = AsyncRawCursor(conn)\n    \
-         await cursor.execute({constant}, {arguments})\n{body}",
+         await cursor.execute({constant}, {arguments}, binary=True)\n{body}",
         name = query.name,
         constant = format!("{}_SQL", query.name.to_uppercase()),
         sql = literal(&query.sql),

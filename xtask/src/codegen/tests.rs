@@ -207,7 +207,10 @@ fn the_manifest_and_the_python_package_follow_the_queries() {
     };
     assert_eq!(
         shape(&query.parameters),
-        [own("after", "text", false, true), own("limit", "int8", false, false)]
+        [
+            own("after", "text", false, true),
+            own("limit", "int8", false, false)
+        ]
     );
     let row = query.row.as_ref().unwrap();
     assert_eq!(
@@ -220,7 +223,10 @@ fn the_manifest_and_the_python_package_follow_the_queries() {
         ]
     );
     assert_eq!(parsed.contract.version, workspace.kb_version().unwrap());
-    assert_eq!(parsed.migrations.len(), workspace_migration_count(&workspace));
+    assert_eq!(
+        parsed.migrations.len(),
+        workspace_migration_count(&workspace)
+    );
 
     let queries_py = workspace
         .root()
@@ -237,5 +243,8 @@ fn the_manifest_and_the_python_package_follow_the_queries() {
 
     append(&queries_py, "# a hand edit\n");
     let err = run(&workspace, Mode::Check).unwrap_err().to_string();
-    assert!(err.contains("python/aiblox_kb/_queries.py (stale)"), "{err}");
+    assert!(
+        err.contains("python/aiblox_kb/_queries.py (stale)"),
+        "{err}"
+    );
 }

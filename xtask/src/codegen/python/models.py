@@ -21,7 +21,7 @@ def _page_at(page_starts: list[int], offset: int) -> int:
     return max(bisect.bisect_right(page_starts, offset), 1)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class KbItem:
     """One knowledge document; (source, external_id) is its identity."""
 
@@ -41,7 +41,7 @@ class KbItem:
         return None if self.page_starts is None else _page_at(self.page_starts, offset)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NewItem:
     """An item to write with ItemRepo.upsert. The content hash is computed on write."""
 
@@ -61,19 +61,19 @@ class UpsertStatus(enum.Enum):
     UNCHANGED = "unchanged"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class UpsertOutcome:
     id: int
     status: UpsertStatus
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SearchHit:
     item: KbItem
     rank: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ItemDigest:
     """What a sync client compares of an item."""
 
@@ -83,7 +83,7 @@ class ItemDigest:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RankedItem:
     """What a search result shows of an item (identity, title, pages; no content) and its score."""
 
@@ -100,7 +100,7 @@ class RankedItem:
         return None if self.page_starts is None else _page_at(self.page_starts, offset)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class KbChunkCache:
     """One cached chunk of an item, made by the chunker named by `chunker_key`."""
 
@@ -116,7 +116,7 @@ class KbChunkCache:
     created_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NewChunk:
     start_offset: int
     end_offset: int
@@ -124,7 +124,7 @@ class NewChunk:
     token_count: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NewChunkSet:
     """Every chunk of one item, made from the content with hash `content_hash`."""
 
@@ -133,14 +133,14 @@ class NewChunkSet:
     chunks: list[NewChunk]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChunkTerms:
     chunk_index: int
     length: int
     terms: list[tuple[str, int]]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChunkSetTerms:
     chunk_count: int
     chunks: list[ChunkTerms]

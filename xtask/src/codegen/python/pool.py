@@ -8,10 +8,17 @@ from typing import Any
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.types.array import ListBinaryDumper
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from .config import KbConfig
 from .errors import UnavailableError, from_driver
+
+
+async def _configure(conn: AsyncConnection[Any]) -> None:
+    """Lists go to the server in binary: the contract passes batches as arrays, and psycopg's
+    default text form quotes every element (about 3 x the client CPU of a chunk set's put)."""
+    conn.adapters.register_dumper(list, ListBinaryDumper)
 
 
 class KbPool:
@@ -25,6 +32,7 @@ class KbPool:
         self._pool: AsyncConnectionPool[AsyncConnection[Any]] = AsyncConnectionPool(
             "",
             kwargs=kwargs,
+            configure=_configure,
             min_size=1,
             max_size=max_size,
             timeout=timeout,
