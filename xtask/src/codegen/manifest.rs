@@ -107,8 +107,7 @@ pub(crate) struct Value {
 struct GeneratedQuery {
     name: String,
     sql: String,
-    /// Name, nullable, element nullable.
-    parameters: Vec<(String, bool, bool)>,
+    parameters: Vec<Named>,
     row: GeneratedRow,
 }
 
@@ -121,10 +120,14 @@ enum GeneratedRow {
 }
 
 /// What a bind method's query yields per row: the output type's name and nullability.
-type Output = Option<(String, bool, bool)>;
+type Output = Option<Named>;
 
-/// Fields of a generated row struct: name, nullable, element nullable.
-type Fields = Vec<(String, bool, bool)>;
+/// A generated parameter or field: its name, whether it is nullable, whether its array's
+/// elements are.
+type Named = (String, bool, bool);
+
+/// Fields of a generated row struct.
+type Fields = Vec<Named>;
 
 /// Reads the generated crate's query modules and types every query by preparing it.
 pub(crate) fn build(
@@ -373,7 +376,7 @@ fn statement_of(item: &syn::ItemFn) -> Option<(String, String)> {
 }
 
 /// A bind method's parameters (after the statement and the client) and what it returns.
-fn bind_shape(sig: &syn::Signature) -> anyhow::Result<(Vec<(String, bool, bool)>, Output)> {
+fn bind_shape(sig: &syn::Signature) -> anyhow::Result<(Vec<Named>, Output)> {
     let bounds: BTreeMap<String, String> = sig
         .generics
         .type_params()
