@@ -185,13 +185,17 @@ class UpsertItemsRow:
     written: bool
 
 
+def _list(values: Sequence[Any]) -> list[Any]:
+    return values if type(values) is list else list(values)
+
+
 CHUNK_TERMS_SQL = "SELECT c.item_id, c.chunk_index, c.chunk_count, c.terms, c.term_frequencies, c.term_count FROM unnest($1::bigint[], $2::bytea[]) AS k(item_id, content_hash) CROSS JOIN LATERAL ( SELECT x.item_id, x.chunk_index, x.chunk_count, x.terms, x.term_frequencies, x.term_count FROM chunk_cache AS x WHERE x.item_id = k.item_id AND x.chunker_key = $3 AND x.content_hash = k.content_hash OFFSET 0 ) AS c ORDER BY c.item_id, c.chunk_index"
 
 
 async def chunk_terms(conn: AsyncConnection[Any], item_ids: Sequence[int], content_hashes: Sequence[bytes], chunker_key: str) -> list[ChunkTermListRow]:
     """Query `chunk_terms` of queries/chunk_cache.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(CHUNK_TERMS_SQL, (item_ids, content_hashes, chunker_key), binary=True)
+    await cursor.execute(CHUNK_TERMS_SQL, (_list(item_ids), _list(content_hashes), chunker_key), binary=True)
     return [ChunkTermListRow(*row) for row in await cursor.fetchall()]
 
 
@@ -231,7 +235,7 @@ GET_CHUNKS_AT_SQL = "SELECT c.item_id, c.chunker_key, c.chunk_index, c.chunk_cou
 async def get_chunks_at(conn: AsyncConnection[Any], item_ids: Sequence[int], chunk_indexes: Sequence[int], content_hashes: Sequence[bytes], chunker_key: str) -> list[CachedChunkRow]:
     """Query `get_chunks_at` of queries/chunk_cache.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(GET_CHUNKS_AT_SQL, (item_ids, chunk_indexes, content_hashes, chunker_key), binary=True)
+    await cursor.execute(GET_CHUNKS_AT_SQL, (_list(item_ids), _list(chunk_indexes), _list(content_hashes), chunker_key), binary=True)
     return [CachedChunkRow(*row) for row in await cursor.fetchall()]
 
 
@@ -241,7 +245,7 @@ GET_CHUNKS_FOR_ITEMS_SQL = "SELECT c.item_id, c.chunker_key, c.chunk_index, c.ch
 async def get_chunks_for_items(conn: AsyncConnection[Any], item_ids: Sequence[int], content_hashes: Sequence[bytes], chunker_key: str) -> list[CachedChunkRow]:
     """Query `get_chunks_for_items` of queries/chunk_cache.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(GET_CHUNKS_FOR_ITEMS_SQL, (item_ids, content_hashes, chunker_key), binary=True)
+    await cursor.execute(GET_CHUNKS_FOR_ITEMS_SQL, (_list(item_ids), _list(content_hashes), chunker_key), binary=True)
     return [CachedChunkRow(*row) for row in await cursor.fetchall()]
 
 
@@ -251,7 +255,7 @@ PUT_CHUNKS_SQL = "WITH input AS ( SELECT * FROM unnest( $1::bigint[], $2::int[],
 async def put_chunks(conn: AsyncConnection[Any], item_ids: Sequence[int], chunk_indexes: Sequence[int], chunk_counts: Sequence[int], content_hashes: Sequence[bytes], start_offsets: Sequence[int], end_offsets: Sequence[int], texts: Sequence[str], token_counts: Sequence[int], chunker_key: str) -> list[PutChunksRow]:
     """Query `put_chunks` of queries/chunk_cache.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(PUT_CHUNKS_SQL, (item_ids, chunk_indexes, chunk_counts, content_hashes, start_offsets, end_offsets, texts, token_counts, chunker_key), binary=True)
+    await cursor.execute(PUT_CHUNKS_SQL, (_list(item_ids), _list(chunk_indexes), _list(chunk_counts), _list(content_hashes), _list(start_offsets), _list(end_offsets), _list(texts), _list(token_counts), chunker_key), binary=True)
     return [PutChunksRow(*row) for row in await cursor.fetchall()]
 
 
@@ -291,7 +295,7 @@ FINISH_CLAIMS_SQL = "WITH done AS ( UPDATE embedding_claim AS c SET claimed_unti
 async def finish_claims(conn: AsyncConnection[Any], item_ids: Sequence[int], content_hashes: Sequence[bytes], chunker_key: str, model_key: str) -> list[int]:
     """Query `finish_claims` of queries/embedding.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(FINISH_CLAIMS_SQL, (item_ids, content_hashes, chunker_key, model_key), binary=True)
+    await cursor.execute(FINISH_CLAIMS_SQL, (_list(item_ids), _list(content_hashes), chunker_key, model_key), binary=True)
     return [row[0] for row in await cursor.fetchall()]
 
 
@@ -301,7 +305,7 @@ PUT_EMBEDDINGS_SQL = "WITH input AS ( SELECT * FROM unnest( $1::bigint[], $2::in
 async def put_embeddings(conn: AsyncConnection[Any], item_ids: Sequence[int], chunk_indexes: Sequence[int], chunk_counts: Sequence[int], content_hashes: Sequence[bytes], vectors: Sequence[bytes], chunker_key: str, model_key: str) -> list[PutEmbeddingsRow]:
     """Query `put_embeddings` of queries/embedding.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(PUT_EMBEDDINGS_SQL, (item_ids, chunk_indexes, chunk_counts, content_hashes, vectors, chunker_key, model_key), binary=True)
+    await cursor.execute(PUT_EMBEDDINGS_SQL, (_list(item_ids), _list(chunk_indexes), _list(chunk_counts), _list(content_hashes), _list(vectors), chunker_key, model_key), binary=True)
     return [PutEmbeddingsRow(*row) for row in await cursor.fetchall()]
 
 
@@ -331,7 +335,7 @@ DELETE_ITEMS_SQL = "DELETE FROM item WHERE id = ANY($1::bigint[])"
 async def delete_items(conn: AsyncConnection[Any], ids: Sequence[int]) -> int:
     """Query `delete_items` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(DELETE_ITEMS_SQL, (ids,), binary=True)
+    await cursor.execute(DELETE_ITEMS_SQL, (_list(ids),), binary=True)
     return cursor.rowcount
 
 
@@ -361,7 +365,7 @@ GET_ITEM_HEADS_SQL = "SELECT i.id, i.source, i.external_id, i.title, i.content_h
 async def get_item_heads(conn: AsyncConnection[Any], ids: Sequence[int]) -> list[ItemHeadRow]:
     """Query `get_item_heads` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(GET_ITEM_HEADS_SQL, (ids,), binary=True)
+    await cursor.execute(GET_ITEM_HEADS_SQL, (_list(ids),), binary=True)
     return [ItemHeadRow(*row) for row in await cursor.fetchall()]
 
 
@@ -371,7 +375,7 @@ GET_ITEM_IDS_BY_KEYS_SQL = "SELECT i.id, i.source, i.external_id FROM unnest($1:
 async def get_item_ids_by_keys(conn: AsyncConnection[Any], sources: Sequence[str], external_ids: Sequence[str]) -> list[GetItemIdsByKeysRow]:
     """Query `get_item_ids_by_keys` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(GET_ITEM_IDS_BY_KEYS_SQL, (sources, external_ids), binary=True)
+    await cursor.execute(GET_ITEM_IDS_BY_KEYS_SQL, (_list(sources), _list(external_ids)), binary=True)
     return [GetItemIdsByKeysRow(*row) for row in await cursor.fetchall()]
 
 
@@ -381,7 +385,7 @@ GET_ITEM_METADATA_SQL = "SELECT id, metadata::text AS metadata FROM item WHERE i
 async def get_item_metadata(conn: AsyncConnection[Any], ids: Sequence[int]) -> list[GetItemMetadataRow]:
     """Query `get_item_metadata` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(GET_ITEM_METADATA_SQL, (ids,), binary=True)
+    await cursor.execute(GET_ITEM_METADATA_SQL, (_list(ids),), binary=True)
     return [GetItemMetadataRow(*row) for row in await cursor.fetchall()]
 
 
@@ -391,7 +395,7 @@ GET_ITEMS_SQL = "SELECT id, source, external_id, title, content, content_hash, m
 async def get_items(conn: AsyncConnection[Any], ids: Sequence[int]) -> list[ItemRow]:
     """Query `get_items` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(GET_ITEMS_SQL, (ids,), binary=True)
+    await cursor.execute(GET_ITEMS_SQL, (_list(ids),), binary=True)
     return [ItemRow(*row) for row in await cursor.fetchall()]
 
 
@@ -421,7 +425,7 @@ LEXICAL_CORPUS_SQL = "SELECT coalesce(sum(s.version), 0)::bigint AS version, coa
 async def lexical_corpus(conn: AsyncConnection[Any], question: str, sources: Sequence[str] | None) -> list[LexicalCorpusRow]:
     """Query `lexical_corpus` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(LEXICAL_CORPUS_SQL, (question, sources), binary=True)
+    await cursor.execute(LEXICAL_CORPUS_SQL, (question, None if sources is None else _list(sources)), binary=True)
     return [LexicalCorpusRow(*row) for row in await cursor.fetchall()]
 
 
@@ -431,7 +435,7 @@ LEXICAL_POSTINGS_SQL = "SELECT q.term, p.block, p.item_ids, p.title_tfs, p.conte
 async def lexical_postings(conn: AsyncConnection[Any], terms: Sequence[str]) -> list[LexicalPostingsRow]:
     """Query `lexical_postings` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(LEXICAL_POSTINGS_SQL, (terms,), binary=True)
+    await cursor.execute(LEXICAL_POSTINGS_SQL, (_list(terms),), binary=True)
     return [LexicalPostingsRow(*row) for row in await cursor.fetchall()]
 
 
@@ -461,7 +465,7 @@ SEARCH_ITEMS_SQL = "WITH ranked AS ( SELECT i.id, ts_rank_cd(i.search_vector, q.
 async def search_items(conn: AsyncConnection[Any], query: str, sources: Sequence[str] | None, limit: int) -> list[ItemHitRow]:
     """Query `search_items` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(SEARCH_ITEMS_SQL, (query, sources, limit), binary=True)
+    await cursor.execute(SEARCH_ITEMS_SQL, (query, None if sources is None else _list(sources), limit), binary=True)
     return [ItemHitRow(*row) for row in await cursor.fetchall()]
 
 
@@ -471,7 +475,7 @@ SEARCH_ITEMS_ANY_WORD_SQL = "WITH ranked AS ( SELECT i.id, ts_rank(i.search_vect
 async def search_items_any_word(conn: AsyncConnection[Any], query: str, sources: Sequence[str] | None, limit: int) -> list[ItemHitRow]:
     """Query `search_items_any_word` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(SEARCH_ITEMS_ANY_WORD_SQL, (query, sources, limit), binary=True)
+    await cursor.execute(SEARCH_ITEMS_ANY_WORD_SQL, (query, None if sources is None else _list(sources), limit), binary=True)
     return [ItemHitRow(*row) for row in await cursor.fetchall()]
 
 
@@ -511,7 +515,7 @@ SOURCES_WITH_ITEMS_SQL = "SELECT s.source FROM unnest($1::text[]) WITH ORDINALIT
 async def sources_with_items(conn: AsyncConnection[Any], sources: Sequence[str]) -> list[str]:
     """Query `sources_with_items` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(SOURCES_WITH_ITEMS_SQL, (sources,), binary=True)
+    await cursor.execute(SOURCES_WITH_ITEMS_SQL, (_list(sources),), binary=True)
     return [row[0] for row in await cursor.fetchall()]
 
 
@@ -521,5 +525,5 @@ UPSERT_ITEMS_SQL = "WITH input AS ( SELECT * FROM unnest( $1::text[], $2::text[]
 async def upsert_items(conn: AsyncConnection[Any], sources: Sequence[str], external_ids: Sequence[str], titles: Sequence[str | None], contents: Sequence[str], content_hashes: Sequence[bytes], metadata: Sequence[str], page_starts: Sequence[str | None]) -> list[UpsertItemsRow]:
     """Query `upsert_items` of queries/item.sql."""
     cursor = AsyncRawCursor(conn)
-    await cursor.execute(UPSERT_ITEMS_SQL, (sources, external_ids, titles, contents, content_hashes, metadata, page_starts), binary=True)
+    await cursor.execute(UPSERT_ITEMS_SQL, (_list(sources), _list(external_ids), _list(titles), _list(contents), _list(content_hashes), _list(metadata), _list(page_starts)), binary=True)
     return [UpsertItemsRow(*row) for row in await cursor.fetchall()]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -29,9 +30,10 @@ def validate_schema_name(schema: str) -> None:
         and not schema.startswith("pg_")
     ):
         return
+    shown = json.dumps(schema[:80], ensure_ascii=False)
     raise ConfigError(
-        f"schema name {schema[:80]!r} is not a plain identifier: use lower-case letters, digits and "
-        f"underscores, not starting with a digit or pg_, at most {_MAX_IDENTIFIER_BYTES} bytes"
+        f"invalid schema name {shown}: use 1 to {_MAX_IDENTIFIER_BYTES} bytes of lower-case letters, digits "
+        "and underscores, starting with a letter or underscore and not with `pg_`"
     )
 
 
@@ -75,7 +77,12 @@ class KbConfig:
         url = setting(DATABASE_URL_ENV) or setting(DATABASE_URL_FALLBACK_ENV)
         if url is None:
             raise ConfigError(f"set {DATABASE_URL_ENV} (or {DATABASE_URL_FALLBACK_ENV}) to the database URL")
-        return cls(url, setting(SCHEMA_ENV) or DEFAULT_SCHEMA, setting(MIGRATION_URL_ENV))
+        schema = setting(SCHEMA_ENV) or DEFAULT_SCHEMA
+        try:
+            validate_schema_name(schema)
+        except ConfigError as err:
+            raise ConfigError(f"{SCHEMA_ENV}: {err.message}") from None
+        return cls(url, schema, setting(MIGRATION_URL_ENV))
 
     def target(self, url: str | None = None) -> str:
         """host:port of a URL, for messages (never the password)."""

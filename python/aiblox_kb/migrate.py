@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import hashlib
+import re
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -87,9 +89,9 @@ class MigrationReport:
 
 
 def _parse(version: str) -> tuple[int, int, int] | None:
-    core = version.split("-")[0].split("+")[0]
+    core = re.split(r"[-+]", version, maxsplit=1)[0]
     parts = core.split(".")
-    if len(parts) != 3 or not all(part.isdigit() for part in parts):
+    if len(parts) != 3 or not all(re.fullmatch(r"[0-9]+", part) for part in parts):
         return None
     return (int(parts[0]), int(parts[1]), int(parts[2]))
 
@@ -237,7 +239,8 @@ class Migrator:
         if row is not None and row[0]:
             raise ConfigError(
                 f"the database at {target} is a standby (in recovery, read-only): migrations run on the primary; "
-                f"point the migration URL at the primary ({MIGRATION_URL_ENV}, else the database URL)"
+                f"point the migration URL at the primary ({MIGRATION_URL_ENV}, else the database URL), or list "
+                "every host with target_session_attrs=read-write so that the primary is chosen"
             )
 
     async def _ensure_search_path(self, conn: AsyncConnection[Any], target: str) -> None:
@@ -265,18 +268,45 @@ class Migrator:
             if now >= deadline:
                 raise ConflictError(
                     f"another runner has held the migration lock of schema {self.config.schema} for over "
-                    f"{self.lock_timeout:.1f} s; wait for it, or stop it if it is stuck"
+                    f"{self.lock_timeout:.1f} s: {await self._lock_holder(conn, key)}; wait for it, or stop it "
+                    "if it is stuck"
                 )
             await asyncio.sleep(min(pause, deadline - now))
             pause = min(pause * 2, 0.2)
 
+    async def _lock_holder(self, conn: AsyncConnection[Any], key: int) -> str:
+        """Who holds the lock: pid, application name and client address of the session."""
+        unsigned = key & 0xFFFF_FFFF_FFFF_FFFF
+        try:
+            cursor = await conn.execute(
+                "SELECT a.pid, coalesce(nullif(a.application_name, ''), '(no application_name)'), "
+                "coalesce(host(a.client_addr), 'local socket'), "
+                "coalesce(extract(epoch FROM now() - a.xact_start)::bigint, 0) "
+                "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+                "AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid "
+                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) LIMIT 1",
+                (unsigned >> 32, unsigned & 0xFFFF_FFFF),
+            )
+            row = await cursor.fetchone()
+        except psycopg.Error as err:
+            return f"the holder could not be looked up ({from_driver(err)})"
+        if row is None:
+            return "the holder has just released it"
+        return f"pid {row[0]}, application_name {json.dumps(row[1])}, client {row[2]} (in a transaction for {row[3]} s)"
+
     async def _create(self, conn: AsyncConnection[Any]) -> None:
+        """Creates only what is missing: CREATE ... IF NOT EXISTS wants the privilege even when
+        the object exists, which a role that merely owns its schema does not have."""
         schema = self.config.schema
         row = await (
             await conn.execute("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = %s)", (schema,))
         ).fetchone()
         if not (row and row[0]):
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        row = await (await conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{schema}.{TABLE}",))).fetchone()
+        if row and row[0]:
+            return
         await conn.execute(
             f"""CREATE TABLE IF NOT EXISTS {schema}.{TABLE} (
                 version integer PRIMARY KEY,

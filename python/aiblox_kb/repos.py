@@ -8,6 +8,7 @@ postings, chunk validity) it computes for Python writers as for Rust ones.
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ import psycopg
 from psycopg import AsyncConnection
 
 from . import _queries as q
+from ._text import ALPHANUMERIC, WHITESPACE
 from .errors import ConflictError, InternalError, InvalidInputError, from_driver
 from .models import (
     MAX_PAGES,
@@ -63,6 +65,8 @@ async def _connection(executor: Executor) -> AsyncIterator[AsyncConnection[Any]]
             yield executor
     except psycopg.Error as err:
         raise from_driver(err) from err
+    except UnicodeEncodeError as err:
+        raise InvalidInputError(f"a text holds a character UTF-8 cannot encode ({err.reason}: a lone surrogate?)") from None
 
 
 def _item(row: q.ItemRow | q.ItemHitRow) -> KbItem:
@@ -94,7 +98,7 @@ class ItemRepo:
         """Inserts or updates a batch in one statement; unchanged items are not written."""
         if not items:
             return []
-        _validate_batch(items)
+        metadata = _validate_batch(items)
         sources = [item.source for item in items]
         external_ids = [item.external_id for item in items]
         async with _connection(self._executor) as conn:
@@ -105,7 +109,7 @@ class ItemRepo:
                 [item.title for item in items],
                 [item.content for item in items],
                 [content_hash(item.content) for item in items],
-                [json.dumps(item.metadata, ensure_ascii=False) for item in items],
+                metadata,
                 [_page_starts_literal(item.page_starts) for item in items],
             )
             if len(rows) != len(items):
@@ -201,7 +205,7 @@ class ItemRepo:
 
     async def search(self, text: str, sources: Sequence[str] | None, limit: int) -> list[SearchHit]:
         """Full-text search (web-search syntax), best first."""
-        if not text.strip():
+        if not _trim(text):
             raise InvalidInputError("the search text is empty")
         if "\0" in text:
             raise InvalidInputError("the search text contains a NUL character")
@@ -227,7 +231,13 @@ class ItemRepo:
             return {}
         async with _connection(self._executor) as conn:
             rows = await q.get_item_metadata(conn, sorted(set(ids)))
-        return {row.id: json.loads(row.metadata) for row in rows}
+        found = {}
+        for row in rows:
+            try:
+                found[row.id] = json.loads(row.metadata)
+            except ValueError as err:
+                raise InternalError(f"item {row.id} has metadata that is not JSON: {err}") from None
+        return found
 
     async def heads(self, ids: Sequence[int]) -> list[RankedItem]:
         """What a search result shows of items `ids`, in the order asked, score 0."""
@@ -240,7 +250,7 @@ class ItemRepo:
         by_id = {row.id: row for row in rows}
         return [
             RankedItem(row.id, row.source, row.external_id, row.title, row.content_hash, 0.0, row.page_starts)
-            for row in (by_id.get(id) for id in ids)
+            for row in (by_id.pop(id, None) for id in ids)
             if row is not None
         ]
 
@@ -346,9 +356,11 @@ class ChunkCacheRepo:
         _validate_chunker_key(chunker_key)
         if not chunks:
             return []
+        if any(index < 0 for _, index, _ in chunks):
+            raise InvalidInputError("a chunk index must not be negative")
         async with _connection(self._executor) as conn:
             rows = await q.get_chunks_at(
-                conn, [c[0] for c in chunks], [c[1] for c in chunks], [c[2] for c in chunks], chunker_key
+                conn, [c[0] for c in chunks], [min(c[1], MAX_STORED) for c in chunks], [c[2] for c in chunks], chunker_key
             )
         found = {(row.item_id, row.chunk_index): _chunk(row) for row in rows}
         return [chunk for id, index, _ in chunks if (chunk := found.pop((id, index), None)) is not None]
@@ -421,10 +433,29 @@ def _search_bounds(sources: Sequence[str] | None, limit: int) -> None:
         raise InvalidInputError("the source filter is empty: pass None to search every source")
 
 
+def _is_in(ranges: tuple[tuple[int, int], ...], char: str) -> bool:
+    code = ord(char)
+    at = bisect.bisect_right(ranges, (code, 0x10FFFF)) - 1
+    return at >= 0 and ranges[at][0] <= code <= ranges[at][1]
+
+
+def _trim(text: str) -> str:
+    """`text` without leading and trailing whitespace, as Rust's `str::trim` sees it."""
+    start, end = 0, len(text)
+    while start < end and _is_in(WHITESPACE, text[start]):
+        start += 1
+    while end > start and _is_in(WHITESPACE, text[end - 1]):
+        end -= 1
+    return text[start:end]
+
+
 def _any_word_query(question: str) -> str | None:
-    """The question's distinct words joined by `or` (letters and digits only)."""
+    """The question's distinct words joined by `or`: runs of the characters Rust's
+    `char::is_alphanumeric` accepts, so that no search operator can be injected."""
     words: list[str] = []
-    for word in "".join(c if c.isalnum() else " " for c in question).split():
+    for word in "".join(c if _is_in(ALPHANUMERIC, c) else " " for c in question).split(" "):
+        if not word:
+            continue
         word = word.lower()
         if word != "or" and word not in words:
             words.append(word)
@@ -437,8 +468,10 @@ def _page_starts_literal(starts: list[int] | None) -> str | None:
     return None if starts is None else "{" + ",".join(str(start) for start in starts) + "}"
 
 
-def _validate_batch(items: Sequence[NewItem]) -> None:
+def _validate_batch(items: Sequence[NewItem]) -> list[str]:
+    """Checks a batch as the Rust repository does; returns each item's metadata as JSON text."""
     seen: dict[tuple[str, str], int] = {}
+    metadata: list[str] = []
     for index, item in enumerate(items):
         def fail(rule: str) -> InvalidInputError:
             return InvalidInputError(f"item {index} ({item.source}, {item.external_id}): {rule}")
@@ -457,12 +490,27 @@ def _validate_batch(items: Sequence[NewItem]) -> None:
         ):
             if text is not None and "\0" in text:
                 raise fail(f"{name} contains a NUL character, which PostgreSQL text cannot hold")
+            if text is not None and not _encodable(text):
+                raise fail(f"{name} holds a lone surrogate, which UTF-8 cannot encode")
+        try:
+            metadata.append(json.dumps(item.metadata, ensure_ascii=False, allow_nan=False))
+        except (TypeError, ValueError) as err:
+            raise fail(f"metadata is not JSON ({err})") from None
         if item.page_starts is not None:
             _check_page_starts(item.page_starts, item.content, fail)
         key = (item.source, item.external_id)
         if key in seen:
             raise fail(f"same key as item {seen[key]}: one batch may hold each key once")
         seen[key] = index
+    return metadata
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_page_starts(starts: list[int], content: str, fail: Any) -> None:

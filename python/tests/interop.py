@@ -4,7 +4,10 @@ AIBLOX_KB_DATABASE_URL and schema AIBLOX_KB_SCHEMA and prints one JSON document.
 
     python tests/interop.py migrate | status | check
     python tests/interop.py ingest < items.json     # [{source, external_id, content, title?, metadata?, page_starts?}]
+    python tests/interop.py ingest-then-fail < items.json    # in one transaction that then fails
     python tests/interop.py get SOURCE EXTERNAL_ID
+    python tests/interop.py any-word QUESTION             # ItemRepo.search_any_word: external ids
+    python tests/interop.py heads ID...
     python tests/interop.py hashes < texts.json     # content hashes and migration checksums
 """
 
@@ -41,7 +44,7 @@ async def command(name: str, args: list[str]) -> Any:
         except KbError as err:
             return {"ok": False, "kind": err.kind, "error": str(err)}
         return {"ok": True}
-    if name == "ingest":
+    if name in ("ingest", "ingest-then-fail"):
         items = [
             NewItem(
                 item["source"],
@@ -54,8 +57,24 @@ async def command(name: str, args: list[str]) -> Any:
             for item in json.load(sys.stdin)
         ]
         async with KbPool(config, max_size=2) as pool:
+            if name == "ingest-then-fail":
+                try:
+                    async with pool.transaction() as conn:
+                        await ItemRepo(conn).upsert(items)
+                        await conn.execute("SELECT 1 / 0")
+                except KbError as err:
+                    return {"kind": err.kind, "error": str(err)}
+                return None
             outcomes = await ItemRepo(pool).upsert(items)
         return [{"id": outcome.id, "status": outcome.status.value} for outcome in outcomes]
+    if name == "any-word":
+        async with KbPool(config, max_size=1) as pool:
+            hits = await ItemRepo(pool).search_any_word(args[0], None, 100)
+        return sorted(hit.item.external_id for hit in hits)
+    if name == "heads":
+        async with KbPool(config, max_size=1) as pool:
+            heads = await ItemRepo(pool).heads([int(arg) for arg in args])
+        return [head.external_id for head in heads]
     if name == "get":
         async with KbPool(config, max_size=1) as pool:
             item = await ItemRepo(pool).get_by_key(args[0], args[1])

@@ -86,18 +86,22 @@ async fn four_python_and_four_rust_migrators_on_a_fresh_schema_apply_each_migrat
     }
     let waiting =
         "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'aiblox-kb migrate%'";
+    let mut connected = 0;
     for _ in 0..600 {
-        if holder
+        connected = holder
             .query_one(waiting, &[])
             .await
             .unwrap()
-            .get::<_, i64>(0)
-            == 8
-        {
+            .get::<_, i64>(0);
+        if connected == 8 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
+    assert_eq!(
+        connected, 8,
+        "all eight runners connect and wait for the lock"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let history = format!(
         "SELECT to_regclass('{}.aiblox_kb_migrations') IS NULL",
@@ -205,6 +209,18 @@ async fn python_and_rust_decide_every_case_of_the_compatibility_rule_alike() {
             py_check["ok"],
             rust_check.is_ok(),
             "{case}: {py_check} against {rust_check:?}"
+        );
+        // Migrating: each side on its own copy of the case refuses, or migrates, alike.
+        let copy = TestKb::new().await;
+        if !change.is_empty() {
+            copy.raw_client().await.batch_execute(change).await.unwrap();
+        }
+        let rust_run = Migrator::new(kb.config()).run().await;
+        let py_run = interop(&python, &copy, &["migrate"], "");
+        assert_eq!(
+            py_run.is_ok(),
+            rust_run.is_ok(),
+            "{case}: {py_run:?} against {rust_run:?}"
         );
         if let Err(err) = rust_check {
             refused += 1;
@@ -367,6 +383,83 @@ async fn python_refuses_a_bad_batch_and_an_unmigrated_schema_saying_what_to_do()
         error.contains("127.0.0.1:1") && !error.contains("s3cret"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn python_splits_questions_reads_heads_and_rolls_back_as_rust_does() {
+    let Some(python) = python() else { return };
+    let kb = TestKb::new().await;
+    let repo = ItemRepo::new(kb.pool());
+    let texts = [
+        ("thai", "สวัสดี ครับ ยินดีต้อนรับ"),
+        ("hindi", "हिन्दी भाषा का पाठ"),
+        (
+            "latin",
+            "Vacuum reclaims storage; ANALYZE updates statistics.",
+        ),
+        ("mixed", "naïve café ② x²"),
+    ];
+    let items: Vec<NewItem> = texts
+        .iter()
+        .map(|(id, text)| NewItem::new("t", *id, *text))
+        .collect();
+    let ids: Vec<i64> = repo
+        .upsert(&items)
+        .await
+        .unwrap()
+        .iter()
+        .map(|o| o.id)
+        .collect();
+    // Questions whose words Python's str.isalnum would split otherwise (combining marks).
+    for question in [
+        "สวัสดี",
+        "हिन्दी",
+        "vacuum-analyze!",
+        "café x²",
+        "\u{1f}storage\u{1f}",
+    ] {
+        let mut rust: Vec<String> = repo
+            .search_any_word(question, None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|hit| hit.item.external_id)
+            .collect();
+        rust.sort();
+        let py = parse(interop(&python, &kb, &["any-word", question], ""));
+        assert_eq!(py, json!(rust), "{question:?}");
+    }
+    // A repeated id is answered once, an absent one not at all, in the order asked.
+    let asked = [ids[2], ids[0], ids[2], 999_999];
+    let args: Vec<String> = asked.iter().map(i64::to_string).collect();
+    let mut argv = vec!["heads"];
+    argv.extend(args.iter().map(String::as_str));
+    let rust: Vec<String> = repo
+        .heads(&asked)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.external_id)
+        .collect();
+    assert_eq!(parse(interop(&python, &kb, &argv, "")), json!(rust));
+    assert_eq!(rust, ["latin", "thai"]);
+    // A transaction that fails after its upsert leaves nothing behind.
+    let batch = json!([{"source": "tx", "external_id": "a", "content": "written then undone"}]);
+    let failed = parse(interop(
+        &python,
+        &kb,
+        &["ingest-then-fail"],
+        &batch.to_string(),
+    ));
+    assert_eq!(failed["kind"], "invalid_input", "{failed}");
+    assert!(
+        failed["error"]
+            .as_str()
+            .unwrap()
+            .contains("division by zero"),
+        "{failed}"
+    );
+    assert_eq!(repo.get_by_key("tx", "a").await.unwrap(), None);
 }
 
 fn hex(bytes: &[u8]) -> String {

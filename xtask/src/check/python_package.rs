@@ -139,6 +139,7 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
                     "--no-incremental",
                     "aiblox_kb",
                     "tests",
+                    "bench",
                 ]
                 .map(str::to_owned)
                 .to_vec(),
@@ -209,10 +210,18 @@ fn missing_counterparts(workspace: &Workspace) -> anyhow::Result<Vec<String>> {
     let rust: BTreeSet<String> = api
         .lines()
         .filter_map(|line| {
-            let path = line.split("fn aiblox_kb::").nth(1)?;
-            let (repo, rest) = path.split_once('<')?;
-            let method = rest.split_once(">::")?.1.split('(').next()?;
-            repo.ends_with("Repo").then(|| format!("{repo}::{method}"))
+            // `pub async fn aiblox_kb::ItemRepo<'a>::get(&self, ...)`, generics or not.
+            let path = line.split("fn aiblox_kb::").nth(1)?.split('(').next()?;
+            let mut depth = 0;
+            let plain: String = path
+                .chars()
+                .filter(|c| {
+                    depth += i32::from(*c == '<') - i32::from(*c == '>');
+                    depth == 0 && *c != '>'
+                })
+                .collect();
+            let (repo, method) = plain.split_once("::")?;
+            (repo.ends_with("Repo") && !method.contains("::")).then(|| format!("{repo}::{method}"))
         })
         .collect();
     let repos_path = workspace.root().join(PACKAGE_DIR).join("repos.py");

@@ -1,6 +1,7 @@
 //! The contract as a manifest (`aiblox-kb/contract.json`): versions, migrations and every query
-//! with its parameters and row columns, typed by the database and with the nullability
-//! cornucopia inferred. Any language's generator reads it (docs/contract-manifest.md).
+//! with its parameters and row columns, typed by the database and with the nullability the
+//! queries declare (as cornucopia read it). Any language's generator reads it
+//! (docs/contract-manifest.md).
 //!
 //! Nullability comes from the code cornucopia generated (an `Option` is nullable), types from
 //! preparing each query's SQL, as cornucopia rewrote it, against the migrated scratch database.
@@ -10,6 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use serde::{Deserialize, Serialize};
+use syn::ext::IdentExt as _;
 use syn::{FnArg, GenericArgument, ImplItem, Item, PathArguments, ReturnType, Type};
 use tokio_postgres::types::{Kind, Type as PgType};
 
@@ -250,7 +252,7 @@ fn typed(
                 .map(|column| {
                     let (_, nullable, element_nullable) = fields
                         .iter()
-                        .find(|(field, _, _)| field == column.name())
+                        .find(|(field, _, _)| *field == rust_field_name(column.name()))
                         .with_context(|| format!("{type_name} has no field {}", column.name()))?;
                     Ok(value(
                         column.name(),
@@ -304,7 +306,7 @@ fn read_module(text: &str) -> anyhow::Result<(Vec<GeneratedQuery>, BTreeMap<Stri
                     .filter_map(|field| {
                         let (nullable, element_nullable) = nullability(&field.ty);
                         Some((
-                            field.ident.as_ref()?.to_string(),
+                            field.ident.as_ref()?.unraw().to_string(),
                             nullable,
                             element_nullable,
                         ))
@@ -326,7 +328,17 @@ fn read_module(text: &str) -> anyhow::Result<(Vec<GeneratedQuery>, BTreeMap<Stri
                     if let ImplItem::Fn(method) = member
                         && method.sig.ident == "bind"
                     {
-                        binds.insert(stmt_type.clone(), bind_shape(&method.sig)?);
+                        let shape = bind_shape(&method.sig)?;
+                        let sent = sent_parameters(&method.block);
+                        let declared: Vec<&str> =
+                            shape.0.iter().map(|(name, _, _)| name.as_str()).collect();
+                        if sent != declared {
+                            bail!(
+                                "{stmt_type}: bind declares parameters {declared:?} but sends {sent:?}: the \
+                                 manifest reads their order from the declaration"
+                            );
+                        }
+                        binds.insert(stmt_type.clone(), shape);
                     }
                 }
             }
@@ -412,7 +424,7 @@ fn bind_shape(sig: &syn::Signature) -> anyhow::Result<(Vec<Named>, Output)> {
                 _ => None,
             })
             .is_some_and(|bound| bound.replace(' ', "").contains("ArraySql<Item=Option<"));
-        parameters.push((name.ident.to_string(), nullable, element_nullable));
+        parameters.push((name.ident.unraw().to_string(), nullable, element_nullable));
     }
     let output = match &sig.output {
         ReturnType::Type(_, ty) => match &**ty {
@@ -437,6 +449,39 @@ fn bind_shape(sig: &syn::Signature) -> anyhow::Result<(Vec<Named>, Output)> {
         ReturnType::Default => bail!("bind returns nothing"),
     };
     Ok((parameters, output))
+}
+
+/// The parameters a bind method sends, in order: the array it hands the query (`params:
+/// [a, b]`) or passes to `execute(.., &[a, b])`.
+fn sent_parameters(block: &syn::Block) -> Vec<String> {
+    struct Arrays(Vec<Vec<String>>);
+    impl<'ast> syn::visit::Visit<'ast> for Arrays {
+        fn visit_expr_array(&mut self, array: &'ast syn::ExprArray) {
+            let names: Option<Vec<String>> = array
+                .elems
+                .iter()
+                .map(|element| match element {
+                    syn::Expr::Path(path) => {
+                        path.path.get_ident().map(|ident| ident.unraw().to_string())
+                    }
+                    _ => None,
+                })
+                .collect();
+            if let Some(names) = names {
+                self.0.push(names);
+            }
+            syn::visit::visit_expr_array(self, array);
+        }
+    }
+    let mut arrays = Arrays(Vec::new());
+    syn::visit::Visit::visit_block(&mut arrays, block);
+    arrays.0.into_iter().next().unwrap_or_default()
+}
+
+/// The name cornucopia gives a column's field: characters other than ASCII letters, digits
+/// and `_` become `_` (a Rust keyword it escapes as `r#`, which `unraw` removes).
+fn rust_field_name(column: &str) -> String {
+    column.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_")
 }
 
 /// The output type of `XQuery<'c, 'a, 's, C, Output, N>`.

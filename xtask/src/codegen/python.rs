@@ -42,6 +42,7 @@ pub(crate) fn package(manifest: &ContractManifest) -> anyhow::Result<FileTree> {
         contract_module(manifest).into_bytes(),
     );
     files.insert("_queries.py".into(), queries_module(manifest)?.into_bytes());
+    files.insert("_text.py".into(), text_module().into_bytes());
     files.insert("py.typed".into(), Vec::new());
     Ok(files)
 }
@@ -62,10 +63,10 @@ description = "The aiblox knowledge-base contract for Python blocks: models, rep
 readme = "README.md"
 requires-python = ">=3.10"
 license = {{ text = "MIT OR Apache-2.0" }}
-dependencies = ["psycopg>=3.1", "psycopg-pool>=3.2"]
+dependencies = ["psycopg>=3.2", "psycopg-pool>=3.2"]
 
 [project.optional-dependencies]
-binary = ["psycopg[binary]>=3.1"]
+binary = ["psycopg[binary]>=3.2"]
 
 [tool.setuptools]
 packages = ["aiblox_kb"]
@@ -128,12 +129,14 @@ fn contract_module(manifest: &ContractManifest) -> String {
     out
 }
 
-/// The Python type of a value's element.
-fn element_type(value: &Value) -> anyhow::Result<&'static str> {
+/// The Python type of a value's element: JSON is sent as its text (`str`) and read as what
+/// psycopg decodes it to (`Any`).
+fn element_type(value: &Value, read: bool) -> anyhow::Result<&'static str> {
     Ok(match value.pg_type.as_str() {
         "int2" | "int4" | "int8" | "oid" => "int",
         "float4" | "float8" => "float",
         "bool" => "bool",
+        "json" | "jsonb" if read => "Any",
         "text" | "varchar" | "bpchar" | "name" | "json" | "jsonb" => "str",
         "bytea" => "bytes",
         "timestamptz" | "timestamp" => "datetime",
@@ -147,7 +150,7 @@ fn element_type(value: &Value) -> anyhow::Result<&'static str> {
 
 /// The Python type of a value: `sequence` for parameters (any sequence), `list` for columns.
 fn python_type(value: &Value, collection: &str) -> anyhow::Result<String> {
-    let element = element_type(value)?;
+    let element = element_type(value, collection == "list")?;
     let mut ty = if value.array {
         let element = if value.element_nullable {
             format!("{element} | None")
@@ -193,7 +196,7 @@ fn queries_module(manifest: &ContractManifest) -> anyhow::Result<String> {
                 let _ = writeln!(
                     body,
                     "    {}: {}",
-                    column.name,
+                    python_name(&column.name),
                     python_type(column, "list")?
                 );
             }
@@ -207,10 +210,71 @@ fn queries_module(manifest: &ContractManifest) -> anyhow::Result<String> {
     for (class, body) in &classes {
         let _ = write!(out, "\n\n@dataclass(slots=True)\nclass {class}:\n{body}");
     }
+    out.push_str(
+        "\n\ndef _list(values: Sequence[Any]) -> list[Any]:\n    \
+         return values if type(values) is list else list(values)\n",
+    );
     for query in &manifest.queries {
         out.push_str(&query_function(query)?);
     }
     Ok(out)
+}
+
+/// Python's keywords (`keyword.kwlist`), which a name must not be.
+const PYTHON_KEYWORDS: [&str; 35] = [
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
+    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
+    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
+    "with", "yield",
+];
+
+/// A column or parameter name as a Python identifier: characters other than ASCII letters,
+/// digits and `_` become `_` (as cornucopia names Rust fields), a keyword gains a trailing `_`.
+fn python_name(name: &str) -> String {
+    let mut ident = name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_");
+    if ident.is_empty() || ident.starts_with(|c: char| c.is_ascii_digit()) {
+        ident.insert(0, '_');
+    }
+    if PYTHON_KEYWORDS.contains(&ident.as_str()) {
+        ident.push('_');
+    }
+    ident
+}
+
+/// `_text.py`: which characters Rust's `char::is_alphanumeric` and `char::is_whitespace`
+/// accept, as ranges, so that Python splits a question into words exactly as the Rust
+/// repositories do (Python's `str.isalnum` and `str.strip` disagree on some scripts).
+fn text_module() -> String {
+    let ranges = |accept: fn(char) -> bool| {
+        let mut ranges: Vec<(u32, u32)> = Vec::new();
+        for c in (0..=char::MAX as u32)
+            .filter_map(char::from_u32)
+            .filter(|c| accept(*c))
+        {
+            let code = c as u32;
+            match ranges.last_mut() {
+                Some((_, end)) if *end + 1 == code => *end = code,
+                _ => ranges.push((code, code)),
+            }
+        }
+        ranges
+            .iter()
+            .map(|(start, end)| format!("({start:#x}, {end:#x})"))
+            .collect::<Vec<_>>()
+            .chunks(6)
+            .map(|line| format!("    {},", line.join(", ")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    format!(
+        "{HEADER}; do not edit.\n\"\"\"Characters as the Rust repositories classify them (Rust's `char::is_alphanumeric`\n\
+         and `char::is_whitespace`), as inclusive code point ranges in order.\"\"\"\n\n\
+         from __future__ import annotations\n\n\
+         ALPHANUMERIC: tuple[tuple[int, int], ...] = (\n{}\n)\n\n\
+         WHITESPACE: tuple[tuple[int, int], ...] = (\n{}\n)\n",
+        ranges(char::is_alphanumeric),
+        ranges(char::is_whitespace)
+    )
 }
 
 fn query_function(query: &Query) -> anyhow::Result<String> {
@@ -218,22 +282,28 @@ fn query_function(query: &Query) -> anyhow::Result<String> {
     for parameter in &query.parameters {
         parameters.push(format!(
             "{}: {}",
-            parameter.name,
+            python_name(&parameter.name),
             python_type(parameter, "Sequence")?
         ));
     }
-    let arguments = match query.parameters.len() {
-        0 => "None".to_owned(),
-        1 => format!("({},)", query.parameters[0].name),
-        _ => format!(
-            "({})",
-            query
-                .parameters
-                .iter()
-                .map(|p| p.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+    // A sequence goes to the server as a list: psycopg sends a tuple as a record and cannot
+    // send a range or a set at all.
+    let sent: Vec<String> = query
+        .parameters
+        .iter()
+        .map(|parameter| {
+            let name = python_name(&parameter.name);
+            match (parameter.array, parameter.nullable) {
+                (false, _) => name,
+                (true, false) => format!("_list({name})"),
+                (true, true) => format!("None if {name} is None else _list({name})"),
+            }
+        })
+        .collect();
+    let arguments = match sent.as_slice() {
+        [] => "None".to_owned(),
+        [one] => format!("({one},)"),
+        many => format!("({})", many.join(", ")),
     };
     let file = &query.file;
     let (returns, body) = match (&query.row, row_class(query)) {

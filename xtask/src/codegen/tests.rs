@@ -175,15 +175,17 @@ fn workspace_migration_count(workspace: &Workspace) -> usize {
 }
 
 /// A new query reaches the manifest typed by the server, with the nullability its annotations
-/// gave cornucopia, and the Python package as a typed function; a hand edit of the package is
-/// stale.
+/// gave cornucopia (nullable parameters, nullable array elements, nullable columns) and the
+/// names cornucopia gives fields (a Rust keyword escaped), and the Python package as a typed
+/// function (a Python keyword renamed); a hand edit of the package is stale.
 #[test]
 fn the_manifest_and_the_python_package_follow_the_queries() {
     let (_dir, workspace) = scratch_workspace();
     append(
         &workspace.queries_dir().join("item.sql"),
-        "\n--! titles_of (after?) : (title?)\n-- Titles after `after`.\n\
-         SELECT id, title, page_starts FROM item WHERE :after::text IS NULL OR title > :after::text \
+        "\n--! titles_of (after?, tags[?]) : (title?)\n-- Titles after `after`.\n\
+         SELECT id, title, page_starts, source AS \"type\", external_id AS \"from\" FROM item \
+         WHERE (:after::text IS NULL OR title > :after::text) AND title = ANY(:tags::text[]) \
          LIMIT :limit::bigint;\n",
     );
     run(&workspace, Mode::Write).unwrap();
@@ -196,30 +198,30 @@ fn the_manifest_and_the_python_package_follow_the_queries() {
         .unwrap();
     assert_eq!(query.file, "queries/item.sql");
     assert!(query.sql.contains("$1::text IS NULL"), "{}", query.sql);
-    let shape = |values: &[manifest::Value]| -> Vec<(String, String, bool, bool)> {
+    let shape = |values: &[manifest::Value]| -> Vec<String> {
         values
             .iter()
-            .map(|v| (v.name.clone(), v.pg_type.clone(), v.array, v.nullable))
+            .map(|v| {
+                let array = if v.array { "[]" } else { "" };
+                let nullable = if v.nullable { "?" } else { "" };
+                let elements = if v.element_nullable { " elements?" } else { "" };
+                format!("{} {}{array}{nullable}{elements}", v.name, v.pg_type)
+            })
             .collect()
-    };
-    let own = |name: &str, ty: &str, array: bool, nullable: bool| {
-        (name.to_owned(), ty.to_owned(), array, nullable)
     };
     assert_eq!(
         shape(&query.parameters),
-        [
-            own("after", "text", false, true),
-            own("limit", "int8", false, false)
-        ]
+        ["after text?", "tags text[] elements?", "limit int8"]
     );
-    let row = query.row.as_ref().unwrap();
+    // page_starts is not marked: cornucopia reads it as never NULL, and so does the manifest.
     assert_eq!(
-        shape(&row.columns),
-        // page_starts is not marked: cornucopia reads it as never NULL, and so does the manifest.
+        shape(&query.row.as_ref().unwrap().columns),
         [
-            own("id", "int8", false, false),
-            own("title", "text", false, true),
-            own("page_starts", "int4", true, false)
+            "id int8",
+            "title text?",
+            "page_starts int4[]",
+            "type text",
+            "from text"
         ]
     );
     assert_eq!(parsed.contract.version, workspace.kb_version().unwrap());
@@ -235,11 +237,18 @@ fn the_manifest_and_the_python_package_follow_the_queries() {
     let python = std::fs::read_to_string(&queries_py).unwrap();
     assert!(
         python.contains(
-            "async def titles_of(conn: AsyncConnection[Any], after: str | None, limit: int) -> list[TitlesOfRow]:"
+            "async def titles_of(conn: AsyncConnection[Any], after: str | None, tags: Sequence[str | None], \
+             limit: int) -> list[TitlesOfRow]:"
         ),
         "{python}"
     );
-    assert!(python.contains("    title: str | None\n    page_starts: list[int]\n"));
+    assert!(python.contains("(after, _list(tags), limit)"), "{python}");
+    assert!(
+        python.contains(
+            "    title: str | None\n    page_starts: list[int]\n    type: str\n    from_: str\n"
+        ),
+        "{python}"
+    );
 
     append(&queries_py, "# a hand edit\n");
     let err = run(&workspace, Mode::Check).unwrap_err().to_string();

@@ -105,6 +105,10 @@ def from_driver(err: psycopg.Error) -> KbError:
     """The contract's error for a driver error, mapped by SQLSTATE as the Rust crate maps it."""
     code = err.sqlstate
     if code is None:
+        if isinstance(err, (psycopg.DataError, psycopg.ProgrammingError)):
+            # Refused by the driver before anything was sent (a NUL in text, a value it cannot
+            # send): the input's fault, as the server's data exceptions are.
+            return InvalidInputError(_without_password(str(err)).strip())
         return UnavailableError(_without_password(str(err)).strip())
     diag = err.diag
     message = diag.message_primary or str(err)
@@ -132,6 +136,11 @@ def from_driver(err: psycopg.Error) -> KbError:
         message = (
             f"{message}: the database role lacks this privilege (a reader role such as kb_reader "
             "cannot write items; docs/operations.md names each role's grants)"
+        )
+    elif code == "26000":
+        message = (
+            f"{message}: the contract prepares statements once per connection, which a connection pooler "
+            "in transaction mode does not keep; use session mode or a direct connection (docs/operations.md)"
         )
     elif code in ("42703", "42883"):
         message = f"{message}: the schema does not match this version of aiblox-kb; run the migrations"
