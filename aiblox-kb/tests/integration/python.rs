@@ -360,6 +360,13 @@ async fn python_refuses_a_bad_batch_and_an_unmigrated_schema_saying_what_to_do()
         ItemRepo::new(kb.pool()).source_counts().await.unwrap(),
         Vec::<(String, i64)>::new()
     );
+    // A lone surrogate (valid JSON, not UTF-8): refused as input, before anything is sent.
+    let surrogate = r#"[{"source": "s", "external_id": "a", "content": "\ud800"}]"#;
+    let err = interop(&python, &kb, &["ingest"], surrogate).unwrap_err();
+    assert!(
+        err.contains("InvalidInputError") && err.contains("lone surrogate"),
+        "{err}"
+    );
     let fresh = TestKb::unmigrated().await;
     let check = parse(interop(&python, &fresh, &["check"], ""));
     assert_eq!(check["ok"], false);
