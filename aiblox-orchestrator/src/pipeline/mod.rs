@@ -23,6 +23,7 @@ mod explain;
 mod facets;
 mod fusion;
 mod highlights;
+mod hnsw;
 pub(crate) mod lexical;
 mod narrowing;
 pub(crate) mod passage_store;

@@ -1,15 +1,23 @@
 //! The chunk vectors in memory: every chunk vector of the knowledge base for the service's
 //! chunker and model, held in a compact form (int8 with a scale per vector, or f32), kept
-//! current from the contract's change feed, searched by brute-force cosine.
+//! current from the contract's change feed, searched by exact cosine below
+//! [`GRAPH_FROM`] vectors and through an HNSW graph ([`super::hnsw`]) above it, except for
+//! questions narrowed to a small part of the corpus, which are scored exactly on that part.
+//!
+//! Slots are stable: a vector that goes (its item deleted or changed) leaves its slot dead but
+//! its codes in place, so the graph, whose nodes are the slots, can still be walked through it;
+//! dead slots are never returned, and the store compacts (and rebuilds the graph) once they are
+//! a quarter of it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use super::hnsw::{self, Graph};
 use super::narrowing::Narrowing;
 use super::passage_store::lock_read;
 use crate::service::config::Precision;
-use aiblox_kb::{EmbeddingCursor, EmbeddingRepo, KbPool, StoredVector};
+use aiblox_kb::{EmbeddingCursor, EmbeddingRepo, ItemSet, KbPool, StoredVector};
 
 /// One item's best chunk for a question.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -24,12 +32,25 @@ pub(crate) struct DenseHit {
     pub(crate) score: f32,
 }
 
+/// Vectors held from which the graph is built and searched (below it the exact scan costs at
+/// most a few milliseconds per question: about 0.17 us a vector, docs/scaling.md).
+pub(crate) const GRAPH_FROM: usize = 50_000;
+/// Candidates the graph looks at per question, at least.
+const GRAPH_EF: usize = 256;
+/// Graph nodes linked per hold of the write lock (about 50-100 ms), so that questions are
+/// not held up for long while a large corpus is indexed.
+const GRAPH_INSERTS_PER_LOCK: usize = 500;
+/// A narrowing that keeps at most this share of the items is scored exactly on what it keeps.
+const EXACT_SHARE: f64 = 0.05;
+
 /// A chunk's place among the vectors.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     item_id: i64,
     chunk_index: u32,
     source: u16,
+    /// False once its vector went (its item was deleted or changed).
+    alive: bool,
 }
 
 /// An item's vectors: which content they were made from, and how many chunks it has.
@@ -52,6 +73,11 @@ struct Vectors {
     items: HashMap<i64, ItemEntry>,
     sources: Vec<String>,
     source_ids: HashMap<String, u16>,
+    /// Slots whose vector went.
+    dead: usize,
+    /// The graph over the slots (node n is slot n), once there are [`GRAPH_FROM`] vectors;
+    /// it may lag behind the slots while they are being linked.
+    graph: Option<Graph>,
 }
 
 /// The in-memory vectors, shared by every request; written by one [`ChunkVectors::sync`] task.
@@ -59,20 +85,33 @@ struct Vectors {
 pub(crate) struct ChunkVectors {
     dimensions: usize,
     precision: Precision,
+    /// Vectors from which the graph is used.
+    graph_from: usize,
     vectors: RwLock<Vectors>,
 }
 
 impl ChunkVectors {
     /// No vectors yet, of `dimensions`-long vectors.
     pub(crate) fn new(dimensions: usize, precision: Precision) -> ChunkVectors {
+        Self::with_graph_from(dimensions, precision, GRAPH_FROM)
+    }
+
+    /// As [`ChunkVectors::new`], with the graph used from `graph_from` vectors.
+    pub(crate) fn with_graph_from(
+        dimensions: usize,
+        precision: Precision,
+        graph_from: usize,
+    ) -> ChunkVectors {
         ChunkVectors {
             dimensions,
             precision,
+            graph_from,
             vectors: RwLock::default(),
         }
     }
 
-    /// Vectors held, and bytes they take (codes, scales and slots; not the maps).
+    /// Vectors held, and bytes they take (codes, scales, slots and the graph's links; not the
+    /// maps).
     pub(crate) fn sizes(&self) -> (usize, usize) {
         let vectors = lock_read(&self.vectors);
         let per_slot = size_of::<Slot>()
@@ -80,7 +119,18 @@ impl ChunkVectors {
                 Precision::Int8 => self.dimensions + 4,
                 Precision::F32 => 4 * self.dimensions,
             };
-        (vectors.slots.len(), vectors.slots.len() * per_slot)
+        let graph = vectors.graph.as_ref().map_or(0, Graph::bytes);
+        (
+            vectors.slots.len() - vectors.dead,
+            vectors.slots.len() * per_slot + graph,
+        )
+    }
+
+    /// Links up to [`GRAPH_INSERTS_PER_LOCK`] vectors not yet in the graph (building it once
+    /// there are enough); whether it has caught up.
+    pub(crate) fn link_pending(&self) -> bool {
+        let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
+        vectors.link(self, GRAPH_INSERTS_PER_LOCK)
     }
 
     /// Takes in vectors read from the knowledge base: a vector for an item's new content
@@ -101,12 +151,14 @@ impl ChunkVectors {
             }
             vectors.take(self, vector);
         }
+        vectors.compact_if_sparse(self);
     }
 
     /// Drops an item's vectors (it was deleted, or its content changed).
     pub(crate) fn forget(&self, item_id: i64) {
         let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
         vectors.remove_item(self.dimensions, item_id);
+        vectors.compact_if_sparse(self);
     }
 
     /// The best `limit` items for a question's unit vector, each with its best chunk, best
@@ -118,32 +170,7 @@ impl ChunkVectors {
         limit: usize,
     ) -> Vec<DenseHit> {
         let vectors = lock_read(&self.vectors);
-        let allowed: Option<Vec<bool>> = narrowing.sources.map(|sources| {
-            let mut allowed = vec![false; vectors.sources.len()];
-            for source in sources {
-                if let Some(&id) = vectors.source_ids.get(source) {
-                    allowed[usize::from(id)] = true;
-                }
-            }
-            allowed
-        });
-        let scores = vectors.scores(self, question);
-        let mut ranked: Vec<(f32, usize)> = scores
-            .into_iter()
-            .enumerate()
-            .filter(|&(slot, _)| {
-                let Slot {
-                    item_id, source, ..
-                } = vectors.slots[slot];
-                allowed
-                    .as_ref()
-                    .is_none_or(|allowed| allowed[usize::from(source)])
-                    && narrowing
-                        .within
-                        .is_none_or(|within| within.contains(item_id))
-            })
-            .map(|(slot, score)| (score, slot))
-            .collect();
+        let mut ranked = vectors.ranked_chunks(self, question, narrowing, limit);
         // The best chunks first, until `limit` items are found: a few times `limit` chunks
         // usually hold them (an item's chunks tend to score alike), else all are sorted.
         let by_score = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
@@ -235,6 +262,11 @@ impl ChunkVectors {
                 Ok(changes) => {
                     self.apply(&changes.vectors);
                     cursor = changes.next;
+                    // Link what came into the graph a little at a time, letting questions in
+                    // between (they scan exactly until it has caught up).
+                    while !self.link_pending() {
+                        tokio::task::yield_now().await;
+                    }
                     if changes.more {
                         continue;
                     }
@@ -325,6 +357,183 @@ impl Vectors {
         }
     }
 
+    /// Chunks nearest to the question, as (score, slot), of slots `narrowing` keeps: through
+    /// the graph when it covers every slot and the narrowing keeps much of the corpus, else
+    /// exactly (every kept slot, or the slots of the few items kept).
+    fn ranked_chunks(
+        &self,
+        vectors: &ChunkVectors,
+        question: &[f32],
+        narrowing: Narrowing<'_>,
+        limit: usize,
+    ) -> Vec<(f32, usize)> {
+        let allowed = self.allowed_sources(narrowing.sources);
+        let keeps = |slot: usize| {
+            let Slot {
+                item_id,
+                source,
+                alive,
+                ..
+            } = self.slots[slot];
+            alive
+                && allowed
+                    .as_ref()
+                    .is_none_or(|allowed| allowed[usize::from(source)])
+                && narrowing
+                    .within
+                    .is_none_or(|within| within.contains(item_id))
+        };
+        let query = Query::new(vectors.precision, question);
+        let few_items = narrowing
+            .within
+            .filter(|within| (within.len() as f64) <= EXACT_SHARE * self.items.len().max(1) as f64);
+        if let Some(within) = few_items {
+            return self.scored_within(vectors, &query, within, &keeps);
+        }
+        let kept_share = allowed.as_ref().map_or(1.0, |allowed| {
+            let kept = self
+                .slots
+                .iter()
+                .filter(|slot| slot.alive && allowed[usize::from(slot.source)])
+                .count();
+            kept as f64 / (self.slots.len() - self.dead).max(1) as f64
+        });
+        let graph = self
+            .graph
+            .as_ref()
+            .filter(|graph| graph.len() == self.slots.len() && kept_share > EXACT_SHARE);
+        match graph {
+            Some(graph) => {
+                let k = limit.saturating_mul(8);
+                let ef = ((GRAPH_EF.max(k)) as f64 / kept_share.max(EXACT_SHARE)) as usize;
+                graph
+                    .search(
+                        &|node| self.score(vectors, &query, node as usize),
+                        k,
+                        ef,
+                        &|node| keeps(node as usize),
+                    )
+                    .into_iter()
+                    .map(|(score, node)| (score, node as usize))
+                    .collect()
+            }
+            // Unnarrowed: one pass over every row (then the dead left out).
+            None if allowed.is_none() && narrowing.within.is_none() => self
+                .scores(vectors, question)
+                .into_iter()
+                .enumerate()
+                .filter(|&(slot, _)| self.slots[slot].alive)
+                .map(|(slot, score)| (score, slot))
+                .collect(),
+            None => (0..self.slots.len())
+                .filter(|&slot| keeps(slot))
+                .map(|slot| (self.score(vectors, &query, slot), slot))
+                .collect(),
+        }
+    }
+
+    /// Which source ids `sources` names (`None`: every source).
+    fn allowed_sources(&self, sources: Option<&[String]>) -> Option<Vec<bool>> {
+        sources.map(|sources| {
+            let mut allowed = vec![false; self.sources.len()];
+            for source in sources {
+                if let Some(&id) = self.source_ids.get(source) {
+                    allowed[usize::from(id)] = true;
+                }
+            }
+            allowed
+        })
+    }
+
+    /// Every kept chunk of the items `within`, scored exactly.
+    fn scored_within(
+        &self,
+        vectors: &ChunkVectors,
+        query: &Query<'_>,
+        within: &ItemSet,
+        keeps: &impl Fn(usize) -> bool,
+    ) -> Vec<(f32, usize)> {
+        let mut ranked = Vec::new();
+        for &item_id in within.ids() {
+            let Some(entry) = self.items.get(&item_id) else {
+                continue;
+            };
+            for chunk in 0..entry.chunk_count {
+                if let Some(&slot) = self.positions.get(&(item_id, chunk))
+                    && keeps(slot)
+                {
+                    ranked.push((self.score(vectors, query, slot), slot));
+                }
+            }
+        }
+        ranked
+    }
+
+    /// Links up to `budget` slots not yet in the graph, building it once there are
+    /// `graph_from` vectors; whether it has caught up (or is not needed).
+    fn link(&mut self, vectors: &ChunkVectors, budget: usize) -> bool {
+        if self.graph.is_none() && self.slots.len() - self.dead < vectors.graph_from {
+            return true;
+        }
+        let mut graph = self
+            .graph
+            .take()
+            .unwrap_or_else(|| Graph::new(hnsw::Params::default()));
+        let space = SlotSpace {
+            vectors: self,
+            chunk_vectors: vectors,
+        };
+        let end = self.slots.len().min(graph.len().saturating_add(budget));
+        while graph.len() < end {
+            graph.insert(&space);
+        }
+        let caught_up = graph.len() == self.slots.len();
+        self.graph = Some(graph);
+        caught_up
+    }
+
+    /// Drops dead slots once they are a quarter of all (and over a thousand): the slots move,
+    /// so the graph is dropped, to be linked again.
+    fn compact_if_sparse(&mut self, vectors: &ChunkVectors) {
+        if self.dead <= 1_000 || self.dead * 4 <= self.slots.len() {
+            return;
+        }
+        let d = vectors.dimensions;
+        let mut kept = 0;
+        for slot in 0..self.slots.len() {
+            if !self.slots[slot].alive {
+                continue;
+            }
+            if kept != slot {
+                self.slots[kept] = self.slots[slot];
+                if !self.codes.is_empty() {
+                    self.codes.copy_within(slot * d..(slot + 1) * d, kept * d);
+                    self.scales[kept] = self.scales[slot];
+                }
+                if !self.values.is_empty() {
+                    self.values.copy_within(slot * d..(slot + 1) * d, kept * d);
+                }
+            }
+            kept += 1;
+        }
+        self.slots.truncate(kept);
+        if !self.codes.is_empty() {
+            self.codes.truncate(kept * d);
+            self.scales.truncate(kept);
+        }
+        if !self.values.is_empty() {
+            self.values.truncate(kept * d);
+        }
+        self.positions = self
+            .slots
+            .iter()
+            .enumerate()
+            .map(|(slot, s)| ((s.item_id, s.chunk_index), slot))
+            .collect();
+        self.dead = 0;
+        self.graph = None;
+    }
+
     fn score(&self, vectors: &ChunkVectors, query: &Query<'_>, slot: usize) -> f32 {
         let d = vectors.dimensions;
         match query {
@@ -374,6 +583,7 @@ impl Vectors {
                     item_id: vector.item_id,
                     chunk_index: vector.chunk_index,
                     source,
+                    alive: true,
                 });
                 match vectors.precision {
                     Precision::Int8 => {
@@ -407,26 +617,36 @@ impl Vectors {
         }
     }
 
-    /// Removes one chunk's slot: the last slot moves into its place.
-    fn remove_slot(&mut self, d: usize, item_id: i64, chunk_index: u32) {
-        let Some(slot) = self.positions.remove(&(item_id, chunk_index)) else {
-            return;
-        };
-        let last = self.slots.len() - 1;
-        self.slots.swap_remove(slot);
-        if !self.codes.is_empty() {
-            self.codes.copy_within(last * d..(last + 1) * d, slot * d);
-            self.codes.truncate(last * d);
-            self.scales.swap_remove(slot);
+    /// Removes one chunk's vector: its slot is dead (its codes stay for the graph's walks).
+    fn remove_slot(&mut self, _d: usize, item_id: i64, chunk_index: u32) {
+        if let Some(slot) = self.positions.remove(&(item_id, chunk_index)) {
+            self.slots[slot].alive = false;
+            self.dead += 1;
         }
-        if !self.values.is_empty() {
-            self.values.copy_within(last * d..(last + 1) * d, slot * d);
-            self.values.truncate(last * d);
-        }
-        if slot != last {
-            let moved = self.slots[slot];
-            self.positions
-                .insert((moved.item_id, moved.chunk_index), slot);
+    }
+}
+
+/// The slots' vectors as the graph sees them.
+struct SlotSpace<'a> {
+    vectors: &'a Vectors,
+    chunk_vectors: &'a ChunkVectors,
+}
+
+impl hnsw::Space for SlotSpace<'_> {
+    fn between(&self, a: u32, b: u32) -> f32 {
+        let d = self.chunk_vectors.dimensions;
+        let (a, b) = (a as usize, b as usize);
+        match self.chunk_vectors.precision {
+            Precision::Int8 => {
+                let codes = &self.vectors.codes;
+                dot_i8(&codes[a * d..(a + 1) * d], &codes[b * d..(b + 1) * d]) as f32
+                    * self.vectors.scales[a]
+                    * self.vectors.scales[b]
+            }
+            Precision::F32 => {
+                let values = &self.vectors.values;
+                dot_f32(&values[a * d..(a + 1) * d], &values[b * d..(b + 1) * d])
+            }
         }
     }
 }
@@ -434,6 +654,7 @@ impl Vectors {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pipeline::hnsw::tests::clustered;
 
     fn stored(
         item_id: i64,
@@ -486,7 +707,7 @@ mod tests {
             let docs = vectors.search(&question, sources(&*DOCS), 10);
             assert_eq!(ids(&docs), [(1, 1), (3, 0)]);
             assert!(vectors.search(&question, sources(&[]), 10).is_empty());
-            let within = aiblox_kb::ItemSet::new(vec![2, 3]);
+            let within = ItemSet::new(vec![2, 3]);
             let kept = Narrowing {
                 sources: Some(&*DOCS),
                 within: Some(&within),
@@ -530,6 +751,152 @@ mod tests {
         assert_eq!(vectors.sizes().0, 1);
         let again = vectors.search(&unit([1.0, 0.0, 0.0]), Narrowing::default(), 10);
         assert!(again[0].score > 0.99);
+    }
+
+    /// `items` items of `chunks` chunks each, in `d` dimensions, around a few topics, source
+    /// `docs` or `wiki` by parity, all of content hash `hash`.
+    fn corpus(items: i64, chunks: u32, d: usize, hash: u8) -> Vec<StoredVector> {
+        let raw = clustered(items as usize * chunks as usize, d, 25, u64::from(hash));
+        (0..items)
+            .flat_map(|item| (0..chunks).map(move |chunk| (item, chunk)))
+            .zip(raw)
+            .map(|((item, chunk), vector)| StoredVector {
+                item_id: item + 1,
+                source: if item % 2 == 0 { "docs" } else { "wiki" }.to_owned(),
+                chunk_index: chunk,
+                chunk_count: chunks,
+                content_hash: [hash; 32],
+                vector,
+            })
+            .collect()
+    }
+
+    fn linked(vectors: &ChunkVectors) {
+        while !vectors.link_pending() {}
+    }
+
+    #[test]
+    fn the_graph_finds_what_the_exact_scan_finds() {
+        let (d, stored) = (32, corpus(1_500, 3, 32, 1));
+        let exact = ChunkVectors::with_graph_from(d, Precision::Int8, usize::MAX);
+        let graph = ChunkVectors::with_graph_from(d, Precision::Int8, 0);
+        exact.apply(&stored);
+        graph.apply(&stored);
+        linked(&graph);
+        assert!(
+            lock_read(&graph.vectors)
+                .graph
+                .as_ref()
+                .is_some_and(|g| g.len() == 4_500)
+        );
+        assert!(lock_read(&exact.vectors).graph.is_none());
+        let questions = clustered(30, d, 25, 77);
+        let (mut same, mut asked) = (0, 0);
+        for question in &questions {
+            let truth: std::collections::HashSet<i64> = exact
+                .search(question, Narrowing::default(), 20)
+                .iter()
+                .map(|h| h.item_id)
+                .collect();
+            let found = graph.search(question, Narrowing::default(), 20);
+            assert_eq!(found.len(), 20);
+            same += found.iter().filter(|h| truth.contains(&h.item_id)).count();
+            asked += 20;
+            // Narrowed to a source (half the corpus): through the graph, only that source.
+            let wiki = ["wiki".to_owned()];
+            let narrowed = graph.search(question, Narrowing::new(Some(&wiki), None), 20);
+            assert_eq!(narrowed.len(), 20);
+            assert!(
+                narrowed.iter().all(|h| h.item_id % 2 == 0),
+                "wiki items have even ids"
+            );
+            // Narrowed to 1 % of the items: scored exactly on them, the exact scan's answer.
+            let few = ItemSet::new((1..=15).map(|i| i * 97).collect());
+            let kept = Narrowing::new(None, Some(&few));
+            assert_eq!(
+                ids(&graph.search(question, kept, 5)),
+                ids(&exact.search(question, kept, 5))
+            );
+        }
+        let recall = same as f64 / asked as f64;
+        assert!(recall >= 0.95, "items recalled through the graph: {recall}");
+    }
+
+    #[test]
+    fn through_the_graph_deleted_and_changed_items_are_never_returned() {
+        let d = 16;
+        let vectors = ChunkVectors::with_graph_from(d, Precision::F32, 0);
+        vectors.apply(&corpus(1_200, 2, d, 1));
+        linked(&vectors);
+        let question = clustered(1, d, 25, 1).remove(0);
+        let first: Vec<i64> = vectors
+            .search(&question, Narrowing::default(), 10)
+            .iter()
+            .map(|h| h.item_id)
+            .collect();
+        // The best items go: five deleted, five changed (new content, one chunk, far away).
+        for &gone in &first[..5] {
+            vectors.forget(gone);
+        }
+        let far: Vec<f32> = question.iter().map(|x| -x).collect();
+        let changed: Vec<StoredVector> = first[5..]
+            .iter()
+            .map(|&item| StoredVector {
+                item_id: item,
+                source: "docs".to_owned(),
+                chunk_index: 0,
+                chunk_count: 1,
+                content_hash: [2; 32],
+                vector: far.clone(),
+            })
+            .collect();
+        vectors.apply(&changed);
+        linked(&vectors);
+        let after = vectors.search(&question, Narrowing::default(), 10);
+        assert_eq!(after.len(), 10);
+        for hit in &after {
+            assert!(
+                !first[..5].contains(&hit.item_id),
+                "deleted item {} returned",
+                hit.item_id
+            );
+            // Their new content points away from the question: only their old vectors
+            // could bring them back into the first ten.
+            assert!(
+                !first[5..].contains(&hit.item_id),
+                "old content of item {} used",
+                hit.item_id
+            );
+        }
+        // Deleting most of the corpus compacts the store and rebuilds the graph: still right.
+        for item in 1..=900 {
+            vectors.forget(item);
+        }
+        linked(&vectors);
+        let (held, _) = vectors.sizes();
+        let expected: usize = (901..=1_200)
+            .map(|item| match first.iter().position(|&f| f == item) {
+                Some(0..5) => 0,
+                Some(_) => 1,
+                None => 2,
+            })
+            .sum();
+        assert_eq!(
+            held, expected,
+            "items 901-1200, two chunks each (one if changed, none if deleted)"
+        );
+        {
+            let store = lock_read(&vectors.vectors);
+            assert!(
+                store.slots.len() < 2_400 && store.dead <= 1_000,
+                "compacted"
+            );
+            let graph = store.graph.as_ref().expect("the graph is linked again");
+            assert_eq!(graph.len(), store.slots.len());
+        }
+        let rest = vectors.search(&question, Narrowing::default(), 100);
+        assert_eq!(rest.len(), 100);
+        assert!(rest.iter().all(|h| h.item_id > 900));
     }
 
     #[test]
