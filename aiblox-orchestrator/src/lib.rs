@@ -12,14 +12,19 @@
 //! - [`protocol`]: the versioned JSON types of the API, the language both speak.
 //!
 //! What a user of the crate names is public: the settings ([`config`]), the application and
-//! its router ([`server`]), the protocol's types ([`protocol`]), [`new_key`] and
-//! [`init_tracing`]; every other module is private.
+//! its router ([`server`]), the protocol's types ([`protocol`]), [`new_key`],
+//! [`init_tracing`], and for the benchmark programs [`bench`]; every other module is private.
 //!
 //! The service keeps no state of its own: any number of replicas can serve one database.
 
 mod pipeline;
 pub mod protocol;
 mod service;
+
+/// Parts of the service measured alone by the benchmark programs (`examples/bench_dense.rs`).
+pub mod bench {
+    pub use crate::pipeline::dense_bench::{DenseBenchOptions, DenseBenchReport, run as dense};
+}
 
 pub use service::access::new_key;
 pub use service::observability::init_tracing;

@@ -1,7 +1,8 @@
-//! `cargo xtask bench`, `bench-service` and `bench-scale`: build the benchmark programs in
-//! release mode and run them (`aiblox-bench`: the kbpeer-v1 workload through the contract beside
-//! pgbench; `aiblox-bench-service`: the orchestrator under wrk load, once per corpus size for
-//! `bench-scale`). xtask stays free of the contract crate: the programs are built and run by
+//! `cargo xtask bench`, `bench-service`, `bench-scale` and `bench-dense`: build the benchmark
+//! programs in release mode and run them (`aiblox-bench`: the kbpeer-v1 workload through the
+//! contract beside pgbench; `aiblox-bench-service`: the orchestrator under wrk load, once per
+//! corpus size for `bench-scale`; the orchestrator's example `bench_dense`: the dense leg's
+//! index alone with generated vectors). xtask stays free of the contract crate: the programs are built and run by
 //! cargo.
 
 use anyhow::{Context as _, bail};
@@ -84,6 +85,30 @@ pub(crate) fn run(workspace: &Workspace, bench: Bench, args: &[String]) -> anyho
         .context("could not run cargo")?;
     if !status.success() {
         bail!("{program} failed ({status})");
+    }
+    Ok(())
+}
+
+/// `bench-dense`: the orchestrator's example `bench_dense` in release mode, with `args` (its
+/// `--help` lists them; the example is built first, as it needs the orchestrator).
+pub(crate) fn run_dense(workspace: &Workspace, args: &[String]) -> anyhow::Result<()> {
+    let status = workspace
+        .cargo()
+        .args([
+            "run",
+            "--quiet",
+            "--release",
+            "--package",
+            "aiblox-orchestrator",
+            "--example",
+            "bench_dense",
+            "--",
+        ])
+        .args(args)
+        .status()
+        .context("could not run cargo")?;
+    if !status.success() {
+        bail!("bench_dense failed ({status})");
     }
     Ok(())
 }

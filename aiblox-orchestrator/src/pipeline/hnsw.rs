@@ -10,7 +10,7 @@
 //! theirs in a map.
 
 use std::cmp::{Ordering, Reverse};
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{BinaryHeap, HashMap};
 
 /// Similarities between the graph's nodes (higher is nearer).
 pub(crate) trait Space {
@@ -250,7 +250,7 @@ impl Graph {
         layer: u8,
         accept: &impl Fn(u32) -> bool,
     ) -> Vec<Scored> {
-        let mut visited: HashSet<u32> = HashSet::with_capacity(ef * 8);
+        let mut visited = Visited::new(self.len());
         let mut candidates: BinaryHeap<Scored> = BinaryHeap::with_capacity(ef * 2);
         let mut kept: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(ef + 1);
         for &entry in entries {
@@ -291,6 +291,44 @@ impl Graph {
     }
 }
 
+/// Which nodes a search has seen: a generation stamp per node in an array kept per thread
+/// (a search touches thousands of nodes; hashing each cost more than the walk), reset in O(1)
+/// by moving to the next generation.
+struct Visited {
+    generation: u32,
+}
+
+thread_local! {
+    static STAMPS: std::cell::RefCell<(Vec<u32>, u32)> = const { std::cell::RefCell::new((Vec::new(), 0)) };
+}
+
+impl Visited {
+    fn new(nodes: usize) -> Visited {
+        let generation = STAMPS.with_borrow_mut(|(stamps, generation)| {
+            if stamps.len() < nodes {
+                stamps.resize(nodes, 0);
+            }
+            *generation = generation.wrapping_add(1);
+            if *generation == 0 {
+                stamps.fill(0);
+                *generation = 1;
+            }
+            *generation
+        });
+        Visited { generation }
+    }
+
+    /// Marks `node` seen; whether it was new.
+    fn insert(&mut self, node: u32) -> bool {
+        STAMPS.with_borrow_mut(|(stamps, _)| {
+            let stamp = &mut stamps[node as usize];
+            let new = *stamp != self.generation;
+            *stamp = self.generation;
+            new
+        })
+    }
+}
+
 /// The paper's heuristic (SELECT-NEIGHBORS-HEURISTIC with kept pruned connections): from
 /// `candidates` (best first), those nearer to the base than to any already chosen, then the
 /// nearest of the rest, up to `m`.
@@ -321,6 +359,8 @@ fn select(space: &impl Space, candidates: &[Scored], m: usize) -> Vec<Scored> {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    use std::collections::HashSet;
+
     use super::*;
 
     /// Unit vectors in `d` dimensions around `clusters` centres, deterministic.

@@ -18,6 +18,7 @@ pub(crate) mod backfill;
 mod chunk_sets;
 pub(crate) mod chunker;
 pub(crate) mod dense;
+pub(crate) mod dense_bench;
 mod evidence;
 mod explain;
 mod facets;

@@ -43,6 +43,15 @@ const GRAPH_INSERTS_PER_LOCK: usize = 500;
 /// A narrowing that keeps at most this share of the items is scored exactly on what it keeps.
 const EXACT_SHARE: f64 = 0.05;
 
+/// How a search finds its chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    /// Through the graph when it holds every vector and the narrowing keeps much.
+    AsFits,
+    /// Every kept vector scored.
+    Exact,
+}
+
 /// A chunk's place among the vectors.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
@@ -169,8 +178,38 @@ impl ChunkVectors {
         narrowing: Narrowing<'_>,
         limit: usize,
     ) -> Vec<DenseHit> {
+        self.search_by(question, narrowing, limit, Scan::AsFits)
+    }
+
+    /// As [`ChunkVectors::search`], by the exact scan whatever the size (what the graph's
+    /// recall is measured against).
+    pub(crate) fn search_exact(
+        &self,
+        question: &[f32],
+        narrowing: Narrowing<'_>,
+        limit: usize,
+    ) -> Vec<DenseHit> {
+        self.search_by(question, narrowing, limit, Scan::Exact)
+    }
+
+    /// Whether questions may go through the graph (it holds every vector).
+    pub(crate) fn has_graph(&self) -> bool {
         let vectors = lock_read(&self.vectors);
-        let mut ranked = vectors.ranked_chunks(self, question, narrowing, limit);
+        vectors
+            .graph
+            .as_ref()
+            .is_some_and(|graph| graph.len() == vectors.slots.len())
+    }
+
+    fn search_by(
+        &self,
+        question: &[f32],
+        narrowing: Narrowing<'_>,
+        limit: usize,
+        scan: Scan,
+    ) -> Vec<DenseHit> {
+        let vectors = lock_read(&self.vectors);
+        let mut ranked = vectors.ranked_chunks(self, question, narrowing, limit, scan);
         // The best chunks first, until `limit` items are found: a few times `limit` chunks
         // usually hold them (an item's chunks tend to score alike), else all are sorted.
         let by_score = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
@@ -313,10 +352,27 @@ fn quantise(values: &[f32]) -> (Vec<i8>, f32) {
 }
 
 fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    a.iter()
-        .zip(b)
+    // Widened to i16 thirty-two at a time, then multiplied and summed into i32: the shape the
+    // compiler turns into multiply-add instructions (pmaddwd) on every x86-64; widening each
+    // product to i32 on the way compiled to a chain of unpacks, 1.7 x slower (51 against 30 ns
+    // for 384 dimensions, measured here).
+    let (a_rows, b_rows) = (a.chunks_exact(32), b.chunks_exact(32));
+    let mut total: i32 = a_rows
+        .remainder()
+        .iter()
+        .zip(b_rows.remainder())
         .map(|(&x, &y)| i32::from(x) * i32::from(y))
-        .sum()
+        .sum();
+    for (x, y) in a_rows.zip(b_rows) {
+        let x: [i16; 32] = std::array::from_fn(|i| i16::from(x[i]));
+        let y: [i16; 32] = std::array::from_fn(|i| i16::from(y[i]));
+        let mut sum = 0i32;
+        for lane in 0..32 {
+            sum += i32::from(x[lane]) * i32::from(y[lane]);
+        }
+        total += sum;
+    }
+    total
 }
 
 fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
@@ -366,6 +422,7 @@ impl Vectors {
         question: &[f32],
         narrowing: Narrowing<'_>,
         limit: usize,
+        scan: Scan,
     ) -> Vec<(f32, usize)> {
         let allowed = self.allowed_sources(narrowing.sources);
         let keeps = |slot: usize| {
@@ -398,25 +455,11 @@ impl Vectors {
                 .count();
             kept as f64 / (self.slots.len() - self.dead).max(1) as f64
         });
-        let graph = self
-            .graph
-            .as_ref()
-            .filter(|graph| graph.len() == self.slots.len() && kept_share > EXACT_SHARE);
+        let graph = self.graph.as_ref().filter(|graph| {
+            scan == Scan::AsFits && graph.len() == self.slots.len() && kept_share > EXACT_SHARE
+        });
         match graph {
-            Some(graph) => {
-                let k = limit.saturating_mul(8);
-                let ef = ((GRAPH_EF.max(k)) as f64 / kept_share.max(EXACT_SHARE)) as usize;
-                graph
-                    .search(
-                        &|node| self.score(vectors, &query, node as usize),
-                        k,
-                        ef,
-                        &|node| keeps(node as usize),
-                    )
-                    .into_iter()
-                    .map(|(score, node)| (score, node as usize))
-                    .collect()
-            }
+            Some(graph) => self.graph_chunks(graph, vectors, &query, limit, kept_share, &keeps),
             // Unnarrowed: one pass over every row (then the dead left out).
             None if allowed.is_none() && narrowing.within.is_none() => self
                 .scores(vectors, question)
@@ -429,6 +472,42 @@ impl Vectors {
                 .filter(|&slot| keeps(slot))
                 .map(|slot| (self.score(vectors, &query, slot), slot))
                 .collect(),
+        }
+    }
+
+    /// The nearest kept chunks through the graph: enough of them to hold `limit` items
+    /// (an item's chunks tend to be near one another, so the chunks asked for double until
+    /// they do), the beam widened as the narrowing keeps less.
+    fn graph_chunks(
+        &self,
+        graph: &Graph,
+        vectors: &ChunkVectors,
+        query: &Query<'_>,
+        limit: usize,
+        kept_share: f64,
+        keeps: &impl Fn(usize) -> bool,
+    ) -> Vec<(f32, usize)> {
+        let mut k = limit.saturating_mul(8).max(1);
+        loop {
+            let ef = (GRAPH_EF.max(k) as f64 / kept_share.max(EXACT_SHARE)) as usize;
+            let found: Vec<(f32, usize)> = graph
+                .search(
+                    &|node| self.score(vectors, query, node as usize),
+                    k,
+                    ef,
+                    &|node| keeps(node as usize),
+                )
+                .into_iter()
+                .map(|(score, node)| (score, node as usize))
+                .collect();
+            let items: std::collections::HashSet<i64> = found
+                .iter()
+                .map(|&(_, slot)| self.slots[slot].item_id)
+                .collect();
+            if items.len() >= limit || found.len() < k || k >= self.slots.len() {
+                return found;
+            }
+            k = k.saturating_mul(2);
         }
     }
 
