@@ -10,6 +10,10 @@ VERSION = "0.2.0"
 SCHEMA_VERSION = "0.1.3"
 FINGERPRINT = "b80e82ecea29783b410ea62cd7bf7fcd1b78f2f2e965c4fc9b1ab6f5c34e05eb"
 
+HISTORY_TABLE = "aiblox_kb_migrations"
+HISTORY_TABLE_COLUMNS = "version integer PRIMARY KEY, file_name text NOT NULL, checksum text NOT NULL, contract_version text NOT NULL, contract_fingerprint text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now(), duration_ms integer NOT NULL"
+LOCK_KEY_PREFIX = "aiblox-kb migrate "
+
 
 @dataclass(frozen=True)
 class Migration:

@@ -16,6 +16,7 @@ mod directory;
 mod identity;
 mod name;
 mod position;
+mod runner;
 mod statements;
 
 pub use directory::{ListError, MigrationFile, migration_files};
@@ -24,4 +25,5 @@ pub use identity::{
 };
 pub use name::{MigrationName, NameError};
 pub use position::{LineColumn, excerpt, line_column, offset_of_char};
+pub use runner::{HISTORY_TABLE, HISTORY_TABLE_COLUMNS, MIGRATION_LOCK_PREFIX, migration_lock_key};
 pub use statements::{Statement, split_statements};

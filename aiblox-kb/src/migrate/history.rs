@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use sha2::{Digest as _, Sha256};
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{Client, NoTls, Socket};
 
@@ -12,7 +11,7 @@ use super::status::AppliedMigration;
 use crate::{Error, KbConfig, tls};
 
 /// The history table, created in the migrated schema itself (history is per schema).
-const TABLE: &str = "aiblox_kb_migrations";
+const TABLE: &str = aiblox_sqlfile::HISTORY_TABLE;
 /// How long opening the dedicated connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -44,7 +43,7 @@ impl History {
         let schema = config.schema().to_owned();
         Ok(History {
             client,
-            lock_key: lock_key(&schema),
+            lock_key: aiblox_sqlfile::migration_lock_key(&schema),
             schema,
         })
     }
@@ -212,15 +211,8 @@ impl History {
         if !table_exists {
             self.client
                 .batch_execute(&format!(
-                    "CREATE TABLE IF NOT EXISTS {qualified} (
-                         version integer PRIMARY KEY,
-                         file_name text NOT NULL,
-                         checksum text NOT NULL,
-                         contract_version text NOT NULL,
-                         contract_fingerprint text NOT NULL,
-                         applied_at timestamptz NOT NULL DEFAULT now(),
-                         duration_ms integer NOT NULL
-                     )"
+                    "CREATE TABLE IF NOT EXISTS {qualified} ({})",
+                    aiblox_sqlfile::HISTORY_TABLE_COLUMNS
                 ))
                 .await
                 .map_err(Error::from_driver)?;
@@ -304,25 +296,4 @@ where
         }
     });
     Ok(client)
-}
-
-/// The advisory lock of a schema's migrations: 64 bits of a hash of its name.
-fn lock_key(schema: &str) -> i64 {
-    let digest = Sha256::digest(format!("aiblox-kb migrate {schema}").as_bytes());
-    i64::from_be_bytes(
-        digest[..8]
-            .try_into()
-            .expect("a SHA-256 digest has 32 bytes"),
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lock_keys_differ_per_schema() {
-        assert_eq!(lock_key("kb"), lock_key("kb"));
-        assert_ne!(lock_key("kb"), lock_key("kb_test"));
-    }
 }

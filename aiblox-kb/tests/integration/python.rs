@@ -63,9 +63,7 @@ async fn four_python_and_four_rust_migrators_on_a_fresh_schema_apply_each_migrat
     // The test holds the schema's migration lock until all eight wait for it, so that they
     // start together, and so that a runner taking another lock would be seen working.
     let holder = kb.raw_client().await;
-    let digest =
-        <sha2::Sha256 as sha2::Digest>::digest(format!("aiblox-kb migrate {}", kb.schema()));
-    let key = i64::from_be_bytes(digest[..8].try_into().unwrap());
+    let key = aiblox_sqlfile::migration_lock_key(kb.schema());
     holder
         .execute("SELECT pg_advisory_lock($1)", &[&key])
         .await

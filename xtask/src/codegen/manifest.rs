@@ -31,6 +31,7 @@ pub(crate) struct ContractManifest {
     pub(crate) json_schema: String,
     pub(crate) format: u32,
     pub(crate) contract: Versions,
+    pub(crate) runner: Runner,
     pub(crate) migrations: Vec<Migration>,
     pub(crate) queries: Vec<Query>,
 }
@@ -46,6 +47,29 @@ pub(crate) struct Versions {
     pub(crate) schema_version: String,
     /// The fingerprint of `schema/` and `queries/`, recorded with each migration.
     pub(crate) fingerprint: String,
+}
+
+/// What every migration runner shares (`aiblox_sqlfile::runner`): runners of any language
+/// started together must take the same lock and keep the same history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Runner {
+    /// The history table's name, in the migrated schema.
+    pub(crate) history_table: String,
+    /// Its columns, as `CREATE TABLE <schema>.<history_table> (<these>)` takes them.
+    pub(crate) history_table_columns: String,
+    /// The advisory lock's key: the first 8 bytes, big-endian and signed, of the SHA-256 of
+    /// this prefix followed by the schema's name.
+    pub(crate) lock_key_prefix: String,
+}
+
+impl Runner {
+    fn shared() -> Runner {
+        Runner {
+            history_table: aiblox_sqlfile::HISTORY_TABLE.to_owned(),
+            history_table_columns: aiblox_sqlfile::HISTORY_TABLE_COLUMNS.to_owned(),
+            lock_key_prefix: aiblox_sqlfile::MIGRATION_LOCK_PREFIX.to_owned(),
+        }
+    }
 }
 
 /// One migration, as the runner applies it.
@@ -162,6 +186,7 @@ pub(crate) fn build(
         json_schema: "../docs/contract-manifest.schema.json".to_owned(),
         format: FORMAT,
         contract: versions,
+        runner: Runner::shared(),
         migrations,
         queries,
     })

@@ -91,7 +91,8 @@ fn contract_module(manifest: &ContractManifest) -> String {
         "{HEADER}; do not edit.\n\"\"\"The contract this package was generated from: versions and migrations.\"\"\"\n\n\
          from __future__ import annotations\n\n\
          from dataclasses import dataclass\n\n\
-         NAME = {}\nVERSION = {}\nSCHEMA_VERSION = {}\nFINGERPRINT = {}\n\n\n\
+         NAME = {}\nVERSION = {}\nSCHEMA_VERSION = {}\nFINGERPRINT = {}\n\n\
+         HISTORY_TABLE = {}\nHISTORY_TABLE_COLUMNS = {}\nLOCK_KEY_PREFIX = {}\n\n\n\
          @dataclass(frozen=True)\nclass Migration:\n    version: int\n    file_name: str\n    checksum: str\n    \
          outside_transaction: bool\n    sql: str\n    statements: tuple[tuple[int, str], ...]\n\n\n\
          MIGRATIONS: tuple[Migration, ...] = (\n",
@@ -99,6 +100,9 @@ fn contract_module(manifest: &ContractManifest) -> String {
         literal(&contract.version),
         literal(&contract.schema_version),
         literal(&contract.fingerprint),
+        literal(&manifest.runner.history_table),
+        literal(&manifest.runner.history_table_columns),
+        literal(&manifest.runner.lock_key_prefix),
     );
     for migration in &manifest.migrations {
         let _ = writeln!(

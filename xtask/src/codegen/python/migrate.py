@@ -24,7 +24,7 @@ from . import _contract
 from .config import MIGRATION_URL_ENV, KbConfig
 from .errors import ConfigError, ConflictError, IncompatibleError, KbError, MigrationError, from_driver
 
-TABLE = "aiblox_kb_migrations"
+TABLE = _contract.HISTORY_TABLE
 DEFAULT_LOCK_TIMEOUT = 60.0
 
 
@@ -35,7 +35,7 @@ def checksum(sql: str) -> str:
 
 def lock_key(schema: str) -> int:
     """The advisory lock of a schema's migrations: the Rust runner's key."""
-    digest = hashlib.sha256(f"aiblox-kb migrate {schema}".encode()).digest()
+    digest = hashlib.sha256(f"{_contract.LOCK_KEY_PREFIX}{schema}".encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
@@ -306,17 +306,7 @@ class Migrator:
         row = await (await conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{schema}.{TABLE}",))).fetchone()
         if row and row[0]:
             return
-        await conn.execute(
-            f"""CREATE TABLE IF NOT EXISTS {schema}.{TABLE} (
-                version integer PRIMARY KEY,
-                file_name text NOT NULL,
-                checksum text NOT NULL,
-                contract_version text NOT NULL,
-                contract_fingerprint text NOT NULL,
-                applied_at timestamptz NOT NULL DEFAULT now(),
-                duration_ms integer NOT NULL
-            )"""
-        )
+        await conn.execute(f"CREATE TABLE IF NOT EXISTS {schema}.{TABLE} ({_contract.HISTORY_TABLE_COLUMNS})")
 
     async def _applied(self, conn: AsyncConnection[Any]) -> list[AppliedMigration]:
         qualified = f"{self.config.schema}.{TABLE}"
