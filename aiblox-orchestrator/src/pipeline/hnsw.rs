@@ -219,6 +219,63 @@ impl Graph {
         self.set_links(neighbour, layer, &links);
     }
 
+    /// Keeps the nodes `kept` marks, renumbered in order (node `n` becomes the number of kept
+    /// nodes before it), and drops every link to the others: what the vector store's
+    /// compaction does to its slots. The graph stays searchable without being linked again;
+    /// nodes that lost links keep the rest.
+    pub(crate) fn retain(&mut self, kept: &[bool]) {
+        let mut renumbered = vec![NO_LINK; kept.len()];
+        let mut next = 0u32;
+        for (node, &keep) in kept.iter().enumerate() {
+            if keep {
+                renumbered[node] = next;
+                next += 1;
+            }
+        }
+        let width = self.base_width();
+        let mut base = Vec::with_capacity(next as usize * width);
+        let mut levels = Vec::with_capacity(next as usize);
+        let mut upper = HashMap::new();
+        let mut entry: Option<(u8, u32)> = None;
+        for (node, &keep) in kept.iter().enumerate() {
+            if !keep {
+                continue;
+            }
+            let new = renumbered[node];
+            let level = self.levels[node];
+            let mut row: Vec<u32> = self
+                .links(node as u32, 0)
+                .iter()
+                .map(|&l| renumbered[l as usize])
+                .filter(|&l| l != NO_LINK)
+                .collect();
+            row.resize(width, NO_LINK);
+            base.extend(row);
+            levels.push(level);
+            if let Some(layers) = self.upper.get(&(node as u32)) {
+                let layers: Vec<Vec<u32>> = layers
+                    .iter()
+                    .map(|links| {
+                        links
+                            .iter()
+                            .map(|&l| renumbered[l as usize])
+                            .filter(|&l| l != NO_LINK)
+                            .collect()
+                    })
+                    .collect();
+                upper.insert(new, layers);
+            }
+            if entry.is_none_or(|(top, _)| level > top) {
+                entry = Some((level, new));
+            }
+        }
+        self.base = base;
+        self.levels = levels;
+        self.upper = upper;
+        self.entry = entry.map(|(_, node)| node);
+        self.top = entry.map_or(0, |(level, _)| level);
+    }
+
     /// The `k` accepted nodes nearest to the query (`near` gives a node's similarity to it),
     /// best first, looking at `ef` (at least `k`) candidates at layer 0.
     pub(crate) fn search(
@@ -250,9 +307,10 @@ impl Graph {
         layer: u8,
         accept: &impl Fn(u32) -> bool,
     ) -> Vec<Scored> {
-        let mut visited = Visited::new(self.len());
-        let mut candidates: BinaryHeap<Scored> = BinaryHeap::with_capacity(ef * 2);
-        let mut kept: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(ef + 1);
+        let mut visited = Visited::take(self.len());
+        let room = ef.min(self.len()) + 1;
+        let mut candidates: BinaryHeap<Scored> = BinaryHeap::with_capacity(room);
+        let mut kept: BinaryHeap<Reverse<Scored>> = BinaryHeap::with_capacity(room);
         for &entry in entries {
             visited.insert(entry.1);
             candidates.push(entry);
@@ -285,47 +343,50 @@ impl Graph {
                 }
             }
         }
+        visited.give_back();
         let mut found: Vec<Scored> = kept.into_iter().map(|Reverse(s)| s).collect();
         found.sort_unstable_by(|a, b| b.cmp(a));
         found
     }
 }
 
-/// Which nodes a search has seen: a generation stamp per node in an array kept per thread
-/// (a search touches thousands of nodes; hashing each cost more than the walk), reset in O(1)
-/// by moving to the next generation.
+/// Which nodes a search has seen: a generation stamp per node, in an array each thread keeps
+/// between searches (a search touches thousands of nodes; hashing each cost more than the walk),
+/// reset in O(1) by moving to the next generation. A search takes the array out of its thread's
+/// keeping and gives it back when done.
 struct Visited {
+    stamps: Vec<u32>,
     generation: u32,
 }
 
 thread_local! {
-    static STAMPS: std::cell::RefCell<(Vec<u32>, u32)> = const { std::cell::RefCell::new((Vec::new(), 0)) };
+    static STAMPS: std::cell::Cell<(Vec<u32>, u32)> = const { std::cell::Cell::new((Vec::new(), 0)) };
 }
 
 impl Visited {
-    fn new(nodes: usize) -> Visited {
-        let generation = STAMPS.with_borrow_mut(|(stamps, generation)| {
-            if stamps.len() < nodes {
-                stamps.resize(nodes, 0);
-            }
-            *generation = generation.wrapping_add(1);
-            if *generation == 0 {
-                stamps.fill(0);
-                *generation = 1;
-            }
-            *generation
-        });
-        Visited { generation }
+    fn take(nodes: usize) -> Visited {
+        let (mut stamps, mut generation) = STAMPS.take();
+        if stamps.len() < nodes {
+            stamps.resize(nodes, 0);
+        }
+        generation = generation.wrapping_add(1);
+        if generation == 0 {
+            stamps.fill(0);
+            generation = 1;
+        }
+        Visited { stamps, generation }
     }
 
     /// Marks `node` seen; whether it was new.
     fn insert(&mut self, node: u32) -> bool {
-        STAMPS.with_borrow_mut(|(stamps, _)| {
-            let stamp = &mut stamps[node as usize];
-            let new = *stamp != self.generation;
-            *stamp = self.generation;
-            new
-        })
+        let stamp = &mut self.stamps[node as usize];
+        let new = *stamp != self.generation;
+        *stamp = self.generation;
+        new
+    }
+
+    fn give_back(self) {
+        STAMPS.set((self.stamps, self.generation));
     }
 }
 
@@ -461,6 +522,26 @@ pub(crate) mod tests {
         }
         let found = recall(&graph, &space, &queries, 20, 100, alive);
         assert!(found >= 0.95, "recall@20 among the living {found}");
+    }
+
+    #[test]
+    fn a_graph_that_drops_nodes_still_finds_the_rest() {
+        let (mut graph, space) = built(clustered(3_000, 32, 30, 5));
+        let kept: Vec<bool> = (0..3_000u32).map(|n| !n.is_multiple_of(4)).collect();
+        graph.retain(&kept);
+        assert_eq!(graph.len(), 2_250);
+        let survivors = Plain(
+            space
+                .0
+                .iter()
+                .zip(&kept)
+                .filter(|(_, keep)| **keep)
+                .map(|(v, _)| v.clone())
+                .collect(),
+        );
+        let queries = clustered(30, 32, 30, 13);
+        let found = recall(&graph, &survivors, &queries, 20, 100, |_| true);
+        assert!(found >= 0.95, "recall@20 after dropping a quarter: {found}");
     }
 
     #[test]

@@ -4,10 +4,11 @@
 //! [`GRAPH_FROM`] vectors and through an HNSW graph ([`super::hnsw`]) above it, except for
 //! questions narrowed to a small part of the corpus, which are scored exactly on that part.
 //!
-//! Slots are stable: a vector that goes (its item deleted or changed) leaves its slot dead but
-//! its codes in place, so the graph, whose nodes are the slots, can still be walked through it;
-//! dead slots are never returned, and the store compacts (and rebuilds the graph) once they are
-//! a quarter of it.
+//! With a graph, slots are stable: a vector that goes (its item deleted or changed) leaves its
+//! slot dead but its codes in place, so the graph, whose nodes are the slots, can still be walked
+//! through it; dead slots are never returned, and once they are a quarter of the store it
+//! compacts, the graph dropping their nodes alike. Without a graph the last slot moves into a
+//! removed one's place.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -37,9 +38,9 @@ pub(crate) struct DenseHit {
 pub(crate) const GRAPH_FROM: usize = 50_000;
 /// Candidates the graph looks at per question, at least.
 const GRAPH_EF: usize = 256;
-/// Graph nodes linked per hold of the write lock (about 50-100 ms), so that questions are
-/// not held up for long while a large corpus is indexed.
-const GRAPH_INSERTS_PER_LOCK: usize = 500;
+/// How long linking may hold the write lock at a time, so that questions are not held up for
+/// long while a large corpus is indexed (a node takes 0.1-0.3 ms to link at a million).
+const LINKING_PER_LOCK: Duration = Duration::from_millis(10);
 /// A narrowing that keeps at most this share of the items is scored exactly on what it keeps.
 const EXACT_SHARE: f64 = 0.05;
 
@@ -82,8 +83,10 @@ struct Vectors {
     items: HashMap<i64, ItemEntry>,
     sources: Vec<String>,
     source_ids: HashMap<String, u16>,
-    /// Slots whose vector went.
+    /// Slots whose vector went (only while there is a graph: without one they are removed).
     dead: usize,
+    /// Live slots per source id.
+    source_live: Vec<usize>,
     /// The graph over the slots (node n is slot n), once there are [`GRAPH_FROM`] vectors;
     /// it may lag behind the slots while they are being linked.
     graph: Option<Graph>,
@@ -135,11 +138,20 @@ impl ChunkVectors {
         )
     }
 
-    /// Links up to [`GRAPH_INSERTS_PER_LOCK`] vectors not yet in the graph (building it once
-    /// there are enough); whether it has caught up.
+    /// The sync task's upkeep: compacts the store when dead slots are a quarter of it, and
+    /// links vectors not yet in the graph for at most [`LINKING_PER_LOCK`] (building it once
+    /// there are enough); whether it has caught up. Looks under the read lock first, so that
+    /// nothing waits when there is nothing to do.
     pub(crate) fn link_pending(&self) -> bool {
+        {
+            let vectors = lock_read(&self.vectors);
+            if vectors.linked(self) && !vectors.sparse() {
+                return true;
+            }
+        }
         let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
-        vectors.link(self, GRAPH_INSERTS_PER_LOCK)
+        vectors.compact_if_sparse(self);
+        vectors.link(self, LINKING_PER_LOCK)
     }
 
     /// Takes in vectors read from the knowledge base: a vector for an item's new content
@@ -160,14 +172,12 @@ impl ChunkVectors {
             }
             vectors.take(self, vector);
         }
-        vectors.compact_if_sparse(self);
     }
 
     /// Drops an item's vectors (it was deleted, or its content changed).
     pub(crate) fn forget(&self, item_id: i64) {
         let mut vectors = self.vectors.write().unwrap_or_else(|e| e.into_inner());
         vectors.remove_item(self.dimensions, item_id);
-        vectors.compact_if_sparse(self);
     }
 
     /// The best `limit` items for a question's unit vector, each with its best chunk, best
@@ -301,11 +311,6 @@ impl ChunkVectors {
                 Ok(changes) => {
                     self.apply(&changes.vectors);
                     cursor = changes.next;
-                    // Link what came into the graph a little at a time, letting questions in
-                    // between (they scan exactly until it has caught up).
-                    while !self.link_pending() {
-                        tokio::task::yield_now().await;
-                    }
                     if changes.more {
                         continue;
                     }
@@ -314,7 +319,19 @@ impl ChunkVectors {
                     tracing::warn!(error = %err, "reading chunk vectors failed; retrying");
                 }
             }
-            tokio::time::sleep(interval).await;
+            // Link what came into the graph until the next read of the feed is due, a little at
+            // a time off the async workers (questions scan exactly until it has caught up).
+            let due = tokio::time::Instant::now() + interval;
+            loop {
+                let vectors = Arc::clone(&self);
+                let caught_up = tokio::task::spawn_blocking(move || vectors.link_pending())
+                    .await
+                    .unwrap_or(true);
+                if caught_up || tokio::time::Instant::now() >= due {
+                    break;
+                }
+            }
+            tokio::time::sleep_until(due).await;
         }
     }
 }
@@ -396,14 +413,14 @@ fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
 
 impl Vectors {
     /// Every slot's score, in slot order (one pass over the codes or values).
-    fn scores(&self, vectors: &ChunkVectors, question: &[f32]) -> Vec<f32> {
+    fn scores(&self, vectors: &ChunkVectors, query: &Query<'_>) -> Vec<f32> {
         let d = vectors.dimensions;
-        match Query::new(vectors.precision, question) {
+        match query {
             Query::Int8 { codes, scale } => self
                 .codes
                 .chunks_exact(d)
                 .zip(&self.scales)
-                .map(|(row, row_scale)| dot_i8(&codes, row) as f32 * scale * row_scale)
+                .map(|(row, row_scale)| dot_i8(codes, row) as f32 * scale * row_scale)
                 .collect(),
             Query::F32(question) => self
                 .values
@@ -441,28 +458,26 @@ impl Vectors {
                     .is_none_or(|within| within.contains(item_id))
         };
         let query = Query::new(vectors.precision, question);
-        let few_items = narrowing
-            .within
-            .filter(|within| (within.len() as f64) <= EXACT_SHARE * self.items.len().max(1) as f64);
-        if let Some(within) = few_items {
+        let items_share = narrowing.within.map_or(1.0, |within| {
+            (within.len() as f64 / self.items.len().max(1) as f64).min(1.0)
+        });
+        if scan == Scan::AsFits
+            && let Some(within) = narrowing.within.filter(|_| items_share <= EXACT_SHARE)
+        {
             return self.scored_within(vectors, &query, within, &keeps);
         }
-        let kept_share = allowed.as_ref().map_or(1.0, |allowed| {
-            let kept = self
-                .slots
-                .iter()
-                .filter(|slot| slot.alive && allowed[usize::from(slot.source)])
-                .count();
-            kept as f64 / (self.slots.len() - self.dead).max(1) as f64
-        });
-        let graph = self.graph.as_ref().filter(|graph| {
-            scan == Scan::AsFits && graph.len() == self.slots.len() && kept_share > EXACT_SHARE
-        });
+        let graph = self
+            .graph
+            .as_ref()
+            .filter(|graph| scan == Scan::AsFits && graph.len() == self.slots.len());
+        // The share of the vectors the narrowing keeps (sources counted, items estimated).
+        let kept_share = graph.map_or(1.0, |_| items_share * self.source_share(allowed.as_deref()));
+        let graph = graph.filter(|_| kept_share > EXACT_SHARE);
         match graph {
             Some(graph) => self.graph_chunks(graph, vectors, &query, limit, kept_share, &keeps),
             // Unnarrowed: one pass over every row (then the dead left out).
             None if allowed.is_none() && narrowing.within.is_none() => self
-                .scores(vectors, question)
+                .scores(vectors, &query)
                 .into_iter()
                 .enumerate()
                 .filter(|&(slot, _)| self.slots[slot].alive)
@@ -487,9 +502,13 @@ impl Vectors {
         kept_share: f64,
         keeps: &impl Fn(usize) -> bool,
     ) -> Vec<(f32, usize)> {
-        let mut k = limit.saturating_mul(8).max(1);
+        let live = self.slots.len() - self.dead;
+        // No more chunks than the narrowing keeps can be found.
+        let kept = ((live as f64 * kept_share).ceil() as usize).max(1);
+        let mut k = limit.saturating_mul(8).clamp(1, kept);
         loop {
-            let ef = (GRAPH_EF.max(k) as f64 / kept_share.max(EXACT_SHARE)) as usize;
+            let ef =
+                ((GRAPH_EF.max(k) as f64 / kept_share.max(EXACT_SHARE)) as usize).min(graph.len());
             let found: Vec<(f32, usize)> = graph
                 .search(
                     &|node| self.score(vectors, query, node as usize),
@@ -504,10 +523,38 @@ impl Vectors {
                 .iter()
                 .map(|&(_, slot)| self.slots[slot].item_id)
                 .collect();
-            if items.len() >= limit || found.len() < k || k >= self.slots.len() {
+            if items.len() >= limit || found.len() < k || k >= kept {
                 return found;
             }
-            k = k.saturating_mul(2);
+            k = k.saturating_mul(2).min(kept);
+        }
+    }
+
+    /// The share of the live vectors in the sources `allowed` marks (all: 1).
+    fn source_share(&self, allowed: Option<&[bool]>) -> f64 {
+        let Some(allowed) = allowed else {
+            return 1.0;
+        };
+        let kept: usize = self
+            .source_live
+            .iter()
+            .zip(allowed)
+            .filter(|(_, keep)| **keep)
+            .map(|(live, _)| live)
+            .sum();
+        kept as f64 / (self.slots.len() - self.dead).max(1) as f64
+    }
+
+    /// Whether dead slots are over a thousand and a quarter of all: time to compact.
+    fn sparse(&self) -> bool {
+        self.dead > 1_000 && self.dead * 4 > self.slots.len()
+    }
+
+    /// Whether the graph has nothing to link (caught up, or not needed yet).
+    fn linked(&self, vectors: &ChunkVectors) -> bool {
+        match &self.graph {
+            Some(graph) => graph.len() == self.slots.len(),
+            None => self.slots.len() - self.dead < vectors.graph_from,
         }
     }
 
@@ -548,10 +595,10 @@ impl Vectors {
         ranked
     }
 
-    /// Links up to `budget` slots not yet in the graph, building it once there are
+    /// Links slots not yet in the graph for at most `budget`, building it once there are
     /// `graph_from` vectors; whether it has caught up (or is not needed).
-    fn link(&mut self, vectors: &ChunkVectors, budget: usize) -> bool {
-        if self.graph.is_none() && self.slots.len() - self.dead < vectors.graph_from {
+    fn link(&mut self, vectors: &ChunkVectors, budget: Duration) -> bool {
+        if self.linked(vectors) {
             return true;
         }
         let mut graph = self
@@ -562,20 +609,27 @@ impl Vectors {
             vectors: self,
             chunk_vectors: vectors,
         };
-        let end = self.slots.len().min(graph.len().saturating_add(budget));
-        while graph.len() < end {
+        let started = std::time::Instant::now();
+        while graph.len() < self.slots.len() {
             graph.insert(&space);
+            if graph.len().is_multiple_of(16) && started.elapsed() >= budget {
+                break;
+            }
         }
         let caught_up = graph.len() == self.slots.len();
         self.graph = Some(graph);
         caught_up
     }
 
-    /// Drops dead slots once they are a quarter of all (and over a thousand): the slots move,
-    /// so the graph is dropped, to be linked again.
+    /// Drops dead slots once they are a quarter of all (and over a thousand); the slots move,
+    /// and the graph drops their nodes and renumbers the rest alike (no linking again).
     fn compact_if_sparse(&mut self, vectors: &ChunkVectors) {
-        if self.dead <= 1_000 || self.dead * 4 <= self.slots.len() {
+        if !self.sparse() {
             return;
+        }
+        if let Some(graph) = &mut self.graph {
+            let kept: Vec<bool> = self.slots[..graph.len()].iter().map(|s| s.alive).collect();
+            graph.retain(&kept);
         }
         let d = vectors.dimensions;
         let mut kept = 0;
@@ -610,7 +664,6 @@ impl Vectors {
             .map(|(slot, s)| ((s.item_id, s.chunk_index), slot))
             .collect();
         self.dead = 0;
-        self.graph = None;
     }
 
     fn score(&self, vectors: &ChunkVectors, query: &Query<'_>, slot: usize) -> f32 {
@@ -626,6 +679,15 @@ impl Vectors {
 
     fn take(&mut self, vectors: &ChunkVectors, vector: &StoredVector) {
         let d = vectors.dimensions;
+        if vector.chunk_index >= vector.chunk_count {
+            tracing::warn!(
+                item_id = vector.item_id,
+                chunk_index = vector.chunk_index,
+                chunk_count = vector.chunk_count,
+                "a stored vector's chunk is past its set's chunk count: skipped"
+            );
+            return;
+        }
         match self.items.get(&vector.item_id) {
             Some(entry) if entry.content_hash != vector.content_hash => {
                 self.remove_item(d, vector.item_id);
@@ -653,9 +715,15 @@ impl Vectors {
                 id
             }
         };
+        if self.source_live.len() <= usize::from(source) {
+            self.source_live.resize(usize::from(source) + 1, 0);
+        }
         let key = (vector.item_id, vector.chunk_index);
         let slot = match self.positions.get(&key) {
-            Some(&slot) => slot,
+            Some(&slot) => {
+                self.source_live[usize::from(self.slots[slot].source)] -= 1;
+                slot
+            }
             None => {
                 let slot = self.slots.len();
                 self.slots.push(Slot {
@@ -676,6 +744,7 @@ impl Vectors {
             }
         };
         self.slots[slot].source = source;
+        self.source_live[usize::from(source)] += 1;
         match vectors.precision {
             Precision::Int8 => {
                 let (codes, scale) = quantise(&vector.vector);
@@ -696,11 +765,34 @@ impl Vectors {
         }
     }
 
-    /// Removes one chunk's vector: its slot is dead (its codes stay for the graph's walks).
-    fn remove_slot(&mut self, _d: usize, item_id: i64, chunk_index: u32) {
-        if let Some(slot) = self.positions.remove(&(item_id, chunk_index)) {
+    /// Removes one chunk's vector. With a graph its slot is dead (its codes stay for the
+    /// graph's walks); without one the last slot moves into its place, as no dead vector is
+    /// worth scoring.
+    fn remove_slot(&mut self, d: usize, item_id: i64, chunk_index: u32) {
+        let Some(slot) = self.positions.remove(&(item_id, chunk_index)) else {
+            return;
+        };
+        self.source_live[usize::from(self.slots[slot].source)] -= 1;
+        if self.graph.is_some() {
             self.slots[slot].alive = false;
             self.dead += 1;
+            return;
+        }
+        let last = self.slots.len() - 1;
+        self.slots.swap_remove(slot);
+        if !self.codes.is_empty() {
+            self.codes.copy_within(last * d..(last + 1) * d, slot * d);
+            self.codes.truncate(last * d);
+            self.scales.swap_remove(slot);
+        }
+        if !self.values.is_empty() {
+            self.values.copy_within(last * d..(last + 1) * d, slot * d);
+            self.values.truncate(last * d);
+        }
+        if slot != last {
+            let moved = self.slots[slot];
+            self.positions
+                .insert((moved.item_id, moved.chunk_index), slot);
         }
     }
 }
@@ -976,6 +1068,50 @@ mod tests {
         let rest = vectors.search(&question, Narrowing::default(), 100);
         assert_eq!(rest.len(), 100);
         assert!(rest.iter().all(|h| h.item_id > 900));
+    }
+
+    #[test]
+    fn vectors_not_yet_linked_are_found_by_the_exact_scan() {
+        let d = 16;
+        let vectors = ChunkVectors::with_graph_from(d, Precision::Int8, 0);
+        vectors.apply(&corpus(300, 2, d, 1));
+        linked(&vectors);
+        // A new item arrives; until it is linked, questions are answered exactly.
+        let question = clustered(1, d, 25, 3).remove(0);
+        let new = StoredVector {
+            item_id: 10_000,
+            source: "docs".to_owned(),
+            chunk_index: 0,
+            chunk_count: 1,
+            content_hash: [5; 32],
+            vector: question.clone(),
+        };
+        vectors.apply(&[new]);
+        assert!(!vectors.has_graph(), "the graph lags the slots");
+        let hits = vectors.search(&question, Narrowing::default(), 3);
+        assert_eq!(hits[0].item_id, 10_000);
+        linked(&vectors);
+        assert!(vectors.has_graph());
+        assert_eq!(
+            vectors.search(&question, Narrowing::default(), 3)[0].item_id,
+            10_000
+        );
+    }
+
+    #[test]
+    fn the_int8_dot_product_is_the_plain_sum_at_any_length() {
+        for d in [1, 31, 32, 33, 100, 384] {
+            let a: Vec<i8> = (0..d).map(|i| ((i * 37 + 11) % 255) as u8 as i8).collect();
+            let b: Vec<i8> = (0..d).map(|i| ((i * 91 + 3) % 255) as u8 as i8).collect();
+            let plain: i32 = a
+                .iter()
+                .zip(&b)
+                .map(|(&x, &y)| i32::from(x) * i32::from(y))
+                .sum();
+            assert_eq!(dot_i8(&a, &b), plain, "{d} dimensions");
+        }
+        let extreme = vec![-128i8; 64];
+        assert_eq!(dot_i8(&extreme, &extreme), 64 * 128 * 128);
     }
 
     #[test]
