@@ -11,6 +11,7 @@ use std::time::Instant;
 use aiblox_kb::{ItemSet, StoredVector};
 use serde::Serialize;
 
+use super::hnsw::splitmix64;
 use super::narrowing::Narrowing;
 use super::vectors::{ChunkVectors, GRAPH_FROM};
 use crate::service::config::Precision;
@@ -76,13 +77,7 @@ fn generated(
     seed: u64,
 ) -> impl Iterator<Item = Vec<f32>> {
     let splitmix = |mut state: u64| {
-        move || {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            ((z ^ (z >> 31)) >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
-        }
+        move || (splitmix64(&mut state) >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
     };
     let mut centre_draw = splitmix(1);
     let centres: Vec<Vec<f32>> = (0..clusters)

@@ -12,6 +12,16 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 
+/// SplitMix64: the next of a deterministic stream of 64-bit numbers (levels here, generated
+/// vectors in the benchmark and the tests).
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// Similarities between the graph's nodes (higher is nearer).
 pub(crate) trait Space {
     /// The similarity of nodes `a` and `b`.
@@ -135,11 +145,7 @@ impl Graph {
     /// A level drawn from the geometric distribution of the paper (`mL = 1 / ln M`).
     fn draw_level(&mut self) -> u8 {
         // SplitMix64: deterministic, so a graph built twice from the same vectors is the same.
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
+        let z = splitmix64(&mut self.rng);
         let unit = ((z >> 11) as f64 + 0.5) * (1.0 / (1u64 << 53) as f64);
         let level = (-unit.ln() / (self.params.m as f64).ln()).floor();
         level.min(16.0) as u8
@@ -427,13 +433,8 @@ pub(crate) mod tests {
     /// Unit vectors in `d` dimensions around `clusters` centres, deterministic.
     pub(crate) fn clustered(count: usize, d: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
         let mut state = seed;
-        let mut next = move || {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            ((z ^ (z >> 31)) >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0
-        };
+        let mut next =
+            move || (splitmix64(&mut state) >> 11) as f32 / (1u64 << 53) as f32 * 2.0 - 1.0;
         let centres: Vec<Vec<f32>> = (0..clusters)
             .map(|_| (0..d).map(|_| next()).collect())
             .collect();

@@ -8,7 +8,7 @@
 //! `AIBLOX_TEST_REQUIRE_PYTHON` is set (as in CI).
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context as _;
@@ -112,6 +112,12 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
         }
         return Ok(Verdict::Pass(skipped.to_owned()));
     };
+    python_steps(workspace, &python, &version)
+}
+
+/// mypy, the manifest against its schema and the wheel, run by `python` on a copy of the
+/// project.
+fn python_steps(workspace: &Workspace, python: &Path, version: &str) -> anyhow::Result<Verdict> {
     // Built in a copy, so that nothing (build/, *.egg-info, caches) lands in the tree.
     let copy = tempfile::Builder::new()
         .prefix("aiblox-python-")
@@ -172,7 +178,7 @@ fn evaluate(workspace: &Workspace) -> anyhow::Result<Verdict> {
             ),
         ];
     for (what, args) in steps {
-        let output = Command::new(&python)
+        let output = Command::new(python)
             .args(&args)
             .current_dir(&project)
             .output()

@@ -247,8 +247,23 @@ fn typed(
             value(name, pg, *nullable, *element_nullable)
         })
         .collect();
-    let columns = statement.columns();
-    let row = match &query.row {
+    let row = row_of(&query, statement.columns(), structs)?;
+    Ok(Query {
+        name: query.name,
+        file: file.to_owned(),
+        sql: query.sql,
+        parameters,
+        row,
+    })
+}
+
+/// A query's row: its columns typed by the server, nullable as cornucopia generated them.
+fn row_of(
+    query: &GeneratedQuery,
+    columns: &[tokio_postgres::Column],
+    structs: &BTreeMap<String, Fields>,
+) -> anyhow::Result<Option<Row>> {
+    Ok(match &query.row {
         GeneratedRow::None => None,
         GeneratedRow::Scalar(nullable, element_nullable) => {
             let [column] = columns else {
@@ -292,13 +307,6 @@ fn typed(
                 columns,
             })
         }
-    };
-    Ok(Query {
-        name: query.name,
-        file: file.to_owned(),
-        sql: query.sql,
-        parameters,
-        row,
     })
 }
 
